@@ -1,0 +1,85 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "adserve",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "adserve", targets: ["adserve"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // System SQLite (libsqlite3-dev, present on the Swift image; `.ci/run` installs it if missing).
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        // Values every other module speaks: ids, money, campaigns, ads, users, errors, clocks.
+        .target(name: "Domain", swiftSettings: swiftSettings),
+        // SHA-256 and HMAC-SHA-256 (FIPS 180-4, RFC 2104) for impression tokens and API key hashes.
+        .target(name: "Signing", swiftSettings: swiftSettings),
+        // The application-level store protocol; implementations live in their own modules.
+        .target(name: "Storage", dependencies: ["Domain"], swiftSettings: swiftSettings),
+        .target(name: "SQLiteStorage", dependencies: ["Domain", "Storage", "CSQLite"], swiftSettings: swiftSettings),
+        // The decision path: catalog snapshot, eligibility index, ranking, ad load, live delivery state.
+        .target(name: "Serving", dependencies: ["Domain", "Signing", "Storage"], swiftSettings: swiftSettings),
+        // Event ingestion and billing: token verification, dedupe, spend charged once.
+        .target(name: "Events", dependencies: ["Domain", "Storage", "Serving"], swiftSettings: swiftSettings),
+        // A generated, seeded world of advertisers, campaigns, ads and users.
+        .target(name: "DemoWorld", dependencies: ["Domain", "Storage"], swiftSettings: swiftSettings),
+        // The HTTP JSON API: parses, calls the layers above, encodes.
+        .target(
+            name: "API",
+            dependencies: [
+                "Domain", "Signing", "Storage", "Serving", "Events",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "adserve",
+            dependencies: [
+                "Domain", "Storage", "SQLiteStorage", "Serving", "Events", "DemoWorld", "API",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Manual clock, temporary stores and fixtures; production targets never import it.
+        .target(
+            name: "TestSupport",
+            dependencies: ["Domain", "Storage", "SQLiteStorage"],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AdServeTests",
+            dependencies: [
+                "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "DemoWorld", "API", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

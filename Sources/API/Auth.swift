@@ -1,0 +1,57 @@
+import Domain
+import Hummingbird
+import Signing
+import Storage
+
+/// Who is calling.
+enum Principal: Sendable, Equatable {
+    /// The ads team: everything.
+    case admin
+    /// The feed backend: decisions, events and users.
+    case feed
+    /// One advertiser: its own campaigns, ads and reports.
+    case advertiser(AdvertiserID)
+
+    func requireFeed() throws(AdServeError) {
+        if case .advertiser = self { throw AdServeError(.forbidden, "this route needs the feed key or the admin key") }
+    }
+
+    func requireAdmin() throws(AdServeError) {
+        guard self == .admin else { throw AdServeError(.forbidden, "this route needs the admin key") }
+    }
+
+    /// Admin, or the advertiser that owns the thing.
+    func requireOwner(_ owner: AdvertiserID) throws(AdServeError) {
+        switch self {
+        case .admin: return
+        case .advertiser(let id) where id == owner: return
+        default: throw AdServeError(.forbidden, "this key cannot reach advertiser \(owner)'s data")
+        }
+    }
+}
+
+/// Keys: `Authorization: Bearer KEY`. Admin and feed keys come from configuration; advertiser
+/// keys are looked up by their SHA-256, which is all the store keeps.
+struct Authenticator: Sendable {
+    let adminKeyHash: String
+    let feedKeyHash: String?
+    let store: any AdStore
+
+    init(adminKey: String, feedKey: String?, store: any AdStore) {
+        self.adminKeyHash = Secrets.keyHash(adminKey)
+        self.feedKeyHash = feedKey.map(Secrets.keyHash)
+        self.store = store
+    }
+
+    func principal(_ request: Request) async throws -> Principal {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw AdServeError(.unauthorized, "missing Authorization: Bearer KEY header")
+        }
+        let hash = Secrets.keyHash(String(header.dropFirst("Bearer ".count)))
+        // Hashes of equal length compared in constant time: no timing oracle on the keys.
+        if HMAC.constantTimeEquals(Array(hash.utf8), Array(adminKeyHash.utf8)) { return .admin }
+        if let feedKeyHash, HMAC.constantTimeEquals(Array(hash.utf8), Array(feedKeyHash.utf8)) { return .feed }
+        if let advertiser = try await store.advertiser(keyHash: hash) { return .advertiser(advertiser.id) }
+        throw AdServeError(.unauthorized, "unknown API key")
+    }
+}

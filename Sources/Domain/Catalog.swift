@@ -1,0 +1,161 @@
+/// Money is integer micros (1 unit of currency = 1,000,000 micros), never floating point.
+public typealias Micros = Int64
+
+/// What the advertiser pays for; it also says which event is billed.
+public enum Objective: String, Sendable, Codable, CaseIterable {
+    /// CPM: the bid is the price of 1000 impressions.
+    case awareness
+    /// CPC: the bid is the price of one click.
+    case traffic
+    /// CPA: the bid is the price of one conversion.
+    case conversions
+
+    /// The event that is charged for.
+    public var billedEvent: EventType {
+        switch self {
+        case .awareness: .impression
+        case .traffic: .click
+        case .conversions: .conversion
+        }
+    }
+
+    /// The price of one billed event for a given bid.
+    public func pricePerBilledEvent(bid: Micros) -> Micros {
+        self == .awareness ? bid / 1000 : bid
+    }
+}
+
+public enum AdFormat: String, Sendable, Codable, CaseIterable {
+    case image, video
+}
+
+public enum Status: String, Sendable, Codable, CaseIterable {
+    case active, paused
+}
+
+public enum EventType: String, Sendable, Codable, CaseIterable {
+    case impression, click, conversion, hide
+}
+
+public struct Advertiser: Sendable, Equatable, Codable {
+    public var id: AdvertiserID
+    public var name: String
+    public init(id: AdvertiserID, name: String) {
+        self.id = id
+        self.name = name
+    }
+}
+
+/// Who a campaign wants to reach. An empty list or a nil bound means "anyone".
+public struct Targeting: Sendable, Equatable, Codable {
+    public var ageMin: Int?
+    public var ageMax: Int?
+    public var genders: [String]
+    public var countries: [String]
+    public var languages: [String]
+    public var interests: [String]
+    public var devices: [String]
+
+    public init(
+        ageMin: Int? = nil, ageMax: Int? = nil, genders: [String] = [], countries: [String] = [],
+        languages: [String] = [], interests: [String] = [], devices: [String] = []
+    ) {
+        self.ageMin = ageMin
+        self.ageMax = ageMax
+        self.genders = genders
+        self.countries = countries
+        self.languages = languages
+        self.interests = interests
+        self.devices = devices
+    }
+
+    /// True when the campaign reaches everyone: the only kind an unknown user can match.
+    public var isUntargeted: Bool {
+        ageMin == nil && ageMax == nil && genders.isEmpty && countries.isEmpty && languages.isEmpty
+            && interests.isEmpty && devices.isEmpty
+    }
+}
+
+public struct FrequencyCap: Sendable, Equatable, Codable {
+    public var impressions: Int
+    public var perHours: Int
+    public init(impressions: Int, perHours: Int) {
+        self.impressions = impressions
+        self.perHours = perHours
+    }
+}
+
+public struct Campaign: Sendable, Equatable, Codable {
+    public var id: CampaignID
+    public var advertiserID: AdvertiserID
+    public var name: String
+    public var objective: Objective
+    public var bidMicros: Micros
+    public var dailyBudgetMicros: Micros
+    public var totalBudgetMicros: Micros
+    public var startAt: Timestamp?
+    public var endAt: Timestamp?
+    public var targeting: Targeting
+    public var frequencyCap: FrequencyCap?
+    public var status: Status
+    public var createdAt: Timestamp
+
+    public init(
+        id: CampaignID, advertiserID: AdvertiserID, name: String, objective: Objective, bidMicros: Micros,
+        dailyBudgetMicros: Micros, totalBudgetMicros: Micros, startAt: Timestamp? = nil, endAt: Timestamp? = nil,
+        targeting: Targeting = Targeting(), frequencyCap: FrequencyCap? = nil, status: Status = .active,
+        createdAt: Timestamp
+    ) {
+        self.id = id
+        self.advertiserID = advertiserID
+        self.name = name
+        self.objective = objective
+        self.bidMicros = bidMicros
+        self.dailyBudgetMicros = dailyBudgetMicros
+        self.totalBudgetMicros = totalBudgetMicros
+        self.startAt = startAt
+        self.endAt = endAt
+        self.targeting = targeting
+        self.frequencyCap = frequencyCap
+        self.status = status
+        self.createdAt = createdAt
+    }
+
+    public func isScheduled(at now: Timestamp) -> Bool {
+        if let startAt, now < startAt { return false }
+        if let endAt, now >= endAt { return false }
+        return true
+    }
+}
+
+public struct Ad: Sendable, Equatable, Codable {
+    public var id: AdID
+    public var campaignID: CampaignID
+    public var format: AdFormat
+    public var mediaURLs: [String]
+    public var caption: String
+    public var company: String
+    public var product: String
+    public var description: String
+    public var embedding: [Float]?
+    public var status: Status
+    public var createdAt: Timestamp
+
+    public init(
+        id: AdID, campaignID: CampaignID, format: AdFormat, mediaURLs: [String], caption: String, company: String,
+        product: String, description: String, embedding: [Float]? = nil, status: Status = .active,
+        createdAt: Timestamp
+    ) {
+        self.id = id
+        self.campaignID = campaignID
+        self.format = format
+        self.mediaURLs = mediaURLs
+        self.caption = caption
+        self.company = company
+        self.product = product
+        self.description = description
+        self.embedding = embedding
+        self.status = status
+        self.createdAt = createdAt
+    }
+}

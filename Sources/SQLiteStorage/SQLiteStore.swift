@@ -1,0 +1,438 @@
+import Dispatch
+import Domain
+import Foundation
+import Storage
+
+/// The embedded store: one SQLite file in WAL mode. One writer connection on its own serial
+/// queue (transactions never interleave) and one reader connection on another, so reads are not
+/// stuck behind a commit's fsync. `synchronous=FULL`: an acknowledged write survives a crash.
+public final class SQLiteStore: AdStore {
+    private let writer: Worker
+    private let reader: Worker
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        let writeConnection = try SQLiteConnection(path: path)
+        try writeConnection.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+        try Self.migrate(writeConnection)
+        let readConnection = try SQLiteConnection(path: path)
+        try readConnection.execute("PRAGMA query_only=ON;")
+        self.writer = Worker(label: "adserve.sqlite.writer", connection: writeConnection)
+        self.reader = Worker(label: "adserve.sqlite.reader", connection: readConnection)
+    }
+
+    static func migrate(_ db: SQLiteConnection) throws {
+        try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+        let applied = try db.query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") { $0.int(0) }.first ?? 0
+        for (offset, sql) in Schema.migrations.enumerated() where offset + 1 > applied {
+            try db.transaction {
+                try db.execute(sql)
+                try db.run("INSERT INTO schema_migrations(version, applied_at) VALUES (?, strftime('%s','now'))", [.integer(Int64(offset + 1))])
+            }
+        }
+    }
+
+    // MARK: Secrets
+
+    public func secret(named name: String, orCreate make: @escaping @Sendable () -> [UInt8]) async throws -> [UInt8] {
+        try await writer.run { db in
+            try db.transaction {
+                if let existing = try db.query("SELECT value FROM secrets WHERE name = ?", [.text(name)], { $0.blob(0) ?? [] }).first {
+                    return existing
+                }
+                let value = make()
+                try db.run("INSERT INTO secrets(name, value) VALUES (?, ?)", [.text(name), .blob(value)])
+                return value
+            }
+        }
+    }
+
+    // MARK: Advertisers
+
+    public func createAdvertiser(name: String, keyHash: String, at: Timestamp) async throws -> Advertiser {
+        try await writer.run { db in
+            try db.run("INSERT INTO advertisers(name, key_hash, created_at) VALUES (?, ?, ?)", [.text(name), .text(keyHash), .integer(at.milliseconds)])
+            return Advertiser(id: AdvertiserID(db.lastInsertRowID), name: name)
+        }
+    }
+
+    public func advertiser(_ id: AdvertiserID) async throws -> Advertiser? {
+        try await reader.run { db in
+            try db.query("SELECT id, name FROM advertisers WHERE id = ?", [.integer(id.rawValue)]) { $0.advertiser }.first
+        }
+    }
+
+    public func advertiser(keyHash: String) async throws -> Advertiser? {
+        try await reader.run { db in
+            try db.query("SELECT id, name FROM advertisers WHERE key_hash = ?", [.text(keyHash)]) { $0.advertiser }.first
+        }
+    }
+
+    // MARK: Campaigns
+
+    private static let campaignColumns = """
+        id, advertiser_id, name, objective, bid_micros, daily_budget_micros, total_budget_micros, start_at, end_at, \
+        targeting, cap_impressions, cap_hours, status, created_at
+        """
+
+    public func createCampaign(_ campaign: Campaign) async throws -> Campaign {
+        try await writer.run { db in
+            var bindings = try Self.campaignBindings(campaign)
+            bindings[0] = .null
+            try db.run("INSERT INTO campaigns(\(Self.campaignColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", bindings)
+            var created = campaign
+            created.id = CampaignID(db.lastInsertRowID)
+            return created
+        }
+    }
+
+    public func updateCampaign(_ campaign: Campaign) async throws {
+        try await writer.run { db in
+            var bindings = try Self.campaignBindings(campaign)
+            bindings.append(bindings.removeFirst())
+            try db.run("""
+                UPDATE campaigns SET advertiser_id=?, name=?, objective=?, bid_micros=?, daily_budget_micros=?, total_budget_micros=?,
+                start_at=?, end_at=?, targeting=?, cap_impressions=?, cap_hours=?, status=?, created_at=? WHERE id=?
+                """, bindings)
+            guard db.changes == 1 else { throw AdServeError.notFound("campaign \(campaign.id)") }
+        }
+    }
+
+    public func campaign(_ id: CampaignID) async throws -> Campaign? {
+        try await reader.run { db in
+            try db.query("SELECT \(Self.campaignColumns) FROM campaigns WHERE id = ?", [.integer(id.rawValue)], Self.campaign).first
+        }
+    }
+
+    public func campaigns(of advertiser: AdvertiserID) async throws -> [Campaign] {
+        try await reader.run { db in
+            try db.query("SELECT \(Self.campaignColumns) FROM campaigns WHERE advertiser_id = ? ORDER BY id", [.integer(advertiser.rawValue)], Self.campaign)
+        }
+    }
+
+    public func allCampaigns() async throws -> [Campaign] {
+        try await reader.run { db in
+            var campaigns: [Campaign] = []
+            try db.forEachRow("SELECT \(Self.campaignColumns) FROM campaigns ORDER BY id", []) { campaigns.append(try Self.campaign($0)) }
+            return campaigns
+        }
+    }
+
+    // MARK: Ads
+
+    private static let adColumns = "id, campaign_id, format, media_urls, caption, company, product, description, embedding, status, created_at"
+
+    public func createAd(_ ad: Ad) async throws -> Ad {
+        try await writer.run { db in
+            var bindings = try Self.adBindings(ad)
+            bindings[0] = .null
+            try db.run("INSERT INTO ads(\(Self.adColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?)", bindings)
+            var created = ad
+            created.id = AdID(db.lastInsertRowID)
+            return created
+        }
+    }
+
+    public func updateAd(_ ad: Ad) async throws {
+        try await writer.run { db in
+            var bindings = try Self.adBindings(ad)
+            bindings.append(bindings.removeFirst())
+            try db.run("""
+                UPDATE ads SET campaign_id=?, format=?, media_urls=?, caption=?, company=?, product=?, description=?,
+                embedding=?, status=?, created_at=? WHERE id=?
+                """, bindings)
+            guard db.changes == 1 else { throw AdServeError.notFound("ad \(ad.id)") }
+        }
+    }
+
+    public func ad(_ id: AdID) async throws -> Ad? {
+        try await reader.run { db in
+            try db.query("SELECT \(Self.adColumns) FROM ads WHERE id = ?", [.integer(id.rawValue)], Self.ad).first
+        }
+    }
+
+    public func allAds() async throws -> [Ad] {
+        try await reader.run { db in
+            var ads: [Ad] = []
+            try db.forEachRow("SELECT \(Self.adColumns) FROM ads ORDER BY id", []) { ads.append(try Self.ad($0)) }
+            return ads
+        }
+    }
+
+    public func importCatalog(_ batch: CatalogBatch) async throws {
+        try await writer.run { db in
+            try db.transaction {
+                for (advertiser, keyHash) in batch.advertisers {
+                    try db.run("INSERT INTO advertisers(id, name, key_hash, created_at) VALUES (?, ?, ?, 0)", [.integer(advertiser.id.rawValue), .text(advertiser.name), .text(keyHash)])
+                }
+                for campaign in batch.campaigns {
+                    try db.run("INSERT INTO campaigns(\(Self.campaignColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", try Self.campaignBindings(campaign))
+                }
+                for ad in batch.ads {
+                    try db.run("INSERT INTO ads(\(Self.adColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?)", try Self.adBindings(ad))
+                }
+                for user in batch.users { try Self.upsert(user, db) }
+                for activity in batch.activities { try Self.insert(activity, db) }
+            }
+        }
+    }
+
+    public func isEmpty() async throws -> Bool {
+        try await reader.run { db in
+            try db.query("SELECT NOT EXISTS (SELECT 1 FROM campaigns) AND NOT EXISTS (SELECT 1 FROM users)") { $0.int(0) == 1 }.first ?? true
+        }
+    }
+
+    // MARK: Users
+
+    public func upsertUser(_ user: UserProfile) async throws {
+        try await writer.run { db in try Self.upsert(user, db) }
+    }
+
+    public func user(_ id: UserID) async throws -> UserProfile? {
+        try await reader.run { db in
+            try db.query("SELECT id, age, gender, country, language, interests FROM users WHERE id = ?", [.text(id.rawValue)]) { row in
+                UserProfile(
+                    id: try UserID(validating: row.text(0)), age: row.optionalInt(1).map { Int($0) }, gender: row.optionalText(2),
+                    country: row.optionalText(3), language: row.optionalText(4), interests: try Self.decode([String].self, row.text(5)))
+            }.first
+        }
+    }
+
+    public func appendActivity(_ activity: Activity) async throws {
+        try await writer.run { db in try Self.insert(activity, db) }
+    }
+
+    public func recentActivity(of user: UserID, limit: Int) async throws -> [Activity] {
+        try await reader.run { db in
+            try db.query(
+                "SELECT user_id, type, topics, text, ad_id, seconds, at FROM activities WHERE user_id = ? ORDER BY at DESC, id DESC LIMIT ?",
+                [.text(user.rawValue), .integer(Int64(limit))]
+            ) { row in
+                Activity(
+                    userID: try UserID(validating: row.text(0)), type: try Self.enumValue(ActivityType.self, row.text(1)),
+                    topics: try Self.decode([String].self, row.text(2)), text: row.optionalText(3), adID: row.optionalInt(4).map(AdID.init),
+                    seconds: row.optionalDouble(5), at: Timestamp(milliseconds: row.int(6)))
+            }
+        }
+    }
+
+    // MARK: Events and billing
+
+    public func record(_ event: EventRecord) async throws -> EventOutcome {
+        try await writer.run { db in
+            try db.transaction {
+                try db.run(
+                    """
+                    INSERT OR IGNORE INTO events(token, type, user_id, ad_id, campaign_id, decision_id, price_micros, charged_micros, value_micros, at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
+                    """,
+                    [.text(event.token), .text(event.type.rawValue), .text(event.userID.rawValue), .integer(event.adID.rawValue),
+                     .integer(event.campaignID.rawValue), .text(event.decisionID), .integer(event.priceMicros),
+                     event.valueMicros.map { .integer($0) } ?? .null, .integer(event.at.milliseconds)])
+                guard db.changes == 1 else { return EventOutcome(duplicate: true, chargedMicros: 0) }
+                let day = event.at.day
+                var charged: Micros = 0
+                if event.priceMicros > 0 {
+                    let budgets = try db.query("SELECT daily_budget_micros, total_budget_micros FROM campaigns WHERE id = ?", [.integer(event.campaignID.rawValue)]) { ($0.int(0), $0.int(1)) }.first
+                    guard let (daily, total) = budgets else { throw AdServeError.notFound("campaign \(event.campaignID)") }
+                    let spent = try db.query(
+                        "SELECT COALESCE(SUM(CASE WHEN day = ? THEN spend_micros ELSE 0 END), 0), COALESCE(SUM(spend_micros), 0) FROM campaign_daily WHERE campaign_id = ?",
+                        [.integer(day), .integer(event.campaignID.rawValue)]
+                    ) { ($0.int(0), $0.int(1)) }.first ?? (0, 0)
+                    charged = Budget.chargeable(price: event.priceMicros, dailyBudget: daily, spentToday: spent.0, totalBudget: total, spentTotal: spent.1)
+                    if charged > 0 {
+                        try db.run("UPDATE events SET charged_micros = ? WHERE token = ? AND type = ?", [.integer(charged), .text(event.token), .text(event.type.rawValue)])
+                    }
+                }
+                let column: String
+                switch event.type {
+                case .impression: column = "impressions"
+                case .click: column = "clicks"
+                case .conversion: column = "conversions"
+                case .hide: column = "hides"
+                }
+                for (table, key, id) in [("ad_daily", "ad_id", event.adID.rawValue), ("campaign_daily", "campaign_id", event.campaignID.rawValue)] {
+                    try db.run(
+                        """
+                        INSERT INTO \(table)(\(key), day, \(column), spend_micros) VALUES (?, ?, 1, ?)
+                        ON CONFLICT(\(key), day) DO UPDATE SET \(column) = \(column) + 1, spend_micros = spend_micros + excluded.spend_micros
+                        """,
+                        [.integer(id), .integer(day), .integer(charged)])
+                }
+                return EventOutcome(duplicate: false, chargedMicros: charged)
+            }
+        }
+    }
+
+    public func hasEvent(token: String, type: EventType) async throws -> Bool {
+        try await reader.run { db in
+            !(try db.query("SELECT 1 FROM events WHERE token = ? AND type = ?", [.text(token), .text(type.rawValue)]) { _ in () }.isEmpty)
+        }
+    }
+
+    public func campaignSpend(day: Int64) async throws -> [CampaignSpend] {
+        try await reader.run { db in
+            try db.query(
+                "SELECT campaign_id, SUM(CASE WHEN day = ? THEN spend_micros ELSE 0 END), SUM(spend_micros) FROM campaign_daily GROUP BY campaign_id",
+                [.integer(day)]
+            ) { CampaignSpend(campaignID: CampaignID($0.int(0)), todayMicros: $0.int(1), totalMicros: $0.int(2)) }
+        }
+    }
+
+    public func adCounters() async throws -> [AdID: DeliveryCounters] {
+        try await reader.run { db in
+            var result: [AdID: DeliveryCounters] = [:]
+            try db.forEachRow("SELECT ad_id, SUM(impressions), SUM(clicks), SUM(conversions), SUM(hides), SUM(spend_micros) FROM ad_daily GROUP BY ad_id", []) { row in
+                result[AdID(row.int(0))] = Self.counters(row, from: 1)
+            }
+            return result
+        }
+    }
+
+    public func impressions(since: Timestamp) async throws -> [ImpressionRecord] {
+        try await reader.run { db in
+            try db.query("SELECT user_id, campaign_id, at FROM events WHERE type = 'impression' AND at >= ? ORDER BY at", [.integer(since.milliseconds)]) {
+                ImpressionRecord(userID: try UserID(validating: $0.text(0)), campaignID: CampaignID($0.int(1)), at: Timestamp(milliseconds: $0.int(2)))
+            }
+        }
+    }
+
+    public func hides() async throws -> [HideRecord] {
+        try await reader.run { db in
+            try db.query("SELECT user_id, ad_id FROM events WHERE type = 'hide'") {
+                HideRecord(userID: try UserID(validating: $0.text(0)), adID: AdID($0.int(1)))
+            }
+        }
+    }
+
+    // MARK: Reports
+
+    public func dailyCounters(campaign: CampaignID) async throws -> [DailyCounters] {
+        try await daily(table: "campaign_daily", key: "campaign_id", id: campaign.rawValue)
+    }
+
+    public func dailyCounters(ad: AdID) async throws -> [DailyCounters] {
+        try await daily(table: "ad_daily", key: "ad_id", id: ad.rawValue)
+    }
+
+    private func daily(table: String, key: String, id: Int64) async throws -> [DailyCounters] {
+        try await reader.run { db in
+            try db.query("SELECT day, impressions, clicks, conversions, hides, spend_micros FROM \(table) WHERE \(key) = ? ORDER BY day", [.integer(id)]) {
+                DailyCounters(day: $0.int(0), counters: Self.counters($0, from: 1))
+            }
+        }
+    }
+}
+
+// MARK: Row mapping
+
+extension SQLiteStore {
+    fileprivate static func counters(_ row: Row, from column: Int32) -> DeliveryCounters {
+        DeliveryCounters(
+            impressions: row.int(column), clicks: row.int(column + 1), conversions: row.int(column + 2),
+            hides: row.int(column + 3), spendMicros: row.int(column + 4))
+    }
+
+    fileprivate static func campaignBindings(_ c: Campaign) throws -> [SQLValue] {
+        [.integer(c.id.rawValue), .integer(c.advertiserID.rawValue), .text(c.name), .text(c.objective.rawValue),
+         .integer(c.bidMicros), .integer(c.dailyBudgetMicros), .integer(c.totalBudgetMicros),
+         c.startAt.map { .integer($0.milliseconds) } ?? .null, c.endAt.map { .integer($0.milliseconds) } ?? .null,
+         .text(try encode(c.targeting)), c.frequencyCap.map { .integer(Int64($0.impressions)) } ?? .null,
+         c.frequencyCap.map { .integer(Int64($0.perHours)) } ?? .null, .text(c.status.rawValue), .integer(c.createdAt.milliseconds)]
+    }
+
+    fileprivate static func campaign(_ row: Row) throws -> Campaign {
+        let cap: FrequencyCap? = row.optionalInt(10).flatMap { impressions in
+            row.optionalInt(11).map { FrequencyCap(impressions: Int(impressions), perHours: Int($0)) }
+        }
+        return Campaign(
+            id: CampaignID(row.int(0)), advertiserID: AdvertiserID(row.int(1)), name: row.text(2),
+            objective: try enumValue(Objective.self, row.text(3)), bidMicros: row.int(4), dailyBudgetMicros: row.int(5),
+            totalBudgetMicros: row.int(6), startAt: row.optionalInt(7).map(Timestamp.init(milliseconds:)),
+            endAt: row.optionalInt(8).map(Timestamp.init(milliseconds:)), targeting: try decode(Targeting.self, row.text(9)),
+            frequencyCap: cap, status: try enumValue(Status.self, row.text(12)), createdAt: Timestamp(milliseconds: row.int(13)))
+    }
+
+    fileprivate static func adBindings(_ ad: Ad) throws -> [SQLValue] {
+        [.integer(ad.id.rawValue), .integer(ad.campaignID.rawValue), .text(ad.format.rawValue), .text(try encode(ad.mediaURLs)),
+         .text(ad.caption), .text(ad.company), .text(ad.product), .text(ad.description),
+         ad.embedding.map { .blob(floatsToBytes($0)) } ?? .null, .text(ad.status.rawValue), .integer(ad.createdAt.milliseconds)]
+    }
+
+    fileprivate static func ad(_ row: Row) throws -> Ad {
+        Ad(
+            id: AdID(row.int(0)), campaignID: CampaignID(row.int(1)), format: try enumValue(AdFormat.self, row.text(2)),
+            mediaURLs: try decode([String].self, row.text(3)), caption: row.text(4), company: row.text(5), product: row.text(6),
+            description: row.text(7), embedding: row.blob(8).map(bytesToFloats), status: try enumValue(Status.self, row.text(9)),
+            createdAt: Timestamp(milliseconds: row.int(10)))
+    }
+
+    fileprivate static func upsert(_ user: UserProfile, _ db: SQLiteConnection) throws {
+        try db.run(
+            """
+            INSERT INTO users(id, age, gender, country, language, interests) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET age=excluded.age, gender=excluded.gender, country=excluded.country,
+            language=excluded.language, interests=excluded.interests
+            """,
+            [.text(user.id.rawValue), user.age.map { .integer(Int64($0)) } ?? .null, user.gender.map(SQLValue.text) ?? .null,
+             user.country.map(SQLValue.text) ?? .null, user.language.map(SQLValue.text) ?? .null, .text(try encode(user.interests))])
+    }
+
+    fileprivate static func insert(_ activity: Activity, _ db: SQLiteConnection) throws {
+        try db.run(
+            "INSERT INTO activities(user_id, type, topics, text, ad_id, seconds, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [.text(activity.userID.rawValue), .text(activity.type.rawValue), .text(try encode(activity.topics)),
+             activity.text.map(SQLValue.text) ?? .null, activity.adID.map { .integer($0.rawValue) } ?? .null,
+             activity.seconds.map(SQLValue.real) ?? .null, .integer(activity.at.milliseconds)])
+    }
+
+    fileprivate static func encode<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+    }
+
+    fileprivate static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+
+    fileprivate static func enumValue<T: RawRepresentable<String>>(_ type: T.Type, _ raw: String) throws -> T {
+        guard let value = T(rawValue: raw) else { throw AdServeError(.storage, "unknown \(T.self) '\(raw)' in store") }
+        return value
+    }
+
+    fileprivate static func floatsToBytes(_ floats: [Float]) -> [UInt8] {
+        floats.withUnsafeBytes { Array($0) }
+    }
+
+    fileprivate static func bytesToFloats(_ bytes: [UInt8]) -> [Float] {
+        var floats = [Float](repeating: 0, count: bytes.count / MemoryLayout<Float>.size)
+        floats.withUnsafeMutableBytes { target in
+            bytes.withUnsafeBytes { source in target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[0..<target.count])) }
+        }
+        return floats
+    }
+}
+
+extension Row {
+    fileprivate var advertiser: Advertiser { Advertiser(id: AdvertiserID(int(0)), name: text(1)) }
+}
+
+/// A connection and the serial queue that alone may touch it.
+private final class Worker: @unchecked Sendable {
+    private let queue: DispatchQueue
+    private let connection: SQLiteConnection
+
+    init(label: String, connection: SQLiteConnection) {
+        self.queue = DispatchQueue(label: label)
+        self.connection = connection
+    }
+
+    func run<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Result { try body(self.connection) })
+            }
+        }
+    }
+}

@@ -1,0 +1,42 @@
+/// Numbered migrations. A migration, once released, is never edited: add the next one.
+enum Schema {
+    static let migrations: [String] = [
+        // 1: the serving loop
+        """
+        CREATE TABLE secrets(name TEXT PRIMARY KEY, value BLOB NOT NULL);
+        CREATE TABLE advertisers(
+            id INTEGER PRIMARY KEY, name TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
+        CREATE TABLE campaigns(
+            id INTEGER PRIMARY KEY, advertiser_id INTEGER NOT NULL REFERENCES advertisers(id), name TEXT NOT NULL,
+            objective TEXT NOT NULL, bid_micros INTEGER NOT NULL, daily_budget_micros INTEGER NOT NULL,
+            total_budget_micros INTEGER NOT NULL, start_at INTEGER, end_at INTEGER, targeting TEXT NOT NULL,
+            cap_impressions INTEGER, cap_hours INTEGER, status TEXT NOT NULL, created_at INTEGER NOT NULL);
+        CREATE INDEX campaigns_by_advertiser ON campaigns(advertiser_id);
+        CREATE TABLE ads(
+            id INTEGER PRIMARY KEY, campaign_id INTEGER NOT NULL REFERENCES campaigns(id), format TEXT NOT NULL,
+            media_urls TEXT NOT NULL, caption TEXT NOT NULL, company TEXT NOT NULL, product TEXT NOT NULL,
+            description TEXT NOT NULL, embedding BLOB, status TEXT NOT NULL, created_at INTEGER NOT NULL);
+        CREATE INDEX ads_by_campaign ON ads(campaign_id);
+        CREATE TABLE users(
+            id TEXT PRIMARY KEY, age INTEGER, gender TEXT, country TEXT, language TEXT, interests TEXT NOT NULL);
+        CREATE TABLE activities(
+            id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, type TEXT NOT NULL, topics TEXT NOT NULL, text TEXT,
+            ad_id INTEGER, seconds REAL, at INTEGER NOT NULL);
+        CREATE INDEX activities_by_user ON activities(user_id, at);
+        CREATE TABLE events(
+            token TEXT NOT NULL, type TEXT NOT NULL, user_id TEXT NOT NULL, ad_id INTEGER NOT NULL,
+            campaign_id INTEGER NOT NULL, decision_id TEXT NOT NULL, price_micros INTEGER NOT NULL,
+            charged_micros INTEGER NOT NULL, value_micros INTEGER, at INTEGER NOT NULL,
+            PRIMARY KEY(token, type)) WITHOUT ROWID;
+        CREATE INDEX events_by_type_time ON events(type, at);
+        CREATE TABLE ad_daily(
+            ad_id INTEGER NOT NULL, day INTEGER NOT NULL, impressions INTEGER NOT NULL DEFAULT 0,
+            clicks INTEGER NOT NULL DEFAULT 0, conversions INTEGER NOT NULL DEFAULT 0, hides INTEGER NOT NULL DEFAULT 0,
+            spend_micros INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(ad_id, day)) WITHOUT ROWID;
+        CREATE TABLE campaign_daily(
+            campaign_id INTEGER NOT NULL, day INTEGER NOT NULL, impressions INTEGER NOT NULL DEFAULT 0,
+            clicks INTEGER NOT NULL DEFAULT 0, conversions INTEGER NOT NULL DEFAULT 0, hides INTEGER NOT NULL DEFAULT 0,
+            spend_micros INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(campaign_id, day)) WITHOUT ROWID;
+        """
+    ]
+}

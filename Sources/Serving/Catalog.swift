@@ -1,0 +1,96 @@
+import Domain
+import Storage
+import Synchronization
+
+/// The in-memory catalog: a mutable master copy that writes update, and the immutable
+/// `CatalogSnapshot` that decisions read. Writes mark it dirty; `publishIfChanged()` (run by
+/// `CatalogRefresher` every 100 ms, or directly by tests and tools) rebuilds and swaps the
+/// snapshot, so a rebuild costs once per burst of writes, never per request.
+public final class Catalog: Sendable {
+    private struct Master {
+        var campaigns: [CampaignID: Campaign] = [:]
+        var ads: [AdID: Ad] = [:]
+        var campaignSlots: [CampaignID: Int32] = [:]
+        var adSlots: [AdID: Int32] = [:]
+        var version: UInt64 = 0
+        var publishedVersion: UInt64 = 0
+
+        mutating func assignSlots(campaign: CampaignID) {
+            if campaignSlots[campaign] == nil { campaignSlots[campaign] = Int32(campaignSlots.count) }
+        }
+
+        mutating func assignSlots(ad: AdID) {
+            if adSlots[ad] == nil { adSlots[ad] = Int32(adSlots.count) }
+        }
+    }
+
+    private let master = Mutex(Master())
+    private let published: Mutex<CatalogSnapshot>
+    private let delivery: DeliveryState
+
+    public init(delivery: DeliveryState) {
+        self.delivery = delivery
+        self.published = Mutex(CatalogSnapshot(campaigns: [:], ads: [:], campaignSlots: [:], adSlots: [:]))
+    }
+
+    /// Loads every campaign and ad from the store and publishes them.
+    public func load(from store: some AdStore) async throws {
+        let campaigns = try await store.allCampaigns()
+        let ads = try await store.allAds()
+        master.withLock { m in
+            for campaign in campaigns {
+                m.campaigns[campaign.id] = campaign
+                m.assignSlots(campaign: campaign.id)
+            }
+            for ad in ads {
+                m.ads[ad.id] = ad
+                m.assignSlots(ad: ad.id)
+            }
+            m.version &+= 1
+        }
+        publishIfChanged()
+    }
+
+    /// The snapshot a request reads from start to end.
+    public var snapshot: CatalogSnapshot { published.withLock { $0 } }
+
+    public func upsert(_ campaign: Campaign) {
+        master.withLock { m in
+            m.campaigns[campaign.id] = campaign
+            m.assignSlots(campaign: campaign.id)
+            m.version &+= 1
+        }
+    }
+
+    public func upsert(_ ad: Ad) {
+        master.withLock { m in
+            m.ads[ad.id] = ad
+            m.assignSlots(ad: ad.id)
+            m.version &+= 1
+        }
+    }
+
+    public func campaign(_ id: CampaignID) -> Campaign? { master.withLock { $0.campaigns[id] } }
+    public func ad(_ id: AdID) -> Ad? { master.withLock { $0.ads[id] } }
+
+    /// Rebuilds and publishes the snapshot if anything changed since the last one.
+    /// Returns whether it published.
+    @discardableResult
+    public func publishIfChanged() -> Bool {
+        let copy: (campaigns: [CampaignID: Campaign], ads: [AdID: Ad], campaignSlots: [CampaignID: Int32], adSlots: [AdID: Int32], version: UInt64)? =
+            master.withLock { m in
+                guard m.version != m.publishedVersion else { return nil }
+                return (m.campaigns, m.ads, m.campaignSlots, m.adSlots, m.version)
+            }
+        guard let copy else { return false }
+        // Built outside the lock: writes go on while the index is rebuilt.
+        let snapshot = CatalogSnapshot(campaigns: copy.campaigns, ads: copy.ads, campaignSlots: copy.campaignSlots, adSlots: copy.adSlots, version: copy.version)
+        delivery.ensureCapacity(campaigns: copy.campaignSlots.count, ads: copy.adSlots.count)
+        published.withLock { current in
+            // Two publishers racing: keep the newer snapshot.
+            if current.version < snapshot.version { current = snapshot }
+        }
+        master.withLock { m in m.publishedVersion = max(m.publishedVersion, copy.version) }
+        return true
+    }
+}

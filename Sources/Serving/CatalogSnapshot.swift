@@ -1,0 +1,176 @@
+import Domain
+
+/// An immutable, indexed view of every servable campaign and ad: built off the request path,
+/// published by swapping one reference, and read by a request from start to end.
+///
+/// Campaigns and ads are dense arrays (struct-of-arrays for the hot fields); targeting values
+/// are interned to integers; campaigns are indexed by country, the most selective dimension,
+/// so a decision visits only the campaigns that can match instead of every ad.
+public final class CatalogSnapshot: Sendable {
+    /// The hot fields of one active campaign.
+    struct Entry: Sendable {
+        var id: CampaignID
+        var advertiserID: AdvertiserID
+        var objective: Objective
+        var bidMicros: Micros
+        var dailyBudgetMicros: Micros
+        var totalBudgetMicros: Micros
+        var startAt: Int64
+        var endAt: Int64
+        var ageMin: Int16
+        var ageMax: Int16
+        var genders: [Int32]
+        var languages: [Int32]
+        var interests: [Int32]
+        var devices: [Int32]
+        var capImpressions: Int32
+        var capWindowMilliseconds: Int64
+        /// Stable index into `DeliveryState`'s per-campaign arrays.
+        var stateSlot: Int32
+        /// The campaign's active ads: `ads[adStart..<adEnd]`.
+        var adStart: Int32
+        var adEnd: Int32
+    }
+
+    let campaigns: [Entry]
+    /// Parallel arrays over active ads, grouped by campaign.
+    let adIDs: [AdID]
+    let adStateSlots: [Int32]
+    let ads: [Ad]
+    /// Campaign indices per interned country, and those that target no country.
+    let byCountry: [[Int32]]
+    let anyCountry: [Int32]
+    let vocabulary: [String: Int32]
+
+    /// Every campaign and ad known, active or not, by id (for events, reports and auth).
+    public let campaignsByID: [CampaignID: Campaign]
+    public let adsByID: [AdID: Ad]
+    let campaignSlots: [CampaignID: Int32]
+    let adSlots: [AdID: Int32]
+
+    /// The catalog version this snapshot was built from.
+    public let version: UInt64
+
+    public var activeAdCount: Int { adIDs.count }
+    public var activeCampaignCount: Int { campaigns.count }
+
+    init(campaigns allCampaigns: [CampaignID: Campaign], ads allAds: [AdID: Ad], campaignSlots: [CampaignID: Int32], adSlots: [AdID: Int32], version: UInt64 = 0) {
+        self.version = version
+        var vocabulary: [String: Int32] = [:]
+        func intern(_ value: String) -> Int32 {
+            if let id = vocabulary[value] { return id }
+            let id = Int32(vocabulary.count)
+            vocabulary[value] = id
+            return id
+        }
+        func internAll(_ values: [String]) -> [Int32] { values.map(intern).sorted() }
+
+        var adsByCampaign: [CampaignID: [Ad]] = [:]
+        for ad in allAds.values where ad.status == .active {
+            adsByCampaign[ad.campaignID, default: []].append(ad)
+        }
+
+        var entries: [Entry] = []
+        var adIDs: [AdID] = []
+        var adStateSlots: [Int32] = []
+        var ads: [Ad] = []
+        var countryLists: [Int32: [Int32]] = [:]
+        var anyCountry: [Int32] = []
+        for campaign in allCampaigns.values.sorted(by: { $0.id < $1.id }) where campaign.status == .active {
+            guard var campaignAds = adsByCampaign[campaign.id], !campaignAds.isEmpty,
+                let slot = campaignSlots[campaign.id]
+            else { continue }
+            campaignAds.sort { $0.id < $1.id }
+            let targeting = campaign.targeting
+            let index = Int32(entries.count)
+            let start = Int32(adIDs.count)
+            for ad in campaignAds {
+                adIDs.append(ad.id)
+                adStateSlots.append(adSlots[ad.id] ?? -1)
+                ads.append(ad)
+            }
+            entries.append(
+                Entry(
+                    id: campaign.id, advertiserID: campaign.advertiserID, objective: campaign.objective, bidMicros: campaign.bidMicros,
+                    dailyBudgetMicros: campaign.dailyBudgetMicros, totalBudgetMicros: campaign.totalBudgetMicros,
+                    startAt: campaign.startAt?.milliseconds ?? .min, endAt: campaign.endAt?.milliseconds ?? .max,
+                    ageMin: Int16(targeting.ageMin ?? -1), ageMax: Int16(targeting.ageMax ?? -1),
+                    genders: internAll(targeting.genders), languages: internAll(targeting.languages),
+                    interests: internAll(targeting.interests), devices: internAll(targeting.devices),
+                    capImpressions: Int32(campaign.frequencyCap?.impressions ?? 0),
+                    capWindowMilliseconds: Int64(campaign.frequencyCap?.perHours ?? 0) * Timestamp.millisecondsPerHour,
+                    stateSlot: slot, adStart: start, adEnd: Int32(adIDs.count)))
+            if targeting.countries.isEmpty {
+                anyCountry.append(index)
+            } else {
+                for country in targeting.countries { countryLists[intern(country), default: []].append(index) }
+            }
+        }
+        var byCountry = [[Int32]](repeating: [], count: vocabulary.count)
+        for (country, list) in countryLists { byCountry[Int(country)] = list }
+
+        self.campaigns = entries
+        self.adIDs = adIDs
+        self.adStateSlots = adStateSlots
+        self.ads = ads
+        self.byCountry = byCountry
+        self.anyCountry = anyCountry
+        self.vocabulary = vocabulary
+        self.campaignsByID = allCampaigns
+        self.adsByID = allAds
+        self.campaignSlots = campaignSlots
+        self.adSlots = adSlots
+    }
+
+    /// A user's attributes, interned against this snapshot's vocabulary once per request.
+    struct Audience {
+        var known: Bool
+        var age: Int16
+        var gender: Int32
+        var country: Int32
+        var language: Int32
+        var device: Int32
+        var interests: [Int32]
+    }
+
+    func audience(for profile: UserProfile?, device: String?) -> Audience {
+        func id(_ value: String?) -> Int32 { value.flatMap { vocabulary[$0.lowercased()] } ?? -1 }
+        return Audience(
+            known: profile != nil, age: Int16(profile?.age ?? -1), gender: id(profile?.gender), country: id(profile?.country),
+            language: id(profile?.language), device: id(device),
+            interests: (profile?.interests ?? []).compactMap { vocabulary[$0.lowercased()] }.sorted())
+    }
+
+    /// Calls `body` with the index of every campaign whose schedule and targeting admit this
+    /// audience now. Visits only the campaigns of the user's country and those of no country.
+    func forEachMatchingCampaign(_ audience: Audience, at now: Int64, _ body: (Int32) -> Void) {
+        func visit(_ list: [Int32]) {
+            for index in list where matches(campaigns[Int(index)], audience, now) { body(index) }
+        }
+        if audience.country >= 0, Int(audience.country) < byCountry.count { visit(byCountry[Int(audience.country)]) }
+        visit(anyCountry)
+    }
+
+    @inline(__always)
+    private func matches(_ c: Entry, _ a: Audience, _ now: Int64) -> Bool {
+        guard now >= c.startAt, now < c.endAt else { return false }
+        if c.ageMin >= 0 && (a.age < 0 || a.age < c.ageMin) { return false }
+        if c.ageMax >= 0 && (a.age < 0 || a.age > c.ageMax) { return false }
+        if !c.genders.isEmpty && !c.genders.contains(a.gender) { return false }
+        if !c.languages.isEmpty && !c.languages.contains(a.language) { return false }
+        if !c.devices.isEmpty && !c.devices.contains(a.device) { return false }
+        if !c.interests.isEmpty && !Self.intersects(c.interests, a.interests) { return false }
+        return true
+    }
+
+    /// Whether two sorted lists share a value.
+    private static func intersects(_ a: [Int32], _ b: [Int32]) -> Bool {
+        var i = 0
+        var j = 0
+        while i < a.count && j < b.count {
+            if a[i] == b[j] { return true }
+            if a[i] < b[j] { i += 1 } else { j += 1 }
+        }
+        return false
+    }
+}

@@ -1,0 +1,105 @@
+import Domain
+import Signing
+import Storage
+import Synchronization
+
+/// Configuration of the decision path, with a default for every field.
+public struct ServingConfiguration: Sendable {
+    public var adLoad = AdLoadPolicy()
+    public var tokenLifetimeMilliseconds: Int64 = 7 * Timestamp.millisecondsPerDay
+    public var profileCacheCapacity = 1_000_000
+    public var maxOrganicCount = 500
+    public init() {}
+}
+
+/// Answers "which ads go where in this page?" for one user: loads the profile (cached), takes
+/// the current catalog snapshot once, and runs the decision engine with the configured ranker.
+public final class DecisionService: Sendable {
+    public let store: any AdStore
+    public let catalog: Catalog
+    public let delivery: DeliveryState
+    public let engine: DecisionEngine
+    public let ranker: any Ranker
+    public let clock: any WallClock
+    public let configuration: ServingConfiguration
+    private let profiles: ProfileCache
+    private let decisionIDs: Mutex<DecisionIDGenerator>
+
+    public init(
+        store: any AdStore, catalog: Catalog, delivery: DeliveryState, signer: TokenSigner, ranker: any Ranker = RuleBasedRanker(),
+        clock: any WallClock, configuration: ServingConfiguration = ServingConfiguration(), decisionIDs: DecisionIDGenerator = DecisionIDGenerator()
+    ) {
+        self.store = store
+        self.catalog = catalog
+        self.delivery = delivery
+        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: signer)
+        self.ranker = ranker
+        self.clock = clock
+        self.configuration = configuration
+        self.profiles = ProfileCache(capacity: configuration.profileCacheCapacity)
+        self.decisionIDs = Mutex(decisionIDs)
+    }
+
+    /// Opens the serving state over a store: loads the catalog and rebuilds delivery state.
+    public static func open(
+        store: any AdStore, clock: any WallClock, configuration: ServingConfiguration = ServingConfiguration(),
+        ranker: any Ranker = RuleBasedRanker(), decisionIDs: DecisionIDGenerator = DecisionIDGenerator()
+    ) async throws -> DecisionService {
+        let key = try await store.secret(named: "impression-token-hmac") { Secrets.randomBytes(32) }
+        let delivery = DeliveryState()
+        let catalog = Catalog(delivery: delivery)
+        try await catalog.load(from: store)
+        try await delivery.restore(from: store, catalog: catalog, now: clock.now())
+        return DecisionService(
+            store: store, catalog: catalog, delivery: delivery,
+            signer: TokenSigner(key: key, lifetimeMilliseconds: configuration.tokenLifetimeMilliseconds),
+            ranker: ranker, clock: clock, configuration: configuration, decisionIDs: decisionIDs)
+    }
+
+    public var signer: TokenSigner { engine.signer }
+
+    public func decide(userID: UserID, context: FeedContext, organicCount: Int) async throws -> Decision {
+        guard (0...configuration.maxOrganicCount).contains(organicCount) else {
+            throw AdServeError.invalid("organic_count", "must be between 0 and \(configuration.maxOrganicCount)")
+        }
+        if let hour = context.hour, !(0...23).contains(hour) { throw AdServeError.invalid("context.hour", "must be between 0 and 23") }
+        if let position = context.sessionPosition, position < 0 { throw AdServeError.invalid("context.session_position", "must not be negative") }
+        let profile = try await profile(of: userID)
+        let decisionID = decisionIDs.withLock { $0.next() }
+        return engine.decide(
+            decisionID: decisionID, userID: userID, profile: profile, context: context, organicCount: organicCount,
+            now: clock.now(), snapshot: catalog.snapshot, delivery: delivery, ranker: ranker)
+    }
+
+    public func profile(of userID: UserID) async throws -> UserProfile? {
+        if let cached = profiles.lookup(userID) { return cached }
+        let loaded = try await store.user(userID)
+        profiles.store(loaded, for: userID)
+        return loaded
+    }
+
+    public func putUser(_ profile: UserProfile) async throws {
+        let profile = profile.normalized()
+        try profile.validate()
+        try await store.upsertUser(profile)
+        profiles.store(profile, for: profile.id)
+    }
+}
+
+/// Decision ids: 64 random bits fixed at start, then a counter — unique across restarts and
+/// nodes without coordination, and deterministic when seeded (simulator).
+public struct DecisionIDGenerator: Sendable {
+    private let prefix: String
+    private var counter: UInt64 = 0
+
+    public init(prefix: UInt64 = UInt64.random(in: .min ... .max)) {
+        let hex = String(prefix, radix: 16)
+        self.prefix = String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    public mutating func next() -> String {
+        counter &+= 1
+        return prefix + String(counter, radix: 16)
+    }
+}
+

@@ -1,0 +1,62 @@
+import Domain
+
+/// One ad being considered for one request: what a ranker may look at.
+public struct Candidate: Sendable {
+    public var adID: AdID
+    public var campaignID: CampaignID
+    public var advertiserID: AdvertiserID
+    public var objective: Objective
+    public var bidMicros: Micros
+    /// All-time delivery counters of the ad.
+    public var impressions: Int64
+    public var clicks: Int64
+    public var conversions: Int64
+}
+
+/// Predicted probabilities for one candidate.
+public struct Prediction: Sendable, Equatable {
+    /// P(click | impression).
+    public var click: Double
+    /// P(conversion | click).
+    public var conversion: Double
+    public init(click: Double, conversion: Double) {
+        self.click = click
+        self.conversion = conversion
+    }
+
+    /// Expected advertiser value of one impression, in micros: the bid times the probability of
+    /// the billed event (CPM: bid / 1000; CPC: bid × P(click); CPA: bid × P(click) × P(conv | click)).
+    public func expectedValuePerImpression(objective: Objective, bidMicros: Micros) -> Double {
+        switch objective {
+        case .awareness: Double(bidMicros) / 1000
+        case .traffic: Double(bidMicros) * click
+        case .conversions: Double(bidMicros) * click * conversion
+        }
+    }
+}
+
+/// Predicts P(click) and P(conversion | click). The decision path is generic over it, so the
+/// rule-based control and learned models plug into the same auction.
+public protocol Ranker: Sendable {
+    func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction
+}
+
+/// Today's system, kept as the control: smoothed historical rates. A Beta(α, β) prior on each
+/// rate gives the posterior mean (successes + α) / (trials + α + β), so a new ad starts at the
+/// prior mean instead of zero and converges to its observed rate as evidence accumulates.
+public struct RuleBasedRanker: Ranker {
+    public var clickPrior: (alpha: Double, beta: Double)
+    public var conversionPrior: (alpha: Double, beta: Double)
+
+    /// Defaults: CTR prior mean 1% worth 100 impressions; CVR prior mean 5% worth 20 clicks.
+    public init(clickPrior: (alpha: Double, beta: Double) = (1, 99), conversionPrior: (alpha: Double, beta: Double) = (1, 19)) {
+        self.clickPrior = clickPrior
+        self.conversionPrior = conversionPrior
+    }
+
+    public func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction {
+        let click = (Double(candidate.clicks) + clickPrior.alpha) / (Double(candidate.impressions) + clickPrior.alpha + clickPrior.beta)
+        let conversion = (Double(candidate.conversions) + conversionPrior.alpha) / (Double(candidate.clicks) + conversionPrior.alpha + conversionPrior.beta)
+        return Prediction(click: min(click, 1), conversion: min(conversion, 1))
+    }
+}

@@ -1,0 +1,160 @@
+import Domain
+
+/// The application-level store: everything AdServe keeps durably. One contract, several
+/// implementations (SQLite embedded by default; PostgreSQL for a fleet), checked by one
+/// contract test suite. Every method either applies completely or not at all.
+public protocol AdStore: Sendable {
+    // MARK: Secrets
+
+    /// The named secret, created by `make` and stored on first use, so it survives restarts.
+    func secret(named name: String, orCreate make: @escaping @Sendable () -> [UInt8]) async throws -> [UInt8]
+
+    // MARK: Advertisers
+
+    func createAdvertiser(name: String, keyHash: String, at: Timestamp) async throws -> Advertiser
+    func advertiser(_ id: AdvertiserID) async throws -> Advertiser?
+    func advertiser(keyHash: String) async throws -> Advertiser?
+
+    // MARK: Campaigns and ads
+
+    /// Inserts a campaign; its `id` is ignored and assigned by the store.
+    func createCampaign(_ campaign: Campaign) async throws -> Campaign
+    func updateCampaign(_ campaign: Campaign) async throws
+    func campaign(_ id: CampaignID) async throws -> Campaign?
+    func campaigns(of advertiser: AdvertiserID) async throws -> [Campaign]
+    func allCampaigns() async throws -> [Campaign]
+
+    /// Inserts an ad; its `id` is ignored and assigned by the store.
+    func createAd(_ ad: Ad) async throws -> Ad
+    func updateAd(_ ad: Ad) async throws
+    func ad(_ id: AdID) async throws -> Ad?
+    func allAds() async throws -> [Ad]
+
+    /// Loads a whole generated world in one transaction, with the ids it carries.
+    func importCatalog(_ batch: CatalogBatch) async throws
+    func isEmpty() async throws -> Bool
+
+    // MARK: Users
+
+    func upsertUser(_ user: UserProfile) async throws
+    func user(_ id: UserID) async throws -> UserProfile?
+    func appendActivity(_ activity: Activity) async throws
+    func recentActivity(of user: UserID, limit: Int) async throws -> [Activity]
+
+    // MARK: Events and billing
+
+    /// Records one event exactly once (keyed by token and type) and, for a billed event,
+    /// charges its price cut to the campaign's remaining daily and total budget — all in one
+    /// durable transaction. A repeated event changes nothing and says so.
+    func record(_ event: EventRecord) async throws -> EventOutcome
+    func hasEvent(token: String, type: EventType) async throws -> Bool
+
+    // MARK: State the serving path rebuilds at start
+
+    /// Spend per campaign: on `day`, and in total.
+    func campaignSpend(day: Int64) async throws -> [CampaignSpend]
+    /// All-time counters per ad: the historical rates of the rule-based ranking.
+    func adCounters() async throws -> [AdID: DeliveryCounters]
+    /// Impressions since a time: the frequency-cap windows.
+    func impressions(since: Timestamp) async throws -> [ImpressionRecord]
+    /// Every (user, ad) hide.
+    func hides() async throws -> [HideRecord]
+
+    // MARK: Reports
+
+    func dailyCounters(campaign: CampaignID) async throws -> [DailyCounters]
+    func dailyCounters(ad: AdID) async throws -> [DailyCounters]
+}
+
+/// A generated catalog with its own ids, for `importCatalog`.
+public struct CatalogBatch: Sendable {
+    public var advertisers: [(Advertiser, keyHash: String)]
+    public var campaigns: [Campaign]
+    public var ads: [Ad]
+    public var users: [UserProfile]
+    public var activities: [Activity]
+
+    public init(advertisers: [(Advertiser, keyHash: String)] = [], campaigns: [Campaign] = [], ads: [Ad] = [], users: [UserProfile] = [], activities: [Activity] = []) {
+        self.advertisers = advertisers
+        self.campaigns = campaigns
+        self.ads = ads
+        self.users = users
+        self.activities = activities
+    }
+}
+
+/// One user event, with what its signed token says.
+public struct EventRecord: Sendable, Equatable {
+    public var token: String
+    public var type: EventType
+    public var userID: UserID
+    public var adID: AdID
+    public var campaignID: CampaignID
+    public var decisionID: String
+    /// What one such event costs before budgets; zero when the event is not billed.
+    public var priceMicros: Micros
+    /// An advertiser-reported value (e.g. a conversion's order value); stored, not billed.
+    public var valueMicros: Micros?
+    public var at: Timestamp
+
+    public init(token: String, type: EventType, userID: UserID, adID: AdID, campaignID: CampaignID, decisionID: String, priceMicros: Micros, valueMicros: Micros? = nil, at: Timestamp) {
+        self.token = token
+        self.type = type
+        self.userID = userID
+        self.adID = adID
+        self.campaignID = campaignID
+        self.decisionID = decisionID
+        self.priceMicros = priceMicros
+        self.valueMicros = valueMicros
+        self.at = at
+    }
+}
+
+public struct EventOutcome: Sendable, Equatable {
+    public var duplicate: Bool
+    public var chargedMicros: Micros
+    public init(duplicate: Bool, chargedMicros: Micros) {
+        self.duplicate = duplicate
+        self.chargedMicros = chargedMicros
+    }
+}
+
+public struct CampaignSpend: Sendable, Equatable {
+    public var campaignID: CampaignID
+    public var todayMicros: Micros
+    public var totalMicros: Micros
+    public init(campaignID: CampaignID, todayMicros: Micros, totalMicros: Micros) {
+        self.campaignID = campaignID
+        self.todayMicros = todayMicros
+        self.totalMicros = totalMicros
+    }
+}
+
+public struct ImpressionRecord: Sendable, Equatable {
+    public var userID: UserID
+    public var campaignID: CampaignID
+    public var at: Timestamp
+    public init(userID: UserID, campaignID: CampaignID, at: Timestamp) {
+        self.userID = userID
+        self.campaignID = campaignID
+        self.at = at
+    }
+}
+
+public struct HideRecord: Sendable, Equatable {
+    public var userID: UserID
+    public var adID: AdID
+    public init(userID: UserID, adID: AdID) {
+        self.userID = userID
+        self.adID = adID
+    }
+}
+
+public struct DailyCounters: Sendable, Equatable {
+    public var day: Int64
+    public var counters: DeliveryCounters
+    public init(day: Int64, counters: DeliveryCounters) {
+        self.day = day
+        self.counters = counters
+    }
+}

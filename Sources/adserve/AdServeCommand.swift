@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `adserve`: argument parsing and wiring only; every behaviour lives in the library modules.
+@main
+struct AdServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "adserve",
+        abstract: "Ad serving for a social photo/video feed: decisions, events, billing, reports.",
+        subcommands: [ServeCommand.self, BenchCommand.self]
+    )
+}

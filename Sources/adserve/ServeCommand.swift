@@ -1,0 +1,74 @@
+import API
+import ArgumentParser
+import DemoWorld
+import Domain
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import SQLiteStorage
+import Serving
+import ServiceLifecycle
+import Signing
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Start the HTTP server on an embedded SQLite store.",
+        discussion: "Keys: ADSERVE_ADMIN_KEY (generated and printed if unset), ADSERVE_FEED_KEY (optional; the admin key also works)."
+    )
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 8080
+    @Option(help: "SQLite database file; created and migrated if missing.") var db = "./adserve.db"
+    @Flag(help: "Fill an empty store with a generated demo world (1,000 advertisers, 10,000 campaigns, 100,000 ads, 100,000 users).")
+    var demo = false
+    @Option(help: "Seed of the demo world.") var seed: UInt64 = 42
+    @Option(help: "Hours an impression token stays valid.") var tokenHours = 168
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardOutput(label: label)
+            handler.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+            return handler
+        }
+        let logger = Logger(label: "adserve")
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        let environment = ProcessInfo.processInfo.environment
+        let adminKey = environment["ADSERVE_ADMIN_KEY"].flatMap { $0.isEmpty ? nil : $0 } ?? Secrets.newAPIKey(prefix: "admin")
+        let feedKey = environment["ADSERVE_FEED_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+
+        let clock = SystemClock()
+        let store = try SQLiteStore(path: db)
+        if demo, try await store.isEmpty() {
+            logger.info("generating the demo world", metadata: ["seed": "\(seed)"])
+            let started = ContinuousClock.now
+            try await store.importCatalog(WorldGenerator(size: .demo, seed: seed, start: clock.now()).generate())
+            logger.info("demo world loaded", metadata: ["seconds": "\(ContinuousClock.now - started)"])
+        }
+        var configuration = ServingConfiguration()
+        configuration.tokenLifetimeMilliseconds = Int64(max(1, tokenHours)) * Timestamp.millisecondsPerHour
+        let serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration)
+        let snapshot = serving.catalog.snapshot
+        logger.info("catalog loaded", metadata: ["active_campaigns": "\(snapshot.activeCampaignCount)", "active_ads": "\(snapshot.activeAdCount)"])
+
+        let api = AdServeAPI(
+            serving: serving, telemetry: Telemetry(registry: registry),
+            configuration: APIConfiguration(adminKey: adminKey, feedKey: feedKey))
+        let app = Application(
+            router: api.router(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "adserve"),
+            services: [CatalogRefresherService(catalog: serving.catalog)],
+            onServerRunning: { channel in
+                print("AdServe listening on http://\(host):\(channel.localAddress?.port ?? port) (store: \(db))")
+                if environment["ADSERVE_ADMIN_KEY"] == nil { print("admin key (set ADSERVE_ADMIN_KEY to choose one): \(adminKey)") }
+                fflush(stdout)
+            },
+            logger: logger
+        )
+        try await app.runService()
+    }
+}
