@@ -17,6 +17,11 @@ public struct IncomingEvent: Sendable {
 public struct IngestResult: Sendable, Equatable {
     public var duplicate: Bool
     public var chargedMicros: Micros
+
+    public init(duplicate: Bool, chargedMicros: Micros) {
+        self.duplicate = duplicate
+        self.chargedMicros = chargedMicros
+    }
 }
 
 /// Event ingestion and billing. Verifies the signed token, records the event exactly once in the

@@ -11,6 +11,20 @@ public struct Candidate: Sendable {
     public var impressions: Int64
     public var clicks: Int64
     public var conversions: Int64
+
+    public init(
+        adID: AdID, campaignID: CampaignID, advertiserID: AdvertiserID, objective: Objective, bidMicros: Micros,
+        impressions: Int64, clicks: Int64, conversions: Int64
+    ) {
+        self.adID = adID
+        self.campaignID = campaignID
+        self.advertiserID = advertiserID
+        self.objective = objective
+        self.bidMicros = bidMicros
+        self.impressions = impressions
+        self.clicks = clicks
+        self.conversions = conversions
+    }
 }
 
 /// Predicted probabilities for one candidate.

@@ -63,9 +63,9 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(address: .hostname(host, port: port), serverName: "adserve"),
             services: [CatalogRefresherService(catalog: serving.catalog)],
             onServerRunning: { channel in
-                print("AdServe listening on http://\(host):\(channel.localAddress?.port ?? port) (store: \(db))")
-                if environment["ADSERVE_ADMIN_KEY"] == nil { print("admin key (set ADSERVE_ADMIN_KEY to choose one): \(adminKey)") }
-                fflush(stdout)
+                var banner = "AdServe listening on http://\(host):\(channel.localAddress?.port ?? port) (store: \(db))\n"
+                if environment["ADSERVE_ADMIN_KEY"] == nil { banner += "admin key (set ADSERVE_ADMIN_KEY to choose one): \(adminKey)\n" }
+                FileHandle.standardOutput.write(Data(banner.utf8))
             },
             logger: logger
         )

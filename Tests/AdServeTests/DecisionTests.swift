@@ -1,0 +1,117 @@
+import Domain
+import Serving
+import TestSupport
+import Testing
+
+@Suite struct DecisionTests {
+    @Test func targetingDecidesWhoSeesWhat() async throws {
+        let world = try await TestWorld.make()
+        let acme = try await world.advertiser("Acme")
+        let beta = try await world.advertiser("Beta")
+        let gamma = try await world.advertiser("Gamma")
+        let delta = try await world.advertiser("Delta")
+        let usYoga = try await world.campaign(acme, targeting: Targeting(countries: ["us"], interests: ["yoga"]))
+        let frYoung = try await world.campaign(beta, targeting: Targeting(ageMin: 18, ageMax: 25, countries: ["fr"]))
+        let everyone = try await world.campaign(gamma)
+        let android = try await world.campaign(delta, targeting: Targeting(devices: ["android"]))
+        for c in [usYoga, frYoung, everyone, android] { try await world.ad(c) }
+        world.publish()
+        _ = try await world.user("alice", age: 30, country: "US", interests: ["Yoga", "food"])
+        _ = try await world.user("bob", age: 22, country: "fr", interests: [])
+        _ = try await world.user("carl", age: 40, country: "fr")
+
+        func campaigns(_ user: String, device: String? = nil) async throws -> Set<CampaignID> {
+            Set(try await world.decide(user, device: device).placements.map(\.campaignID))
+        }
+        #expect(try await campaigns("alice") == [usYoga.id, everyone.id])
+        #expect(try await campaigns("alice", device: "android") == [usYoga.id, everyone.id, android.id])
+        #expect(try await campaigns("bob") == [frYoung.id, everyone.id])
+        #expect(try await campaigns("carl") == [everyone.id])
+        // A user the store has never heard of gets only untargeted ads (and device-only ones).
+        #expect(try await campaigns("stranger") == [everyone.id])
+        #expect(try await campaigns("stranger", device: "ANDROID") == [everyone.id, android.id])
+    }
+
+    @Test func rankingIsByExpectedValueWithOneAdPerAdvertiser() async throws {
+        let world = try await TestWorld.make()
+        let acme = try await world.advertiser("Acme")
+        let beta = try await world.advertiser("Beta")
+        // CPC bid 1.0 × prior CTR 1% = 10,000 micros per impression.
+        let cpc = try await world.campaign(acme, objective: .traffic, bid: 1_000_000)
+        // CPM bid 20 per 1000 = 20,000 micros per impression: ranks first.
+        let cpm = try await world.campaign(beta, objective: .awareness, bid: 20_000_000)
+        // Acme's second campaign: CPA bid 10 × 1% × 5% = 5,000; loses to Acme's own CPC ad.
+        let cpa = try await world.campaign(acme, objective: .conversions, bid: 10_000_000)
+        for c in [cpc, cpm, cpa] { try await world.ad(c) }
+        world.publish()
+        let decision = try await world.decide("anyone", organicCount: 20)
+        #expect(decision.placements.map(\.campaignID) == [cpm.id, cpc.id])
+        #expect(decision.placements.map(\.afterPost) == [3, 7])
+        #expect(decision.placements[0].expectedValueMicros == 20_000)
+        #expect(abs(decision.placements[1].expectedValueMicros - 10_000) < 1e-6)
+        #expect(Set(decision.placements.map(\.advertiserID)).count == decision.placements.count)
+    }
+
+    @Test func rateSmoothingStartsAtThePriorAndFollowsEvidence() {
+        let ranker = RuleBasedRanker()
+        func candidate(impressions: Int64, clicks: Int64, conversions: Int64 = 0) -> Candidate {
+            Candidate(adID: AdID(1), campaignID: CampaignID(1), advertiserID: AdvertiserID(1), objective: .traffic, bidMicros: 1,
+                      impressions: impressions, clicks: clicks, conversions: conversions)
+        }
+        let fresh = ranker.predict(candidate(impressions: 0, clicks: 0), user: nil, context: FeedContext())
+        #expect(fresh.click == 0.01 && fresh.conversion == 0.05)
+        let proven = ranker.predict(candidate(impressions: 100_000, clicks: 5_000, conversions: 500), user: nil, context: FeedContext())
+        #expect(abs(proven.click - 0.05) < 0.001)
+        #expect(abs(proven.conversion - 0.1) < 0.001)
+    }
+
+    @Test func pausedScheduledAndChangedCampaignsFollowTheCatalog() async throws {
+        let world = try await TestWorld.make()
+        let acme = try await world.advertiser()
+        let now = world.clock.now()
+        var live = try await world.campaign(acme)
+        let later = try await world.campaign(acme, startAt: now.adding(hours: 2))
+        let over = try await world.campaign(acme, endAt: now)
+        for c in [live, later, over] { try await world.ad(c) }
+        // Not yet published: nothing serves.
+        #expect(try await world.decide("u").placements.isEmpty)
+        world.publish()
+        #expect(try await world.decide("u").placements.map(\.campaignID) == [live.id])
+        live.status = .paused
+        _ = try await world.catalog.updateCampaign(live)
+        world.publish()
+        #expect(try await world.decide("u").placements.isEmpty)
+        world.clock.advance(hours: 3)
+        #expect(try await world.decide("u").placements.map(\.campaignID) == [later.id])
+    }
+
+    @Test func pausedAdStopsServing() async throws {
+        let world = try await TestWorld.make()
+        let campaign = try await world.campaign(try await world.advertiser())
+        var ad = try await world.ad(campaign)
+        world.publish()
+        #expect(try await world.decide("u").placements.map(\.ad.id) == [ad.id])
+        ad.status = .paused
+        _ = try await world.catalog.updateAd(ad)
+        world.publish()
+        #expect(try await world.decide("u").placements.isEmpty)
+    }
+
+    @Test func badRequestValuesAreRefused() async throws {
+        let world = try await TestWorld.make()
+        await #expect(throws: AdServeError.invalid("organic_count", "must be between 0 and 500")) { try await world.decide("u", organicCount: -1) }
+        await #expect(throws: AdServeError.self) {
+            try await world.serving.decide(userID: try UserID(validating: "u"), context: FeedContext(hour: 24), organicCount: 5)
+        }
+        #expect(throws: AdServeError.self) { try UserID(validating: "no spaces") }
+        #expect(throws: AdServeError.self) { try UserID(validating: String(repeating: "x", count: 65)) }
+    }
+
+    @Test func shortPageGetsNoAds() async throws {
+        let world = try await TestWorld.make()
+        try await world.ad(try await world.campaign(try await world.advertiser()))
+        world.publish()
+        #expect(try await world.decide("u", organicCount: 2).placements.isEmpty)
+        #expect(try await world.decide("u", organicCount: 3).placements.map(\.afterPost) == [3])
+    }
+}

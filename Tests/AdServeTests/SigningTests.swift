@@ -1,0 +1,50 @@
+import Signing
+import Testing
+
+@Suite struct SigningTests {
+    @Test(arguments: [
+        ("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+        ("abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+        ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
+    ])
+    func sha256MatchesNISTVectors(input: String, digest: String) {
+        #expect(Hex.encode(SHA256.hash(Array(input.utf8))) == digest)
+    }
+
+    @Test func sha256OfAMillionAs() {
+        let input = [UInt8](repeating: 0x61, count: 1_000_000)
+        #expect(Hex.encode(SHA256.hash(input)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    /// RFC 4231 test cases 1, 2 and 6 (a key longer than the block).
+    @Test func hmacMatchesRFC4231() {
+        #expect(Hex.encode(HMAC.sha256(key: [UInt8](repeating: 0x0b, count: 20), message: Array("Hi There".utf8)))
+            == "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
+        #expect(Hex.encode(HMAC.sha256(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8)))
+            == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        #expect(Hex.encode(HMAC.sha256(key: [UInt8](repeating: 0xaa, count: 131), message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8)))
+            == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
+    }
+
+    @Test func hexRoundTripsAndRejectsGarbage() {
+        let bytes: [UInt8] = [0, 1, 0x7f, 0x80, 0xff]
+        #expect(Hex.decode(Hex.encode(bytes)) == bytes)
+        #expect(Hex.decode("abc") == nil)
+        #expect(Hex.decode("zz") == nil)
+    }
+
+    @Test func constantTimeEqualsComparesContent() {
+        #expect(HMAC.constantTimeEquals([1, 2, 3], [1, 2, 3]))
+        #expect(!HMAC.constantTimeEquals([1, 2, 3], [1, 2, 4]))
+        #expect(!HMAC.constantTimeEquals([1, 2, 3], [1, 2]))
+    }
+
+    @Test func apiKeysAreRandomAndStoredAsTheirHash() {
+        let a = Secrets.newAPIKey(prefix: "adv")
+        let b = Secrets.newAPIKey(prefix: "adv")
+        #expect(a != b)
+        #expect(a.hasPrefix("adv_") && a.count == 4 + 64)
+        #expect(Secrets.keyHash(a) == Hex.encode(SHA256.hash(Array(a.utf8))))
+        #expect(Secrets.keyHash(a) != Secrets.keyHash(b))
+    }
+}
