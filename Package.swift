@@ -68,7 +68,7 @@ let package = Package(
         // Manual clock, temporary stores and fixtures; production targets never import it.
         .target(
             name: "TestSupport",
-            dependencies: ["Domain", "Storage", "SQLiteStorage"],
+            dependencies: ["Domain", "Storage", "SQLiteStorage", "Serving"],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),

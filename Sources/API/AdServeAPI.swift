@@ -40,6 +40,7 @@ public struct AdServeAPI: Sendable {
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: LogRequestsMiddleware(.info))
         router.add(middleware: ErrorAndMetricsMiddleware(telemetry: telemetry))
         addOperationRoutes(to: router)
         addCatalogRoutes(to: router)
@@ -105,18 +106,22 @@ public struct AdServeAPI: Sendable {
         }
         router.patch("/v1/campaigns/:id") { request, context in
             let principal = try await auth.principal(request)
-            var campaign = try await ownedCampaign(CampaignID(try pathID(context)), principal)
+            let id = CampaignID(try pathID(context))
+            _ = try await ownedCampaign(id, principal)
             let patch = try await body(PatchCampaignBody.self, request)
-            if let v = patch.name { campaign.name = v }
-            if let v = patch.status { campaign.status = v }
-            if let v = patch.bidMicros { campaign.bidMicros = v }
-            if let v = patch.dailyBudgetMicros { campaign.dailyBudgetMicros = v }
-            if let v = patch.totalBudgetMicros { campaign.totalBudgetMicros = v }
-            if let v = patch.startAt { campaign.startAt = try ISOTime.parse(v, field: "start_at") }
-            if let v = patch.endAt { campaign.endAt = try ISOTime.parse(v, field: "end_at") }
-            if let v = patch.targeting { campaign.targeting = v.targeting }
-            if let v = patch.frequencyCap { campaign.frequencyCap = FrequencyCap(impressions: v.impressions, perHours: v.perHours) }
-            let updated = try await catalog.updateCampaign(campaign)
+            let startAt = try patch.startAt.map { try ISOTime.parse($0, field: "start_at") }
+            let endAt = try patch.endAt.map { try ISOTime.parse($0, field: "end_at") }
+            let updated = try await catalog.updateCampaign(id) { campaign in
+                if let v = patch.name { campaign.name = v }
+                if let v = patch.status { campaign.status = v }
+                if let v = patch.bidMicros { campaign.bidMicros = v }
+                if let v = patch.dailyBudgetMicros { campaign.dailyBudgetMicros = v }
+                if let v = patch.totalBudgetMicros { campaign.totalBudgetMicros = v }
+                if let startAt { campaign.startAt = startAt }
+                if let endAt { campaign.endAt = endAt }
+                if let v = patch.targeting { campaign.targeting = v.targeting }
+                if let v = patch.frequencyCap { campaign.frequencyCap = FrequencyCap(impressions: v.impressions, perHours: v.perHours) }
+            }
             return try JSON.response(CampaignPayload(updated))
         }
         router.post("/v1/ads") { request, _ in
@@ -139,16 +144,19 @@ public struct AdServeAPI: Sendable {
         }
         router.patch("/v1/ads/:id") { request, context in
             let principal = try await auth.principal(request)
-            var ad = try await ownedAd(AdID(try pathID(context)), principal)
+            let id = AdID(try pathID(context))
+            _ = try await ownedAd(id, principal)
             let patch = try await body(PatchAdBody.self, request)
-            if let v = patch.status { ad.status = v }
-            if let v = patch.mediaUrls { ad.mediaURLs = v }
-            if let v = patch.caption { ad.caption = v }
-            if let v = patch.company { ad.company = v }
-            if let v = patch.product { ad.product = v }
-            if let v = patch.description { ad.description = v }
-            if let v = patch.embedding { ad.embedding = v }
-            return try JSON.response(AdPayload(try await catalog.updateAd(ad)))
+            let updated = try await catalog.updateAd(id) { ad in
+                if let v = patch.status { ad.status = v }
+                if let v = patch.mediaUrls { ad.mediaURLs = v }
+                if let v = patch.caption { ad.caption = v }
+                if let v = patch.company { ad.company = v }
+                if let v = patch.product { ad.product = v }
+                if let v = patch.description { ad.description = v }
+                if let v = patch.embedding { ad.embedding = v }
+            }
+            return try JSON.response(AdPayload(updated))
         }
     }
 

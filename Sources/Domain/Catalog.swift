@@ -99,12 +99,15 @@ public struct Campaign: Sendable, Equatable, Codable {
     public var frequencyCap: FrequencyCap?
     public var status: Status
     public var createdAt: Timestamp
+    /// The store's catalog revision of this version of the campaign: newer writes have higher
+    /// revisions, so an out-of-order update never replaces a newer one in memory.
+    public var revision: Int64
 
     public init(
         id: CampaignID, advertiserID: AdvertiserID, name: String, objective: Objective, bidMicros: Micros,
         dailyBudgetMicros: Micros, totalBudgetMicros: Micros, startAt: Timestamp? = nil, endAt: Timestamp? = nil,
         targeting: Targeting = Targeting(), frequencyCap: FrequencyCap? = nil, status: Status = .active,
-        createdAt: Timestamp
+        createdAt: Timestamp, revision: Int64 = 0
     ) {
         self.id = id
         self.advertiserID = advertiserID
@@ -119,6 +122,7 @@ public struct Campaign: Sendable, Equatable, Codable {
         self.frequencyCap = frequencyCap
         self.status = status
         self.createdAt = createdAt
+        self.revision = revision
     }
 
     public func isScheduled(at now: Timestamp) -> Bool {
@@ -140,11 +144,13 @@ public struct Ad: Sendable, Equatable, Codable {
     public var embedding: [Float]?
     public var status: Status
     public var createdAt: Timestamp
+    /// The store's catalog revision of this version of the ad (see `Campaign.revision`).
+    public var revision: Int64
 
     public init(
         id: AdID, campaignID: CampaignID, format: AdFormat, mediaURLs: [String], caption: String, company: String,
         product: String, description: String, embedding: [Float]? = nil, status: Status = .active,
-        createdAt: Timestamp
+        createdAt: Timestamp, revision: Int64 = 0
     ) {
         self.id = id
         self.campaignID = campaignID
@@ -157,5 +163,6 @@ public struct Ad: Sendable, Equatable, Codable {
         self.embedding = embedding
         self.status = status
         self.createdAt = createdAt
+        self.revision = revision
     }
 }

@@ -38,7 +38,10 @@ extension Campaign {
     public func validate() throws(AdServeError) {
         if name.isEmpty || name.count > Limits.maxNameLength { throw .invalid("name", "must be 1-\(Limits.maxNameLength) characters") }
         if bidMicros <= 0 || bidMicros > Limits.maxMoney { throw .invalid("bid_micros", "must be between 1 and \(Limits.maxMoney)") }
-        if objective == .awareness && bidMicros < 1000 { throw .invalid("bid_micros", "a CPM bid must be at least 1000 micros (per 1000 impressions)") }
+        if objective == .awareness && bidMicros % 1000 != 0 {
+            // Billed per impression as bid / 1000: a multiple of 1000 keeps that exact.
+            throw .invalid("bid_micros", "a CPM bid (per 1000 impressions) must be a multiple of 1000 micros")
+        }
         if dailyBudgetMicros <= 0 || dailyBudgetMicros > Limits.maxMoney { throw .invalid("daily_budget_micros", "must be between 1 and \(Limits.maxMoney)") }
         if totalBudgetMicros <= 0 || totalBudgetMicros > Limits.maxMoney { throw .invalid("total_budget_micros", "must be between 1 and \(Limits.maxMoney)") }
         if let startAt, let endAt, startAt >= endAt { throw .invalid("end_at", "must be after start_at") }

@@ -73,29 +73,40 @@ public final class SQLiteStore: AdStore {
 
     private static let campaignColumns = """
         id, advertiser_id, name, objective, bid_micros, daily_budget_micros, total_budget_micros, start_at, end_at, \
-        targeting, cap_impressions, cap_hours, status, created_at
+        targeting, cap_impressions, cap_hours, status, created_at, revision
         """
 
     public func createCampaign(_ campaign: Campaign) async throws -> Campaign {
         try await writer.run { db in
-            var bindings = try Self.campaignBindings(campaign)
-            bindings[0] = .null
-            try db.run("INSERT INTO campaigns(\(Self.campaignColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", bindings)
-            var created = campaign
-            created.id = CampaignID(db.lastInsertRowID)
-            return created
+            try db.transaction {
+                var created = campaign
+                created.revision = try Self.nextRevision(db)
+                var bindings = try Self.campaignBindings(created)
+                bindings[0] = .null
+                try db.run("INSERT INTO campaigns(\(Self.campaignColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", bindings)
+                created.id = CampaignID(db.lastInsertRowID)
+                return created
+            }
         }
     }
 
-    public func updateCampaign(_ campaign: Campaign) async throws {
+    public func updateCampaign(_ id: CampaignID, _ change: @escaping @Sendable (inout Campaign) throws -> Void) async throws -> Campaign {
         try await writer.run { db in
-            var bindings = try Self.campaignBindings(campaign)
-            bindings.append(bindings.removeFirst())
-            try db.run("""
-                UPDATE campaigns SET advertiser_id=?, name=?, objective=?, bid_micros=?, daily_budget_micros=?, total_budget_micros=?,
-                start_at=?, end_at=?, targeting=?, cap_impressions=?, cap_hours=?, status=?, created_at=? WHERE id=?
-                """, bindings)
-            guard db.changes == 1 else { throw AdServeError.notFound("campaign \(campaign.id)") }
+            try db.transaction {
+                guard var campaign = try db.query("SELECT \(Self.campaignColumns) FROM campaigns WHERE id = ?", [.integer(id.rawValue)], Self.campaign).first else {
+                    throw AdServeError.notFound("campaign \(id)")
+                }
+                try change(&campaign)
+                campaign.id = id
+                campaign.revision = try Self.nextRevision(db)
+                var bindings = try Self.campaignBindings(campaign)
+                bindings.append(bindings.removeFirst())
+                try db.run("""
+                    UPDATE campaigns SET advertiser_id=?, name=?, objective=?, bid_micros=?, daily_budget_micros=?, total_budget_micros=?,
+                    start_at=?, end_at=?, targeting=?, cap_impressions=?, cap_hours=?, status=?, created_at=?, revision=? WHERE id=?
+                    """, bindings)
+                return campaign
+            }
         }
     }
 
@@ -121,29 +132,48 @@ public final class SQLiteStore: AdStore {
 
     // MARK: Ads
 
-    private static let adColumns = "id, campaign_id, format, media_urls, caption, company, product, description, embedding, status, created_at"
+    private static let adColumns = "id, campaign_id, format, media_urls, caption, company, product, description, embedding, status, created_at, revision"
 
     public func createAd(_ ad: Ad) async throws -> Ad {
         try await writer.run { db in
-            var bindings = try Self.adBindings(ad)
-            bindings[0] = .null
-            try db.run("INSERT INTO ads(\(Self.adColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?)", bindings)
-            var created = ad
-            created.id = AdID(db.lastInsertRowID)
-            return created
+            try db.transaction {
+                var created = ad
+                created.revision = try Self.nextRevision(db)
+                var bindings = try Self.adBindings(created)
+                bindings[0] = .null
+                try db.run("INSERT INTO ads(\(Self.adColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", bindings)
+                created.id = AdID(db.lastInsertRowID)
+                return created
+            }
         }
     }
 
-    public func updateAd(_ ad: Ad) async throws {
+    public func updateAd(_ id: AdID, _ change: @escaping @Sendable (inout Ad) throws -> Void) async throws -> Ad {
         try await writer.run { db in
-            var bindings = try Self.adBindings(ad)
-            bindings.append(bindings.removeFirst())
-            try db.run("""
-                UPDATE ads SET campaign_id=?, format=?, media_urls=?, caption=?, company=?, product=?, description=?,
-                embedding=?, status=?, created_at=? WHERE id=?
-                """, bindings)
-            guard db.changes == 1 else { throw AdServeError.notFound("ad \(ad.id)") }
+            try db.transaction {
+                guard var ad = try db.query("SELECT \(Self.adColumns) FROM ads WHERE id = ?", [.integer(id.rawValue)], Self.ad).first else {
+                    throw AdServeError.notFound("ad \(id)")
+                }
+                try change(&ad)
+                ad.id = id
+                ad.revision = try Self.nextRevision(db)
+                var bindings = try Self.adBindings(ad)
+                bindings.append(bindings.removeFirst())
+                try db.run("""
+                    UPDATE ads SET campaign_id=?, format=?, media_urls=?, caption=?, company=?, product=?, description=?,
+                    embedding=?, status=?, created_at=?, revision=? WHERE id=?
+                    """, bindings)
+                return ad
+            }
         }
+    }
+
+    /// The next catalog revision: a counter bumped inside the caller's write transaction.
+    private static func nextRevision(_ db: SQLiteConnection) throws -> Int64 {
+        guard let value = try db.query("UPDATE catalog_revision SET value = value + 1 WHERE id = 1 RETURNING value", [], { $0.int(0) }).first else {
+            throw AdServeError(.storage, "catalog_revision row is missing")
+        }
+        return value
     }
 
     public func ad(_ id: AdID) async throws -> Ad? {
@@ -167,10 +197,10 @@ public final class SQLiteStore: AdStore {
                     try db.run("INSERT INTO advertisers(id, name, key_hash, created_at) VALUES (?, ?, ?, 0)", [.integer(advertiser.id.rawValue), .text(advertiser.name), .text(keyHash)])
                 }
                 for campaign in batch.campaigns {
-                    try db.run("INSERT INTO campaigns(\(Self.campaignColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", try Self.campaignBindings(campaign))
+                    try db.run("INSERT INTO campaigns(\(Self.campaignColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", try Self.campaignBindings(campaign))
                 }
                 for ad in batch.ads {
-                    try db.run("INSERT INTO ads(\(Self.adColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?)", try Self.adBindings(ad))
+                    try db.run("INSERT INTO ads(\(Self.adColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", try Self.adBindings(ad))
                 }
                 for user in batch.users { try Self.upsert(user, db) }
                 for activity in batch.activities { try Self.insert(activity, db) }
@@ -340,7 +370,8 @@ extension SQLiteStore {
          .integer(c.bidMicros), .integer(c.dailyBudgetMicros), .integer(c.totalBudgetMicros),
          c.startAt.map { .integer($0.milliseconds) } ?? .null, c.endAt.map { .integer($0.milliseconds) } ?? .null,
          .text(try encode(c.targeting)), c.frequencyCap.map { .integer(Int64($0.impressions)) } ?? .null,
-         c.frequencyCap.map { .integer(Int64($0.perHours)) } ?? .null, .text(c.status.rawValue), .integer(c.createdAt.milliseconds)]
+         c.frequencyCap.map { .integer(Int64($0.perHours)) } ?? .null, .text(c.status.rawValue), .integer(c.createdAt.milliseconds),
+         .integer(c.revision)]
     }
 
     fileprivate static func campaign(_ row: Row) throws -> Campaign {
@@ -352,13 +383,15 @@ extension SQLiteStore {
             objective: try enumValue(Objective.self, row.text(3)), bidMicros: row.int(4), dailyBudgetMicros: row.int(5),
             totalBudgetMicros: row.int(6), startAt: row.optionalInt(7).map(Timestamp.init(milliseconds:)),
             endAt: row.optionalInt(8).map(Timestamp.init(milliseconds:)), targeting: try decode(Targeting.self, row.text(9)),
-            frequencyCap: cap, status: try enumValue(Status.self, row.text(12)), createdAt: Timestamp(milliseconds: row.int(13)))
+            frequencyCap: cap, status: try enumValue(Status.self, row.text(12)), createdAt: Timestamp(milliseconds: row.int(13)),
+            revision: row.int(14))
     }
 
     fileprivate static func adBindings(_ ad: Ad) throws -> [SQLValue] {
         [.integer(ad.id.rawValue), .integer(ad.campaignID.rawValue), .text(ad.format.rawValue), .text(try encode(ad.mediaURLs)),
          .text(ad.caption), .text(ad.company), .text(ad.product), .text(ad.description),
-         ad.embedding.map { .blob(floatsToBytes($0)) } ?? .null, .text(ad.status.rawValue), .integer(ad.createdAt.milliseconds)]
+         ad.embedding.map { .blob(floatsToBytes($0)) } ?? .null, .text(ad.status.rawValue), .integer(ad.createdAt.milliseconds),
+         .integer(ad.revision)]
     }
 
     fileprivate static func ad(_ row: Row) throws -> Ad {
@@ -366,7 +399,7 @@ extension SQLiteStore {
             id: AdID(row.int(0)), campaignID: CampaignID(row.int(1)), format: try enumValue(AdFormat.self, row.text(2)),
             mediaURLs: try decode([String].self, row.text(3)), caption: row.text(4), company: row.text(5), product: row.text(6),
             description: row.text(7), embedding: row.blob(8).map(bytesToFloats), status: try enumValue(Status.self, row.text(9)),
-            createdAt: Timestamp(milliseconds: row.int(10)))
+            createdAt: Timestamp(milliseconds: row.int(10)), revision: row.int(11))
     }
 
     fileprivate static func upsert(_ user: UserProfile, _ db: SQLiteConnection) throws {

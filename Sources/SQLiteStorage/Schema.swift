@@ -4,18 +4,22 @@ enum Schema {
         // 1: the serving loop
         """
         CREATE TABLE secrets(name TEXT PRIMARY KEY, value BLOB NOT NULL);
+        CREATE TABLE catalog_revision(id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+        INSERT INTO catalog_revision(id, value) VALUES (1, 0);
         CREATE TABLE advertisers(
             id INTEGER PRIMARY KEY, name TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
         CREATE TABLE campaigns(
             id INTEGER PRIMARY KEY, advertiser_id INTEGER NOT NULL REFERENCES advertisers(id), name TEXT NOT NULL,
             objective TEXT NOT NULL, bid_micros INTEGER NOT NULL, daily_budget_micros INTEGER NOT NULL,
             total_budget_micros INTEGER NOT NULL, start_at INTEGER, end_at INTEGER, targeting TEXT NOT NULL,
-            cap_impressions INTEGER, cap_hours INTEGER, status TEXT NOT NULL, created_at INTEGER NOT NULL);
+            cap_impressions INTEGER, cap_hours INTEGER, status TEXT NOT NULL, created_at INTEGER NOT NULL,
+            revision INTEGER NOT NULL DEFAULT 0);
         CREATE INDEX campaigns_by_advertiser ON campaigns(advertiser_id);
         CREATE TABLE ads(
             id INTEGER PRIMARY KEY, campaign_id INTEGER NOT NULL REFERENCES campaigns(id), format TEXT NOT NULL,
             media_urls TEXT NOT NULL, caption TEXT NOT NULL, company TEXT NOT NULL, product TEXT NOT NULL,
-            description TEXT NOT NULL, embedding BLOB, status TEXT NOT NULL, created_at INTEGER NOT NULL);
+            description TEXT NOT NULL, embedding BLOB, status TEXT NOT NULL, created_at INTEGER NOT NULL,
+            revision INTEGER NOT NULL DEFAULT 0);
         CREATE INDEX ads_by_campaign ON ads(campaign_id);
         CREATE TABLE users(
             id TEXT PRIMARY KEY, age INTEGER, gender TEXT, country TEXT, language TEXT, interests TEXT NOT NULL);

@@ -4,7 +4,7 @@ import Synchronization
 
 /// The in-memory catalog: a mutable master copy that writes update, and the immutable
 /// `CatalogSnapshot` that decisions read. Writes mark it dirty; `publishIfChanged()` (run by
-/// `CatalogRefresher` every 100 ms, or directly by tests and tools) rebuilds and swaps the
+/// `ServingRefresher` every 100 ms, or directly by tests and tools) rebuilds and swaps the
 /// snapshot, so a rebuild costs once per burst of writes, never per request.
 public final class Catalog: Sendable {
     private struct Master {
@@ -54,16 +54,20 @@ public final class Catalog: Sendable {
     /// The snapshot a request reads from start to end.
     public var snapshot: CatalogSnapshot { published.withLock { $0 } }
 
+    /// Puts a stored campaign in the catalog, unless a newer revision of it is already there.
     public func upsert(_ campaign: Campaign) {
         master.withLock { m in
+            if let current = m.campaigns[campaign.id], current.revision > campaign.revision { return }
             m.campaigns[campaign.id] = campaign
             m.assignSlots(campaign: campaign.id)
             m.version &+= 1
         }
     }
 
+    /// Puts a stored ad in the catalog, unless a newer revision of it is already there.
     public func upsert(_ ad: Ad) {
         master.withLock { m in
+            if let current = m.ads[ad.id], current.revision > ad.revision { return }
             m.ads[ad.id] = ad
             m.assignSlots(ad: ad.id)
             m.version &+= 1

@@ -3,7 +3,7 @@ import Signing
 import Storage
 
 /// Writes to the catalog: validated, stored durably, then put in the in-memory catalog, which
-/// publishes it to the decision path within `CatalogRefresher`'s interval.
+/// publishes it to the decision path within `ServingRefresher`'s interval.
 public struct CatalogService: Sendable {
     public let store: any AdStore
     public let catalog: Catalog
@@ -39,13 +39,17 @@ public struct CatalogService: Sendable {
         return created
     }
 
-    public func updateCampaign(_ changed: Campaign) async throws -> Campaign {
-        var campaign = changed
-        campaign.targeting = campaign.targeting.normalized()
-        try campaign.validate()
-        try await store.updateCampaign(campaign)
-        catalog.upsert(campaign)
-        return campaign
+    /// Changes a campaign atomically (read, `change`, validate, write); its owner cannot change.
+    public func updateCampaign(_ id: CampaignID, _ change: @escaping @Sendable (inout Campaign) throws -> Void) async throws -> Campaign {
+        let updated = try await store.updateCampaign(id) { campaign in
+            let owner = campaign.advertiserID
+            try change(&campaign)
+            campaign.advertiserID = owner
+            campaign.targeting = campaign.targeting.normalized()
+            try campaign.validate()
+        }
+        catalog.upsert(updated)
+        return updated
     }
 
     public func createAd(_ draft: Ad) async throws -> Ad {
@@ -60,11 +64,16 @@ public struct CatalogService: Sendable {
         return created
     }
 
-    public func updateAd(_ changed: Ad) async throws -> Ad {
-        try changed.validate()
-        try await store.updateAd(changed)
-        catalog.upsert(changed)
-        return changed
+    /// Changes an ad atomically (read, `change`, validate, write); its campaign cannot change.
+    public func updateAd(_ id: AdID, _ change: @escaping @Sendable (inout Ad) throws -> Void) async throws -> Ad {
+        let updated = try await store.updateAd(id) { ad in
+            let campaign = ad.campaignID
+            try change(&ad)
+            ad.campaignID = campaign
+            try ad.validate()
+        }
+        catalog.upsert(updated)
+        return updated
     }
 }
 

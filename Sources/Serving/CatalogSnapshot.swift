@@ -19,6 +19,7 @@ public final class CatalogSnapshot: Sendable {
         var endAt: Int64
         var ageMin: Int16
         var ageMax: Int16
+        var countries: [Int32]
         var genders: [Int32]
         var languages: [Int32]
         var interests: [Int32]
@@ -35,6 +36,7 @@ public final class CatalogSnapshot: Sendable {
     let campaigns: [Entry]
     /// Parallel arrays over active ads, grouped by campaign.
     let adIDs: [AdID]
+    let adCampaigns: [Int32]
     let adStateSlots: [Int32]
     let ads: [Ad]
     /// Campaign indices per interned country, and those that target no country.
@@ -72,21 +74,22 @@ public final class CatalogSnapshot: Sendable {
 
         var entries: [Entry] = []
         var adIDs: [AdID] = []
+        var adCampaigns: [Int32] = []
         var adStateSlots: [Int32] = []
         var ads: [Ad] = []
         var countryLists: [Int32: [Int32]] = [:]
         var anyCountry: [Int32] = []
         for campaign in allCampaigns.values.sorted(by: { $0.id < $1.id }) where campaign.status == .active {
-            guard var campaignAds = adsByCampaign[campaign.id], !campaignAds.isEmpty,
-                let slot = campaignSlots[campaign.id]
-            else { continue }
-            campaignAds.sort { $0.id < $1.id }
+            guard let campaignAds = adsByCampaign[campaign.id], let slot = campaignSlots[campaign.id] else { continue }
+            let servable = campaignAds.compactMap { ad in adSlots[ad.id].map { (ad, $0) } }.sorted { $0.0.id < $1.0.id }
+            guard !servable.isEmpty else { continue }
             let targeting = campaign.targeting
             let index = Int32(entries.count)
             let start = Int32(adIDs.count)
-            for ad in campaignAds {
+            for (ad, adSlot) in servable {
                 adIDs.append(ad.id)
-                adStateSlots.append(adSlots[ad.id] ?? -1)
+                adCampaigns.append(index)
+                adStateSlots.append(adSlot)
                 ads.append(ad)
             }
             entries.append(
@@ -94,11 +97,11 @@ public final class CatalogSnapshot: Sendable {
                     id: campaign.id, advertiserID: campaign.advertiserID, objective: campaign.objective, bidMicros: campaign.bidMicros,
                     dailyBudgetMicros: campaign.dailyBudgetMicros, totalBudgetMicros: campaign.totalBudgetMicros,
                     startAt: campaign.startAt?.milliseconds ?? .min, endAt: campaign.endAt?.milliseconds ?? .max,
-                    ageMin: Int16(targeting.ageMin ?? -1), ageMax: Int16(targeting.ageMax ?? -1),
-                    genders: internAll(targeting.genders), languages: internAll(targeting.languages),
+                    ageMin: Int16(clamping: targeting.ageMin ?? -1), ageMax: Int16(clamping: targeting.ageMax ?? -1),
+                    countries: internAll(targeting.countries), genders: internAll(targeting.genders), languages: internAll(targeting.languages),
                     interests: internAll(targeting.interests), devices: internAll(targeting.devices),
-                    capImpressions: Int32(campaign.frequencyCap?.impressions ?? 0),
-                    capWindowMilliseconds: Int64(campaign.frequencyCap?.perHours ?? 0) * Timestamp.millisecondsPerHour,
+                    capImpressions: Int32(clamping: campaign.frequencyCap?.impressions ?? 0),
+                    capWindowMilliseconds: Int64(min(campaign.frequencyCap?.perHours ?? 0, Limits.maxCapHours)) * Timestamp.millisecondsPerHour,
                     stateSlot: slot, adStart: start, adEnd: Int32(adIDs.count)))
             if targeting.countries.isEmpty {
                 anyCountry.append(index)
@@ -111,6 +114,7 @@ public final class CatalogSnapshot: Sendable {
 
         self.campaigns = entries
         self.adIDs = adIDs
+        self.adCampaigns = adCampaigns
         self.adStateSlots = adStateSlots
         self.ads = ads
         self.byCountry = byCountry
@@ -136,7 +140,7 @@ public final class CatalogSnapshot: Sendable {
     func audience(for profile: UserProfile?, device: String?) -> Audience {
         func id(_ value: String?) -> Int32 { value.flatMap { vocabulary[$0.lowercased()] } ?? -1 }
         return Audience(
-            known: profile != nil, age: Int16(profile?.age ?? -1), gender: id(profile?.gender), country: id(profile?.country),
+            known: profile != nil, age: Int16(clamping: profile?.age ?? -1), gender: id(profile?.gender), country: id(profile?.country),
             language: id(profile?.language), device: id(device),
             interests: (profile?.interests ?? []).compactMap { vocabulary[$0.lowercased()] }.sorted())
     }
@@ -145,14 +149,17 @@ public final class CatalogSnapshot: Sendable {
     /// audience now. Visits only the campaigns of the user's country and those of no country.
     func forEachMatchingCampaign(_ audience: Audience, at now: Int64, _ body: (Int32) -> Void) {
         func visit(_ list: [Int32]) {
-            for index in list where matches(campaigns[Int(index)], audience, now) { body(index) }
+            for index in list where matches(index, audience, now) { body(index) }
         }
         if audience.country >= 0, Int(audience.country) < byCountry.count { visit(byCountry[Int(audience.country)]) }
         visit(anyCountry)
     }
 
+    /// Whether a campaign's schedule and targeting admit this audience now.
     @inline(__always)
-    private func matches(_ c: Entry, _ a: Audience, _ now: Int64) -> Bool {
+    func matches(_ index: Int32, _ a: Audience, _ now: Int64) -> Bool {
+        let c = campaigns[Int(index)]
+        if c.countries.isEmpty == false && !c.countries.contains(a.country) { return false }
         guard now >= c.startAt, now < c.endAt else { return false }
         if c.ageMin >= 0 && (a.age < 0 || a.age < c.ageMin) { return false }
         if c.ageMax >= 0 && (a.age < 0 || a.age > c.ageMax) { return false }

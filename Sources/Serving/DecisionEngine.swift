@@ -40,16 +40,24 @@ public struct DecisionEngine: Sendable {
         var value: Double
     }
 
+    /// Decides one page. With a `ranking` (user-independent ranker) the ads are taken from its
+    /// precomputed order and `snapshot` must be `ranking.snapshot`; without one, every eligible
+    /// ad is scored by `ranker` for this user.
     public func decide(
         decisionID: String, userID: UserID, profile: UserProfile?, context: FeedContext, organicCount: Int,
-        now: Timestamp, snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker
+        now: Timestamp, snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker, ranking: RankingIndex? = nil
     ) -> Decision {
         let positions = adLoad.positions(organicCount: organicCount)
         guard !positions.isEmpty else { return Decision(decisionID: decisionID, placements: []) }
         let audience = snapshot.audience(for: profile, device: context.device)
-        let picks = select(
-            count: positions.count, userID: userID, profile: profile, context: context, audience: audience, now: now,
-            snapshot: snapshot, delivery: delivery, ranker: ranker)
+        let picks: [Pick]
+        if let ranking, ranking.snapshot === snapshot {
+            picks = selectInOrder(count: positions.count, userID: userID, audience: audience, now: now, ranking: ranking, delivery: delivery)
+        } else {
+            picks = select(
+                count: positions.count, userID: userID, profile: profile, context: context, audience: audience, now: now,
+                snapshot: snapshot, delivery: delivery, ranker: ranker)
+        }
 
         var placements: [Placement] = []
         placements.reserveCapacity(picks.count)
@@ -71,42 +79,105 @@ public struct DecisionEngine: Sendable {
     }
 
     /// The `count` best eligible ads by expected value, from distinct advertisers, best first.
+    ///
+    /// Live delivery state is shared with event ingestion, so the lock is taken only to copy out
+    /// what this request needs: the user's caps and hides first, then, for the campaigns that
+    /// passed targeting, their spend and their ads' counters. Matching and ranking run unlocked.
     private func select(
         count: Int, userID: UserID, profile: UserProfile?, context: FeedContext, audience: CatalogSnapshot.Audience,
         now: Timestamp, snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker
     ) -> [Pick] {
-        var best: [Pick] = []
-        best.reserveCapacity(count + 1)
         let day = now.day
         let nowMs = now.milliseconds
+        let user = delivery.state.withLock { $0.users[userID] }
+        // Recent impression times per campaign, built once per request (usually empty).
+        var recentByCampaign: [Int64: [Int64]] = [:]
+        for impression in user?.recent ?? [] { recentByCampaign[impression.campaign, default: []].append(impression.at) }
+
+        var matched: [Int32] = []
+        snapshot.forEachMatchingCampaign(audience, at: nowMs) { campaignIndex in
+            let entry = snapshot.campaigns[Int(campaignIndex)]
+            if entry.capImpressions > 0, !recentByCampaign.isEmpty, let times = recentByCampaign[entry.id.rawValue] {
+                let since = nowMs - entry.capWindowMilliseconds
+                var seen: Int32 = 0
+                for at in times where at > since { seen += 1 }
+                if seen >= entry.capImpressions { return }
+            }
+            matched.append(campaignIndex)
+        }
+
+        // Gather spend and counters under the lock; nothing else happens while it is held.
+        var candidates: [(adIndex: Int32, campaignIndex: Int32, counters: DeliveryState.AdCounters)] = []
+        candidates.reserveCapacity(matched.count * 4)
         delivery.state.withLock { state in
-            let user = state.users[userID]
-            snapshot.forEachMatchingCampaign(audience, at: nowMs) { campaignIndex in
+            for campaignIndex in matched {
                 let entry = snapshot.campaigns[Int(campaignIndex)]
                 let spend = state.spend[Int(entry.stateSlot)]
                 guard Budget.hasRoom(
                     dailyBudget: entry.dailyBudgetMicros, spentToday: spend.spentToday(day: day),
                     totalBudget: entry.totalBudgetMicros, spentTotal: spend.total)
-                else { return }
-                if entry.capImpressions > 0, let user {
+                else { continue }
+                for adIndex in entry.adStart..<entry.adEnd {
+                    candidates.append((adIndex, campaignIndex, state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]))
+                }
+            }
+        }
+
+        var best: [Pick] = []
+        best.reserveCapacity(count + 1)
+        let hidden = user?.hiddenAds ?? []
+        for (adIndex, campaignIndex, counters) in candidates {
+            let adID = snapshot.adIDs[Int(adIndex)]
+            if !hidden.isEmpty && hidden.contains(adID.rawValue) { continue }
+            let entry = snapshot.campaigns[Int(campaignIndex)]
+            let candidate = Candidate(
+                adID: adID, campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
+                bidMicros: entry.bidMicros, impressions: counters.impressions, clicks: counters.clicks,
+                conversions: counters.conversions)
+            let prediction = ranker.predict(candidate, user: profile, context: context)
+            let value = prediction.expectedValuePerImpression(objective: entry.objective, bidMicros: entry.bidMicros)
+            Self.offer(
+                Pick(adIndex: adIndex, campaignIndex: campaignIndex, prediction: prediction, value: value),
+                advertiser: entry.advertiserID, into: &best, capacity: count, snapshot: snapshot)
+        }
+        return best
+    }
+
+    /// The `count` best eligible ads from a precomputed best-first order: walks it, skipping what
+    /// this user may not see, and stops when the slots are full — nothing later in the order can
+    /// beat what was picked. The lock is held for the walk, which is short.
+    private func selectInOrder(
+        count: Int, userID: UserID, audience: CatalogSnapshot.Audience, now: Timestamp, ranking: RankingIndex, delivery: DeliveryState
+    ) -> [Pick] {
+        let snapshot = ranking.snapshot
+        let day = now.day
+        let nowMs = now.milliseconds
+        var best: [Pick] = []
+        best.reserveCapacity(count + 1)
+        delivery.state.withLock { state in
+            let user = state.users[userID]
+            let hidden = user?.hiddenAds ?? []
+            var recentByCampaign: [Int64: [Int64]] = [:]
+            for impression in user?.recent ?? [] { recentByCampaign[impression.campaign, default: []].append(impression.at) }
+            for adIndex in ranking.order {
+                let campaignIndex = snapshot.adCampaigns[Int(adIndex)]
+                let entry = snapshot.campaigns[Int(campaignIndex)]
+                if best.contains(where: { snapshot.campaigns[Int($0.campaignIndex)].advertiserID == entry.advertiserID }) { continue }
+                guard snapshot.matches(campaignIndex, audience, nowMs) else { continue }
+                let spend = state.spend[Int(entry.stateSlot)]
+                guard Budget.hasRoom(
+                    dailyBudget: entry.dailyBudgetMicros, spentToday: spend.spentToday(day: day),
+                    totalBudget: entry.totalBudgetMicros, spentTotal: spend.total)
+                else { continue }
+                if entry.capImpressions > 0, !recentByCampaign.isEmpty, let times = recentByCampaign[entry.id.rawValue] {
                     let since = nowMs - entry.capWindowMilliseconds
                     var seen: Int32 = 0
-                    for impression in user.recent where impression.campaign == entry.id.rawValue && impression.at > since { seen += 1 }
-                    if seen >= entry.capImpressions { return }
+                    for at in times where at > since { seen += 1 }
+                    if seen >= entry.capImpressions { continue }
                 }
-                for adIndex in entry.adStart..<entry.adEnd {
-                    let adID = snapshot.adIDs[Int(adIndex)]
-                    if let user, user.hiddenAds.contains(adID.rawValue) { continue }
-                    let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
-                    let candidate = Candidate(
-                        adID: adID, campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
-                        bidMicros: entry.bidMicros, impressions: counters.impressions, clicks: counters.clicks,
-                        conversions: counters.conversions)
-                    let prediction = ranker.predict(candidate, user: profile, context: context)
-                    let value = prediction.expectedValuePerImpression(objective: entry.objective, bidMicros: entry.bidMicros)
-                    Self.offer(Pick(adIndex: adIndex, campaignIndex: campaignIndex, prediction: prediction, value: value),
-                               advertiser: entry.advertiserID, into: &best, capacity: count, snapshot: snapshot)
-                }
+                if !hidden.isEmpty && hidden.contains(snapshot.adIDs[Int(adIndex)].rawValue) { continue }
+                best.append(Pick(adIndex: adIndex, campaignIndex: campaignIndex, prediction: ranking.predictions[Int(adIndex)], value: ranking.values[Int(adIndex)]))
+                if best.count == count { break }
             }
         }
         return best

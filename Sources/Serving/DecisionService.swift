@@ -24,6 +24,8 @@ public final class DecisionService: Sendable {
     public let configuration: ServingConfiguration
     private let profiles: ProfileCache
     private let decisionIDs: Mutex<DecisionIDGenerator>
+    /// Best-first order of the current snapshot, when the ranker is user-independent.
+    private let ranking = Mutex<RankingIndex?>(nil)
 
     public init(
         store: any AdStore, catalog: Catalog, delivery: DeliveryState, signer: TokenSigner, ranker: any Ranker = RuleBasedRanker(),
@@ -50,10 +52,29 @@ public final class DecisionService: Sendable {
         let catalog = Catalog(delivery: delivery)
         try await catalog.load(from: store)
         try await delivery.restore(from: store, catalog: catalog, now: clock.now())
-        return DecisionService(
+        let service = DecisionService(
             store: store, catalog: catalog, delivery: delivery,
             signer: TokenSigner(key: key, lifetimeMilliseconds: configuration.tokenLifetimeMilliseconds),
             ranker: ranker, clock: clock, configuration: configuration, decisionIDs: decisionIDs)
+        service.refresh()
+        return service
+    }
+
+    /// Publishes catalog changes and, for a user-independent ranker, rebuilds the best-first
+    /// order: always when the catalog changed, otherwise only if `rebuildRanking` (to pick up
+    /// the latest delivery counters). `ServingRefresher` calls it on a timer; tests and the
+    /// simulator call it directly. Returns whether the catalog changed.
+    @discardableResult
+    public func refresh(rebuildRanking: Bool = true) -> Bool {
+        let published = catalog.publishIfChanged()
+        guard ranker.isUserIndependent, published || rebuildRanking else { return published }
+        let index = RankingIndex(snapshot: catalog.snapshot, delivery: delivery, ranker: ranker)
+        ranking.withLock { current in
+            // Two refreshes racing: keep the order of the newer snapshot.
+            if let current, current.snapshot.version > index.snapshot.version { return }
+            current = index
+        }
+        return published
     }
 
     public var signer: TokenSigner { engine.signer }
@@ -66,15 +87,16 @@ public final class DecisionService: Sendable {
         if let position = context.sessionPosition, position < 0 { throw AdServeError.invalid("context.session_position", "must not be negative") }
         let profile = try await profile(of: userID)
         let decisionID = decisionIDs.withLock { $0.next() }
+        let index = ranking.withLock { $0 }
         return engine.decide(
             decisionID: decisionID, userID: userID, profile: profile, context: context, organicCount: organicCount,
-            now: clock.now(), snapshot: catalog.snapshot, delivery: delivery, ranker: ranker)
+            now: clock.now(), snapshot: index?.snapshot ?? catalog.snapshot, delivery: delivery, ranker: ranker, ranking: index)
     }
 
     public func profile(of userID: UserID) async throws -> UserProfile? {
         if let cached = profiles.lookup(userID) { return cached }
         let loaded = try await store.user(userID)
-        profiles.store(loaded, for: userID)
+        profiles.insertIfAbsent(loaded, for: userID)
         return loaded
     }
 

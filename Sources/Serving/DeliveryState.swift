@@ -80,11 +80,12 @@ public final class DeliveryState: Sendable {
         let day = event.at.day
         state.withLock { s in
             if let campaignSlot, campaignSlot < s.spend.count, charged > 0 {
-                if s.spend[campaignSlot].day != day {
+                if day > s.spend[campaignSlot].day {
                     s.spend[campaignSlot].today = 0
                     s.spend[campaignSlot].day = day
                 }
-                s.spend[campaignSlot].today += charged
+                // An event of an earlier day applied late counts in the total only.
+                if day == s.spend[campaignSlot].day { s.spend[campaignSlot].today += charged }
                 s.spend[campaignSlot].total += charged
             }
             switch event.type {

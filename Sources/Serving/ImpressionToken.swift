@@ -1,5 +1,4 @@
 import Domain
-import Foundation
 import Signing
 
 /// What a served ad's token carries. The feed backend returns it with every event, so events
@@ -47,14 +46,14 @@ public struct TokenSigner: Sendable {
             String(token.campaignID.rawValue), token.objective.rawValue, String(token.priceMicros), String(token.issuedAt.milliseconds),
         ].joined(separator: "|")
         let bytes = Array(payload.utf8)
-        return Self.base64url(bytes) + "." + Self.base64url(HMAC.sha256(key: key, message: bytes))
+        return Base64URL.encode(bytes) + "." + Base64URL.encode(HMAC.sha256(key: key, message: bytes))
     }
 
     public func verify(_ text: String, now: Timestamp) throws(AdServeError) -> ImpressionToken {
         let invalid = AdServeError(.invalidInput, "impression token is invalid", field: "impression_token")
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard text.utf8.count <= 1024, parts.count == 2,
-            let payload = Self.unbase64url(parts[0]), let mac = Self.unbase64url(parts[1]),
+            let payload = Base64URL.decode(parts[0]), let mac = Base64URL.decode(parts[1]),
             HMAC.constantTimeEquals(HMAC.sha256(key: key, message: payload), mac)
         else { throw invalid }
         let fields = String(decoding: payload, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false).map(String.init)
@@ -70,16 +69,5 @@ public struct TokenSigner: Sendable {
             throw AdServeError(.expired, "impression token has expired", field: "impression_token")
         }
         return token
-    }
-
-    static func base64url(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
-
-    static func unbase64url(_ text: Substring) -> [UInt8]? {
-        var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while s.utf8.count % 4 != 0 { s += "=" }
-        return Data(base64Encoded: s).map { Array($0) }
     }
 }

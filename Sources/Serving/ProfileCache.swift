@@ -9,6 +9,17 @@ final class ProfileCache: Sendable {
         var entries: [UserID: UserProfile?] = [:]
         var order: [UserID] = []
         var head = 0
+
+        mutating func insert(_ profile: UserProfile?, for id: UserID, capacity: Int) {
+            if entries.updateValue(profile, forKey: id) != nil { return }
+            if order.count < capacity {
+                order.append(id)
+            } else {
+                entries.removeValue(forKey: order[head])
+                order[head] = id
+                head = (head + 1) % capacity
+            }
+        }
     }
 
     private let state = Mutex(State())
@@ -19,16 +30,16 @@ final class ProfileCache: Sendable {
     /// `.some(nil)` is a remembered miss; `nil` means "not cached".
     func lookup(_ id: UserID) -> UserProfile?? { state.withLock { $0.entries[id] } }
 
-    func store(_ profile: UserProfile?, for id: UserID) {
+    /// Caches what a decision loaded, unless a newer write got there first.
+    func insertIfAbsent(_ profile: UserProfile?, for id: UserID) {
         state.withLock { s in
-            if s.entries.updateValue(profile, forKey: id) != nil { return }
-            if s.order.count < capacity {
-                s.order.append(id)
-            } else {
-                s.entries.removeValue(forKey: s.order[s.head])
-                s.order[s.head] = id
-                s.head = (s.head + 1) % capacity
-            }
+            guard s.entries[id] == nil else { return }
+            s.insert(profile, for: id, capacity: capacity)
         }
+    }
+
+    /// Caches a profile just written to the store.
+    func store(_ profile: UserProfile?, for id: UserID) {
+        state.withLock { s in s.insert(profile, for: id, capacity: capacity) }
     }
 }

@@ -53,6 +53,14 @@ public struct Prediction: Sendable, Equatable {
 /// rule-based control and learned models plug into the same auction.
 public protocol Ranker: Sendable {
     func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction
+
+    /// True when predictions depend only on the ad, never on the user or context: the decision
+    /// path then ranks from a precomputed order (`RankingIndex`) and stops early.
+    var isUserIndependent: Bool { get }
+}
+
+extension Ranker {
+    public var isUserIndependent: Bool { false }
 }
 
 /// Today's system, kept as the control: smoothed historical rates. A Beta(α, β) prior on each
@@ -67,6 +75,9 @@ public struct RuleBasedRanker: Ranker {
         self.clickPrior = clickPrior
         self.conversionPrior = conversionPrior
     }
+
+    /// Historical rates are properties of the ad alone.
+    public var isUserIndependent: Bool { true }
 
     public func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction {
         let click = (Double(candidate.clicks) + clickPrior.alpha) / (Double(candidate.impressions) + clickPrior.alpha + clickPrior.beta)

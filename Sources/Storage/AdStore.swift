@@ -17,16 +17,19 @@ public protocol AdStore: Sendable {
 
     // MARK: Campaigns and ads
 
-    /// Inserts a campaign; its `id` is ignored and assigned by the store.
+    /// Inserts a campaign; its `id` and `revision` are ignored and assigned by the store.
     func createCampaign(_ campaign: Campaign) async throws -> Campaign
-    func updateCampaign(_ campaign: Campaign) async throws
+    /// Reads, changes and writes one campaign in a single write transaction (no lost updates),
+    /// giving it a new catalog revision. `change` may throw to abort; nothing is then written.
+    func updateCampaign(_ id: CampaignID, _ change: @escaping @Sendable (inout Campaign) throws -> Void) async throws -> Campaign
     func campaign(_ id: CampaignID) async throws -> Campaign?
     func campaigns(of advertiser: AdvertiserID) async throws -> [Campaign]
     func allCampaigns() async throws -> [Campaign]
 
-    /// Inserts an ad; its `id` is ignored and assigned by the store.
+    /// Inserts an ad; its `id` and `revision` are ignored and assigned by the store.
     func createAd(_ ad: Ad) async throws -> Ad
-    func updateAd(_ ad: Ad) async throws
+    /// Reads, changes and writes one ad in a single write transaction (see `updateCampaign`).
+    func updateAd(_ id: AdID, _ change: @escaping @Sendable (inout Ad) throws -> Void) async throws -> Ad
     func ad(_ id: AdID) async throws -> Ad?
     func allAds() async throws -> [Ad]
 

@@ -25,7 +25,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Fill an empty store with a generated demo world (1,000 advertisers, 10,000 campaigns, 100,000 ads, 100,000 users).")
     var demo = false
     @Option(help: "Seed of the demo world.") var seed: UInt64 = 42
-    @Option(help: "Hours an impression token stays valid.") var tokenHours = 168
+    @Option(help: "Hours an impression token stays valid (1-8760).") var tokenHours = 168
+
+    func validate() throws {
+        guard (1...8760).contains(tokenHours) else { throw ValidationError("--token-hours must be between 1 and 8760") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+    }
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -38,7 +43,8 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
         let environment = ProcessInfo.processInfo.environment
-        let adminKey = environment["ADSERVE_ADMIN_KEY"].flatMap { $0.isEmpty ? nil : $0 } ?? Secrets.newAPIKey(prefix: "admin")
+        let configuredAdminKey = environment["ADSERVE_ADMIN_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        let adminKey = configuredAdminKey ?? Secrets.newAPIKey(prefix: "admin")
         let feedKey = environment["ADSERVE_FEED_KEY"].flatMap { $0.isEmpty ? nil : $0 }
 
         let clock = SystemClock()
@@ -50,7 +56,7 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info("demo world loaded", metadata: ["seconds": "\(ContinuousClock.now - started)"])
         }
         var configuration = ServingConfiguration()
-        configuration.tokenLifetimeMilliseconds = Int64(max(1, tokenHours)) * Timestamp.millisecondsPerHour
+        configuration.tokenLifetimeMilliseconds = Int64(tokenHours) * Timestamp.millisecondsPerHour
         let serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration)
         let snapshot = serving.catalog.snapshot
         logger.info("catalog loaded", metadata: ["active_campaigns": "\(snapshot.activeCampaignCount)", "active_ads": "\(snapshot.activeAdCount)"])
@@ -61,10 +67,10 @@ struct ServeCommand: AsyncParsableCommand {
         let app = Application(
             router: api.router(),
             configuration: .init(address: .hostname(host, port: port), serverName: "adserve"),
-            services: [CatalogRefresherService(catalog: serving.catalog)],
+            services: [ServingRefresherService(serving: serving)],
             onServerRunning: { channel in
                 var banner = "AdServe listening on http://\(host):\(channel.localAddress?.port ?? port) (store: \(db))\n"
-                if environment["ADSERVE_ADMIN_KEY"] == nil { banner += "admin key (set ADSERVE_ADMIN_KEY to choose one): \(adminKey)\n" }
+                if configuredAdminKey == nil { banner += "admin key (set ADSERVE_ADMIN_KEY to choose one): \(adminKey)\n" }
                 FileHandle.standardOutput.write(Data(banner.utf8))
             },
             logger: logger

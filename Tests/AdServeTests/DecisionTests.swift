@@ -69,7 +69,7 @@ import Testing
         let world = try await TestWorld.make()
         let acme = try await world.advertiser()
         let now = world.clock.now()
-        var live = try await world.campaign(acme)
+        let live = try await world.campaign(acme)
         let later = try await world.campaign(acme, startAt: now.adding(hours: 2))
         let over = try await world.campaign(acme, endAt: now)
         for c in [live, later, over] { try await world.ad(c) }
@@ -77,22 +77,32 @@ import Testing
         #expect(try await world.decide("u").placements.isEmpty)
         world.publish()
         #expect(try await world.decide("u").placements.map(\.campaignID) == [live.id])
-        live.status = .paused
-        _ = try await world.catalog.updateCampaign(live)
+        _ = try await world.catalog.updateCampaign(live.id) { $0.status = .paused }
         world.publish()
         #expect(try await world.decide("u").placements.isEmpty)
         world.clock.advance(hours: 3)
         #expect(try await world.decide("u").placements.map(\.campaignID) == [later.id])
     }
 
+    @Test func anOlderRevisionNeverReplacesANewerOne() async throws {
+        let world = try await TestWorld.make()
+        let campaign = try await world.campaign(try await world.advertiser())
+        try await world.ad(campaign)
+        let paused = try await world.catalog.updateCampaign(campaign.id) { $0.status = .paused }
+        // The create's answer arriving after the pause (two writers racing) changes nothing.
+        world.serving.catalog.upsert(campaign)
+        world.publish()
+        #expect(world.serving.catalog.campaign(campaign.id) == paused)
+        #expect(try await world.decide("u").placements.isEmpty)
+    }
+
     @Test func pausedAdStopsServing() async throws {
         let world = try await TestWorld.make()
         let campaign = try await world.campaign(try await world.advertiser())
-        var ad = try await world.ad(campaign)
+        let ad = try await world.ad(campaign)
         world.publish()
         #expect(try await world.decide("u").placements.map(\.ad.id) == [ad.id])
-        ad.status = .paused
-        _ = try await world.catalog.updateAd(ad)
+        _ = try await world.catalog.updateAd(ad.id) { $0.status = .paused }
         world.publish()
         #expect(try await world.decide("u").placements.isEmpty)
     }

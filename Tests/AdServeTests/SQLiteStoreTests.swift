@@ -33,11 +33,22 @@ import Testing
             Ad(id: AdID(0), campaignID: created.id, format: .video, mediaURLs: ["a", "b"], caption: "c", company: "Acme", product: "p",
                description: "d", embedding: [0.5, -1.25, 3], status: .active, createdAt: Timestamp(seconds: 9)))
         #expect(try await store.ad(ad.id) == ad)
-        var changed = created
-        changed.status = .active
-        changed.frequencyCap = nil
-        try await store.updateCampaign(changed)
+        let changed = try await store.updateCampaign(created.id) { campaign in
+            campaign.status = .active
+            campaign.frequencyCap = nil
+        }
+        #expect(changed.status == .active && changed.frequencyCap == nil && changed.name == created.name)
+        #expect(changed.revision > ad.revision && ad.revision > created.revision)
         #expect(try await store.campaigns(of: advertiser.id) == [changed])
+        // A change that throws writes nothing.
+        await #expect(throws: AdServeError.self) {
+            try await store.updateCampaign(created.id) { campaign in
+                campaign.name = "never stored"
+                throw AdServeError.invalid("name", "refused")
+            }
+        }
+        #expect(try await store.campaign(created.id) == changed)
+        await #expect(throws: AdServeError.notFound("campaign 999")) { try await store.updateCampaign(CampaignID(999)) { _ in } }
         #expect(try await store.allAds() == [ad])
     }
 

@@ -48,3 +48,24 @@ import Testing
         #expect(Secrets.keyHash(a) != Secrets.keyHash(b))
     }
 }
+
+@Suite struct Base64URLTests {
+    /// RFC 4648 §10 vectors, unpadded, in the URL-safe alphabet.
+    @Test(arguments: [("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"), ("fooba", "Zm9vYmE"), ("foobar", "Zm9vYmFy")])
+    func matchesRFC4648(plain: String, encoded: String) {
+        #expect(Base64URL.encode(Array(plain.utf8)) == encoded)
+        #expect(Base64URL.decode(encoded) == Array(plain.utf8))
+    }
+
+    @Test func usesTheURLSafeAlphabetAndRoundTrips() {
+        let bytes: [UInt8] = [0xfb, 0xff, 0xbf, 0x00, 0x10]
+        let text = Base64URL.encode(bytes)
+        #expect(text == "-_-_ABA")
+        #expect(Base64URL.decode(text) == bytes)
+    }
+
+    @Test(arguments: ["Zg=", "Z", "Zh", "a+b/", "ab cd"])
+    func rejectsPaddingForeignCharactersAndNonCanonicalText(text: String) {
+        #expect(Base64URL.decode(text) == nil)
+    }
+}

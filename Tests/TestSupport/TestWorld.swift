@@ -77,8 +77,8 @@ public struct TestWorld: Sendable {
         return userID
     }
 
-    /// Publishes catalog changes now (the server does it every 100 ms).
-    public func publish() { serving.catalog.publishIfChanged() }
+    /// Publishes catalog changes and rebuilds the ranking order now (the server does it on a timer).
+    public func publish() { serving.refresh() }
 
     public func decide(_ user: String, organicCount: Int = 20, device: String? = nil) async throws -> Decision {
         try await serving.decide(userID: try UserID(validating: user), context: FeedContext(device: device), organicCount: organicCount)

@@ -1,0 +1,13 @@
+import Serving
+import ServiceLifecycle
+
+/// Runs `ServingRefresher` as a service: stops on graceful shutdown.
+public struct ServingRefresherService: Service {
+    let refresher: ServingRefresher
+
+    public init(serving: DecisionService) { self.refresher = ServingRefresher(serving: serving) }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await refresher.run() }
+    }
+}

@@ -1,0 +1,45 @@
+import Domain
+
+/// For a ranker whose predictions depend only on the ad (the rule-based control), every ad's
+/// expected value is the same for all users. So it is computed once per refresh — from the
+/// delivery counters of that moment — and the ads are kept sorted best-first. A decision then
+/// walks that order and stops as soon as its slots are filled: a few hundred ads visited
+/// instead of every eligible one (the early termination of the threshold algorithm, Fagin,
+/// Lotem & Naor 2001, with exact scores). Budgets, caps and hides are still checked live.
+public final class RankingIndex: Sendable {
+    /// The catalog the order was built for; a decision reads this snapshot, not a newer one.
+    public let snapshot: CatalogSnapshot
+    /// Ad indices of `snapshot`, by expected value descending, then ad id ascending.
+    let order: [Int32]
+    /// Per ad index of `snapshot`.
+    let predictions: [Prediction]
+    let values: [Double]
+
+    init(snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker) {
+        let counters = delivery.state.withLock { state in
+            snapshot.adStateSlots.map { state.ads[Int($0)] }
+        }
+        var predictions: [Prediction] = []
+        var values: [Double] = []
+        predictions.reserveCapacity(snapshot.adIDs.count)
+        values.reserveCapacity(snapshot.adIDs.count)
+        for campaignIndex in snapshot.campaigns.indices {
+            let entry = snapshot.campaigns[campaignIndex]
+            for adIndex in Int(entry.adStart)..<Int(entry.adEnd) {
+                let c = counters[adIndex]
+                let candidate = Candidate(
+                    adID: snapshot.adIDs[adIndex], campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
+                    bidMicros: entry.bidMicros, impressions: c.impressions, clicks: c.clicks, conversions: c.conversions)
+                let prediction = ranker.predict(candidate, user: nil, context: FeedContext())
+                predictions.append(prediction)
+                values.append(prediction.expectedValuePerImpression(objective: entry.objective, bidMicros: entry.bidMicros))
+            }
+        }
+        self.order = Array(0..<Int32(snapshot.adIDs.count)).sorted { a, b in
+            values[Int(a)] != values[Int(b)] ? values[Int(a)] > values[Int(b)] : snapshot.adIDs[Int(a)] < snapshot.adIDs[Int(b)]
+        }
+        self.snapshot = snapshot
+        self.predictions = predictions
+        self.values = values
+    }
+}
