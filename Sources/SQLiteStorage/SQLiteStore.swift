@@ -69,103 +69,69 @@ public final class SQLiteStore: AdStore {
         }
     }
 
-    // MARK: Campaigns
+    // MARK: Campaigns and ads
 
-    private static let campaignColumns = """
-        id, advertiser_id, name, objective, bid_micros, daily_budget_micros, total_budget_micros, start_at, end_at, \
-        targeting, cap_impressions, cap_hours, status, created_at, revision
-        """
-
-    public func createCampaign(_ campaign: Campaign) async throws -> Campaign {
-        try await writer.run { db in
-            try db.transaction {
-                var created = campaign
-                created.revision = try Self.nextRevision(db)
-                var bindings = try Self.campaignBindings(created)
-                bindings[0] = .null
-                try db.run("INSERT INTO campaigns(\(Self.campaignColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", bindings)
-                created.id = CampaignID(db.lastInsertRowID)
-                return created
-            }
-        }
-    }
+    public func createCampaign(_ campaign: Campaign) async throws -> Campaign { try await create(campaign) }
 
     public func updateCampaign(_ id: CampaignID, _ change: @escaping @Sendable (inout Campaign) throws -> Void) async throws -> Campaign {
-        try await writer.run { db in
-            try db.transaction {
-                guard var campaign = try db.query("SELECT \(Self.campaignColumns) FROM campaigns WHERE id = ?", [.integer(id.rawValue)], Self.campaign).first else {
-                    throw AdServeError.notFound("campaign \(id)")
-                }
-                try change(&campaign)
-                campaign.id = id
-                campaign.revision = try Self.nextRevision(db)
-                var bindings = try Self.campaignBindings(campaign)
-                bindings.append(bindings.removeFirst())
-                try db.run("""
-                    UPDATE campaigns SET advertiser_id=?, name=?, objective=?, bid_micros=?, daily_budget_micros=?, total_budget_micros=?,
-                    start_at=?, end_at=?, targeting=?, cap_impressions=?, cap_hours=?, status=?, created_at=?, revision=? WHERE id=?
-                    """, bindings)
-                return campaign
-            }
-        }
+        try await update(id.rawValue, change)
     }
 
     public func campaign(_ id: CampaignID) async throws -> Campaign? {
-        try await reader.run { db in
-            try db.query("SELECT \(Self.campaignColumns) FROM campaigns WHERE id = ?", [.integer(id.rawValue)], Self.campaign).first
-        }
+        try await fetch(Campaign.self, "WHERE id = ?", [.integer(id.rawValue)]).first
     }
 
     public func campaigns(of advertiser: AdvertiserID) async throws -> [Campaign] {
-        try await reader.run { db in
-            try db.query("SELECT \(Self.campaignColumns) FROM campaigns WHERE advertiser_id = ? ORDER BY id", [.integer(advertiser.rawValue)], Self.campaign)
-        }
+        try await fetch(Campaign.self, "WHERE advertiser_id = ? ORDER BY id", [.integer(advertiser.rawValue)])
     }
 
-    public func allCampaigns() async throws -> [Campaign] {
-        try await reader.run { db in
-            var campaigns: [Campaign] = []
-            try db.forEachRow("SELECT \(Self.campaignColumns) FROM campaigns ORDER BY id", []) { campaigns.append(try Self.campaign($0)) }
-            return campaigns
-        }
+    public func allCampaigns() async throws -> [Campaign] { try await fetch(Campaign.self, "ORDER BY id", []) }
+
+    public func createAd(_ ad: Ad) async throws -> Ad { try await create(ad) }
+
+    public func updateAd(_ id: AdID, _ change: @escaping @Sendable (inout Ad) throws -> Void) async throws -> Ad {
+        try await update(id.rawValue, change)
     }
 
-    // MARK: Ads
+    public func ad(_ id: AdID) async throws -> Ad? { try await fetch(Ad.self, "WHERE id = ?", [.integer(id.rawValue)]).first }
 
-    private static let adColumns = "id, campaign_id, format, media_urls, caption, company, product, description, embedding, status, created_at, revision"
+    public func allAds() async throws -> [Ad] { try await fetch(Ad.self, "ORDER BY id", []) }
 
-    public func createAd(_ ad: Ad) async throws -> Ad {
+    /// Inserts a row with a new catalog revision; the store assigns the id.
+    private func create<T: CatalogRow>(_ value: T) async throws -> T {
         try await writer.run { db in
             try db.transaction {
-                var created = ad
+                var created = value
                 created.revision = try Self.nextRevision(db)
-                var bindings = try Self.adBindings(created)
+                var bindings = try created.bindings()
                 bindings[0] = .null
-                try db.run("INSERT INTO ads(\(Self.adColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", bindings)
-                created.id = AdID(db.lastInsertRowID)
+                try db.run(T.insertSQL, bindings)
+                created.rowID = db.lastInsertRowID
                 return created
             }
         }
     }
 
-    public func updateAd(_ id: AdID, _ change: @escaping @Sendable (inout Ad) throws -> Void) async throws -> Ad {
+    /// Read, change, write in one transaction, with a new catalog revision.
+    private func update<T: CatalogRow>(_ id: Int64, _ change: @escaping @Sendable (inout T) throws -> Void) async throws -> T {
         try await writer.run { db in
             try db.transaction {
-                guard var ad = try db.query("SELECT \(Self.adColumns) FROM ads WHERE id = ?", [.integer(id.rawValue)], Self.ad).first else {
-                    throw AdServeError.notFound("ad \(id)")
+                guard var value = try db.query("\(T.selectSQL) WHERE id = ?", [.integer(id)], T.init(row:)).first else {
+                    throw AdServeError.notFound("\(T.noun) \(id)")
                 }
-                try change(&ad)
-                ad.id = id
-                ad.revision = try Self.nextRevision(db)
-                var bindings = try Self.adBindings(ad)
+                try change(&value)
+                value.rowID = id
+                value.revision = try Self.nextRevision(db)
+                var bindings = try value.bindings()
                 bindings.append(bindings.removeFirst())
-                try db.run("""
-                    UPDATE ads SET campaign_id=?, format=?, media_urls=?, caption=?, company=?, product=?, description=?,
-                    embedding=?, status=?, created_at=?, revision=? WHERE id=?
-                    """, bindings)
-                return ad
+                try db.run(T.updateSQL, bindings)
+                return value
             }
         }
+    }
+
+    private func fetch<T: CatalogRow>(_ type: T.Type, _ clause: String, _ bindings: [SQLValue]) async throws -> [T] {
+        try await reader.run { db in try db.query("\(T.selectSQL) \(clause)", bindings, T.init(row:)) }
     }
 
     /// The next catalog revision: a counter bumped inside the caller's write transaction.
@@ -176,32 +142,14 @@ public final class SQLiteStore: AdStore {
         return value
     }
 
-    public func ad(_ id: AdID) async throws -> Ad? {
-        try await reader.run { db in
-            try db.query("SELECT \(Self.adColumns) FROM ads WHERE id = ?", [.integer(id.rawValue)], Self.ad).first
-        }
-    }
-
-    public func allAds() async throws -> [Ad] {
-        try await reader.run { db in
-            var ads: [Ad] = []
-            try db.forEachRow("SELECT \(Self.adColumns) FROM ads ORDER BY id", []) { ads.append(try Self.ad($0)) }
-            return ads
-        }
-    }
-
     public func importCatalog(_ batch: CatalogBatch) async throws {
         try await writer.run { db in
             try db.transaction {
                 for (advertiser, keyHash) in batch.advertisers {
                     try db.run("INSERT INTO advertisers(id, name, key_hash, created_at) VALUES (?, ?, ?, 0)", [.integer(advertiser.id.rawValue), .text(advertiser.name), .text(keyHash)])
                 }
-                for campaign in batch.campaigns {
-                    try db.run("INSERT INTO campaigns(\(Self.campaignColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", try Self.campaignBindings(campaign))
-                }
-                for ad in batch.ads {
-                    try db.run("INSERT INTO ads(\(Self.adColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", try Self.adBindings(ad))
-                }
+                for campaign in batch.campaigns { try db.run(Campaign.insertSQL, try campaign.bindings()) }
+                for ad in batch.ads { try db.run(Ad.insertSQL, try ad.bindings()) }
                 for user in batch.users { try Self.upsert(user, db) }
                 for activity in batch.activities { try Self.insert(activity, db) }
             }
@@ -365,43 +313,6 @@ extension SQLiteStore {
             hides: row.int(column + 3), spendMicros: row.int(column + 4))
     }
 
-    fileprivate static func campaignBindings(_ c: Campaign) throws -> [SQLValue] {
-        [.integer(c.id.rawValue), .integer(c.advertiserID.rawValue), .text(c.name), .text(c.objective.rawValue),
-         .integer(c.bidMicros), .integer(c.dailyBudgetMicros), .integer(c.totalBudgetMicros),
-         c.startAt.map { .integer($0.milliseconds) } ?? .null, c.endAt.map { .integer($0.milliseconds) } ?? .null,
-         .text(try encode(c.targeting)), c.frequencyCap.map { .integer(Int64($0.impressions)) } ?? .null,
-         c.frequencyCap.map { .integer(Int64($0.perHours)) } ?? .null, .text(c.status.rawValue), .integer(c.createdAt.milliseconds),
-         .integer(c.revision)]
-    }
-
-    fileprivate static func campaign(_ row: Row) throws -> Campaign {
-        let cap: FrequencyCap? = row.optionalInt(10).flatMap { impressions in
-            row.optionalInt(11).map { FrequencyCap(impressions: Int(impressions), perHours: Int($0)) }
-        }
-        return Campaign(
-            id: CampaignID(row.int(0)), advertiserID: AdvertiserID(row.int(1)), name: row.text(2),
-            objective: try enumValue(Objective.self, row.text(3)), bidMicros: row.int(4), dailyBudgetMicros: row.int(5),
-            totalBudgetMicros: row.int(6), startAt: row.optionalInt(7).map(Timestamp.init(milliseconds:)),
-            endAt: row.optionalInt(8).map(Timestamp.init(milliseconds:)), targeting: try decode(Targeting.self, row.text(9)),
-            frequencyCap: cap, status: try enumValue(Status.self, row.text(12)), createdAt: Timestamp(milliseconds: row.int(13)),
-            revision: row.int(14))
-    }
-
-    fileprivate static func adBindings(_ ad: Ad) throws -> [SQLValue] {
-        [.integer(ad.id.rawValue), .integer(ad.campaignID.rawValue), .text(ad.format.rawValue), .text(try encode(ad.mediaURLs)),
-         .text(ad.caption), .text(ad.company), .text(ad.product), .text(ad.description),
-         ad.embedding.map { .blob(floatsToBytes($0)) } ?? .null, .text(ad.status.rawValue), .integer(ad.createdAt.milliseconds),
-         .integer(ad.revision)]
-    }
-
-    fileprivate static func ad(_ row: Row) throws -> Ad {
-        Ad(
-            id: AdID(row.int(0)), campaignID: CampaignID(row.int(1)), format: try enumValue(AdFormat.self, row.text(2)),
-            mediaURLs: try decode([String].self, row.text(3)), caption: row.text(4), company: row.text(5), product: row.text(6),
-            description: row.text(7), embedding: row.blob(8).map(bytesToFloats), status: try enumValue(Status.self, row.text(9)),
-            createdAt: Timestamp(milliseconds: row.int(10)), revision: row.int(11))
-    }
-
     fileprivate static func upsert(_ user: UserProfile, _ db: SQLiteConnection) throws {
         try db.run(
             """
@@ -421,24 +332,24 @@ extension SQLiteStore {
              activity.seconds.map(SQLValue.real) ?? .null, .integer(activity.at.milliseconds)])
     }
 
-    fileprivate static func encode<T: Encodable>(_ value: T) throws -> String {
+    static func encode<T: Encodable>(_ value: T) throws -> String {
         String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
     }
 
-    fileprivate static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
         try JSONDecoder().decode(type, from: Data(text.utf8))
     }
 
-    fileprivate static func enumValue<T: RawRepresentable<String>>(_ type: T.Type, _ raw: String) throws -> T {
+    static func enumValue<T: RawRepresentable<String>>(_ type: T.Type, _ raw: String) throws -> T {
         guard let value = T(rawValue: raw) else { throw AdServeError(.storage, "unknown \(T.self) '\(raw)' in store") }
         return value
     }
 
-    fileprivate static func floatsToBytes(_ floats: [Float]) -> [UInt8] {
+    static func floatsToBytes(_ floats: [Float]) -> [UInt8] {
         floats.withUnsafeBytes { Array($0) }
     }
 
-    fileprivate static func bytesToFloats(_ bytes: [UInt8]) -> [Float] {
+    static func bytesToFloats(_ bytes: [UInt8]) -> [Float] {
         var floats = [Float](repeating: 0, count: bytes.count / MemoryLayout<Float>.size)
         floats.withUnsafeMutableBytes { target in
             bytes.withUnsafeBytes { source in target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[0..<target.count])) }

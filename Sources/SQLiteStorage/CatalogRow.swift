@@ -1,0 +1,91 @@
+import Domain
+
+/// Campaigns and ads are stored alike: one row per id, columns in a fixed order starting with
+/// `id` and ending with the catalog `revision`, so one create/update/fetch serves both.
+protocol CatalogRow: Sendable {
+    static var table: String { get }
+    static var noun: String { get }
+    static var columns: [String] { get }
+    var rowID: Int64 { get set }
+    var revision: Int64 { get set }
+    /// Values in `columns` order.
+    func bindings() throws -> [SQLValue]
+    init(row: Row) throws
+}
+
+extension CatalogRow {
+    static var selectSQL: String { "SELECT \(columns.joined(separator: ", ")) FROM \(table)" }
+    static var insertSQL: String {
+        "INSERT INTO \(table)(\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ",")))"
+    }
+    /// Binds every column but `id`, then `id` last.
+    static var updateSQL: String {
+        "UPDATE \(table) SET \(columns.dropFirst().map { "\($0)=?" }.joined(separator: ", ")) WHERE id=?"
+    }
+}
+
+extension Campaign: CatalogRow {
+    static let table = "campaigns"
+    static let noun = "campaign"
+    static let columns = [
+        "id", "advertiser_id", "name", "objective", "bid_micros", "daily_budget_micros", "total_budget_micros", "start_at", "end_at",
+        "targeting", "cap_impressions", "cap_hours", "status", "created_at", "revision",
+    ]
+
+    var rowID: Int64 {
+        get { id.rawValue }
+        set { id = CampaignID(newValue) }
+    }
+
+    func bindings() throws -> [SQLValue] {
+        [.integer(id.rawValue), .integer(advertiserID.rawValue), .text(name), .text(objective.rawValue),
+         .integer(bidMicros), .integer(dailyBudgetMicros), .integer(totalBudgetMicros),
+         startAt.map { .integer($0.milliseconds) } ?? .null, endAt.map { .integer($0.milliseconds) } ?? .null,
+         .text(try SQLiteStore.encode(targeting)), frequencyCap.map { .integer(Int64($0.impressions)) } ?? .null,
+         frequencyCap.map { .integer(Int64($0.perHours)) } ?? .null, .text(status.rawValue), .integer(createdAt.milliseconds),
+         .integer(revision)]
+    }
+
+    init(row: Row) throws {
+        let cap: FrequencyCap? = row.optionalInt(10).flatMap { impressions in
+            row.optionalInt(11).map { FrequencyCap(impressions: Int(impressions), perHours: Int($0)) }
+        }
+        self.init(
+            id: CampaignID(row.int(0)), advertiserID: AdvertiserID(row.int(1)), name: row.text(2),
+            objective: try SQLiteStore.enumValue(Objective.self, row.text(3)), bidMicros: row.int(4), dailyBudgetMicros: row.int(5),
+            totalBudgetMicros: row.int(6), startAt: row.optionalInt(7).map(Timestamp.init(milliseconds:)),
+            endAt: row.optionalInt(8).map(Timestamp.init(milliseconds:)), targeting: try SQLiteStore.decode(Targeting.self, row.text(9)),
+            frequencyCap: cap, status: try SQLiteStore.enumValue(Status.self, row.text(12)), createdAt: Timestamp(milliseconds: row.int(13)),
+            revision: row.int(14))
+    }
+}
+
+extension Ad: CatalogRow {
+    static let table = "ads"
+    static let noun = "ad"
+    static let columns = [
+        "id", "campaign_id", "format", "media_urls", "caption", "company", "product", "description", "embedding", "status",
+        "created_at", "revision",
+    ]
+
+    var rowID: Int64 {
+        get { id.rawValue }
+        set { id = AdID(newValue) }
+    }
+
+    func bindings() throws -> [SQLValue] {
+        [.integer(id.rawValue), .integer(campaignID.rawValue), .text(format.rawValue), .text(try SQLiteStore.encode(mediaURLs)),
+         .text(caption), .text(company), .text(product), .text(description),
+         embedding.map { .blob(SQLiteStore.floatsToBytes($0)) } ?? .null, .text(status.rawValue), .integer(createdAt.milliseconds),
+         .integer(revision)]
+    }
+
+    init(row: Row) throws {
+        self.init(
+            id: AdID(row.int(0)), campaignID: CampaignID(row.int(1)), format: try SQLiteStore.enumValue(AdFormat.self, row.text(2)),
+            mediaURLs: try SQLiteStore.decode([String].self, row.text(3)), caption: row.text(4), company: row.text(5), product: row.text(6),
+            description: row.text(7), embedding: row.blob(8).map(SQLiteStore.bytesToFloats),
+            status: try SQLiteStore.enumValue(Status.self, row.text(9)), createdAt: Timestamp(milliseconds: row.int(10)),
+            revision: row.int(11))
+    }
+}
