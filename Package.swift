@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         // System SQLite (libsqlite3-dev, present on the Swift image; `.ci/run` installs it if missing).
@@ -37,8 +38,15 @@ let package = Package(
         .target(name: "Serving", dependencies: ["Domain", "Signing", "Storage"], swiftSettings: swiftSettings),
         // Event ingestion and billing: token verification, dedupe, spend charged once.
         .target(name: "Events", dependencies: ["Domain", "Storage", "Serving"], swiftSettings: swiftSettings),
-        // A generated, seeded world of advertisers, campaigns, ads and users.
-        .target(name: "DemoWorld", dependencies: ["Domain", "Storage"], swiftSettings: swiftSettings),
+        // A simulated world of users and ads played through the real serving path, with A/B arms.
+        .target(
+            name: "Simulator",
+            dependencies: [
+                "Domain", "Storage", "SQLiteStorage", "Serving", "Events",
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The HTTP JSON API: parses, calls the layers above, encodes.
         .target(
             name: "API",
@@ -55,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "adserve",
             dependencies: [
-                "Domain", "Storage", "SQLiteStorage", "Serving", "Events", "DemoWorld", "API",
+                "Domain", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "API",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -75,7 +83,7 @@ let package = Package(
         .testTarget(
             name: "AdServeTests",
             dependencies: [
-                "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "DemoWorld", "API", "TestSupport",
+                "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "API", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

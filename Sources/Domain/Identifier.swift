@@ -36,6 +36,12 @@ public struct UserID: Hashable, Sendable, Codable, CustomStringConvertible {
         self.rawValue = raw
     }
 
+    /// For ids code builds from a valid pattern (`"u\(n)"`); checked in debug builds.
+    public init(trusted raw: String) {
+        assert(UserID.isValid(raw), "invalid user id \(raw)")
+        self.rawValue = raw
+    }
+
     public init(from decoder: any Decoder) throws {
         let raw = try decoder.singleValueContainer().decode(String.self)
         self = try UserID(validating: raw)

@@ -11,10 +11,19 @@ public final class SQLiteStore: AdStore {
     private let reader: Worker
     public let path: String
 
-    public init(path: String) throws {
+    /// How a commit reaches the disk.
+    public enum Durability: Sendable {
+        /// fsync at every commit: what the server acknowledges survives a crash or power loss.
+        case durable
+        /// No fsync: for scratch stores (the simulator's temporary file, benchmarks) only.
+        case scratch
+    }
+
+    public init(path: String, durability: Durability = .durable) throws {
         self.path = path
         let writeConnection = try SQLiteConnection(path: path)
-        try writeConnection.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+        let synchronous = durability == .durable ? "FULL" : "OFF"
+        try writeConnection.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=\(synchronous); PRAGMA foreign_keys=ON;")
         try Self.migrate(writeConnection)
         let readConnection = try SQLiteConnection(path: path)
         try readConnection.execute("PRAGMA query_only=ON;")

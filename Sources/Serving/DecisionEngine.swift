@@ -10,6 +10,9 @@ public struct Placement: Sendable {
     public var prediction: Prediction
     /// Expected value of the impression in micros: what it was ranked by.
     public var expectedValueMicros: Double
+    /// The probability with which the policy chose this ad for this slot, given the slots
+    /// before it (1 for the deterministic ranking): what off-policy evaluation needs.
+    public var propensity: Double
     public var priceMicros: Micros
     public var impressionToken: String
 }
@@ -19,6 +22,15 @@ public struct Decision: Sendable {
     public var placements: [Placement]
 }
 
+/// How a decision chooses among eligible ads.
+public enum SelectionPolicy: Sendable, Equatable {
+    /// Highest expected value first (the ranker's predictions).
+    case ranked
+    /// Uniformly at random, slot by slot, among the eligible ads of advertisers not yet placed;
+    /// each placement logs its exact propensity. Seeded per decision, so reproducible.
+    case uniformRandom(seed: UInt64)
+}
+
 /// The decision path, pure apart from reading live delivery state: eligibility (index, schedule,
 /// budget, frequency cap, hides), ranking by expected value, one ad per advertiser, ad-load
 /// positions, pricing and signed tokens. No I/O, no HTTP: the server, the simulator and the
@@ -26,10 +38,12 @@ public struct Decision: Sendable {
 public struct DecisionEngine: Sendable {
     public var adLoad: AdLoadPolicy
     public var signer: TokenSigner
+    public var policy: SelectionPolicy
 
-    public init(adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner) {
+    public init(adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked) {
         self.adLoad = adLoad
         self.signer = signer
+        self.policy = policy
     }
 
     /// A selected candidate, before it is placed.
@@ -38,6 +52,7 @@ public struct DecisionEngine: Sendable {
         var campaignIndex: Int32
         var prediction: Prediction
         var value: Double
+        var propensity: Double = 1
     }
 
     /// Decides one page. With a `ranking` (user-independent ranker) the ads are taken from its
@@ -51,7 +66,11 @@ public struct DecisionEngine: Sendable {
         guard !positions.isEmpty else { return Decision(decisionID: decisionID, placements: []) }
         let audience = snapshot.audience(for: profile, device: context.device)
         let picks: [Pick]
-        if let ranking, ranking.snapshot === snapshot {
+        if case .uniformRandom(let seed) = policy {
+            picks = selectAtRandom(
+                count: positions.count, seed: seed ^ StableHash.fnv1a(decisionID), userID: userID, profile: profile, context: context,
+                audience: audience, now: now, snapshot: snapshot, delivery: delivery, ranker: ranker)
+        } else if let ranking, ranking.snapshot === snapshot {
             picks = selectInOrder(count: positions.count, userID: userID, audience: audience, now: now, ranking: ranking, delivery: delivery)
         } else {
             picks = select(
@@ -72,21 +91,68 @@ public struct DecisionEngine: Sendable {
             placements.append(
                 Placement(
                     afterPost: afterPost, ad: ad, campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
-                    prediction: pick.prediction, expectedValueMicros: pick.value, priceMicros: price,
+                    prediction: pick.prediction, expectedValueMicros: pick.value, propensity: pick.propensity, priceMicros: price,
                     impressionToken: signer.sign(token)))
         }
         return Decision(decisionID: decisionID, placements: placements)
     }
 
-    /// The `count` best eligible ads by expected value, from distinct advertisers, best first.
-    ///
-    /// Live delivery state is shared with event ingestion, so the lock is taken only to copy out
-    /// what this request needs: the user's caps and hides first, then, for the campaigns that
-    /// passed targeting, their spend and their ads' counters. Matching and ranking run unlocked.
+    /// The `count` best eligible ads by expected value, from distinct advertisers, best first:
+    /// every eligible ad scored by `ranker` for this user.
     private func select(
         count: Int, userID: UserID, profile: UserProfile?, context: FeedContext, audience: CatalogSnapshot.Audience,
         now: Timestamp, snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker
     ) -> [Pick] {
+        let candidates = eligible(userID: userID, audience: audience, now: now, snapshot: snapshot, delivery: delivery)
+        var best: [Pick] = []
+        best.reserveCapacity(count + 1)
+        for (adIndex, campaignIndex, counters) in candidates {
+            let entry = snapshot.campaigns[Int(campaignIndex)]
+            let prediction = ranker.predict(
+                candidate(adIndex, entry, counters, snapshot), user: profile, context: context)
+            let value = prediction.expectedValuePerImpression(objective: entry.objective, bidMicros: entry.bidMicros)
+            Self.offer(
+                Pick(adIndex: adIndex, campaignIndex: campaignIndex, prediction: prediction, value: value),
+                advertiser: entry.advertiserID, into: &best, capacity: count, snapshot: snapshot)
+        }
+        return best
+    }
+
+    /// Uniformly random picks, slot by slot, among eligible ads of advertisers not yet placed.
+    private func selectAtRandom(
+        count: Int, seed: UInt64, userID: UserID, profile: UserProfile?, context: FeedContext, audience: CatalogSnapshot.Audience,
+        now: Timestamp, snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker
+    ) -> [Pick] {
+        var remaining = eligible(userID: userID, audience: audience, now: now, snapshot: snapshot, delivery: delivery)
+        var rng = SplitMix64(seed: seed)
+        var picks: [Pick] = []
+        while picks.count < count, !remaining.isEmpty {
+            let chosen = remaining[Int.random(in: 0..<remaining.count, using: &rng)]
+            let entry = snapshot.campaigns[Int(chosen.campaignIndex)]
+            let prediction = ranker.predict(candidate(chosen.adIndex, entry, chosen.counters, snapshot), user: profile, context: context)
+            picks.append(Pick(
+                adIndex: chosen.adIndex, campaignIndex: chosen.campaignIndex, prediction: prediction,
+                value: prediction.expectedValuePerImpression(objective: entry.objective, bidMicros: entry.bidMicros),
+                propensity: 1 / Double(remaining.count)))
+            remaining.removeAll { snapshot.campaigns[Int($0.campaignIndex)].advertiserID == entry.advertiserID }
+        }
+        return picks
+    }
+
+    private func candidate(_ adIndex: Int32, _ entry: CatalogSnapshot.Entry, _ counters: DeliveryState.AdCounters, _ snapshot: CatalogSnapshot) -> Candidate {
+        Candidate(
+            adID: snapshot.adIDs[Int(adIndex)], campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
+            bidMicros: entry.bidMicros, impressions: counters.impressions, clicks: counters.clicks, conversions: counters.conversions)
+    }
+
+    /// Every ad this user may see now, with its counters: targeting and schedule from the
+    /// index, frequency caps and hides from the user's state, budget from campaign spend.
+    /// Live delivery state is shared with event ingestion, so the lock is taken only to copy out
+    /// what this request needs: the user's caps and hides first, then, for the campaigns that
+    /// passed targeting, their spend and their ads' counters. Matching runs unlocked.
+    private func eligible(
+        userID: UserID, audience: CatalogSnapshot.Audience, now: Timestamp, snapshot: CatalogSnapshot, delivery: DeliveryState
+    ) -> [(adIndex: Int32, campaignIndex: Int32, counters: DeliveryState.AdCounters)] {
         let day = now.day
         let nowMs = now.milliseconds
         let user = delivery.state.withLock { $0.users[userID] }
@@ -123,24 +189,9 @@ public struct DecisionEngine: Sendable {
             }
         }
 
-        var best: [Pick] = []
-        best.reserveCapacity(count + 1)
         let hidden = user?.hiddenAds ?? []
-        for (adIndex, campaignIndex, counters) in candidates {
-            let adID = snapshot.adIDs[Int(adIndex)]
-            if !hidden.isEmpty && hidden.contains(adID.rawValue) { continue }
-            let entry = snapshot.campaigns[Int(campaignIndex)]
-            let candidate = Candidate(
-                adID: adID, campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
-                bidMicros: entry.bidMicros, impressions: counters.impressions, clicks: counters.clicks,
-                conversions: counters.conversions)
-            let prediction = ranker.predict(candidate, user: profile, context: context)
-            let value = prediction.expectedValuePerImpression(objective: entry.objective, bidMicros: entry.bidMicros)
-            Self.offer(
-                Pick(adIndex: adIndex, campaignIndex: campaignIndex, prediction: prediction, value: value),
-                advertiser: entry.advertiserID, into: &best, capacity: count, snapshot: snapshot)
-        }
-        return best
+        if !hidden.isEmpty { candidates.removeAll { hidden.contains(snapshot.adIDs[Int($0.adIndex)].rawValue) } }
+        return candidates
     }
 
     /// The `count` best eligible ads from a precomputed best-first order: walks it, skipping what

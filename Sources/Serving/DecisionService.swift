@@ -9,6 +9,7 @@ public struct ServingConfiguration: Sendable {
     public var tokenLifetimeMilliseconds: Int64 = 7 * Timestamp.millisecondsPerDay
     public var profileCacheCapacity = 1_000_000
     public var maxOrganicCount = 500
+    public var policy = SelectionPolicy.ranked
     public init() {}
 }
 
@@ -34,12 +35,32 @@ public final class DecisionService: Sendable {
         self.store = store
         self.catalog = catalog
         self.delivery = delivery
-        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: signer)
+        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: signer, policy: configuration.policy)
         self.ranker = ranker
         self.clock = clock
         self.configuration = configuration
         self.profiles = ProfileCache(capacity: configuration.profileCacheCapacity)
         self.decisionIDs = Mutex(decisionIDs)
+    }
+
+    private init(variantOf base: DecisionService, ranker: any Ranker, configuration: ServingConfiguration, decisionIDs: DecisionIDGenerator) {
+        self.store = base.store
+        self.catalog = base.catalog
+        self.delivery = base.delivery
+        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: base.signer, policy: configuration.policy)
+        self.ranker = ranker
+        self.clock = base.clock
+        self.configuration = configuration
+        self.profiles = base.profiles
+        self.decisionIDs = Mutex(decisionIDs)
+    }
+
+    /// Another serving path over the same store, catalog, delivery state, signer and profile
+    /// cache — an experiment arm: its own ranker, policy and ad load, shared budgets and caps.
+    public func variant(ranker: any Ranker, configuration: ServingConfiguration, decisionIDs: DecisionIDGenerator) -> DecisionService {
+        let variant = DecisionService(variantOf: self, ranker: ranker, configuration: configuration, decisionIDs: decisionIDs)
+        variant.refresh()
+        return variant
     }
 
     /// Opens the serving state over a store: loads the catalog and rebuilds delivery state.
@@ -67,7 +88,7 @@ public final class DecisionService: Sendable {
     @discardableResult
     public func refresh(rebuildRanking: Bool = true) -> Bool {
         let published = catalog.publishIfChanged()
-        guard ranker.isUserIndependent, published || rebuildRanking else { return published }
+        guard ranker.isUserIndependent, engine.policy == .ranked, published || rebuildRanking else { return published }
         let index = RankingIndex(snapshot: catalog.snapshot, delivery: delivery, ranker: ranker)
         ranking.withLock { current in
             // Two refreshes racing: keep the order of the newer snapshot.

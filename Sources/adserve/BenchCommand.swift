@@ -1,9 +1,9 @@
 import ArgumentParser
-import DemoWorld
 import Domain
 import Foundation
 import SQLiteStorage
 import Serving
+import Simulator
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,8 +40,8 @@ struct BenchCommand: AsyncParsableCommand {
 
         let clock = ManualClock()
         let store = try SQLiteStore(path: directory.appendingPathComponent("bench.db").path)
-        let world = WorldGenerator(size: .ads(ads, users: users), seed: seed, start: clock.now())
-        try await store.importCatalog(world.generate())
+        let world = World(size: World.Size(users: users, ads: ads), seed: seed, start: clock.now())
+        try await store.importCatalog(world.catalog)
         let serving = try await DecisionService.open(store: store, clock: clock, decisionIDs: DecisionIDGenerator(prefix: seed))
 
         var rng = SplitMix64(seed: seed ^ 0x5EED)
@@ -51,7 +51,7 @@ struct BenchCommand: AsyncParsableCommand {
         let begin = ContinuousClock.now
         for _ in 0..<requests {
             let user = try UserID(validating: "u\(Int.random(in: 1...users, using: &rng))")
-            let context = FeedContext(device: WorldGenerator.devices.randomElement(using: &rng), hour: Int.random(in: 0...23, using: &rng))
+            let context = FeedContext(device: World.devices.randomElement(using: &rng), hour: Int.random(in: 0...23, using: &rng))
             let started = ContinuousClock.now
             let decision = try await serving.decide(userID: user, context: context, organicCount: organicCount)
             let elapsed = ContinuousClock.now - started

@@ -1,6 +1,5 @@
 import API
 import ArgumentParser
-import DemoWorld
 import Domain
 import Foundation
 import Hummingbird
@@ -11,6 +10,7 @@ import SQLiteStorage
 import Serving
 import ServiceLifecycle
 import Signing
+import Simulator
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,8 +22,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 8080
     @Option(help: "SQLite database file; created and migrated if missing.") var db = "./adserve.db"
-    @Flag(help: "Fill an empty store with a generated demo world (1,000 advertisers, 10,000 campaigns, 100,000 ads, 100,000 users).")
+    @Flag(help: "Fill an empty store with a generated demo world (1,000 advertisers, 10,000 campaigns, 100,000 ads, 100,000 users) and play light simulated traffic against it.")
     var demo = false
+    @Flag(help: "With --demo: no background traffic.") var noTraffic = false
+    @Option(help: "With --demo: simulated pages per second.") var trafficRate = 20.0
     @Option(help: "Seed of the demo world.") var seed: UInt64 = 42
     @Option(help: "Hours an impression token stays valid (1-8760).") var tokenHours = 168
 
@@ -49,11 +51,13 @@ struct ServeCommand: AsyncParsableCommand {
 
         let clock = SystemClock()
         let store = try SQLiteStore(path: db)
-        if demo, try await store.isEmpty() {
-            logger.info("generating the demo world", metadata: ["seed": "\(seed)"])
+        // The demo world is regenerated from its seed at every start (its hidden side drives the
+        // traffic); it is loaded into the store only when the store is empty.
+        let world = demo ? World(size: .demo, seed: seed, start: clock.now()) : nil
+        if let world, try await store.isEmpty() {
             let started = ContinuousClock.now
-            try await store.importCatalog(WorldGenerator(size: .demo, seed: seed, start: clock.now()).generate())
-            logger.info("demo world loaded", metadata: ["seconds": "\(ContinuousClock.now - started)"])
+            try await store.importCatalog(world.catalog)
+            logger.info("demo world loaded", metadata: ["seed": "\(seed)", "seconds": "\(ContinuousClock.now - started)"])
         }
         var configuration = ServingConfiguration()
         configuration.tokenLifetimeMilliseconds = Int64(tokenHours) * Timestamp.millisecondsPerHour
@@ -64,10 +68,14 @@ struct ServeCommand: AsyncParsableCommand {
         let api = AdServeAPI(
             serving: serving, telemetry: Telemetry(registry: registry),
             configuration: APIConfiguration(adminKey: adminKey, feedKey: feedKey))
+        var services: [any Service] = [ServingRefresherService(serving: serving)]
+        if let world, !noTraffic {
+            services.append(DemoTrafficService(traffic: LiveTraffic(world: world, serving: serving, pagesPerSecond: trafficRate, seed: seed)))
+        }
         let app = Application(
             router: api.router(),
             configuration: .init(address: .hostname(host, port: port), serverName: "adserve"),
-            services: [ServingRefresherService(serving: serving)],
+            services: services,
             onServerRunning: { channel in
                 var banner = "AdServe listening on http://\(host):\(channel.localAddress?.port ?? port) (store: \(db))\n"
                 if configuredAdminKey == nil { banner += "admin key (set ADSERVE_ADMIN_KEY to choose one): \(adminKey)\n" }

@@ -1,6 +1,6 @@
-import DemoWorld
 import Domain
 import Serving
+import Simulator
 import Storage
 import TestSupport
 import Testing
@@ -20,7 +20,7 @@ import Testing
         let database = TemporaryDatabase()
         let clock = ManualClock(TestWorld.start)
         let store = try database.open()
-        let world = WorldGenerator(size: .init(advertisers: 30, users: 300), seed: 11, start: clock.now()).generate()
+        let world = World(size: .init(users: 300, ads: 3_000), seed: 11, start: clock.now()).catalog
         try await store.importCatalog(world)
 
         var rng = SplitMix64(seed: 5)

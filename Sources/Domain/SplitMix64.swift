@@ -13,3 +13,16 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 }
+
+/// FNV-1a, 64-bit: a stable hash (the same in every process, unlike `Hasher`) for assigning
+/// users to experiment arms and seeding per-decision randomness.
+public enum StableHash {
+    public static func fnv1a<S: StringProtocol>(_ text: S, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+        var hash = seed
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01B3
+        }
+        return hash
+    }
+}

@@ -1,0 +1,251 @@
+import Domain
+import HeapModule
+import Serving
+import Storage
+
+/// Something that happens at a simulated time. Ties break by scheduling order, so a run is
+/// reproducible.
+struct Scheduled: Comparable {
+    enum Action {
+        case session(user: Int)
+        case page(Session)
+        case event(PendingEvent)
+    }
+
+    var time: Timestamp
+    var sequence: Int
+    var action: Action
+
+    static func < (a: Scheduled, b: Scheduled) -> Bool { (a.time, a.sequence) < (b.time, b.sequence) }
+    static func == (a: Scheduled, b: Scheduled) -> Bool { a.time == b.time && a.sequence == b.sequence }
+}
+
+struct Session {
+    var user: Int
+    var day: Int
+    var page: Int
+    var adsSeen: Int
+    var seconds: Double
+}
+
+struct PendingEvent {
+    var type: EventType
+    var token: String
+    var user: Int
+    var day: Int
+}
+
+/// Counters of one arm on one day.
+struct DayStats {
+    var impressions = 0
+    var clicks = 0
+    var expectedClicks = 0.0
+    var conversions = 0
+    var hides = 0
+    var revenueMicros: Int64 = 0
+    var organicImpressions = 0
+    var sessions = 0
+    var sessionSeconds = 0.0
+    var activeUsers = 0
+    var returningUsers = 0
+}
+
+/// The mutable state of a run: the event queue, the world's memory of users (satisfaction,
+/// exposures), and every counter the report needs.
+struct RunState {
+    let world: World
+    var rng: SplitMix64
+    var queue = Heap<Scheduled>()
+    var sequence = 0
+
+    var satisfaction: [Double]
+    var annoyingToday: [Int]
+    var hidesToday: [Int]
+    var activeDay: [Int]
+    var activeYesterday: [Bool]
+    /// Times each (user, ad) pair was shown: fatigue.
+    var exposures: [Int64: Int] = [:]
+
+    /// [arm][day]
+    var days: [[DayStats]]
+    /// Per user (each user belongs to one arm).
+    var userImpressions: [Int]
+    var userClicks: [Int]
+    var userRevenue: [Int64]
+    var userSessions: [Int]
+    var userSessionSeconds: [Double]
+    /// [arm][afterPost] → (impressions, clicks)
+    var byPosition: [[Int: (impressions: Int, clicks: Int)]]
+    var totalCharged: Int64 = 0
+    var lostEvents = 0
+
+    init(world: World, arms: Int, days: Int, seed: UInt64) {
+        self.world = world
+        self.rng = SplitMix64(seed: seed ^ 0x51_4D55_4C41_5445)
+        let users = world.userIDs.count
+        satisfaction = Array(repeating: 1, count: users)
+        annoyingToday = Array(repeating: 0, count: users)
+        hidesToday = Array(repeating: 0, count: users)
+        activeDay = Array(repeating: -1, count: users)
+        activeYesterday = Array(repeating: false, count: users)
+        self.days = Array(repeating: Array(repeating: DayStats(), count: days), count: arms)
+        userImpressions = Array(repeating: 0, count: users)
+        userClicks = Array(repeating: 0, count: users)
+        userRevenue = Array(repeating: 0, count: users)
+        userSessions = Array(repeating: 0, count: users)
+        userSessionSeconds = Array(repeating: 0, count: users)
+        byPosition = Array(repeating: [:], count: arms)
+    }
+
+    mutating func schedule(_ action: Scheduled.Action, at time: Timestamp) {
+        sequence += 1
+        queue.insert(Scheduled(time: time, sequence: sequence, action: action))
+    }
+
+    mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &rng) < p }
+
+    /// Who visits today, and when their sessions start (diurnal curve).
+    mutating func scheduleSessions(day: Int, dayStart: Timestamp, behaviour: Behaviour) {
+        let arrivals = Behaviour.hourlyArrivals
+        for user in world.userIDs.indices where chance(world.userVisit[user] * satisfaction[user]) {
+            let sessions = 1 + (chance(0.4) ? 1 : 0) + (chance(0.15) ? 1 : 0)
+            for _ in 0..<sessions {
+                var r = Double.random(in: 0..<1, using: &rng)
+                var hour = 23
+                for (h, share) in arrivals.enumerated() {
+                    if r < share { hour = h; break }
+                    r -= share
+                }
+                let offset = Int64(hour) * Timestamp.millisecondsPerHour + Int64.random(in: 0..<Timestamp.millisecondsPerHour, using: &rng)
+                schedule(.session(user: user), at: dayStart.adding(milliseconds: offset))
+            }
+        }
+    }
+
+    mutating func startSession(user: Int, arm: Int, day: Int, at time: Timestamp) {
+        if activeDay[user] != day {
+            activeDay[user] = day
+            days[arm][day].activeUsers += 1
+            if activeYesterday[user], day > 0 { days[arm][day - 1].returningUsers += 1 }
+        }
+        days[arm][day].sessions += 1
+        userSessions[user] += 1
+        schedule(.page(Session(user: user, day: day, page: 0, adsSeen: 0, seconds: 0)), at: time)
+    }
+
+    /// The user scrolls one page: sees its ads, maybe clicks, converts later, or hides; then
+    /// scrolls on or leaves. Returns the impression logs of the page.
+    mutating func servePage(
+        _ session: Session, decision: Decision, arm: Int, armName: String, at time: Timestamp,
+        config: Simulation.Configuration, catalog: CatalogBatch
+    ) -> [ImpressionLog] {
+        var session = session
+        let user = session.user
+        let behaviour = config.behaviour
+        var annoying = 0
+        var hides = 0
+        var clicks = 0
+        var logs: [ImpressionLog] = []
+        for placement in decision.placements {
+            let ad = Int(placement.ad.id.rawValue - 1)
+            let affinity = world.affinity(user: user, ad: ad)
+            let key = Int64(user) << 32 | Int64(ad)
+            let seen = exposures[key, default: 0]
+            exposures[key] = seen + 1
+            let pClick = behaviour.clickProbability(
+                affinity: affinity, quality: world.adQuality[ad], afterPost: placement.afterPost, seenBefore: seen, hour: time.hourOfDay)
+            let clicked = chance(pClick)
+            let advertiser = world.adAdvertiser[ad]
+            let converted = clicked && chance(behaviour.conversionProbability(advertiserRate: world.advertiserConversionRate[advertiser], affinity: affinity))
+            let hidden = !clicked && chance(behaviour.hideProbability(affinity: affinity, tolerance: world.userTolerance[user], adsThisSession: session.adsSeen))
+            session.adsSeen += 1
+            if affinity < behaviour.irrelevance { annoying += 1 }
+
+            // The feed reports the impression when the ad scrolls into view, then what followed.
+            let seenAt = time.adding(milliseconds: Int64(placement.afterPost) * 5_000)
+            let token = placement.impressionToken
+            schedule(.event(PendingEvent(type: .impression, token: token, user: user, day: session.day)), at: seenAt)
+            if chance(config.duplicateRate) {
+                schedule(.event(PendingEvent(type: .impression, token: token, user: user, day: session.day)), at: seenAt.adding(milliseconds: 30_000))
+            }
+            if clicked {
+                clicks += 1
+                let clickAt = seenAt.adding(milliseconds: Int64.random(in: 2_000...10_000, using: &rng))
+                schedule(.event(PendingEvent(type: .click, token: token, user: user, day: session.day)), at: clickAt)
+                if converted {
+                    let meanHours = world.advertiserConversionDelayHours[advertiser]
+                    let hours = min(-log(Double.random(in: 0.0001..<1, using: &rng)) * meanHours, 6 * 24)
+                    schedule(.event(PendingEvent(type: .conversion, token: token, user: user, day: session.day)),
+                             at: clickAt.adding(milliseconds: Int64(hours * 3_600_000) + 1))
+                }
+            }
+            if hidden {
+                hides += 1
+                schedule(.event(PendingEvent(type: .hide, token: token, user: user, day: session.day)), at: seenAt.adding(milliseconds: 3_000))
+            }
+
+            days[arm][session.day].impressions += 1
+            days[arm][session.day].expectedClicks += pClick
+            if clicked { days[arm][session.day].clicks += 1 }
+            if converted { days[arm][session.day].conversions += 1 }
+            if hidden { days[arm][session.day].hides += 1 }
+            userImpressions[user] += 1
+            if clicked { userClicks[user] += 1 }
+            var position = byPosition[arm][placement.afterPost] ?? (0, 0)
+            position.impressions += 1
+            if clicked { position.clicks += 1 }
+            byPosition[arm][placement.afterPost] = position
+
+            let profile = catalog.users[user]
+            let campaign = catalog.campaigns[Int(placement.campaignID.rawValue - 1)]
+            logs.append(ImpressionLog(
+                day: session.day + 1, timeMs: seenAt.milliseconds, arm: armName, userId: world.userIDs[user].rawValue,
+                decisionId: decision.decisionID, afterPost: placement.afterPost, adId: placement.ad.id.rawValue,
+                campaignId: placement.campaignID.rawValue, advertiserId: placement.advertiserID.rawValue, propensity: placement.propensity,
+                features: .init(
+                    age: profile.age, gender: profile.gender, country: profile.country, language: profile.language,
+                    interests: profile.interests, device: world.userDevice[user], hour: time.hourOfDay, sessionPage: session.page,
+                    format: placement.ad.format.rawValue, objective: campaign.objective.rawValue, caption: placement.ad.caption),
+                clicked: clicked, converted: converted, hidden: hidden, chargedMicros: 0, worldClickProbability: pClick))
+        }
+        annoyingToday[user] += annoying
+        hidesToday[user] += hides
+
+        let pageSeconds = Double(config.organicPerPage) * 5 + Double(decision.placements.count) * 3 + Double(clicks) * 20
+        session.seconds += pageSeconds
+        days[arm][session.day].organicImpressions += config.organicPerPage
+        session.page += 1
+        let goOn = session.page < config.maxPagesPerSession
+            && chance(behaviour.continueProbability(base: world.userContinue[user], annoyingAds: annoying, hides: hides, tolerance: world.userTolerance[user]))
+        if goOn {
+            schedule(.page(session), at: time.adding(milliseconds: Int64(pageSeconds * 1000)))
+        } else {
+            days[arm][session.day].sessionSeconds += session.seconds
+            userSessionSeconds[user] += session.seconds
+        }
+        return logs
+    }
+
+    mutating func charged(_ micros: Int64, user: Int, arm: Int, day: Int) {
+        totalCharged += micros
+        userRevenue[user] += micros
+        days[arm][day].revenueMicros += micros
+    }
+
+    /// Satisfaction moves with what the day brought; who was active is remembered for returns.
+    mutating func endDay(_ day: Int, behaviour: Behaviour) {
+        for user in world.userIDs.indices {
+            satisfaction[user] = behaviour.nextSatisfaction(
+                satisfaction[user], annoyingAds: annoyingToday[user], hides: hidesToday[user], tolerance: world.userTolerance[user])
+            annoyingToday[user] = 0
+            hidesToday[user] = 0
+            activeYesterday[user] = activeDay[user] == day
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

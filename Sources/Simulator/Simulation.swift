@@ -1,0 +1,139 @@
+import Domain
+import Events
+import Foundation
+import HeapModule
+import SQLiteStorage
+import Serving
+import Storage
+
+/// Plays simulated days of traffic through the real decision and event path — the same
+/// `DecisionService` and `EventIngestor` the server runs — on a simulated clock, and measures
+/// both sides of the business goal per arm: revenue, and what it costs users.
+public struct Simulation: Sendable {
+    public struct Configuration: Sendable {
+        public var size = World.Size.simulation
+        public var days = 7
+        public var seed: UInt64 = 1
+        public var arms: [String] = ["baseline", "random"]
+        /// Organic posts per page; the default ad load opens 2 ad slots in 10 posts.
+        public var organicPerPage = 10
+        public var maxPagesPerSession = 12
+        /// Share of impressions the feed sends twice (deduplication is exercised, never billed twice).
+        public var duplicateRate = 0.01
+        /// Where the store lives; nil: a temporary file, removed afterwards.
+        public var storePath: String?
+        public var behaviour = Behaviour()
+        public init() {}
+    }
+
+    public let configuration: Configuration
+    public init(configuration: Configuration) { self.configuration = configuration }
+
+    /// What a run produced: the report and, for checks, a few totals.
+    public struct Outcome: Sendable {
+        public var report: SimulationReport
+        /// Sum of what every accepted event was charged.
+        public var chargedMicros: Micros
+        /// What the store says was spent, and the largest overspend of any campaign (0 expected).
+        public var storeSpendMicros: Micros
+        public var maxOverspendMicros: Micros
+    }
+
+    /// Runs the whole simulation. `progress(day, days)` is called after each day; `log` receives
+    /// every impression as it is served (for `--out`).
+    public func run(progress: @Sendable (Int, Int) -> Void = { _, _ in }, log: (@Sendable (ImpressionLog) -> Void)? = nil) async throws -> Outcome {
+        let config = configuration
+        let arms = try config.arms.map { try Arms.named($0) }
+        guard !arms.isEmpty else { throw AdServeError.invalid("arms", "name at least one arm") }
+        guard config.days > 0 else { throw AdServeError.invalid("days", "must be positive") }
+
+        let start = Timestamp(milliseconds: 1_780_272_000_000)  // 2026-06-01 00:00 UTC
+        let world = World(size: config.size, seed: config.seed, start: start)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("adserve-sim-\(config.seed)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: config.storePath ?? directory.appendingPathComponent("sim.db").path, durability: .scratch)
+        try await store.importCatalog(world.catalog)
+
+        let clock = ManualClock(start)
+        var serving = ServingConfiguration()
+        serving.profileCacheCapacity = config.size.users
+        let base = try await DecisionService.open(store: store, clock: clock, configuration: serving, decisionIDs: DecisionIDGenerator(prefix: config.seed))
+        let paths = arms.enumerated().map { index, arm in arm.servingPath(base: base, seed: config.seed &+ UInt64(index + 1) &* 0x9E37_79B9) }
+        let ingestor = EventIngestor(serving: base)
+        var state = RunState(world: world, arms: arms.count, days: config.days, seed: config.seed)
+        let userArm = world.userIDs.map { Arms.assign($0, arms: arms.count, salt: config.seed) }
+        var dayLogs: [[ImpressionLog]] = Array(repeating: [], count: arms.count)
+        var budgetDays: [SimulationReport.BudgetDay] = []
+
+        for day in 0..<config.days {
+            let dayStart = start.adding(milliseconds: Int64(day) * Timestamp.millisecondsPerDay)
+            let dayEnd = dayStart.adding(milliseconds: Timestamp.millisecondsPerDay)
+            state.scheduleSessions(day: day, dayStart: dayStart, behaviour: config.behaviour)
+            var lastRefresh = dayStart
+            while let next = state.queue.min, next.time < dayEnd {
+                _ = state.queue.removeMin()
+                clock.set(next.time)
+                if next.time.milliseconds - lastRefresh.milliseconds >= 10 * 60_000 {
+                    for path in paths { path.refresh(rebuildRanking: true) }
+                    lastRefresh = next.time
+                }
+                switch next.action {
+                case .session(let user):
+                    let id = world.userIDs[user]
+                    let topic = World.topics[world.userTopics[user]].interest
+                    try await store.appendActivity(Activity(userID: id, type: .view, topics: [topic], seconds: 30, at: next.time))
+                    state.startSession(user: user, arm: userArm[user], day: day, at: next.time)
+                case .page(let session):
+                    let arm = userArm[session.user]
+                    let decision = try await paths[arm].decide(
+                        userID: world.userIDs[session.user],
+                        context: FeedContext(device: world.userDevice[session.user], hour: next.time.hourOfDay, sessionPosition: session.page * config.organicPerPage),
+                        organicCount: config.organicPerPage)
+                    let logs = state.servePage(
+                        session, decision: decision, arm: arm, armName: arms[arm].name, at: next.time, config: config, catalog: world.catalog)
+                    for entry in logs {
+                        log?(entry)
+                        if arms[arm].wantsLogs { dayLogs[arm].append(entry) }
+                    }
+                case .event(let event):
+                    do {
+                        let result = try await ingestor.ingest(IncomingEvent(type: event.type, impressionToken: event.token))
+                        state.charged(result.chargedMicros, user: event.user, arm: userArm[event.user], day: event.day)
+                    } catch let error as AdServeError where error.code == .conflict {
+                        // A conversion whose click was refused cannot happen here; count it as lost.
+                        state.lostEvents += 1
+                    }
+                }
+            }
+            state.endDay(day, behaviour: config.behaviour)
+            let spend = try await store.campaignSpend(day: dayStart.day)
+            budgetDays.append(SimulationReport.BudgetDay(day: day + 1, campaigns: world.catalog.campaigns, spend: spend))
+            for (index, arm) in arms.enumerated() {
+                try await arm.endOfDay(day, logs: dayLogs[index])
+                dayLogs[index].removeAll(keepingCapacity: true)
+            }
+            progress(day + 1, config.days)
+        }
+        // Late events (conversions days after their click) still count for the day they belong to.
+        while let next = state.queue.popMin() {
+            clock.set(next.time)
+            if case .event(let event) = next.action {
+                let result = try await ingestor.ingest(IncomingEvent(type: event.type, impressionToken: event.token))
+                state.charged(result.chargedMicros, user: event.user, arm: userArm[event.user], day: event.day)
+            }
+        }
+
+        let storeSpend = try await store.campaignSpend(day: start.day).reduce(0) { $0 + $1.totalMicros }
+        var overspend: Micros = 0
+        let budgets = Dictionary(uniqueKeysWithValues: world.catalog.campaigns.map { ($0.id, $0) })
+        for row in try await store.campaignSpend(day: start.day) {
+            if let campaign = budgets[row.campaignID] { overspend = max(overspend, row.totalMicros - campaign.totalBudgetMicros) }
+        }
+        for day in budgetDays { overspend = max(overspend, day.maxOverspendMicros) }
+        let report = SimulationReport(
+            seed: config.seed, days: config.days, users: config.size.users, ads: world.catalog.ads.count,
+            campaigns: world.catalog.campaigns.count, arms: arms.map(\.name), state: state, userArm: userArm, budgetDays: budgetDays)
+        return Outcome(report: report, chargedMicros: state.totalCharged, storeSpendMicros: storeSpend, maxOverspendMicros: overspend)
+    }
+}

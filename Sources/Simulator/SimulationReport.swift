@@ -1,0 +1,175 @@
+import Domain
+import Storage
+
+/// What a run measured, per arm and per day: the JSON of `adserve simulate --json`.
+public struct SimulationReport: Sendable, Codable, Equatable {
+    public struct Interval: Sendable, Codable, Equatable {
+        public var ctr: [Double]
+        public var revenuePerUserMicros: [Double]
+        public var sessionLengthS: [Double]
+    }
+
+    public struct Totals: Sendable, Codable, Equatable {
+        public var day: Int?
+        public var impressions: Int
+        public var clicks: Int
+        public var ctr: Double
+        /// Mean of the world's true P(click) over the impressions served: the CTR to expect.
+        public var expectedCtr: Double
+        public var conversions: Int
+        public var cvr: Double
+        public var hides: Int
+        public var hideRate: Double
+        public var revenueMicros: Int64
+        public var rpmMicros: Double
+        public var ecpmMicros: Double
+        public var sessions: Int
+        public var sessionsPerUser: Double
+        public var sessionLengthS: Double
+        /// Share of the day's active users who came back the next day (nil on the last day).
+        public var returnRate: Double?
+        public var activeUsers: Int
+    }
+
+    public struct ArmReport: Sendable, Codable, Equatable {
+        public var users: Int
+        public var impressions: Int
+        public var clicks: Int
+        public var ctr: Double
+        public var expectedCtr: Double
+        public var conversions: Int
+        public var cvr: Double
+        public var revenueMicros: Int64
+        public var rpmMicros: Double
+        public var ecpmMicros: Double
+        public var hideRate: Double
+        public var sessionsPerUser: Double
+        public var sessionLengthS: Double
+        public var returnRate: Double
+        public var ci95: Interval
+        /// CTR by feed position (`after_post`): the position bias in the logs.
+        public var ctrByPosition: [String: Double]
+        public var byDay: [Totals]
+    }
+
+    public struct BudgetDay: Sendable, Codable, Equatable {
+        public var day: Int
+        /// Share of campaigns that spent at least 90% of their daily budget.
+        public var shareSpent90pct: Double
+        public var spendMicros: Int64
+        /// Largest amount any campaign spent past its daily budget (0 expected).
+        public var maxOverspendMicros: Int64
+
+        init(day: Int, campaigns: [Campaign], spend: [CampaignSpend]) {
+            let today = Dictionary(uniqueKeysWithValues: spend.map { ($0.campaignID, $0.todayMicros) })
+            var full = 0
+            var overspend: Int64 = 0
+            for campaign in campaigns {
+                let spent = today[campaign.id] ?? 0
+                if Double(spent) >= 0.9 * Double(campaign.dailyBudgetMicros) { full += 1 }
+                overspend = max(overspend, spent - campaign.dailyBudgetMicros)
+            }
+            self.day = day
+            self.shareSpent90pct = campaigns.isEmpty ? 0 : Double(full) / Double(campaigns.count)
+            self.spendMicros = spend.reduce(0) { $0 + $1.todayMicros }
+            self.maxOverspendMicros = overspend
+        }
+    }
+
+    public var seed: UInt64
+    public var days: Int
+    public var users: Int
+    public var ads: Int
+    public var campaigns: Int
+    public var arms: [String: ArmReport]
+    public var budgets: [BudgetDay]
+
+    init(seed: UInt64, days: Int, users: Int, ads: Int, campaigns: Int, arms names: [String], state: RunState, userArm: [Int], budgetDays: [BudgetDay]) {
+        self.seed = seed
+        self.days = days
+        self.users = users
+        self.ads = ads
+        self.campaigns = campaigns
+        self.budgets = budgetDays
+        var arms: [String: ArmReport] = [:]
+        for (arm, name) in names.enumerated() {
+            let members = userArm.indices.filter { userArm[$0] == arm }
+            let byDay = state.days[arm].enumerated().map { day, stats in
+                Self.totals(stats, day: day + 1, users: members.count, days: 1, returning: stats.returningUsers, active: day + 1 < days ? stats.activeUsers : nil)
+            }
+            var all = DayStats()
+            var returning = 0
+            var activeWithTomorrow = 0
+            for (day, stats) in state.days[arm].enumerated() {
+                all.impressions += stats.impressions
+                all.clicks += stats.clicks
+                all.expectedClicks += stats.expectedClicks
+                all.conversions += stats.conversions
+                all.hides += stats.hides
+                all.revenueMicros += stats.revenueMicros
+                all.organicImpressions += stats.organicImpressions
+                all.sessions += stats.sessions
+                all.sessionSeconds += stats.sessionSeconds
+                all.activeUsers += stats.activeUsers
+                if day + 1 < days {
+                    returning += stats.returningUsers
+                    activeWithTomorrow += stats.activeUsers
+                }
+            }
+            let t = Self.totals(all, day: nil, users: members.count, days: days, returning: returning, active: activeWithTomorrow)
+            let ci = Interval(
+                ctr: Self.ratioInterval(members.map { Double(state.userClicks[$0]) }, members.map { Double(state.userImpressions[$0]) }),
+                revenuePerUserMicros: Self.meanInterval(members.map { Double(state.userRevenue[$0]) }),
+                sessionLengthS: Self.ratioInterval(members.map { state.userSessionSeconds[$0] }, members.map { Double(state.userSessions[$0]) }))
+            var ctrByPosition: [String: Double] = [:]
+            for (position, counts) in state.byPosition[arm] where counts.impressions > 0 {
+                ctrByPosition[String(position)] = Double(counts.clicks) / Double(counts.impressions)
+            }
+            arms[name] = ArmReport(
+                users: members.count, impressions: t.impressions, clicks: t.clicks, ctr: t.ctr, expectedCtr: t.expectedCtr,
+                conversions: t.conversions, cvr: t.cvr, revenueMicros: t.revenueMicros, rpmMicros: t.rpmMicros, ecpmMicros: t.ecpmMicros,
+                hideRate: t.hideRate, sessionsPerUser: t.sessionsPerUser, sessionLengthS: t.sessionLengthS, returnRate: t.returnRate ?? 0,
+                ci95: ci, ctrByPosition: ctrByPosition, byDay: byDay)
+        }
+        self.arms = arms
+    }
+
+    static func totals(_ s: DayStats, day: Int?, users: Int, days: Int, returning: Int, active: Int?) -> Totals {
+        func ratio(_ a: Double, _ b: Double) -> Double { b > 0 ? a / b : 0 }
+        return Totals(
+            day: day, impressions: s.impressions, clicks: s.clicks, ctr: ratio(Double(s.clicks), Double(s.impressions)),
+            expectedCtr: ratio(s.expectedClicks, Double(s.impressions)), conversions: s.conversions,
+            cvr: ratio(Double(s.conversions), Double(s.clicks)), hides: s.hides, hideRate: ratio(Double(s.hides), Double(s.impressions)),
+            revenueMicros: s.revenueMicros, rpmMicros: ratio(Double(s.revenueMicros) * 1000, Double(s.organicImpressions + s.impressions)),
+            ecpmMicros: ratio(Double(s.revenueMicros) * 1000, Double(s.impressions)), sessions: s.sessions,
+            sessionsPerUser: ratio(Double(s.sessions), Double(users * days)), sessionLengthS: ratio(s.sessionSeconds, Double(s.sessions)),
+            returnRate: active.map { ratio(Double(returning), Double($0)) }, activeUsers: s.activeUsers)
+    }
+
+    /// 95% interval of a mean over users (normal approximation).
+    static func meanInterval(_ values: [Double]) -> [Double] {
+        let n = Double(values.count)
+        guard n > 1 else { return [0, 0] }
+        let mean = values.reduce(0, +) / n
+        let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
+        let half = 1.96 * (variance / n).squareRoot()
+        return [mean - half, mean + half]
+    }
+
+    /// 95% interval of a ratio of sums over users, Σa / Σb, treating users as clusters
+    /// (delta method: var ≈ Σ(aᵢ − r·bᵢ)² · n / ((n − 1) · (Σb)²)).
+    static func ratioInterval(_ a: [Double], _ b: [Double]) -> [Double] {
+        let sumA = a.reduce(0, +)
+        let sumB = b.reduce(0, +)
+        let n = Double(a.count)
+        guard sumB > 0, n > 1 else { return [0, 0] }
+        let r = sumA / sumB
+        var squares = 0.0
+        for i in a.indices {
+            let d = a[i] - r * b[i]
+            squares += d * d
+        }
+        let half = 1.96 * (squares * n / (n - 1)).squareRoot() / sumB
+        return [r - half, r + half]
+    }
+}

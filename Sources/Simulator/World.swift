@@ -1,0 +1,239 @@
+import Domain
+import Storage
+
+/// The simulated world, hidden from AdServe: users with latent interests, a tolerance for ads,
+/// a visit habit and a satisfaction that ads can wear down; ads with a latent topic, a quality
+/// and an observable caption that reflects the topic only noisily. AdServe sees the catalog and
+/// the profiles (`catalog`), never the latent state.
+public struct World: Sendable {
+    public struct Size: Sendable, Equatable {
+        public var users: Int
+        public var ads: Int
+        public var adsPerCampaign: Int
+        public var campaignsPerAdvertiser: Int
+
+        public init(users: Int, ads: Int, adsPerCampaign: Int = 10, campaignsPerAdvertiser: Int = 10) {
+            self.users = max(1, users)
+            self.ads = max(1, ads)
+            self.adsPerCampaign = max(1, adsPerCampaign)
+            self.campaignsPerAdvertiser = max(1, campaignsPerAdvertiser)
+        }
+
+        public var campaigns: Int { max(1, ads / adsPerCampaign) }
+        public var advertisers: Int { max(1, campaigns / campaignsPerAdvertiser) }
+
+        /// `serve --demo`: 1,000 advertisers × 10 campaigns × 10 ads, 100,000 users.
+        public static let demo = Size(users: 100_000, ads: 100_000)
+        /// `simulate` with no flags: 20,000 users, 2,000 ads in 200 campaigns.
+        public static let simulation = Size(users: 20_000, ads: 2_000)
+    }
+
+    /// Latent topics; each has an interest name users and campaigns use and caption words.
+    public static let topics: [(interest: String, words: [String])] = [
+        ("fitness", ["run", "gym", "strong", "sweat", "train", "muscle"]),
+        ("travel", ["beach", "trip", "flight", "explore", "island", "hotel"]),
+        ("food", ["taste", "recipe", "fresh", "spicy", "dinner", "bake"]),
+        ("fashion", ["style", "wear", "outfit", "chic", "denim", "look"]),
+        ("gaming", ["play", "level", "quest", "console", "squad", "win"]),
+        ("music", ["beat", "song", "live", "bass", "tour", "vinyl"]),
+        ("tech", ["fast", "smart", "battery", "screen", "app", "chip"]),
+        ("pets", ["dog", "cat", "paw", "treat", "walk", "cuddle"]),
+    ]
+    public static let dimensions = topics.count
+    public static let countries = ["us", "gb", "de", "fr", "br", "in", "jp", "mx", "ca", "au"]
+    static let languageOfCountry = ["us": "en", "gb": "en", "de": "de", "fr": "fr", "br": "pt", "in": "en", "jp": "ja", "mx": "es", "ca": "en", "au": "en"]
+    public static let devices = ["ios", "android", "web"]
+    static let products = ["sneakers", "headphones", "backpack", "serum", "watch", "coffee", "mat", "novel", "camera", "jacket"]
+
+    public let size: Size
+    public let seed: UInt64
+    public let start: Timestamp
+
+    /// What AdServe is told: advertisers, campaigns, ads, users with their observable profiles.
+    public let catalog: CatalogBatch
+    /// Users, index i ↔ `UserID("u\(i + 1)")`.
+    public let userIDs: [UserID]
+    public let userLatent: [Float]
+    public let userTolerance: [Double]
+    public let userVisit: [Double]
+    public let userContinue: [Double]
+    public let userDevice: [String]
+    public let userTopics: [Int]
+    /// Ads, index i ↔ `AdID(i + 1)`.
+    public let adLatent: [Float]
+    public let adQuality: [Double]
+    public let adAdvertiser: [Int]
+    /// Per advertiser: P(conversion | click) scale and mean conversion delay.
+    public let advertiserConversionRate: [Double]
+    public let advertiserConversionDelayHours: [Double]
+
+    public init(size: Size, seed: UInt64, start: Timestamp) {
+        self.size = size
+        self.seed = seed
+        self.start = start
+        var rng = SplitMix64(seed: seed)
+        let k = Self.dimensions
+
+        func gaussian() -> Float {
+            // Box–Muller; deterministic given the generator.
+            let u1 = Double.random(in: Double.ulpOfOne..<1, using: &rng)
+            let u2 = Double.random(in: 0..<1, using: &rng)
+            return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
+        }
+        func latent(main: [(Int, Float)], noise: Float) -> [Float] {
+            var v = (0..<k).map { _ in gaussian() * noise }
+            for (topic, weight) in main { v[topic] += weight }
+            let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return v.map { $0 / max(norm, 1e-6) }
+        }
+        /// Popular topics first: topic t drawn with weight 1 / (t + 2).
+        func popularTopic() -> Int {
+            let weights = (0..<k).map { 1.0 / Double($0 + 2) }
+            var r = Double.random(in: 0..<weights.reduce(0, +), using: &rng)
+            for (t, w) in weights.enumerated() {
+                if r < w { return t }
+                r -= w
+            }
+            return k - 1
+        }
+
+        var batch = CatalogBatch()
+        var advertiserTopic: [Int] = []
+        var conversionRate: [Double] = []
+        var conversionDelay: [Double] = []
+        for a in 0..<size.advertisers {
+            let name = "Brand \(a + 1)"
+            batch.advertisers.append((Advertiser(id: AdvertiserID(Int64(a + 1)), name: name), keyHash: "sim-\(seed)-\(a + 1)"))
+            advertiserTopic.append(popularTopic())
+            conversionRate.append(Double.random(in: 0.03...0.15, using: &rng))
+            conversionDelay.append(Double.random(in: 1...12, using: &rng))
+        }
+
+        var adLatent: [Float] = []
+        var adQuality: [Double] = []
+        var adAdvertiser: [Int] = []
+        adLatent.reserveCapacity(size.campaigns * size.adsPerCampaign * k)
+        var adID: Int64 = 0
+        for c in 0..<size.campaigns {
+            let advertiser = c % size.advertisers
+            let topic = Double.random(in: 0..<1, using: &rng) < 0.8 ? advertiserTopic[advertiser] : Int.random(in: 0..<k, using: &rng)
+            let objective = Objective.allCases.randomElement(using: &rng) ?? .traffic
+            let bid: Micros = switch objective {
+            case .awareness: Int64.random(in: 2_000...8_000, using: &rng) * 1_000
+            case .traffic: Int64.random(in: 300_000...1_500_000, using: &rng)
+            case .conversions: Int64.random(in: 5_000_000...20_000_000, using: &rng)
+            }
+            let daily = Int64.random(in: 3...30, using: &rng) * 1_000_000
+            var targeting = Targeting()
+            let roll = Double.random(in: 0..<1, using: &rng)
+            if roll < 0.3 {
+                targeting.interests = [Self.topics[topic].interest]
+            } else if roll < 0.5 {
+                targeting.countries = Array(Self.countries.shuffled(using: &rng).prefix(Int.random(in: 2...5, using: &rng)))
+            } else if roll < 0.6 {
+                let low = Int.random(in: 13...35, using: &rng)
+                targeting.ageMin = low
+                targeting.ageMax = low + Int.random(in: 15...40, using: &rng)
+            }
+            let cap = Double.random(in: 0..<1, using: &rng) < 0.4 ? FrequencyCap(impressions: Int.random(in: 2...6, using: &rng), perHours: 24) : nil
+            let campaignID = CampaignID(Int64(c + 1))
+            let company = batch.advertisers[advertiser].0.name
+            batch.campaigns.append(
+                Campaign(
+                    id: campaignID, advertiserID: AdvertiserID(Int64(advertiser + 1)), name: "\(company) \(Self.topics[topic].interest) \(c + 1)",
+                    objective: objective, bidMicros: bid, dailyBudgetMicros: daily, totalBudgetMicros: daily * Int64.random(in: 10...60, using: &rng),
+                    targeting: targeting, frequencyCap: cap, createdAt: start))
+            for _ in 0..<size.adsPerCampaign {
+                adID += 1
+                adLatent += latent(main: [(topic, 1)], noise: 0.35)
+                adQuality.append(exp(Double(gaussian()) * 0.4))
+                adAdvertiser.append(advertiser)
+                // The caption reflects the topic noisily: each word from it with probability 0.75.
+                let words = (0..<3).map { _ in
+                    let t = Double.random(in: 0..<1, using: &rng) < 0.75 ? topic : Int.random(in: 0..<k, using: &rng)
+                    return Self.topics[t].words.randomElement(using: &rng) ?? ""
+                }
+                let product = Self.products.randomElement(using: &rng) ?? "thing"
+                let format: AdFormat = Double.random(in: 0..<1, using: &rng) < 0.35 ? .video : .image
+                let media = format == .video
+                    ? ["https://cdn.adserve.example/ads/\(adID)/video.mp4", "https://cdn.adserve.example/ads/\(adID)/poster.jpg"]
+                    : ["https://cdn.adserve.example/ads/\(adID)/image.jpg"]
+                batch.ads.append(
+                    Ad(
+                        id: AdID(adID), campaignID: campaignID, format: format, mediaURLs: media,
+                        caption: "\(words.joined(separator: " ")) \(product)", company: company, product: product,
+                        description: "\(company) \(product): \(words.joined(separator: ", "))", createdAt: start))
+            }
+        }
+
+        var userIDs: [UserID] = []
+        var userLatent: [Float] = []
+        var tolerance: [Double] = []
+        var visit: [Double] = []
+        var cont: [Double] = []
+        var device: [String] = []
+        var topics: [Int] = []
+        userIDs.reserveCapacity(size.users)
+        userLatent.reserveCapacity(size.users * k)
+        batch.users.reserveCapacity(size.users)
+        for u in 0..<size.users {
+            let id = UserID(trusted: "u\(u + 1)")
+            let first = popularTopic()
+            let second = Int.random(in: 0..<k, using: &rng)
+            userLatent += latent(main: [(first, 0.8), (second, 0.5)], noise: 0.25)
+            tolerance.append(Double.random(in: 0.5...1.5, using: &rng))
+            visit.append(Double.random(in: 0.3...0.9, using: &rng))
+            cont.append(Double.random(in: 0.6...0.85, using: &rng))
+            device.append(Self.devices[Int.random(in: 0..<10, using: &rng) < 5 ? 1 : Int.random(in: 0...2, using: &rng)])
+            topics.append(first)
+            // Observable interests: the latent ones, noisily, plus sometimes an unrelated one.
+            var interests: [String] = []
+            if Double.random(in: 0..<1, using: &rng) < 0.8 { interests.append(Self.topics[first].interest) }
+            if second != first, Double.random(in: 0..<1, using: &rng) < 0.5 { interests.append(Self.topics[second].interest) }
+            if Double.random(in: 0..<1, using: &rng) < 0.2 { interests.append(Self.topics[Int.random(in: 0..<k, using: &rng)].interest) }
+            let country = Self.countries[min(Self.countries.count - 1, Int(-log2(Double.random(in: 0.001..<1, using: &rng)) * 1.5))]
+            let genderRoll = Int.random(in: 0..<20, using: &rng)
+            // Some history: organic activity on the user's latent topics.
+            for _ in 0..<2 {
+                let topic = Double.random(in: 0..<1, using: &rng) < 0.7 ? first : second
+                batch.activities.append(Activity(
+                    userID: id, type: [ActivityType.like, .view, .comment, .post].randomElement(using: &rng) ?? .view,
+                    topics: [Self.topics[topic].interest],
+                    at: start.adding(milliseconds: -Int64.random(in: 0..<(7 * Timestamp.millisecondsPerDay), using: &rng))))
+            }
+            batch.users.append(
+                UserProfile(
+                    id: id, age: Int.random(in: 13...70, using: &rng), gender: genderRoll == 0 ? "other" : genderRoll % 2 == 0 ? "female" : "male",
+                    country: country, language: Self.languageOfCountry[country], interests: Array(Set(interests)).sorted()))
+            userIDs.append(id)
+        }
+
+        self.catalog = batch
+        self.userIDs = userIDs
+        self.userLatent = userLatent
+        self.userTolerance = tolerance
+        self.userVisit = visit
+        self.userContinue = cont
+        self.userDevice = device
+        self.userTopics = topics
+        self.adLatent = adLatent
+        self.adQuality = adQuality
+        self.adAdvertiser = adAdvertiser
+        self.advertiserConversionRate = conversionRate
+        self.advertiserConversionDelayHours = conversionDelay
+    }
+
+    /// Cosine affinity of a user and an ad, in [-1, 1] (both latent vectors are unit length).
+    public func affinity(user: Int, ad: Int) -> Double {
+        let k = Self.dimensions
+        var acc: Float = 0
+        for d in 0..<k { acc += userLatent[user * k + d] * adLatent[ad * k + d] }
+        return Double(acc)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import Simulator
+
+struct SimulateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Play simulated days of users and advertisers through the real serving path and report per-arm metrics.",
+        discussion: "Arms: \(Arms.known.joined(separator: ", ")). Users are split between arms by a stable hash of their id. Same seed, same report."
+    )
+
+    @Option(help: "Simulated users.") var users = World.Size.simulation.users
+    @Option(help: "Ads (10 per campaign, 10 campaigns per advertiser).") var ads = World.Size.simulation.ads
+    @Option(help: "Simulated days.") var days = 7
+    @Option(help: "Seed of the world and of every random choice.") var seed: UInt64 = 1
+    @Option(help: "Comma-separated arms.") var arms = "baseline,random"
+    @Flag(help: "Print the report as JSON.") var json = false
+    @Option(help: "Write impression logs (JSON lines), report.json and SVG charts into this folder.") var out: String?
+
+    func validate() throws {
+        guard users > 0, ads > 0 else { throw ValidationError("--users and --ads must be positive") }
+        guard (1...365).contains(days) else { throw ValidationError("--days must be between 1 and 365") }
+        for name in arms.split(separator: ",") where !Arms.known.contains(String(name)) {
+            throw ValidationError("unknown arm '\(name)'; known: \(Arms.known.joined(separator: ", "))")
+        }
+    }
+
+    func run() async throws {
+        var configuration = Simulation.Configuration()
+        configuration.size = World.Size(users: users, ads: ads)
+        configuration.days = days
+        configuration.seed = seed
+        configuration.arms = arms.split(separator: ",").map(String.init)
+
+        var writer: JSONLinesWriter?
+        if let out {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            writer = try JSONLinesWriter(path: (out as NSString).appendingPathComponent("impressions.jsonl"))
+        }
+        let interactive = isatty(STDERR_FILENO) == 1
+        let started = ContinuousClock.now
+        let progress: @Sendable (Int, Int) -> Void = { day, total in
+            let filled = day * 30 / total
+            let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: 30 - filled)
+            let line = "[\(bar)] day \(day)/\(total)  \(ContinuousClock.now - started)"
+            FileHandle.standardError.write(Data((interactive ? "\r" + line : line + "\n").utf8))
+        }
+        var log: (@Sendable (ImpressionLog) -> Void)?
+        if let writer { log = { writer.write($0) } }
+        let outcome = try await Simulation(configuration: configuration).run(progress: progress, log: log)
+        if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
+        writer?.close()
+
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let reportJSON = try encoder.encode(outcome.report)
+        if let out {
+            try reportJSON.write(to: URL(fileURLWithPath: out).appendingPathComponent("report.json"))
+            for metric in Charts.metrics {
+                try Charts.svg(metric, report: outcome.report).write(toFile: (out as NSString).appendingPathComponent(metric.file), atomically: true, encoding: .utf8)
+            }
+        }
+        print(json ? String(decoding: reportJSON, as: UTF8.self) : ReportTable.render(outcome.report))
+    }
+}

@@ -1,0 +1,92 @@
+import Domain
+import Foundation
+import Simulator
+import Synchronization
+import Testing
+
+@Suite struct SimulatorTests {
+    static func configuration(seed: UInt64 = 3, days: Int = 2) -> Simulation.Configuration {
+        var c = Simulation.Configuration()
+        c.size = World.Size(users: 1_200, ads: 300)
+        c.days = days
+        c.seed = seed
+        return c
+    }
+
+    static func json(_ report: SimulationReport) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(report)
+    }
+
+    @Test func sameSeedSameReportByteForByte() async throws {
+        let a = try await Simulation(configuration: Self.configuration()).run()
+        let b = try await Simulation(configuration: Self.configuration()).run()
+        #expect(try Self.json(a.report) == Self.json(b.report))
+        let other = try await Simulation(configuration: Self.configuration(seed: 4)).run()
+        #expect(try Self.json(other.report) != Self.json(a.report))
+    }
+
+    @Test func spendIsConservedAndNoBudgetIsPassed() async throws {
+        let outcome = try await Simulation(configuration: Self.configuration(days: 3)).run()
+        let armRevenue = outcome.report.arms.values.reduce(Int64(0)) { $0 + $1.revenueMicros }
+        // What the store holds as spend is exactly what accepted events were charged, and the
+        // report's revenue adds up to it.
+        #expect(outcome.storeSpendMicros == outcome.chargedMicros)
+        #expect(armRevenue == outcome.chargedMicros)
+        #expect(outcome.chargedMicros > 0)
+        #expect(outcome.maxOverspendMicros <= 0)
+        #expect(outcome.report.budgets.allSatisfy { $0.maxOverspendMicros <= 0 })
+        // Some campaigns did run out of daily budget, so the cap was exercised.
+        #expect(outcome.report.budgets.contains { $0.shareSpent90pct > 0 })
+    }
+
+    /// The random arm's observed CTR is an unbiased estimate of the world's expected CTR for
+    /// random ads: the world's truth must fall inside the arm's 95% interval.
+    @Test func randomArmCTRMatchesTheWorldsExpectation() async throws {
+        var c = Self.configuration(seed: 9, days: 2)
+        c.arms = ["random"]
+        let report = try await Simulation(configuration: c).run().report
+        let random = try #require(report.arms["random"])
+        #expect(random.impressions > 5_000)
+        #expect(random.ci95.ctr[0] <= random.expectedCtr && random.expectedCtr <= random.ci95.ctr[1])
+        #expect(random.ci95.ctr[0] < random.ctr && random.ctr < random.ci95.ctr[1])
+    }
+
+    @Test func positionBiasIsVisibleInTheLogs() async throws {
+        var c = Self.configuration(seed: 5, days: 2)
+        c.arms = ["random"]
+        let logs = LogCollector()
+        _ = try await Simulation(configuration: c).run(log: { logs.add($0) })
+        let all = logs.entries
+        #expect(!all.isEmpty)
+        #expect(all.allSatisfy { $0.propensity > 0 && $0.propensity <= 1 })
+        func ctr(_ position: Int) -> Double {
+            let here = all.filter { $0.afterPost == position }
+            return Double(here.filter(\.clicked).count) / Double(max(1, here.count))
+        }
+        // Random ads at the first slot (after post 3) are clicked clearly more than at the second (after 7).
+        #expect(ctr(3) > ctr(7) * 1.15, "CTR after post 3: \(ctr(3)), after post 7: \(ctr(7))")
+    }
+
+    @Test func baselineEarnsMoreThanRandom() async throws {
+        let report = try await Simulation(configuration: Self.configuration(seed: 8, days: 2)).run().report
+        let baseline = try #require(report.arms["baseline"])
+        let random = try #require(report.arms["random"])
+        #expect(baseline.revenueMicros > random.revenueMicros)
+        #expect(baseline.users + random.users == 1_200)
+    }
+
+    @Test func unknownArmIsRefused() async throws {
+        var c = Self.configuration()
+        c.arms = ["baseline", "magic"]
+        await #expect(throws: AdServeError.self) { try await Simulation(configuration: c).run() }
+    }
+}
+
+final class LogCollector: Sendable {
+    private let stored = Mutex<[ImpressionLog]>([])
+    func add(_ log: ImpressionLog) { stored.withLock { $0.append(log) } }
+    var entries: [ImpressionLog] { stored.withLock { $0 } }
+}
