@@ -31,12 +31,12 @@ public struct ImpressionToken: Sendable, Equatable {
 
 /// Signs and verifies impression tokens: `base64url(payload).base64url(HMAC-SHA-256(key, payload))`.
 public struct TokenSigner: Sendable {
-    private let key: [UInt8]
+    private let key: HMAC.Key
     /// How long a token is accepted after it was issued.
     public let lifetimeMilliseconds: Int64
 
     public init(key: [UInt8], lifetimeMilliseconds: Int64 = 7 * Timestamp.millisecondsPerDay) {
-        self.key = key
+        self.key = HMAC.Key(key)
         self.lifetimeMilliseconds = lifetimeMilliseconds
     }
 
@@ -46,7 +46,7 @@ public struct TokenSigner: Sendable {
             String(token.campaignID.rawValue), token.objective.rawValue, String(token.priceMicros), String(token.issuedAt.milliseconds),
         ].joined(separator: "|")
         let bytes = Array(payload.utf8)
-        return Base64URL.encode(bytes) + "." + Base64URL.encode(HMAC.sha256(key: key, message: bytes))
+        return Base64URL.encode(bytes) + "." + Base64URL.encode(key.authenticationCode(for: bytes))
     }
 
     public func verify(_ text: String, now: Timestamp) throws(AdServeError) -> ImpressionToken {
@@ -54,7 +54,7 @@ public struct TokenSigner: Sendable {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard text.utf8.count <= 1024, parts.count == 2,
             let payload = Base64URL.decode(parts[0]), let mac = Base64URL.decode(parts[1]),
-            HMAC.constantTimeEquals(HMAC.sha256(key: key, message: payload), mac)
+            HMAC.constantTimeEquals(key.authenticationCode(for: payload), mac)
         else { throw invalid }
         let fields = String(decoding: payload, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false).map(String.init)
         guard fields.count == 9, fields[0] == "1",

@@ -1,15 +1,32 @@
-/// HMAC-SHA-256 (RFC 2104) and the helpers around it.
+/// HMAC-SHA-256 (RFC 2104). A `HMAC.Key` hashes its padded key blocks once, so each MAC
+/// costs only the message's blocks plus one.
 public enum HMAC {
+    public struct Key: Sendable {
+        fileprivate let inner: SHA256
+        fileprivate let outer: SHA256
+
+        public init<Bytes: Collection<UInt8>>(_ key: Bytes) {
+            var block = key.count > SHA256.blockSize ? SHA256.hash(key) : Array(key)
+            block += [UInt8](repeating: 0, count: SHA256.blockSize - block.count)
+            var inner = SHA256()
+            inner.update(block.map { $0 ^ 0x36 })
+            var outer = SHA256()
+            outer.update(block.map { $0 ^ 0x5c })
+            self.inner = inner
+            self.outer = outer
+        }
+
+        public func authenticationCode<Message: Sequence<UInt8>>(for message: Message) -> [UInt8] {
+            var inner = self.inner
+            inner.update(message)
+            var outer = self.outer
+            outer.update(inner.finalize())
+            return outer.finalize()
+        }
+    }
+
     public static func sha256<Key: Collection<UInt8>, Message: Sequence<UInt8>>(key: Key, message: Message) -> [UInt8] {
-        var block = key.count > SHA256.blockSize ? SHA256.hash(key) : Array(key)
-        block += [UInt8](repeating: 0, count: SHA256.blockSize - block.count)
-        var inner = SHA256()
-        inner.update(block.map { $0 ^ 0x36 })
-        inner.update(message)
-        var outer = SHA256()
-        outer.update(block.map { $0 ^ 0x5c })
-        outer.update(inner.finalize())
-        return outer.finalize()
+        HMAC.Key(key).authenticationCode(for: message)
     }
 
     /// Compares two MACs in time that does not depend on where they differ.

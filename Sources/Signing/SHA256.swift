@@ -1,17 +1,18 @@
 /// SHA-256 (FIPS 180-4). Used for HMAC-signed impression tokens and for storing API keys
 /// hashed. Written here rather than pulling in a second copy of BoringSSL for two functions;
-/// the test suite checks it against the NIST and RFC 4231 vectors.
+/// the test suite checks it against the NIST and RFC 4231 vectors. Whole 64-byte blocks are
+/// compressed straight from the input; only a tail shorter than a block is buffered.
 public struct SHA256: Sendable {
     public static let digestSize = 32
     public static let blockSize = 64
 
-    private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (
+    private var h: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (
         0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19
     )
-    private var buffer: [UInt8] = []
+    private var tail: [UInt8] = []
     private var length: UInt64 = 0
 
-    public init() { buffer.reserveCapacity(Self.blockSize) }
+    public init() {}
 
     public static func hash<Bytes: Sequence<UInt8>>(_ data: Bytes) -> [UInt8] {
         var h = SHA256()
@@ -20,35 +21,47 @@ public struct SHA256: Sendable {
     }
 
     public mutating func update<Bytes: Sequence<UInt8>>(_ data: Bytes) {
-        for byte in data {
-            buffer.append(byte)
-            length &+= 1
-            if buffer.count == Self.blockSize {
-                compress()
-                buffer.removeAll(keepingCapacity: true)
-            }
+        let done: Void? = data.withContiguousStorageIfAvailable { update(UnsafeRawBufferPointer($0)) }
+        if done == nil { Array(data).withUnsafeBytes { update($0) } }
+    }
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        length &+= UInt64(bytes.count)
+        var offset = 0
+        if !tail.isEmpty {
+            let take = min(Self.blockSize - tail.count, bytes.count)
+            tail.append(contentsOf: bytes[0..<take])
+            offset = take
+            guard tail.count == Self.blockSize else { return }
+            tail.withUnsafeBytes { compress($0) }
+            tail.removeAll(keepingCapacity: true)
         }
+        while bytes.count - offset >= Self.blockSize {
+            compress(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + Self.blockSize)]))
+            offset += Self.blockSize
+        }
+        if offset < bytes.count { tail.append(contentsOf: bytes[offset...]) }
     }
 
     public mutating func finalize() -> [UInt8] {
         let bitLength = length &* 8
-        buffer.append(0x80)
-        if buffer.count > 56 {
-            while buffer.count < Self.blockSize { buffer.append(0) }
-            compress()
-            buffer.removeAll(keepingCapacity: true)
+        var last = tail
+        last.append(0x80)
+        let padded = last.count <= 56 ? 64 : 128
+        last += [UInt8](repeating: 0, count: padded - 8 - last.count)
+        for shift in stride(from: 56, through: 0, by: -8) { last.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+        last.withUnsafeBytes { block in
+            compress(UnsafeRawBufferPointer(rebasing: block[0..<64]))
+            if padded == 128 { compress(UnsafeRawBufferPointer(rebasing: block[64..<128])) }
         }
-        while buffer.count < 56 { buffer.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) { buffer.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        compress()
-        buffer.removeAll()
-        var out = [UInt8]()
-        out.reserveCapacity(Self.digestSize)
-        for word in [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7] {
-            out.append(UInt8(truncatingIfNeeded: word >> 24))
-            out.append(UInt8(truncatingIfNeeded: word >> 16))
-            out.append(UInt8(truncatingIfNeeded: word >> 8))
-            out.append(UInt8(truncatingIfNeeded: word))
+        tail.removeAll()
+        var out = [UInt8](repeating: 0, count: Self.digestSize)
+        let words = [h.0, h.1, h.2, h.3, h.4, h.5, h.6, h.7]
+        for (i, word) in words.enumerated() {
+            out[4 * i] = UInt8(truncatingIfNeeded: word >> 24)
+            out[4 * i + 1] = UInt8(truncatingIfNeeded: word >> 16)
+            out[4 * i + 2] = UInt8(truncatingIfNeeded: word >> 8)
+            out[4 * i + 3] = UInt8(truncatingIfNeeded: word)
         }
         return out
     }
@@ -64,27 +77,31 @@ public struct SHA256: Sendable {
         0x748f_82ee, 0x78a5_636f, 0x84c8_7814, 0x8cc7_0208, 0x90be_fffa, 0xa450_6ceb, 0xbef9_a3f7, 0xc671_78f2,
     ]
 
-    private mutating func compress() {
-        var w = [UInt32](repeating: 0, count: 64)
-        for i in 0..<16 {
-            w[i] = UInt32(buffer[4 * i]) << 24 | UInt32(buffer[4 * i + 1]) << 16 | UInt32(buffer[4 * i + 2]) << 8 | UInt32(buffer[4 * i + 3])
+    /// One 64-byte block; the message schedule lives in a stack buffer.
+    private mutating func compress(_ block: UnsafeRawBufferPointer) {
+        precondition(block.count == Self.blockSize)
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
+            for i in 0..<16 {
+                w[i] = UInt32(block[4 * i]) << 24 | UInt32(block[4 * i + 1]) << 16 | UInt32(block[4 * i + 2]) << 8 | UInt32(block[4 * i + 3])
+            }
+            for i in 16..<64 {
+                let s0 = w[i - 15].rotatedRight(7) ^ w[i - 15].rotatedRight(18) ^ (w[i - 15] >> 3)
+                let s1 = w[i - 2].rotatedRight(17) ^ w[i - 2].rotatedRight(19) ^ (w[i - 2] >> 10)
+                w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
+            }
+            var (a, b, c, d, e, f, g, hh) = h
+            Self.k.withUnsafeBufferPointer { k in
+                for i in 0..<64 {
+                    let s1 = e.rotatedRight(6) ^ e.rotatedRight(11) ^ e.rotatedRight(25)
+                    let ch = (e & f) ^ (~e & g)
+                    let t1 = hh &+ s1 &+ ch &+ k[i] &+ w[i]
+                    let s0 = a.rotatedRight(2) ^ a.rotatedRight(13) ^ a.rotatedRight(22)
+                    let maj = (a & b) ^ (a & c) ^ (b & c)
+                    (hh, g, f, e, d, c, b, a) = (g, f, e, d &+ t1, c, b, a, t1 &+ s0 &+ maj)
+                }
+            }
+            h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e, h.5 &+ f, h.6 &+ g, h.7 &+ hh)
         }
-        for i in 16..<64 {
-            let s0 = w[i - 15].rotatedRight(7) ^ w[i - 15].rotatedRight(18) ^ (w[i - 15] >> 3)
-            let s1 = w[i - 2].rotatedRight(17) ^ w[i - 2].rotatedRight(19) ^ (w[i - 2] >> 10)
-            w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
-        }
-        var (a, b, c, d, e, f, g, h) = state
-        for i in 0..<64 {
-            let s1 = e.rotatedRight(6) ^ e.rotatedRight(11) ^ e.rotatedRight(25)
-            let ch = (e & f) ^ (~e & g)
-            let t1 = h &+ s1 &+ ch &+ Self.k[i] &+ w[i]
-            let s0 = a.rotatedRight(2) ^ a.rotatedRight(13) ^ a.rotatedRight(22)
-            let maj = (a & b) ^ (a & c) ^ (b & c)
-            let t2 = s0 &+ maj
-            (h, g, f, e, d, c, b, a) = (g, f, e, d &+ t1, c, b, a, t1 &+ t2)
-        }
-        state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d, state.4 &+ e, state.5 &+ f, state.6 &+ g, state.7 &+ h)
     }
 }
 

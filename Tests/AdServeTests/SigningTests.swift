@@ -16,6 +16,20 @@ import Testing
         #expect(Hex.encode(SHA256.hash(input)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
+    /// Fed in pieces that straddle block boundaries, the digest is the one-shot digest.
+    @Test(arguments: [1, 7, 55, 56, 63, 64, 65, 127, 200])
+    func incrementalUpdatesMatchOneShot(chunk: Int) {
+        let message = (0..<1_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        var hasher = SHA256()
+        var start = 0
+        while start < message.count {
+            hasher.update(message[start..<min(start + chunk, message.count)])
+            start += chunk
+        }
+        #expect(hasher.finalize() == SHA256.hash(message))
+        #expect(SHA256.hash(message[0..<chunk]) == SHA256.hash(Array(message[0..<chunk])))
+    }
+
     /// RFC 4231 test cases 1, 2 and 6 (a key longer than the block).
     @Test func hmacMatchesRFC4231() {
         #expect(Hex.encode(HMAC.sha256(key: [UInt8](repeating: 0x0b, count: 20), message: Array("Hi There".utf8)))
