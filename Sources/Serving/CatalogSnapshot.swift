@@ -7,7 +7,16 @@ import Domain
 /// are interned to integers; campaigns are indexed by country, the most selective dimension,
 /// so a decision visits only the campaigns that can match instead of every ad.
 public final class CatalogSnapshot: Sendable {
-    /// The hot fields of one active campaign.
+    /// A campaign's values for one targeting dimension: `targetValues[start..<end]`, sorted.
+    /// Empty means "anyone".
+    struct Values: Sendable {
+        var start: Int32
+        var end: Int32
+        var isEmpty: Bool { start == end }
+    }
+
+    /// The hot fields of one active campaign: plain values only (targeting lists live in
+    /// `targetValues`), so reading an entry costs no reference counting.
     struct Entry: Sendable {
         var id: CampaignID
         var advertiserID: AdvertiserID
@@ -19,11 +28,11 @@ public final class CatalogSnapshot: Sendable {
         var endAt: Int64
         var ageMin: Int16
         var ageMax: Int16
-        var countries: [Int32]
-        var genders: [Int32]
-        var languages: [Int32]
-        var interests: [Int32]
-        var devices: [Int32]
+        var countries: Values
+        var genders: Values
+        var languages: Values
+        var interests: Values
+        var devices: Values
         var capImpressions: Int32
         var capWindowMilliseconds: Int64
         /// Stable index into `DeliveryState`'s per-campaign arrays.
@@ -34,6 +43,8 @@ public final class CatalogSnapshot: Sendable {
     }
 
     let campaigns: [Entry]
+    /// Interned targeting values of every campaign, back to back.
+    let targetValues: [Int32]
     /// Parallel arrays over active ads, grouped by campaign.
     let adIDs: [AdID]
     let adCampaigns: [Int32]
@@ -48,6 +59,8 @@ public final class CatalogSnapshot: Sendable {
     public let campaignsByID: [CampaignID: Campaign]
     public let adsByID: [AdID: Ad]
     let campaignSlots: [CampaignID: Int32]
+    /// Index in `campaigns` of each active campaign.
+    let campaignIndices: [CampaignID: Int32]
     let adSlots: [AdID: Int32]
 
     /// The catalog version this snapshot was built from.
@@ -65,7 +78,12 @@ public final class CatalogSnapshot: Sendable {
             vocabulary[value] = id
             return id
         }
-        func internAll(_ values: [String]) -> [Int32] { values.map(intern).sorted() }
+        var targetValues: [Int32] = []
+        func internAll(_ values: [String]) -> Values {
+            let start = Int32(targetValues.count)
+            targetValues += values.map(intern).sorted()
+            return Values(start: start, end: Int32(targetValues.count))
+        }
 
         var adsByCampaign: [CampaignID: [Ad]] = [:]
         for ad in allAds.values where ad.status == .active {
@@ -113,6 +131,8 @@ public final class CatalogSnapshot: Sendable {
         for (country, list) in countryLists { byCountry[Int(country)] = list }
 
         self.campaigns = entries
+        self.campaignIndices = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($0.element.id, Int32($0.offset)) })
+        self.targetValues = targetValues
         self.adIDs = adIDs
         self.adCampaigns = adCampaigns
         self.adStateSlots = adStateSlots
@@ -145,6 +165,19 @@ public final class CatalogSnapshot: Sendable {
             interests: (profile?.interests ?? []).compactMap { vocabulary[$0.lowercased()] }.sorted())
     }
 
+    /// Indices of the campaigns whose frequency cap this user has reached: computed from the
+    /// user's few recent impressions, so no campaign is hashed during matching.
+    func cappedCampaigns(recent: [(campaign: Int64, at: Int64)], now: Int64) -> [Int32] {
+        guard !recent.isEmpty else { return [] }
+        var seen: [Int32: Int32] = [:]
+        for impression in recent {
+            guard let index = campaignIndices[CampaignID(impression.campaign)] else { continue }
+            let entry = campaigns[Int(index)]
+            if entry.capImpressions > 0 && impression.at > now - entry.capWindowMilliseconds { seen[index, default: 0] += 1 }
+        }
+        return seen.filter { $0.value >= campaigns[Int($0.key)].capImpressions }.keys.sorted()
+    }
+
     /// Calls `body` with the index of every campaign whose schedule and targeting admit this
     /// audience now. Visits only the campaigns of the user's country and those of no country.
     func forEachMatchingCampaign(_ audience: Audience, at now: Int64, _ body: (Int32) -> Void) {
@@ -159,24 +192,34 @@ public final class CatalogSnapshot: Sendable {
     @inline(__always)
     func matches(_ index: Int32, _ a: Audience, _ now: Int64) -> Bool {
         let c = campaigns[Int(index)]
-        if c.countries.isEmpty == false && !c.countries.contains(a.country) { return false }
+        if !c.countries.isEmpty && !contains(c.countries, a.country) { return false }
         guard now >= c.startAt, now < c.endAt else { return false }
         if c.ageMin >= 0 && (a.age < 0 || a.age < c.ageMin) { return false }
         if c.ageMax >= 0 && (a.age < 0 || a.age > c.ageMax) { return false }
-        if !c.genders.isEmpty && !c.genders.contains(a.gender) { return false }
-        if !c.languages.isEmpty && !c.languages.contains(a.language) { return false }
-        if !c.devices.isEmpty && !c.devices.contains(a.device) { return false }
-        if !c.interests.isEmpty && !Self.intersects(c.interests, a.interests) { return false }
+        if !c.genders.isEmpty && !contains(c.genders, a.gender) { return false }
+        if !c.languages.isEmpty && !contains(c.languages, a.language) { return false }
+        if !c.devices.isEmpty && !contains(c.devices, a.device) { return false }
+        if !c.interests.isEmpty && !intersects(c.interests, a.interests) { return false }
         return true
     }
 
-    /// Whether two sorted lists share a value.
-    private static func intersects(_ a: [Int32], _ b: [Int32]) -> Bool {
-        var i = 0
+    @inline(__always)
+    private func contains(_ values: Values, _ value: Int32) -> Bool {
+        var i = Int(values.start)
+        while i < Int(values.end) {
+            if targetValues[i] == value { return true }
+            i += 1
+        }
+        return false
+    }
+
+    /// Whether a campaign's sorted values and the user's sorted values share one.
+    private func intersects(_ values: Values, _ user: [Int32]) -> Bool {
+        var i = Int(values.start)
         var j = 0
-        while i < a.count && j < b.count {
-            if a[i] == b[j] { return true }
-            if a[i] < b[j] { i += 1 } else { j += 1 }
+        while i < Int(values.end) && j < user.count {
+            if targetValues[i] == user[j] { return true }
+            if targetValues[i] < user[j] { i += 1 } else { j += 1 }
         }
         return false
     }

@@ -119,24 +119,52 @@ public struct DecisionEngine: Sendable {
     }
 
     /// Uniformly random picks, slot by slot, among eligible ads of advertisers not yet placed.
+    /// Works on eligible campaigns weighted by their visible ads, so it never materializes
+    /// every eligible ad: a campaign is drawn with probability (its ads) / (all ads left), then
+    /// one of its ads uniformly — together a uniform draw over ads, with propensity 1 / (ads left).
     private func selectAtRandom(
         count: Int, seed: UInt64, userID: UserID, profile: UserProfile?, context: FeedContext, audience: CatalogSnapshot.Audience,
         now: Timestamp, snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker
     ) -> [Pick] {
-        var remaining = eligible(userID: userID, audience: audience, now: now, snapshot: snapshot, delivery: delivery)
-        var rng = SplitMix64(seed: seed)
-        var picks: [Pick] = []
-        while picks.count < count, !remaining.isEmpty {
-            let chosen = remaining[Int.random(in: 0..<remaining.count, using: &rng)]
-            let entry = snapshot.campaigns[Int(chosen.campaignIndex)]
-            let prediction = ranker.predict(candidate(chosen.adIndex, entry, chosen.counters, snapshot), user: profile, context: context)
-            picks.append(Pick(
-                adIndex: chosen.adIndex, campaignIndex: chosen.campaignIndex, prediction: prediction,
-                value: prediction.expectedValuePerImpression(objective: entry.objective, bidMicros: entry.bidMicros),
-                propensity: 1 / Double(remaining.count)))
-            remaining.removeAll { snapshot.campaigns[Int($0.campaignIndex)].advertiserID == entry.advertiserID }
+        let (campaigns, hidden) = eligibleCampaigns(userID: userID, audience: audience, now: now, snapshot: snapshot, delivery: delivery)
+        func visibleAds(_ campaignIndex: Int32) -> [Int32] {
+            let entry = snapshot.campaigns[Int(campaignIndex)]
+            let all = Array(entry.adStart..<entry.adEnd)
+            return hidden.isEmpty ? all : all.filter { !hidden.contains(snapshot.adIDs[Int($0)].rawValue) }
         }
-        return picks
+        // Hidden ads are few: count them per campaign instead of filtering every campaign's ads.
+        var hiddenIn: [Int32: Int] = [:]
+        for adID in hidden {
+            if let campaignID = snapshot.adsByID[AdID(adID)]?.campaignID, let index = snapshot.campaignIndices[campaignID] { hiddenIn[index, default: 0] += 1 }
+        }
+        var remaining = campaigns.map { index in
+            (campaign: index, ads: Int(snapshot.campaigns[Int(index)].adEnd - snapshot.campaigns[Int(index)].adStart) - (hiddenIn.isEmpty ? 0 : hiddenIn[index, default: 0]))
+        }
+        if !hiddenIn.isEmpty { remaining.removeAll { $0.ads <= 0 } }
+        var rng = SplitMix64(seed: seed)
+        var chosen: [(adIndex: Int32, campaignIndex: Int32, propensity: Double)] = []
+        while chosen.count < count, !remaining.isEmpty {
+            let total = remaining.reduce(0) { $0 + $1.ads }
+            var r = Int.random(in: 0..<total, using: &rng)
+            var pick = remaining[remaining.count - 1]
+            for item in remaining {
+                if r < item.ads { pick = item; break }
+                r -= item.ads
+            }
+            let ads = visibleAds(pick.campaign)
+            chosen.append((ads[min(r, ads.count - 1)], pick.campaign, 1 / Double(total)))
+            let advertiser = snapshot.campaigns[Int(pick.campaign)].advertiserID
+            remaining.removeAll { snapshot.campaigns[Int($0.campaign)].advertiserID == advertiser }
+        }
+        let counters = delivery.state.withLock { state in chosen.map { state.ads[Int(snapshot.adStateSlots[Int($0.adIndex)])] } }
+        return zip(chosen, counters).map { choice, counters in
+            let entry = snapshot.campaigns[Int(choice.campaignIndex)]
+            let prediction = ranker.predict(candidate(choice.adIndex, entry, counters, snapshot), user: profile, context: context)
+            return Pick(
+                adIndex: choice.adIndex, campaignIndex: choice.campaignIndex, prediction: prediction,
+                value: prediction.expectedValuePerImpression(objective: entry.objective, bidMicros: entry.bidMicros),
+                propensity: choice.propensity)
+        }
     }
 
     private func candidate(_ adIndex: Int32, _ entry: CatalogSnapshot.Entry, _ counters: DeliveryState.AdCounters, _ snapshot: CatalogSnapshot) -> Candidate {
@@ -147,51 +175,50 @@ public struct DecisionEngine: Sendable {
 
     /// Every ad this user may see now, with its counters: targeting and schedule from the
     /// index, frequency caps and hides from the user's state, budget from campaign spend.
-    /// Live delivery state is shared with event ingestion, so the lock is taken only to copy out
-    /// what this request needs: the user's caps and hides first, then, for the campaigns that
-    /// passed targeting, their spend and their ads' counters. Matching runs unlocked.
     private func eligible(
         userID: UserID, audience: CatalogSnapshot.Audience, now: Timestamp, snapshot: CatalogSnapshot, delivery: DeliveryState
     ) -> [(adIndex: Int32, campaignIndex: Int32, counters: DeliveryState.AdCounters)] {
-        let day = now.day
-        let nowMs = now.milliseconds
-        let user = delivery.state.withLock { $0.users[userID] }
-        // Recent impression times per campaign, built once per request (usually empty).
-        var recentByCampaign: [Int64: [Int64]] = [:]
-        for impression in user?.recent ?? [] { recentByCampaign[impression.campaign, default: []].append(impression.at) }
-
-        var matched: [Int32] = []
-        snapshot.forEachMatchingCampaign(audience, at: nowMs) { campaignIndex in
-            let entry = snapshot.campaigns[Int(campaignIndex)]
-            if entry.capImpressions > 0, !recentByCampaign.isEmpty, let times = recentByCampaign[entry.id.rawValue] {
-                let since = nowMs - entry.capWindowMilliseconds
-                var seen: Int32 = 0
-                for at in times where at > since { seen += 1 }
-                if seen >= entry.capImpressions { return }
-            }
-            matched.append(campaignIndex)
-        }
-
-        // Gather spend and counters under the lock; nothing else happens while it is held.
+        let (campaigns, hidden) = eligibleCampaigns(userID: userID, audience: audience, now: now, snapshot: snapshot, delivery: delivery)
         var candidates: [(adIndex: Int32, campaignIndex: Int32, counters: DeliveryState.AdCounters)] = []
-        candidates.reserveCapacity(matched.count * 4)
+        candidates.reserveCapacity(campaigns.count * 4)
         delivery.state.withLock { state in
-            for campaignIndex in matched {
+            for campaignIndex in campaigns {
                 let entry = snapshot.campaigns[Int(campaignIndex)]
-                let spend = state.spend[Int(entry.stateSlot)]
-                guard Budget.hasRoom(
-                    dailyBudget: entry.dailyBudgetMicros, spentToday: spend.spentToday(day: day),
-                    totalBudget: entry.totalBudgetMicros, spentTotal: spend.total)
-                else { continue }
                 for adIndex in entry.adStart..<entry.adEnd {
+                    if !hidden.isEmpty && hidden.contains(snapshot.adIDs[Int(adIndex)].rawValue) { continue }
                     candidates.append((adIndex, campaignIndex, state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]))
                 }
             }
         }
-
-        let hidden = user?.hiddenAds ?? []
-        if !hidden.isEmpty { candidates.removeAll { hidden.contains(snapshot.adIDs[Int($0.adIndex)].rawValue) } }
         return candidates
+    }
+
+    /// The campaigns this user may see now (targeting, schedule, frequency cap, budget), and the
+    /// ads the user hid. Live delivery state is shared with event ingestion, so the lock is
+    /// taken only to copy out what this request needs: the user's caps and hides first, then the
+    /// spend of the campaigns that passed targeting. Matching runs unlocked.
+    private func eligibleCampaigns(
+        userID: UserID, audience: CatalogSnapshot.Audience, now: Timestamp, snapshot: CatalogSnapshot, delivery: DeliveryState
+    ) -> (campaigns: [Int32], hidden: Set<Int64>) {
+        let day = now.day
+        let nowMs = now.milliseconds
+        let user = delivery.state.withLock { $0.users[userID] }
+        let capped = snapshot.cappedCampaigns(recent: user?.recent ?? [], now: nowMs)
+        var matched: [Int32] = []
+        snapshot.forEachMatchingCampaign(audience, at: nowMs) { campaignIndex in
+            if !capped.isEmpty && capped.contains(campaignIndex) { return }
+            matched.append(campaignIndex)
+        }
+        delivery.state.withLock { state in
+            matched.removeAll { campaignIndex in
+                let entry = snapshot.campaigns[Int(campaignIndex)]
+                let spend = state.spend[Int(entry.stateSlot)]
+                return !Budget.hasRoom(
+                    dailyBudget: entry.dailyBudgetMicros, spentToday: spend.spentToday(day: day),
+                    totalBudget: entry.totalBudgetMicros, spentTotal: spend.total)
+            }
+        }
+        return (matched, user?.hiddenAds ?? [])
     }
 
     /// The `count` best eligible ads from a precomputed best-first order: walks it, skipping what
@@ -208,8 +235,7 @@ public struct DecisionEngine: Sendable {
         delivery.state.withLock { state in
             let user = state.users[userID]
             let hidden = user?.hiddenAds ?? []
-            var recentByCampaign: [Int64: [Int64]] = [:]
-            for impression in user?.recent ?? [] { recentByCampaign[impression.campaign, default: []].append(impression.at) }
+            let capped = snapshot.cappedCampaigns(recent: user?.recent ?? [], now: nowMs)
             for adIndex in ranking.order {
                 let campaignIndex = snapshot.adCampaigns[Int(adIndex)]
                 let entry = snapshot.campaigns[Int(campaignIndex)]
@@ -220,12 +246,7 @@ public struct DecisionEngine: Sendable {
                     dailyBudget: entry.dailyBudgetMicros, spentToday: spend.spentToday(day: day),
                     totalBudget: entry.totalBudgetMicros, spentTotal: spend.total)
                 else { continue }
-                if entry.capImpressions > 0, !recentByCampaign.isEmpty, let times = recentByCampaign[entry.id.rawValue] {
-                    let since = nowMs - entry.capWindowMilliseconds
-                    var seen: Int32 = 0
-                    for at in times where at > since { seen += 1 }
-                    if seen >= entry.capImpressions { continue }
-                }
+                if !capped.isEmpty && capped.contains(campaignIndex) { continue }
                 if !hidden.isEmpty && hidden.contains(snapshot.adIDs[Int(adIndex)].rawValue) { continue }
                 best.append(Pick(adIndex: adIndex, campaignIndex: campaignIndex, prediction: ranking.predictions[Int(adIndex)], value: ranking.values[Int(adIndex)]))
                 if best.count == count { break }

@@ -16,7 +16,7 @@ public enum ReportTable {
                 name, String(a.users), String(a.impressions), String(a.clicks), pct(a.ctr), interval(a.ci95.ctr, scale: 100, suffix: "%"),
                 pct(a.expectedCtr), String(a.conversions), pct(a.cvr), money(a.revenueMicros),
                 interval(a.ci95.revenuePerUserMicros, scale: 1e-6), fixed(a.rpmMicros / 1e6, 3), fixed(a.ecpmMicros / 1e6, 3),
-                pct(a.hideRate), fixed(a.sessionsPerUser, 3), fixed(a.sessionLengthS, 1), interval(a.ci95.sessionLengthS), pct(a.returnRate),
+                pct(a.hideRate), fixed(a.sessionsPerUser, 3), fixed(a.sessionLengthS, 1), interval(a.ci95.sessionLengthS), a.returnRate.map(pct) ?? "-",
             ])
         }
         var out = "AdServe simulation — seed \(report.seed), \(report.days) days, \(report.users) users, \(report.ads) ads in \(report.campaigns) campaigns\n"

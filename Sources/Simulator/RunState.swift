@@ -122,6 +122,30 @@ struct RunState {
         }
     }
 
+    /// What the user does in the organic feed as a session starts: a like, comment, post or
+    /// view on one of their latent topics (the strongest most often), sent to the users store.
+    mutating func organicActivity(user: Int, at time: Timestamp) -> Activity {
+        let k = World.dimensions
+        var best = 0
+        var weights: [Double] = []
+        for d in 0..<k {
+            let w = Double(max(0, world.userLatent[user * k + d]))
+            weights.append(w * w)
+            if weights[d] > weights[best] { best = d }
+        }
+        var r = Double.random(in: 0..<max(weights.reduce(0, +), 1e-9), using: &rng)
+        var topic = best
+        for (d, w) in weights.enumerated() {
+            if r < w { topic = d; break }
+            r -= w
+        }
+        let type = [ActivityType.view, .view, .like, .like, .comment, .post][Int.random(in: 0..<6, using: &rng)]
+        return Activity(
+            userID: world.userIDs[user], type: type, topics: [World.topics[topic].interest],
+            text: type == .comment || type == .post ? World.topics[topic].words.randomElement(using: &rng) : nil,
+            seconds: type == .view ? Double.random(in: 2...60, using: &rng) : nil, at: time)
+    }
+
     mutating func startSession(user: Int, arm: Int, day: Int, at time: Timestamp) {
         if activeDay[user] != day {
             activeDay[user] = day

@@ -80,9 +80,7 @@ public struct Simulation: Sendable {
                 }
                 switch next.action {
                 case .session(let user):
-                    let id = world.userIDs[user]
-                    let topic = World.topics[world.userTopics[user]].interest
-                    try await store.appendActivity(Activity(userID: id, type: .view, topics: [topic], seconds: 30, at: next.time))
+                    try await store.appendActivity(state.organicActivity(user: user, at: next.time))
                     state.startSession(user: user, arm: userArm[user], day: day, at: next.time)
                 case .page(let session):
                     let arm = userArm[session.user]

@@ -45,7 +45,8 @@ public struct SimulationReport: Sendable, Codable, Equatable {
         public var hideRate: Double
         public var sessionsPerUser: Double
         public var sessionLengthS: Double
-        public var returnRate: Double
+        /// Next-day return over all days but the last (nil for a one-day run).
+        public var returnRate: Double?
         public var ci95: Interval
         /// CTR by feed position (`after_post`): the position bias in the logs.
         public var ctrByPosition: [String: Double]
@@ -116,7 +117,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
                     activeWithTomorrow += stats.activeUsers
                 }
             }
-            let t = Self.totals(all, day: nil, users: members.count, days: days, returning: returning, active: activeWithTomorrow)
+            let t = Self.totals(all, day: nil, users: members.count, days: days, returning: returning, active: days > 1 ? activeWithTomorrow : nil)
             let ci = Interval(
                 ctr: Self.ratioInterval(members.map { Double(state.userClicks[$0]) }, members.map { Double(state.userImpressions[$0]) }),
                 revenuePerUserMicros: Self.meanInterval(members.map { Double(state.userRevenue[$0]) }),
@@ -128,7 +129,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
             arms[name] = ArmReport(
                 users: members.count, impressions: t.impressions, clicks: t.clicks, ctr: t.ctr, expectedCtr: t.expectedCtr,
                 conversions: t.conversions, cvr: t.cvr, revenueMicros: t.revenueMicros, rpmMicros: t.rpmMicros, ecpmMicros: t.ecpmMicros,
-                hideRate: t.hideRate, sessionsPerUser: t.sessionsPerUser, sessionLengthS: t.sessionLengthS, returnRate: t.returnRate ?? 0,
+                hideRate: t.hideRate, sessionsPerUser: t.sessionsPerUser, sessionLengthS: t.sessionLengthS, returnRate: t.returnRate,
                 ci95: ci, ctrByPosition: ctrByPosition, byDay: byDay)
         }
         self.arms = arms

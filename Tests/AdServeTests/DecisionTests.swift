@@ -1,4 +1,5 @@
 import Domain
+import Events
 import Serving
 import TestSupport
 import Testing
@@ -115,6 +116,41 @@ import Testing
         }
         #expect(throws: AdServeError.self) { try UserID(validating: "no spaces") }
         #expect(throws: AdServeError.self) { try UserID(validating: String(repeating: "x", count: 65)) }
+    }
+
+    /// The random policy draws uniformly over eligible ads and logs exactly that probability.
+    @Test func randomPolicyIsUniformAndLogsItsPropensity() async throws {
+        var configuration = ServingConfiguration()
+        configuration.policy = .uniformRandom(seed: 99)
+        let world = try await TestWorld.make(configuration: configuration)
+        let acme = try await world.campaign(try await world.advertiser("Acme"))
+        let beta = try await world.campaign(try await world.advertiser("Beta"))
+        var ads = [try await world.ad(acme), try await world.ad(acme), try await world.ad(acme), try await world.ad(beta)]
+        world.publish()
+        var counts: [AdID: Int] = [:]
+        let draws = 4_000
+        for _ in 0..<draws {
+            let page = try await world.decide("u", organicCount: 7)
+            #expect(page.placements.count == 2)
+            #expect(page.placements[0].propensity == 0.25)
+            // The second slot: the other advertiser's ads only (3 of Acme or the 1 of Beta).
+            #expect(page.placements[1].propensity == (page.placements[0].campaignID == acme.id ? 1 : 1.0 / 3))
+            counts[page.placements[0].ad.id, default: 0] += 1
+        }
+        for ad in ads { #expect(abs(Double(counts[ad.id, default: 0]) / Double(draws) - 0.25) < 0.03) }
+        // A hidden ad is never drawn, and the others share its probability.
+        let hidden = ads.removeFirst()
+        var served: Placement?
+        for _ in 0..<50 where served == nil {
+            served = try await world.decide("u", organicCount: 7).placements.first { $0.ad.id == hidden.id }
+        }
+        let token = try #require(served).impressionToken
+        _ = try await EventIngestor(serving: world.serving).ingest(IncomingEvent(type: .hide, impressionToken: token))
+        for _ in 0..<200 {
+            let page = try await world.decide("u", organicCount: 7)
+            #expect(page.placements.allSatisfy { $0.ad.id != hidden.id })
+            #expect(page.placements[0].propensity == 1.0 / 3)
+        }
     }
 
     @Test func shortPageGetsNoAds() async throws {
