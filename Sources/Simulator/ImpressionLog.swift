@@ -31,7 +31,6 @@ public struct ImpressionLog: Sendable, Codable, Equatable {
     public var clicked: Bool
     public var converted: Bool
     public var hidden: Bool
-    public var chargedMicros: Int64
     /// The world's true P(click) for this impression: known only to the simulator, for checks.
     public var worldClickProbability: Double
 }

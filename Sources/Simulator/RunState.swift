@@ -77,7 +77,6 @@ struct RunState {
     /// [arm][afterPost] → (impressions, clicks)
     var byPosition: [[Int: (impressions: Int, clicks: Int)]]
     var totalCharged: Int64 = 0
-    var lostEvents = 0
 
     init(world: World, arms: Int, days: Int, seed: UInt64) {
         self.world = world
@@ -230,7 +229,7 @@ struct RunState {
                     age: profile.age, gender: profile.gender, country: profile.country, language: profile.language,
                     interests: profile.interests, device: world.userDevice[user], hour: time.hourOfDay, sessionPage: session.page,
                     format: placement.ad.format.rawValue, objective: campaign.objective.rawValue, caption: placement.ad.caption),
-                clicked: clicked, converted: converted, hidden: hidden, chargedMicros: 0, worldClickProbability: pClick))
+                clicked: clicked, converted: converted, hidden: hidden, worldClickProbability: pClick))
         }
         annoyingToday[user] += annoying
         hidesToday[user] += hides

@@ -95,13 +95,9 @@ public struct Simulation: Sendable {
                         if arms[arm].wantsLogs { dayLogs[arm].append(entry) }
                     }
                 case .event(let event):
-                    do {
-                        let result = try await ingestor.ingest(IncomingEvent(type: event.type, impressionToken: event.token))
-                        state.charged(result.chargedMicros, user: event.user, arm: userArm[event.user], day: event.day)
-                    } catch let error as AdServeError where error.code == .conflict {
-                        // A conversion whose click was refused cannot happen here; count it as lost.
-                        state.lostEvents += 1
-                    }
+                    // Every event the simulated feed sends must be accepted: an error here is a bug.
+                    let result = try await ingestor.ingest(IncomingEvent(type: event.type, impressionToken: event.token))
+                    state.charged(result.chargedMicros, user: event.user, arm: userArm[event.user], day: event.day)
                 }
             }
             state.endDay(day, behaviour: config.behaviour)
