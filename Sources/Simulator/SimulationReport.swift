@@ -26,31 +26,54 @@ public struct SimulationReport: Sendable, Codable, Equatable {
         public var sessions: Int
         public var sessionsPerUser: Double
         public var sessionLengthS: Double
-        /// Share of the day's active users who came back the next day (nil on the last day).
+        /// Share of the day's active users who came back the next day (nil on the last day;
+        /// in an arm's totals, over all days but the last, nil for a one-day run).
         public var returnRate: Double?
         public var activeUsers: Int
     }
 
+    /// One arm: its totals over the run (flattened into the arm's JSON object, next to the
+    /// intervals, the CTR by position and the daily rows) and how many users it had.
+    @dynamicMemberLookup
     public struct ArmReport: Sendable, Codable, Equatable {
         public var users: Int
-        public var impressions: Int
-        public var clicks: Int
-        public var ctr: Double
-        public var expectedCtr: Double
-        public var conversions: Int
-        public var cvr: Double
-        public var revenueMicros: Int64
-        public var rpmMicros: Double
-        public var ecpmMicros: Double
-        public var hideRate: Double
-        public var sessionsPerUser: Double
-        public var sessionLengthS: Double
-        /// Next-day return over all days but the last (nil for a one-day run).
-        public var returnRate: Double?
+        public var totals: Totals
         public var ci95: Interval
         /// CTR by feed position (`after_post`): the position bias in the logs.
         public var ctrByPosition: [String: Double]
         public var byDay: [Totals]
+
+        public subscript<T>(dynamicMember keyPath: KeyPath<Totals, T>) -> T { totals[keyPath: keyPath] }
+
+        enum CodingKeys: String, CodingKey {
+            case users, ci95, ctrByPosition, byDay
+        }
+
+        init(users: Int, totals: Totals, ci95: Interval, ctrByPosition: [String: Double], byDay: [Totals]) {
+            self.users = users
+            self.totals = totals
+            self.ci95 = ci95
+            self.ctrByPosition = ctrByPosition
+            self.byDay = byDay
+        }
+
+        public init(from decoder: any Decoder) throws {
+            totals = try Totals(from: decoder)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            users = try container.decode(Int.self, forKey: .users)
+            ci95 = try container.decode(Interval.self, forKey: .ci95)
+            ctrByPosition = try container.decode([String: Double].self, forKey: .ctrByPosition)
+            byDay = try container.decode([Totals].self, forKey: .byDay)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            try totals.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(users, forKey: .users)
+            try container.encode(ci95, forKey: .ci95)
+            try container.encode(ctrByPosition, forKey: .ctrByPosition)
+            try container.encode(byDay, forKey: .byDay)
+        }
     }
 
     public struct BudgetDay: Sendable, Codable, Equatable {
@@ -126,11 +149,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
             for (position, counts) in state.byPosition[arm] where counts.impressions > 0 {
                 ctrByPosition[String(position)] = Double(counts.clicks) / Double(counts.impressions)
             }
-            arms[name] = ArmReport(
-                users: members.count, impressions: t.impressions, clicks: t.clicks, ctr: t.ctr, expectedCtr: t.expectedCtr,
-                conversions: t.conversions, cvr: t.cvr, revenueMicros: t.revenueMicros, rpmMicros: t.rpmMicros, ecpmMicros: t.ecpmMicros,
-                hideRate: t.hideRate, sessionsPerUser: t.sessionsPerUser, sessionLengthS: t.sessionLengthS, returnRate: t.returnRate,
-                ci95: ci, ctrByPosition: ctrByPosition, byDay: byDay)
+            arms[name] = ArmReport(users: members.count, totals: t, ci95: ci, ctrByPosition: ctrByPosition, byDay: byDay)
         }
         self.arms = arms
     }
