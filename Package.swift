@@ -47,6 +47,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Click and conversion models: feature hashing, FTRL-Proximal, offline metrics, data readers.
+        .target(name: "Models", dependencies: ["Domain"], swiftSettings: swiftSettings),
         // The HTTP JSON API: parses, calls the layers above, encodes.
         .target(
             name: "API",
@@ -63,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "adserve",
             dependencies: [
-                "Domain", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "API",
+                "Domain", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "API",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -83,7 +85,7 @@ let package = Package(
         .testTarget(
             name: "AdServeTests",
             dependencies: [
-                "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "API", "TestSupport",
+                "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "API", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
