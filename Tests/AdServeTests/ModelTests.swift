@@ -49,8 +49,8 @@ import Testing
         let hasher = FeatureHasher(bits: 10)
         var model = FTRLProximal(hasher: hasher)
         let reader = CriteoReader(hasher: hasher)
-        let text = try String(contentsOfFile: Self.criteo, encoding: .utf8)
-        let data = reader.parse(String(text.split(separator: "\n").prefix(300).joined(separator: "\n")))
+        let data = reader.parse(Self.criteoLines(300).joined(separator: "\n"))
+        #expect(data.labels.count == 300)
         for (x, y) in zip(data.features, data.labels) { model.update(x, label: y) }
         let bytes = model.serialized()
         let loaded = try FTRLProximal(serialized: bytes)
@@ -65,16 +65,21 @@ import Testing
 
     @Test func criteoRowsParseAndMalformedOnesAreCounted() throws {
         let reader = CriteoReader(hasher: FeatureHasher(bits: 16))
-        let good = try String(contentsOfFile: Self.criteo, encoding: .utf8).split(separator: "\n").prefix(3).joined(separator: "\n")
+        let good = Self.criteoLines(3).joined(separator: "\n")
         let parsed = reader.parse(good + "\nnot\ta\trow\n2" + String(repeating: "\t", count: 39) + "\n")
         #expect(parsed.labels.count == 3)
         #expect(parsed.malformed == 2)
         #expect(parsed.features.allSatisfy { $0.indices.count > 20 })
     }
 
-    static let criteo: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<4 { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("shared/data/criteo_kaggle_head10k/criteo_kaggle_train_head.tsv").path
-    }()
+    /// Rows in the Criteo layout (label, 13 integers, 26 hashed categories; some missing).
+    static func criteoLines(_ count: Int) -> [String] {
+        var rng = SplitMix64(seed: 17)
+        return (0..<count).map { _ in
+            let label = Int.random(in: 0..<5, using: &rng) == 0 ? "1" : "0"
+            let integers = (0..<13).map { _ in Int.random(in: 0..<6, using: &rng) == 0 ? "" : String(Int.random(in: 0...500, using: &rng)) }
+            let categories = (0..<26).map { _ in Int.random(in: 0..<8, using: &rng) == 0 ? "" : String(Int.random(in: 0..<50, using: &rng), radix: 16) }
+            return ([label] + integers + categories).joined(separator: "\t")
+        }
+    }
 }
