@@ -78,3 +78,8 @@ public final class ManualClock: WallClock {
     public func advance(hours: Int64) { advance(milliseconds: hours * Timestamp.millisecondsPerHour) }
     public func set(_ time: Timestamp) { current.withLock { $0 = time } }
 }
+
+extension Duration {
+    /// The duration in seconds, as a floating-point number (for reporting, not for money).
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -57,8 +57,6 @@ public struct FTRLProximal: Sendable, Equatable {
         }
     }
 
-    public var nonZeroWeights: Int { z.indices.reduce(0) { $0 + (weight($1) != 0 ? 1 : 0) } }
-
     // MARK: Versioned file format
 
     static let magic = Array("ADSV-FTRL".utf8)

@@ -148,7 +148,6 @@ public final class CatalogSnapshot: Sendable {
 
     /// A user's attributes, interned against this snapshot's vocabulary once per request.
     struct Audience {
-        var known: Bool
         var age: Int16
         var gender: Int32
         var country: Int32
@@ -160,7 +159,7 @@ public final class CatalogSnapshot: Sendable {
     func audience(for profile: UserProfile?, device: String?) -> Audience {
         func id(_ value: String?) -> Int32 { value.flatMap { vocabulary[$0.lowercased()] } ?? -1 }
         return Audience(
-            known: profile != nil, age: Int16(clamping: profile?.age ?? -1), gender: id(profile?.gender), country: id(profile?.country),
+            age: Int16(clamping: profile?.age ?? -1), gender: id(profile?.gender), country: id(profile?.country),
             language: id(profile?.language), device: id(device),
             interests: (profile?.interests ?? []).compactMap { vocabulary[$0.lowercased()] }.sorted())
     }

@@ -55,11 +55,11 @@ struct BenchCommand: AsyncParsableCommand {
             let started = ContinuousClock.now
             let decision = try await serving.decide(userID: user, context: context, organicCount: organicCount)
             let elapsed = ContinuousClock.now - started
-            latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+            latencies.append(elapsed.inSeconds * 1000)
             served += decision.placements.count
         }
         let total = ContinuousClock.now - begin
-        let totalSeconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
+        let totalSeconds = total.inSeconds
         latencies.sort()
         func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
         let result = Result(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Domain
 import Foundation
 import Models
 
@@ -58,10 +59,10 @@ struct CTRBenchCommand: AsyncParsableCommand {
         for _ in 0..<epochs {
             for (x, y) in zip(trainSet.features, trainSet.labels) { model.update(x, label: y) }
         }
-        let trainSeconds = seconds(ContinuousClock.now - trainStart)
+        let trainSeconds = (ContinuousClock.now - trainStart).inSeconds
         let predictStart = ContinuousClock.now
         let predictions = testSet.features.map { model.predict($0) }
-        let predictSeconds = seconds(ContinuousClock.now - predictStart)
+        let predictSeconds = (ContinuousClock.now - predictStart).inSeconds
         let baseRate = Double(trainSet.labels.filter { $0 }.count) / Double(trainSet.labels.count)
         let metrics = OfflineMetrics(predictions: predictions, labels: testSet.labels, trainingBaseRate: baseRate)
         let row = Row(
@@ -79,6 +80,4 @@ struct CTRBenchCommand: AsyncParsableCommand {
                          row.name, row.auc, row.logloss, row.ne, row.calibration, row.train_examples_per_s, row.predict_per_s))
         }
     }
-
-    private func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 }
