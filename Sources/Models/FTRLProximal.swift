@@ -4,7 +4,9 @@ import Foundation
 /// Logistic regression trained online by FTRL-Proximal (McMahan et al., "Ad Click Prediction:
 /// a View from the Trenches", KDD 2013): per-coordinate learning rates α / (β + √n), L1 for
 /// sparsity, L2 for shrinkage. Weights are derived lazily from (z, n) when predicting.
-public struct FTRLProximal: Sendable, Equatable {
+public struct FTRLProximal: ClickModel, Equatable {
+    public static let kind = "ftrl_lr"
+
     public struct Parameters: Sendable, Equatable {
         public var alpha: Double = 0.05
         public var beta: Double = 1
