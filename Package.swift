@@ -38,17 +38,23 @@ let package = Package(
         .target(name: "Serving", dependencies: ["Domain", "Signing", "Storage"], swiftSettings: swiftSettings),
         // Event ingestion and billing: token verification, dedupe, spend charged once.
         .target(name: "Events", dependencies: ["Domain", "Storage", "Serving"], swiftSettings: swiftSettings),
-        // A simulated world of users and ads played through the real serving path, with A/B arms.
+        // A simulated world of users and ads played through the real serving path, with A/B arms
+        // (the learned arm trains through the same pipeline as `adserve train`).
         .target(
             name: "Simulator",
             dependencies: [
-                "Domain", "Storage", "SQLiteStorage", "Serving", "Events",
+                "Domain", "Storage", "SQLiteStorage", "Serving", "Events", "Models", "Training", "ModelServing",
                 .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
         ),
         // Click and conversion models: feature hashing, FTRL-Proximal, offline metrics, data readers.
         .target(name: "Models", dependencies: ["Domain"], swiftSettings: swiftSettings),
+        // The training pipeline: attribution join, training and calibration, the model repository
+        // with its promotion gate.
+        .target(name: "Training", dependencies: ["Domain", "Models"], swiftSettings: swiftSettings),
+        // Learned models in the decision path: the ranker, hot-swappable model slots, online learning.
+        .target(name: "ModelServing", dependencies: ["Domain", "Models", "Serving", "Training"], swiftSettings: swiftSettings),
         // The HTTP JSON API: parses, calls the layers above, encodes.
         .target(
             name: "API",
@@ -65,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "adserve",
             dependencies: [
-                "Domain", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "API",
+                "Domain", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing", "API",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -85,7 +91,8 @@ let package = Package(
         .testTarget(
             name: "AdServeTests",
             dependencies: [
-                "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "API", "TestSupport",
+                "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing", "API",
+                "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -166,3 +166,10 @@ public struct Ad: Sendable, Equatable, Codable {
         self.revision = revision
     }
 }
+
+extension Ad {
+    /// Whole hours since the ad was created (0 for a clock before it).
+    public func ageHours(at now: Timestamp) -> Int64 {
+        max(0, (now.milliseconds - createdAt.milliseconds) / Timestamp.millisecondsPerHour)
+    }
+}

@@ -19,20 +19,26 @@ public struct FTRLProximal: ClickModel, Equatable {
     public let parameters: Parameters
     var z: [Float]
     var n: [Float]
+    /// The bias is not regularized: shrinking it towards 0 (P = ½) would bias every prediction
+    /// upwards when clicks are rare.
+    let bias: Int
 
     public init(hasher: FeatureHasher = FeatureHasher(), parameters: Parameters = Parameters()) {
         self.hasher = hasher
         self.parameters = parameters
         self.z = Array(repeating: 0, count: hasher.dimension)
         self.n = Array(repeating: 0, count: hasher.dimension)
+        self.bias = Int(hasher.biasIndex)
     }
 
     @inline(__always)
     func weight(_ i: Int) -> Double {
         let zi = Double(z[i])
+        let rate = (parameters.beta + Double(n[i]).squareRoot()) / parameters.alpha
+        if i == bias { return -zi / rate }
         guard abs(zi) > parameters.l1 else { return 0 }
         let sign: Double = zi < 0 ? -1 : 1
-        return -(zi - sign * parameters.l1) / ((parameters.beta + Double(n[i]).squareRoot()) / parameters.alpha + parameters.l2)
+        return -(zi - sign * parameters.l1) / (rate + parameters.l2)
     }
 
     /// The raw score w·x.
@@ -111,6 +117,7 @@ public struct FTRLProximal: ClickModel, Equatable {
         self.parameters = parameters
         self.z = z
         self.n = n
+        self.bias = Int(hasher.biasIndex)
     }
 }
 

@@ -11,8 +11,21 @@ public struct OfflineMetrics: Sendable, Equatable, Codable {
     public var ne: Double
     /// Mean prediction ÷ observed rate: 1 is calibrated.
     public var calibration: Double
+    /// Expected calibration error over 10 equal-count bins of the sorted predictions:
+    /// Σ_bins (n_b / N) · |mean prediction − observed rate|. 0 is calibrated in every bin.
+    public var ece: Double
+    /// The threshold of the metrics below: a prediction ≥ threshold counts as a positive call.
+    public var threshold: Double
+    /// Of the positive calls, the share that were positive (0 when there are none).
+    public var precision: Double
+    /// Of the positives, the share called positive (0 when there are none).
+    public var recall: Double
+    /// The harmonic mean of precision and recall (0 when both are 0).
+    public var f1: Double
+    /// The share of calls that were right.
+    public var accuracy: Double
 
-    public init(predictions: [Double], labels: [Bool], trainingBaseRate: Double) {
+    public init(predictions: [Double], labels: [Bool], trainingBaseRate: Double, threshold: Double = 0.5) {
         precondition(predictions.count == labels.count)
         count = labels.count
         positives = labels.reduce(0) { $0 + ($1 ? 1 : 0) }
@@ -29,6 +42,45 @@ public struct OfflineMetrics: Sendable, Equatable, Codable {
         let observed = count > 0 ? Double(positives) / Double(count) : 0
         calibration = observed > 0 ? predictions.reduce(0, +) / Double(count) / observed : 0
         auc = Self.auc(predictions, labels)
+        ece = Self.ece(predictions, labels)
+        self.threshold = threshold
+        var (truePositives, falsePositives, trueNegatives) = (0, 0, 0)
+        for (p, y) in zip(predictions, labels) {
+            switch (p >= threshold, y) {
+            case (true, true): truePositives += 1
+            case (true, false): falsePositives += 1
+            case (false, false): trueNegatives += 1
+            case (false, true): break
+            }
+        }
+        let calledPositive = truePositives + falsePositives
+        precision = calledPositive > 0 ? Double(truePositives) / Double(calledPositive) : 0
+        recall = positives > 0 ? Double(truePositives) / Double(positives) : 0
+        f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
+        accuracy = count > 0 ? Double(truePositives + trueNegatives) / Double(count) : 0
+    }
+
+    /// Expected calibration error over `bins` equal-count bins of the predictions sorted
+    /// ascending (bin b holds ranks b·N/bins ..< (b+1)·N/bins; with fewer examples than bins some
+    /// bins are empty and count for nothing).
+    public static func ece(_ predictions: [Double], _ labels: [Bool], bins: Int = 10) -> Double {
+        precondition(predictions.count == labels.count && bins > 0)
+        let n = predictions.count
+        guard n > 0 else { return 0 }
+        let order = predictions.indices.sorted { predictions[$0] < predictions[$1] }
+        var error = 0.0
+        for b in 0..<bins {
+            let range = (b * n / bins)..<((b + 1) * n / bins)
+            guard !range.isEmpty else { continue }
+            var sumPrediction = 0.0
+            var sumLabel = 0.0
+            for r in range {
+                sumPrediction += predictions[order[r]]
+                if labels[order[r]] { sumLabel += 1 }
+            }
+            error += abs(sumPrediction - sumLabel) / Double(n)
+        }
+        return error
     }
 
     /// Area under the ROC curve by the rank-sum (Mann–Whitney) statistic, ties averaged.

@@ -27,8 +27,38 @@ public struct FeatureHasher: Sendable, Equatable {
     public var dimension: Int { 1 << bits }
 
     public func index(namespace: String, value: String) -> UInt32 {
-        let h = StableHash.fnv1a(value, seed: StableHash.fnv1a(namespace, seed: seed ^ 0xcbf2_9ce4_8422_2325) ^ 0x01)
-        return UInt32(truncatingIfNeeded: (h ^ (h >> 29)) & UInt64(dimension - 1))
+        slot(key(namespace: namespace, value: value))
+    }
+
+    /// A feature's full 64-bit key, before it is folded into the table: keys can be cached and
+    /// crossed without touching strings again.
+    public func key(namespace: String, value: some StringProtocol) -> UInt64 {
+        StableHash.fnv1a(value, seed: StableHash.fnv1a(namespace, seed: seed ^ 0xcbf2_9ce4_8422_2325) ^ 0x01)
+    }
+
+    /// The key of an integer-valued feature (ids, buckets), without formatting the integer.
+    public func key(namespace: String, value: Int64) -> UInt64 {
+        Self.mix(StableHash.fnv1a(namespace, seed: seed ^ 0xcbf2_9ce4_8422_2325) ^ UInt64(bitPattern: value) &* 0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// The key of the conjunction of two features (a cross), order-sensitive.
+    public func cross(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        Self.mix(a &* 0xBF58_476D_1CE4_E5B9 ^ (b &+ 0x94D0_49BB_1331_11EB))
+    }
+
+    /// The table slot of a key.
+    @inline(__always)
+    public func slot(_ key: UInt64) -> UInt32 {
+        UInt32(truncatingIfNeeded: (key ^ (key >> 29)) & UInt64(dimension - 1))
+    }
+
+    /// SplitMix64's finalizer: every input bit affects every output bit.
+    @inline(__always)
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 
     /// The bias feature every example carries.

@@ -8,6 +8,8 @@ public struct Placement: Sendable {
     public var advertiserID: AdvertiserID
     public var objective: Objective
     public var prediction: Prediction
+    /// What the ranker saw for this ad: the serve-time inputs that training logs keep.
+    public var candidate: Candidate
     /// Expected value of the impression in micros: what it was ranked by.
     public var expectedValueMicros: Double
     /// The probability with which the policy chose this ad for this slot, given the slots
@@ -53,6 +55,8 @@ public struct DecisionEngine: Sendable {
         var prediction: Prediction
         var value: Double
         var propensity: Double = 1
+        var counters: DeliveryState.AdCounters
+        var seen = 0
     }
 
     /// Decides one page. With a `ranking` (user-independent ranker) the ads are taken from its
@@ -91,7 +95,7 @@ public struct DecisionEngine: Sendable {
             placements.append(
                 Placement(
                     afterPost: afterPost, ad: ad, campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
-                    prediction: pick.prediction, expectedValueMicros: pick.value, propensity: pick.propensity, priceMicros: price,
+                    prediction: pick.prediction, candidate: candidate(pick.adIndex, entry, pick.counters, pick.seen, snapshot, now), expectedValueMicros: pick.value, propensity: pick.propensity, priceMicros: price,
                     impressionToken: signer.sign(token)))
         }
         return Decision(decisionID: decisionID, placements: placements)
@@ -103,16 +107,21 @@ public struct DecisionEngine: Sendable {
         count: Int, userID: UserID, profile: UserProfile?, context: FeedContext, audience: CatalogSnapshot.Audience,
         now: Timestamp, snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker
     ) -> [Pick] {
-        let candidates = eligible(userID: userID, audience: audience, now: now, snapshot: snapshot, delivery: delivery)
+        let (eligible, seen) = eligible(userID: userID, audience: audience, now: now, snapshot: snapshot, delivery: delivery)
+        let candidates = eligible.map { item in
+            let entry = snapshot.campaigns[Int(item.campaignIndex)]
+            return candidate(item.adIndex, entry, item.counters, seen[entry.id.rawValue] ?? 0, snapshot, now)
+        }
+        let predictions = ranker.predict(candidates, user: profile, context: context)
         var best: [Pick] = []
         best.reserveCapacity(count + 1)
-        for (adIndex, campaignIndex, counters) in candidates {
+        for ((adIndex, campaignIndex, counters), prediction) in zip(eligible, predictions) {
             let entry = snapshot.campaigns[Int(campaignIndex)]
-            let prediction = ranker.predict(
-                candidate(adIndex, entry, counters, snapshot), user: profile, context: context)
             let value = prediction.expectedValuePerImpression(objective: entry.objective, bidMicros: entry.bidMicros)
             Self.offer(
-                Pick(adIndex: adIndex, campaignIndex: campaignIndex, prediction: prediction, value: value),
+                Pick(
+                    adIndex: adIndex, campaignIndex: campaignIndex, prediction: prediction, value: value, counters: counters,
+                    seen: seen[entry.id.rawValue] ?? 0),
                 advertiser: entry.advertiserID, into: &best, capacity: count, snapshot: snapshot)
         }
         return best
@@ -126,7 +135,7 @@ public struct DecisionEngine: Sendable {
         count: Int, seed: UInt64, userID: UserID, profile: UserProfile?, context: FeedContext, audience: CatalogSnapshot.Audience,
         now: Timestamp, snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker
     ) -> [Pick] {
-        let (campaigns, hidden) = eligibleCampaigns(userID: userID, audience: audience, now: now, snapshot: snapshot, delivery: delivery)
+        let (campaigns, hidden, seen) = eligibleCampaigns(userID: userID, audience: audience, now: now, snapshot: snapshot, delivery: delivery)
         func visibleAds(_ campaignIndex: Int32) -> [Int32] {
             let entry = snapshot.campaigns[Int(campaignIndex)]
             let all = Array(entry.adStart..<entry.adEnd)
@@ -157,28 +166,38 @@ public struct DecisionEngine: Sendable {
             remaining.removeAll { snapshot.campaigns[Int($0.campaign)].advertiserID == advertiser }
         }
         let counters = delivery.state.withLock { state in chosen.map { state.ads[Int(snapshot.adStateSlots[Int($0.adIndex)])] } }
-        return zip(chosen, counters).map { choice, counters in
+        let candidates = zip(chosen, counters).map { choice, counters in
             let entry = snapshot.campaigns[Int(choice.campaignIndex)]
-            let prediction = ranker.predict(candidate(choice.adIndex, entry, counters, snapshot), user: profile, context: context)
+            return candidate(choice.adIndex, entry, counters, seen[entry.id.rawValue] ?? 0, snapshot, now)
+        }
+        let predictions = ranker.predict(candidates, user: profile, context: context)
+        return zip(zip(chosen, counters), predictions).map { item, prediction in
+            let (choice, counters) = item
+            let entry = snapshot.campaigns[Int(choice.campaignIndex)]
             return Pick(
                 adIndex: choice.adIndex, campaignIndex: choice.campaignIndex, prediction: prediction,
                 value: prediction.expectedValuePerImpression(objective: entry.objective, bidMicros: entry.bidMicros),
-                propensity: choice.propensity)
+                propensity: choice.propensity, counters: counters, seen: seen[entry.id.rawValue] ?? 0)
         }
     }
 
-    private func candidate(_ adIndex: Int32, _ entry: CatalogSnapshot.Entry, _ counters: DeliveryState.AdCounters, _ snapshot: CatalogSnapshot) -> Candidate {
-        Candidate(
+    private func candidate(
+        _ adIndex: Int32, _ entry: CatalogSnapshot.Entry, _ counters: DeliveryState.AdCounters, _ seen: Int, _ snapshot: CatalogSnapshot,
+        _ now: Timestamp
+    ) -> Candidate {
+        let ad = snapshot.ads[Int(adIndex)]
+        return Candidate(
             adID: snapshot.adIDs[Int(adIndex)], campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
-            bidMicros: entry.bidMicros, impressions: counters.impressions, clicks: counters.clicks, conversions: counters.conversions)
+            bidMicros: entry.bidMicros, ad: ad, adAgeHours: ad.ageHours(at: now), impressions: counters.impressions, clicks: counters.clicks,
+            conversions: counters.conversions, userCampaignImpressions: seen)
     }
 
     /// Every ad this user may see now, with its counters: targeting and schedule from the
     /// index, frequency caps and hides from the user's state, budget from campaign spend.
     private func eligible(
         userID: UserID, audience: CatalogSnapshot.Audience, now: Timestamp, snapshot: CatalogSnapshot, delivery: DeliveryState
-    ) -> [(adIndex: Int32, campaignIndex: Int32, counters: DeliveryState.AdCounters)] {
-        let (campaigns, hidden) = eligibleCampaigns(userID: userID, audience: audience, now: now, snapshot: snapshot, delivery: delivery)
+    ) -> (ads: [(adIndex: Int32, campaignIndex: Int32, counters: DeliveryState.AdCounters)], seen: [Int64: Int]) {
+        let (campaigns, hidden, seen) = eligibleCampaigns(userID: userID, audience: audience, now: now, snapshot: snapshot, delivery: delivery)
         var candidates: [(adIndex: Int32, campaignIndex: Int32, counters: DeliveryState.AdCounters)] = []
         candidates.reserveCapacity(campaigns.count * 4)
         delivery.state.withLock { state in
@@ -190,7 +209,7 @@ public struct DecisionEngine: Sendable {
                 }
             }
         }
-        return candidates
+        return (candidates, seen)
     }
 
     /// The campaigns this user may see now (targeting, schedule, frequency cap, budget), and the
@@ -199,7 +218,7 @@ public struct DecisionEngine: Sendable {
     /// spend of the campaigns that passed targeting. Matching runs unlocked.
     private func eligibleCampaigns(
         userID: UserID, audience: CatalogSnapshot.Audience, now: Timestamp, snapshot: CatalogSnapshot, delivery: DeliveryState
-    ) -> (campaigns: [Int32], hidden: Set<Int64>) {
+    ) -> (campaigns: [Int32], hidden: Set<Int64>, seen: [Int64: Int]) {
         let day = now.day
         let nowMs = now.milliseconds
         let user = delivery.state.withLock { $0.users[userID] }
@@ -218,7 +237,14 @@ public struct DecisionEngine: Sendable {
                     totalBudget: entry.totalBudgetMicros, spentTotal: spend.total)
             }
         }
-        return (matched, user?.hiddenAds ?? [])
+        return (matched, user?.hiddenAds ?? [], Self.impressionsByCampaign(user?.recent ?? []))
+    }
+
+    /// How often the user saw each campaign recently (the delivery state's memory).
+    private static func impressionsByCampaign(_ recent: [(campaign: Int64, at: Int64)]) -> [Int64: Int] {
+        var seen: [Int64: Int] = [:]
+        for item in recent { seen[item.campaign, default: 0] += 1 }
+        return seen
     }
 
     /// The `count` best eligible ads from a precomputed best-first order: walks it, skipping what
@@ -236,6 +262,7 @@ public struct DecisionEngine: Sendable {
             let user = state.users[userID]
             let hidden = user?.hiddenAds ?? []
             let capped = snapshot.cappedCampaigns(recent: user?.recent ?? [], now: nowMs)
+            let recent = user?.recent ?? []
             for adIndex in ranking.order {
                 let campaignIndex = snapshot.adCampaigns[Int(adIndex)]
                 let entry = snapshot.campaigns[Int(campaignIndex)]
@@ -248,7 +275,10 @@ public struct DecisionEngine: Sendable {
                 else { continue }
                 if !capped.isEmpty && capped.contains(campaignIndex) { continue }
                 if !hidden.isEmpty && hidden.contains(snapshot.adIDs[Int(adIndex)].rawValue) { continue }
-                best.append(Pick(adIndex: adIndex, campaignIndex: campaignIndex, prediction: ranking.predictions[Int(adIndex)], value: ranking.values[Int(adIndex)]))
+                best.append(Pick(
+                    adIndex: adIndex, campaignIndex: campaignIndex, prediction: ranking.predictions[Int(adIndex)], value: ranking.values[Int(adIndex)],
+                    counters: state.ads[Int(snapshot.adStateSlots[Int(adIndex)])],
+                    seen: recent.reduce(0) { $0 + ($1.campaign == entry.id.rawValue ? 1 : 0) }))
                 if best.count == count { break }
             }
         }

@@ -89,7 +89,7 @@ public final class DecisionService: Sendable {
     public func refresh(rebuildRanking: Bool = true) -> Bool {
         let published = catalog.publishIfChanged()
         guard ranker.isUserIndependent, engine.policy == .ranked, published || rebuildRanking else { return published }
-        let index = RankingIndex(snapshot: catalog.snapshot, delivery: delivery, ranker: ranker)
+        let index = RankingIndex(snapshot: catalog.snapshot, delivery: delivery, ranker: ranker, now: clock.now())
         ranking.withLock { current in
             // Two refreshes racing: keep the order of the newer snapshot.
             if let current, current.snapshot.version > index.snapshot.version { return }

@@ -7,23 +7,31 @@ public struct Candidate: Sendable {
     public var advertiserID: AdvertiserID
     public var objective: Objective
     public var bidMicros: Micros
+    /// The ad itself (format, caption, …) and its age when ranked.
+    public var ad: Ad
+    public var adAgeHours: Int64
     /// All-time delivery counters of the ad.
     public var impressions: Int64
     public var clicks: Int64
     public var conversions: Int64
+    /// Impressions of this ad's campaign to this user in the recent past (fatigue).
+    public var userCampaignImpressions: Int
 
     public init(
         adID: AdID, campaignID: CampaignID, advertiserID: AdvertiserID, objective: Objective, bidMicros: Micros,
-        impressions: Int64, clicks: Int64, conversions: Int64
+        ad: Ad, adAgeHours: Int64, impressions: Int64, clicks: Int64, conversions: Int64, userCampaignImpressions: Int = 0
     ) {
         self.adID = adID
         self.campaignID = campaignID
         self.advertiserID = advertiserID
         self.objective = objective
         self.bidMicros = bidMicros
+        self.ad = ad
+        self.adAgeHours = adAgeHours
         self.impressions = impressions
         self.clicks = clicks
         self.conversions = conversions
+        self.userCampaignImpressions = userCampaignImpressions
     }
 }
 
@@ -54,6 +62,10 @@ public struct Prediction: Sendable, Equatable {
 public protocol Ranker: Sendable {
     func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction
 
+    /// Predictions for all candidates of one request, in order. A ranker overrides it to do
+    /// per-request work (the user's features) once instead of once per candidate.
+    func predict(_ candidates: [Candidate], user: UserProfile?, context: FeedContext) -> [Prediction]
+
     /// True when predictions depend only on the ad, never on the user or context: the decision
     /// path then ranks from a precomputed order (`RankingIndex`) and stops early.
     var isUserIndependent: Bool { get }
@@ -61,6 +73,10 @@ public protocol Ranker: Sendable {
 
 extension Ranker {
     public var isUserIndependent: Bool { false }
+
+    public func predict(_ candidates: [Candidate], user: UserProfile?, context: FeedContext) -> [Prediction] {
+        candidates.map { predict($0, user: user, context: context) }
+    }
 }
 
 /// Today's system, kept as the control: smoothed historical rates. A Beta(α, β) prior on each

@@ -15,7 +15,7 @@ public final class RankingIndex: Sendable {
     let predictions: [Prediction]
     let values: [Double]
 
-    init(snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker) {
+    init(snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker, now: Timestamp) {
         let counters = delivery.state.withLock { state in
             snapshot.adStateSlots.map { state.ads[Int($0)] }
         }
@@ -29,7 +29,8 @@ public final class RankingIndex: Sendable {
                 let c = counters[adIndex]
                 let candidate = Candidate(
                     adID: snapshot.adIDs[adIndex], campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
-                    bidMicros: entry.bidMicros, impressions: c.impressions, clicks: c.clicks, conversions: c.conversions)
+                    bidMicros: entry.bidMicros, ad: snapshot.ads[adIndex], adAgeHours: snapshot.ads[adIndex].ageHours(at: now),
+                    impressions: c.impressions, clicks: c.clicks, conversions: c.conversions)
                 let prediction = ranker.predict(candidate, user: nil, context: FeedContext())
                 predictions.append(prediction)
                 values.append(prediction.expectedValuePerImpression(objective: entry.objective, bidMicros: entry.bidMicros))

@@ -12,11 +12,23 @@ public protocol Arm: Sendable {
     func endOfDay(_ day: Int, logs: [ImpressionLog]) async throws
     /// Whether `endOfDay` reads the logs (otherwise they are not kept in memory).
     var wantsLogs: Bool { get }
+    /// The impressions this arm just served, as the serve log records them.
+    func served(_ logs: [ImpressionLog])
+    /// An event the feed reported for one of this arm's impressions, when it arrived.
+    func observe(_ type: EventType, impressionID: String, at time: Timestamp)
+    /// Simulated time moved on (called every few simulated minutes): learning arms learn.
+    func advance(to now: Timestamp)
+    /// What the arm wants the report's reader to know (a learning arm: its retrains).
+    var notes: [String] { get }
 }
 
 extension Arm {
     public func endOfDay(_ day: Int, logs: [ImpressionLog]) async throws {}
     public var wantsLogs: Bool { false }
+    public func served(_ logs: [ImpressionLog]) {}
+    public func observe(_ type: EventType, impressionID: String, at time: Timestamp) {}
+    public func advance(to now: Timestamp) {}
+    public var notes: [String] { [] }
 }
 
 /// Today's rule-based ranking: bid × smoothed historical rate.
@@ -42,12 +54,13 @@ public struct RandomArm: Arm {
 }
 
 public enum Arms {
-    public static let known = ["baseline", "random"]
+    public static let known = ["baseline", "random", "ml"]
 
     public static func named(_ name: String) throws(AdServeError) -> any Arm {
         switch name {
         case "baseline": BaselineArm()
         case "random": RandomArm()
+        case "ml": try MLArm()
         default: throw AdServeError.invalid("arms", "unknown arm '\(name)'; known: \(known.joined(separator: ", "))")
         }
     }

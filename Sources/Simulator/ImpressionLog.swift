@@ -1,21 +1,11 @@
 import Domain
+import Models
 
 /// One served impression as the logs keep it: what serving saw (the features snapshot), how the
 /// ad was chosen (its propensity) and what the user did. Written as JSON lines with `--out`.
 public struct ImpressionLog: Sendable, Codable, Equatable {
-    public struct Features: Sendable, Codable, Equatable {
-        public var age: Int?
-        public var gender: String?
-        public var country: String?
-        public var language: String?
-        public var interests: [String]
-        public var device: String
-        public var hour: Int
-        public var sessionPage: Int
-        public var format: String
-        public var objective: String
-        public var caption: String
-    }
+    /// The join key of the impression and its events.
+    public var impressionID: String { "\(decisionId)/\(afterPost)" }
 
     public var day: Int
     public var timeMs: Int64
@@ -27,10 +17,16 @@ public struct ImpressionLog: Sendable, Codable, Equatable {
     public var campaignId: Int64
     public var advertiserId: Int64
     public var propensity: Double
-    public var features: Features
+    /// Exactly what the models saw (or would have seen) for this impression at serve time.
+    public var features: ClickFeatureInput
+    /// The feed position within the session's page.
+    public var sessionPage: Int
     public var clicked: Bool
     public var converted: Bool
     public var hidden: Bool
+    /// When the feed reported the click and the conversion (what a join matches on).
+    public var clickedAtMs: Int64?
+    public var convertedAtMs: Int64?
     /// The world's true P(click) for this impression: known only to the simulator, for checks.
     public var worldClickProbability: Double
 }

@@ -33,7 +33,8 @@ public enum ReportTable {
         return out + "\nbudgets\n" + table(budgets)
     }
 
-    static func table(_ rows: [[String]]) -> String {
+    /// Rows of cells as left-aligned columns; the first row is the header.
+    public static func table(_ rows: [[String]]) -> String {
         let widths = (0..<(rows.first?.count ?? 0)).map { c in rows.map { $0[c].count }.max() ?? 0 }
         return rows.map { row in
             row.enumerated().map { c, cell in cell + String(repeating: " ", count: widths[c] - cell.count) }.joined(separator: "  ")

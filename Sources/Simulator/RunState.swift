@@ -1,5 +1,7 @@
 import Domain
 import HeapModule
+import ModelServing
+import Models
 import Serving
 import Storage
 
@@ -31,6 +33,8 @@ struct Session {
 struct PendingEvent {
     var type: EventType
     var token: String
+    /// The impression's join key (`ImpressionLog.impressionID`), for arms that learn.
+    var impressionID: String
     var user: Int
     var day: Int
 }
@@ -159,7 +163,7 @@ struct RunState {
     /// The user scrolls one page: sees its ads, maybe clicks, converts later, or hides; then
     /// scrolls on or leaves. Returns the impression logs of the page.
     mutating func servePage(
-        _ session: Session, decision: Decision, arm: Int, armName: String, at time: Timestamp,
+        _ session: Session, decision: Decision, context: FeedContext, arm: Int, armName: String, at time: Timestamp,
         config: Simulation.Configuration, catalog: CatalogBatch
     ) -> [ImpressionLog] {
         var session = session
@@ -187,24 +191,28 @@ struct RunState {
             // The feed reports the impression when the ad scrolls into view, then what followed.
             let seenAt = time.adding(milliseconds: Int64(placement.afterPost) * 5_000)
             let token = placement.impressionToken
-            schedule(.event(PendingEvent(type: .impression, token: token, user: user, day: session.day)), at: seenAt)
+            let impressionID = "\(decision.decisionID)/\(placement.afterPost)"
+            schedule(.event(PendingEvent(type: .impression, token: token, impressionID: impressionID, user: user, day: session.day)), at: seenAt)
             if chance(config.duplicateRate) {
-                schedule(.event(PendingEvent(type: .impression, token: token, user: user, day: session.day)), at: seenAt.adding(milliseconds: 30_000))
+                schedule(.event(PendingEvent(type: .impression, token: token, impressionID: impressionID, user: user, day: session.day)), at: seenAt.adding(milliseconds: 30_000))
             }
+            var clickedAt: Timestamp?
+            var convertedAt: Timestamp?
             if clicked {
                 clicks += 1
                 let clickAt = seenAt.adding(milliseconds: Int64.random(in: 2_000...10_000, using: &rng))
-                schedule(.event(PendingEvent(type: .click, token: token, user: user, day: session.day)), at: clickAt)
+                clickedAt = clickAt
+                schedule(.event(PendingEvent(type: .click, token: token, impressionID: impressionID, user: user, day: session.day)), at: clickAt)
                 if converted {
                     let meanHours = world.advertiserConversionDelayHours[advertiser]
                     let hours = min(-log(Double.random(in: 0.0001..<1, using: &rng)) * meanHours, 6 * 24)
-                    schedule(.event(PendingEvent(type: .conversion, token: token, user: user, day: session.day)),
-                             at: clickAt.adding(milliseconds: Int64(hours * 3_600_000) + 1))
+                    convertedAt = clickAt.adding(milliseconds: Int64(hours * 3_600_000) + 1)
+                    schedule(.event(PendingEvent(type: .conversion, token: token, impressionID: impressionID, user: user, day: session.day)), at: convertedAt!)
                 }
             }
             if hidden {
                 hides += 1
-                schedule(.event(PendingEvent(type: .hide, token: token, user: user, day: session.day)), at: seenAt.adding(milliseconds: 3_000))
+                schedule(.event(PendingEvent(type: .hide, token: token, impressionID: impressionID, user: user, day: session.day)), at: seenAt.adding(milliseconds: 3_000))
             }
 
             days[arm][session.day].impressions += 1
@@ -219,17 +227,13 @@ struct RunState {
             if clicked { position.clicks += 1 }
             byPosition[arm][placement.afterPost] = position
 
-            let profile = catalog.users[user]
-            let campaign = catalog.campaigns[Int(placement.campaignID.rawValue - 1)]
             logs.append(ImpressionLog(
                 day: session.day + 1, timeMs: seenAt.milliseconds, arm: armName, userId: world.userIDs[user].rawValue,
                 decisionId: decision.decisionID, afterPost: placement.afterPost, adId: placement.ad.id.rawValue,
                 campaignId: placement.campaignID.rawValue, advertiserId: placement.advertiserID.rawValue, propensity: placement.propensity,
-                features: .init(
-                    age: profile.age, gender: profile.gender, country: profile.country, language: profile.language,
-                    interests: profile.interests, device: world.userDevice[user], hour: time.hourOfDay, sessionPage: session.page,
-                    format: placement.ad.format.rawValue, objective: campaign.objective.rawValue, caption: placement.ad.caption),
-                clicked: clicked, converted: converted, hidden: hidden, worldClickProbability: pClick))
+                features: ClickFeatureInput(candidate: placement.candidate, user: catalog.users[user], context: context), sessionPage: session.page,
+                clicked: clicked, converted: converted, hidden: hidden, clickedAtMs: clickedAt?.milliseconds, convertedAtMs: convertedAt?.milliseconds,
+                worldClickProbability: pClick))
         }
         annoyingToday[user] += annoying
         hidesToday[user] += hides

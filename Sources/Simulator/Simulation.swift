@@ -37,6 +37,8 @@ public struct Simulation: Sendable {
         /// What the store says was spent, and the largest overspend of any campaign (0 expected).
         public var storeSpendMicros: Micros
         public var maxOverspendMicros: Micros
+        /// Per arm, what it noted (retrains of the learning arm).
+        public var notes: [String: [String]]
     }
 
     /// Runs the whole simulation. `progress(day, days)` is called after each day; `log` receives
@@ -75,6 +77,7 @@ public struct Simulation: Sendable {
                 _ = state.queue.removeMin()
                 clock.set(next.time)
                 if next.time.milliseconds - lastRefresh.milliseconds >= 10 * 60_000 {
+                    for arm in arms { arm.advance(to: next.time) }
                     for path in paths { path.refresh(rebuildRanking: true) }
                     lastRefresh = next.time
                 }
@@ -84,12 +87,13 @@ public struct Simulation: Sendable {
                     state.startSession(user: user, arm: userArm[user], day: day, at: next.time)
                 case .page(let session):
                     let arm = userArm[session.user]
-                    let decision = try await paths[arm].decide(
-                        userID: world.userIDs[session.user],
-                        context: FeedContext(device: world.userDevice[session.user], hour: next.time.hourOfDay, sessionPosition: session.page * config.organicPerPage),
-                        organicCount: config.organicPerPage)
+                    let context = FeedContext(
+                        device: world.userDevice[session.user], hour: next.time.hourOfDay, sessionPosition: session.page * config.organicPerPage)
+                    let decision = try await paths[arm].decide(userID: world.userIDs[session.user], context: context, organicCount: config.organicPerPage)
                     let logs = state.servePage(
-                        session, decision: decision, arm: arm, armName: arms[arm].name, at: next.time, config: config, catalog: world.catalog)
+                        session, decision: decision, context: context, arm: arm, armName: arms[arm].name, at: next.time, config: config,
+                        catalog: world.catalog)
+                    arms[arm].served(logs)
                     for entry in logs {
                         log?(entry)
                         if arms[arm].wantsLogs { dayLogs[arm].append(entry) }
@@ -98,6 +102,7 @@ public struct Simulation: Sendable {
                     // Every event the simulated feed sends must be accepted: an error here is a bug.
                     let result = try await ingestor.ingest(IncomingEvent(type: event.type, impressionToken: event.token))
                     state.charged(result.chargedMicros, user: event.user, arm: userArm[event.user], day: event.day)
+                    arms[userArm[event.user]].observe(event.type, impressionID: event.impressionID, at: next.time)
                 }
             }
             state.endDay(day, behaviour: config.behaviour)
@@ -128,6 +133,8 @@ public struct Simulation: Sendable {
         let report = SimulationReport(
             seed: config.seed, days: config.days, users: config.size.users, ads: world.catalog.ads.count,
             campaigns: world.catalog.campaigns.count, arms: arms.map(\.name), state: state, userArm: userArm, budgetDays: budgetDays)
-        return Outcome(report: report, chargedMicros: state.totalCharged, storeSpendMicros: storeSpend, maxOverspendMicros: overspend)
+        return Outcome(
+            report: report, chargedMicros: state.totalCharged, storeSpendMicros: storeSpend, maxOverspendMicros: overspend,
+            notes: Dictionary(arms.map { ($0.name, $0.notes) }, uniquingKeysWith: +))
     }
 }

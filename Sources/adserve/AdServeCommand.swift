@@ -6,6 +6,8 @@ struct AdServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "adserve",
         abstract: "Ad serving for a social photo/video feed: decisions, events, billing, reports.",
-        subcommands: [ServeCommand.self, SimulateCommand.self, BenchCommand.self, CTRBenchCommand.self]
+        subcommands: [
+            ServeCommand.self, SimulateCommand.self, BenchCommand.self, CTRBenchCommand.self, TrainCommand.self, EvalCommand.self, ModelsCommand.self,
+        ]
     )
 }

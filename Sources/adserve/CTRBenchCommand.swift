@@ -6,14 +6,28 @@ import Models
 struct CTRBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctr-bench",
-        abstract: "Train click models on a log file and print AUC, log loss, NE, calibration and speed.",
-        discussion: "Today: FTRL-Proximal logistic regression on the Criteo layout. With one file, --train-rows splits it in time order."
+        abstract: "Train click models on a log file and print AUC, log loss, NE, calibration, ECE and speed.",
+        discussion: """
+            Trains each model kind on the same rows and evaluates it on the same test rows: ftrl_lr \
+            (FTRL-Proximal logistic regression) and fm (a factorization machine). Layouts: criteo (tab \
+            separated: label, 13 integer and 26 categorical columns) and csv (a header row; --label names \
+            the label column, --numeric the numeric columns, every other column is categorical). With one \
+            file, --train-rows splits it in time order.
+            """
     )
+
+    static let formats = ["criteo", "csv"]
+    static let modelKinds = [FTRLProximal.kind, FactorizationMachine.kind]
 
     @Option(help: "Training file.") var train: String
     @Option(help: "Test file; without it, the rows after --train-rows of the training file.") var test: String?
     @Option(help: "With a single file: rows used for training, the rest for testing.") var trainRows = 8_000
-    @Option(help: "File layout (criteo).") var format = "criteo"
+    @Option(help: "File layout: criteo or csv.") var format = "criteo"
+    @Option(help: "csv: the label column (0/1 or true/false).") var label = "label"
+    @Option(help: "csv: comma-separated numeric columns, bucketed by log2; every other column is categorical.")
+    var numeric = ""
+    @Option(help: "Model kinds to train, comma-separated (ftrl_lr, fm).") var models = "ftrl_lr,fm"
+    @Option(help: "fm: latent factors per feature.") var factors = 8
     @Option(help: "Passes over the training data.") var epochs = 1
     @Option(help: "Hashed feature space: 2^bits buckets.") var bits = 20
     @Flag(help: "Print JSON.") var json = false
@@ -24,6 +38,7 @@ struct CTRBenchCommand: AsyncParsableCommand {
         var logloss: Double
         var ne: Double
         var calibration: Double
+        var ece: Double
         var train_examples_per_s: Double
         var predict_per_s: Double
         var train_rows: Int
@@ -31,53 +46,107 @@ struct CTRBenchCommand: AsyncParsableCommand {
         var malformed_rows: Int
     }
 
+    var numericColumns: Set<String> {
+        Set(numeric.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+    }
+
+    var modelList: [String] {
+        models.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
     func validate() throws {
-        guard format == "criteo" else { throw ValidationError("--format: only criteo is supported so far") }
+        guard Self.formats.contains(format) else {
+            throw ValidationError("--format must be one of \(Self.formats.joined(separator: ", ")), not '\(format)'")
+        }
+        guard !label.isEmpty else { throw ValidationError("--label must name a column") }
+        guard !modelList.isEmpty else { throw ValidationError("--models must name at least one model kind") }
+        if let unknown = modelList.first(where: { !Self.modelKinds.contains($0) }) {
+            throw ValidationError("unknown model kind '\(unknown)'; known: \(Self.modelKinds.joined(separator: ", "))")
+        }
+        guard (1...64).contains(factors) else { throw ValidationError("--factors must be between 1 and 64") }
         guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be between 1 and 100") }
         guard (10...26).contains(bits) else { throw ValidationError("--bits must be between 10 and 26") }
     }
 
     func run() async throws {
         let hasher = FeatureHasher(bits: bits)
-        let reader = CriteoReader(hasher: hasher)
-        var trainSet = reader.parse(try String(contentsOfFile: train, encoding: .utf8))
-        var testSet: CriteoReader.Parsed
+        var trainSet = try load(train, field: "train", hasher: hasher)
+        let testSet: LabeledExamples
         if let test {
-            testSet = reader.parse(try String(contentsOfFile: test, encoding: .utf8))
+            testSet = try load(test, field: "test", hasher: hasher)
         } else {
-            let cut = min(trainRows, trainSet.labels.count)
-            testSet = CriteoReader.Parsed(features: Array(trainSet.features[cut...]), labels: Array(trainSet.labels[cut...]), malformed: 0)
-            trainSet.features.removeSubrange(cut...)
-            trainSet.labels.removeSubrange(cut...)
-        }
-        guard !trainSet.labels.isEmpty, !testSet.labels.isEmpty else {
-            throw ValidationError("no readable rows to train or test on (malformed: \(trainSet.malformed + testSet.malformed))")
+            let split = trainSet.split(at: trainRows)
+            trainSet = split.head
+            testSet = split.tail
+            guard !testSet.isEmpty else {
+                throw AdServeError.invalid("train", "\(train): no rows left to test on after --train-rows \(trainRows) (\(trainSet.count) readable rows)")
+            }
         }
 
-        var model = FTRLProximal(hasher: hasher)
-        let trainStart = ContinuousClock.now
-        for _ in 0..<epochs {
-            for (x, y) in zip(trainSet.features, trainSet.labels) { model.update(x, label: y) }
+        var rows: [Row] = []
+        for kind in modelList {
+            switch kind {
+            case FactorizationMachine.kind:
+                var parameters = FactorizationMachine.Parameters()
+                parameters.factors = factors
+                rows.append(measure({ FactorizationMachine(hasher: hasher, parameters: parameters) }, train: trainSet, test: testSet))
+            default:
+                rows.append(measure({ FTRLProximal(hasher: hasher) }, train: trainSet, test: testSet))
+            }
         }
-        let trainSeconds = (ContinuousClock.now - trainStart).inSeconds
-        let predictStart = ContinuousClock.now
-        let predictions = testSet.features.map { model.predict($0) }
-        let predictSeconds = (ContinuousClock.now - predictStart).inSeconds
-        let baseRate = Double(trainSet.labels.filter { $0 }.count) / Double(trainSet.labels.count)
-        let metrics = OfflineMetrics(predictions: predictions, labels: testSet.labels, trainingBaseRate: baseRate)
-        let row = Row(
-            name: "ftrl_lr", auc: metrics.auc, logloss: metrics.logloss, ne: metrics.ne, calibration: metrics.calibration,
-            train_examples_per_s: Double(trainSet.labels.count * epochs) / max(trainSeconds, 1e-9),
-            predict_per_s: Double(testSet.labels.count) / max(predictSeconds, 1e-9),
-            train_rows: trainSet.labels.count, test_rows: testSet.labels.count, malformed_rows: trainSet.malformed + testSet.malformed)
+
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(["models": [row]]), as: UTF8.self))
+            print(String(decoding: try encoder.encode(["models": rows]), as: UTF8.self))
         } else {
-            print("train \(row.train_rows) rows, test \(row.test_rows) rows, malformed \(row.malformed_rows)")
-            print(String(format: "%-10@ AUC %.4f  logloss %.4f  NE %.4f  calibration %.3f  train %.0f ex/s  predict %.0f /s",
-                         row.name, row.auc, row.logloss, row.ne, row.calibration, row.train_examples_per_s, row.predict_per_s))
+            print("train \(trainSet.count) rows, test \(testSet.count) rows, malformed \(trainSet.malformed + testSet.malformed)")
+            for row in rows {
+                print(String(format: "%-10@ AUC %.4f  logloss %.4f  NE %.4f  calibration %.3f  ECE %.4f  train %.0f ex/s  predict %.0f /s",
+                             row.name, row.auc, row.logloss, row.ne, row.calibration, row.ece, row.train_examples_per_s, row.predict_per_s))
+            }
         }
+    }
+
+    /// Reads one file in the chosen layout; a file with no readable row is an error that names it.
+    func load(_ path: String, field: String, hasher: FeatureHasher) throws -> LabeledExamples {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let examples: LabeledExamples
+        switch format {
+        case "csv":
+            let reader = CSVReader(hasher: hasher, labelColumn: label, numericColumns: numericColumns)
+            do throws(AdServeError) {
+                examples = try reader.parse(text)
+            } catch {
+                throw AdServeError.invalid(error.field ?? field, "\(path): \(error.message)")
+            }
+        default:
+            examples = CriteoReader(hasher: hasher).parse(text)
+        }
+        guard !examples.isEmpty else {
+            throw AdServeError.invalid(field, "\(path): no readable rows (\(examples.malformed) malformed)")
+        }
+        return examples
+    }
+
+    /// Trains a fresh model on `train` for `epochs` passes and evaluates it on `test`. The model is
+    /// built before the clock starts, so the timing is training alone.
+    func measure<Model: ClickModel>(_ makeModel: () -> Model, train: LabeledExamples, test: LabeledExamples) -> Row {
+        var model = makeModel()
+        let trainStart = ContinuousClock.now
+        for _ in 0..<epochs {
+            for (x, y) in zip(train.features, train.labels) { model.update(x, label: y, weight: 1) }
+        }
+        let trainSeconds = (ContinuousClock.now - trainStart).inSeconds
+        let predictStart = ContinuousClock.now
+        let predictions = test.features.map { model.predict($0) }
+        let predictSeconds = (ContinuousClock.now - predictStart).inSeconds
+        let metrics = OfflineMetrics(predictions: predictions, labels: test.labels, trainingBaseRate: train.baseRate)
+        return Row(
+            name: Model.kind, auc: metrics.auc, logloss: metrics.logloss, ne: metrics.ne, calibration: metrics.calibration,
+            ece: metrics.ece,
+            train_examples_per_s: Double(train.count * epochs) / max(trainSeconds, 1e-9),
+            predict_per_s: Double(test.count) / max(predictSeconds, 1e-9),
+            train_rows: train.count, test_rows: test.count, malformed_rows: train.malformed + test.malformed)
     }
 }

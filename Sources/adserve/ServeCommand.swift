@@ -5,12 +5,14 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import ModelServing
 import Prometheus
 import SQLiteStorage
 import Serving
 import ServiceLifecycle
 import Signing
 import Simulator
+import Training
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,10 +30,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "With --demo: simulated pages per second.") var trafficRate = 20.0
     @Option(help: "Seed of the demo world.") var seed: UInt64 = 42
     @Option(help: "Hours an impression token stays valid (1-8760).") var tokenHours = 168
+    @Option(help: "Ranking: rule (bid × smoothed historical rate, the control) or ml (bid × calibrated model predictions from --models).")
+    var ranker = "rule"
+    @Option(help: "With --ranker ml: the model repository; promoted models are loaded and swapped in as they change.")
+    var models = "adserve-models"
 
     func validate() throws {
         guard (1...8760).contains(tokenHours) else { throw ValidationError("--token-hours must be between 1 and 8760") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        guard ["rule", "ml"].contains(ranker) else { throw ValidationError("--ranker must be rule or ml") }
     }
 
     func run() async throws {
@@ -61,7 +68,16 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var configuration = ServingConfiguration()
         configuration.tokenLifetimeMilliseconds = Int64(tokenHours) * Timestamp.millisecondsPerHour
-        let serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration)
+        var reloader: ModelReloader?
+        var rankerInUse: any Ranker = RuleBasedRanker()
+        if ranker == "ml" {
+            let slots = (click: ModelSlot(), conversion: ModelSlot())
+            let loader = ModelReloader(repository: try ModelRepository(directory: models), click: slots.click, conversion: slots.conversion)
+            // Until a model is promoted, the learned ranker serves the rule-based estimate.
+            rankerInUse = LearnedRanker(click: slots.click, conversion: slots.conversion)
+            reloader = loader
+        }
+        let serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration, ranker: rankerInUse)
         let snapshot = serving.catalog.snapshot
         logger.info("catalog loaded", metadata: ["active_campaigns": "\(snapshot.activeCampaignCount)", "active_ads": "\(snapshot.activeAdCount)"])
 
@@ -69,6 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
             serving: serving, telemetry: Telemetry(registry: registry),
             configuration: APIConfiguration(adminKey: adminKey, feedKey: feedKey))
         var services: [any Service] = [ServingRefresherService(serving: serving)]
+        if let reloader { services.append(ModelReloaderService(reloader: reloader, interval: .seconds(5), logger: logger)) }
         if let world, !noTraffic {
             services.append(DemoTrafficService(traffic: LiveTraffic(world: world, serving: serving, pagesPerSecond: trafficRate, seed: seed)))
         }

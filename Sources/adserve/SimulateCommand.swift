@@ -62,5 +62,9 @@ struct SimulateCommand: AsyncParsableCommand {
             }
         }
         print(json ? String(decoding: reportJSON, as: UTF8.self) : ReportTable.render(outcome.report))
+        // What learning arms noted (their daily retrains), on stderr so `--json` stays one document.
+        for (arm, notes) in outcome.notes.sorted(by: { $0.key < $1.key }) where !notes.isEmpty {
+            FileHandle.standardError.write(Data(("\n\(arm) arm:\n" + notes.map { "  " + $0 + "\n" }.joined()).utf8))
+        }
     }
 }

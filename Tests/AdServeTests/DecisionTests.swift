@@ -56,8 +56,12 @@ import Testing
     @Test func rateSmoothingStartsAtThePriorAndFollowsEvidence() {
         let ranker = RuleBasedRanker()
         func candidate(impressions: Int64, clicks: Int64, conversions: Int64 = 0) -> Candidate {
-            Candidate(adID: AdID(1), campaignID: CampaignID(1), advertiserID: AdvertiserID(1), objective: .traffic, bidMicros: 1,
-                      impressions: impressions, clicks: clicks, conversions: conversions)
+            let ad = Ad(
+                id: AdID(1), campaignID: CampaignID(1), format: .image, mediaURLs: [], caption: "c", company: "c", product: "p",
+                description: "d", createdAt: Timestamp(milliseconds: 0))
+            return Candidate(
+                adID: AdID(1), campaignID: CampaignID(1), advertiserID: AdvertiserID(1), objective: .traffic, bidMicros: 1,
+                ad: ad, adAgeHours: 0, impressions: impressions, clicks: clicks, conversions: conversions)
         }
         let fresh = ranker.predict(candidate(impressions: 0, clicks: 0), user: nil, context: FeedContext())
         #expect(fresh.click == 0.01 && fresh.conversion == 0.05)

@@ -1,0 +1,128 @@
+import Domain
+import Models
+import Serving
+import Synchronization
+import Training
+
+extension ClickFeatureInput {
+    /// What the models see for one candidate: the one place serving fills the feature input,
+    /// and what the impression logs keep.
+    public init(candidate: Candidate, user: UserProfile?, context: FeedContext) {
+        self.init(
+            age: user?.age, gender: user?.gender, country: user?.country, language: user?.language, interests: user?.interests ?? [],
+            adId: candidate.adID.rawValue, campaignId: candidate.campaignID.rawValue, advertiserId: candidate.advertiserID.rawValue,
+            format: candidate.ad.format.rawValue, objective: candidate.objective.rawValue, caption: candidate.ad.caption,
+            adImpressions: candidate.impressions, adClicks: candidate.clicks, adAgeHours: candidate.adAgeHours,
+            userCampaignImpressions: candidate.userCampaignImpressions,
+            device: context.device, hour: context.hour, sessionPosition: context.sessionPosition)
+    }
+}
+
+/// The model a serving path predicts with, swappable while decisions run: a decision takes the
+/// current predictor once and uses it throughout, so a swap never mixes two models in one
+/// ranking and never fails a request.
+public final class ModelSlot: Sendable {
+    private let current: Mutex<ClickPredictor?>
+    public init(_ predictor: ClickPredictor? = nil) { current = Mutex(predictor) }
+    public var predictor: ClickPredictor? { current.withLock { $0 } }
+    public func replace(with predictor: ClickPredictor?) { current.withLock { $0 = predictor } }
+}
+
+/// Ranks by calibrated model predictions: P(click) from the click model, P(conversion | click)
+/// from the conversion model. Where a model is missing (before the first training) it falls
+/// back to the rule-based estimate, so a new deployment serves from the first request.
+public struct LearnedRanker: Ranker {
+    public let click: ModelSlot
+    public let conversion: ModelSlot
+    public let fallback: RuleBasedRanker
+    private let adParts = AdPartCache()
+
+    public init(click: ModelSlot, conversion: ModelSlot, fallback: RuleBasedRanker = RuleBasedRanker()) {
+        self.click = click
+        self.conversion = conversion
+        self.fallback = fallback
+    }
+
+    public var isUserIndependent: Bool { false }
+
+    public func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction {
+        predict([candidate], user: user, context: context)[0]
+    }
+
+    public func predict(_ candidates: [Candidate], user: UserProfile?, context: FeedContext) -> [Prediction] {
+        let clickModel = click.predictor
+        let conversionModel = conversion.predictor
+        guard clickModel != nil || conversionModel != nil, let first = candidates.first else {
+            return fallback.predict(candidates, user: user, context: context)
+        }
+        let request = ClickFeatureInput(candidate: first, user: user, context: context)
+        let clickScorer = clickModel.map { Scorer($0, request, adParts) }
+        let conversionScorer = conversionModel.map { Scorer($0, request, adParts) }
+        var x = SparseFeatures()
+        x.indices.reserveCapacity(128)
+        x.values.reserveCapacity(128)
+        return candidates.map { candidate in
+            let rule = (clickScorer == nil || conversionScorer == nil) ? fallback.predict(candidate, user: user, context: context) : nil
+            let pClick = clickScorer?.score(candidate, user, context, &x) ?? rule!.click
+            let pConversion = conversionScorer?.score(candidate, user, context, &x) ?? rule!.conversion
+            return Prediction(click: pClick, conversion: pConversion)
+        }
+    }
+
+    /// One model's view of one request: the request's part of the features computed once.
+    private struct Scorer {
+        let predictor: ClickPredictor
+        let request: ClickFeatures.RequestPart
+        let adParts: AdPartCache
+
+        init(_ predictor: ClickPredictor, _ input: ClickFeatureInput, _ adParts: AdPartCache) {
+            self.predictor = predictor
+            self.request = predictor.features.requestPart(input)
+            self.adParts = adParts
+        }
+
+        func score(_ candidate: Candidate, _ user: UserProfile?, _ context: FeedContext, _ x: inout SparseFeatures) -> Double {
+            let features = predictor.features
+            let ad = adParts.part(for: candidate.ad, features: features) {
+                features.adPart(ClickFeatureInput(candidate: candidate, user: user, context: context))
+            }
+            features.encode(request, ad, impressions: candidate.impressions, clicks: candidate.clicks, ageHours: candidate.adAgeHours,
+                seen: candidate.userCampaignImpressions, into: &x)
+            return predictor.predict(x)
+        }
+    }
+}
+
+/// The ad's part of the features (ids, format, caption words) per ad version and hash: computed
+/// once, not once per request.
+final class AdPartCache: Sendable {
+    private struct Key: Hashable {
+        var ad: Int64
+        var revision: Int64
+        var bits: Int
+        var seed: UInt64
+    }
+    private let parts = Mutex<[Key: ClickFeatures.AdPart]>([:])
+
+    func part(for ad: Ad, features: ClickFeatures, make: () -> ClickFeatures.AdPart) -> ClickFeatures.AdPart {
+        let key = Key(ad: ad.id.rawValue, revision: ad.revision, bits: features.hasher.bits, seed: features.hasher.seed)
+        if let cached = parts.withLock({ $0[key] }) { return cached }
+        let part = make()
+        parts.withLock { cache in
+            if cache.count > 4_000_000 { cache.removeAll() }  // bounded: old ad versions and hashes fall out
+            cache[key] = part
+        }
+        return part
+    }
+}
+
+extension RuleBasedRanker {
+    /// The control's estimate for a logged impression, from the counters serving logged with it:
+    /// what a learned model is compared against offline.
+    public func estimate(_ target: PredictionTarget, _ features: ClickFeatureInput) -> Double {
+        switch target {
+        case .click: (Double(features.adClicks) + clickPrior.alpha) / (Double(features.adImpressions) + clickPrior.alpha + clickPrior.beta)
+        case .conversion: conversionPrior.alpha / (conversionPrior.alpha + conversionPrior.beta)
+        }
+    }
+}

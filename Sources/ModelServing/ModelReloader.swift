@@ -1,0 +1,43 @@
+import Domain
+import Training
+
+/// Keeps a serving node's model slots on the repository's promoted versions: `reload()` loads a
+/// newly promoted (or rolled-back-to) version and swaps it in; a version that fails to load is
+/// refused and the serving model stays. Called on a timer by the server, directly by tests.
+public struct ModelReloader: Sendable {
+    public let repository: ModelRepository
+    public let click: ModelSlot
+    public let conversion: ModelSlot
+
+    public init(repository: ModelRepository, click: ModelSlot, conversion: ModelSlot) {
+        self.repository = repository
+        self.click = click
+        self.conversion = conversion
+    }
+
+    public enum Change: Sendable, Equatable {
+        case loaded(target: PredictionTarget, version: Int)
+        case refused(target: PredictionTarget, version: Int, reason: String)
+    }
+
+    /// What changed. A refused version is retried on the next call (it may be being written).
+    public func reload() -> [Change] {
+        var changes: [Change] = []
+        for target in PredictionTarget.allCases {
+            let slot = target == .click ? click : conversion
+            guard let version = repository.promoted(target), slot.predictor?.meta.version != version else { continue }
+            do {
+                let predictor = try repository.load(version)
+                guard predictor.meta.target == target else {
+                    changes.append(.refused(target: target, version: version, reason: "model \(version) predicts \(predictor.meta.target.rawValue)"))
+                    continue
+                }
+                slot.replace(with: predictor)
+                changes.append(.loaded(target: target, version: version))
+            } catch {
+                changes.append(.refused(target: target, version: version, reason: error.description))
+            }
+        }
+        return changes
+    }
+}

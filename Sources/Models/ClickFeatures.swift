@@ -1,0 +1,197 @@
+import Domain
+
+/// Everything the click and conversion models may look at for one (user, ad, context), raw and
+/// unhashed. Serving builds it for every candidate, logs it with every impression, and training
+/// reads it back from the logs: one struct, one encoder, so training sees what serving saw.
+public struct ClickFeatureInput: Sendable, Codable, Equatable {
+    // The user.
+    public var age: Int?
+    public var gender: String?
+    public var country: String?
+    public var language: String?
+    public var interests: [String]
+    // The ad.
+    public var adId: Int64
+    public var campaignId: Int64
+    public var advertiserId: Int64
+    public var format: String
+    public var objective: String
+    public var caption: String
+    /// Delivery counters of the ad when it was ranked (its historical CTR).
+    public var adImpressions: Int64
+    public var adClicks: Int64
+    /// Hours since the ad was created.
+    public var adAgeHours: Int64
+    /// How often this user saw the ad's campaign recently.
+    public var userCampaignImpressions: Int
+    // The context.
+    public var device: String?
+    public var hour: Int?
+    /// Organic posts the user has scrolled past in this session.
+    public var sessionPosition: Int?
+
+    public init(
+        age: Int?, gender: String?, country: String?, language: String?, interests: [String],
+        adId: Int64, campaignId: Int64, advertiserId: Int64, format: String, objective: String, caption: String,
+        adImpressions: Int64, adClicks: Int64, adAgeHours: Int64, userCampaignImpressions: Int,
+        device: String?, hour: Int?, sessionPosition: Int?
+    ) {
+        self.age = age
+        self.gender = gender
+        self.country = country
+        self.language = language
+        self.interests = interests
+        self.adId = adId
+        self.campaignId = campaignId
+        self.advertiserId = advertiserId
+        self.format = format
+        self.objective = objective
+        self.caption = caption
+        self.adImpressions = adImpressions
+        self.adClicks = adClicks
+        self.adAgeHours = adAgeHours
+        self.userCampaignImpressions = userCampaignImpressions
+        self.device = device
+        self.hour = hour
+        self.sessionPosition = sessionPosition
+    }
+}
+
+/// The one feature code path of the click models: per-field namespaces, hashed into
+/// `hasher.dimension` buckets, plus crosses (user interest × caption word, interest × campaign,
+/// interest × advertiser, age × advertiser, gender × format, device × format).
+///
+/// It works in three parts so that serving does the string work once: the request's part (user
+/// and context) once per request, the ad's part once per ad version (cached), and the rest —
+/// live counters and crosses — per candidate from 64-bit keys, without touching a string.
+public struct ClickFeatures: Sendable, Equatable {
+    /// Bumped whenever the encoding changes: a model trained on another version is refused.
+    public static let version = 1
+    public let hasher: FeatureHasher
+    public init(hasher: FeatureHasher) { self.hasher = hasher }
+
+    /// The request's part: the user and the context, the same for every candidate.
+    public struct RequestPart: Sendable {
+        var keys: [UInt64] = []
+        var interests: [UInt64] = []
+        var ageBucket: UInt64 = 0
+        var gender: UInt64 = 0
+        var device: UInt64 = 0
+    }
+
+    /// The ad's part: ids, format, objective and caption words, the same for every request.
+    public struct AdPart: Sendable {
+        var keys: [UInt64] = []
+        var words: [UInt64] = []
+        var campaign: UInt64 = 0
+        var advertiser: UInt64 = 0
+        var format: UInt64 = 0
+    }
+
+    public func requestPart(_ input: ClickFeatureInput) -> RequestPart {
+        var part = RequestPart()
+        part.ageBucket = hasher.key(namespace: "u.age", value: input.age.map(Self.ageBucket) ?? "unknown")
+        part.gender = hasher.key(namespace: "u.gender", value: input.gender ?? "unknown")
+        part.device = hasher.key(namespace: "c.device", value: input.device ?? "unknown")
+        part.keys = [part.ageBucket, part.gender, part.device]
+        if let country = input.country { part.keys.append(hasher.key(namespace: "u.country", value: country)) }
+        if let language = input.language { part.keys.append(hasher.key(namespace: "u.language", value: language)) }
+        part.interests = input.interests.map { hasher.key(namespace: "u.interest", value: $0) }
+        part.keys += part.interests
+        part.keys.append(hasher.key(namespace: "c.hour", value: Int64(input.hour ?? -1)))
+        part.keys.append(hasher.key(namespace: "c.depth", value: Self.log2Bucket(Int64(input.sessionPosition ?? 0))))
+        return part
+    }
+
+    public func adPart(_ input: ClickFeatureInput) -> AdPart {
+        var part = AdPart()
+        part.advertiser = hasher.key(namespace: "a.advertiser", value: input.advertiserId)
+        part.campaign = hasher.key(namespace: "a.campaign", value: input.campaignId)
+        part.format = hasher.key(namespace: "a.format", value: input.format)
+        part.words = Self.words(input.caption).map { hasher.key(namespace: "a.word", value: $0) }
+        part.keys = [
+            hasher.key(namespace: "a.ad", value: input.adId),
+            part.campaign, part.advertiser, part.format,
+            hasher.key(namespace: "a.objective", value: input.objective),
+        ] + part.words
+        return part
+    }
+
+    /// The example for one candidate: bias, request and ad parts, the ad's live counters, and
+    /// the crosses. Works from 64-bit keys only: no strings, no allocation once `x` has grown.
+    public func encode(
+        _ request: RequestPart, _ ad: AdPart, impressions: Int64, clicks: Int64, ageHours: Int64, seen: Int, into x: inout SparseFeatures
+    ) {
+        x.indices.removeAll(keepingCapacity: true)
+        x.values.removeAll(keepingCapacity: true)
+        x.append(hasher.biasIndex)
+        for key in request.keys { x.append(hasher.slot(key)) }
+        for key in ad.keys { x.append(hasher.slot(key)) }
+        x.append(hasher.slot(hasher.key(namespace: "a.ctr", value: Self.ctrBucket(impressions: impressions, clicks: clicks))))
+        x.append(hasher.slot(hasher.key(namespace: "a.age", value: Self.ageBucket(hours: ageHours))))
+        x.append(hasher.slot(hasher.key(namespace: "x.seen", value: Int64(min(seen, 8)))))
+        for interest in request.interests {
+            for word in ad.words { x.append(hasher.slot(hasher.cross(interest, word))) }
+            x.append(hasher.slot(hasher.cross(interest, ad.advertiser)))
+            x.append(hasher.slot(hasher.cross(interest, ad.campaign)))
+        }
+        x.append(hasher.slot(hasher.cross(request.ageBucket, ad.advertiser)))
+        x.append(hasher.slot(hasher.cross(request.gender, ad.format)))
+        x.append(hasher.slot(hasher.cross(request.device, ad.format)))
+    }
+
+    /// The same encoding from the raw input alone (training, evaluation, tests).
+    public func encode(_ input: ClickFeatureInput, into x: inout SparseFeatures) {
+        encode(requestPart(input), adPart(input), impressions: input.adImpressions, clicks: input.adClicks, ageHours: input.adAgeHours,
+               seen: input.userCampaignImpressions, into: &x)
+    }
+
+    public func encode(_ input: ClickFeatureInput) -> SparseFeatures {
+        var x = SparseFeatures()
+        encode(input, into: &x)
+        return x
+    }
+
+    static func ageBucket(_ age: Int) -> String {
+        switch age {
+        case ..<18: "<18"
+        case 18..<25: "18-24"
+        case 25..<35: "25-34"
+        case 35..<45: "35-44"
+        case 45..<55: "45-54"
+        default: "55+"
+        }
+    }
+
+    /// New (under a day), this week, this month, older: coarse, so the feature says how fresh
+    /// the ad is rather than what time it is.
+    static func ageBucket(hours: Int64) -> Int64 {
+        switch hours {
+        case ..<24: 0
+        case ..<(7 * 24): 1
+        case ..<(30 * 24): 2
+        default: 3
+        }
+    }
+
+    /// 0, 1, 2–3, 4–7, …
+    static func log2Bucket(_ v: Int64) -> Int64 { v <= 0 ? 0 : Int64(Int64.bitWidth - v.leadingZeroBitCount) }
+
+    /// The ad's smoothed historical CTR, in half-octave buckets; ads with little history share one.
+    static func ctrBucket(impressions: Int64, clicks: Int64) -> Int64 {
+        guard impressions >= 100 else { return -1 }
+        let ctr = (Double(clicks) + 0.5) / (Double(impressions) + 1)
+        return Int64((2 * log2(ctr)).rounded(.down))
+    }
+
+    /// Lowercased words of a caption, letters and digits only, of 3 characters or more.
+    static func words(_ caption: String) -> [Substring] {
+        caption.lowercased().split { !$0.isLetter && !$0.isNumber }.filter { $0.count >= 3 }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,264 @@
+import Domain
+import Foundation
+
+/// A 2-way factorization machine (Rendle, "Factorization Machines", ICDM 2010) over hashed sparse
+/// features:
+///
+///     ŷ(x) = σ( Σᵢ wᵢ xᵢ + ½ Σ_f [ (Σᵢ v_if xᵢ)² − Σᵢ v_if² xᵢ² ] )
+///
+/// which is Σᵢ<ⱼ ⟨vᵢ, vⱼ⟩ xᵢ xⱼ computed in O(k · nnz). Every example carries the bias feature, so
+/// its linear weight is w₀. Each feature has a linear weight and `k` latent factors; pairs of
+/// features that never co-occurred in training still get an interaction through their factors,
+/// which is what lets the model learn crosses (XOR-like rules) that logistic regression cannot.
+///
+/// Trained online with per-coordinate AdaGrad (Duchi et al. 2011), step α / (β + √Σg²) like
+/// FTRL-Proximal's learning-rate schedule, and L2 applied to the coordinates an example touches.
+/// Factors start uniform in ±`initScale`, drawn from a seeded `SplitMix64`, so the same parameters
+/// give the same model everywhere.
+///
+/// Storage is struct-of-arrays: `w[i]`, and the factors of feature `i` at `v[i·k ..< i·k + k]`;
+/// nothing is allocated per feature, per prediction or per update.
+public struct FactorizationMachine: ClickModel, Equatable {
+    public static let kind = "fm"
+
+    public struct Parameters: Sendable, Equatable {
+        /// Latent factors per feature, k (clamped to 1...64).
+        public var factors = 8
+        /// AdaGrad α for the linear weights.
+        public var linearRate = 0.05
+        /// AdaGrad α for the factors.
+        public var factorRate = 0.02
+        /// AdaGrad β: step α / (β + √Σg²).
+        public var beta = 1.0
+        /// L2 on the linear weights, per update of a coordinate.
+        public var linearL2 = 1e-6
+        /// L2 on the factors, per update of a coordinate.
+        public var factorL2 = 1e-4
+        /// Initial factors are uniform in ±initScale.
+        public var initScale = 0.02
+        /// Seed of the factor initialisation.
+        public var seed: UInt64 = 0xFAC7_0125
+        public init() {}
+    }
+
+    public let hasher: FeatureHasher
+    public let parameters: Parameters
+    /// k, the number of factors per feature.
+    public let factors: Int
+    /// Linear weights, one per hashed feature.
+    package var w: [Float]
+    /// AdaGrad's sums of squared gradients of `w`.
+    package var wSquares: [Float]
+    /// Factors, feature-major: feature `i`'s factor `f` at `i · factors + f`.
+    package var v: [Float]
+    /// AdaGrad's sums of squared gradients of `v`.
+    package var vSquares: [Float]
+
+    public init(hasher: FeatureHasher = FeatureHasher(), parameters: Parameters = Parameters()) {
+        var parameters = parameters
+        parameters.factors = min(max(parameters.factors, 1), 64)
+        self.hasher = hasher
+        self.parameters = parameters
+        self.factors = parameters.factors
+        self.w = Array(repeating: 0, count: hasher.dimension)
+        self.wSquares = Array(repeating: 0, count: hasher.dimension)
+        var rng = SplitMix64(seed: parameters.seed)
+        let scale = parameters.initScale
+        self.v = (0..<hasher.dimension * parameters.factors).map { _ in
+            scale > 0 ? Float(Double.random(in: -scale...scale, using: &rng)) : 0
+        }
+        self.vSquares = Array(repeating: 0, count: hasher.dimension * parameters.factors)
+    }
+
+    /// The raw score: linear part plus pairwise interactions.
+    public func margin(_ x: SparseFeatures) -> Double {
+        var linear = 0.0
+        for e in x.indices.indices { linear += Double(w[Int(x.indices[e])]) * Double(x.values[e]) }
+        var pairwise = 0.0
+        for f in 0..<factors {
+            let (sum, squares) = factorSums(x, f)
+            pairwise += sum * sum - squares
+        }
+        return linear + 0.5 * pairwise
+    }
+
+    /// P(y = 1 | x).
+    public func predict(_ x: SparseFeatures) -> Double { sigmoid(margin(x)) }
+
+    /// One AdaGrad step on one example; `weight` scales the gradient (importance weighting).
+    public mutating func update(_ x: SparseFeatures, label: Bool, weight exampleWeight: Double = 1) {
+        let g = (predict(x) - (label ? 1 : 0)) * exampleWeight
+        let beta = parameters.beta
+        for e in x.indices.indices {
+            let i = Int(x.indices[e])
+            let wi = Double(w[i])
+            let gi = Self.linearGradient(g, x: Double(x.values[e])) + parameters.linearL2 * wi
+            let n = Double(wSquares[i]) + gi * gi
+            wSquares[i] = Float(n)
+            w[i] = Float(wi - parameters.linearRate * gi / (beta + n.squareRoot()))
+        }
+        // Factor f's gradient needs only Σᵢ v_if xᵢ before the step and each coordinate's own old
+        // value, so the factors are updated one f at a time with no scratch space.
+        for f in 0..<factors {
+            let sum = factorSums(x, f).sum
+            for e in x.indices.indices {
+                let j = Int(x.indices[e]) &* factors &+ f
+                let vj = Double(v[j])
+                let gj = Self.factorGradient(g, x: Double(x.values[e]), sum: sum, v: vj) + parameters.factorL2 * vj
+                let n = Double(vSquares[j]) + gj * gj
+                vSquares[j] = Float(n)
+                v[j] = Float(vj - parameters.factorRate * gj / (beta + n.squareRoot()))
+            }
+        }
+    }
+
+    /// Σᵢ v_if xᵢ and Σᵢ (v_if xᵢ)² over the example's features.
+    @inline(__always)
+    func factorSums(_ x: SparseFeatures, _ f: Int) -> (sum: Double, squares: Double) {
+        var sum = 0.0
+        var squares = 0.0
+        for e in x.indices.indices {
+            let vx = Double(v[Int(x.indices[e]) &* factors &+ f]) * Double(x.values[e])
+            sum += vx
+            squares += vx * vx
+        }
+        return (sum, squares)
+    }
+
+    // MARK: Gradient of the log loss
+
+    /// ∂ℓ/∂wᵢ, where `g` = ∂ℓ/∂margin = p − y.
+    @inline(__always)
+    static func linearGradient(_ g: Double, x: Double) -> Double { g * x }
+
+    /// ∂ℓ/∂v_if = g · xᵢ · (Σⱼ v_jf xⱼ − v_if xᵢ), where `sum` = Σⱼ v_jf xⱼ.
+    @inline(__always)
+    static func factorGradient(_ g: Double, x: Double, sum: Double, v: Double) -> Double { g * x * (sum - v * x) }
+
+    /// The gradient of the example's log loss (without L2) that `update` steps along: `linear[e]`
+    /// for the weight of `x`'s entry `e`, `factors[e · k + f]` for that entry's factor `f`.
+    package func lossGradient(_ x: SparseFeatures, label: Bool) -> (linear: [Double], factors: [Double]) {
+        let g = predict(x) - (label ? 1 : 0)
+        let linear = x.indices.indices.map { Self.linearGradient(g, x: Double(x.values[$0])) }
+        var gradient = [Double](repeating: 0, count: x.indices.count * factors)
+        for f in 0..<factors {
+            let sum = factorSums(x, f).sum
+            for e in x.indices.indices {
+                let vj = Double(v[Int(x.indices[e]) * factors + f])
+                gradient[e * factors + f] = Self.factorGradient(g, x: Double(x.values[e]), sum: sum, v: vj)
+            }
+        }
+        return (linear, gradient)
+    }
+
+    // MARK: Versioned file format
+
+    static let magic = Array("ADSV-FM".utf8)
+    static let formatVersion: UInt32 = 1
+
+    /// `magic, format version, hash version, bits, hash seed, k, α_w, α_v, β, L2_w, L2_v, init scale,
+    /// init seed, w[], Σg²_w[], v[], Σg²_v[]`, little-endian.
+    public func serialized() -> [UInt8] {
+        var out = ModelBytesWriter(capacity: Self.magic.count + 80 + 4 * (2 * w.count + 2 * v.count))
+        out.bytes += Self.magic
+        out.put(Self.formatVersion)
+        out.put(UInt32(FeatureHasher.version))
+        out.put(UInt32(hasher.bits))
+        out.put(hasher.seed)
+        out.put(UInt32(factors))
+        for p in [parameters.linearRate, parameters.factorRate, parameters.beta,
+                  parameters.linearL2, parameters.factorL2, parameters.initScale] {
+            out.put(p.bitPattern)
+        }
+        out.put(parameters.seed)
+        for array in [w, wSquares, v, vSquares] { out.put(array) }
+        return out.bytes
+    }
+
+    public init(serialized bytes: [UInt8]) throws(AdServeError) {
+        guard bytes.count >= Self.magic.count, Array(bytes[0..<Self.magic.count]) == Self.magic else {
+            throw AdServeError.invalid("model", "not a factorization machine model file")
+        }
+        var input = ModelBytesReader(bytes, offset: Self.magic.count)
+        guard try input.take(UInt32.self) == Self.formatVersion else {
+            throw AdServeError.invalid("model", "unsupported factorization machine format version")
+        }
+        guard try input.take(UInt32.self) == UInt32(FeatureHasher.version) else {
+            throw AdServeError.invalid("model", "incompatible feature hash version")
+        }
+        let bits = Int(try input.take(UInt32.self))
+        guard (4...28).contains(bits) else { throw AdServeError.invalid("model", "bad hash size") }
+        let hashSeed = try input.take(UInt64.self)
+        let factors = Int(try input.take(UInt32.self))
+        guard (1...64).contains(factors) else { throw AdServeError.invalid("model", "bad factor count") }
+        var parameters = Parameters()
+        parameters.factors = factors
+        parameters.linearRate = try input.takeDouble()
+        parameters.factorRate = try input.takeDouble()
+        parameters.beta = try input.takeDouble()
+        parameters.linearL2 = try input.takeDouble()
+        parameters.factorL2 = try input.takeDouble()
+        parameters.initScale = try input.takeDouble()
+        parameters.seed = try input.take(UInt64.self)
+        let hasher = FeatureHasher(bits: bits, seed: hashSeed)
+        let dimension = hasher.dimension
+        guard input.remaining == 4 * (2 * dimension + 2 * dimension * factors) else {
+            throw AdServeError.invalid("model", "model file size does not match its header")
+        }
+        self.hasher = hasher
+        self.parameters = parameters
+        self.factors = factors
+        self.w = try input.takeFloats(dimension)
+        self.wSquares = try input.takeFloats(dimension)
+        self.v = try input.takeFloats(dimension * factors)
+        self.vSquares = try input.takeFloats(dimension * factors)
+    }
+}
+
+/// Appends little-endian fixed-width values to a model file.
+private struct ModelBytesWriter {
+    var bytes: [UInt8] = []
+
+    init(capacity: Int) { bytes.reserveCapacity(capacity) }
+
+    mutating func put<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
+    }
+
+    mutating func put(_ values: [Float]) {
+        for value in values { put(value.bitPattern) }
+    }
+}
+
+/// Reads little-endian fixed-width values from a model file; running past the end is an error.
+private struct ModelBytesReader {
+    let bytes: [UInt8]
+    var offset: Int
+
+    init(_ bytes: [UInt8], offset: Int) {
+        self.bytes = bytes
+        self.offset = offset
+    }
+
+    var remaining: Int { bytes.count - offset }
+
+    mutating func take<T: FixedWidthInteger>(_: T.Type) throws(AdServeError) -> T {
+        let size = MemoryLayout<T>.size
+        guard size <= remaining else { throw AdServeError.invalid("model", "model file is truncated") }
+        var value: T = 0
+        for i in 0..<size { value |= T(bytes[offset + i]) << (8 * i) }
+        offset += size
+        return value
+    }
+
+    mutating func takeDouble() throws(AdServeError) -> Double {
+        Double(bitPattern: try take(UInt64.self))
+    }
+
+    mutating func takeFloats(_ count: Int) throws(AdServeError) -> [Float] {
+        guard 4 * count <= remaining else { throw AdServeError.invalid("model", "model file is truncated") }
+        var values = [Float](repeating: 0, count: count)
+        for k in 0..<count { values[k] = Float(bitPattern: try take(UInt32.self)) }
+        return values
+    }
+}

@@ -1,0 +1,28 @@
+import Logging
+import ModelServing
+import ServiceLifecycle
+
+/// Polls the model repository and swaps newly promoted (or rolled-back-to) models into serving,
+/// without a restart and without failing a request; a model that does not load is refused and
+/// logged, and the serving model stays.
+struct ModelReloaderService: Service {
+    let reloader: ModelReloader
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                for change in reloader.reload() {
+                    switch change {
+                    case .loaded(let target, let version):
+                        logger.info("model loaded", metadata: ["target": "\(target.rawValue)", "version": "\(version)"])
+                    case .refused(let target, let version, let reason):
+                        logger.error("model refused", metadata: ["target": "\(target.rawValue)", "version": "\(version)", "reason": "\(reason)"])
+                    }
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+}

@@ -1,0 +1,330 @@
+import Domain
+import Foundation
+import ModelServing
+import Models
+import Serving
+import Simulator
+import Synchronization
+import Testing
+import TestSupport
+import Training
+
+@Suite struct TrainingTests {
+    static let t0 = Timestamp(milliseconds: 1_780_315_200_000)
+    static func at(minutes: Int64) -> Timestamp { t0.adding(milliseconds: minutes * 60_000) }
+
+    static func input(ad: Int64 = 1, interests: [String] = ["travel"], caption: String = "Sunny beach trips", clicks: Int64 = 0, impressions: Int64 = 0) -> ClickFeatureInput {
+        ClickFeatureInput(
+            age: 31, gender: "female", country: "us", language: "en", interests: interests, adId: ad, campaignId: 10 + ad, advertiserId: 100 + ad % 3,
+            format: "image", objective: "traffic", caption: caption, adImpressions: impressions, adClicks: clicks, adAgeHours: 30, userCampaignImpressions: 1,
+            device: "ios", hour: 12, sessionPosition: 20)
+    }
+
+    // MARK: Join
+
+    @Test func clicksAreJoinedInsideTheirWindowAndNegativesWaitForItToClose() {
+        var join = AttributionJoin(windows: AttributionWindows(clickMilliseconds: 60 * 60_000, conversionMilliseconds: 24 * 60 * 60_000))
+        join.impression(id: "a", features: Self.input(), at: Self.at(minutes: 0))
+        join.impression(id: "a", features: Self.input(), at: Self.at(minutes: 1))  // reported twice: one impression
+        join.impression(id: "b", features: Self.input(), at: Self.at(minutes: 0))
+        join.impression(id: "c", features: Self.input(), at: Self.at(minutes: 0))
+        join.click(id: "a", at: Self.at(minutes: 5))
+        join.click(id: "c", at: Self.at(minutes: 61))  // too late for its 1 h window
+
+        // At 59 minutes only the click is final; b's window is still open, so b is no negative yet.
+        let early = join.drain(now: Self.at(minutes: 59))
+        #expect(early.map(\.label) == [true])
+        #expect(early[0].target == .click)
+        #expect(join.unattributed == 1)
+
+        let closed = join.drain(now: Self.at(minutes: 61))
+        #expect(closed.count == 2)
+        #expect(closed.allSatisfy { !$0.label && $0.target == .click })
+        #expect(closed.allSatisfy { $0.labelledAt == Self.at(minutes: 60) })
+        #expect(join.drain(now: Self.at(minutes: 120)).isEmpty)
+        // The clicked impression waits for a conversion until its conversion window closes.
+        #expect(join.pendingCount == 1)
+        join.conversion(id: "a", at: Self.at(minutes: 5 + 24 * 60 + 1))
+        #expect(join.unattributed == 2)
+        let conversion = join.drain(now: Self.at(minutes: 5 + 24 * 60 + 2))
+        #expect(conversion.map(\.target) == [.conversion])
+        #expect(conversion.map(\.label) == [false])
+    }
+
+    @Test func conversionsInsideTheirWindowArePositives() {
+        var join = AttributionJoin()
+        join.impression(id: "a", features: Self.input(), at: Self.at(minutes: 0))
+        join.click(id: "a", at: Self.at(minutes: 1))
+        join.conversion(id: "a", at: Self.at(minutes: 3 * 24 * 60))
+        let examples = join.drain(now: Self.at(minutes: 3 * 24 * 60))
+        #expect(examples.map(\.target) == [.click, .conversion])
+        #expect(examples.map(\.label) == [true, true])
+        #expect(join.pendingCount == 0)
+    }
+
+    // MARK: Features
+
+    /// Serving's path (request part once, ad part cached, then encode) and training's path
+    /// (encode from the logged input) give the same example.
+    @Test func servingAndTrainingEncodeTheSameFeatures() {
+        let features = ClickFeatures(hasher: FeatureHasher(bits: 18))
+        let a = Self.input(ad: 1, interests: ["travel", "food"], clicks: 30, impressions: 1_000)
+        let b = Self.input(ad: 2, interests: ["travel", "food"], caption: "Fresh pasta tonight", clicks: 0, impressions: 10)
+        let request = features.requestPart(a)
+        var x = SparseFeatures()
+        features.encode(
+            request, features.adPart(b), impressions: b.adImpressions, clicks: b.adClicks, ageHours: b.adAgeHours, seen: b.userCampaignImpressions,
+            into: &x)
+        #expect(x == features.encode(b))
+        #expect(features.encode(a) != features.encode(b))
+        // Crosses: interest × word is a feature, so two users differing only in interest differ in more than one slot.
+        let other = features.encode(Self.input(ad: 2, interests: ["sports", "food"], caption: "Fresh pasta tonight", clicks: 0, impressions: 10))
+        #expect(Set(other.indices).symmetricDifference(Set(x.indices)).count >= 4)
+    }
+
+    // MARK: Training, repository, gate
+
+    /// A stream where the click rate depends on whether the user's interest matches the ad's caption.
+    static func examples(count: Int, seed: UInt64, start: Timestamp = t0) -> [JoinedExample] {
+        var rng = SplitMix64(seed: seed)
+        let topics = [("travel", "Sunny beach trips"), ("food", "Fresh pasta tonight"), ("sports", "Running shoes sale")]
+        return (0..<count).map { i in
+            let user = Int.random(in: 0..<3, using: &rng)
+            let ad = Int.random(in: 0..<3, using: &rng)
+            let p = user == ad ? 0.12 : 0.01
+            let time = start.adding(milliseconds: Int64(i) * 1_000)
+            return JoinedExample(
+                target: .click, id: "d\(i)/3", features: input(ad: Int64(ad + 1), interests: [topics[user].0], caption: topics[ad].1),
+                label: Double.random(in: 0..<1, using: &rng) < p, servedAt: time, labelledAt: time)
+        }
+    }
+
+    @Test func trainedModelRoundTripsThroughTheRepositoryAndPromotionIsGated() throws {
+        let directory = TemporaryDatabase()
+        let repository = try ModelRepository(directory: directory.directory.path)
+        var configuration = TrainingConfiguration()
+        configuration.bits = 16
+        let trainer = Trainer(configuration: configuration)
+        let train = Self.examples(count: 20_000, seed: 1)
+        let heldOut = Self.examples(count: 5_000, seed: 2, start: Self.t0.adding(milliseconds: Timestamp.millisecondsPerDay))
+
+        let good = try trainer.train(train, target: .click, heldOut: heldOut, heldOutName: "day 2", now: Self.t0)
+        #expect(good.meta.metrics.auc > 0.7)
+        #expect(abs(good.meta.metrics.calibration - 1) < 0.15)
+        let saved = try repository.save(good.model, meta: good.meta)
+        #expect(saved.version == 1)
+        let loaded = try repository.load(1)
+        let inputs = heldOut.prefix(200).map { loaded.features.encode($0.features) }
+        #expect(inputs.map(loaded.predict) == inputs.map(good.predictor.predict))
+
+        // No serving model yet: promoted on its own merit.
+        let gate = PromotionGate()
+        #expect(gate.judge(candidate: loaded, serving: nil, heldOut: heldOut).promote)
+        try repository.promote(1)
+        #expect(repository.promoted(.click) == 1)
+
+        // A model trained on shuffled labels is worse and is refused against the serving one.
+        var rng = SplitMix64(seed: 9)
+        var labels = train.map(\.label)
+        labels.shuffle(using: &rng)
+        let noise = zip(train, labels).map { example, label in
+            var e = example
+            e.label = label
+            return e
+        }
+        let bad = try trainer.train(noise, target: .click, heldOut: heldOut, heldOutName: "day 2", now: Self.t0)
+        let verdict = gate.judge(candidate: bad.predictor, serving: loaded, heldOut: heldOut)
+        #expect(!verdict.promote)
+        #expect(verdict.reasons.contains { $0.contains("NE") })
+
+        // Promote another version, then roll back to the first.
+        let second = try repository.save(good.model, meta: good.meta)
+        try repository.promote(second.version)
+        #expect(repository.promoted(.click) == 2)
+        #expect(try repository.rollback(.click) == 1)
+        #expect(repository.promoted(.click) == 1)
+        #expect(throws: AdServeError.self) { try repository.rollback(.click) }
+        #expect(try repository.list().map(\.version) == [1, 2])
+    }
+
+    @Test func aCorruptPromotedModelIsRefusedAndTheServingOneStays() throws {
+        let directory = TemporaryDatabase()
+        let repository = try ModelRepository(directory: directory.directory.path)
+        var configuration = TrainingConfiguration()
+        configuration.bits = 12
+        let result = try Trainer(configuration: configuration).train(
+            Self.examples(count: 2_000, seed: 1), target: .click, heldOut: [], heldOutName: "none", now: Self.t0)
+        let first = try repository.save(result.model, meta: result.meta)
+        let second = try repository.save(result.model, meta: result.meta)
+        try repository.promote(first.version)
+        let click = ModelSlot()
+        let reloader = ModelReloader(repository: repository, click: click, conversion: ModelSlot())
+        #expect(reloader.reload() == [.loaded(target: .click, version: 1)])
+        #expect(reloader.reload().isEmpty)
+
+        try repository.promote(second.version)
+        let weights = directory.directory.appendingPathComponent("v000002/model.bin")
+        let bytes = try Data(contentsOf: weights)
+        try bytes.prefix(bytes.count / 2).write(to: weights)
+        let changes = reloader.reload()
+        #expect(changes.count == 1)
+        guard case .refused(.click, 2, _) = changes.first else { Issue.record("expected a refusal, got \(changes)"); return }
+        #expect(click.predictor?.meta.version == 1)
+    }
+
+    // MARK: Serving
+
+    /// A model whose calibrator maps everything to `p`: which model ranked a decision is visible
+    /// in its predictions.
+    static func constantModel(_ p: Double, version: Int) throws -> ClickPredictor {
+        let features = ClickFeatures(hasher: FeatureHasher(bits: 10))
+        var meta = ModelMeta(
+            kind: FTRLProximal.kind, target: .click, createdAt: t0, trainedFrom: t0, trainedTo: t0, trainingExamples: 0, trainingBaseRate: p,
+            features: features, negativeKeepRate: 1, calibrator: .platt(PlattCalibrator(a: 0, b: log(p / (1 - p)))),
+            metrics: OfflineMetrics(predictions: [], labels: [], trainingBaseRate: p), evaluatedOn: "none")
+        meta.version = version
+        return try ClickPredictor(meta: meta, model: FTRLProximal(hasher: features.hasher))
+    }
+
+    @Test func modelsSwapUnderConcurrentDecisionsWithoutFailuresOrMixing() async throws {
+        let world = try await TestWorld.make()
+        for a in 0..<6 {
+            let campaign = try await world.campaign(try await world.advertiser("adv\(a)"))
+            for _ in 0..<3 { try await world.ad(campaign, caption: "caption \(a)") }
+        }
+        _ = try await world.user("u1", interests: ["travel"])
+        world.publish()
+        let click = ModelSlot(try Self.constantModel(0.01, version: 1))
+        var configuration = world.serving.configuration
+        configuration.policy = .ranked
+        let serving = world.serving.variant(
+            ranker: LearnedRanker(click: click, conversion: ModelSlot()), configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: 3))
+        let models = [try Self.constantModel(0.01, version: 1), try Self.constantModel(0.02, version: 2)]
+
+        let seen = try await withThrowingTaskGroup(of: Set<Double>.self) { group in
+            group.addTask {
+                for i in 0..<400 { click.replace(with: models[i % 2]) }
+                return []
+            }
+            for _ in 0..<4 {
+                group.addTask {
+                    var seen: Set<Double> = []
+                    for _ in 0..<100 {
+                        let decision = try await serving.decide(userID: try UserID(validating: "u1"), context: FeedContext(), organicCount: 20)
+                        #expect(decision.placements.count >= 2)
+                        let clicks = Set(decision.placements.map(\.prediction.click))
+                        #expect(clicks.count == 1)  // one model per decision
+                        seen.formUnion(clicks)
+                    }
+                    return seen
+                }
+            }
+            return try await group.reduce(into: Set<Double>()) { $0.formUnion($1) }
+        }
+        #expect(!seen.isEmpty)
+        #expect(seen.allSatisfy { abs($0 - 0.01) < 1e-9 || abs($0 - 0.02) < 1e-9 })
+    }
+
+    /// When an ad's true CTR jumps, the online model's prediction for it follows within an hour
+    /// of simulated traffic, although negatives are only labelled when their window closes.
+    @Test func onlineLearningFollowsAChangeInCTRWithinAnHour() throws {
+        let click = ModelSlot()
+        // Labels wait for the window to close; with a 10-minute window the last 50 minutes of the
+        // hour after the change are learned from.
+        let windows = AttributionWindows(clickMilliseconds: 10 * 60_000)
+        let learner = OnlineLearner(click: click, conversion: ModelSlot(), windows: windows, minimumUpdatesBeforePublishing: 100)
+        var configuration = TrainingConfiguration()
+        configuration.bits = 14
+        let features = ClickFeatures(hasher: FeatureHasher(bits: configuration.bits))
+        let meta = ModelMeta(
+            kind: FTRLProximal.kind, target: .click, createdAt: Self.t0, trainedFrom: Self.t0, trainedTo: Self.t0, trainingExamples: 0,
+            trainingBaseRate: 0, features: features, negativeKeepRate: 1, calibrator: .identity,
+            metrics: OfflineMetrics(predictions: [], labels: [], trainingBaseRate: 0), evaluatedOn: "none")
+        try learner.adopt(FTRLProximal(hasher: features.hasher), meta: meta, trained: false)
+
+        var rng = SplitMix64(seed: 5)
+        let ad = Self.input(ad: 7)
+        var time = Self.t0
+        var id = 0
+        func traffic(minutes: Int, ctr: Double) {
+            for _ in 0..<(minutes * 60) {  // one impression a second
+                id += 1
+                learner.served(id: "i\(id)", features: ad, at: time)
+                if Double.random(in: 0..<1, using: &rng) < ctr { learner.clicked(id: "i\(id)", at: time.adding(milliseconds: 5_000)) }
+                time = time.adding(milliseconds: 1_000)
+                if id % 60 == 0 { learner.advance(to: time) }
+            }
+        }
+        func predicted() -> Double { click.predictor!.predict(features.encode(ad)) }
+        traffic(minutes: 6 * 60, ctr: 0.02)
+        let before = predicted()
+        #expect(abs(before - 0.02) < 0.006)
+        traffic(minutes: 60, ctr: 0.08)
+        let after = predicted()
+        #expect(after > 0.06, "prediction \(after) an hour after the CTR rose from 2% to 8%")
+    }
+
+    /// A calibration layer that has drifted (it doubles the odds) is pulled back by the online
+    /// learner's recalibration: the published predictions end within ±5% of the observed rate.
+    @Test func onlineRecalibrationBringsADriftedLayerBackWithinFivePercent() throws {
+        let click = ModelSlot()
+        let learner = OnlineLearner(click: click, conversion: ModelSlot(), minimumUpdatesBeforePublishing: 0, recalibrationExamples: 2_000)
+        let features = ClickFeatures(hasher: FeatureHasher(bits: 12))
+        var model = FTRLProximal(hasher: features.hasher)
+        var rng = SplitMix64(seed: 21)
+        let ads = (1...20).map { Self.input(ad: Int64($0)) }
+        func ctr(_ ad: Int) -> Double { 0.01 + 0.002 * Double(ad) }
+        for _ in 0..<40_000 {
+            let ad = Int.random(in: 0..<20, using: &rng)
+            model.update(features.encode(ads[ad]), label: Double.random(in: 0..<1, using: &rng) < ctr(ad))
+        }
+        let meta = ModelMeta(
+            kind: FTRLProximal.kind, target: .click, createdAt: Self.t0, trainedFrom: Self.t0, trainedTo: Self.t0, trainingExamples: 40_000,
+            trainingBaseRate: 0.03, features: features, negativeKeepRate: 1, calibrator: .platt(PlattCalibrator(a: 1, b: log(2.0))),
+            metrics: OfflineMetrics(predictions: [], labels: [], trainingBaseRate: 0.03), evaluatedOn: "none")
+        try learner.adopt(model, meta: meta, trained: true)
+        func meanPrediction() -> Double { ads.map { click.predictor!.predict(features.encode($0)) }.reduce(0, +) / 20 }
+        let observed = (0..<20).map(ctr).reduce(0, +) / 20
+        #expect(meanPrediction() / observed > 1.6)  // the drifted layer, before
+
+        var time = Self.t0
+        for i in 0..<60_000 {
+            let ad = Int.random(in: 0..<20, using: &rng)
+            learner.served(id: "i\(i)", features: ads[ad], at: time)
+            if Double.random(in: 0..<1, using: &rng) < ctr(ad) { learner.clicked(id: "i\(i)", at: time) }
+            time = time.adding(milliseconds: 500)
+            if i % 500 == 0 { learner.advance(to: time) }
+        }
+        learner.advance(to: time.adding(milliseconds: 2 * Timestamp.millisecondsPerHour))
+        let ratio = meanPrediction() / observed
+        #expect(abs(ratio - 1) < 0.05, "calibration \(ratio) after online recalibration")
+    }
+
+    /// Trained on a small simulated world's logs, the model predicts the next day's clicks
+    /// better than the rule-based estimate serving had for the same impressions.
+    @Test func trainingOnSimulatorLogsBeatsTheRuleBasedEstimate() async throws {
+        var configuration = Simulation.Configuration()
+        configuration.size = World.Size(users: 5_000, ads: 300)
+        configuration.days = 4
+        configuration.arms = ["random"]
+        let logs = Mutex<[ImpressionLog]>([])
+        _ = try await Simulation(configuration: configuration).run(log: { entry in logs.withLock { $0.append(entry) } })
+        let all = logs.withLock { $0 }
+        let examples = all.map { log in
+            JoinedExample(
+                target: .click, id: log.impressionID, features: log.features, label: log.clicked, servedAt: Timestamp(milliseconds: log.timeMs),
+                labelledAt: Timestamp(milliseconds: log.timeMs))
+        }
+        let train = zip(all, examples).filter { $0.0.day < 4 }.map(\.1)
+        let test = zip(all, examples).filter { $0.0.day == 4 }.map(\.1)
+        var training = TrainingConfiguration()
+        training.bits = 18
+        training.epochs = 2
+        let model = try Trainer(configuration: training).train(train, target: .click, heldOut: test, heldOutName: "day 3", now: Self.t0)
+        let rulePredictions = test.map { RuleBasedRanker().estimate(.click, $0.features) }
+        let ruleMetrics = OfflineMetrics(predictions: rulePredictions, labels: test.map(\.label), trainingBaseRate: model.meta.trainingBaseRate)
+        #expect(test.count > 1_000)
+        #expect(model.meta.metrics.logloss < ruleMetrics.logloss)
+        #expect(model.meta.metrics.auc > ruleMetrics.auc + 0.02, "model AUC \(model.meta.metrics.auc), rule-based \(ruleMetrics.auc)")
+    }
+}
