@@ -25,7 +25,9 @@ public final class OnlineLearner: Sendable {
         var model: any ClickModel
         var features: ClickFeatures
         var sampler: NegativeDownsampler
+        /// Online updates since adoption, and whether the model may serve (trained, or enough updates).
         var updates = 0
+        var publishable: Bool
         /// Exponentially decayed Σ calibrated prediction and Σ label; examples since the last recalibration.
         var predicted = 0.0
         var observed = 0.0
@@ -68,7 +70,7 @@ public final class OnlineLearner: Sendable {
             state.working[meta.target] = Working(
                 meta: meta, model: model, features: predictor.features,
                 sampler: NegativeDownsampler(keepRate: meta.negativeKeepRate, seed: seed),
-                updates: trained ? minimumUpdatesBeforePublishing : 0)
+                publishable: trained)
         }
         if trained { slot(meta.target).replace(with: predictor) }
     }
@@ -114,12 +116,13 @@ public final class OnlineLearner: Sendable {
                 if let weight = working.sampler.sample(label: example.label) {
                     working.model.update(x, label: example.label, weight: weight)
                     working.updates += 1
+                    if working.updates >= minimumUpdatesBeforePublishing { working.publishable = true }
                     touched.insert(target)
                 }
                 state.working[target] = working
             }
             let published = touched.compactMap { target -> ClickPredictor? in
-                guard let working = state.working[target], working.updates >= minimumUpdatesBeforePublishing else { return nil }
+                guard let working = state.working[target], working.publishable else { return nil }
                 return try? ClickPredictor(meta: working.meta, model: working.model)
             }
             return (examples, published)

@@ -78,6 +78,21 @@ import Testing
         #expect(baseline.users + random.users == 1_200)
     }
 
+    /// The learned arm runs end to end beside the control: it serves, learns online, retrains
+    /// daily behind the gate (and says what the gate decided), and money still adds up.
+    @Test func mlArmRetrainsBehindTheGateAndMoneyAddsUp() async throws {
+        var c = Self.configuration(seed: 6, days: 3)
+        c.size = World.Size(users: 3_000, ads: 300)
+        c.arms = ["baseline", "ml"]
+        let outcome = try await Simulation(configuration: c).run()
+        let ml = try #require(outcome.report.arms["ml"])
+        #expect(ml.impressions > 5_000)
+        #expect(outcome.storeSpendMicros == outcome.chargedMicros)
+        let notes = outcome.notes["ml"] ?? []
+        #expect(notes.count == 2, "\(notes)")  // days 2 and 3: day 1 has no earlier day to train on
+        #expect(notes.allSatisfy { $0.contains("adopted") || $0.contains("kept") })
+    }
+
     @Test func unknownArmIsRefused() async throws {
         var c = Self.configuration()
         c.arms = ["baseline", "magic"]
