@@ -35,9 +35,13 @@ def read_criteo(path, start=0, stop=None):
 
 
 def buckets(ints):
-    """Same log2 buckets as CriteoReader.swift: v<0 -> -1, 0 -> 0, else bit length; -2 = missing."""
-    bitlen = np.frexp(np.nan_to_num(ints))[1]  # for a positive integer v, frexp's exponent = bit length
-    return np.where(np.isnan(ints), -2, np.where(ints < 0, -1, np.where(ints == 0, 0, bitlen)))
+    """Same buckets as CriteoReader.swift: v <= 2 -> "v", else "b" + floor(ln(v)^2); missing -> "NA"."""
+    out = np.empty(ints.shape, dtype=object)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        big = np.floor(np.log(np.where(ints > 2, ints, 3)) ** 2).astype(np.int64)
+    for idx, v in np.ndenumerate(ints):
+        out[idx] = "NA" if np.isnan(v) else (str(int(v)) if v <= 2 else "b%d" % big[idx])
+    return out
 
 
 def columns(data):
@@ -93,8 +97,7 @@ def logreg(train, test, C):
 
 def vw_lines(data):
     """VW text for each row: one namespace per column (|I1 .. |C26), one feature per value."""
-    table = lambda j: np.array([f"|I{j + 1} b{b}" for b in range(-2, 65)], dtype=object)  # bucket -2..64
-    cols = [table(j)[c + 2].tolist() for j, c in enumerate(columns(data)[:13])]
+    cols = [[f"|I{j + 1} v{b}" for b in c.tolist()] for j, c in enumerate(columns(data)[:13])]
     cols += [[f"|C{j + 1} c{v}" for v in c.tolist()] for j, c in enumerate(data[2])]
     feats = [" ".join(t) for t in zip(*cols)]
     return [("1 " if y else "-1 ") + f for y, f in zip(data[0], feats)], feats

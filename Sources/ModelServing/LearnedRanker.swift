@@ -12,7 +12,7 @@ extension ClickFeatureInput {
             age: user?.age, gender: user?.gender, country: user?.country, language: user?.language, interests: user?.interests ?? [],
             adId: candidate.adID.rawValue, campaignId: candidate.campaignID.rawValue, advertiserId: candidate.advertiserID.rawValue,
             format: candidate.ad.format.rawValue, objective: candidate.objective.rawValue, caption: candidate.ad.caption,
-            adImpressions: candidate.impressions, adClicks: candidate.clicks, adAgeHours: candidate.adAgeHours,
+            adImpressions: candidate.impressions, adClicks: candidate.clicks, adConversions: candidate.conversions, adAgeHours: candidate.adAgeHours,
             userCampaignImpressions: candidate.userCampaignImpressions,
             device: context.device, hour: context.hour, sessionPosition: context.sessionPosition)
     }
@@ -122,7 +122,8 @@ extension RuleBasedRanker {
     public func estimate(_ target: PredictionTarget, _ features: ClickFeatureInput) -> Double {
         switch target {
         case .click: (Double(features.adClicks) + clickPrior.alpha) / (Double(features.adImpressions) + clickPrior.alpha + clickPrior.beta)
-        case .conversion: conversionPrior.alpha / (conversionPrior.alpha + conversionPrior.beta)
+        case .conversion:
+            (Double(features.adConversions) + conversionPrior.alpha) / (Double(features.adClicks) + conversionPrior.alpha + conversionPrior.beta)
         }
     }
 }

@@ -20,6 +20,8 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
     /// Delivery counters of the ad when it was ranked (its historical CTR).
     public var adImpressions: Int64
     public var adClicks: Int64
+    /// Logged for comparisons with the rule-based estimate (not a model feature).
+    public var adConversions: Int64
     /// Hours since the ad was created.
     public var adAgeHours: Int64
     /// How often this user saw the ad's campaign recently.
@@ -33,7 +35,7 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
     public init(
         age: Int?, gender: String?, country: String?, language: String?, interests: [String],
         adId: Int64, campaignId: Int64, advertiserId: Int64, format: String, objective: String, caption: String,
-        adImpressions: Int64, adClicks: Int64, adAgeHours: Int64, userCampaignImpressions: Int,
+        adImpressions: Int64, adClicks: Int64, adConversions: Int64 = 0, adAgeHours: Int64, userCampaignImpressions: Int,
         device: String?, hour: Int?, sessionPosition: Int?
     ) {
         self.age = age
@@ -49,6 +51,7 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
         self.caption = caption
         self.adImpressions = adImpressions
         self.adClicks = adClicks
+        self.adConversions = adConversions
         self.adAgeHours = adAgeHours
         self.userCampaignImpressions = userCampaignImpressions
         self.device = device

@@ -58,6 +58,11 @@ public struct Trainer: Sendable {
     ) throws -> Result {
         let config = configuration
         guard !examples.isEmpty else { throw AdServeError.invalid("logs", "no \(target.rawValue) examples to train on") }
+        let positives = examples.reduce(0) { $0 + ($1.label ? 1 : 0) }
+        guard positives > 0, positives < examples.count else {
+            throw AdServeError.invalid(
+                "logs", "the \(examples.count) \(target.rawValue) examples are all \(positives > 0 ? "positive" : "negative"): nothing to learn (are their attribution windows still open?)")
+        }
         let features = ClickFeatures(hasher: FeatureHasher(bits: config.bits))
         var model: any ClickModel = config.kind == FTRLProximal.kind
             ? FTRLProximal(hasher: features.hasher, parameters: config.ftrl)

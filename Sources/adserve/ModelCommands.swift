@@ -155,6 +155,12 @@ struct EvaluationRow: Codable {
     }
 }
 
+/// A timestamp as ISO 8601 UTC, to the second.
+func iso(_ t: Timestamp) -> String {
+    let formatter = ISO8601DateFormatter()
+    return formatter.string(from: Date(timeIntervalSince1970: Double(t.milliseconds) / 1000))
+}
+
 func printJSON(_ value: some Encodable) throws {
     let encoder = JSONEncoder()
     encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -234,7 +240,7 @@ struct TrainCommand: ParsableCommand {
         if options.json {
             try printJSON(Output(version: meta.version, kind: kind, target: target.rawValue, trainingExamples: meta.trainingExamples, log: summary, models: rows, promoted: promoted, gate: gate))
         } else {
-            print("logs: \(summary.impressions) impressions, \(summary.malformed) malformed lines, \(summary.unattributed) events outside their window, \(summary.pending) still inside a window at \(summary.asOf)")
+            print("logs: \(summary.impressions) impressions, \(summary.malformed) malformed lines, \(summary.unattributed) events outside their window, \(summary.pending) still inside a window at \(iso(summary.asOf))")
             print("trained v\(meta.version) (\(kind), \(target.rawValue)) on \(meta.trainingExamples) examples, calibrator \(meta.calibrator.kind); held-out: \(heldOut.count) examples, the last \(options.holdoutHours) h")
             EvaluationRow.printTable(rows, k: options.ndcgK, threshold: options.threshold)
             print("gate: " + gate.joined(separator: "; ") + (promoted ? " — promoted" : promote ? " — not promoted" : " — not promoted (no --promote)"))
@@ -293,12 +299,15 @@ struct ModelsCommand: ParsableCommand {
             let repository = try ModelRepository(directory: models)
             let all = try repository.list()
             if json { return try printJSON(all) }
-            print(String(format: "%-8@ %-8@ %-10@ %-8@ %10@ %7@ %7@ %7@  %@", "version", "kind", "target", "serving", "examples", "AUC", "NE", "calib", "trained on"))
+            var rows = [["version", "kind", "target", "serving", "examples", "AUC", "NE", "calibration", "impressions from", "to"]]
             for m in all {
-                let isServing = repository.promoted(m.target) == m.version ? "yes" : ""
-                print(String(format: "%-8d %-8@ %-10@ %-8@ %10d %7.4f %7.4f %7.3f  %@ … %@", m.version, m.kind, m.target.rawValue, isServing,
-                             m.trainingExamples, m.metrics.auc, m.metrics.ne, m.metrics.calibration, m.trainedFrom.description, m.trainedTo.description))
+                rows.append([
+                    String(m.version), m.kind, m.target.rawValue, repository.promoted(m.target) == m.version ? "yes" : "",
+                    String(m.trainingExamples), String(format: "%.4f", m.metrics.auc), String(format: "%.4f", m.metrics.ne),
+                    String(format: "%.3f", m.metrics.calibration), iso(m.trainedFrom), iso(m.trainedTo),
+                ])
             }
+            print(ReportTable.table(rows))
         }
     }
 
