@@ -8,11 +8,14 @@ public struct ModelReloader: Sendable {
     public let repository: ModelRepository
     public let click: ModelSlot
     public let conversion: ModelSlot
+    /// If set, every loaded version is handed to online learning, which continues from it.
+    public let learner: OnlineLearner?
 
-    public init(repository: ModelRepository, click: ModelSlot, conversion: ModelSlot) {
+    public init(repository: ModelRepository, click: ModelSlot, conversion: ModelSlot, learner: OnlineLearner? = nil) {
         self.repository = repository
         self.click = click
         self.conversion = conversion
+        self.learner = learner
     }
 
     public enum Change: Sendable, Equatable {
@@ -32,7 +35,11 @@ public struct ModelReloader: Sendable {
                     changes.append(.refused(target: target, version: version, reason: "model \(version) predicts \(predictor.meta.target.rawValue)"))
                     continue
                 }
-                slot.replace(with: predictor)
+                if let learner {
+                    try learner.adopt(predictor.model, meta: predictor.meta, trained: true)  // publishes it too
+                } else {
+                    slot.replace(with: predictor)
+                }
                 changes.append(.loaded(target: target, version: version))
             } catch {
                 changes.append(.refused(target: target, version: version, reason: error.description))

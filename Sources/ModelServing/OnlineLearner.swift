@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import Models
+import Serving
 import Synchronization
 import Training
 
@@ -147,4 +148,24 @@ public final class OnlineLearner: Sendable {
     }
 
     private func slot(_ target: PredictionTarget) -> ModelSlot { target == .click ? click : conversion }
+}
+
+/// The server's online learning: every decision's placements enter the join with the features
+/// the ranker saw, every recorded click and conversion follows them.
+extension OnlineLearner: ServingObserver {
+    public func decided(_ decision: Decision, profile: UserProfile?, context: FeedContext, at time: Timestamp) {
+        for placement in decision.placements {
+            served(
+                id: "\(decision.decisionID)/\(placement.afterPost)",
+                features: ClickFeatureInput(candidate: placement.candidate, user: profile, context: context), at: time)
+        }
+    }
+
+    public func recorded(_ type: EventType, decisionID: String, afterPost: Int, at time: Timestamp) {
+        switch type {
+        case .click: clicked(id: "\(decisionID)/\(afterPost)", at: time)
+        case .conversion: converted(id: "\(decisionID)/\(afterPost)", at: time)
+        case .impression, .hide: break
+        }
+    }
 }

@@ -23,6 +23,8 @@ public final class DecisionService: Sendable {
     public let ranker: any Ranker
     public let clock: any WallClock
     public let configuration: ServingConfiguration
+    /// Who hears about decisions and recorded events (shared with variants).
+    public let observers: ServingObservers
     private let profiles: ProfileCache
     private let decisionIDs: Mutex<DecisionIDGenerator>
     /// Best-first order of the current snapshot, when the ranker is user-independent.
@@ -39,6 +41,7 @@ public final class DecisionService: Sendable {
         self.ranker = ranker
         self.clock = clock
         self.configuration = configuration
+        self.observers = ServingObservers()
         self.profiles = ProfileCache(capacity: configuration.profileCacheCapacity)
         self.decisionIDs = Mutex(decisionIDs)
     }
@@ -51,6 +54,7 @@ public final class DecisionService: Sendable {
         self.ranker = ranker
         self.clock = base.clock
         self.configuration = configuration
+        self.observers = base.observers
         self.profiles = base.profiles
         self.decisionIDs = Mutex(decisionIDs)
     }
@@ -109,9 +113,12 @@ public final class DecisionService: Sendable {
         let profile = try await profile(of: userID)
         let decisionID = decisionIDs.withLock { $0.next() }
         let index = ranking.withLock { $0 }
-        return engine.decide(
+        let now = clock.now()
+        let decision = engine.decide(
             decisionID: decisionID, userID: userID, profile: profile, context: context, organicCount: organicCount,
-            now: clock.now(), snapshot: index?.snapshot ?? catalog.snapshot, delivery: delivery, ranker: ranker, ranking: index)
+            now: now, snapshot: index?.snapshot ?? catalog.snapshot, delivery: delivery, ranker: ranker, ranking: index)
+        for observer in observers.all { observer.decided(decision, profile: profile, context: context, at: now) }
+        return decision
     }
 
     public func profile(of userID: UserID) async throws -> UserProfile? {

@@ -11,11 +11,13 @@ public final class JSONLinesWriter: Sendable {
     private let state: Mutex<State>
     private let encoder: JSONEncoder
 
-    public init(path: String) throws {
-        FileManager.default.createFile(atPath: path, contents: nil)
+    /// Truncates the file, or with `append` adds to its end (a server's log across restarts).
+    public init(path: String, append: Bool = false) throws {
+        if !append || !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         guard let handle = FileHandle(forWritingAtPath: path) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
         }
+        if append { handle.seekToEndOfFile() }
         self.state = Mutex(State(handle: handle))
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -32,6 +34,14 @@ public final class JSONLinesWriter: Sendable {
                 s.handle.write(s.buffer)
                 s.buffer.removeAll(keepingCapacity: true)
             }
+        }
+    }
+
+    /// Writes what is buffered.
+    public func flush() {
+        state.withLock { s in
+            s.handle.write(s.buffer)
+            s.buffer.removeAll(keepingCapacity: true)
         }
     }
 

@@ -9,7 +9,7 @@ import Training
 
 /// Options shared by `train` and `eval`: where the logs are, how they are joined and split.
 struct LogOptions: ParsableArguments {
-    @Option(help: "Impression log, JSON lines (as `adserve simulate --out` writes impressions.jsonl).") var logs: String
+    @Option(help: "Impression log, JSON lines: a server's --serve-log, or `adserve simulate --out`'s impressions.jsonl.") var logs: String
     @Option(help: "Model repository directory.") var models = "adserve-models"
     @Option(help: "What to predict: click or conversion.") var target = "click"
     @Option(help: "The latest hours of impressions held out for evaluation (time-ordered split).") var holdoutHours = 24
@@ -36,38 +36,41 @@ struct LogOptions: ParsableArguments {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         var summary = LogSummary()
-        var entries: [ImpressionLog] = []
+        // Two layouts: the server's serve log (impressions and events on their own lines) and the
+        // simulator's impressions, which carry the times of their events. Both become one timeline.
+        var timeline: [(time: Int64, order: Int, line: ServeLogLine)] = []
+        var impressionTimes: [Int64] = []
         for line in data.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
-            if let entry = try? decoder.decode(ImpressionLog.self, from: Data(line)) { entries.append(entry) } else { summary.malformed += 1 }
-        }
-        guard !entries.isEmpty else { throw ValidationError("--logs: no readable impressions in \(logs) (malformed lines: \(summary.malformed))") }
-        entries.sort { $0.timeMs < $1.timeMs }
-        // Events are replayed at their own times, interleaved with impressions.
-        enum Event { case impression(ImpressionLog), click(String), conversion(String) }
-        var timeline: [(Int64, Int, Event)] = []
-        for (i, e) in entries.enumerated() {
-            timeline.append((e.timeMs, 3 * i, .impression(e)))
-            if let t = e.clickedAtMs { timeline.append((t, 3 * i + 1, .click(e.impressionID))) }
-            if let t = e.convertedAtMs { timeline.append((t, 3 * i + 2, .conversion(e.impressionID))) }
-        }
-        timeline.sort { ($0.0, $0.1) < ($1.0, $1.1) }
-        var join = AttributionJoin(windows: AttributionWindows(
-            clickMilliseconds: Int64(clickWindow) * 1000, conversionMilliseconds: Int64(conversionWindow) * 1000))
-        for (time, _, event) in timeline {
-            switch event {
-            case .impression(let e): join.impression(id: e.impressionID, features: e.features, at: Timestamp(milliseconds: time))
-            case .click(let id): join.click(id: id, at: Timestamp(milliseconds: time))
-            case .conversion(let id): join.conversion(id: id, at: Timestamp(milliseconds: time))
+            let bytes = Data(line)
+            // Only serve-log lines have an "impression_id" key: try that layout first only for them.
+            if bytes.range(of: Data(#""impression_id""#.utf8)) != nil, let served = try? decoder.decode(ServeLogLine.self, from: bytes),
+               served.kind != .impression || served.features != nil {
+                timeline.append((served.timeMs, timeline.count, served))
+                if served.kind == .impression { impressionTimes.append(served.timeMs) }
+            } else if let e = try? decoder.decode(ImpressionLog.self, from: bytes) {
+                timeline.append((e.timeMs, timeline.count, ServeLogLine(kind: .impression, impressionId: e.impressionID, timeMs: e.timeMs, features: e.features)))
+                impressionTimes.append(e.timeMs)
+                if let t = e.clickedAtMs { timeline.append((t, timeline.count, ServeLogLine(kind: .click, impressionId: e.impressionID, timeMs: t))) }
+                if let t = e.convertedAtMs { timeline.append((t, timeline.count, ServeLogLine(kind: .conversion, impressionId: e.impressionID, timeMs: t))) }
+            } else {
+                summary.malformed += 1
             }
         }
-        let asOf = Timestamp(milliseconds: timeline.last!.0)
+        guard let lastImpression = impressionTimes.max() else {
+            throw ValidationError("--logs: no readable impressions in \(logs) (malformed lines: \(summary.malformed))")
+        }
+        timeline.sort { ($0.time, $0.order) < ($1.time, $1.order) }
+        var join = AttributionJoin(windows: AttributionWindows(
+            clickMilliseconds: Int64(clickWindow) * 1000, conversionMilliseconds: Int64(conversionWindow) * 1000))
+        for item in timeline { item.line.replay(into: &join) }
+        let asOf = Timestamp(milliseconds: timeline.last!.time)
         let wanted: JoinedExample.Target = predictionTarget == .click ? .click : .conversion
         let examples = join.drain(now: asOf).filter { $0.target == wanted }.sorted { ($0.servedAt, $0.id) < ($1.servedAt, $1.id) }
-        summary.impressions = entries.count
+        summary.impressions = impressionTimes.count
         summary.pending = join.pendingCount
         summary.unattributed = join.unattributed
         summary.asOf = asOf
-        let cut = Timestamp(milliseconds: entries.last!.timeMs - Int64(holdoutHours) * Timestamp.millisecondsPerHour)
+        let cut = Timestamp(milliseconds: lastImpression - Int64(holdoutHours) * Timestamp.millisecondsPerHour)
         let train = examples.filter { $0.servedAt < cut }
         let heldOut = examples.filter { $0.servedAt >= cut }
         guard !train.isEmpty, !heldOut.isEmpty else {

@@ -1,12 +1,16 @@
+import Domain
 import Logging
 import ModelServing
 import ServiceLifecycle
 
 /// Polls the model repository and swaps newly promoted (or rolled-back-to) models into serving,
 /// without a restart and without failing a request; a model that does not load is refused and
-/// logged, and the serving model stays.
+/// logged, and the serving model stays. On the same beat, online learning closes the windows
+/// that have ended and publishes what it learned.
 struct ModelReloaderService: Service {
     let reloader: ModelReloader
+    let learner: OnlineLearner
+    let clock: any WallClock
     let interval: Duration
     let logger: Logger
 
@@ -21,6 +25,7 @@ struct ModelReloaderService: Service {
                         logger.error("model refused", metadata: ["target": "\(target.rawValue)", "version": "\(version)", "reason": "\(reason)"])
                     }
                 }
+                learner.advance(to: clock.now())
                 try? await Task.sleep(for: interval)
             }
         }

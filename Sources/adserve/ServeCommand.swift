@@ -34,6 +34,8 @@ struct ServeCommand: AsyncParsableCommand {
     var ranker = "rule"
     @Option(help: "With --ranker ml: the model repository; promoted models are loaded and swapped in as they change.")
     var models = "adserve-models"
+    @Option(help: "Append every served impression (with the features its ranker saw) and every recorded click and conversion to this JSON-lines file, for `adserve train --logs`.")
+    var serveLog: String?
 
     func validate() throws {
         guard (1...8760).contains(tokenHours) else { throw ValidationError("--token-hours must be between 1 and 8760") }
@@ -69,15 +71,27 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = ServingConfiguration()
         configuration.tokenLifetimeMilliseconds = Int64(tokenHours) * Timestamp.millisecondsPerHour
         var reloader: ModelReloader?
+        var onlineLearner: OnlineLearner?
         var rankerInUse: any Ranker = RuleBasedRanker()
         if ranker == "ml" {
             let slots = (click: ModelSlot(), conversion: ModelSlot())
-            let loader = ModelReloader(repository: try ModelRepository(directory: models), click: slots.click, conversion: slots.conversion)
+            // Online learning continues from each promoted model, between retrains.
+            let learner = OnlineLearner(click: slots.click, conversion: slots.conversion)
+            onlineLearner = learner
+            let loader = ModelReloader(
+                repository: try ModelRepository(directory: models), click: slots.click, conversion: slots.conversion, learner: learner)
             // Until a model is promoted, the learned ranker serves the rule-based estimate.
             rankerInUse = LearnedRanker(click: slots.click, conversion: slots.conversion)
             reloader = loader
         }
         let serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration, ranker: rankerInUse)
+        if let onlineLearner { serving.observers.add(onlineLearner) }
+        var logWriter: JSONLinesWriter?
+        if let serveLog {
+            let writer = try JSONLinesWriter(path: serveLog, append: true)
+            serving.observers.add(ServeLogger { writer.write($0) })
+            logWriter = writer
+        }
         let snapshot = serving.catalog.snapshot
         logger.info("catalog loaded", metadata: ["active_campaigns": "\(snapshot.activeCampaignCount)", "active_ads": "\(snapshot.activeAdCount)"])
 
@@ -85,7 +99,10 @@ struct ServeCommand: AsyncParsableCommand {
             serving: serving, telemetry: Telemetry(registry: registry),
             configuration: APIConfiguration(adminKey: adminKey, feedKey: feedKey))
         var services: [any Service] = [ServingRefresherService(serving: serving)]
-        if let reloader { services.append(ModelReloaderService(reloader: reloader, interval: .seconds(5), logger: logger)) }
+        if let logWriter { services.append(FlushService(writer: logWriter, interval: .seconds(1))) }
+        if let reloader, let onlineLearner {
+            services.append(ModelReloaderService(reloader: reloader, learner: onlineLearner, clock: clock, interval: .seconds(5), logger: logger))
+        }
         if let world, !noTraffic {
             services.append(DemoTrafficService(traffic: LiveTraffic(world: world, serving: serving, pagesPerSecond: trafficRate, seed: seed)))
         }

@@ -1,4 +1,5 @@
 import Domain
+import Events
 import Foundation
 import ModelServing
 import Models
@@ -225,6 +226,56 @@ import Training
         #expect(seen.allSatisfy { abs($0 - 0.01) < 1e-9 || abs($0 - 0.02) < 1e-9 })
     }
 
+    /// In the server, decisions and recorded events reach online learning and the serve log
+    /// through the serving observers; replaying the log through the join gives the same labels.
+    @Test func serverDecisionsAndEventsReachOnlineLearningAndTheServeLog() async throws {
+        let world = try await TestWorld.make()
+        for a in 0..<3 {
+            let campaign = try await world.campaign(try await world.advertiser("adv\(a)"))
+            try await world.ad(campaign, caption: "beach trip \(a)")
+        }
+        let user = try await world.user("u1", interests: ["travel"])
+        world.publish()
+
+        let click = ModelSlot()
+        let learner = OnlineLearner(click: click, conversion: ModelSlot(), minimumUpdatesBeforePublishing: 1)
+        let features = ClickFeatures(hasher: FeatureHasher(bits: 12))
+        let meta = ModelMeta(
+            kind: FTRLProximal.kind, target: .click, createdAt: Self.t0, trainedFrom: Self.t0, trainedTo: Self.t0, trainingExamples: 0,
+            trainingBaseRate: 0, features: features, negativeKeepRate: 1, calibrator: .identity,
+            metrics: OfflineMetrics(predictions: [], labels: [], trainingBaseRate: 0), evaluatedOn: "none")
+        var parameters = FTRLProximal.Parameters()
+        parameters.l1 = 0  // so that one example moves the ad's own weights
+        try learner.adopt(FTRLProximal(hasher: features.hasher, parameters: parameters), meta: meta, trained: false)
+        let log = LineCollector()
+        world.serving.observers.add(learner)
+        world.serving.observers.add(ServeLogger { log.add($0) })
+
+        let decision = try await world.decide("u1")
+        #expect(decision.placements.count >= 2)
+        let clicked = decision.placements[0]
+        _ = try await EventIngestor(serving: world.serving).ingest(IncomingEvent(type: .click, impressionToken: clicked.impressionToken))
+        world.clock.advance(hours: 2)
+        learner.advance(to: world.clock.now())
+
+        // Learned: the clicked ad now predicts above the ads shown beside it and not clicked.
+        let profile = try await world.serving.profile(of: user)
+        let input = ClickFeatureInput(candidate: clicked.candidate, user: profile, context: FeedContext())
+        let other = ClickFeatureInput(candidate: decision.placements[1].candidate, user: profile, context: FeedContext())
+        let model = try #require(click.predictor)
+        #expect(model.predict(features.encode(input)) > model.predict(features.encode(other)))
+
+        // Logged: every placement with its features, and the click; replayed, the same labels.
+        let lines = log.lines
+        #expect(lines.filter { $0.kind == .impression }.count == decision.placements.count)
+        #expect(lines.first { $0.kind == .impression && $0.impressionId == "\(decision.decisionID)/\(clicked.afterPost)" }?.features == input)
+        var join = AttributionJoin()
+        for line in lines { line.replay(into: &join) }
+        let examples = join.drain(now: world.clock.now())
+        #expect(examples.count == decision.placements.count)
+        #expect(examples.filter(\.label).map(\.id) == ["\(decision.decisionID)/\(clicked.afterPost)"])
+    }
+
     /// When an ad's true CTR jumps, the online model's prediction for it follows within an hour
     /// of simulated traffic, although negatives are only labelled when their window closes.
     @Test func onlineLearningFollowsAChangeInCTRWithinAnHour() throws {
@@ -327,4 +378,10 @@ import Training
         #expect(model.meta.metrics.logloss < ruleMetrics.logloss)
         #expect(model.meta.metrics.auc > ruleMetrics.auc + 0.02, "model AUC \(model.meta.metrics.auc), rule-based \(ruleMetrics.auc)")
     }
+}
+
+final class LineCollector: Sendable {
+    private let stored = Mutex<[ServeLogLine]>([])
+    func add(_ line: ServeLogLine) { stored.withLock { $0.append(line) } }
+    var lines: [ServeLogLine] { stored.withLock { $0 } }
 }
