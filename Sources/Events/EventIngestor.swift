@@ -66,7 +66,7 @@ public struct EventIngestor: Sendable {
         let outcome = try await store.record(record)
         if !outcome.duplicate {
             serving.delivery.apply(record, charged: outcome.chargedMicros, snapshot: serving.catalog.snapshot)
-            for observer in serving.observers.all { observer.recorded(type, decisionID: token.decisionID, afterPost: token.afterPost, at: now) }
+            for observer in serving.observers.all { observer.recorded(type, placementKey: record.token, at: now) }
         }
         return IngestResult(duplicate: outcome.duplicate, chargedMicros: outcome.chargedMicros)
     }

@@ -121,9 +121,8 @@ extension RuleBasedRanker {
     /// what a learned model is compared against offline.
     public func estimate(_ target: PredictionTarget, _ features: ClickFeatureInput) -> Double {
         switch target {
-        case .click: (Double(features.adClicks) + clickPrior.alpha) / (Double(features.adImpressions) + clickPrior.alpha + clickPrior.beta)
-        case .conversion:
-            (Double(features.adConversions) + conversionPrior.alpha) / (Double(features.adClicks) + conversionPrior.alpha + conversionPrior.beta)
+        case .click: clickRate(impressions: features.adImpressions, clicks: features.adClicks)
+        case .conversion: conversionRate(clicks: features.adClicks, conversions: features.adConversions)
         }
     }
 }

@@ -101,9 +101,8 @@ public final class OnlineLearner: Sendable {
                 guard var working = state.working[target] else { continue }
                 state.working[target] = nil  // keep the model uniquely referenced while it learns
                 working.features.encode(example.features, into: &x)
-                let raw = DownsamplingRecalibration.recalibrate(working.model.predict(x), keepRate: working.meta.negativeKeepRate)
                 let keep = 1 - 1 / Double(calibrationMemory)
-                working.predicted = working.predicted * keep + working.meta.calibrator.calibrate(raw)
+                working.predicted = working.predicted * keep + working.meta.calibrated(working.model.predict(x))
                 working.observed = working.observed * keep + (example.label ? 1 : 0)
                 working.seen += 1
                 if working.seen >= recalibrationExamples,
@@ -156,15 +155,15 @@ extension OnlineLearner: ServingObserver {
     public func decided(_ decision: Decision, profile: UserProfile?, context: FeedContext, at time: Timestamp) {
         for placement in decision.placements {
             served(
-                id: "\(decision.decisionID)/\(placement.afterPost)",
+                id: ImpressionToken.placementKey(decisionID: decision.decisionID, afterPost: placement.afterPost),
                 features: ClickFeatureInput(candidate: placement.candidate, user: profile, context: context), at: time)
         }
     }
 
-    public func recorded(_ type: EventType, decisionID: String, afterPost: Int, at time: Timestamp) {
+    public func recorded(_ type: EventType, placementKey: String, at time: Timestamp) {
         switch type {
-        case .click: clicked(id: "\(decisionID)/\(afterPost)", at: time)
-        case .conversion: converted(id: "\(decisionID)/\(afterPost)", at: time)
+        case .click: clicked(id: placementKey, at: time)
+        case .conversion: converted(id: placementKey, at: time)
         case .impression, .hide: break
         }
     }

@@ -13,18 +13,18 @@ public struct ServeLogger: ServingObserver {
     public func decided(_ decision: Decision, profile: UserProfile?, context: FeedContext, at time: Timestamp) {
         for placement in decision.placements {
             write(ServeLogLine(
-                kind: .impression, impressionId: "\(decision.decisionID)/\(placement.afterPost)", timeMs: time.milliseconds,
+                kind: .impression, impressionId: ImpressionToken.placementKey(decisionID: decision.decisionID, afterPost: placement.afterPost), timeMs: time.milliseconds,
                 features: ClickFeatureInput(candidate: placement.candidate, user: profile, context: context)))
         }
     }
 
-    public func recorded(_ type: EventType, decisionID: String, afterPost: Int, at time: Timestamp) {
+    public func recorded(_ type: EventType, placementKey: String, at time: Timestamp) {
         let kind: ServeLogLine.Kind
         switch type {
         case .click: kind = .click
         case .conversion: kind = .conversion
         case .impression, .hide: return
         }
-        write(ServeLogLine(kind: kind, impressionId: "\(decisionID)/\(afterPost)", timeMs: time.milliseconds))
+        write(ServeLogLine(kind: kind, impressionId: placementKey, timeMs: time.milliseconds))
     }
 }

@@ -4,8 +4,9 @@ import Foundation
 /// Reads a comma-separated log with a header row (RFC 4180 quoting: a field in double quotes may
 /// hold commas, and `""` inside it is one quote). The label column is 0/1 or true/false; every
 /// other column is a categorical feature, namespaced by its column name, unless it is listed as
-/// numeric: integers then fall into the same log2 buckets as `CriteoReader`'s integer columns,
-/// and other numbers into a signed bucket ⌊log2(|v| + 1)⌋. An empty field is missing.
+/// numeric: integers then fall into the same buckets as `CriteoReader`'s integer columns (up to 2
+/// as themselves, else ⌊ln(v)²⌋), and other numbers into a signed bucket ⌊log2(|v| + 1)⌋. An
+/// empty field is missing.
 ///
 /// Records are lines (LF or CRLF); a quoted field cannot span lines. Rows with the wrong number of
 /// fields, a bad label, an unreadable number or broken quoting are counted as malformed, not fatal.
@@ -89,7 +90,7 @@ public struct CSVReader: Sendable {
     static func numericBucket(_ text: String) -> String? {
         if let v = Int(text) { return CriteoReader.integerBucket(v) }
         guard let v = Double(text), v.isFinite else { return nil }
-        if v == v.rounded(), let integer = Int(exactly: v) { return CriteoReader.integerBucket(integer) }
+        if let integer = Int(exactly: v) { return CriteoReader.integerBucket(integer) }
         let bucket = Int(log2(abs(v) + 1).rounded(.down))
         return (v < 0 ? "f-" : "f+") + String(bucket)
     }

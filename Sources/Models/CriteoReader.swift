@@ -8,9 +8,6 @@ public struct CriteoReader: Sendable {
     public let hasher: FeatureHasher
     public init(hasher: FeatureHasher) { self.hasher = hasher }
 
-    /// The reader's result; the same shape as every other reader's.
-    public typealias Parsed = LabeledExamples
-
     public func parse(_ text: String) -> LabeledExamples {
         var parsed = LabeledExamples()
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {

@@ -34,9 +34,10 @@ public struct FTRLProximal: ClickModel, Equatable {
     @inline(__always)
     func weight(_ i: Int) -> Double {
         let zi = Double(z[i])
+        // Most coordinates sit inside the L1 threshold: answer them before the square root.
+        guard i == bias || abs(zi) > parameters.l1 else { return 0 }
         let rate = (parameters.beta + Double(n[i]).squareRoot()) / parameters.alpha
         if i == bias { return -zi / rate }
-        guard abs(zi) > parameters.l1 else { return 0 }
         let sign: Double = zi < 0 ? -1 : 1
         return -(zi - sign * parameters.l1) / (rate + parameters.l2)
     }

@@ -71,12 +71,16 @@ public struct FactorizationMachine: ClickModel, Equatable {
     }
 
     /// The raw score: linear part plus pairwise interactions.
-    public func margin(_ x: SparseFeatures) -> Double {
+    public func margin(_ x: SparseFeatures) -> Double { margin(x, keepingSums: nil) }
+
+    /// The margin; with `sums`, also each factor's Σᵢ v_if xᵢ (what `update` needs again).
+    private func margin(_ x: SparseFeatures, keepingSums sums: UnsafeMutableBufferPointer<Double>?) -> Double {
         var linear = 0.0
         for e in x.indices.indices { linear += Double(w[Int(x.indices[e])]) * Double(x.values[e]) }
         var pairwise = 0.0
         for f in 0..<factors {
             let (sum, squares) = factorSums(x, f)
+            sums?[f] = sum
             pairwise += sum * sum - squares
         }
         return linear + 0.5 * pairwise
@@ -87,7 +91,13 @@ public struct FactorizationMachine: ClickModel, Equatable {
 
     /// One AdaGrad step on one example; `weight` scales the gradient (importance weighting).
     public mutating func update(_ x: SparseFeatures, label: Bool, weight exampleWeight: Double = 1) {
-        let g = (predict(x) - (label ? 1 : 0)) * exampleWeight
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: factors) { sums in
+            update(x, label: label, weight: exampleWeight, sums: sums)
+        }
+    }
+
+    private mutating func update(_ x: SparseFeatures, label: Bool, weight exampleWeight: Double, sums: UnsafeMutableBufferPointer<Double>) {
+        let g = (sigmoid(margin(x, keepingSums: sums)) - (label ? 1 : 0)) * exampleWeight
         let beta = parameters.beta
         for e in x.indices.indices {
             let i = Int(x.indices[e])
@@ -97,10 +107,11 @@ public struct FactorizationMachine: ClickModel, Equatable {
             wSquares[i] = Float(n)
             w[i] = Float(wi - parameters.linearRate * gi / (beta + n.squareRoot()))
         }
-        // Factor f's gradient needs only Σᵢ v_if xᵢ before the step and each coordinate's own old
-        // value, so the factors are updated one f at a time with no scratch space.
+        // Factor f's gradient needs only Σᵢ v_if xᵢ before the step (kept from the margin: the
+        // linear step and the other factors' steps do not touch v_·f) and each coordinate's own
+        // old value, so the factors are updated one f at a time.
         for f in 0..<factors {
-            let sum = factorSums(x, f).sum
+            let sum = sums[f]
             for e in x.indices.indices {
                 let j = Int(x.indices[e]) &* factors &+ f
                 let vj = Double(v[j])

@@ -22,6 +22,8 @@ public struct FeatureHasher: Sendable, Equatable {
     public init(bits: Int = 20, seed: UInt64 = 0x5EED_AD5E) {
         self.bits = min(max(bits, 4), 28)
         self.seed = seed
+        self.biasIndex = 0
+        self.biasIndex = index(namespace: "", value: "bias")
     }
 
     public var dimension: Int { 1 << bits }
@@ -61,6 +63,6 @@ public struct FeatureHasher: Sendable, Equatable {
         return z ^ (z >> 31)
     }
 
-    /// The bias feature every example carries.
-    public var biasIndex: UInt32 { index(namespace: "", value: "bias") }
+    /// The bias feature every example carries (hashed once, not per example).
+    public private(set) var biasIndex: UInt32
 }

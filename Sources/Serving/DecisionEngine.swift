@@ -55,8 +55,8 @@ public struct DecisionEngine: Sendable {
         var prediction: Prediction
         var value: Double
         var propensity: Double = 1
-        var counters: DeliveryState.AdCounters
-        var seen = 0
+        /// What the ranker saw; the placement keeps it.
+        var candidate: Candidate
     }
 
     /// Decides one page. With a `ranking` (user-independent ranker) the ads are taken from its
@@ -95,7 +95,7 @@ public struct DecisionEngine: Sendable {
             placements.append(
                 Placement(
                     afterPost: afterPost, ad: ad, campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
-                    prediction: pick.prediction, candidate: candidate(pick.adIndex, entry, pick.counters, pick.seen, snapshot, now), expectedValueMicros: pick.value, propensity: pick.propensity, priceMicros: price,
+                    prediction: pick.prediction, candidate: pick.candidate, expectedValueMicros: pick.value, propensity: pick.propensity, priceMicros: price,
                     impressionToken: signer.sign(token)))
         }
         return Decision(decisionID: decisionID, placements: placements)
@@ -115,13 +115,12 @@ public struct DecisionEngine: Sendable {
         let predictions = ranker.predict(candidates, user: profile, context: context)
         var best: [Pick] = []
         best.reserveCapacity(count + 1)
-        for ((adIndex, campaignIndex, counters), prediction) in zip(eligible, predictions) {
+        for (i, prediction) in predictions.enumerated() {
+            let (adIndex, campaignIndex, _) = eligible[i]
             let entry = snapshot.campaigns[Int(campaignIndex)]
             let value = prediction.expectedValuePerImpression(objective: entry.objective, bidMicros: entry.bidMicros)
             Self.offer(
-                Pick(
-                    adIndex: adIndex, campaignIndex: campaignIndex, prediction: prediction, value: value, counters: counters,
-                    seen: seen[entry.id.rawValue] ?? 0),
+                Pick(adIndex: adIndex, campaignIndex: campaignIndex, prediction: prediction, value: value, candidate: candidates[i]),
                 advertiser: entry.advertiserID, into: &best, capacity: count, snapshot: snapshot)
         }
         return best
@@ -171,13 +170,13 @@ public struct DecisionEngine: Sendable {
             return candidate(choice.adIndex, entry, counters, seen[entry.id.rawValue] ?? 0, snapshot, now)
         }
         let predictions = ranker.predict(candidates, user: profile, context: context)
-        return zip(zip(chosen, counters), predictions).map { item, prediction in
-            let (choice, counters) = item
+        return predictions.enumerated().map { i, prediction in
+            let choice = chosen[i]
             let entry = snapshot.campaigns[Int(choice.campaignIndex)]
             return Pick(
                 adIndex: choice.adIndex, campaignIndex: choice.campaignIndex, prediction: prediction,
                 value: prediction.expectedValuePerImpression(objective: entry.objective, bidMicros: entry.bidMicros),
-                propensity: choice.propensity, counters: counters, seen: seen[entry.id.rawValue] ?? 0)
+                propensity: choice.propensity, candidate: candidates[i])
         }
     }
 
@@ -275,10 +274,10 @@ public struct DecisionEngine: Sendable {
                 else { continue }
                 if !capped.isEmpty && capped.contains(campaignIndex) { continue }
                 if !hidden.isEmpty && hidden.contains(snapshot.adIDs[Int(adIndex)].rawValue) { continue }
+                let seen = recent.reduce(0) { $0 + ($1.campaign == entry.id.rawValue ? 1 : 0) }
                 best.append(Pick(
                     adIndex: adIndex, campaignIndex: campaignIndex, prediction: ranking.predictions[Int(adIndex)], value: ranking.values[Int(adIndex)],
-                    counters: state.ads[Int(snapshot.adStateSlots[Int(adIndex)])],
-                    seen: recent.reduce(0) { $0 + ($1.campaign == entry.id.rawValue ? 1 : 0) }))
+                    candidate: candidate(adIndex, entry, state.ads[Int(snapshot.adStateSlots[Int(adIndex)])], seen, snapshot, now)))
                 if best.count == count { break }
             }
         }

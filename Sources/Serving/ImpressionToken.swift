@@ -26,7 +26,10 @@ public struct ImpressionToken: Sendable, Equatable {
     }
 
     /// The key events are deduplicated on: one per served placement.
-    public var placementKey: String { "\(decisionID)/\(afterPost)" }
+    public var placementKey: String { Self.placementKey(decisionID: decisionID, afterPost: afterPost) }
+
+    /// "decision id/slot": one impression's key, in the store's events, the join and the logs.
+    public static func placementKey(decisionID: String, afterPost: Int) -> String { "\(decisionID)/\(afterPost)" }
 }
 
 /// Signs and verifies impression tokens: `base64url(payload).base64url(HMAC-SHA-256(key, payload))`.

@@ -96,8 +96,18 @@ public struct RuleBasedRanker: Ranker {
     public var isUserIndependent: Bool { true }
 
     public func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction {
-        let click = (Double(candidate.clicks) + clickPrior.alpha) / (Double(candidate.impressions) + clickPrior.alpha + clickPrior.beta)
-        let conversion = (Double(candidate.conversions) + conversionPrior.alpha) / (Double(candidate.clicks) + conversionPrior.alpha + conversionPrior.beta)
-        return Prediction(click: min(click, 1), conversion: min(conversion, 1))
+        Prediction(
+            click: clickRate(impressions: candidate.impressions, clicks: candidate.clicks),
+            conversion: conversionRate(clicks: candidate.clicks, conversions: candidate.conversions))
+    }
+
+    /// The smoothed P(click) of an ad with these counters.
+    public func clickRate(impressions: Int64, clicks: Int64) -> Double {
+        min((Double(clicks) + clickPrior.alpha) / (Double(impressions) + clickPrior.alpha + clickPrior.beta), 1)
+    }
+
+    /// The smoothed P(conversion | click) of an ad with these counters.
+    public func conversionRate(clicks: Int64, conversions: Int64) -> Double {
+        min((Double(conversions) + conversionPrior.alpha) / (Double(clicks) + conversionPrior.alpha + conversionPrior.beta), 1)
     }
 }

@@ -6,8 +6,9 @@ import Synchronization
 public protocol ServingObserver: Sendable {
     /// A decision and what its ranker saw (`Placement.candidate`), for the user and context.
     func decided(_ decision: Decision, profile: UserProfile?, context: FeedContext, at time: Timestamp)
-    /// An event recorded for the first time (duplicates are not reported).
-    func recorded(_ type: EventType, decisionID: String, afterPost: Int, at time: Timestamp)
+    /// An event recorded for the first time (duplicates are not reported), by its impression's
+    /// `ImpressionToken.placementKey`.
+    func recorded(_ type: EventType, placementKey: String, at time: Timestamp)
 }
 
 /// The observers of one serving stack, shared by its variants.

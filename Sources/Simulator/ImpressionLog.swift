@@ -1,11 +1,12 @@
 import Domain
 import Models
+import Serving
 
 /// One served impression as the logs keep it: what serving saw (the features snapshot), how the
 /// ad was chosen (its propensity) and what the user did. Written as JSON lines with `--out`.
 public struct ImpressionLog: Sendable, Codable, Equatable {
     /// The join key of the impression and its events.
-    public var impressionID: String { "\(decisionId)/\(afterPost)" }
+    public var impressionID: String { ImpressionToken.placementKey(decisionID: decisionId, afterPost: afterPost) }
 
     public var day: Int
     public var timeMs: Int64

@@ -46,10 +46,7 @@ public final class JSONLinesWriter: Sendable {
     }
 
     public func close() {
-        state.withLock { s in
-            s.handle.write(s.buffer)
-            s.buffer.removeAll()
-            try? s.handle.close()
-        }
+        flush()
+        state.withLock { s in try? s.handle.close() }
     }
 }

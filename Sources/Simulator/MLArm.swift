@@ -1,4 +1,5 @@
 import Domain
+import Foundation
 import ModelServing
 import Models
 import Serving
@@ -42,10 +43,7 @@ public final class MLArm: Arm {
         learner = OnlineLearner(click: click, conversion: conversion, windows: Self.learningWindows, minimumUpdatesBeforePublishing: .max)
         for target in Self.learnedTargets {
             let features = ClickFeatures(hasher: FeatureHasher(bits: configuration.bits))
-            let meta = ModelMeta(
-                kind: configuration.kind, target: target, createdAt: Timestamp(milliseconds: 0), trainedFrom: Timestamp(milliseconds: 0),
-                trainedTo: Timestamp(milliseconds: 0), trainingExamples: 0, trainingBaseRate: 0, features: features, negativeKeepRate: 1,
-                calibrator: .identity, metrics: OfflineMetrics(predictions: [], labels: [], trainingBaseRate: 0), evaluatedOn: "nothing yet")
+            let meta = ModelMeta.untrained(kind: configuration.kind, target: target, features: features, at: Timestamp(milliseconds: 0))
             try learner.adopt(try ModelKinds.make(configuration.kind, hasher: features.hasher), meta: meta, trained: false)
         }
     }
@@ -131,7 +129,3 @@ public final class MLArm: Arm {
         return positives >= minimum && examples.count - positives >= minimum
     }
 }
-
-#if canImport(Foundation)
-import Foundation
-#endif

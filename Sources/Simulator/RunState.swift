@@ -191,7 +191,7 @@ struct RunState {
             // The feed reports the impression when the ad scrolls into view, then what followed.
             let seenAt = time.adding(milliseconds: Int64(placement.afterPost) * 5_000)
             let token = placement.impressionToken
-            let impressionID = "\(decision.decisionID)/\(placement.afterPost)"
+            let impressionID = ImpressionToken.placementKey(decisionID: decision.decisionID, afterPost: placement.afterPost)
             schedule(.event(PendingEvent(type: .impression, token: token, impressionID: impressionID, user: user, day: session.day)), at: seenAt)
             if chance(config.duplicateRate) {
                 schedule(.event(PendingEvent(type: .impression, token: token, impressionID: impressionID, user: user, day: session.day)), at: seenAt.adding(milliseconds: 30_000))

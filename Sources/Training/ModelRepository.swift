@@ -34,6 +34,11 @@ public struct ModelMeta: Sendable, Codable, Equatable {
     public var metrics: OfflineMetrics
     public var evaluatedOn: String
 
+    /// A raw model prediction, corrected for negative downsampling and then calibrated.
+    public func calibrated(_ raw: Double) -> Double {
+        calibrator.calibrate(DownsamplingRecalibration.recalibrate(raw, keepRate: negativeKeepRate))
+    }
+
     public init(
         version: Int = 0, kind: String, target: PredictionTarget, createdAt: Timestamp, trainedFrom: Timestamp, trainedTo: Timestamp,
         trainingExamples: Int, trainingBaseRate: Double, features: ClickFeatures, negativeKeepRate: Double, calibrator: Calibrator,
@@ -54,6 +59,16 @@ public struct ModelMeta: Sendable, Codable, Equatable {
         self.calibrator = calibrator
         self.metrics = metrics
         self.evaluatedOn = evaluatedOn
+    }
+}
+
+extension ModelMeta {
+    /// The metadata of a model nothing has trained yet (online learning's cold start).
+    public static func untrained(kind: String, target: PredictionTarget, features: ClickFeatures, at time: Timestamp) -> ModelMeta {
+        ModelMeta(
+            kind: kind, target: target, createdAt: time, trainedFrom: time, trainedTo: time, trainingExamples: 0, trainingBaseRate: 0,
+            features: features, negativeKeepRate: 1, calibrator: .identity,
+            metrics: OfflineMetrics(predictions: [], labels: [], trainingBaseRate: 0), evaluatedOn: "nothing yet")
     }
 }
 
@@ -78,7 +93,16 @@ public struct ClickPredictor: Sendable {
 
     /// The calibrated probability for an encoded example.
     public func predict(_ x: SparseFeatures) -> Double {
-        meta.calibrator.calibrate(DownsamplingRecalibration.recalibrate(model.predict(x), keepRate: meta.negativeKeepRate))
+        meta.calibrated(model.predict(x))
+    }
+
+    /// Calibrated predictions for logged examples, encoded as serving would.
+    public func predictions(for examples: [JoinedExample]) -> [Double] {
+        var x = SparseFeatures()
+        return examples.map { example in
+            features.encode(example.features, into: &x)
+            return predict(x)
+        }
     }
 }
 
@@ -86,9 +110,9 @@ public struct ClickPredictor: Sendable {
 public enum ModelKinds {
     public static let known = [FTRLProximal.kind, FactorizationMachine.kind]
 
-    public static func make(_ kind: String, hasher: FeatureHasher) throws(AdServeError) -> any ClickModel {
+    public static func make(_ kind: String, hasher: FeatureHasher, ftrl: FTRLProximal.Parameters = .init()) throws(AdServeError) -> any ClickModel {
         switch kind {
-        case FTRLProximal.kind: FTRLProximal(hasher: hasher)
+        case FTRLProximal.kind: FTRLProximal(hasher: hasher, parameters: ftrl)
         case FactorizationMachine.kind: FactorizationMachine(hasher: hasher)
         default: throw AdServeError.invalid("kind", "unknown model kind '\(kind)'; known: \(known.joined(separator: ", "))")
         }

@@ -46,12 +46,12 @@ public struct Trainer: Sendable {
     public init(configuration: TrainingConfiguration = TrainingConfiguration()) { self.configuration = configuration }
 
     public struct Result: Sendable {
-        public var model: any ClickModel
-        public var meta: ModelMeta
         public var predictor: ClickPredictor
+        public var model: any ClickModel { predictor.model }
+        public var meta: ModelMeta { predictor.meta }
     }
 
-    /// Trains on `examples` (but for the `calibrationShare` that fits the calibrator) and
+    /// Trains on `examples` (but for the latest `calibrationHours`, which fit the calibrator) and
     /// evaluates the calibrated model on `heldOut`, which should come later in time.
     public func train(
         _ examples: [JoinedExample], target: PredictionTarget, heldOut: [JoinedExample], heldOutName: String, now: Timestamp
@@ -64,9 +64,7 @@ public struct Trainer: Sendable {
                 "logs", "the \(examples.count) \(target.rawValue) examples are all \(positives > 0 ? "positive" : "negative"): nothing to learn (are their attribution windows still open?)")
         }
         let features = ClickFeatures(hasher: FeatureHasher(bits: config.bits))
-        var model: any ClickModel = config.kind == FTRLProximal.kind
-            ? FTRLProximal(hasher: features.hasher, parameters: config.ftrl)
-            : try ModelKinds.make(config.kind, hasher: features.hasher)
+        var model = try ModelKinds.make(config.kind, hasher: features.hasher, ftrl: config.ftrl)
         let ordered = examples.sorted { $0.servedAt < $1.servedAt }
         let span = ordered.last!.servedAt.milliseconds - ordered.first!.servedAt.milliseconds
         let window = config.calibration == .none ? 0 : min(Int64(config.calibrationHours) * Timestamp.millisecondsPerHour, span / 3)
@@ -86,16 +84,16 @@ public struct Trainer: Sendable {
         }
         // Importance weighting keeps the model calibrated itself; recalibration undoes sampling.
         let keepRate = config.importanceWeighting ? 1 : config.negativeKeepRate
-        let raw = { (example: JoinedExample) in
-            DownsamplingRecalibration.recalibrate(model.predict(features.encode(example.features)), keepRate: keepRate)
-        }
+        let calibrationEncoded = calibrating.map { features.encode($0.features) }
         let calibrator = calibrating.isEmpty
             ? Calibrator.identity
-            : config.calibration.fit(predictions: calibrating.map(raw), labels: calibrating.map(\.label))
+            : config.calibration.fit(
+                predictions: calibrationEncoded.map { DownsamplingRecalibration.recalibrate(model.predict($0), keepRate: keepRate) },
+                labels: calibrating.map(\.label))
         if config.learnFromCalibrationData {
-            for example in calibrating {
+            for (x, example) in zip(calibrationEncoded, calibrating) {
                 guard let weight = sampler.sample(label: example.label) else { continue }
-                model.update(features.encode(example.features), label: example.label, weight: weight)
+                model.update(x, label: example.label, weight: weight)
             }
         }
 
@@ -105,22 +103,13 @@ public struct Trainer: Sendable {
             kind: config.kind, target: target, createdAt: now, trainedFrom: ordered.first!.servedAt, trainedTo: ordered.last!.servedAt,
             trainingExamples: learned.count, trainingBaseRate: baseRate, features: features, negativeKeepRate: keepRate,
             calibrator: calibrator, metrics: OfflineMetrics(predictions: [], labels: [], trainingBaseRate: baseRate), evaluatedOn: heldOutName)
-        var predictor = try ClickPredictor(meta: meta, model: model)
-        meta.metrics = Self.evaluate(predictor, on: heldOut, trainingBaseRate: baseRate)
-        predictor = try ClickPredictor(meta: meta, model: model)
-        return Result(model: model, meta: meta, predictor: predictor)
+        meta.metrics = Self.evaluate(try ClickPredictor(meta: meta, model: model), on: heldOut, trainingBaseRate: baseRate)
+        return Result(predictor: try ClickPredictor(meta: meta, model: model))
     }
 
     /// Calibrated predictions of `predictor` on `examples`, measured.
     public static func evaluate(_ predictor: ClickPredictor, on examples: [JoinedExample], trainingBaseRate: Double) -> OfflineMetrics {
-        var x = SparseFeatures()
-        var predictions: [Double] = []
-        predictions.reserveCapacity(examples.count)
-        for example in examples {
-            predictor.features.encode(example.features, into: &x)
-            predictions.append(predictor.predict(x))
-        }
-        return OfflineMetrics(predictions: predictions, labels: examples.map(\.label), trainingBaseRate: trainingBaseRate)
+        OfflineMetrics(predictions: predictor.predictions(for: examples), labels: examples.map(\.label), trainingBaseRate: trainingBaseRate)
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Domain
 import Foundation
 import Models
+import Training
 
 struct CTRBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,14 +18,13 @@ struct CTRBenchCommand: AsyncParsableCommand {
     )
 
     static let formats = ["criteo", "csv"]
-    static let modelKinds = [FTRLProximal.kind, FactorizationMachine.kind]
 
     @Option(help: "Training file.") var train: String
     @Option(help: "Test file; without it, the rows after --train-rows of the training file.") var test: String?
     @Option(help: "With a single file: rows used for training, the rest for testing.") var trainRows = 8_000
     @Option(help: "File layout: criteo or csv.") var format = "criteo"
     @Option(help: "csv: the label column (0/1 or true/false).") var label = "label"
-    @Option(help: "csv: comma-separated numeric columns, bucketed by log2; every other column is categorical.")
+    @Option(help: "csv: comma-separated numeric columns, bucketed like Criteo's integers; every other column is categorical.")
     var numeric = ""
     @Option(help: "Model kinds to train, comma-separated (ftrl_lr, fm).") var models = "ftrl_lr,fm"
     @Option(help: "fm: latent factors per feature.") var factors = 8
@@ -60,8 +60,8 @@ struct CTRBenchCommand: AsyncParsableCommand {
         }
         guard !label.isEmpty else { throw ValidationError("--label must name a column") }
         guard !modelList.isEmpty else { throw ValidationError("--models must name at least one model kind") }
-        if let unknown = modelList.first(where: { !Self.modelKinds.contains($0) }) {
-            throw ValidationError("unknown model kind '\(unknown)'; known: \(Self.modelKinds.joined(separator: ", "))")
+        if let unknown = modelList.first(where: { !ModelKinds.known.contains($0) }) {
+            throw ValidationError("unknown model kind '\(unknown)'; known: \(ModelKinds.known.joined(separator: ", "))")
         }
         guard (1...64).contains(factors) else { throw ValidationError("--factors must be between 1 and 64") }
         guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be between 1 and 100") }

@@ -133,14 +133,6 @@ struct EvaluationRow: Codable {
         self.ndcg = ranking.ndcg
     }
 
-    static func predictions(_ predictor: ClickPredictor, _ examples: [JoinedExample]) -> [Double] {
-        var x = SparseFeatures()
-        return examples.map { e in
-            predictor.features.encode(e.features, into: &x)
-            return predictor.predict(x)
-        }
-    }
-
     /// The control's estimate for the same impressions, from the counters serving logged.
     static func ruleBased(_ examples: [JoinedExample], target: PredictionTarget) -> [Double] {
         examples.map { RuleBasedRanker().estimate(target, $0.features) }
@@ -234,9 +226,9 @@ struct TrainCommand: ParsableCommand {
         if promoted { try repository.promote(meta.version) }
 
         let base = meta.trainingBaseRate
-        var rows = [EvaluationRow(name: "v\(meta.version) \(kind)", version: meta.version, predictions: EvaluationRow.predictions(candidate, heldOut), examples: heldOut, trainingBaseRate: base, options: options)]
+        var rows = [EvaluationRow(name: "v\(meta.version) \(kind)", version: meta.version, predictions: candidate.predictions(for: heldOut), examples: heldOut, trainingBaseRate: base, options: options)]
         if let serving {
-            rows.append(EvaluationRow(name: "serving v\(serving.meta.version)", version: serving.meta.version, predictions: EvaluationRow.predictions(serving, heldOut), examples: heldOut, trainingBaseRate: base, options: options))
+            rows.append(EvaluationRow(name: "serving v\(serving.meta.version)", version: serving.meta.version, predictions: serving.predictions(for: heldOut), examples: heldOut, trainingBaseRate: base, options: options))
         }
         rows.append(EvaluationRow(name: "rule-based", version: nil, predictions: EvaluationRow.ruleBased(heldOut, target: target), examples: heldOut, trainingBaseRate: base, options: options))
         let gate = verdict.promote ? ["passes: NE not worse, calibration within tolerance"] : verdict.reasons
@@ -275,7 +267,7 @@ struct EvalCommand: ParsableCommand {
         for version in wanted {
             let predictor = try repository.load(version)
             guard predictor.meta.target == target else { throw ValidationError("model \(version) predicts \(predictor.meta.target.rawValue), not \(target.rawValue)") }
-            rows.append(EvaluationRow(name: "v\(version) \(predictor.meta.kind)", version: version, predictions: EvaluationRow.predictions(predictor, heldOut), examples: heldOut, trainingBaseRate: base, options: options))
+            rows.append(EvaluationRow(name: "v\(version) \(predictor.meta.kind)", version: version, predictions: predictor.predictions(for: heldOut), examples: heldOut, trainingBaseRate: base, options: options))
         }
         rows.append(EvaluationRow(name: "rule-based", version: nil, predictions: EvaluationRow.ruleBased(heldOut, target: target), examples: heldOut, trainingBaseRate: base, options: options))
         if options.json {
@@ -302,10 +294,11 @@ struct ModelsCommand: ParsableCommand {
             let repository = try ModelRepository(directory: models)
             let all = try repository.list()
             if json { return try printJSON(all) }
+            let serving = Dictionary(uniqueKeysWithValues: PredictionTarget.allCases.map { ($0, repository.promoted($0) ?? 0) })
             var rows = [["version", "kind", "target", "serving", "examples", "AUC", "NE", "calibration", "impressions from", "to"]]
             for m in all {
                 rows.append([
-                    String(m.version), m.kind, m.target.rawValue, repository.promoted(m.target) == m.version ? "yes" : "",
+                    String(m.version), m.kind, m.target.rawValue, serving[m.target] == m.version ? "yes" : "",
                     String(m.trainingExamples), String(format: "%.4f", m.metrics.auc), String(format: "%.4f", m.metrics.ne),
                     String(format: "%.3f", m.metrics.calibration), iso(m.trainedFrom), iso(m.trainedTo),
                 ])

@@ -240,10 +240,7 @@ import Training
         let click = ModelSlot()
         let learner = OnlineLearner(click: click, conversion: ModelSlot(), minimumUpdatesBeforePublishing: 1)
         let features = ClickFeatures(hasher: FeatureHasher(bits: 12))
-        let meta = ModelMeta(
-            kind: FTRLProximal.kind, target: .click, createdAt: Self.t0, trainedFrom: Self.t0, trainedTo: Self.t0, trainingExamples: 0,
-            trainingBaseRate: 0, features: features, negativeKeepRate: 1, calibrator: .identity,
-            metrics: OfflineMetrics(predictions: [], labels: [], trainingBaseRate: 0), evaluatedOn: "none")
+        let meta = ModelMeta.untrained(kind: FTRLProximal.kind, target: .click, features: features, at: Self.t0)
         var parameters = FTRLProximal.Parameters()
         parameters.l1 = 0  // so that one example moves the ad's own weights
         try learner.adopt(FTRLProximal(hasher: features.hasher, parameters: parameters), meta: meta, trained: false)
@@ -287,10 +284,7 @@ import Training
         var configuration = TrainingConfiguration()
         configuration.bits = 14
         let features = ClickFeatures(hasher: FeatureHasher(bits: configuration.bits))
-        let meta = ModelMeta(
-            kind: FTRLProximal.kind, target: .click, createdAt: Self.t0, trainedFrom: Self.t0, trainedTo: Self.t0, trainingExamples: 0,
-            trainingBaseRate: 0, features: features, negativeKeepRate: 1, calibrator: .identity,
-            metrics: OfflineMetrics(predictions: [], labels: [], trainingBaseRate: 0), evaluatedOn: "none")
+        let meta = ModelMeta.untrained(kind: FTRLProximal.kind, target: .click, features: features, at: Self.t0)
         try learner.adopt(FTRLProximal(hasher: features.hasher), meta: meta, trained: false)
 
         var rng = SplitMix64(seed: 5)
