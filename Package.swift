@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // System SQLite (libsqlite3-dev, present on the Swift image; `.ci/run` installs it if missing).
@@ -29,8 +31,9 @@ let package = Package(
         ),
         // Values every other module speaks: ids, money, campaigns, ads, users, errors, clocks.
         .target(name: "Domain", swiftSettings: swiftSettings),
-        // SHA-256 and HMAC-SHA-256 (FIPS 180-4, RFC 2104) for impression tokens and API key hashes.
-        .target(name: "Signing", swiftSettings: swiftSettings),
+        // SHA-256 and HMAC-SHA-256 through swift-crypto, base64url, hex and secrets: impression
+        // tokens and API key hashes.
+        .target(name: "Signing", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         // The application-level store protocol; implementations live in their own modules.
         .target(name: "Storage", dependencies: ["Domain"], swiftSettings: swiftSettings),
         .target(name: "SQLiteStorage", dependencies: ["Domain", "Storage", "CSQLite"], swiftSettings: swiftSettings),
@@ -39,22 +42,27 @@ let package = Package(
         // Event ingestion and billing: token verification, dedupe, spend charged once.
         .target(name: "Events", dependencies: ["Domain", "Storage", "Serving"], swiftSettings: swiftSettings),
         // A simulated world of users and ads played through the real serving path, with A/B arms
-        // (the learned arm trains through the same pipeline as `adserve train`).
+        // (the learned arm retrains through the same flow as `adserve train`). It is given its store.
         .target(
             name: "Simulator",
             dependencies: [
-                "Domain", "Storage", "SQLiteStorage", "Serving", "Events", "Models", "Training", "ModelServing",
+                "Domain", "Storage", "Serving", "Events", "Models", "Training", "ModelServing", "Learning",
                 .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
         ),
-        // Click and conversion models: feature hashing, FTRL-Proximal, offline metrics, data readers.
+        // Click and conversion models: feature hashing, FTRL-Proximal, the factorization machine,
+        // calibration, offline metrics, data readers, and what serving needs of a stored model
+        // (`ModelMeta`, `ClickPredictor`, `ModelKinds`, `ModelSlot`).
         .target(name: "Models", dependencies: ["Domain"], swiftSettings: swiftSettings),
-        // The training pipeline: attribution join, training and calibration, the model repository
-        // with its promotion gate.
+        // The training pipeline: the serve log, attribution join, trainer and calibration, the
+        // promotion gate and the one retraining flow, the model repository, offline evaluation.
         .target(name: "Training", dependencies: ["Domain", "Models"], swiftSettings: swiftSettings),
-        // Learned models in the decision path: the ranker, hot-swappable model slots, online learning.
-        .target(name: "ModelServing", dependencies: ["Domain", "Models", "Serving", "Training"], swiftSettings: swiftSettings),
+        // Learned models in the decision path: the learned ranker (no training code).
+        .target(name: "ModelServing", dependencies: ["Domain", "Models", "Serving"], swiftSettings: swiftSettings),
+        // What a serving node learns from what it serves: observers that feed online learning and
+        // the serve log, and the reloader that swaps promoted models in.
+        .target(name: "Learning", dependencies: ["Domain", "Models", "Serving", "Training", "ModelServing"], swiftSettings: swiftSettings),
         // The HTTP JSON API: parses, calls the layers above, encodes.
         .target(
             name: "API",
@@ -64,6 +72,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The long-running services a server runs beside its HTTP listener, each stopping on
+        // graceful shutdown: catalog refresh, model reload and online learning, serve-log flush,
+        // demo traffic.
+        .target(
+            name: "Services",
+            dependencies: [
+                "Domain", "Serving", "Training", "Learning", "Simulator",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -71,8 +90,10 @@ let package = Package(
         .executableTarget(
             name: "adserve",
             dependencies: [
-                "Domain", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing", "API",
+                "Domain", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing", "Learning", "API",
+                "Services",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -91,8 +112,8 @@ let package = Package(
         .testTarget(
             name: "AdServeTests",
             dependencies: [
-                "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing", "API",
-                "TestSupport",
+                "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing", "Learning",
+                "API", "Services", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

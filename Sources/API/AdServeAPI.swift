@@ -90,8 +90,8 @@ public struct AdServeAPI: Sendable {
             let draft = Campaign(
                 id: CampaignID(0), advertiserID: AdvertiserID(input.advertiserId), name: input.name, objective: input.objective,
                 bidMicros: input.bidMicros, dailyBudgetMicros: input.dailyBudgetMicros, totalBudgetMicros: input.totalBudgetMicros,
-                startAt: try input.startAt.map { try ISOTime.parse($0, field: "start_at") },
-                endAt: try input.endAt.map { try ISOTime.parse($0, field: "end_at") },
+                startAt: try input.startAt.map { try Timestamp(iso8601: $0, field: "start_at") },
+                endAt: try input.endAt.map { try Timestamp(iso8601: $0, field: "end_at") },
                 targeting: input.targeting?.targeting ?? Targeting(),
                 frequencyCap: input.frequencyCap.map { FrequencyCap(impressions: $0.impressions, perHours: $0.perHours) },
                 status: input.status ?? .active, createdAt: serving.clock.now())
@@ -109,8 +109,8 @@ public struct AdServeAPI: Sendable {
             let id = CampaignID(try pathID(context))
             _ = try await ownedCampaign(id, principal)
             let patch = try await body(PatchCampaignBody.self, request)
-            let startAt = try patch.startAt.map { try ISOTime.parse($0, field: "start_at") }
-            let endAt = try patch.endAt.map { try ISOTime.parse($0, field: "end_at") }
+            let startAt = try patch.startAt.map { try Timestamp(iso8601: $0, field: "start_at") }
+            let endAt = try patch.endAt.map { try Timestamp(iso8601: $0, field: "end_at") }
             let updated = try await catalog.updateCampaign(id) { campaign in
                 if let v = patch.name { campaign.name = v }
                 if let v = patch.status { campaign.status = v }

@@ -6,19 +6,6 @@ import NIOCore
 /// JSON in and out: snake_case on the wire, bodies bounded, decoding errors turned into
 /// `AdServeError`s that name the field.
 enum JSON {
-    static func decoder() -> JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return decoder
-    }
-
-    static func encoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
-
     /// Reads and decodes a request body of at most `limit` bytes.
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T {
         let buffer: ByteBuffer
@@ -32,7 +19,7 @@ enum JSON {
         guard buffer.readableBytes > 0 else { throw AdServeError(.invalidInput, "request body must be a JSON object") }
         let data = Data(buffer: buffer)
         do {
-            return try decoder().decode(T.self, from: data)
+            return try JSONFormat.decoder().decode(T.self, from: data)
         } catch let error as DecodingError {
             if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
                 let field = unrepresentableNumber(T.self, in: data)
@@ -66,7 +53,7 @@ enum JSON {
             let repaired = replacing(tree, at: path[...], with: 0)
             guard let repairedData = try? JSONSerialization.data(withJSONObject: repaired) else { continue }
             do {
-                _ = try decoder().decode(T.self, from: repairedData)
+                _ = try JSONFormat.decoder().decode(T.self, from: repairedData)
                 return describe(path)
             } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
                 continue
@@ -108,7 +95,7 @@ enum JSON {
     }
 
     static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try encoder().encode(value)
+        let data = try JSONFormat.encoder().encode(value)
         return Response(
             status: status, headers: [.contentType: "application/json"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
@@ -158,23 +145,5 @@ enum JSON {
             }
         }
         return out
-    }
-}
-
-/// Times on the wire are ISO 8601 strings (`2026-11-29T10:00:00Z`).
-enum ISOTime {
-    static func parse(_ text: String, field: String) throws(AdServeError) -> Timestamp {
-        let formatter = ISO8601DateFormatter()
-        var date = formatter.date(from: text)
-        if date == nil {
-            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            date = formatter.date(from: text)
-        }
-        guard let date else { throw .invalid(field, "must be an ISO 8601 time such as 2026-11-29T10:00:00Z") }
-        return Timestamp(milliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded()))
-    }
-
-    static func format(_ time: Timestamp) -> String {
-        ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(time.milliseconds) / 1000))
     }
 }

@@ -103,12 +103,12 @@ struct CampaignPayload: Encodable {
         bidMicros = c.bidMicros
         dailyBudgetMicros = c.dailyBudgetMicros
         totalBudgetMicros = c.totalBudgetMicros
-        startAt = c.startAt.map(ISOTime.format)
-        endAt = c.endAt.map(ISOTime.format)
+        startAt = c.startAt.map(\.iso8601)
+        endAt = c.endAt.map(\.iso8601)
         targeting = TargetingPayload(c.targeting)
         frequencyCap = c.frequencyCap.map { FrequencyCapPayload(impressions: $0.impressions, perHours: $0.perHours) }
         status = c.status
-        createdAt = ISOTime.format(c.createdAt)
+        createdAt = c.createdAt.iso8601
         spentTodayMicros = spend?.today
         spentTotalMicros = spend?.total
     }
@@ -164,7 +164,7 @@ struct AdPayload: Encodable {
         description = ad.description
         embedding = ad.embedding
         status = ad.status
-        createdAt = ISOTime.format(ad.createdAt)
+        createdAt = ad.createdAt.iso8601
     }
 }
 

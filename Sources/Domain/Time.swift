@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -82,4 +83,27 @@ public final class ManualClock: WallClock {
 extension Duration {
     /// The duration in seconds, as a floating-point number (for reporting, not for money).
     public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+extension Timestamp {
+    /// ISO 8601 in UTC to the second (`2026-11-29T10:00:00Z`): how times appear on the wire, in
+    /// tables and in logs.
+    public var iso8601: String {
+        let ms = milliseconds - day * Self.millisecondsPerDay
+        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : String(v) }
+        return Self.isoDate(day: day) + "T" + two(ms / 3_600_000) + ":" + two(ms / 60_000 % 60) + ":" + two(ms / 1000 % 60) + "Z"
+    }
+
+    /// Parses an ISO 8601 time with a zone (`2026-11-29T10:00:00Z`, `…+02:00`, fractional
+    /// seconds allowed); the error names `field`.
+    public init(iso8601 text: String, field: String) throws(AdServeError) {
+        let formatter = ISO8601DateFormatter()
+        var date = formatter.date(from: text)
+        if date == nil {
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            date = formatter.date(from: text)
+        }
+        guard let date else { throw .invalid(field, "must be an ISO 8601 time such as 2026-11-29T10:00:00Z") }
+        self.init(milliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded()))
+    }
 }

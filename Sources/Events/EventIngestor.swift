@@ -14,16 +14,6 @@ public struct IncomingEvent: Sendable {
     }
 }
 
-public struct IngestResult: Sendable, Equatable {
-    public var duplicate: Bool
-    public var chargedMicros: Micros
-
-    public init(duplicate: Bool, chargedMicros: Micros) {
-        self.duplicate = duplicate
-        self.chargedMicros = chargedMicros
-    }
-}
-
 /// Event ingestion and billing. Verifies the signed token, records the event exactly once in the
 /// store — with its charge, cut to the remaining budget, in the same durable transaction — and
 /// only then updates live delivery state. Nothing is acknowledged before it is durable; a
@@ -37,7 +27,7 @@ public struct EventIngestor: Sendable {
         self.serving = serving
     }
 
-    public func ingest(_ event: IncomingEvent) async throws -> IngestResult {
+    public func ingest(_ event: IncomingEvent) async throws -> EventOutcome {
         let now = serving.clock.now()
         let token = try serving.signer.verify(event.impressionToken, now: now)
         if let value = event.valueMicros, value < 0 || value > Limits.maxMoney {
@@ -49,7 +39,7 @@ public struct EventIngestor: Sendable {
             // so the impression is never missing from counts or CPM billing.
             _ = try await record(.impression, token, value: nil, at: now)
         case .conversion:
-            guard try await store.hasEvent(token: token.placementKey, type: .click) else {
+            guard try await store.hasEvent(placementKey: token.placementKey, type: .click) else {
                 throw AdServeError(.conflict, "a conversion needs a recorded click on the same impression token", field: "impression_token")
             }
         case .impression, .hide:
@@ -58,16 +48,16 @@ public struct EventIngestor: Sendable {
         return try await record(event.type, token, value: event.valueMicros, at: now)
     }
 
-    private func record(_ type: EventType, _ token: ImpressionToken, value: Micros?, at now: Timestamp) async throws -> IngestResult {
+    private func record(_ type: EventType, _ token: ImpressionToken, value: Micros?, at now: Timestamp) async throws -> EventOutcome {
         let billed = token.objective.billedEvent == type
         let record = EventRecord(
-            token: token.placementKey, type: type, userID: token.userID, adID: token.adID, campaignID: token.campaignID,
+            placementKey: token.placementKey, type: type, userID: token.userID, adID: token.adID, campaignID: token.campaignID,
             decisionID: token.decisionID, priceMicros: billed ? token.priceMicros : 0, valueMicros: value, at: now)
         let outcome = try await store.record(record)
         if !outcome.duplicate {
             serving.delivery.apply(record, charged: outcome.chargedMicros, snapshot: serving.catalog.snapshot)
-            for observer in serving.observers.all { observer.recorded(type, placementKey: record.token, at: now) }
+            for observer in serving.observers.all { observer.recorded(type, placementKey: record.placementKey, at: now) }
         }
-        return IngestResult(duplicate: outcome.duplicate, chargedMicros: outcome.chargedMicros)
+        return outcome
     }
 }

@@ -2,7 +2,6 @@ import Domain
 import Models
 import Serving
 import Synchronization
-import Training
 
 extension ClickFeatureInput {
     /// What the models see for one candidate: the one place serving fills the feature input,
@@ -16,16 +15,6 @@ extension ClickFeatureInput {
             userCampaignImpressions: candidate.userCampaignImpressions,
             device: context.device, hour: context.hour, sessionPosition: context.sessionPosition)
     }
-}
-
-/// The model a serving path predicts with, swappable while decisions run: a decision takes the
-/// current predictor once and uses it throughout, so a swap never mixes two models in one
-/// ranking and never fails a request.
-public final class ModelSlot: Sendable {
-    private let current: Mutex<ClickPredictor?>
-    public init(_ predictor: ClickPredictor? = nil) { current = Mutex(predictor) }
-    public var predictor: ClickPredictor? { current.withLock { $0 } }
-    public func replace(with predictor: ClickPredictor?) { current.withLock { $0 = predictor } }
 }
 
 /// Ranks by calibrated model predictions: P(click) from the click model, P(conversion | click)
@@ -113,16 +102,5 @@ final class AdPartCache: Sendable {
             cache[key] = part
         }
         return part
-    }
-}
-
-extension RuleBasedRanker {
-    /// The control's estimate for a logged impression, from the counters serving logged with it:
-    /// what a learned model is compared against offline.
-    public func estimate(_ target: PredictionTarget, _ features: ClickFeatureInput) -> Double {
-        switch target {
-        case .click: clickRate(impressions: features.adImpressions, clicks: features.adClicks)
-        case .conversion: conversionRate(clicks: features.adClicks, conversions: features.adConversions)
-        }
     }
 }

@@ -69,7 +69,9 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
 /// live counters and crosses — per candidate from 64-bit keys, without touching a string.
 public struct ClickFeatures: Sendable, Equatable {
     /// Bumped whenever the encoding changes: a model trained on another version is refused.
-    public static let version = 1
+    /// 2: caption tokens shorter than three characters are kept when they hold a digit
+    /// ("product 3" and "product 4" differ).
+    public static let version = 2
     public let hasher: FeatureHasher
     public init(hasher: FeatureHasher) { self.hasher = hasher }
 
@@ -187,9 +189,11 @@ public struct ClickFeatures: Sendable, Equatable {
         return Int64((2 * log2(ctr)).rounded(.down))
     }
 
-    /// Lowercased words of a caption, letters and digits only, of 3 characters or more.
+    /// Lowercased words of a caption, letters and digits only: words of 3 characters or more,
+    /// and shorter tokens that hold a digit (model numbers, sizes, "3"), which carry meaning where
+    /// "a" or "of" do not.
     static func words(_ caption: String) -> [Substring] {
-        caption.lowercased().split { !$0.isLetter && !$0.isNumber }.filter { $0.count >= 3 }
+        caption.lowercased().split { !$0.isLetter && !$0.isNumber }.filter { $0.count >= 3 || $0.contains(where: \.isNumber) }
     }
 }
 

@@ -73,51 +73,35 @@ public struct FTRLProximal: ClickModel, Equatable {
 
     /// `magic, format version, hash version, bits, seed, α, β, L1, L2, z[], n[]`, little-endian.
     public func serialized() -> [UInt8] {
-        var out = Self.magic
-        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
-        put(Self.formatVersion)
-        put(UInt32(FeatureHasher.version))
-        put(UInt32(hasher.bits))
-        put(hasher.seed)
-        for v in [parameters.alpha, parameters.beta, parameters.l1, parameters.l2] { put(v.bitPattern) }
-        for array in [z, n] { for v in array { put(v.bitPattern) } }
-        return out
+        var out = ModelBytesWriter(capacity: Self.magic.count + 56 + 8 * z.count)
+        out.bytes += Self.magic
+        out.put(Self.formatVersion)
+        out.put(UInt32(FeatureHasher.version))
+        out.put(UInt32(hasher.bits))
+        out.put(hasher.seed)
+        for v in [parameters.alpha, parameters.beta, parameters.l1, parameters.l2] { out.put(v.bitPattern) }
+        for array in [z, n] { out.put(array) }
+        return out.bytes
     }
 
     public init(serialized bytes: [UInt8]) throws(AdServeError) {
-        var offset = 0
-        func take<T: FixedWidthInteger>(_: T.Type) throws(AdServeError) -> T {
-            let size = MemoryLayout<T>.size
-            guard offset + size <= bytes.count else { throw AdServeError.invalid("model", "model file is truncated") }
-            var v: T = 0
-            for i in 0..<size { v |= T(bytes[offset + i]) << (8 * i) }
-            offset += size
-            return v
-        }
-        guard bytes.count >= Self.magic.count, Array(bytes[0..<Self.magic.count]) == Self.magic else {
-            throw AdServeError.invalid("model", "not an FTRL model file")
-        }
-        offset = Self.magic.count
-        guard try take(UInt32.self) == Self.formatVersion else { throw AdServeError.invalid("model", "unsupported FTRL format version") }
-        guard try take(UInt32.self) == UInt32(FeatureHasher.version) else { throw AdServeError.invalid("model", "incompatible feature hash version") }
-        let bits = Int(try take(UInt32.self))
+        guard var input = ModelBytesReader(bytes, magic: Self.magic) else { throw AdServeError.invalid("model", "not an FTRL model file") }
+        guard try input.take(UInt32.self) == Self.formatVersion else { throw AdServeError.invalid("model", "unsupported FTRL format version") }
+        guard try input.take(UInt32.self) == UInt32(FeatureHasher.version) else { throw AdServeError.invalid("model", "incompatible feature hash version") }
+        let bits = Int(try input.take(UInt32.self))
         guard (4...28).contains(bits) else { throw AdServeError.invalid("model", "bad hash size") }
-        let seed = try take(UInt64.self)
+        let seed = try input.take(UInt64.self)
         var parameters = Parameters()
-        parameters.alpha = Double(bitPattern: try take(UInt64.self))
-        parameters.beta = Double(bitPattern: try take(UInt64.self))
-        parameters.l1 = Double(bitPattern: try take(UInt64.self))
-        parameters.l2 = Double(bitPattern: try take(UInt64.self))
+        parameters.alpha = try input.takeDouble()
+        parameters.beta = try input.takeDouble()
+        parameters.l1 = try input.takeDouble()
+        parameters.l2 = try input.takeDouble()
         let hasher = FeatureHasher(bits: bits, seed: seed)
-        guard bytes.count - offset == hasher.dimension * 8 else { throw AdServeError.invalid("model", "model file size does not match its header") }
-        var z = [Float](repeating: 0, count: hasher.dimension)
-        var n = [Float](repeating: 0, count: hasher.dimension)
-        for i in 0..<hasher.dimension { z[i] = Float(bitPattern: try take(UInt32.self)) }
-        for i in 0..<hasher.dimension { n[i] = Float(bitPattern: try take(UInt32.self)) }
+        guard input.remaining == hasher.dimension * 8 else { throw AdServeError.invalid("model", "model file size does not match its header") }
         self.hasher = hasher
         self.parameters = parameters
-        self.z = z
-        self.n = n
+        self.z = try input.takeFloats(hasher.dimension)
+        self.n = try input.takeFloats(hasher.dimension)
         self.bias = Int(hasher.biasIndex)
     }
 }

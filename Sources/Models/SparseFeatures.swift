@@ -12,8 +12,14 @@ public struct SparseFeatures: Sendable, Equatable {
     }
 }
 
-/// Feature hashing with an explicit, seeded, versioned hash (FNV-1a 64 over "namespace\u{1}value"),
-/// never Swift's per-process `Hasher`: a saved model means the same thing in every process.
+/// Feature hashing with an explicit, seeded, versioned hash, never Swift's per-process `Hasher`:
+/// a saved model means the same thing in every process.
+///
+/// A string feature's key is FNV-1a 64 over the namespace's bytes (from the seeded offset
+/// basis), then the separator 0x01 XORed into the state *without* FNV's multiply step, then
+/// FNV-1a over the value's bytes. That is what models of hash version 1 were trained with, so
+/// it is the intended hash, not FNV-1a of the string "namespace\u{1}value" (which would
+/// multiply after the separator); changing it means bumping `version`.
 public struct FeatureHasher: Sendable, Equatable {
     public static let version = 1
     public let bits: Int

@@ -107,7 +107,7 @@ public final class SQLiteStore: AdStore {
     public func allAds() async throws -> [Ad] { try await fetch(Ad.self, "ORDER BY id", []) }
 
     /// Inserts a row with a new catalog revision; the store assigns the id.
-    private func create<T: CatalogRow>(_ value: T) async throws -> T {
+    private func create<T: RevisionedRow>(_ value: T) async throws -> T {
         try await writer.run { db in
             try db.transaction {
                 var created = value
@@ -122,7 +122,7 @@ public final class SQLiteStore: AdStore {
     }
 
     /// Read, change, write in one transaction, with a new catalog revision.
-    private func update<T: CatalogRow>(_ id: Int64, _ change: @escaping @Sendable (inout T) throws -> Void) async throws -> T {
+    private func update<T: RevisionedRow>(_ id: Int64, _ change: @escaping @Sendable (inout T) throws -> Void) async throws -> T {
         try await writer.run { db in
             try db.transaction {
                 guard var value = try db.query("\(T.selectSQL) WHERE id = ?", [.integer(id)], T.init(row:)).first else {
@@ -139,7 +139,7 @@ public final class SQLiteStore: AdStore {
         }
     }
 
-    private func fetch<T: CatalogRow>(_ type: T.Type, _ clause: String, _ bindings: [SQLValue]) async throws -> [T] {
+    private func fetch<T: RevisionedRow>(_ type: T.Type, _ clause: String, _ bindings: [SQLValue]) async throws -> [T] {
         try await reader.run { db in try db.query("\(T.selectSQL) \(clause)", bindings, T.init(row:)) }
     }
 
@@ -151,7 +151,7 @@ public final class SQLiteStore: AdStore {
         return value
     }
 
-    public func importCatalog(_ batch: CatalogBatch) async throws {
+    public func importBatch(_ batch: ImportBatch) async throws {
         try await writer.run { db in
             try db.transaction {
                 for (advertiser, keyHash) in batch.advertisers {
@@ -212,10 +212,10 @@ public final class SQLiteStore: AdStore {
             try db.transaction {
                 try db.run(
                     """
-                    INSERT OR IGNORE INTO events(token, type, user_id, ad_id, campaign_id, decision_id, price_micros, charged_micros, value_micros, at)
+                    INSERT OR IGNORE INTO events(placement_key, type, user_id, ad_id, campaign_id, decision_id, price_micros, charged_micros, value_micros, at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
                     """,
-                    [.text(event.token), .text(event.type.rawValue), .text(event.userID.rawValue), .integer(event.adID.rawValue),
+                    [.text(event.placementKey), .text(event.type.rawValue), .text(event.userID.rawValue), .integer(event.adID.rawValue),
                      .integer(event.campaignID.rawValue), .text(event.decisionID), .integer(event.priceMicros),
                      event.valueMicros.map { .integer($0) } ?? .null, .integer(event.at.milliseconds)])
                 guard db.changes == 1 else { return EventOutcome(duplicate: true, chargedMicros: 0) }
@@ -230,7 +230,7 @@ public final class SQLiteStore: AdStore {
                     ) { ($0.int(0), $0.int(1)) }.first ?? (0, 0)
                     charged = Budget.chargeable(price: event.priceMicros, dailyBudget: daily, spentToday: spent.0, totalBudget: total, spentTotal: spent.1)
                     if charged > 0 {
-                        try db.run("UPDATE events SET charged_micros = ? WHERE token = ? AND type = ?", [.integer(charged), .text(event.token), .text(event.type.rawValue)])
+                        try db.run("UPDATE events SET charged_micros = ? WHERE placement_key = ? AND type = ?", [.integer(charged), .text(event.placementKey), .text(event.type.rawValue)])
                     }
                 }
                 let column: String
@@ -253,9 +253,9 @@ public final class SQLiteStore: AdStore {
         }
     }
 
-    public func hasEvent(token: String, type: EventType) async throws -> Bool {
+    public func hasEvent(placementKey: String, type: EventType) async throws -> Bool {
         try await reader.run { db in
-            !(try db.query("SELECT 1 FROM events WHERE token = ? AND type = ?", [.text(token), .text(type.rawValue)]) { _ in () }.isEmpty)
+            !(try db.query("SELECT 1 FROM events WHERE placement_key = ? AND type = ?", [.text(placementKey), .text(type.rawValue)]) { _ in () }.isEmpty)
         }
     }
 

@@ -41,6 +41,10 @@ enum Schema {
             campaign_id INTEGER NOT NULL, day INTEGER NOT NULL, impressions INTEGER NOT NULL DEFAULT 0,
             clicks INTEGER NOT NULL DEFAULT 0, conversions INTEGER NOT NULL DEFAULT 0, hides INTEGER NOT NULL DEFAULT 0,
             spend_micros INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(campaign_id, day)) WITHOUT ROWID;
+        """,
+        // 2: an event's key is its impression's placement key, and the column says so
         """
+        ALTER TABLE events RENAME COLUMN token TO placement_key;
+        """,
     ]
 }

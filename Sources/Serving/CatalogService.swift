@@ -6,10 +6,10 @@ import Storage
 /// publishes it to the decision path within `ServingRefresher`'s interval.
 public struct CatalogService: Sendable {
     public let store: any AdStore
-    public let catalog: Catalog
+    public let catalog: CatalogPublisher
     public let clock: any WallClock
 
-    public init(store: any AdStore, catalog: Catalog, clock: any WallClock) {
+    public init(store: any AdStore, catalog: CatalogPublisher, clock: any WallClock) {
         self.store = store
         self.catalog = catalog
         self.clock = clock

@@ -10,6 +10,8 @@ public struct ServingConfiguration: Sendable {
     public var profileCacheCapacity = 1_000_000
     public var maxOrganicCount = 500
     public var policy = SelectionPolicy.ranked
+    /// The name decisions carry (`Decision.arm`): an experiment arm's, or "default".
+    public var arm = "default"
     public init() {}
 }
 
@@ -17,7 +19,7 @@ public struct ServingConfiguration: Sendable {
 /// the current catalog snapshot once, and runs the decision engine with the configured ranker.
 public final class DecisionService: Sendable {
     public let store: any AdStore
-    public let catalog: Catalog
+    public let catalog: CatalogPublisher
     public let delivery: DeliveryState
     public let engine: DecisionEngine
     public let ranker: any Ranker
@@ -31,7 +33,7 @@ public final class DecisionService: Sendable {
     private let ranking = Mutex<RankingIndex?>(nil)
 
     public init(
-        store: any AdStore, catalog: Catalog, delivery: DeliveryState, signer: TokenSigner, ranker: any Ranker = RuleBasedRanker(),
+        store: any AdStore, catalog: CatalogPublisher, delivery: DeliveryState, signer: TokenSigner, ranker: any Ranker = RuleBasedRanker(),
         clock: any WallClock, configuration: ServingConfiguration = ServingConfiguration(), decisionIDs: DecisionIDGenerator = DecisionIDGenerator()
     ) {
         self.store = store
@@ -74,7 +76,7 @@ public final class DecisionService: Sendable {
     ) async throws -> DecisionService {
         let key = try await store.secret(named: "impression-token-hmac") { Secrets.randomBytes(32) }
         let delivery = DeliveryState()
-        let catalog = Catalog(delivery: delivery)
+        let catalog = CatalogPublisher(delivery: delivery)
         try await catalog.load(from: store)
         try await delivery.restore(from: store, catalog: catalog, now: clock.now())
         let service = DecisionService(
@@ -112,12 +114,10 @@ public final class DecisionService: Sendable {
         if let position = context.sessionPosition, position < 0 { throw AdServeError.invalid("context.session_position", "must not be negative") }
         let profile = try await profile(of: userID)
         let decisionID = decisionIDs.withLock { $0.next() }
-        let index = ranking.withLock { $0 }
-        let now = clock.now()
-        let decision = engine.decide(
-            decisionID: decisionID, userID: userID, profile: profile, context: context, organicCount: organicCount,
-            now: now, snapshot: index?.snapshot ?? catalog.snapshot, delivery: delivery, ranker: ranker, ranking: index)
-        for observer in observers.all { observer.decided(decision, profile: profile, context: context, at: now) }
+        let view = ranking.withLock { $0 }.map(CatalogView.init(ranking:)) ?? CatalogView(snapshot: catalog.snapshot)
+        let request = DecisionRequest(decisionID: decisionID, userID: userID, profile: profile, context: context, organicCount: organicCount, now: clock.now())
+        let decision = engine.decide(request, arm: configuration.arm, view: view, delivery: delivery, ranker: ranker)
+        for observer in observers.all { observer.decided(decision, profile: profile, context: context, at: request.now) }
         return decision
     }
 

@@ -5,7 +5,7 @@ import Synchronization
 /// What has been delivered, live: spend per campaign, counters per ad, and per user the recent
 /// impressions (frequency caps) and hidden ads. Rebuilt from the store at start, then kept up to
 /// date by event ingestion after each durable write. Campaigns and ads are dense arrays indexed
-/// by the stable slots `Catalog` assigns, so the decision path reads them without hashing.
+/// by the stable slots `CatalogPublisher` assigns, so the decision path reads them without hashing.
 public final class DeliveryState: Sendable {
     struct CampaignSpendState {
         var day: Int64 = .min
@@ -13,12 +13,6 @@ public final class DeliveryState: Sendable {
         var total: Micros = 0
 
         func spentToday(day now: Int64) -> Micros { day == now ? today : 0 }
-    }
-
-    struct AdCounters {
-        var impressions: Int64 = 0
-        var clicks: Int64 = 0
-        var conversions: Int64 = 0
     }
 
     struct UserState {
@@ -29,7 +23,8 @@ public final class DeliveryState: Sendable {
 
     struct State {
         var spend: [CampaignSpendState] = []
-        var ads: [AdCounters] = []
+        /// Per ad state slot: all-time impressions, clicks and conversions (the rule-based rates).
+        var ads: [DeliveryCounters] = []
         var users: [UserID: UserState] = [:]
     }
 
@@ -43,12 +38,12 @@ public final class DeliveryState: Sendable {
     func ensureCapacity(campaigns: Int, ads: Int) {
         state.withLock { s in
             if s.spend.count < campaigns { s.spend += Array(repeating: CampaignSpendState(), count: campaigns - s.spend.count) }
-            if s.ads.count < ads { s.ads += Array(repeating: AdCounters(), count: ads - s.ads.count) }
+            if s.ads.count < ads { s.ads += Array(repeating: DeliveryCounters(), count: ads - s.ads.count) }
         }
     }
 
     /// Rebuilds spend, ad counters, recent impressions and hides from the store.
-    public func restore(from store: some AdStore, catalog: Catalog, now: Timestamp) async throws {
+    public func restore(from store: some AdStore, catalog: CatalogPublisher, now: Timestamp) async throws {
         let snapshot = catalog.snapshot
         let spend = try await store.campaignSpend(day: now.day)
         let counters = try await store.adCounters()
@@ -62,7 +57,7 @@ public final class DeliveryState: Sendable {
             }
             for (adID, c) in counters {
                 guard let slot = snapshot.adSlots[adID] else { continue }
-                s.ads[Int(slot)] = AdCounters(impressions: c.impressions, clicks: c.clicks, conversions: c.conversions)
+                s.ads[Int(slot)] = c
             }
             for impression in impressions {
                 s.users[impression.userID, default: UserState()].recent.append((impression.campaignID.rawValue, impression.at.milliseconds))

@@ -2,33 +2,37 @@ import Domain
 import Serving
 
 /// One arm of the simulated A/B test: a named configuration of the real serving path, plus the
-/// hook called between simulated days (where learned arms retrain). New arms are added here
-/// (`Arm.named`), never in the simulation loop.
+/// hooks a learning arm needs. New arms are added here (`Arm.named`), never in the simulation
+/// loop.
 public protocol Arm: Sendable {
     var name: String { get }
-    /// This arm's serving path over the shared store, catalog and delivery state.
+    /// This arm's serving path over the shared store, catalog and delivery state; its decisions
+    /// carry the arm's name.
     func servingPath(base: DecisionService, seed: UInt64) -> DecisionService
-    /// Called after each simulated day with that day's impression logs.
-    func endOfDay(_ day: Int, logs: [ImpressionLog]) async throws
-    /// Whether `endOfDay` reads the logs (otherwise they are not kept in memory).
-    var wantsLogs: Bool { get }
-    /// The impressions this arm just served, as the serve log records them.
-    func served(_ logs: [ImpressionLog])
-    /// An event the feed reported for one of this arm's impressions, when it arrived.
-    func observe(_ type: EventType, impressionID: String, at time: Timestamp)
+    /// Hears decisions and recorded events like any serving observer (a learning arm's online
+    /// learning); nil for arms that only serve.
+    var observer: (any ServingObserver)? { get }
     /// Simulated time moved on (called every few simulated minutes): learning arms learn.
     func advance(to now: Timestamp)
+    /// Called after each simulated day: learning arms retrain.
+    func endOfDay(_ day: Int) async throws
     /// What the arm wants the report's reader to know (a learning arm: its retrains).
     var notes: [String] { get }
 }
 
 extension Arm {
-    public func endOfDay(_ day: Int, logs: [ImpressionLog]) async throws {}
-    public var wantsLogs: Bool { false }
-    public func served(_ logs: [ImpressionLog]) {}
-    public func observe(_ type: EventType, impressionID: String, at time: Timestamp) {}
+    public var observer: (any ServingObserver)? { nil }
     public func advance(to now: Timestamp) {}
+    public func endOfDay(_ day: Int) async throws {}
     public var notes: [String] { [] }
+
+    /// The base path's configuration for this arm: its name on every decision, and `policy`.
+    func servingConfiguration(base: DecisionService, policy: SelectionPolicy) -> ServingConfiguration {
+        var configuration = base.configuration
+        configuration.policy = policy
+        configuration.arm = name
+        return configuration
+    }
 }
 
 /// Today's rule-based ranking: bid × smoothed historical rate.
@@ -36,9 +40,7 @@ public struct BaselineArm: Arm {
     public let name = "baseline"
     public init() {}
     public func servingPath(base: DecisionService, seed: UInt64) -> DecisionService {
-        var configuration = base.configuration
-        configuration.policy = .ranked
-        return base.variant(ranker: RuleBasedRanker(), configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: seed))
+        base.variant(ranker: RuleBasedRanker(), configuration: servingConfiguration(base: base, policy: .ranked), decisionIDs: DecisionIDGenerator(prefix: seed))
     }
 }
 
@@ -47,9 +49,9 @@ public struct RandomArm: Arm {
     public let name = "random"
     public init() {}
     public func servingPath(base: DecisionService, seed: UInt64) -> DecisionService {
-        var configuration = base.configuration
-        configuration.policy = .uniformRandom(seed: seed)
-        return base.variant(ranker: RuleBasedRanker(), configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: seed))
+        base.variant(
+            ranker: RuleBasedRanker(), configuration: servingConfiguration(base: base, policy: .uniformRandom(seed: seed)),
+            decisionIDs: DecisionIDGenerator(prefix: seed))
     }
 }
 

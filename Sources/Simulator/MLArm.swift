@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import Learning
 import ModelServing
 import Models
 import Serving
@@ -8,9 +9,9 @@ import Training
 
 /// The learned arm: ranks by calibrated model predictions (`LearnedRanker`), learns online from
 /// its own joined impressions and events as their attribution windows close, and at the end of
-/// every simulated day retrains each model from scratch on everything joined so far — adopted
-/// only if the promotion gate passes it against the model that served that day, both judged on
-/// the day neither had learned from. On day one it starts untrained and serves the rule-based
+/// every simulated day retrains each model from scratch on everything joined so far through
+/// the same flow as `adserve train` (`Retraining`): adopted only if the promotion gate passes it
+/// against what served that day, both judged on the day neither had learned from. On day one it starts untrained and serves the rule-based
 /// estimate until the online model has seen enough examples.
 public final class MLArm: Arm {
     public let name = "ml"
@@ -59,36 +60,27 @@ public final class MLArm: Arm {
     }
 
     public func servingPath(base: DecisionService, seed: UInt64) -> DecisionService {
-        var serving = base.configuration
-        serving.policy = .ranked
-        return base.variant(ranker: LearnedRanker(click: click, conversion: conversion), configuration: serving, decisionIDs: DecisionIDGenerator(prefix: seed))
+        base.variant(
+            ranker: LearnedRanker(click: click, conversion: conversion), configuration: servingConfiguration(base: base, policy: .ranked),
+            decisionIDs: DecisionIDGenerator(prefix: seed))
     }
 
-    public func served(_ logs: [ImpressionLog]) {
-        for log in logs { learner.served(id: log.impressionID, features: log.features, at: Timestamp(milliseconds: log.timeMs)) }
-    }
-
-    public func observe(_ type: EventType, impressionID: String, at time: Timestamp) {
-        switch type {
-        case .click: learner.clicked(id: impressionID, at: time)
-        case .conversion: learner.converted(id: impressionID, at: time)
-        default: break
-        }
-    }
+    /// Online learning hears this arm's decisions and every recorded event (events of other
+    /// arms' impressions match nothing in its join).
+    public var observer: (any ServingObserver)? { OnlineLearning(learner, arm: name) }
 
     public func advance(to now: Timestamp) {
         let examples = learner.advance(to: now)
         guard !examples.isEmpty else { return }
         history.withLock { history in
-            for example in examples { history[example.target == .click ? .click : .conversion, default: []].append(example) }
+            for example in examples { history[example.target, default: []].append(example) }
         }
     }
 
-    public func endOfDay(_ day: Int, logs: [ImpressionLog]) async throws {
+    public func endOfDay(_ day: Int) async throws {
         let all = history.withLock { $0 }
         let servedToday = startOfDay.withLock { $0 }
-        let trainer = Trainer(configuration: configuration)
-        let gate = PromotionGate()
+        let retraining = Retraining(configuration: configuration)
         for target in Self.learnedTargets {
             let examples = all[target] ?? []
             guard let last = examples.last else { continue }
@@ -97,22 +89,12 @@ public final class MLArm: Arm {
             let today = examples.filter { $0.servedAt >= dayStart }
             // Both labels in both periods, or there is nothing to learn or to judge by.
             guard Self.hasBothLabels(before), Self.hasBothLabels(today) else { continue }
-            let candidate = try trainer.train(before, target: target, heldOut: today, heldOutName: "day \(day + 1)", now: last.labelledAt)
-            // Before any model has served, the reference is the rule-based estimate that did.
-            let reference = OfflineMetrics(
-                predictions: today.map { RuleBasedRanker().estimate(target, $0.features) }, labels: today.map(\.label),
-                trainingBaseRate: candidate.meta.trainingBaseRate)
-            let verdict = gate.judge(candidate: candidate.predictor, serving: servedToday[target], reference: reference, heldOut: today)
-            let m = verdict.candidate
-            var line = String(format: "day %d %@: retrain on %d examples, judged on the next %d: AUC %.4f NE %.4f calibration %.3f",
-                              day + 1, target.rawValue, before.count, today.count, m.auc, m.ne, m.calibration)
-            if let s = verdict.serving {
-                line += String(format: "; %@ AUC %.4f NE %.4f calibration %.3f", servedToday[target] == nil ? "rule-based" : "serving model", s.auc, s.ne, s.calibration)
-            }
-            line += verdict.promote ? " — adopted" : " — kept the online model: " + verdict.reasons.joined(separator: "; ")
-            retrains.withLock { $0.append(line) }
-            if verdict.promote {
-                let result = try trainer.train(examples, target: target, heldOut: [], heldOutName: "none", now: last.labelledAt)
+            let outcome = try retraining.retrain(
+                train: before, heldOut: today, heldOutName: "day \(day + 1)", target: target, serving: servedToday[target], now: last.labelledAt)
+            retrains.withLock { $0.append("day \(day + 1) \(target.rawValue): " + outcome.summary) }
+            if outcome.adopt {
+                // Adopted: the model that serves learns from every example, the judged day too.
+                let result = try Trainer(configuration: configuration).train(examples, target: target, heldOut: [], heldOutName: "none", now: last.labelledAt)
                 try learner.adopt(result.model, meta: result.meta, trained: true)
             }
         }

@@ -1,9 +1,6 @@
 import Domain
 import HeapModule
-import ModelServing
-import Models
 import Serving
-import Storage
 
 /// Something that happens at a simulated time. Ties break by scheduling order, so a run is
 /// reproducible.
@@ -33,8 +30,6 @@ struct Session {
 struct PendingEvent {
     var type: EventType
     var token: String
-    /// The impression's join key (`ImpressionLog.impressionID`), for arms that learn.
-    var impressionID: String
     var user: Int
     var day: Int
 }
@@ -161,18 +156,14 @@ struct RunState {
     }
 
     /// The user scrolls one page: sees its ads, maybe clicks, converts later, or hides; then
-    /// scrolls on or leaves. Returns the impression logs of the page.
-    mutating func servePage(
-        _ session: Session, decision: Decision, context: FeedContext, arm: Int, armName: String, at time: Timestamp,
-        config: Simulation.Configuration, catalog: CatalogBatch
-    ) -> [ImpressionLog] {
+    /// scrolls on or leaves.
+    mutating func servePage(_ session: Session, decision: Decision, arm: Int, at time: Timestamp, config: Simulation.Configuration) {
         var session = session
         let user = session.user
         let behaviour = config.behaviour
         var annoying = 0
         var hides = 0
         var clicks = 0
-        var logs: [ImpressionLog] = []
         for placement in decision.placements {
             let ad = Int(placement.ad.id.rawValue - 1)
             let affinity = world.affinity(user: user, ad: ad)
@@ -191,28 +182,24 @@ struct RunState {
             // The feed reports the impression when the ad scrolls into view, then what followed.
             let seenAt = time.adding(milliseconds: Int64(placement.afterPost) * 5_000)
             let token = placement.impressionToken
-            let impressionID = ImpressionToken.placementKey(decisionID: decision.decisionID, afterPost: placement.afterPost)
-            schedule(.event(PendingEvent(type: .impression, token: token, impressionID: impressionID, user: user, day: session.day)), at: seenAt)
+            schedule(.event(PendingEvent(type: .impression, token: token, user: user, day: session.day)), at: seenAt)
             if chance(config.duplicateRate) {
-                schedule(.event(PendingEvent(type: .impression, token: token, impressionID: impressionID, user: user, day: session.day)), at: seenAt.adding(milliseconds: 30_000))
+                schedule(.event(PendingEvent(type: .impression, token: token, user: user, day: session.day)), at: seenAt.adding(milliseconds: 30_000))
             }
-            var clickedAt: Timestamp?
-            var convertedAt: Timestamp?
             if clicked {
                 clicks += 1
                 let clickAt = seenAt.adding(milliseconds: Int64.random(in: 2_000...10_000, using: &rng))
-                clickedAt = clickAt
-                schedule(.event(PendingEvent(type: .click, token: token, impressionID: impressionID, user: user, day: session.day)), at: clickAt)
+                schedule(.event(PendingEvent(type: .click, token: token, user: user, day: session.day)), at: clickAt)
                 if converted {
                     let meanHours = world.advertiserConversionDelayHours[advertiser]
                     let hours = min(-log(Double.random(in: 0.0001..<1, using: &rng)) * meanHours, 6 * 24)
-                    convertedAt = clickAt.adding(milliseconds: Int64(hours * 3_600_000) + 1)
-                    schedule(.event(PendingEvent(type: .conversion, token: token, impressionID: impressionID, user: user, day: session.day)), at: convertedAt!)
+                    let convertedAt = clickAt.adding(milliseconds: Int64(hours * 3_600_000) + 1)
+                    schedule(.event(PendingEvent(type: .conversion, token: token, user: user, day: session.day)), at: convertedAt)
                 }
             }
             if hidden {
                 hides += 1
-                schedule(.event(PendingEvent(type: .hide, token: token, impressionID: impressionID, user: user, day: session.day)), at: seenAt.adding(milliseconds: 3_000))
+                schedule(.event(PendingEvent(type: .hide, token: token, user: user, day: session.day)), at: seenAt.adding(milliseconds: 3_000))
             }
 
             days[arm][session.day].impressions += 1
@@ -227,13 +214,6 @@ struct RunState {
             if clicked { position.clicks += 1 }
             byPosition[arm][placement.afterPost] = position
 
-            logs.append(ImpressionLog(
-                day: session.day + 1, timeMs: seenAt.milliseconds, arm: armName, userId: world.userIDs[user].rawValue,
-                decisionId: decision.decisionID, afterPost: placement.afterPost, adId: placement.ad.id.rawValue,
-                campaignId: placement.campaignID.rawValue, advertiserId: placement.advertiserID.rawValue, propensity: placement.propensity,
-                features: ClickFeatureInput(candidate: placement.candidate, user: catalog.users[user], context: context), sessionPage: session.page,
-                clicked: clicked, converted: converted, hidden: hidden, clickedAtMs: clickedAt?.milliseconds, convertedAtMs: convertedAt?.milliseconds,
-                worldClickProbability: pClick))
         }
         annoyingToday[user] += annoying
         hidesToday[user] += hides
@@ -250,7 +230,6 @@ struct RunState {
             days[arm][session.day].sessionSeconds += session.seconds
             userSessionSeconds[user] += session.seconds
         }
-        return logs
     }
 
     mutating func charged(_ micros: Int64, user: Int, arm: Int, day: Int) {

@@ -2,9 +2,10 @@ import Domain
 import Events
 import Foundation
 import HeapModule
-import SQLiteStorage
+import Learning
 import Serving
 import Storage
+import Training
 
 /// Plays simulated days of traffic through the real decision and event path — the same
 /// `DecisionService` and `EventIngestor` the server runs — on a simulated clock, and measures
@@ -20,8 +21,6 @@ public struct Simulation: Sendable {
         public var maxPagesPerSession = 12
         /// Share of impressions the feed sends twice (deduplication is exercised, never billed twice).
         public var duplicateRate = 0.01
-        /// Where the store lives; nil: a temporary file, removed afterwards.
-        public var storePath: String?
         public var behaviour = Behaviour()
         public init() {}
     }
@@ -41,9 +40,12 @@ public struct Simulation: Sendable {
         public var notes: [String: [String]]
     }
 
-    /// Runs the whole simulation. `progress(day, days)` is called after each day; `log` receives
-    /// every impression as it is served (for `--out`).
-    public func run(progress: @Sendable (Int, Int) -> Void = { _, _ in }, log: (@Sendable (ImpressionLog) -> Void)? = nil) async throws -> Outcome {
+    /// Runs the whole simulation on `store`, which must be empty: the world is imported into it.
+    /// `progress(day, days)` is called after each day; `log` receives the serve log — every
+    /// impression as it is served and every event as it is recorded — as the server writes it.
+    public func run(
+        store: some AdStore, progress: @Sendable (Int, Int) -> Void = { _, _ in }, log: (@Sendable (ServeLogLine) -> Void)? = nil
+    ) async throws -> Outcome {
         let config = configuration
         let arms = try config.arms.map { try Arms.named($0) }
         guard !arms.isEmpty else { throw AdServeError.invalid("arms", "name at least one arm") }
@@ -51,21 +53,19 @@ public struct Simulation: Sendable {
 
         let start = Timestamp(milliseconds: 1_780_272_000_000)  // 2026-06-01 00:00 UTC
         let world = World(size: config.size, seed: config.seed, start: start)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("adserve-sim-\(config.seed)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(path: config.storePath ?? directory.appendingPathComponent("sim.db").path, durability: .scratch)
-        try await store.importCatalog(world.catalog)
+        guard try await store.isEmpty() else { throw AdServeError.invalid("store", "the simulation needs an empty store") }
+        try await store.importBatch(world.batch)
 
         let clock = ManualClock(start)
         var serving = ServingConfiguration()
         serving.profileCacheCapacity = config.size.users
         let base = try await DecisionService.open(store: store, clock: clock, configuration: serving, decisionIDs: DecisionIDGenerator(prefix: config.seed))
         let paths = arms.enumerated().map { index, arm in arm.servingPath(base: base, seed: config.seed &+ UInt64(index + 1) &* 0x9E37_79B9) }
+        if let log { base.observers.add(ServeLogger(write: log)) }
+        for arm in arms { if let observer = arm.observer { base.observers.add(observer) } }
         let ingestor = EventIngestor(serving: base)
         var state = RunState(world: world, arms: arms.count, days: config.days, seed: config.seed)
         let userArm = world.userIDs.map { Arms.assign($0, arms: arms.count, salt: config.seed) }
-        var dayLogs: [[ImpressionLog]] = Array(repeating: [], count: arms.count)
         var budgetDays: [SimulationReport.BudgetDay] = []
 
         for day in 0..<config.days {
@@ -90,28 +90,17 @@ public struct Simulation: Sendable {
                     let context = FeedContext(
                         device: world.userDevice[session.user], hour: next.time.hourOfDay, sessionPosition: session.page * config.organicPerPage)
                     let decision = try await paths[arm].decide(userID: world.userIDs[session.user], context: context, organicCount: config.organicPerPage)
-                    let logs = state.servePage(
-                        session, decision: decision, context: context, arm: arm, armName: arms[arm].name, at: next.time, config: config,
-                        catalog: world.catalog)
-                    arms[arm].served(logs)
-                    for entry in logs {
-                        log?(entry)
-                        if arms[arm].wantsLogs { dayLogs[arm].append(entry) }
-                    }
+                    state.servePage(session, decision: decision, arm: arm, at: next.time, config: config)
                 case .event(let event):
                     // Every event the simulated feed sends must be accepted: an error here is a bug.
                     let result = try await ingestor.ingest(IncomingEvent(type: event.type, impressionToken: event.token))
                     state.charged(result.chargedMicros, user: event.user, arm: userArm[event.user], day: event.day)
-                    arms[userArm[event.user]].observe(event.type, impressionID: event.impressionID, at: next.time)
                 }
             }
             state.endDay(day, behaviour: config.behaviour)
             let spend = try await store.campaignSpend(day: dayStart.day)
-            budgetDays.append(SimulationReport.BudgetDay(day: day + 1, campaigns: world.catalog.campaigns, spend: spend))
-            for (index, arm) in arms.enumerated() {
-                try await arm.endOfDay(day, logs: dayLogs[index])
-                dayLogs[index].removeAll(keepingCapacity: true)
-            }
+            budgetDays.append(SimulationReport.BudgetDay(day: day + 1, campaigns: world.batch.campaigns, spend: spend))
+            for arm in arms { try await arm.endOfDay(day) }
             progress(day + 1, config.days)
         }
         // Late events (conversions days after their click) still count for the day they belong to.
@@ -125,14 +114,14 @@ public struct Simulation: Sendable {
 
         let storeSpend = try await store.campaignSpend(day: start.day).reduce(0) { $0 + $1.totalMicros }
         var overspend: Micros = 0
-        let budgets = Dictionary(uniqueKeysWithValues: world.catalog.campaigns.map { ($0.id, $0) })
+        let budgets = Dictionary(uniqueKeysWithValues: world.batch.campaigns.map { ($0.id, $0) })
         for row in try await store.campaignSpend(day: start.day) {
             if let campaign = budgets[row.campaignID] { overspend = max(overspend, row.totalMicros - campaign.totalBudgetMicros) }
         }
         for day in budgetDays { overspend = max(overspend, day.maxOverspendMicros) }
         let report = SimulationReport(
-            seed: config.seed, days: config.days, users: config.size.users, ads: world.catalog.ads.count,
-            campaigns: world.catalog.campaigns.count, arms: arms.map(\.name), state: state, userArm: userArm, budgetDays: budgetDays)
+            seed: config.seed, days: config.days, users: config.size.users, ads: world.batch.ads.count,
+            campaigns: world.batch.campaigns.count, arms: arms.map(\.name), state: state, userArm: userArm, budgetDays: budgetDays)
         return Outcome(
             report: report, chargedMicros: state.totalCharged, storeSpendMicros: storeSpend, maxOverspendMicros: overspend,
             notes: Dictionary(arms.map { ($0.name, $0.notes) }, uniquingKeysWith: +))

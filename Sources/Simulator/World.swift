@@ -4,7 +4,7 @@ import Storage
 /// The simulated world, hidden from AdServe: users with latent interests, a tolerance for ads,
 /// a visit habit and a satisfaction that ads can wear down; ads with a latent topic, a quality
 /// and an observable caption that reflects the topic only noisily. AdServe sees the catalog and
-/// the profiles (`catalog`), never the latent state.
+/// the profiles (`batch`), never the latent state.
 public struct World: Sendable {
     public struct Size: Sendable, Equatable {
         public var users: Int
@@ -50,7 +50,7 @@ public struct World: Sendable {
     public let start: Timestamp
 
     /// What AdServe is told: advertisers, campaigns, ads, users with their observable profiles.
-    public let catalog: CatalogBatch
+    public let batch: ImportBatch
     /// Users, index i ↔ `UserID("u\(i + 1)")`.
     public let userIDs: [UserID]
     public let userLatent: [Float]
@@ -97,7 +97,7 @@ public struct World: Sendable {
             return k - 1
         }
 
-        var batch = CatalogBatch()
+        var batch = ImportBatch()
         var advertiserTopic: [Int] = []
         var conversionRate: [Double] = []
         var conversionDelay: [Double] = []
@@ -208,7 +208,7 @@ public struct World: Sendable {
             userIDs.append(id)
         }
 
-        self.catalog = batch
+        self.batch = batch
         self.userIDs = userIDs
         self.userLatent = userLatent
         self.userTolerance = tolerance

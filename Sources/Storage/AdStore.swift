@@ -34,7 +34,7 @@ public protocol AdStore: Sendable {
     func allAds() async throws -> [Ad]
 
     /// Loads a whole generated world in one transaction, with the ids it carries.
-    func importCatalog(_ batch: CatalogBatch) async throws
+    func importBatch(_ batch: ImportBatch) async throws
     func isEmpty() async throws -> Bool
 
     // MARK: Users
@@ -46,11 +46,11 @@ public protocol AdStore: Sendable {
 
     // MARK: Events and billing
 
-    /// Records one event exactly once (keyed by token and type) and, for a billed event,
+    /// Records one event exactly once (keyed by placement key and type) and, for a billed event,
     /// charges its price cut to the campaign's remaining daily and total budget — all in one
     /// durable transaction. A repeated event changes nothing and says so.
     func record(_ event: EventRecord) async throws -> EventOutcome
-    func hasEvent(token: String, type: EventType) async throws -> Bool
+    func hasEvent(placementKey: String, type: EventType) async throws -> Bool
 
     // MARK: State the serving path rebuilds at start
 
@@ -69,8 +69,8 @@ public protocol AdStore: Sendable {
     func dailyCounters(ad: AdID) async throws -> [DailyCounters]
 }
 
-/// A generated catalog with its own ids, for `importCatalog`.
-public struct CatalogBatch: Sendable {
+/// A generated catalog with its own ids, for `importBatch`.
+public struct ImportBatch: Sendable {
     public var advertisers: [(Advertiser, keyHash: String)]
     public var campaigns: [Campaign]
     public var ads: [Ad]
@@ -88,7 +88,8 @@ public struct CatalogBatch: Sendable {
 
 /// One user event, with what its signed token says.
 public struct EventRecord: Sendable, Equatable {
-    public var token: String
+    /// The impression's placement key (`ImpressionToken.placementKey`): one per served ad.
+    public var placementKey: String
     public var type: EventType
     public var userID: UserID
     public var adID: AdID
@@ -100,8 +101,8 @@ public struct EventRecord: Sendable, Equatable {
     public var valueMicros: Micros?
     public var at: Timestamp
 
-    public init(token: String, type: EventType, userID: UserID, adID: AdID, campaignID: CampaignID, decisionID: String, priceMicros: Micros, valueMicros: Micros? = nil, at: Timestamp) {
-        self.token = token
+    public init(placementKey: String, type: EventType, userID: UserID, adID: AdID, campaignID: CampaignID, decisionID: String, priceMicros: Micros, valueMicros: Micros? = nil, at: Timestamp) {
+        self.placementKey = placementKey
         self.type = type
         self.userID = userID
         self.adID = adID
@@ -113,6 +114,8 @@ public struct EventRecord: Sendable, Equatable {
     }
 }
 
+/// What recording one event did: whether it was already recorded (then nothing changed), and
+/// what it was charged. Event ingestion returns it as the API's acknowledgement.
 public struct EventOutcome: Sendable, Equatable {
     public var duplicate: Bool
     public var chargedMicros: Micros

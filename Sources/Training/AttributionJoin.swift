@@ -13,13 +13,8 @@ public struct AttributionWindows: Sendable, Equatable, Codable {
 
 /// One labelled example out of the join.
 public struct JoinedExample: Sendable, Equatable {
-    public enum Target: Sendable, Equatable {
-        /// P(click | impression): every impression.
-        case click
-        /// P(conversion | click): clicked impressions only.
-        case conversion
-    }
-    public var target: Target
+    /// Click examples are every impression; conversion examples are clicked impressions only.
+    public var target: PredictionTarget
     /// The impression's id (the decision's id, "/", the slot): groups a decision's ads.
     public var id: String
     public var features: ClickFeatureInput
@@ -29,7 +24,7 @@ public struct JoinedExample: Sendable, Equatable {
     /// When the label became final: the event's time for a positive, the window's end for a negative.
     public var labelledAt: Timestamp
 
-    public init(target: Target, id: String, features: ClickFeatureInput, label: Bool, servedAt: Timestamp, labelledAt: Timestamp) {
+    public init(target: PredictionTarget, id: String, features: ClickFeatureInput, label: Bool, servedAt: Timestamp, labelledAt: Timestamp) {
         self.target = target
         self.id = id
         self.features = features

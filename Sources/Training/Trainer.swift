@@ -12,12 +12,12 @@ public struct TrainingConfiguration: Sendable, Equatable {
     /// With downsampling: weight kept negatives by 1 / keep-rate instead of recalibrating.
     public var importanceWeighting = false
     public var calibration = CalibrationMethod.platt
-    /// The latest hours of the training examples, held back to fit the calibrator (at most a
-    /// third of the time span). A later period, not a random sample: examples of the same
+    /// The latest part of the training examples, held back to fit the calibrator (at most a
+    /// third of the time span); 24 hours by default. A later period, not a random sample: examples of the same
     /// period share users, ads and sessions with the training data, so a calibrator fitted on
     /// them does not see how the model errs on a day it has not seen (measured on simulator
     /// logs: calibration 1.14 on the next day with a random 10%, 1.00 with the latest day).
-    public var calibrationHours = 24
+    public var calibrationWindowMilliseconds = 24 * Timestamp.millisecondsPerHour
     /// After the calibrator is fitted, the model also learns from the held-back examples (one
     /// pass), so it is as fresh as the data; the calibrator stays.
     public var learnFromCalibrationData = false
@@ -67,7 +67,7 @@ public struct Trainer: Sendable {
         var model = try ModelKinds.make(config.kind, hasher: features.hasher, ftrl: config.ftrl)
         let ordered = examples.sorted { $0.servedAt < $1.servedAt }
         let span = ordered.last!.servedAt.milliseconds - ordered.first!.servedAt.milliseconds
-        let window = config.calibration == .none ? 0 : min(Int64(config.calibrationHours) * Timestamp.millisecondsPerHour, span / 3)
+        let window = config.calibration == .none ? 0 : min(config.calibrationWindowMilliseconds, span / 3)
         let cutTime = ordered.last!.servedAt.milliseconds - window
         let cut = config.calibration == .none ? ordered.count : ordered.firstIndex { $0.servedAt.milliseconds > cutTime } ?? ordered.count
         let fitting = ordered[..<max(cut, 1)]
@@ -113,45 +113,47 @@ public struct Trainer: Sendable {
     }
 }
 
-/// Promotes a new model only if, on the same held-out data, it is not worse than the serving
-/// one: normalized entropy no higher, and calibration within ±tolerance of 1 (or no further
-/// from 1 than the serving model's).
+/// Promotes a new model only if, on the same held-out data, it is not worse than what serves:
+/// normalized entropy no higher, and calibration within ±tolerance of 1 (or no further from 1
+/// than the serving model's). Before any model has served, what served was the rule-based
+/// estimate, and the candidate is compared with that.
 public struct PromotionGate: Sendable {
     public var calibrationTolerance = 0.05
     public init(calibrationTolerance: Double = 0.05) { self.calibrationTolerance = calibrationTolerance }
 
     public struct Verdict: Sendable {
         public var promote: Bool
+        /// Each comparison made, passed or failed, in words.
         public var reasons: [String]
         public var candidate: OfflineMetrics
-        public var serving: OfflineMetrics?
+        /// What the candidate was compared with, measured on the same examples.
+        public var serving: OfflineMetrics
     }
 
-    /// `reference`: what to compare with when no model serves (the rule-based estimate's metrics
-    /// on the same examples); with neither, the candidate is judged on its calibration alone.
-    public func judge(candidate: ClickPredictor, serving: ClickPredictor?, reference: OfflineMetrics? = nil, heldOut: [JoinedExample]) -> Verdict {
-        let base = candidate.meta.trainingBaseRate
-        let mine = Trainer.evaluate(candidate, on: heldOut, trainingBaseRate: base)
-        var reasons: [String] = []
+    /// Judges `candidate` against `serving` — the metrics of whatever served (a model, or the
+    /// rule-based estimate), named `servingName` — on the same held-out examples.
+    public func judge(candidate: ClickPredictor, serving theirs: OfflineMetrics, servingName: String, heldOut: [JoinedExample]) -> Verdict {
+        let mine = Trainer.evaluate(candidate, on: heldOut, trainingBaseRate: candidate.meta.trainingBaseRate)
         guard mine.positives > 0, mine.positives < mine.count else {
-            return Verdict(promote: false, reasons: ["held-out data has no positives or no negatives"], candidate: mine, serving: nil)
+            return Verdict(promote: false, reasons: ["held-out data has no positives or no negatives"], candidate: mine, serving: theirs)
         }
-        let calibrationError = abs(mine.calibration - 1)
-        guard let theirs = serving.map({ Trainer.evaluate($0, on: heldOut, trainingBaseRate: base) }) ?? reference else {
-            if calibrationError > calibrationTolerance {
-                reasons.append(String(format: "calibration %.3f is outside 1 ± %.2f", mine.calibration, calibrationTolerance))
-            }
-            return Verdict(promote: reasons.isEmpty, reasons: reasons, candidate: mine, serving: nil)
-        }
+        var promote = true
+        var reasons: [String] = []
         // Both normalized by the same base rate, so their NE compare like their log loss.
         if mine.ne > theirs.ne {
-            reasons.append(String(format: "NE %.4f is worse than the serving model's %.4f", mine.ne, theirs.ne))
+            promote = false
+            reasons.append("NE \(TextTable.fixed(mine.ne, 4)) is worse than the \(servingName)'s \(TextTable.fixed(theirs.ne, 4))")
+        } else {
+            reasons.append("NE \(TextTable.fixed(mine.ne, 4)) is not worse than the \(servingName)'s \(TextTable.fixed(theirs.ne, 4))")
         }
-        if calibrationError > max(calibrationTolerance, abs(theirs.calibration - 1)) {
-            reasons.append(String(format: "calibration %.3f is off by more than %.2f and worse than the serving model's %.3f",
-                                  mine.calibration, calibrationTolerance, theirs.calibration))
+        let error = abs(mine.calibration - 1)
+        let allowed = max(calibrationTolerance, abs(theirs.calibration - 1))
+        if error > allowed {
+            promote = false
+            reasons.append("calibration \(TextTable.fixed(mine.calibration, 3)) is off by more than \(TextTable.fixed(calibrationTolerance, 2)) and worse than the \(servingName)'s \(TextTable.fixed(theirs.calibration, 3))")
+        } else {
+            reasons.append("calibration \(TextTable.fixed(mine.calibration, 3)) is within \(TextTable.fixed(allowed, 3)) of 1 (the \(servingName)'s: \(TextTable.fixed(theirs.calibration, 3)))")
         }
-        return Verdict(promote: reasons.isEmpty, reasons: reasons, candidate: mine, serving: theirs)
+        return Verdict(promote: promote, reasons: reasons, candidate: mine, serving: theirs)
     }
 }
-

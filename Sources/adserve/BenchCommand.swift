@@ -1,6 +1,7 @@
 import ArgumentParser
 import Domain
 import Foundation
+import Histogram
 import SQLiteStorage
 import Serving
 import Simulator
@@ -41,12 +42,12 @@ struct BenchCommand: AsyncParsableCommand {
         let clock = ManualClock()
         let store = try SQLiteStore(path: directory.appendingPathComponent("bench.db").path)
         let world = World(size: World.Size(users: users, ads: ads), seed: seed, start: clock.now())
-        try await store.importCatalog(world.catalog)
+        try await store.importBatch(world.batch)
         let serving = try await DecisionService.open(store: store, clock: clock, decisionIDs: DecisionIDGenerator(prefix: seed))
 
         var rng = SplitMix64(seed: seed ^ 0x5EED)
-        var latencies = [Double]()
-        latencies.reserveCapacity(requests)
+        // Latencies in nanoseconds, 3 significant digits (HdrHistogram).
+        var latencies = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
         var served = 0
         let begin = ContinuousClock.now
         for _ in 0..<requests {
@@ -55,22 +56,19 @@ struct BenchCommand: AsyncParsableCommand {
             let started = ContinuousClock.now
             let decision = try await serving.decide(userID: user, context: context, organicCount: organicCount)
             let elapsed = ContinuousClock.now - started
-            latencies.append(elapsed.inSeconds * 1000)
+            _ = latencies.record(UInt64(max(0, elapsed.inSeconds * 1e9)))
             served += decision.placements.count
         }
         let total = ContinuousClock.now - begin
         let totalSeconds = total.inSeconds
-        latencies.sort()
-        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        func milliseconds(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e6 }
         let result = Result(
-            ads: ads, users: users, requests: requests, p50_ms: percentile(0.5), p99_ms: percentile(0.99),
-            mean_ms: latencies.reduce(0, +) / Double(latencies.count), max_ms: latencies.last ?? 0,
+            ads: ads, users: users, requests: requests, p50_ms: milliseconds(latencies.valueAtPercentile(50)),
+            p99_ms: milliseconds(latencies.valueAtPercentile(99)), mean_ms: latencies.mean / 1e6, max_ms: milliseconds(latencies.max),
             decisions_per_s: Double(requests) / totalSeconds, ads_per_decision: Double(served) / Double(requests),
             active_campaigns: serving.catalog.snapshot.activeCampaignCount)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            print(try JSONFormat.string(result))
         } else {
             print("decision path, in-process, one task: \(ads) ads (\(result.active_campaigns) campaigns), \(users) users, \(requests) requests")
             print(String(format: "p50 %.3f ms   p99 %.3f ms   mean %.3f ms   max %.3f ms", result.p50_ms, result.p99_ms, result.mean_ms, result.max_ms))

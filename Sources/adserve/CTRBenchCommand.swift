@@ -96,9 +96,7 @@ struct CTRBenchCommand: AsyncParsableCommand {
         }
 
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(["models": rows]), as: UTF8.self))
+            print(try JSONFormat.string(["models": rows]))
         } else {
             print("train \(trainSet.count) rows, test \(testSet.count) rows, malformed \(trainSet.malformed + testSet.malformed)")
             for row in rows {

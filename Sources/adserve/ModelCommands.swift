@@ -1,173 +1,74 @@
 import ArgumentParser
 import Domain
 import Foundation
-import ModelServing
 import Models
-import Serving
-import Simulator
 import Training
 
-/// Options shared by `train` and `eval`: where the logs are, how they are joined and split.
+/// Options shared by `train` and `eval`: where the log is, how it is joined and split.
 struct LogOptions: ParsableArguments {
-    @Option(help: "Impression log, JSON lines: a server's --serve-log, or `adserve simulate --out`'s impressions.jsonl.") var logs: String
+    @Option(help: "Serve log, JSON lines: a server's --serve-log, or `adserve simulate --out`'s serve-log.jsonl.") var logs: String
     @Option(help: "Model repository directory.") var models = "adserve-models"
     @Option(help: "What to predict: click or conversion.") var target = "click"
-    @Option(help: "The latest hours of impressions held out for evaluation (time-ordered split).") var holdoutHours = 24
-    @Option(help: "Click attribution window, seconds.") var clickWindow = 3_600
-    @Option(help: "Conversion attribution window after the click, seconds.") var conversionWindow = 7 * 86_400
+    @Option(help: "The latest part of the log held out for evaluation (time-ordered split): a duration such as 90s, 15m, 2h or 7d.")
+    var holdout = "24h"
+    @Option(help: "The same as --holdout: whole hours, or a duration with its unit.") var holdoutHours: String?
+    @Option(help: "Click attribution window after the impression: a duration (90s, 15m, 1h) or seconds.") var clickWindow = "1h"
+    @Option(help: "Conversion attribution window after the click: a duration (1h, 7d) or seconds.") var conversionWindow = "7d"
     @Option(help: "Threshold for precision, recall, F1 and accuracy.") var threshold = 0.05
     @Option(help: "k of NDCG@k over each decision's ads.") var ndcgK = 3
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
         guard PredictionTarget(rawValue: target) != nil else { throw ValidationError("--target must be click or conversion") }
-        guard holdoutHours > 0 else { throw ValidationError("--holdout-hours must be positive") }
-        guard clickWindow > 0, conversionWindow > 0 else { throw ValidationError("attribution windows must be positive") }
+        _ = try holdoutMilliseconds()
+        _ = try windows()
         guard threshold > 0, threshold < 1 else { throw ValidationError("--threshold must be between 0 and 1") }
         guard ndcgK > 0 else { throw ValidationError("--ndcg-k must be positive") }
     }
 
-    var predictionTarget: PredictionTarget { PredictionTarget(rawValue: target)! }
+    var predictionTarget: PredictionTarget { PredictionTarget(rawValue: target) ?? .click }
 
-    /// The log replayed through the attribution join, as of the newest time in it: examples whose
-    /// window is still open are held back, not counted as negatives.
-    func joined() throws -> (train: [JoinedExample], heldOut: [JoinedExample], summary: LogSummary) {
-        guard let data = FileManager.default.contents(atPath: logs) else { throw ValidationError("--logs: cannot read \(logs)") }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        var summary = LogSummary()
-        // Two layouts: the server's serve log (impressions and events on their own lines) and the
-        // simulator's impressions, which carry the times of their events. Both become one timeline.
-        var timeline: [(time: Int64, order: Int, line: ServeLogLine)] = []
-        var impressionTimes: [Int64] = []
-        for line in data.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
-            let bytes = Data(line)
-            // Only serve-log lines have an "impression_id" key: try that layout first only for them.
-            if bytes.range(of: Data(#""impression_id""#.utf8)) != nil, let served = try? decoder.decode(ServeLogLine.self, from: bytes),
-               served.kind != .impression || served.features != nil {
-                timeline.append((served.timeMs, timeline.count, served))
-                if served.kind == .impression { impressionTimes.append(served.timeMs) }
-            } else if let e = try? decoder.decode(ImpressionLog.self, from: bytes) {
-                timeline.append((e.timeMs, timeline.count, ServeLogLine(kind: .impression, impressionId: e.impressionID, timeMs: e.timeMs, features: e.features)))
-                impressionTimes.append(e.timeMs)
-                if let t = e.clickedAtMs { timeline.append((t, timeline.count, ServeLogLine(kind: .click, impressionId: e.impressionID, timeMs: t))) }
-                if let t = e.convertedAtMs { timeline.append((t, timeline.count, ServeLogLine(kind: .conversion, impressionId: e.impressionID, timeMs: t))) }
-            } else {
-                summary.malformed += 1
-            }
+    func holdoutMilliseconds() throws(AdServeError) -> Int64 {
+        if let holdoutHours {
+            if let hours = Int64(holdoutHours), (1...1_000_000).contains(hours) { return hours * Timestamp.millisecondsPerHour }
+            return try DurationText.parse(holdoutHours, option: "holdout-hours")
         }
-        guard let lastImpression = impressionTimes.max() else {
-            throw ValidationError("--logs: no readable impressions in \(logs) (malformed lines: \(summary.malformed))")
-        }
-        timeline.sort { ($0.time, $0.order) < ($1.time, $1.order) }
-        var join = AttributionJoin(windows: AttributionWindows(
-            clickMilliseconds: Int64(clickWindow) * 1000, conversionMilliseconds: Int64(conversionWindow) * 1000))
-        for item in timeline { item.line.replay(into: &join) }
-        let asOf = Timestamp(milliseconds: timeline.last!.time)
-        let wanted: JoinedExample.Target = predictionTarget == .click ? .click : .conversion
-        let examples = join.drain(now: asOf).filter { $0.target == wanted }.sorted { ($0.servedAt, $0.id) < ($1.servedAt, $1.id) }
-        summary.impressions = impressionTimes.count
-        summary.pending = join.pendingCount
-        summary.unattributed = join.unattributed
-        summary.asOf = asOf
-        let cut = Timestamp(milliseconds: lastImpression - Int64(holdoutHours) * Timestamp.millisecondsPerHour)
-        let train = examples.filter { $0.servedAt < cut }
-        let heldOut = examples.filter { $0.servedAt >= cut }
-        guard !train.isEmpty, !heldOut.isEmpty else {
-            throw ValidationError("--holdout-hours \(holdoutHours) leaves \(train.count) examples to train on and \(heldOut.count) to evaluate on")
-        }
-        return (train, heldOut, summary)
-    }
-}
-
-struct LogSummary: Codable {
-    var impressions = 0
-    var malformed = 0
-    var pending = 0
-    var unattributed = 0
-    var asOf = Timestamp(milliseconds: 0)
-}
-
-/// One row of the evaluation table.
-struct EvaluationRow: Codable {
-    var name: String
-    var version: Int?
-    var examples: Int
-    var positives: Int
-    var auc: Double
-    var logloss: Double
-    var ne: Double
-    var calibration: Double
-    var ece: Double
-    var precision: Double
-    var recall: Double
-    var f1: Double
-    var accuracy: Double
-    var mrr: Double
-    var ndcg: Double
-
-    init(name: String, version: Int?, predictions: [Double], examples: [JoinedExample], trainingBaseRate: Double, options: LogOptions) {
-        let m = OfflineMetrics(predictions: predictions, labels: examples.map(\.label), trainingBaseRate: trainingBaseRate, threshold: options.threshold)
-        // Per decision: its ads ordered by this model's scores, against what was clicked.
-        var groups: [String: RankingMetrics.Group] = [:]
-        for (p, e) in zip(predictions, examples) {
-            let decision = String(e.id.prefix { $0 != "/" })
-            groups[decision, default: RankingMetrics.Group(scores: [], clicked: [])].scores.append(p)
-            groups[decision]!.clicked.append(e.label)
-        }
-        let ranking = RankingMetrics(groups: Array(groups.values), k: options.ndcgK)
-        self.name = name
-        self.version = version
-        self.examples = m.count
-        self.positives = m.positives
-        self.auc = m.auc
-        self.logloss = m.logloss
-        self.ne = m.ne
-        self.calibration = m.calibration
-        self.ece = m.ece
-        self.precision = m.precision
-        self.recall = m.recall
-        self.f1 = m.f1
-        self.accuracy = m.accuracy
-        self.mrr = ranking.mrr
-        self.ndcg = ranking.ndcg
+        return try DurationText.parse(holdout, option: "holdout")
     }
 
-    /// The control's estimate for the same impressions, from the counters serving logged.
-    static func ruleBased(_ examples: [JoinedExample], target: PredictionTarget) -> [Double] {
-        examples.map { RuleBasedRanker().estimate(target, $0.features) }
+    func windows() throws(AdServeError) -> AttributionWindows {
+        AttributionWindows(
+            clickMilliseconds: try DurationText.parse(clickWindow, option: "click-window"),
+            conversionMilliseconds: try DurationText.parse(conversionWindow, option: "conversion-window"))
     }
 
-    static func printTable(_ rows: [EvaluationRow], k: Int, threshold: Double) {
-        var table = [["model", "examples", "AUC", "logloss", "NE", "calibration", "ECE", "precision", "recall", "F1", "accuracy", "MRR", "NDCG@\(k)"]]
-        for r in rows {
-            table.append([r.name, String(r.examples)] + [r.auc, r.logloss, r.ne].map { String(format: "%.4f", $0) }
-                + [String(format: "%.3f", r.calibration), String(format: "%.4f", r.ece)]
-                + [r.precision, r.recall, r.f1, r.accuracy, r.mrr, r.ndcg].map { String(format: "%.3f", $0) })
-        }
-        print(ReportTable.table(table))
-        print(String(format: "precision, recall, F1 and accuracy at threshold %.3f", threshold))
+    /// The log replayed through the attribution join and split in time.
+    func joined() throws -> (split: TimeSplit, summary: ServeLog.Summary) {
+        let log = try ServeLog.read(path: logs)
+        let (examples, summary) = log.joined(target: predictionTarget, windows: try windows())
+        return (try TimeSplit(examples, holdoutMilliseconds: try holdoutMilliseconds(), summary: summary), summary)
     }
-}
 
-/// A timestamp as ISO 8601 UTC, to the second.
-func iso(_ t: Timestamp) -> String {
-    let formatter = ISO8601DateFormatter()
-    return formatter.string(from: Date(timeIntervalSince1970: Double(t.milliseconds) / 1000))
+    var holdoutText: String { DurationText.format(milliseconds: (try? holdoutMilliseconds()) ?? 0) }
+
+    func row(_ name: String, version: Int?, predictions: [Double], heldOut: [JoinedExample], trainingBaseRate: Double) -> EvaluationRow {
+        EvaluationRow(name: name, version: version, predictions: predictions, examples: heldOut, trainingBaseRate: trainingBaseRate, threshold: threshold, ndcgK: ndcgK)
+    }
 }
 
 func printJSON(_ value: some Encodable) throws {
-    let encoder = JSONEncoder()
-    encoder.keyEncodingStrategy = .convertToSnakeCase
-    encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    print(try JSONFormat.string(value, pretty: true))
 }
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Join impression logs with their events, train a click or conversion model, evaluate it on the latest hours, store it.",
-        discussion: "The new version is compared with the promoted one on the same held-out data; --promote promotes it only if it passes the gate (NE not worse, calibration within ±5%)."
+        abstract: "Join a serve log with its events, train a click or conversion model, evaluate it on the latest part, store it.",
+        discussion: """
+            The new version is judged on the held-out part against the promoted model, or where none is promoted against \
+            the rule-based estimate; --promote promotes it only if it passes the gate (NE not worse, calibration within ±5% \
+            or no worse than what it is compared with).
+            """
     )
 
     @OptionGroup var options: LogOptions
@@ -176,7 +77,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Passes over the training data.") var epochs = 1
     @Option(help: "Keep each negative with this probability (negative downsampling).") var negativeKeepRate = 1.0
     @Flag(help: "With downsampling, weight kept negatives by 1/rate instead of recalibrating.") var importanceWeighting = false
-    @Option(help: "Calibration layer fitted on the latest 10% of the training data: platt, isotonic or none.") var calibration = "platt"
+    @Option(help: "Calibration layer, fitted on the latest --calibration-window of the training data (at most a third of it): platt, isotonic or none.")
+    var calibration = "platt"
+    @Option(help: "The latest part of the training data that fits the calibration layer: a duration (24h, 90m).") var calibrationWindow = "24h"
     @Flag(help: "Promote the new version if it passes the gate.") var promote = false
     @Option(help: "FTRL α (learning rate scale).") var alpha = FTRLProximal.Parameters().alpha
     @Option(help: "FTRL L1.") var l1 = FTRLProximal.Parameters().l1
@@ -188,6 +91,7 @@ struct TrainCommand: ParsableCommand {
         guard (1...20).contains(epochs) else { throw ValidationError("--epochs must be between 1 and 20") }
         guard negativeKeepRate > 0, negativeKeepRate <= 1 else { throw ValidationError("--negative-keep-rate must be in (0, 1]") }
         guard CalibrationMethod(rawValue: calibration) != nil else { throw ValidationError("--calibration must be platt, isotonic or none") }
+        _ = try DurationText.parse(calibrationWindow, option: "calibration-window")
     }
 
     struct Output: Codable {
@@ -195,50 +99,54 @@ struct TrainCommand: ParsableCommand {
         var kind: String
         var target: String
         var trainingExamples: Int
-        var log: LogSummary
+        var log: ServeLog.Summary
         var models: [EvaluationRow]
+        var comparedWith: String
         var promoted: Bool
         var gate: [String]
     }
 
     func run() throws {
-        let (train, heldOut, summary) = try options.joined()
+        let (split, summary) = try options.joined()
         var configuration = TrainingConfiguration()
         configuration.kind = kind
         configuration.bits = bits
         configuration.epochs = epochs
         configuration.negativeKeepRate = negativeKeepRate
         configuration.importanceWeighting = importanceWeighting
-        configuration.calibration = CalibrationMethod(rawValue: calibration)!
+        configuration.calibration = CalibrationMethod(rawValue: calibration) ?? .platt
+        configuration.calibrationWindowMilliseconds = try DurationText.parse(calibrationWindow, option: "calibration-window")
         configuration.ftrl.alpha = alpha
         configuration.ftrl.l1 = l1
         configuration.ftrl.l2 = l2
         let target = options.predictionTarget
-        let result = try Trainer(configuration: configuration).train(
-            train, target: target, heldOut: heldOut, heldOutName: "last \(options.holdoutHours) h of \(options.logs)", now: SystemClock().now())
         let repository = try ModelRepository(directory: options.models)
-        let meta = try repository.save(result.model, meta: result.meta)
-        let candidate = try repository.load(meta.version)
-
         let serving = try repository.promoted(target).map { try repository.load($0) }
-        let verdict = PromotionGate().judge(candidate: candidate, serving: serving, heldOut: heldOut)
-        let promoted = promote && verdict.promote
+        let outcome = try Retraining(configuration: configuration).retrain(
+            train: split.train, heldOut: split.heldOut, heldOutName: "last \(options.holdoutText) of \(options.logs)", target: target,
+            serving: serving, now: SystemClock().now())
+        let meta = try repository.save(outcome.candidate.model, meta: outcome.candidate.meta)
+        let promoted = promote && outcome.adopt
         if promoted { try repository.promote(meta.version) }
 
+        let heldOut = split.heldOut
         let base = meta.trainingBaseRate
-        var rows = [EvaluationRow(name: "v\(meta.version) \(kind)", version: meta.version, predictions: candidate.predictions(for: heldOut), examples: heldOut, trainingBaseRate: base, options: options)]
+        var rows = [options.row("v\(meta.version) \(kind)", version: meta.version, predictions: outcome.candidate.predictor.predictions(for: heldOut), heldOut: heldOut, trainingBaseRate: base)]
         if let serving {
-            rows.append(EvaluationRow(name: "serving v\(serving.meta.version)", version: serving.meta.version, predictions: serving.predictions(for: heldOut), examples: heldOut, trainingBaseRate: base, options: options))
+            rows.append(options.row("serving v\(serving.meta.version)", version: serving.meta.version, predictions: serving.predictions(for: heldOut), heldOut: heldOut, trainingBaseRate: base))
         }
-        rows.append(EvaluationRow(name: "rule-based", version: nil, predictions: EvaluationRow.ruleBased(heldOut, target: target), examples: heldOut, trainingBaseRate: base, options: options))
-        let gate = verdict.promote ? ["passes: NE not worse, calibration within tolerance"] : verdict.reasons
+        rows.append(options.row("rule-based", version: nil, predictions: RuleBasedEstimate.predictions(target, for: heldOut), heldOut: heldOut, trainingBaseRate: base))
         if options.json {
-            try printJSON(Output(version: meta.version, kind: kind, target: target.rawValue, trainingExamples: meta.trainingExamples, log: summary, models: rows, promoted: promoted, gate: gate))
+            try printJSON(Output(
+                version: meta.version, kind: kind, target: target.rawValue, trainingExamples: meta.trainingExamples, log: summary, models: rows,
+                comparedWith: outcome.comparedWith, promoted: promoted, gate: outcome.verdict.reasons))
         } else {
-            print("logs: \(summary.impressions) impressions, \(summary.malformed) malformed lines, \(summary.unattributed) events outside their window, \(summary.pending) still inside a window at \(iso(summary.asOf))")
-            print("trained v\(meta.version) (\(kind), \(target.rawValue)) on \(meta.trainingExamples) examples, calibrator \(meta.calibrator.kind); held-out: \(heldOut.count) examples, the last \(options.holdoutHours) h")
-            EvaluationRow.printTable(rows, k: options.ndcgK, threshold: options.threshold)
-            print("gate: " + gate.joined(separator: "; ") + (promoted ? " — promoted" : promote ? " — not promoted" : " — not promoted (no --promote)"))
+            print("logs: \(summary.impressions) impressions, \(summary.malformed) malformed lines, \(summary.unattributed) events outside their window, \(summary.pending) still inside a window at \(summary.asOf.iso8601)")
+            print("trained v\(meta.version) (\(kind), \(target.rawValue)) on \(meta.trainingExamples) examples, calibrator \(meta.calibrator.kind); held-out: \(heldOut.count) examples, the last \(options.holdoutText)")
+            print(EvaluationRow.table(rows, ndcgK: options.ndcgK, threshold: options.threshold))
+            let verdict = outcome.adopt ? "passes" : "fails"
+            print("gate, against the \(outcome.comparedWith): \(verdict): " + outcome.verdict.reasons.joined(separator: "; ")
+                + (promoted ? " — promoted" : promote ? " — not promoted" : " — not promoted (no --promote)"))
         }
     }
 }
@@ -246,14 +154,14 @@ struct TrainCommand: ParsableCommand {
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate stored models and the rule-based control on the latest hours of a log."
+        abstract: "Evaluate stored models and the rule-based control on the latest part of a serve log."
     )
 
     @OptionGroup var options: LogOptions
     @Option(help: "Versions to evaluate (comma-separated); default: the promoted one.") var versions: String?
 
     func run() throws {
-        let (train, heldOut, _) = try options.joined()
+        let (split, _) = try options.joined()
         let repository = try ModelRepository(directory: options.models)
         let target = options.predictionTarget
         var wanted: [Int] = []
@@ -262,19 +170,20 @@ struct EvalCommand: ParsableCommand {
             wanted.append(v)
         }
         if wanted.isEmpty, let promoted = repository.promoted(target) { wanted = [promoted] }
-        let base = Double(train.filter(\.label).count) / Double(train.count)
+        let base = Double(split.train.filter(\.label).count) / Double(split.train.count)
+        let heldOut = split.heldOut
         var rows: [EvaluationRow] = []
         for version in wanted {
             let predictor = try repository.load(version)
             guard predictor.meta.target == target else { throw ValidationError("model \(version) predicts \(predictor.meta.target.rawValue), not \(target.rawValue)") }
-            rows.append(EvaluationRow(name: "v\(version) \(predictor.meta.kind)", version: version, predictions: predictor.predictions(for: heldOut), examples: heldOut, trainingBaseRate: base, options: options))
+            rows.append(options.row("v\(version) \(predictor.meta.kind)", version: version, predictions: predictor.predictions(for: heldOut), heldOut: heldOut, trainingBaseRate: base))
         }
-        rows.append(EvaluationRow(name: "rule-based", version: nil, predictions: EvaluationRow.ruleBased(heldOut, target: target), examples: heldOut, trainingBaseRate: base, options: options))
+        rows.append(options.row("rule-based", version: nil, predictions: RuleBasedEstimate.predictions(target, for: heldOut), heldOut: heldOut, trainingBaseRate: base))
         if options.json {
             try printJSON(["models": rows])
         } else {
-            print("held-out: \(heldOut.count) \(target.rawValue) examples, the last \(options.holdoutHours) h; NE against the base rate of the \(train.count) earlier ones")
-            EvaluationRow.printTable(rows, k: options.ndcgK, threshold: options.threshold)
+            print("held-out: \(heldOut.count) \(target.rawValue) examples, the last \(options.holdoutText); NE against the base rate of the \(split.train.count) earlier ones")
+            print(EvaluationRow.table(rows, ndcgK: options.ndcgK, threshold: options.threshold))
         }
     }
 }
@@ -299,11 +208,11 @@ struct ModelsCommand: ParsableCommand {
             for m in all {
                 rows.append([
                     String(m.version), m.kind, m.target.rawValue, serving[m.target] == m.version ? "yes" : "",
-                    String(m.trainingExamples), String(format: "%.4f", m.metrics.auc), String(format: "%.4f", m.metrics.ne),
-                    String(format: "%.3f", m.metrics.calibration), iso(m.trainedFrom), iso(m.trainedTo),
+                    String(m.trainingExamples), TextTable.fixed(m.metrics.auc, 4), TextTable.fixed(m.metrics.ne, 4),
+                    TextTable.fixed(m.metrics.calibration, 3), m.trainedFrom.iso8601, m.trainedTo.iso8601,
                 ])
             }
-            print(ReportTable.table(rows))
+            print(TextTable.render(rows))
         }
     }
 

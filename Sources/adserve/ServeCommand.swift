@@ -3,13 +3,16 @@ import ArgumentParser
 import Domain
 import Foundation
 import Hummingbird
+import Learning
 import Logging
 import Metrics
 import ModelServing
+import Models
 import Prometheus
 import SQLiteStorage
 import Serving
 import ServiceLifecycle
+import Services
 import Signing
 import Simulator
 import Training
@@ -34,13 +37,24 @@ struct ServeCommand: AsyncParsableCommand {
     var ranker = "rule"
     @Option(help: "With --ranker ml: the model repository; promoted models are loaded and swapped in as they change.")
     var models = "adserve-models"
-    @Option(help: "Append every served impression (with the features its ranker saw) and every recorded click and conversion to this JSON-lines file, for `adserve train --logs`.")
+    @Option(help: "With --ranker ml: how long online learning waits for a click after an impression: a duration (90s, 15m, 1h) or seconds.")
+    var clickWindow = "1h"
+    @Option(help: "With --ranker ml: how long online learning waits for a conversion after a click: a duration (1h, 7d) or seconds.")
+    var conversionWindow = "7d"
+    @Option(help: "Append every served impression (with the features its ranker saw) and every recorded event to this JSON-lines serve log, for `adserve train --logs`.")
     var serveLog: String?
 
     func validate() throws {
         guard (1...8760).contains(tokenHours) else { throw ValidationError("--token-hours must be between 1 and 8760") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard ["rule", "ml"].contains(ranker) else { throw ValidationError("--ranker must be rule or ml") }
+        _ = try learningWindows()
+    }
+
+    func learningWindows() throws(AdServeError) -> AttributionWindows {
+        AttributionWindows(
+            clickMilliseconds: try DurationText.parse(clickWindow, option: "click-window"),
+            conversionMilliseconds: try DurationText.parse(conversionWindow, option: "conversion-window"))
     }
 
     func run() async throws {
@@ -65,7 +79,7 @@ struct ServeCommand: AsyncParsableCommand {
         let world = demo ? World(size: .demo, seed: seed, start: clock.now()) : nil
         if let world, try await store.isEmpty() {
             let started = ContinuousClock.now
-            try await store.importCatalog(world.catalog)
+            try await store.importBatch(world.batch)
             logger.info("demo world loaded", metadata: ["seed": "\(seed)", "seconds": "\(ContinuousClock.now - started)"])
         }
         var configuration = ServingConfiguration()
@@ -76,7 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
         if ranker == "ml" {
             let slots = (click: ModelSlot(), conversion: ModelSlot())
             // Online learning continues from each promoted model, between retrains.
-            let learner = OnlineLearner(click: slots.click, conversion: slots.conversion)
+            let learner = OnlineLearner(click: slots.click, conversion: slots.conversion, windows: try learningWindows())
             onlineLearner = learner
             let loader = ModelReloader(
                 repository: try ModelRepository(directory: models), click: slots.click, conversion: slots.conversion, learner: learner)
@@ -85,10 +99,10 @@ struct ServeCommand: AsyncParsableCommand {
             reloader = loader
         }
         let serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration, ranker: rankerInUse)
-        if let onlineLearner { serving.observers.add(onlineLearner) }
-        var logWriter: JSONLinesWriter?
+        if let onlineLearner { serving.observers.add(OnlineLearning(onlineLearner)) }
+        var logWriter: ServeLogWriter?
         if let serveLog {
-            let writer = try JSONLinesWriter(path: serveLog, append: true)
+            let writer = try ServeLogWriter(path: serveLog, append: true)
             serving.observers.add(ServeLogger { writer.write($0) })
             logWriter = writer
         }
@@ -99,7 +113,7 @@ struct ServeCommand: AsyncParsableCommand {
             serving: serving, telemetry: Telemetry(registry: registry),
             configuration: APIConfiguration(adminKey: adminKey, feedKey: feedKey))
         var services: [any Service] = [ServingRefresherService(serving: serving)]
-        if let logWriter { services.append(FlushService(writer: logWriter, interval: .seconds(1))) }
+        if let logWriter { services.append(ServeLogFlushService(writer: logWriter, interval: .seconds(1))) }
         if let reloader, let onlineLearner {
             services.append(ModelReloaderService(reloader: reloader, learner: onlineLearner, clock: clock, interval: .seconds(5), logger: logger))
         }

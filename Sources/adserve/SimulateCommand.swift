@@ -1,6 +1,9 @@
 import ArgumentParser
+import Domain
 import Foundation
+import SQLiteStorage
 import Simulator
+import Training
 
 struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,7 +18,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Seed of the world and of every random choice.") var seed: UInt64 = 1
     @Option(help: "Comma-separated arms.") var arms = "baseline,random"
     @Flag(help: "Print the report as JSON.") var json = false
-    @Option(help: "Write impression logs (JSON lines), report.json and SVG charts into this folder.") var out: String?
+    @Option(help: "Write the serve log (serve-log.jsonl, the format `adserve train --logs` reads), report.json and SVG charts into this folder.") var out: String?
 
     func validate() throws {
         guard users > 0, ads > 0 else { throw ValidationError("--users and --ads must be positive") }
@@ -32,11 +35,16 @@ struct SimulateCommand: AsyncParsableCommand {
         configuration.seed = seed
         configuration.arms = arms.split(separator: ",").map(String.init)
 
-        var writer: JSONLinesWriter?
+        var writer: ServeLogWriter?
         if let out {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            writer = try JSONLinesWriter(path: (out as NSString).appendingPathComponent("impressions.jsonl"))
+            writer = try ServeLogWriter(path: (out as NSString).appendingPathComponent("serve-log.jsonl"))
         }
+        // The simulation's store: a scratch SQLite file (no fsync), removed afterwards.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("adserve-sim-\(seed)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: directory.appendingPathComponent("sim.db").path, durability: .scratch)
         let interactive = isatty(STDERR_FILENO) == 1
         let started = ContinuousClock.now
         let progress: @Sendable (Int, Int) -> Void = { day, total in
@@ -45,16 +53,13 @@ struct SimulateCommand: AsyncParsableCommand {
             let line = "[\(bar)] day \(day)/\(total)  \(ContinuousClock.now - started)"
             FileHandle.standardError.write(Data((interactive ? "\r" + line : line + "\n").utf8))
         }
-        var log: (@Sendable (ImpressionLog) -> Void)?
+        var log: (@Sendable (ServeLogLine) -> Void)?
         if let writer { log = { writer.write($0) } }
-        let outcome = try await Simulation(configuration: configuration).run(progress: progress, log: log)
+        let outcome = try await Simulation(configuration: configuration).run(store: store, progress: progress, log: log)
         if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
         writer?.close()
 
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        let reportJSON = try encoder.encode(outcome.report)
+        let reportJSON = try JSONFormat.encoder(pretty: true).encode(outcome.report)
         if let out {
             try reportJSON.write(to: URL(fileURLWithPath: out).appendingPathComponent("report.json"))
             for metric in Charts.metrics {

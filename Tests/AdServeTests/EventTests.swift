@@ -1,11 +1,12 @@
 import Domain
 import Events
 import Serving
+import Storage
 import TestSupport
 import Testing
 
 @Suite struct EventTests {
-    func ingest(_ world: TestWorld, _ type: EventType, _ placement: Placement) async throws -> IngestResult {
+    func ingest(_ world: TestWorld, _ type: EventType, _ placement: Placement) async throws -> EventOutcome {
         try await EventIngestor(serving: world.serving).ingest(IncomingEvent(type: type, impressionToken: placement.impressionToken))
     }
 
@@ -30,7 +31,7 @@ import Testing
             #expect(!first.duplicate)
             #expect(first.chargedMicros == (type == billed ? price : 0))
             let again = try await ingest(world, type, placement)
-            #expect(again == IngestResult(duplicate: true, chargedMicros: 0))
+            #expect(again == EventOutcome(duplicate: true, chargedMicros: 0))
         }
         #expect(spend(world, campaign) == (price, price))
         let report = try await Reports(store: world.store).campaign(campaign.id)

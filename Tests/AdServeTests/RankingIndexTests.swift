@@ -20,8 +20,8 @@ import Testing
         let database = TemporaryDatabase()
         let clock = ManualClock(TestWorld.start)
         let store = try database.open()
-        let world = World(size: .init(users: 300, ads: 3_000), seed: 11, start: clock.now()).catalog
-        try await store.importCatalog(world)
+        let world = World(size: .init(users: 300, ads: 3_000), seed: 11, start: clock.now()).batch
+        try await store.importBatch(world)
 
         var rng = SplitMix64(seed: 5)
         let users = world.users.map(\.id)
@@ -31,7 +31,7 @@ import Testing
             let kinds: [EventType] = n % 7 == 0 ? [.impression, .click] : n % 50 == 0 ? [.impression, .hide] : [.impression]
             for type in kinds {
                 _ = try await store.record(EventRecord(
-                    token: "t\(n)", type: type, userID: user, adID: ad.id, campaignID: ad.campaignID, decisionID: "d\(n)",
+                    placementKey: "t\(n)", type: type, userID: user, adID: ad.id, campaignID: ad.campaignID, decisionID: "d\(n)",
                     priceMicros: type == .click ? 40_000_000 : 0, at: clock.now().adding(milliseconds: -Int64(n))))
             }
         }

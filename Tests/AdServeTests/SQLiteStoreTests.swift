@@ -17,7 +17,7 @@ import Testing
 
     func event(_ token: String, _ type: EventType, campaign: CampaignID, price: Micros, at: Timestamp = Timestamp(milliseconds: 1_780_315_200_000)) throws -> EventRecord {
         EventRecord(
-            token: token, type: type, userID: try UserID(validating: "u1"), adID: AdID(1), campaignID: campaign, decisionID: "d",
+            placementKey: token, type: type, userID: try UserID(validating: "u1"), adID: AdID(1), campaignID: campaign, decisionID: "d",
             priceMicros: price, at: at)
     }
 
@@ -83,8 +83,8 @@ import Testing
         #expect(days.map(\.counters.spendMicros) == [5_000_000, 2_000_000])
         #expect(days.map(\.counters.conversions) == [4, 1])
         #expect(try await store.campaignSpend(day: tomorrow.day) == [CampaignSpend(campaignID: created.id, todayMicros: 2_000_000, totalMicros: 7_000_000)])
-        #expect(try await store.hasEvent(token: "t1", type: .conversion))
-        #expect(try await !store.hasEvent(token: "t1", type: .click))
+        #expect(try await store.hasEvent(placementKey: "t1", type: .conversion))
+        #expect(try await !store.hasEvent(placementKey: "t1", type: .click))
     }
 
     /// Nothing acknowledged is lost: a second connection that never saw a clean shutdown of the
@@ -96,7 +96,7 @@ import Testing
         _ = try await first.record(try event("t1", .conversion, campaign: created.id, price: 1_000))
         let second = try database.open()
         #expect(try await second.campaign(created.id) == created)
-        #expect(try await second.hasEvent(token: "t1", type: .conversion))
+        #expect(try await second.hasEvent(placementKey: "t1", type: .conversion))
         #expect(try await second.adCounters()[AdID(1)]?.conversions == 1)
         _ = first
     }

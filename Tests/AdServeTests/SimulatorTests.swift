@@ -1,8 +1,11 @@
 import Domain
 import Foundation
+import SQLiteStorage
 import Simulator
 import Synchronization
+import TestSupport
 import Testing
+import Training
 
 @Suite struct SimulatorTests {
     static func configuration(seed: UInt64 = 3, days: Int = 2) -> Simulation.Configuration {
@@ -14,10 +17,7 @@ import Testing
     }
 
     static func json(_ report: SimulationReport) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys]
-        return try encoder.encode(report)
+        try JSONFormat.encoder().encode(report)
     }
 
     @Test func sameSeedSameReportByteForByte() async throws {
@@ -57,14 +57,15 @@ import Testing
     @Test func positionBiasIsVisibleInTheLogs() async throws {
         var c = Self.configuration(seed: 5, days: 2)
         c.arms = ["random"]
-        let logs = LogCollector()
+        let logs = LineCollector()
         _ = try await Simulation(configuration: c).run(log: { logs.add($0) })
-        let all = logs.entries
-        #expect(!all.isEmpty)
-        #expect(all.allSatisfy { $0.propensity > 0 && $0.propensity <= 1 })
+        let impressions = logs.lines.filter { $0.kind == .impression }
+        let clicked = Set(logs.lines.filter { $0.kind == .click }.map(\.impressionId))
+        #expect(!impressions.isEmpty)
+        #expect(impressions.allSatisfy { ($0.propensity ?? 0) > 0 && ($0.propensity ?? 2) <= 1 && $0.arm == "random" })
         func ctr(_ position: Int) -> Double {
-            let here = all.filter { $0.afterPost == position }
-            return Double(here.filter(\.clicked).count) / Double(max(1, here.count))
+            let here = impressions.filter { $0.impressionId.hasSuffix("/\(position)") }
+            return Double(here.filter { clicked.contains($0.impressionId) }.count) / Double(max(1, here.count))
         }
         // Random ads at the first slot (after post 3) are clicked clearly more than at the second (after 7).
         #expect(ctr(3) > ctr(7) * 1.15, "CTR after post 3: \(ctr(3)), after post 7: \(ctr(7))")
@@ -90,7 +91,7 @@ import Testing
         #expect(outcome.storeSpendMicros == outcome.chargedMicros)
         let notes = outcome.notes["ml"] ?? []
         #expect(notes.count == 2, "\(notes)")  // days 2 and 3: day 1 has no earlier day to train on
-        #expect(notes.allSatisfy { $0.contains("adopted") || $0.contains("kept") })
+        #expect(notes.allSatisfy { $0.contains("judged on") && ($0.contains("— adopted") || $0.contains("— not adopted")) }, "\(notes)")
     }
 
     @Test func unknownArmIsRefused() async throws {
@@ -100,8 +101,12 @@ import Testing
     }
 }
 
-final class LogCollector: Sendable {
-    private let stored = Mutex<[ImpressionLog]>([])
-    func add(_ log: ImpressionLog) { stored.withLock { $0.append(log) } }
-    var entries: [ImpressionLog] { stored.withLock { $0 } }
+extension Simulation {
+    /// On a scratch SQLite store in a temporary folder, as `adserve simulate` runs it.
+    func run(log: (@Sendable (ServeLogLine) -> Void)? = nil) async throws -> Outcome {
+        let database = TemporaryDatabase()
+        let outcome = try await run(store: try SQLiteStore(path: database.path, durability: .scratch), log: log)
+        withExtendedLifetime(database) {}
+        return outcome
+    }
 }

@@ -1,6 +1,7 @@
 import Domain
 import Events
 import Foundation
+import Learning
 import ModelServing
 import Models
 import Serving
@@ -118,9 +119,12 @@ import Training
         let inputs = heldOut.prefix(200).map { loaded.features.encode($0.features) }
         #expect(inputs.map(loaded.predict) == inputs.map(good.predictor.predict))
 
-        // No serving model yet: promoted on its own merit.
+        // No serving model yet: judged against the rule-based estimate on the same examples.
         let gate = PromotionGate()
-        #expect(gate.judge(candidate: loaded, serving: nil, heldOut: heldOut).promote)
+        let first = try Retraining(configuration: configuration).retrain(
+            train: train, heldOut: heldOut, heldOutName: "day 2", target: .click, serving: nil, now: Self.t0)
+        #expect(first.comparedWith == "rule-based estimate")
+        #expect(first.adopt, "\(first.summary)")
         try repository.promote(1)
         #expect(repository.promoted(.click) == 1)
 
@@ -134,7 +138,8 @@ import Training
             return e
         }
         let bad = try trainer.train(noise, target: .click, heldOut: heldOut, heldOutName: "day 2", now: Self.t0)
-        let verdict = gate.judge(candidate: bad.predictor, serving: loaded, heldOut: heldOut)
+        let serving = Trainer.evaluate(loaded, on: heldOut, trainingBaseRate: bad.meta.trainingBaseRate)
+        let verdict = gate.judge(candidate: bad.predictor, serving: serving, servingName: "serving model", heldOut: heldOut)
         #expect(!verdict.promote)
         #expect(verdict.reasons.contains { $0.contains("NE") })
 
@@ -245,7 +250,7 @@ import Training
         parameters.l1 = 0  // so that one example moves the ad's own weights
         try learner.adopt(FTRLProximal(hasher: features.hasher, parameters: parameters), meta: meta, trained: false)
         let log = LineCollector()
-        world.serving.observers.add(learner)
+        world.serving.observers.add(OnlineLearning(learner))
         world.serving.observers.add(ServeLogger { log.add($0) })
 
         let decision = try await world.decide("u1")
@@ -352,21 +357,18 @@ import Training
         configuration.size = World.Size(users: 5_000, ads: 300)
         configuration.days = 4
         configuration.arms = ["random"]
-        let logs = Mutex<[ImpressionLog]>([])
-        _ = try await Simulation(configuration: configuration).run(log: { entry in logs.withLock { $0.append(entry) } })
-        let all = logs.withLock { $0 }
-        let examples = all.map { log in
-            JoinedExample(
-                target: .click, id: log.impressionID, features: log.features, label: log.clicked, servedAt: Timestamp(milliseconds: log.timeMs),
-                labelledAt: Timestamp(milliseconds: log.timeMs))
-        }
-        let train = zip(all, examples).filter { $0.0.day < 4 }.map(\.1)
-        let test = zip(all, examples).filter { $0.0.day == 4 }.map(\.1)
+        let logs = LineCollector()
+        _ = try await Simulation(configuration: configuration).run(log: { logs.add($0) })
+        // The serve log as `adserve train` reads it: joined, then the last day held out.
+        let log = ServeLog(lines: logs.lines.sorted { $0.timeMs < $1.timeMs }, malformed: 0)
+        let (examples, summary) = log.joined(target: .click, windows: AttributionWindows())
+        let split = try TimeSplit(examples, holdoutMilliseconds: Timestamp.millisecondsPerDay, summary: summary)
+        let (train, test) = (split.train, split.heldOut)
         var training = TrainingConfiguration()
         training.bits = 18
         training.epochs = 2
         let model = try Trainer(configuration: training).train(train, target: .click, heldOut: test, heldOutName: "day 3", now: Self.t0)
-        let rulePredictions = test.map { RuleBasedRanker().estimate(.click, $0.features) }
+        let rulePredictions = RuleBasedEstimate.predictions(.click, for: test)
         let ruleMetrics = OfflineMetrics(predictions: rulePredictions, labels: test.map(\.label), trainingBaseRate: model.meta.trainingBaseRate)
         #expect(test.count > 1_000)
         #expect(model.meta.metrics.logloss < ruleMetrics.logloss)

@@ -2,7 +2,7 @@ import Domain
 
 /// Campaigns and ads are stored alike: one row per id, columns in a fixed order starting with
 /// `id` and ending with the catalog `revision`, so one create/update/fetch serves both.
-protocol CatalogRow: Sendable {
+protocol RevisionedRow: Sendable {
     static var table: String { get }
     static var noun: String { get }
     static var columns: [String] { get }
@@ -13,7 +13,7 @@ protocol CatalogRow: Sendable {
     init(row: Row) throws
 }
 
-extension CatalogRow {
+extension RevisionedRow {
     static var selectSQL: String { "SELECT \(columns.joined(separator: ", ")) FROM \(table)" }
     static var insertSQL: String {
         "INSERT INTO \(table)(\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ",")))"
@@ -24,7 +24,7 @@ extension CatalogRow {
     }
 }
 
-extension Campaign: CatalogRow {
+extension Campaign: RevisionedRow {
     static let table = "campaigns"
     static let noun = "campaign"
     static let columns = [
@@ -60,7 +60,7 @@ extension Campaign: CatalogRow {
     }
 }
 
-extension Ad: CatalogRow {
+extension Ad: RevisionedRow {
     static let table = "ads"
     static let noun = "ad"
     static let columns = [

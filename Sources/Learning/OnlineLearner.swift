@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import ModelServing
 import Models
 import Serving
 import Synchronization
@@ -97,7 +98,7 @@ public final class OnlineLearner: Sendable {
             var x = SparseFeatures()
             var touched: Set<PredictionTarget> = []
             for example in examples {
-                let target: PredictionTarget = example.target == .click ? .click : .conversion
+                let target = example.target
                 guard var working = state.working[target] else { continue }
                 state.working[target] = nil  // keep the model uniquely referenced while it learns
                 working.features.encode(example.features, into: &x)
@@ -131,8 +132,6 @@ public final class OnlineLearner: Sendable {
         return examples
     }
 
-    public var pendingImpressions: Int { state.withLock { $0.join.pendingCount } }
-
     /// The calibrator with its intercept moved by ln(observed ÷ predicted) (for rare events the
     /// log-odds shift that scales predictions by that ratio); nil where there is no intercept to
     /// move (isotonic) or no positive yet.
@@ -149,21 +148,30 @@ public final class OnlineLearner: Sendable {
     private func slot(_ target: PredictionTarget) -> ModelSlot { target == .click ? click : conversion }
 }
 
-/// The server's online learning: every decision's placements enter the join with the features
-/// the ranker saw, every recorded click and conversion follows them.
-extension OnlineLearner: ServingObserver {
+/// Online learning hears serving like any observer: the placements of the decisions of its
+/// own serving path (`arm`; nil: every path) enter the join with the features the ranker saw,
+/// and every recorded click and conversion follows them.
+public struct OnlineLearning: ServingObserver {
+    public let learner: OnlineLearner
+    public let arm: String?
+
+    public init(_ learner: OnlineLearner, arm: String? = nil) {
+        self.learner = learner
+        self.arm = arm
+    }
+
     public func decided(_ decision: Decision, profile: UserProfile?, context: FeedContext, at time: Timestamp) {
+        if let arm, decision.arm != arm { return }
         for placement in decision.placements {
-            served(
-                id: ImpressionToken.placementKey(decisionID: decision.decisionID, afterPost: placement.afterPost),
-                features: ClickFeatureInput(candidate: placement.candidate, user: profile, context: context), at: time)
+            learner.served(id: decision.placementKey(placement), features: ClickFeatureInput(candidate: placement.candidate, user: profile, context: context), at: time)
         }
     }
 
+    /// Events of impressions this learner never saw match no open window and are ignored.
     public func recorded(_ type: EventType, placementKey: String, at time: Timestamp) {
         switch type {
-        case .click: clicked(id: placementKey, at: time)
-        case .conversion: converted(id: placementKey, at: time)
+        case .click: learner.clicked(id: placementKey, at: time)
+        case .conversion: learner.converted(id: placementKey, at: time)
         case .impression, .hide: break
         }
     }

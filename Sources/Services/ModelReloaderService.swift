@@ -1,20 +1,28 @@
 import Domain
 import Logging
-import ModelServing
+import Learning
 import ServiceLifecycle
 
 /// Polls the model repository and swaps newly promoted (or rolled-back-to) models into serving,
 /// without a restart and without failing a request; a model that does not load is refused and
 /// logged, and the serving model stays. On the same beat, online learning closes the windows
 /// that have ended and publishes what it learned.
-struct ModelReloaderService: Service {
+public struct ModelReloaderService: Service {
     let reloader: ModelReloader
     let learner: OnlineLearner
     let clock: any WallClock
     let interval: Duration
     let logger: Logger
 
-    func run() async throws {
+    public init(reloader: ModelReloader, learner: OnlineLearner, clock: any WallClock, interval: Duration = .seconds(5), logger: Logger) {
+        self.reloader = reloader
+        self.learner = learner
+        self.clock = clock
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 for change in reloader.reload() {

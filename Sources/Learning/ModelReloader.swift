@@ -1,4 +1,5 @@
 import Domain
+import Models
 import Training
 
 /// Keeps a serving node's model slots on the repository's promoted versions: `reload()` loads a

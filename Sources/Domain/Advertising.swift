@@ -68,12 +68,6 @@ public struct Targeting: Sendable, Equatable, Codable {
         self.interests = interests
         self.devices = devices
     }
-
-    /// True when the campaign reaches everyone: the only kind an unknown user can match.
-    public var isUntargeted: Bool {
-        ageMin == nil && ageMax == nil && genders.isEmpty && countries.isEmpty && languages.isEmpty
-            && interests.isEmpty && devices.isEmpty
-    }
 }
 
 public struct FrequencyCap: Sendable, Equatable, Codable {
@@ -123,12 +117,6 @@ public struct Campaign: Sendable, Equatable, Codable {
         self.status = status
         self.createdAt = createdAt
         self.revision = revision
-    }
-
-    public func isScheduled(at now: Timestamp) -> Bool {
-        if let startAt, now < startAt { return false }
-        if let endAt, now >= endAt { return false }
-        return true
     }
 }
 

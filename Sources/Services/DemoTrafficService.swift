@@ -2,10 +2,12 @@ import ServiceLifecycle
 import Simulator
 
 /// `serve --demo`'s background traffic as a service: stops on graceful shutdown.
-struct DemoTrafficService: Service {
+public struct DemoTrafficService: Service {
     let traffic: LiveTraffic
 
-    func run() async throws {
+    public init(traffic: LiveTraffic) { self.traffic = traffic }
+
+    public func run() async throws {
         await cancelWhenGracefulShutdown { await traffic.run() }
     }
 }

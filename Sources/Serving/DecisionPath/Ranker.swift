@@ -79,15 +79,13 @@ extension Ranker {
     }
 }
 
-/// Today's system, kept as the control: smoothed historical rates. A Beta(α, β) prior on each
-/// rate gives the posterior mean (successes + α) / (trials + α + β), so a new ad starts at the
-/// prior mean instead of zero and converges to its observed rate as evidence accumulates.
+/// Today's system, kept as the control: smoothed historical rates (`BetaPrior`), so a new ad
+/// starts at the prior mean instead of zero and converges to its observed rate.
 public struct RuleBasedRanker: Ranker {
-    public var clickPrior: (alpha: Double, beta: Double)
-    public var conversionPrior: (alpha: Double, beta: Double)
+    public var clickPrior: BetaPrior
+    public var conversionPrior: BetaPrior
 
-    /// Defaults: CTR prior mean 1% worth 100 impressions; CVR prior mean 5% worth 20 clicks.
-    public init(clickPrior: (alpha: Double, beta: Double) = (1, 99), conversionPrior: (alpha: Double, beta: Double) = (1, 19)) {
+    public init(clickPrior: BetaPrior = .click, conversionPrior: BetaPrior = .conversion) {
         self.clickPrior = clickPrior
         self.conversionPrior = conversionPrior
     }
@@ -97,17 +95,7 @@ public struct RuleBasedRanker: Ranker {
 
     public func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction {
         Prediction(
-            click: clickRate(impressions: candidate.impressions, clicks: candidate.clicks),
-            conversion: conversionRate(clicks: candidate.clicks, conversions: candidate.conversions))
-    }
-
-    /// The smoothed P(click) of an ad with these counters.
-    public func clickRate(impressions: Int64, clicks: Int64) -> Double {
-        min((Double(clicks) + clickPrior.alpha) / (Double(impressions) + clickPrior.alpha + clickPrior.beta), 1)
-    }
-
-    /// The smoothed P(conversion | click) of an ad with these counters.
-    public func conversionRate(clicks: Int64, conversions: Int64) -> Double {
-        min((Double(conversions) + conversionPrior.alpha) / (Double(clicks) + conversionPrior.alpha + conversionPrior.beta), 1)
+            click: clickPrior.mean(successes: candidate.clicks, trials: candidate.impressions),
+            conversion: conversionPrior.mean(successes: candidate.conversions, trials: candidate.clicks))
     }
 }

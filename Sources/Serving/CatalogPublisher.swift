@@ -6,7 +6,7 @@ import Synchronization
 /// `CatalogSnapshot` that decisions read. Writes mark it dirty; `publishIfChanged()` (run by
 /// `ServingRefresher` every 100 ms, or directly by tests and tools) rebuilds and swaps the
 /// snapshot, so a rebuild costs once per burst of writes, never per request.
-public final class Catalog: Sendable {
+public final class CatalogPublisher: Sendable {
     private struct Master {
         var campaigns: [CampaignID: Campaign] = [:]
         var ads: [AdID: Ad] = [:]
@@ -75,7 +75,6 @@ public final class Catalog: Sendable {
     }
 
     public func campaign(_ id: CampaignID) -> Campaign? { master.withLock { $0.campaigns[id] } }
-    public func ad(_ id: AdID) -> Ad? { master.withLock { $0.ads[id] } }
 
     /// Rebuilds and publishes the snapshot if anything changed since the last one.
     /// Returns whether it published.

@@ -1,12 +1,17 @@
 import ServiceLifecycle
-import Simulator
+import Training
 
 /// Writes the serve log's buffer every `interval`, and once more at shutdown.
-struct FlushService: Service {
-    let writer: JSONLinesWriter
+public struct ServeLogFlushService: Service {
+    let writer: ServeLogWriter
     let interval: Duration
 
-    func run() async throws {
+    public init(writer: ServeLogWriter, interval: Duration = .seconds(1)) {
+        self.writer = writer
+        self.interval = interval
+    }
+
+    public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)

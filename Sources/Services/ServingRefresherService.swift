@@ -1,7 +1,8 @@
 import Serving
 import ServiceLifecycle
 
-/// Runs `ServingRefresher` as a service: stops on graceful shutdown.
+/// Runs `ServingRefresher` as a service: catalog changes published every 100 ms, the
+/// rule-based order rebuilt every second; stops on graceful shutdown.
 public struct ServingRefresherService: Service {
     let refresher: ServingRefresher
 

@@ -1,0 +1,29 @@
+import Domain
+import ModelServing
+import Models
+import Serving
+import Training
+
+/// Writes the serve log as an observer of serving: every placement of every decision with the
+/// features its ranker saw, the arm that chose it and its propensity, and every recorded event,
+/// as `ServeLogLine`s handed to `write`. The server and the simulator both log through it.
+public struct ServeLogger: ServingObserver {
+    let write: @Sendable (ServeLogLine) -> Void
+
+    public init(write: @escaping @Sendable (ServeLogLine) -> Void) { self.write = write }
+
+    public func decided(_ decision: Decision, profile: UserProfile?, context: FeedContext, at time: Timestamp) {
+        for placement in decision.placements {
+            write(ServeLogLine(
+                kind: .impression, impressionId: decision.placementKey(placement), timeMs: time.milliseconds,
+                features: ClickFeatureInput(candidate: placement.candidate, user: profile, context: context),
+                arm: decision.arm, propensity: placement.propensity))
+        }
+    }
+
+    /// Impressions are logged when served; the feed's impression reports add nothing to training.
+    public func recorded(_ type: EventType, placementKey: String, at time: Timestamp) {
+        guard type != .impression else { return }
+        write(ServeLogLine(type, impressionId: placementKey, at: time))
+    }
+}

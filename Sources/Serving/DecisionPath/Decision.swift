@@ -1,0 +1,81 @@
+import Domain
+
+/// One ad placed in a page: the candidate as the ranker saw it, what it predicted, how the ad
+/// was chosen and priced, and its signed token.
+public struct Placement: Sendable {
+    public var afterPost: Int
+    /// What the ranker saw for this ad: the serve-time inputs that training logs keep.
+    public var candidate: Candidate
+    public var prediction: Prediction
+    /// Expected value of the impression in micros: what it was ranked by.
+    public var expectedValueMicros: Double
+    /// The probability with which the policy chose this ad for this slot, given the slots
+    /// before it (1 for the deterministic ranking): what off-policy evaluation needs.
+    public var propensity: Double
+    public var priceMicros: Micros
+    public var impressionToken: String
+
+    public var ad: Ad { candidate.ad }
+    public var campaignID: CampaignID { candidate.campaignID }
+    public var advertiserID: AdvertiserID { candidate.advertiserID }
+    public var objective: Objective { candidate.objective }
+}
+
+public struct Decision: Sendable {
+    public var decisionID: String
+    /// The serving path that decided (an experiment arm's name; "default" on a plain server).
+    public var arm: String
+    public var placements: [Placement]
+
+    /// The key of one placement's impression: what events, the join and the logs use.
+    public func placementKey(_ placement: Placement) -> String {
+        ImpressionToken.placementKey(decisionID: decisionID, afterPost: placement.afterPost)
+    }
+}
+
+/// How a decision chooses among eligible ads.
+public enum SelectionPolicy: Sendable, Equatable {
+    /// Highest expected value first (the ranker's predictions).
+    case ranked
+    /// Uniformly at random, slot by slot, among the eligible ads of advertisers not yet placed;
+    /// each placement logs its exact propensity. Seeded per decision, so reproducible.
+    case uniformRandom(seed: UInt64)
+}
+
+/// What a decision reads of the catalog, taken once at its start: the snapshot and, for a
+/// user-independent ranker, the best-first order built for exactly that snapshot.
+public struct CatalogView: Sendable {
+    public let snapshot: CatalogSnapshot
+    public let ranking: RankingIndex?
+
+    /// An order built for another snapshot is not used.
+    public init(snapshot: CatalogSnapshot, ranking: RankingIndex? = nil) {
+        self.snapshot = snapshot
+        self.ranking = ranking.flatMap { $0.snapshot === snapshot ? $0 : nil }
+    }
+
+    /// The order's own snapshot, with the order.
+    public init(ranking: RankingIndex) {
+        self.snapshot = ranking.snapshot
+        self.ranking = ranking
+    }
+}
+
+/// One request as the decision path sees it.
+public struct DecisionRequest: Sendable {
+    public var decisionID: String
+    public var userID: UserID
+    public var profile: UserProfile?
+    public var context: FeedContext
+    public var organicCount: Int
+    public var now: Timestamp
+
+    public init(decisionID: String, userID: UserID, profile: UserProfile?, context: FeedContext, organicCount: Int, now: Timestamp) {
+        self.decisionID = decisionID
+        self.userID = userID
+        self.profile = profile
+        self.context = context
+        self.organicCount = organicCount
+        self.now = now
+    }
+}

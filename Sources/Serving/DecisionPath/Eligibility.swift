@@ -1,0 +1,76 @@
+import Domain
+
+/// Stage 1 of a decision: what this user may see now. The one place eligibility is written:
+/// schedule and targeting (from the snapshot's index), frequency caps and hides (from the
+/// user's delivery state), and budget (from campaign spend). Every selection — the exhaustive
+/// scan, the walk of a best-first order, the random policy — asks it.
+///
+/// The user's state is copied out once at the start (a few recent impressions and hides), so
+/// matching runs without the delivery lock; spend is read under the lock by the caller.
+struct Eligibility {
+    let snapshot: CatalogSnapshot
+    let audience: CatalogSnapshot.Audience
+    let now: Int64
+    let day: Int64
+    /// Ads the user hid.
+    let hidden: Set<Int64>
+    /// Indices of the campaigns whose frequency cap the user has reached.
+    let capped: [Int32]
+    /// How often the user saw each campaign (by id) in the cap memory: fatigue, for the ranker.
+    let seenByCampaign: [Int64: Int]
+
+    init(snapshot: CatalogSnapshot, profile: UserProfile?, context: FeedContext, userID: UserID, now: Timestamp, delivery: DeliveryState) {
+        let user = delivery.state.withLock { $0.users[userID] }
+        let recent = user?.recent ?? []
+        self.snapshot = snapshot
+        self.audience = snapshot.audience(for: profile, device: context.device)
+        self.now = now.milliseconds
+        self.day = now.day
+        self.hidden = user?.hiddenAds ?? []
+        self.capped = snapshot.cappedCampaigns(recent: recent, now: now.milliseconds)
+        var seen: [Int64: Int] = [:]
+        for item in recent { seen[item.campaign, default: 0] += 1 }
+        self.seenByCampaign = seen
+    }
+
+    /// Schedule, targeting and frequency cap of one campaign.
+    @inline(__always)
+    func admitsCampaign(_ index: Int32) -> Bool {
+        snapshot.matches(index, audience, now) && (capped.isEmpty || !capped.contains(index))
+    }
+
+    /// Whether the campaign can still be charged, from its spend (read under the delivery lock).
+    @inline(__always)
+    func hasBudget(_ index: Int32, _ state: borrowing DeliveryState.State) -> Bool {
+        let entry = snapshot.campaigns[Int(index)]
+        let spend = state.spend[Int(entry.stateSlot)]
+        return Budget.hasRoom(
+            dailyBudget: entry.dailyBudgetMicros, spentToday: spend.spentToday(day: day),
+            totalBudget: entry.totalBudgetMicros, spentTotal: spend.total)
+    }
+
+    /// Whether the user has not hidden this ad.
+    @inline(__always)
+    func admitsAd(_ adIndex: Int32) -> Bool {
+        hidden.isEmpty || !hidden.contains(snapshot.adIDs[Int(adIndex)].rawValue)
+    }
+
+    func seen(_ campaign: CampaignID) -> Int { seenByCampaign[campaign.rawValue] ?? 0 }
+
+    /// Every campaign this user may see now, in index order (the user's country, then campaigns
+    /// of no country): targeting and caps matched unlocked, then budgets under the lock.
+    func campaigns(_ delivery: DeliveryState) -> [Int32] {
+        var matched: [Int32] = []
+        snapshot.forEachMatchingCampaign(audience, at: now) { index in
+            if capped.isEmpty || !capped.contains(index) { matched.append(index) }
+        }
+        delivery.state.withLock { state in matched.removeAll { !hasBudget($0, state) } }
+        return matched
+    }
+
+    /// The eligible ads of an eligible campaign, in ad order.
+    func ads(of campaignIndex: Int32) -> [Int32] {
+        let entry = snapshot.campaigns[Int(campaignIndex)]
+        return (entry.adStart..<entry.adEnd).filter(admitsAd)
+    }
+}

@@ -1,0 +1,113 @@
+import Domain
+
+/// Stage 3 of a decision: which candidates win the page's slots, best first, at most one per
+/// advertiser. Three ways, one per policy and ranker:
+/// - `best`: every candidate scored by the ranker for this user (a user-dependent ranker);
+/// - `walk`: a precomputed best-first order walked until the slots are full (a ranker whose
+///   predictions depend on the ad alone, `RankingIndex`);
+/// - `random`: uniformly at random among eligible ads, with exact propensities.
+enum Ranking {
+    /// The `count` best candidates by expected value, from distinct advertisers, best first.
+    static func best(_ picks: [Pick], count: Int, ranker: some Ranker, request: DecisionRequest, snapshot: CatalogSnapshot) -> [Pick] {
+        let predictions = ranker.predict(picks.map(\.candidate), user: request.profile, context: request.context)
+        var best: [Pick] = []
+        best.reserveCapacity(count + 1)
+        for (i, prediction) in predictions.enumerated() {
+            var pick = picks[i]
+            pick.prediction = prediction
+            pick.value = prediction.expectedValuePerImpression(objective: pick.candidate.objective, bidMicros: pick.candidate.bidMicros)
+            offer(pick, into: &best, capacity: count)
+        }
+        return best
+    }
+
+    /// The `count` best eligible ads from a precomputed best-first order: walks it, skipping what
+    /// this user may not see, and stops when the slots are full — nothing later in the order can
+    /// beat what was picked. The delivery lock is held for the walk, which is short.
+    static func walk(_ ranking: RankingIndex, count: Int, eligibility: Eligibility, delivery: DeliveryState, now: Timestamp) -> [Pick] {
+        let snapshot = ranking.snapshot
+        var best: [Pick] = []
+        best.reserveCapacity(count + 1)
+        delivery.state.withLock { state in
+            for adIndex in ranking.order {
+                let campaignIndex = snapshot.adCampaigns[Int(adIndex)]
+                let entry = snapshot.campaigns[Int(campaignIndex)]
+                if best.contains(where: { $0.candidate.advertiserID == entry.advertiserID }) { continue }
+                guard eligibility.admitsCampaign(campaignIndex), eligibility.hasBudget(campaignIndex, state), eligibility.admitsAd(adIndex) else { continue }
+                let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
+                best.append(Pick(
+                    adIndex: adIndex, campaignIndex: campaignIndex,
+                    candidate: CandidateGeneration.candidate(adIndex, entry, counters, eligibility.seen(entry.id), snapshot, now),
+                    prediction: ranking.predictions[Int(adIndex)], value: ranking.values[Int(adIndex)]))
+                if best.count == count { break }
+            }
+        }
+        return best
+    }
+
+    /// Uniformly random picks, slot by slot, among eligible ads of advertisers not yet placed.
+    /// Works on eligible campaigns weighted by their visible ads, so it never materializes every
+    /// eligible ad: a campaign is drawn with probability (its visible ads) / (all visible ads
+    /// left), then one of its visible ads uniformly — together a uniform draw over ads, with
+    /// propensity 1 / (visible ads left). Visible means active, in this campaign and not hidden.
+    static func random(
+        count: Int, seed: UInt64, ranker: some Ranker, request: DecisionRequest, eligibility: Eligibility, delivery: DeliveryState
+    ) -> [Pick] {
+        let snapshot = eligibility.snapshot
+        var remaining = eligibility.campaigns(delivery).map { index in
+            let entry = snapshot.campaigns[Int(index)]
+            let ads = eligibility.hidden.isEmpty ? Int(entry.adEnd - entry.adStart) : eligibility.ads(of: index).count
+            return (campaign: index, ads: ads)
+        }
+        if !eligibility.hidden.isEmpty { remaining.removeAll { $0.ads == 0 } }
+        var rng = SplitMix64(seed: seed)
+        var chosen: [(adIndex: Int32, campaignIndex: Int32, propensity: Double)] = []
+        while chosen.count < count, !remaining.isEmpty {
+            let total = remaining.reduce(0) { $0 + $1.ads }
+            var r = Int.random(in: 0..<total, using: &rng)
+            var pick = remaining[remaining.count - 1]
+            for item in remaining {
+                if r < item.ads { pick = item; break }
+                r -= item.ads
+            }
+            let entry = snapshot.campaigns[Int(pick.campaign)]
+            let adIndex = eligibility.hidden.isEmpty ? entry.adStart + Int32(r) : eligibility.ads(of: pick.campaign)[r]
+            chosen.append((adIndex, pick.campaign, 1 / Double(total)))
+            remaining.removeAll { snapshot.campaigns[Int($0.campaign)].advertiserID == entry.advertiserID }
+        }
+        var picks = delivery.state.withLock { state in
+            chosen.map { choice in
+                let entry = snapshot.campaigns[Int(choice.campaignIndex)]
+                let counters = state.ads[Int(snapshot.adStateSlots[Int(choice.adIndex)])]
+                return Pick(
+                    adIndex: choice.adIndex, campaignIndex: choice.campaignIndex,
+                    candidate: CandidateGeneration.candidate(choice.adIndex, entry, counters, eligibility.seen(entry.id), snapshot, request.now),
+                    propensity: choice.propensity)
+            }
+        }
+        let predictions = ranker.predict(picks.map(\.candidate), user: request.profile, context: request.context)
+        for i in picks.indices {
+            picks[i].prediction = predictions[i]
+            picks[i].value = predictions[i].expectedValuePerImpression(objective: picks[i].candidate.objective, bidMicros: picks[i].candidate.bidMicros)
+        }
+        return picks
+    }
+
+    /// Keeps `best` sorted by value (ties: lower ad id first), at most `capacity` long, with at
+    /// most one pick per advertiser.
+    @inline(__always)
+    static func offer(_ pick: Pick, into best: inout [Pick], capacity: Int) {
+        func beats(_ a: Pick, _ b: Pick) -> Bool {
+            a.value != b.value ? a.value > b.value : a.candidate.adID < b.candidate.adID
+        }
+        if best.count == capacity, let last = best.last, !beats(pick, last) { return }
+        if let same = best.firstIndex(where: { $0.candidate.advertiserID == pick.candidate.advertiserID }) {
+            guard beats(pick, best[same]) else { return }
+            best.remove(at: same)
+        }
+        var i = best.count
+        while i > 0 && beats(pick, best[i - 1]) { i -= 1 }
+        best.insert(pick, at: i)
+        if best.count > capacity { best.removeLast() }
+    }
+}

@@ -1,0 +1,56 @@
+import Domain
+import Models
+
+/// The one retraining flow, train → gate → adopt, used by `adserve train` and by the
+/// simulator's learned arm: a candidate is trained on the earlier examples and judged on the
+/// later ones, which neither it nor the serving model learned from, against what served them —
+/// the serving model, or before any model served, the rule-based estimate. The caller adopts
+/// it (promotes it in the repository, or hands it to online learning) when `adopt` is true.
+public struct Retraining: Sendable {
+    public var configuration: TrainingConfiguration
+    public var gate: PromotionGate
+
+    public init(configuration: TrainingConfiguration = TrainingConfiguration(), gate: PromotionGate = PromotionGate()) {
+        self.configuration = configuration
+        self.gate = gate
+    }
+
+    public struct Outcome: Sendable {
+        public var candidate: Trainer.Result
+        public var verdict: PromotionGate.Verdict
+        /// "serving model v3" or "rule-based estimate".
+        public var comparedWith: String
+        public var adopt: Bool { verdict.promote }
+
+        /// One line for people: what was measured, against what, and the verdict.
+        public var summary: String {
+            let m = verdict.candidate
+            let s = verdict.serving
+            func metrics(_ m: OfflineMetrics) -> String {
+                "AUC \(TextTable.fixed(m.auc, 4)) NE \(TextTable.fixed(m.ne, 4)) calibration \(TextTable.fixed(m.calibration, 3))"
+            }
+            return "trained on \(candidate.meta.trainingExamples) examples, judged on \(m.count): \(metrics(m)); \(comparedWith) \(metrics(s)) — "
+                + (adopt ? "adopted" : "not adopted") + ": " + verdict.reasons.joined(separator: "; ")
+        }
+    }
+
+    /// Trains a candidate on `train`, evaluates it on `heldOut` and judges it against `serving`
+    /// (nil: the rule-based estimate) on the same examples.
+    public func retrain(
+        train: [JoinedExample], heldOut: [JoinedExample], heldOutName: String, target: PredictionTarget, serving: ClickPredictor?, now: Timestamp
+    ) throws -> Outcome {
+        let candidate = try Trainer(configuration: configuration).train(train, target: target, heldOut: heldOut, heldOutName: heldOutName, now: now)
+        let base = candidate.meta.trainingBaseRate
+        let theirs: OfflineMetrics
+        let name: String
+        if let serving {
+            theirs = Trainer.evaluate(serving, on: heldOut, trainingBaseRate: base)
+            name = serving.meta.version > 0 ? "serving model v\(serving.meta.version)" : "serving model"
+        } else {
+            theirs = OfflineMetrics(predictions: RuleBasedEstimate.predictions(target, for: heldOut), labels: heldOut.map(\.label), trainingBaseRate: base)
+            name = "rule-based estimate"
+        }
+        let verdict = gate.judge(candidate: candidate.predictor, serving: theirs, servingName: name, heldOut: heldOut)
+        return Outcome(candidate: candidate, verdict: verdict, comparedWith: name)
+    }
+}
