@@ -29,7 +29,8 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        // Values every other module speaks: ids, money, campaigns, ads, users, errors, clocks.
+        // Values every other module speaks: ids, money, campaigns, ads, users, errors, clocks
+        // (the system clock and a manual one), durations, JSON and text-table formats.
         .target(name: "Domain", swiftSettings: swiftSettings),
         // SHA-256 and HMAC-SHA-256 through swift-crypto, base64url, hex and secrets: impression
         // tokens and API key hashes.
@@ -42,12 +43,14 @@ let package = Package(
         // Event ingestion and billing: token verification, dedupe, spend charged once.
         .target(name: "Events", dependencies: ["Domain", "Storage", "Serving"], swiftSettings: swiftSettings),
         // A simulated world of users and ads played through the real serving path, with A/B arms
-        // (the learned arm retrains through the same flow as `adserve train`). It is given its store.
+        // (the learned arm retrains through the same flow as `adserve train`), and the decision
+        // benchmark on a generated world. Both are given their store.
         .target(
             name: "Simulator",
             dependencies: [
                 "Domain", "Storage", "Serving", "Events", "Models", "Training", "ModelServing", "Learning",
                 .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -90,10 +93,9 @@ let package = Package(
         .executableTarget(
             name: "adserve",
             dependencies: [
-                "Domain", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing", "Learning", "API",
-                "Services",
+                "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing",
+                "Learning", "API", "Services",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -102,7 +104,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Manual clock, temporary stores and fixtures; production targets never import it.
+        // Temporary stores and a test world with quick fixtures; production targets never import it.
         .target(
             name: "TestSupport",
             dependencies: ["Domain", "Storage", "SQLiteStorage", "Serving"],

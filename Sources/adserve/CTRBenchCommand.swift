@@ -32,20 +32,6 @@ struct CTRBenchCommand: AsyncParsableCommand {
     @Option(help: "Hashed feature space: 2^bits buckets.") var bits = 20
     @Flag(help: "Print JSON.") var json = false
 
-    struct Row: Codable {
-        var name: String
-        var auc: Double
-        var logloss: Double
-        var ne: Double
-        var calibration: Double
-        var ece: Double
-        var train_examples_per_s: Double
-        var predict_per_s: Double
-        var train_rows: Int
-        var test_rows: Int
-        var malformed_rows: Int
-    }
-
     var numericColumns: Set<String> {
         Set(numeric.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
     }
@@ -69,11 +55,14 @@ struct CTRBenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let hasher = FeatureHasher(bits: bits)
-        var trainSet = try load(train, field: "train", hasher: hasher)
+        var bench = CTRBenchmark(format: format == "csv" ? .csv(label: label, numeric: numericColumns) : .criteo)
+        bench.bits = bits
+        bench.epochs = epochs
+        bench.factors = factors
+        var trainSet = try bench.load(train, field: "train")
         let testSet: LabeledExamples
         if let test {
-            testSet = try load(test, field: "test", hasher: hasher)
+            testSet = try bench.load(test, field: "test")
         } else {
             let split = trainSet.split(at: trainRows)
             trainSet = split.head
@@ -82,69 +71,12 @@ struct CTRBenchCommand: AsyncParsableCommand {
                 throw AdServeError.invalid("train", "\(train): no rows left to test on after --train-rows \(trainRows) (\(trainSet.count) readable rows)")
             }
         }
-
-        var rows: [Row] = []
-        for kind in modelList {
-            switch kind {
-            case FactorizationMachine.kind:
-                var parameters = FactorizationMachine.Parameters()
-                parameters.factors = factors
-                rows.append(measure({ FactorizationMachine(hasher: hasher, parameters: parameters) }, train: trainSet, test: testSet))
-            default:
-                rows.append(measure({ FTRLProximal(hasher: hasher) }, train: trainSet, test: testSet))
-            }
-        }
-
+        let rows = try modelList.map { kind throws(AdServeError) in try bench.measure(kind, train: trainSet, test: testSet) }
         if json {
             print(try JSONFormat.string(["models": rows]))
         } else {
             print("train \(trainSet.count) rows, test \(testSet.count) rows, malformed \(trainSet.malformed + testSet.malformed)")
-            for row in rows {
-                print(String(format: "%-10@ AUC %.4f  logloss %.4f  NE %.4f  calibration %.3f  ECE %.4f  train %.0f ex/s  predict %.0f /s",
-                             row.name, row.auc, row.logloss, row.ne, row.calibration, row.ece, row.train_examples_per_s, row.predict_per_s))
-            }
+            print(CTRBenchmark.table(rows))
         }
-    }
-
-    /// Reads one file in the chosen layout; a file with no readable row is an error that names it.
-    func load(_ path: String, field: String, hasher: FeatureHasher) throws -> LabeledExamples {
-        let text = try String(contentsOfFile: path, encoding: .utf8)
-        let examples: LabeledExamples
-        switch format {
-        case "csv":
-            let reader = CSVReader(hasher: hasher, labelColumn: label, numericColumns: numericColumns)
-            do throws(AdServeError) {
-                examples = try reader.parse(text)
-            } catch {
-                throw AdServeError.invalid(error.field ?? field, "\(path): \(error.message)")
-            }
-        default:
-            examples = CriteoReader(hasher: hasher).parse(text)
-        }
-        guard !examples.isEmpty else {
-            throw AdServeError.invalid(field, "\(path): no readable rows (\(examples.malformed) malformed)")
-        }
-        return examples
-    }
-
-    /// Trains a fresh model on `train` for `epochs` passes and evaluates it on `test`. The model is
-    /// built before the clock starts, so the timing is training alone.
-    func measure<Model: ClickModel>(_ makeModel: () -> Model, train: LabeledExamples, test: LabeledExamples) -> Row {
-        var model = makeModel()
-        let trainStart = ContinuousClock.now
-        for _ in 0..<epochs {
-            for (x, y) in zip(train.features, train.labels) { model.update(x, label: y, weight: 1) }
-        }
-        let trainSeconds = (ContinuousClock.now - trainStart).inSeconds
-        let predictStart = ContinuousClock.now
-        let predictions = test.features.map { model.predict($0) }
-        let predictSeconds = (ContinuousClock.now - predictStart).inSeconds
-        let metrics = OfflineMetrics(predictions: predictions, labels: test.labels, trainingBaseRate: train.baseRate)
-        return Row(
-            name: Model.kind, auc: metrics.auc, logloss: metrics.logloss, ne: metrics.ne, calibration: metrics.calibration,
-            ece: metrics.ece,
-            train_examples_per_s: Double(train.count * epochs) / max(trainSeconds, 1e-9),
-            predict_per_s: Double(test.count) / max(predictSeconds, 1e-9),
-            train_rows: train.count, test_rows: test.count, malformed_rows: train.malformed + test.malformed)
     }
 }

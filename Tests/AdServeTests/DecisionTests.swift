@@ -53,6 +53,38 @@ import Testing
         #expect(Set(decision.placements.map(\.advertiserID)).count == decision.placements.count)
     }
 
+    /// The random policy draws among the ads the user may see. A hidden ad that is then paused
+    /// must not count against its campaign: the campaign's other ad stays drawable, and the
+    /// logged propensity is exactly 1 / (visible ads left).
+    @Test func randomPolicyKeepsACampaignWhoseHiddenAdWasPaused() async throws {
+        var configuration = ServingConfiguration()
+        configuration.policy = .uniformRandom(seed: 1)
+        let world = try await TestWorld.make(configuration: configuration)
+        let acme = try await world.campaign(try await world.advertiser("Acme"))
+        let kept = try await world.ad(acme)
+        let hidden = try await world.ad(acme)
+        let beta = try await world.campaign(try await world.advertiser("Beta"))
+        let other = try await world.ad(beta)
+        world.publish()
+
+        // Serve until the user sees `hidden`, then hide it and pause it.
+        var hiddenPlacement: Placement?
+        for _ in 0..<50 where hiddenPlacement == nil {
+            hiddenPlacement = try await world.decide("u1").placements.first { $0.ad.id == hidden.id }
+        }
+        let placement = try #require(hiddenPlacement)
+        _ = try await EventIngestor(serving: world.serving).ingest(IncomingEvent(type: .hide, impressionToken: placement.impressionToken))
+        _ = try await world.catalog.updateAd(hidden.id) { $0.status = .paused }
+        world.publish()
+
+        for _ in 0..<20 {
+            let decision = try await world.decide("u1")
+            #expect(Set(decision.placements.map(\.ad.id)) == [kept.id, other.id])
+            // Two visible ads of two advertisers: the first slot draws one of two, the second the other.
+            #expect(decision.placements.map(\.propensity) == [0.5, 1])
+        }
+    }
+
     @Test func rateSmoothingStartsAtThePriorAndFollowsEvidence() {
         let ranker = RuleBasedRanker()
         func candidate(impressions: Int64, clicks: Int64, conversions: Int64 = 0) -> Candidate {

@@ -1,0 +1,119 @@
+import Domain
+import Foundation
+import Models
+import TestSupport
+import Testing
+import Training
+
+/// The one serve-log format, as `adserve train` meets it: written, read back, joined, split.
+@Suite struct ServeLogTests {
+    static let t0 = TrainingTests.t0
+
+    static func impression(_ id: String, minute: Int64, caption: String = "Sunny beach trips") -> ServeLogLine {
+        ServeLogLine(
+            kind: .impression, impressionId: id, timeMs: t0.adding(milliseconds: minute * 60_000).milliseconds,
+            features: TrainingTests.input(caption: caption), arm: "default", propensity: 1)
+    }
+
+    static func event(_ kind: ServeLogLine.Kind, _ id: String, minute: Int64) -> ServeLogLine {
+        ServeLogLine(kind: kind, impressionId: id, timeMs: t0.adding(milliseconds: minute * 60_000).milliseconds)
+    }
+
+    /// Written by the writer, read back line for line in time order; a broken line is counted.
+    @Test func writtenLinesReadBackInTimeOrderAndBrokenLinesAreCounted() throws {
+        let database = TemporaryDatabase()
+        let path = database.directory.appendingPathComponent("serve-log.jsonl").path
+        let writer = try ServeLogWriter(path: path)
+        let lines = [Self.impression("d1/3", minute: 0), Self.event(.click, "d1/3", minute: 1), Self.impression("d2/3", minute: 2)]
+        writer.write(lines[0])
+        writer.write(lines[2])  // written out of time order
+        writer.write(lines[1])
+        writer.close()
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data("{\"kind\":\"impression\",\"impr\n".utf8))  // a torn last line
+        try handle.close()
+
+        let log = try ServeLog.read(path: path)
+        #expect(log.lines == lines)
+        #expect(log.malformed == 1)
+    }
+
+    @Test func aFileWithoutImpressionsIsAnErrorNamingIt() throws {
+        let database = TemporaryDatabase()
+        let path = database.directory.appendingPathComponent("empty.jsonl").path
+        try Data("not json\n".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: AdServeError.self) { try ServeLog.read(path: path) }
+        do {
+            _ = try ServeLog.read(path: path)
+        } catch {
+            #expect(error.field == "logs" && error.message.contains(path) && error.message.contains("malformed lines: 1"))
+        }
+    }
+
+    /// A 40-minute trial trains with minute-sized windows and holdout; with the defaults (1 h
+    /// click window, 24 h holdout) the error says what the log spans and what would work.
+    @Test func aShortTrialTrainsWithDurationsAndTheErrorSaysWhatWouldWork() throws {
+        var lines: [ServeLogLine] = []
+        for minute in 0..<40 {
+            for slot in [3, 7] {
+                let id = "d\(minute)/\(slot)"
+                lines.append(Self.impression(id, minute: Int64(minute)))
+                if (minute + slot) % 5 == 0 { lines.append(Self.event(.click, id, minute: Int64(minute))) }
+            }
+        }
+        let log = ServeLog(lines: lines.sorted { $0.timeMs < $1.timeMs })
+
+        let (unlabelled, summary) = log.joined(target: .click, windows: AttributionWindows())
+        #expect(unlabelled.filter { !$0.label }.isEmpty)  // no 1 h window has closed in 40 minutes
+        do {
+            _ = try TimeSplit(unlabelled, holdoutMilliseconds: try DurationText.parse("24h", option: "holdout"), summary: summary)
+            Issue.record("a 24 h holdout of a 40-minute log must not split")
+        } catch {
+            #expect(error.field == "holdout")
+            #expect(error.message.contains("span 39m"), "\(error.message)")
+            #expect(error.message.contains("try --holdout"), "\(error.message)")
+        }
+
+        let windows = AttributionWindows(clickMilliseconds: try DurationText.parse("2m", option: "click-window"))
+        let (examples, shortSummary) = log.joined(target: .click, windows: windows)
+        let split = try TimeSplit(examples, holdoutMilliseconds: try DurationText.parse("10m", option: "holdout"), summary: shortSummary)
+        #expect(split.train.count > 40 && split.heldOut.count > 10)
+        #expect(split.train.allSatisfy { $0.servedAt < split.heldOut[0].servedAt })
+        #expect(split.train.contains { $0.label } && split.train.contains { !$0.label })
+    }
+
+    @Test(arguments: [
+        ("90s", Int64(90_000)), ("15m", 900_000), ("2h", 7_200_000), ("7d", 604_800_000), ("3600", 3_600_000),
+    ])
+    func durationsAreReadAsPeopleTypeThem(text: String, milliseconds: Int64) throws {
+        #expect(try DurationText.parse(text, option: "holdout") == milliseconds)
+        #expect(DurationText.milliseconds(DurationText.format(milliseconds: milliseconds)) == milliseconds)
+    }
+
+    @Test(arguments: ["", "h", "0", "-5m", "1.5h", "2w", "99999999999999999d"])
+    func badDurationsAreRefusedNamingTheOption(text: String) {
+        #expect(DurationText.milliseconds(text) == nil)
+        #expect(throws: AdServeError.invalid("click-window", "'\(text)' is not a duration: write a positive whole number of seconds or one with a unit, such as 90s, 15m, 2h or 7d")) {
+            try DurationText.parse(text, option: "click-window")
+        }
+    }
+
+    /// Short tokens that carry meaning (numbers) are features; short words are not.
+    @Test func captionsThatDifferInANumberEncodeDifferently() {
+        let features = ClickFeatures(hasher: FeatureHasher(bits: 20))
+        let three = features.encode(TrainingTests.input(caption: "product 3"))
+        let four = features.encode(TrainingTests.input(caption: "product 4"))
+        #expect(three != four)
+        #expect(features.encode(TrainingTests.input(caption: "a product of")) == features.encode(TrainingTests.input(caption: "product")))
+        #expect(ClickFeatures.version == 2)
+    }
+
+    @Test func isoTimesRoundTrip() throws {
+        let t = Timestamp(milliseconds: 1_780_315_245_000)
+        #expect(t.iso8601 == "2026-06-01T12:00:45Z")
+        #expect(try Timestamp(iso8601: t.iso8601, field: "start_at") == t)
+        #expect(try Timestamp(iso8601: "2026-06-01T14:00:45+02:00", field: "start_at") == t)
+        #expect(throws: AdServeError.self) { try Timestamp(iso8601: "yesterday", field: "start_at") }
+    }
+}
