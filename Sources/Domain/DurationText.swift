@@ -26,11 +26,12 @@ public enum DurationText {
         return value
     }
 
-    /// The largest unit that divides the duration: 90s, 15m, 2h, 7d (or milliseconds).
+    /// The largest unit that divides the duration: 90s, 15m, 2h, 7d; a duration that no unit
+    /// divides is shown in whole seconds, rounded down (under a second: in milliseconds).
     public static func format(milliseconds: Int64) -> String {
         for unit in units.reversed() where milliseconds != 0 && milliseconds % unit.milliseconds == 0 {
             return "\(milliseconds / unit.milliseconds)\(unit.suffix)"
         }
-        return "\(milliseconds)ms"
+        return milliseconds >= 1000 ? "\(milliseconds / 1000)s" : "\(milliseconds)ms"
     }
 }

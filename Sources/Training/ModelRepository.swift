@@ -112,3 +112,19 @@ extension ClickPredictor {
         }
     }
 }
+
+extension ModelRepository {
+    /// Stored versions as a table for people: which one serves each target, and how each
+    /// measured on the data it was evaluated on.
+    public func table(_ versions: [ModelMeta]) -> String {
+        var rows = [["version", "kind", "target", "serving", "examples", "AUC", "NE", "calibration", "impressions from", "to"]]
+        for m in versions {
+            rows.append([
+                String(m.version), m.kind, m.target.rawValue, promoted(m.target) == m.version ? "yes" : "",
+                String(m.trainingExamples), TextTable.fixed(m.metrics.auc, 4), TextTable.fixed(m.metrics.ne, 4),
+                TextTable.fixed(m.metrics.calibration, 3), m.trainedFrom.iso8601, m.trainedTo.iso8601,
+            ])
+        }
+        return TextTable.render(rows)
+    }
+}

@@ -100,6 +100,8 @@ public struct ServeLog: Sendable {
         public var lastImpression = Timestamp(milliseconds: 0)
         /// The newest time in the log: windows closed by then are labelled.
         public var asOf = Timestamp(milliseconds: 0)
+        /// The windows the log was joined with.
+        public var windows = AttributionWindows()
     }
 
     /// Replays the log through an attribution join as of its newest time: examples whose window
@@ -107,7 +109,7 @@ public struct ServeLog: Sendable {
     /// serving order.
     public func joined(target: PredictionTarget, windows: AttributionWindows) -> (examples: [JoinedExample], summary: Summary) {
         var join = AttributionJoin(windows: windows)
-        var summary = Summary(malformed: malformed)
+        var summary = Summary(malformed: malformed, windows: windows)
         var impressionTimes: (first: Int64, last: Int64) = (.max, .min)
         for line in lines {
             line.replay(into: &join)
@@ -140,12 +142,16 @@ public struct TimeSplit: Sendable {
         heldOut = examples.filter { $0.servedAt.milliseconds >= cut }
         guard !train.isEmpty, !heldOut.isEmpty else {
             let span = summary.lastImpression.milliseconds - summary.firstImpression.milliseconds
+            let window = summary.windows.clickMilliseconds
+            let quarter = DurationText.format(milliseconds: max(1000, span / 4 / 1000 * 1000))
             var message = "--holdout \(DurationText.format(milliseconds: holdout)) leaves \(train.count) labelled examples to train on and \(heldOut.count) to evaluate on"
             message += "; the log's impressions span \(DurationText.format(milliseconds: span))"
-            if examples.isEmpty {
-                message += ", and no example is labelled yet: an impression is labelled when its click window closes (shorten --click-window)"
+            if span <= window {
+                // Only clicks are labelled before the window closes: every negative is still pending.
+                message += ", within the click window (\(DurationText.format(milliseconds: window))), so no impression without a click is labelled yet"
+                message += "; try --click-window \(quarter) --holdout \(quarter)"
             } else if span > 0 {
-                message += "; try --holdout \(DurationText.format(milliseconds: max(1000, span / 4)))"
+                message += "; try --holdout \(quarter)"
             }
             throw AdServeError.invalid("holdout", message)
         }

@@ -203,16 +203,7 @@ struct ModelsCommand: ParsableCommand {
             let repository = try ModelRepository(directory: models)
             let all = try repository.list()
             if json { return try printJSON(all) }
-            let serving = Dictionary(uniqueKeysWithValues: PredictionTarget.allCases.map { ($0, repository.promoted($0) ?? 0) })
-            var rows = [["version", "kind", "target", "serving", "examples", "AUC", "NE", "calibration", "impressions from", "to"]]
-            for m in all {
-                rows.append([
-                    String(m.version), m.kind, m.target.rawValue, serving[m.target] == m.version ? "yes" : "",
-                    String(m.trainingExamples), TextTable.fixed(m.metrics.auc, 4), TextTable.fixed(m.metrics.ne, 4),
-                    TextTable.fixed(m.metrics.calibration, 3), m.trainedFrom.iso8601, m.trainedTo.iso8601,
-                ])
-            }
-            print(TextTable.render(rows))
+            print(repository.table(all))
         }
     }
 

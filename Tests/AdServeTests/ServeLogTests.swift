@@ -71,8 +71,8 @@ import Training
             Issue.record("a 24 h holdout of a 40-minute log must not split")
         } catch {
             #expect(error.field == "holdout")
-            #expect(error.message.contains("span 39m"), "\(error.message)")
-            #expect(error.message.contains("try --holdout"), "\(error.message)")
+            #expect(error.message.contains("span 39m, within the click window (1h)"), "\(error.message)")
+            #expect(error.message.contains("try --click-window 585s --holdout 585s"), "\(error.message)")
         }
 
         let windows = AttributionWindows(clickMilliseconds: try DurationText.parse("2m", option: "click-window"))

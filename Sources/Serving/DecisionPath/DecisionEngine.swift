@@ -31,7 +31,7 @@ public struct DecisionEngine: Sendable {
             picks = Ranking.walk(ranking, count: positions.count, eligibility: eligibility, delivery: delivery, now: request.now)
         } else {
             let candidates = CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now)
-            picks = Ranking.best(candidates, count: positions.count, ranker: ranker, request: request, snapshot: view.snapshot)
+            picks = Ranking.best(candidates, count: positions.count, ranker: ranker, request: request)
         }
         return Decision(decisionID: request.decisionID, arm: arm, placements: PagePlacement.place(picks, positions: positions, request: request, signer: signer))
     }

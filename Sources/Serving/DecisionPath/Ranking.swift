@@ -8,7 +8,7 @@ import Domain
 /// - `random`: uniformly at random among eligible ads, with exact propensities.
 enum Ranking {
     /// The `count` best candidates by expected value, from distinct advertisers, best first.
-    static func best(_ picks: [Pick], count: Int, ranker: some Ranker, request: DecisionRequest, snapshot: CatalogSnapshot) -> [Pick] {
+    static func best(_ picks: [Pick], count: Int, ranker: some Ranker, request: DecisionRequest) -> [Pick] {
         let predictions = ranker.predict(picks.map(\.candidate), user: request.profile, context: request.context)
         var best: [Pick] = []
         best.reserveCapacity(count + 1)
