@@ -78,7 +78,7 @@ public struct AdServeAPI: Sendable {
         router.get("/v1/advertisers/:id/campaigns") { request, context in
             let principal = try await auth.principal(request)
             let id = AdvertiserID(try pathID(context))
-            try principal.requireOwner(id)
+            try principal.requireOwner(id, else: AdServeError.notFound("advertiser \(id)"))
             guard try await serving.store.advertiser(id) != nil else { throw AdServeError.notFound("advertiser \(id)") }
             let campaigns = try await serving.store.campaigns(of: id)
             return try JSON.response(CampaignListPayload(campaigns: campaigns.map { CampaignPayload($0) }))
@@ -86,7 +86,8 @@ public struct AdServeAPI: Sendable {
         router.post("/v1/campaigns") { request, _ in
             let principal = try await auth.principal(request)
             let input = try await body(CreateCampaignBody.self, request)
-            try principal.requireOwner(AdvertiserID(input.advertiserId))
+            try principal.requireOwner(
+                AdvertiserID(input.advertiserId), else: AdServeError(.notFound, "advertiser \(input.advertiserId) not found", field: "advertiser_id"))
             let draft = Campaign(
                 id: CampaignID(0), advertiserID: AdvertiserID(input.advertiserId), name: input.name, objective: input.objective,
                 bidMicros: input.bidMicros, dailyBudgetMicros: input.dailyBudgetMicros, totalBudgetMicros: input.totalBudgetMicros,
@@ -127,10 +128,9 @@ public struct AdServeAPI: Sendable {
         router.post("/v1/ads") { request, _ in
             let principal = try await auth.principal(request)
             let input = try await body(CreateAdBody.self, request)
-            guard let campaign = try await serving.store.campaign(CampaignID(input.campaignId)) else {
-                throw AdServeError(.notFound, "campaign \(input.campaignId) not found", field: "campaign_id")
-            }
-            try principal.requireOwner(campaign.advertiserID)
+            let missing = AdServeError(.notFound, "campaign \(input.campaignId) not found", field: "campaign_id")
+            guard let campaign = try await serving.store.campaign(CampaignID(input.campaignId)) else { throw missing }
+            try principal.requireOwner(campaign.advertiserID, else: missing)
             let draft = Ad(
                 id: AdID(0), campaignID: campaign.id, format: input.format, mediaURLs: input.mediaUrls, caption: input.caption,
                 company: input.company, product: input.product, description: input.description, embedding: input.embedding,
@@ -162,13 +162,14 @@ public struct AdServeAPI: Sendable {
 
     func ownedCampaign(_ id: CampaignID, _ principal: Principal) async throws -> Campaign {
         guard let campaign = try await serving.store.campaign(id) else { throw AdServeError.notFound("campaign \(id)") }
-        try principal.requireOwner(campaign.advertiserID)
+        try principal.requireOwner(campaign.advertiserID, else: AdServeError.notFound("campaign \(id)"))
         return campaign
     }
 
     func ownedAd(_ id: AdID, _ principal: Principal) async throws -> Ad {
         guard let ad = try await serving.store.ad(id) else { throw AdServeError.notFound("ad \(id)") }
-        _ = try await ownedCampaign(ad.campaignID, principal)
+        guard let campaign = try await serving.store.campaign(ad.campaignID) else { throw AdServeError.notFound("ad \(id)") }
+        try principal.requireOwner(campaign.advertiserID, else: AdServeError.notFound("ad \(id)"))
         return ad
     }
 

@@ -20,12 +20,14 @@ enum Principal: Sendable, Equatable {
         guard self == .admin else { throw AdServeError(.forbidden, "this route needs the admin key") }
     }
 
-    /// Admin, or the advertiser that owns the thing.
-    func requireOwner(_ owner: AdvertiserID) throws(AdServeError) {
+    /// Admin, or the advertiser that owns the thing. Anyone else gets `hidden`, the error the
+    /// caller would get if the thing did not exist: a key learns nothing about other
+    /// advertisers' objects, not even whether they exist.
+    func requireOwner(_ owner: AdvertiserID, else hidden: AdServeError) throws(AdServeError) {
         switch self {
         case .admin: return
         case .advertiser(let id) where id == owner: return
-        default: throw AdServeError(.forbidden, "this key cannot reach advertiser \(owner)'s data")
+        default: throw hidden
         }
     }
 }

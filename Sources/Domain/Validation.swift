@@ -9,6 +9,25 @@ public enum Limits {
     public static let maxEmbeddingDimensions = 1_024
     /// Frequency-cap windows are at most a week, so delivery state keeps a week of impressions.
     public static let maxCapHours = 168
+    /// The schemes a media URL may use.
+    public static let mediaSchemes: Set<String> = ["https", "http", "file", "data"]
+
+    /// Checks one piece of text an advertiser sends: at most `characters` characters and
+    /// `4 × characters` UTF-8 bytes (a character count alone hides a large payload: one
+    /// grapheme can hold many scalars), and no control characters (NUL, escape sequences, C1
+    /// controls, the BOM and bidirectional overrides) — only `\n` and `\t` in long text.
+    public static func checkText(_ text: String, field: String, characters: Int, required: Bool, multiline: Bool) throws(AdServeError) {
+        if required && text.isEmpty { throw .invalid(field, "must be 1-\(characters) characters") }
+        if text.count > characters { throw .invalid(field, "at most \(characters) characters") }
+        if text.utf8.count > 4 * characters { throw .invalid(field, "at most \(4 * characters) bytes of UTF-8") }
+        for scalar in text.unicodeScalars {
+            let v = scalar.value
+            let control = v < 0x20 || (0x7F...0x9F).contains(v) || v == 0xFEFF || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v)
+            if control && !(multiline && (v == 0x0A || v == 0x09)) {
+                throw .invalid(field, "must not contain control characters (found U+\(String(v, radix: 16, uppercase: true)))")
+            }
+        }
+    }
 }
 
 extension Targeting {
@@ -36,7 +55,7 @@ extension Targeting {
 
 extension Campaign {
     public func validate() throws(AdServeError) {
-        if name.isEmpty || name.count > Limits.maxNameLength { throw .invalid("name", "must be 1-\(Limits.maxNameLength) characters") }
+        try Limits.checkText(name, field: "name", characters: Limits.maxNameLength, required: true, multiline: false)
         if bidMicros <= 0 || bidMicros > Limits.maxMoney { throw .invalid("bid_micros", "must be between 1 and \(Limits.maxMoney)") }
         if objective == .awareness && bidMicros % 1000 != 0 {
             // Billed per impression as bid / 1000: a multiple of 1000 keeps that exact.
@@ -56,11 +75,19 @@ extension Campaign {
 extension Ad {
     public func validate() throws(AdServeError) {
         if mediaURLs.isEmpty || mediaURLs.count > Limits.maxMediaURLs { throw .invalid("media_urls", "must hold 1-\(Limits.maxMediaURLs) URLs") }
-        if mediaURLs.contains(where: { $0.isEmpty || $0.count > 2048 }) { throw .invalid("media_urls", "each URL must be 1-2048 characters") }
-        if caption.count > Limits.maxTextLength { throw .invalid("caption", "at most \(Limits.maxTextLength) characters") }
-        if company.isEmpty || company.count > Limits.maxNameLength { throw .invalid("company", "must be 1-\(Limits.maxNameLength) characters") }
-        if product.count > Limits.maxNameLength { throw .invalid("product", "at most \(Limits.maxNameLength) characters") }
-        if description.count > Limits.maxTextLength { throw .invalid("description", "at most \(Limits.maxTextLength) characters") }
+        for (i, url) in mediaURLs.enumerated() {
+            let field = "media_urls[\(i)]"
+            if url.isEmpty || url.utf8.count > 2048 { throw .invalid(field, "each URL must be 1-2048 bytes") }
+            let scheme = url.prefix { $0 != ":" }.lowercased()
+            guard scheme.count < url.count, Limits.mediaSchemes.contains(scheme) else {
+                throw .invalid(field, "the URL's scheme must be one of https, http, file or data")
+            }
+            try Limits.checkText(url, field: field, characters: 2048, required: true, multiline: false)
+        }
+        try Limits.checkText(caption, field: "caption", characters: Limits.maxTextLength, required: false, multiline: true)
+        try Limits.checkText(company, field: "company", characters: Limits.maxNameLength, required: true, multiline: false)
+        try Limits.checkText(product, field: "product", characters: Limits.maxNameLength, required: false, multiline: false)
+        try Limits.checkText(description, field: "description", characters: Limits.maxTextLength, required: false, multiline: true)
         if let embedding {
             if embedding.isEmpty || embedding.count > Limits.maxEmbeddingDimensions { throw .invalid("embedding", "must have 1-\(Limits.maxEmbeddingDimensions) numbers") }
             if embedding.contains(where: { !$0.isFinite }) { throw .invalid("embedding", "numbers must be finite") }

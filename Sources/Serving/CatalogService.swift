@@ -18,9 +18,7 @@ public struct CatalogService: Sendable {
     /// Creates an advertiser and returns it with its API key (shown once; stored hashed).
     public func createAdvertiser(name: String) async throws -> (Advertiser, apiKey: String) {
         let name = name.trimmingSpaces
-        guard !name.isEmpty, name.count <= Limits.maxNameLength else {
-            throw AdServeError.invalid("name", "must be 1-\(Limits.maxNameLength) characters")
-        }
+        try Limits.checkText(name, field: "name", characters: Limits.maxNameLength, required: true, multiline: false)
         let key = Secrets.newAPIKey(prefix: "adv")
         let advertiser = try await store.createAdvertiser(name: name, keyHash: Secrets.keyHash(key), at: clock.now())
         return (advertiser, key)
