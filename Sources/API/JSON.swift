@@ -20,13 +20,8 @@ enum JSON {
         let data = Data(buffer: buffer)
         try checkDepth(data)
         do {
-            return try JSONFormat.decoder().decode(T.self, from: data)
+            return try TreeDecoder.decode(T.self, from: data)
         } catch let error as DecodingError {
-            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
-                let field = unrepresentableNumber(T.self, in: data)
-            {
-                throw AdServeError(.invalidInput, "number out of range or not of the expected kind (integers for ids, counts and micros)", field: field)
-            }
             throw adServeError(error)
         }
     }
@@ -63,94 +58,6 @@ enum JSON {
             return false
         }
         if tooDeep { throw AdServeError(.invalidInput, "JSON nested deeper than \(maxDepth) levels") }
-    }
-
-    /// Foundation reports a number that does not fit its field (`1.5` or `1e30` for an `Int64`,
-    /// `1e60` for a `Float`) as "not valid JSON" without a path. Finds the field by replacing
-    /// suspicious numbers with 0 until the document decodes past them: "the first k suspects
-    /// replaced" clears the error for every k from some k₀ on, so a binary search finds k₀ and
-    /// names suspect k₀ − 1 in O(log n) decodes, each a linear rebuild — O(n log n) for a body
-    /// of n numbers (trying them one by one was O(n²): 87 s for 8,000 numbers). Runs only on the
-    /// error path, on a body already checked for size and depth.
-    static func unrepresentableNumber<T: Decodable>(_ type: T.Type, in data: Data) -> String? {
-        guard let tree = try? JSONSerialization.jsonObject(with: data) else { return nil }
-        var suspects: [[PathElement]] = []
-        var path: [PathElement] = []
-        func collect(_ node: Any) {
-            if let object = node as? [String: Any] {
-                for key in object.keys.sorted() {
-                    path.append(.key(key))
-                    collect(object[key]!)
-                    path.removeLast()
-                }
-            } else if let array = node as? [Any] {
-                for (index, value) in array.enumerated() {
-                    path.append(.index(index))
-                    collect(value)
-                    path.removeLast()
-                }
-            } else if !(node is String), let number = node as? NSNumber, isSuspect(number) {
-                suspects.append(path)
-            }
-        }
-        collect(tree)
-        guard !suspects.isEmpty else { return nil }
-        /// Whether the document with the first `count` suspects set to 0 gets past the path-less error.
-        func clears(_ count: Int) -> Bool {
-            var replaced = 0
-            func rebuild(_ node: Any) -> Any {
-                if let object = node as? [String: Any] {
-                    var out: [String: Any] = [:]
-                    for key in object.keys.sorted() { out[key] = rebuild(object[key]!) }
-                    return out
-                } else if let array = node as? [Any] {
-                    return array.map(rebuild)
-                } else if !(node is String), let number = node as? NSNumber, isSuspect(number) {
-                    replaced += 1
-                    return replaced <= count ? NSNumber(value: 0) : number
-                }
-                return node
-            }
-            guard let repairedData = try? JSONSerialization.data(withJSONObject: rebuild(tree)) else { return false }
-            do {
-                _ = try JSONFormat.decoder().decode(T.self, from: repairedData)
-                return true
-            } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
-                return false
-            } catch {
-                return true
-            }
-        }
-        guard clears(suspects.count) else { return nil }
-        var low = 0  // clears(low) is false: the document as sent
-        var high = suspects.count  // clears(high) is true
-        while high - low > 1 {
-            let mid = (low + high) / 2
-            if clears(mid) { high = mid } else { low = mid }
-        }
-        return describe(suspects[high - 1])
-    }
-
-    /// A number that no integer or float field of ours can hold exactly.
-    private static func isSuspect(_ number: NSNumber) -> Bool {
-        let value = number.doubleValue
-        return value != value.rounded() || abs(value) >= 9.2e18 || abs(value) > Double(Float.greatestFiniteMagnitude)
-    }
-
-    enum PathElement {
-        case key(String)
-        case index(Int)
-    }
-
-    private static func describe(_ path: [PathElement]) -> String {
-        var out = ""
-        for element in path {
-            switch element {
-            case .key(let key): out += out.isEmpty ? key : "." + key
-            case .index(let index): out += "[\(index)]"
-            }
-        }
-        return out
     }
 
     static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
@@ -192,6 +99,20 @@ enum JSON {
         case is Bool.Type: "a boolean"
         default: String(describing: type).lowercased().contains("array") ? "an array" : "an object"
         }
+    }
+
+    static func camelCase(_ snake: String) -> String {
+        var out = ""
+        var upper = false
+        for c in snake {
+            if c == "_" && !out.isEmpty {
+                upper = true
+            } else {
+                out += upper ? c.uppercased() : String(c)
+                upper = false
+            }
+        }
+        return out
     }
 
     static func snakeCase(_ camel: String) -> String {
