@@ -7,7 +7,7 @@ Starts `adserve serve` on a temporary store on 127.0.0.1, runs each case, prints
 request (status, field named, seconds) and the worst single-request latency, then stops the
 server. Loopback only; every loop is bounded.
 """
-import argparse, json, os, subprocess, sys, tempfile, time, urllib.request, urllib.error
+import argparse, json, os, shutil, subprocess, sys, tempfile, time, urllib.request, urllib.error
 
 ADMIN = "abuse-admin-key-0123456789abcdef"
 FEED = "abuse-feed-key-0123456789abcdef0"
@@ -84,6 +84,7 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
     crashed = server.returncode not in (0, -15, 143)
     print(f"requests: {len(rows)}, 5xx: {sum(1 for r in rows if r[2] >= 500)}, server exit: {server.returncode}, "
           f"worst single request: {worst:.3f} s")
