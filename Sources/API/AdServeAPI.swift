@@ -8,12 +8,33 @@ import Storage
 /// Configuration of the HTTP API, with a default for every field.
 public struct APIConfiguration: Sendable {
     public var adminKey: String
+    /// The feed backend's key. Without one, feed routes accept only the admin key.
     public var feedKey: String?
+    /// If set, `/metrics` needs this key (or the admin key); otherwise it is open.
+    public var metricsKey: String?
     public var maxBodyBytes = 1 << 20
+    /// Configured keys shorter than this are refused: a short key can be guessed.
+    public static let minimumKeyLength = 16
 
-    public init(adminKey: String, feedKey: String? = nil) {
+    public init(adminKey: String, feedKey: String? = nil, metricsKey: String? = nil) {
         self.adminKey = adminKey
         self.feedKey = feedKey
+        self.metricsKey = metricsKey
+    }
+
+    /// Every configured key long enough and distinct from the others; the error names the
+    /// environment variable to fix.
+    public func validate() throws(AdServeError) {
+        for (name, key) in [("ADSERVE_ADMIN_KEY", adminKey), ("ADSERVE_FEED_KEY", feedKey), ("ADSERVE_METRICS_KEY", metricsKey)] {
+            guard let key else { continue }
+            if key.count < Self.minimumKeyLength {
+                throw AdServeError.invalid(name, "must be at least \(Self.minimumKeyLength) characters")
+            }
+        }
+        if feedKey == adminKey { throw AdServeError.invalid("ADSERVE_FEED_KEY", "must differ from the admin key") }
+        if metricsKey != nil && (metricsKey == adminKey || metricsKey == feedKey) {
+            throw AdServeError.invalid("ADSERVE_METRICS_KEY", "must differ from the admin and feed keys")
+        }
     }
 }
 
@@ -33,7 +54,7 @@ public struct AdServeAPI: Sendable {
         self.catalog = CatalogService(store: serving.store, catalog: serving.catalog, clock: serving.clock)
         self.events = EventIngestor(serving: serving)
         self.reports = Reports(store: serving.store)
-        self.auth = Authenticator(adminKey: configuration.adminKey, feedKey: configuration.feedKey, store: serving.store)
+        self.auth = Authenticator(adminKey: configuration.adminKey, feedKey: configuration.feedKey, metricsKey: configuration.metricsKey, store: serving.store)
         self.telemetry = telemetry
         self.configuration = configuration
     }
@@ -59,8 +80,9 @@ public struct AdServeAPI: Sendable {
         router.get("/healthz") { _, _ in
             try JSON.response(["status": "ok"])
         }
-        router.get("/metrics") { _, _ in
-            Response(
+        router.get("/metrics") { request, _ in
+            if configuration.metricsKey != nil { try auth.requireMetrics(request) }
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: telemetry.registry.emitToBuffer())))
         }

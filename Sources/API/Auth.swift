@@ -37,12 +37,25 @@ enum Principal: Sendable, Equatable {
 struct Authenticator: Sendable {
     let adminKeyHash: String
     let feedKeyHash: String?
+    let metricsKeyHash: String?
     let store: any AdStore
 
-    init(adminKey: String, feedKey: String?, store: any AdStore) {
+    init(adminKey: String, feedKey: String?, metricsKey: String? = nil, store: any AdStore) {
         self.adminKeyHash = Secrets.keyHash(adminKey)
         self.feedKeyHash = feedKey.map(Secrets.keyHash)
+        self.metricsKeyHash = metricsKey.map(Secrets.keyHash)
         self.store = store
+    }
+
+    /// `/metrics` with a metrics key configured: that key or the admin key.
+    func requireMetrics(_ request: Request) throws(AdServeError) {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw AdServeError(.unauthorized, "missing Authorization: Bearer KEY header")
+        }
+        let hash = Array(Secrets.keyHash(String(header.dropFirst("Bearer ".count))).utf8)
+        if HMAC.constantTimeEquals(hash, Array(adminKeyHash.utf8)) { return }
+        if let metricsKeyHash, HMAC.constantTimeEquals(hash, Array(metricsKeyHash.utf8)) { return }
+        throw AdServeError(.unauthorized, "unknown metrics key")
     }
 
     func principal(_ request: Request) async throws -> Principal {

@@ -21,6 +21,13 @@ public final class SQLiteStore: AdStore {
 
     public init(path: String, durability: Durability = .durable) throws {
         self.path = path
+        // Owner only: the store holds the token-signing secret and every user's history.
+        // SQLite gives the -wal and -shm files the database file's permissions.
+        let fd = open(path, O_CREAT | O_RDWR, 0o600)
+        if fd >= 0 {
+            _ = fchmod(fd, 0o600)
+            close(fd)
+        }
         let writeConnection = try SQLiteConnection(path: path)
         let synchronous = durability == .durable ? "FULL" : "OFF"
         try writeConnection.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=\(synchronous); PRAGMA foreign_keys=ON;")

@@ -12,7 +12,7 @@ public struct ModelRepository: Sendable {
     public init(directory: String) throws(AdServeError) {
         self.directory = URL(fileURLWithPath: directory, isDirectory: true)
         do {
-            try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw AdServeError.invalid("models", "cannot create model directory \(directory): \(error.localizedDescription)")
         }
@@ -28,7 +28,7 @@ public struct ModelRepository: Sendable {
         var meta = meta
         meta.version = (try list().map(\.version).max() ?? 0) + 1
         let folder = versionDirectory(meta.version)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try Self.atomicWrite(Data(model.serialized()), to: folder.appendingPathComponent("model.bin"))
         try Self.atomicWrite(try JSONFormat.encoder(pretty: true).encode(meta), to: folder.appendingPathComponent("meta.json"))
         return meta
@@ -91,13 +91,36 @@ public struct ModelRepository: Sendable {
         return history[history.count - 1]
     }
 
+    /// Writes `data` to a temporary file readable by the owner only, fsyncs it, renames it over
+    /// `url` (atomic) and fsyncs the folder, so a promoted model is on disk before anyone is
+    /// told about it and a reader never sees half a file.
     static func atomicWrite(_ data: Data, to url: URL) throws {
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString)")
-        try data.write(to: temporary)
+        let folder = url.deletingLastPathComponent()
+        let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString)")
+        func fail(_ what: String) -> AdServeError { AdServeError(.storage, "cannot \(what) \(url.path): errno \(errno)") }
+        let fd = open(temporary.path, O_CREAT | O_EXCL | O_WRONLY, 0o600)
+        guard fd >= 0 else { throw fail("create") }
+        let written = data.withUnsafeBytes { bytes -> Bool in
+            var offset = 0
+            while offset < bytes.count {
+                let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
+        let synced = written && fsync(fd) == 0
+        close(fd)
         // rename(2) replaces the destination atomically.
-        guard rename(temporary.path, url.path) == 0 else {
-            try? FileManager.default.removeItem(at: temporary)
-            throw AdServeError(.storage, "cannot write \(url.path): errno \(errno)")
+        guard synced, rename(temporary.path, url.path) == 0 else {
+            let error = fail(synced ? "rename onto" : "write")
+            unlink(temporary.path)
+            throw error
+        }
+        let directory = open(folder.path, O_RDONLY)
+        if directory >= 0 {
+            _ = fsync(directory)
+            close(directory)
         }
     }
 }

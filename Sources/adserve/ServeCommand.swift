@@ -21,7 +21,11 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Start the HTTP server on an embedded SQLite store.",
-        discussion: "Keys: ADSERVE_ADMIN_KEY (generated and printed if unset), ADSERVE_FEED_KEY (optional; the admin key also works)."
+        discussion: """
+            Keys, at least 16 characters each: ADSERVE_ADMIN_KEY (generated and printed if unset), ADSERVE_FEED_KEY (the feed \
+            backend's; without it the feed routes accept the admin key, and the server says so at start), ADSERVE_METRICS_KEY \
+            (optional; if set, /metrics needs it or the admin key).
+            """
     )
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
@@ -71,6 +75,12 @@ struct ServeCommand: AsyncParsableCommand {
         let configuredAdminKey = environment["ADSERVE_ADMIN_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         let adminKey = configuredAdminKey ?? Secrets.newAPIKey(prefix: "admin")
         let feedKey = environment["ADSERVE_FEED_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        let metricsKey = environment["ADSERVE_METRICS_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        let apiConfiguration = APIConfiguration(adminKey: adminKey, feedKey: feedKey, metricsKey: metricsKey)
+        try apiConfiguration.validate()
+        if feedKey == nil {
+            logger.warning("ADSERVE_FEED_KEY is not set: the feed routes (decisions, events, users) accept the admin key; give the feed backend its own key")
+        }
 
         let clock = SystemClock()
         let store = try SQLiteStore(path: db)
@@ -111,7 +121,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let api = AdServeAPI(
             serving: serving, telemetry: Telemetry(registry: registry),
-            configuration: APIConfiguration(adminKey: adminKey, feedKey: feedKey))
+            configuration: apiConfiguration)
         var services: [any Service] = [ServingRefresherService(serving: serving)]
         if let logWriter { services.append(ServeLogFlushService(writer: logWriter, interval: .seconds(1))) }
         if let reloader, let onlineLearner {
@@ -127,6 +137,7 @@ struct ServeCommand: AsyncParsableCommand {
             onServerRunning: { channel in
                 var banner = "AdServe listening on http://\(host):\(channel.localAddress?.port ?? port) (store: \(db))\n"
                 if configuredAdminKey == nil { banner += "admin key (set ADSERVE_ADMIN_KEY to choose one): \(adminKey)\n" }
+                if feedKey == nil { banner += "WARNING: no ADSERVE_FEED_KEY: the feed routes accept the admin key\n" }
                 FileHandle.standardOutput.write(Data(banner.utf8))
             },
             logger: logger

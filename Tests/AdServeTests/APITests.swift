@@ -11,8 +11,9 @@ import Testing
 /// The HTTP contract, through Hummingbird's router test client: routes, JSON field names,
 /// auth scoping and error bodies.
 @Suite struct APITests {
-    static let admin = "test-admin-key"
-    static let feed = "test-feed-key"
+    static let admin = "test-admin-key-0123456789"
+    static let feed = "test-feed-key-0123456789"
+    static let metrics = "test-metrics-key-0123456789"
 
     struct Reply {
         var status: Int
@@ -76,9 +77,13 @@ import Testing
         }
     }
 
-    func withAPI(clock: ManualClock = ManualClock(TestWorld.start), _ test: @escaping @Sendable (Client, TestWorld) async throws -> Void) async throws {
+    func withAPI(
+        clock: ManualClock = ManualClock(TestWorld.start), metricsKey: String? = nil, _ test: @escaping @Sendable (Client, TestWorld) async throws -> Void
+    ) async throws {
         let world = try await TestWorld.make(clock: clock)
-        let api = AdServeAPI(serving: world.serving, telemetry: Telemetry(), configuration: APIConfiguration(adminKey: Self.admin, feedKey: Self.feed))
+        let configuration = APIConfiguration(adminKey: Self.admin, feedKey: Self.feed, metricsKey: metricsKey)
+        try configuration.validate()
+        let api = AdServeAPI(serving: world.serving, telemetry: Telemetry(), configuration: configuration)
         let app = Application(router: api.router(), services: [ServingRefresherService(serving: world.serving)])
         try await app.test(.router) { client in try await test(Client(client: client), world) }
     }
@@ -332,6 +337,25 @@ import Testing
             #expect(reply.status == 410)
             #expect(reply.errorField == "impression_token")
         }
+    }
+
+    /// With a metrics key, /metrics answers only to it or the admin key; configured keys must
+    /// be long and distinct.
+    @Test func metricsCanHaveTheirOwnKeyAndShortKeysAreRefused() async throws {
+        try await withAPI(metricsKey: Self.metrics) { (api: Client, _: TestWorld) async throws in
+            #expect(try await api.call(.get, "/metrics", key: nil).status == 401)
+            #expect(try await api.call(.get, "/metrics", key: Self.feed).status == 401)
+            #expect(try await api.call(.get, "/metrics", key: Self.metrics).status == 200)
+            #expect(try await api.call(.get, "/metrics", key: Self.admin).status == 200)
+            #expect(try await api.call(.get, "/healthz", key: nil).status == 200)
+        }
+        #expect(throws: AdServeError.invalid("ADSERVE_ADMIN_KEY", "must be at least 16 characters")) {
+            try APIConfiguration(adminKey: "short").validate()
+        }
+        #expect(throws: AdServeError.invalid("ADSERVE_FEED_KEY", "must differ from the admin key")) {
+            try APIConfiguration(adminKey: Self.admin, feedKey: Self.admin).validate()
+        }
+        #expect(throws: AdServeError.self) { try APIConfiguration(adminKey: Self.admin, feedKey: Self.feed, metricsKey: "tiny").validate() }
     }
 
     @Test func healthAndMetrics() async throws {

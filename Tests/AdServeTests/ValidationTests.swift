@@ -1,5 +1,9 @@
 import Domain
+import Foundation
+import Models
+import TestSupport
 import Testing
+import Training
 
 /// Text is what it claims: bounded in characters and in bytes, free of control characters.
 @Suite struct TextLimitTests {
@@ -16,5 +20,35 @@ import Testing
         #expect(throws: AdServeError.invalid("name", "must not contain control characters (found U+A)")) {
             try Limits.checkText("a\nb", field: "name", characters: 100, required: true, multiline: false)
         }
+    }
+}
+
+/// Secrets stay the owner's: the store file (it holds the token-signing key) and model files.
+@Suite struct FilePermissionTests {
+    static func mode(_ path: String) throws -> Int {
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        return (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
+    }
+
+    @Test func theStoreFileIsTheOwnersOnly() async throws {
+        let database = TemporaryDatabase()
+        let store = try database.open()
+        _ = try await store.secret(named: "s") { [1, 2, 3] }
+        #expect(try Self.mode(database.path) == 0o600)
+    }
+
+    @Test func modelFilesAreTheOwnersOnly() throws {
+        let folder = TemporaryDatabase()
+        let repository = try ModelRepository(directory: folder.directory.appendingPathComponent("models").path)
+        let features = ClickFeatures(hasher: FeatureHasher(bits: 10))
+        let meta = ModelMeta.untrained(kind: FTRLProximal.kind, target: .click, features: features, at: Timestamp(milliseconds: 0))
+        let saved = try repository.save(FTRLProximal(hasher: features.hasher), meta: meta)
+        try repository.promote(saved.version)
+        let root = repository.directory.path
+        #expect(try Self.mode(root) == 0o700)
+        #expect(try Self.mode(root + "/v000001/model.bin") == 0o600)
+        #expect(try Self.mode(root + "/v000001/meta.json") == 0o600)
+        #expect(try Self.mode(root + "/promoted-click.json") == 0o600)
+        #expect(try repository.load(1).meta.version == 1)
     }
 }
