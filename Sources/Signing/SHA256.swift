@@ -3,9 +3,6 @@ import Crypto
 /// SHA-256 (FIPS 180-4) through swift-crypto: API key hashes and the HMAC of impression tokens.
 /// A thin value wrapper so callers speak bytes (`[UInt8]`) and never import Crypto themselves.
 public struct SHA256 {
-    public static let digestSize = 32
-    public static let blockSize = 64
-
     private var hasher = Crypto.SHA256()
 
     public init() {}

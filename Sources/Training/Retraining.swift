@@ -20,6 +20,8 @@ public struct Retraining: Sendable {
         public var verdict: PromotionGate.Verdict
         /// "serving model v3" or "rule-based estimate".
         public var comparedWith: String
+        /// What it was compared with predicted for the held-out examples.
+        public var comparedPredictions: [Double]
         public var adopt: Bool { verdict.promote }
 
         /// One line for people: what was measured, against what, and the verdict.
@@ -40,17 +42,10 @@ public struct Retraining: Sendable {
         train: [JoinedExample], heldOut: [JoinedExample], heldOutName: String, target: PredictionTarget, serving: ClickPredictor?, now: Timestamp
     ) throws -> Outcome {
         let candidate = try Trainer(configuration: configuration).train(train, target: target, heldOut: heldOut, heldOutName: heldOutName, now: now)
-        let base = candidate.meta.trainingBaseRate
-        let theirs: OfflineMetrics
-        let name: String
-        if let serving {
-            theirs = Trainer.evaluate(serving, on: heldOut, trainingBaseRate: base)
-            name = serving.meta.version > 0 ? "serving model v\(serving.meta.version)" : "serving model"
-        } else {
-            theirs = OfflineMetrics(predictions: RuleBasedEstimate.predictions(target, for: heldOut), labels: heldOut.map(\.label), trainingBaseRate: base)
-            name = "rule-based estimate"
-        }
-        let verdict = gate.judge(candidate: candidate.predictor, serving: theirs, servingName: name, heldOut: heldOut)
-        return Outcome(candidate: candidate, verdict: verdict, comparedWith: name)
+        let theirs = serving?.predictions(for: heldOut) ?? RuleBasedEstimate.predictions(target, for: heldOut)
+        let name = serving.map { $0.meta.version > 0 ? "serving model v\($0.meta.version)" : "serving model" } ?? "rule-based estimate"
+        let metrics = OfflineMetrics(predictions: theirs, labels: heldOut.map(\.label), trainingBaseRate: candidate.meta.trainingBaseRate)
+        let verdict = gate.judge(candidate: candidate.meta.metrics, serving: metrics, servingName: name)
+        return Outcome(candidate: candidate, verdict: verdict, comparedWith: name, comparedPredictions: theirs)
     }
 }

@@ -47,6 +47,8 @@ public struct Trainer: Sendable {
 
     public struct Result: Sendable {
         public var predictor: ClickPredictor
+        /// The calibrated predictions on the held-out examples that `meta.metrics` measured.
+        public var heldOutPredictions: [Double]
         public var model: any ClickModel { predictor.model }
         public var meta: ModelMeta { predictor.meta }
     }
@@ -103,8 +105,9 @@ public struct Trainer: Sendable {
             kind: config.kind, target: target, createdAt: now, trainedFrom: ordered.first!.servedAt, trainedTo: ordered.last!.servedAt,
             trainingExamples: learned.count, trainingBaseRate: baseRate, features: features, negativeKeepRate: keepRate,
             calibrator: calibrator, metrics: OfflineMetrics(predictions: [], labels: [], trainingBaseRate: baseRate), evaluatedOn: heldOutName)
-        meta.metrics = Self.evaluate(try ClickPredictor(meta: meta, model: model), on: heldOut, trainingBaseRate: baseRate)
-        return Result(predictor: try ClickPredictor(meta: meta, model: model))
+        let predictions = try ClickPredictor(meta: meta, model: model).predictions(for: heldOut)
+        meta.metrics = OfflineMetrics(predictions: predictions, labels: heldOut.map(\.label), trainingBaseRate: baseRate)
+        return Result(predictor: try ClickPredictor(meta: meta, model: model), heldOutPredictions: predictions)
     }
 
     /// Calibrated predictions of `predictor` on `examples`, measured.
@@ -130,10 +133,10 @@ public struct PromotionGate: Sendable {
         public var serving: OfflineMetrics
     }
 
-    /// Judges `candidate` against `serving` — the metrics of whatever served (a model, or the
-    /// rule-based estimate), named `servingName` — on the same held-out examples.
-    public func judge(candidate: ClickPredictor, serving theirs: OfflineMetrics, servingName: String, heldOut: [JoinedExample]) -> Verdict {
-        let mine = Trainer.evaluate(candidate, on: heldOut, trainingBaseRate: candidate.meta.trainingBaseRate)
+    /// Judges a candidate's held-out metrics against `serving`'s — whatever served (a model, or
+    /// the rule-based estimate), named `servingName` — measured on the same examples against the
+    /// same base rate.
+    public func judge(candidate mine: OfflineMetrics, serving theirs: OfflineMetrics, servingName: String) -> Verdict {
         guard mine.positives > 0, mine.positives < mine.count else {
             return Verdict(promote: false, reasons: ["held-out data has no positives or no negatives"], candidate: mine, serving: theirs)
         }

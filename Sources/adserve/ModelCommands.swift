@@ -131,11 +131,13 @@ struct TrainCommand: ParsableCommand {
 
         let heldOut = split.heldOut
         let base = meta.trainingBaseRate
-        var rows = [options.row("v\(meta.version) \(kind)", version: meta.version, predictions: outcome.candidate.predictor.predictions(for: heldOut), heldOut: heldOut, trainingBaseRate: base)]
+        // The predictions the flow already made: the candidate's, and those of what it was compared with.
+        var rows = [options.row("v\(meta.version) \(kind)", version: meta.version, predictions: outcome.candidate.heldOutPredictions, heldOut: heldOut, trainingBaseRate: base)]
         if let serving {
-            rows.append(options.row("serving v\(serving.meta.version)", version: serving.meta.version, predictions: serving.predictions(for: heldOut), heldOut: heldOut, trainingBaseRate: base))
+            rows.append(options.row("serving v\(serving.meta.version)", version: serving.meta.version, predictions: outcome.comparedPredictions, heldOut: heldOut, trainingBaseRate: base))
         }
-        rows.append(options.row("rule-based", version: nil, predictions: RuleBasedEstimate.predictions(target, for: heldOut), heldOut: heldOut, trainingBaseRate: base))
+        let rulePredictions = serving == nil ? outcome.comparedPredictions : RuleBasedEstimate.predictions(target, for: heldOut)
+        rows.append(options.row("rule-based", version: nil, predictions: rulePredictions, heldOut: heldOut, trainingBaseRate: base))
         if options.json {
             try printJSON(Output(
                 version: meta.version, kind: kind, target: target.rawValue, trainingExamples: meta.trainingExamples, log: summary, models: rows,

@@ -139,7 +139,7 @@ import Training
         }
         let bad = try trainer.train(noise, target: .click, heldOut: heldOut, heldOutName: "day 2", now: Self.t0)
         let serving = Trainer.evaluate(loaded, on: heldOut, trainingBaseRate: bad.meta.trainingBaseRate)
-        let verdict = gate.judge(candidate: bad.predictor, serving: serving, servingName: "serving model", heldOut: heldOut)
+        let verdict = gate.judge(candidate: bad.meta.metrics, serving: serving, servingName: "serving model")
         #expect(!verdict.promote)
         #expect(verdict.reasons.contains { $0.contains("NE") })
 

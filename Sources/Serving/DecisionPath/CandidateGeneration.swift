@@ -1,13 +1,18 @@
 import Domain
 
-/// One candidate with where it lives in the snapshot: what later stages carry.
+/// One candidate as later stages carry it: what the ranker saw, what it predicted, the
+/// expected value it is ranked by, and how likely the policy was to choose it.
 struct Pick {
-    var adIndex: Int32
-    var campaignIndex: Int32
     var candidate: Candidate
     var prediction = Prediction(click: 0, conversion: 0)
     var value = 0.0
     var propensity = 1.0
+
+    /// Records a prediction and the expected value of one impression it implies.
+    mutating func score(_ prediction: Prediction) {
+        self.prediction = prediction
+        value = prediction.expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros)
+    }
 }
 
 /// Stage 2 of a decision: the candidates the ranker scores. Today every eligible ad (the
@@ -25,7 +30,7 @@ enum CandidateGeneration {
                 let seen = eligibility.seen(entry.id)
                 for adIndex in entry.adStart..<entry.adEnd where eligibility.admitsAd(adIndex) {
                     let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
-                    picks.append(Pick(adIndex: adIndex, campaignIndex: campaignIndex, candidate: candidate(adIndex, entry, counters, seen, snapshot, now)))
+                    picks.append(Pick(candidate: candidate(adIndex, entry, counters, seen, snapshot, now)))
                 }
             }
         }

@@ -48,10 +48,10 @@ public struct CatalogView: Sendable {
     public let snapshot: CatalogSnapshot
     public let ranking: RankingIndex?
 
-    /// An order built for another snapshot is not used.
-    public init(snapshot: CatalogSnapshot, ranking: RankingIndex? = nil) {
+    /// The snapshot alone: every eligible ad is scored.
+    public init(snapshot: CatalogSnapshot) {
         self.snapshot = snapshot
-        self.ranking = ranking.flatMap { $0.snapshot === snapshot ? $0 : nil }
+        self.ranking = nil
     }
 
     /// The order's own snapshot, with the order.

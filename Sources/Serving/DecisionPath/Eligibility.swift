@@ -35,9 +35,10 @@ struct Eligibility {
 
     /// Schedule, targeting and frequency cap of one campaign.
     @inline(__always)
-    func admitsCampaign(_ index: Int32) -> Bool {
-        snapshot.matches(index, audience, now) && (capped.isEmpty || !capped.contains(index))
-    }
+    func admitsCampaign(_ index: Int32) -> Bool { snapshot.matches(index, audience, now) && !isCapped(index) }
+
+    @inline(__always)
+    private func isCapped(_ index: Int32) -> Bool { !capped.isEmpty && capped.contains(index) }
 
     /// Whether the campaign can still be charged, from its spend (read under the delivery lock).
     @inline(__always)
@@ -62,7 +63,7 @@ struct Eligibility {
     func campaigns(_ delivery: DeliveryState) -> [Int32] {
         var matched: [Int32] = []
         snapshot.forEachMatchingCampaign(audience, at: now) { index in
-            if capped.isEmpty || !capped.contains(index) { matched.append(index) }
+            if !isCapped(index) { matched.append(index) }
         }
         delivery.state.withLock { state in matched.removeAll { !hasBudget($0, state) } }
         return matched

@@ -14,8 +14,7 @@ enum Ranking {
         best.reserveCapacity(count + 1)
         for (i, prediction) in predictions.enumerated() {
             var pick = picks[i]
-            pick.prediction = prediction
-            pick.value = prediction.expectedValuePerImpression(objective: pick.candidate.objective, bidMicros: pick.candidate.bidMicros)
+            pick.score(prediction)
             offer(pick, into: &best, capacity: count)
         }
         return best
@@ -36,7 +35,6 @@ enum Ranking {
                 guard eligibility.admitsCampaign(campaignIndex), eligibility.hasBudget(campaignIndex, state), eligibility.admitsAd(adIndex) else { continue }
                 let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
                 best.append(Pick(
-                    adIndex: adIndex, campaignIndex: campaignIndex,
                     candidate: CandidateGeneration.candidate(adIndex, entry, counters, eligibility.seen(entry.id), snapshot, now),
                     prediction: ranking.predictions[Int(adIndex)], value: ranking.values[Int(adIndex)]))
                 if best.count == count { break }
@@ -54,10 +52,11 @@ enum Ranking {
         count: Int, seed: UInt64, ranker: some Ranker, request: DecisionRequest, eligibility: Eligibility, delivery: DeliveryState
     ) -> [Pick] {
         let snapshot = eligibility.snapshot
+        // Without hides a campaign's visible ads are its whole range; with them, listed once.
         var remaining = eligibility.campaigns(delivery).map { index in
             let entry = snapshot.campaigns[Int(index)]
-            let ads = eligibility.hidden.isEmpty ? Int(entry.adEnd - entry.adStart) : eligibility.ads(of: index).count
-            return (campaign: index, ads: ads)
+            let visible = eligibility.hidden.isEmpty ? nil : eligibility.ads(of: index)
+            return (campaign: index, ads: visible?.count ?? Int(entry.adEnd - entry.adStart), visible: visible)
         }
         if !eligibility.hidden.isEmpty { remaining.removeAll { $0.ads == 0 } }
         var rng = SplitMix64(seed: seed)
@@ -71,7 +70,7 @@ enum Ranking {
                 r -= item.ads
             }
             let entry = snapshot.campaigns[Int(pick.campaign)]
-            let adIndex = eligibility.hidden.isEmpty ? entry.adStart + Int32(r) : eligibility.ads(of: pick.campaign)[r]
+            let adIndex = pick.visible?[r] ?? entry.adStart + Int32(r)
             chosen.append((adIndex, pick.campaign, 1 / Double(total)))
             remaining.removeAll { snapshot.campaigns[Int($0.campaign)].advertiserID == entry.advertiserID }
         }
@@ -80,16 +79,12 @@ enum Ranking {
                 let entry = snapshot.campaigns[Int(choice.campaignIndex)]
                 let counters = state.ads[Int(snapshot.adStateSlots[Int(choice.adIndex)])]
                 return Pick(
-                    adIndex: choice.adIndex, campaignIndex: choice.campaignIndex,
                     candidate: CandidateGeneration.candidate(choice.adIndex, entry, counters, eligibility.seen(entry.id), snapshot, request.now),
                     propensity: choice.propensity)
             }
         }
         let predictions = ranker.predict(picks.map(\.candidate), user: request.profile, context: request.context)
-        for i in picks.indices {
-            picks[i].prediction = predictions[i]
-            picks[i].value = predictions[i].expectedValuePerImpression(objective: picks[i].candidate.objective, bidMicros: picks[i].candidate.bidMicros)
-        }
+        for i in picks.indices { picks[i].score(predictions[i]) }
         return picks
     }
 
