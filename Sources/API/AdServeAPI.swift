@@ -13,6 +13,12 @@ public struct APIConfiguration: Sendable {
     /// If set, `/metrics` needs this key (or the admin key); otherwise it is open.
     public var metricsKey: String?
     public var maxBodyBytes = 1 << 20
+    /// Wrong keys one client address may send per minute before it gets 429 for the rest of it.
+    public var failedAuthPerMinute = 20
+    /// Requests in flight past which the server answers 503 at once.
+    public var maxConcurrentRequests = 512
+    public var quotas = CatalogQuotas()
+    public var eventRules = EventRules()
     /// Configured keys shorter than this are refused: a short key can be guessed.
     public static let minimumKeyLength = 16
 
@@ -51,18 +57,21 @@ public struct AdServeAPI: Sendable {
 
     public init(serving: DecisionService, telemetry: Telemetry, configuration: APIConfiguration) {
         self.serving = serving
-        self.catalog = CatalogService(store: serving.store, catalog: serving.catalog, clock: serving.clock)
-        self.events = EventIngestor(serving: serving)
+        self.catalog = CatalogService(store: serving.store, catalog: serving.catalog, clock: serving.clock, quotas: configuration.quotas)
+        self.events = EventIngestor(serving: serving, rules: configuration.eventRules)
         self.reports = Reports(store: serving.store)
-        self.auth = Authenticator(adminKey: configuration.adminKey, feedKey: configuration.feedKey, metricsKey: configuration.metricsKey, store: serving.store)
+        self.auth = Authenticator(
+            adminKey: configuration.adminKey, feedKey: configuration.feedKey, metricsKey: configuration.metricsKey, store: serving.store,
+            limiter: FailedAuthLimiter(limit: configuration.failedAuthPerMinute, clock: serving.clock))
         self.telemetry = telemetry
         self.configuration = configuration
     }
 
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public func router() -> Router<AdServeRequestContext> {
+        let router = Router(context: AdServeRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.info))
         router.add(middleware: ErrorAndMetricsMiddleware(telemetry: telemetry))
+        router.add(middleware: ConcurrencyLimitMiddleware(limit: configuration.maxConcurrentRequests))
         addOperationRoutes(to: router)
         addCatalogRoutes(to: router)
         addServingRoutes(to: router)
@@ -76,12 +85,12 @@ public struct AdServeAPI: Sendable {
 
     // MARK: Operations
 
-    func addOperationRoutes(to router: Router<BasicRequestContext>) {
+    func addOperationRoutes(to router: Router<AdServeRequestContext>) {
         router.get("/healthz") { _, _ in
             try JSON.response(["status": "ok"])
         }
-        router.get("/metrics") { request, _ in
-            if configuration.metricsKey != nil { try auth.requireMetrics(request) }
+        router.get("/metrics") { request, context in
+            if configuration.metricsKey != nil { try auth.requireMetrics(request, context) }
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: telemetry.registry.emitToBuffer())))
@@ -90,96 +99,91 @@ public struct AdServeAPI: Sendable {
 
     // MARK: Catalog
 
-    func addCatalogRoutes(to router: Router<BasicRequestContext>) {
-        router.post("/v1/advertisers") { request, _ in
-            try await auth.principal(request).requireAdmin()
+    func addCatalogRoutes(to router: Router<AdServeRequestContext>) {
+        router.post("/v1/advertisers") { request, context in
+            try await auth.principal(request, context).requireAdmin()
             let input = try await body(CreateAdvertiserBody.self, request)
             let (advertiser, key) = try await catalog.createAdvertiser(name: input.name)
             return try JSON.response(AdvertiserPayload(id: advertiser.id.rawValue, name: advertiser.name, apiKey: key), status: .created)
         }
+        router.post("/v1/advertisers/:id/keys") { request, context in
+            let id = try await ownedAdvertiser(request, context)
+            let (key, apiKey) = try await catalog.createKey(for: id)
+            return try JSON.response(KeyPayload(key, apiKey: apiKey), status: .created)
+        }
+        router.get("/v1/advertisers/:id/keys") { request, context in
+            let id = try await ownedAdvertiser(request, context)
+            return try JSON.response(KeyListPayload(keys: try await serving.store.keys(of: id).map { KeyPayload($0) }))
+        }
+        router.delete("/v1/advertisers/:id/keys/:key_id") { request, context in
+            let id = try await ownedAdvertiser(request, context)
+            guard let raw = context.parameters.get("key_id"), let keyID = Int64(raw), keyID > 0 else {
+                throw AdServeError.invalid("key_id", "must be a positive integer")
+            }
+            return try JSON.response(KeyPayload(try await catalog.revokeKey(keyID, of: id)))
+        }
         router.get("/v1/advertisers/:id/campaigns") { request, context in
-            let principal = try await auth.principal(request)
+            let principal = try await auth.principal(request, context)
             let id = AdvertiserID(try pathID(context))
             try principal.requireOwner(id, else: AdServeError.notFound("advertiser \(id)"))
             guard try await serving.store.advertiser(id) != nil else { throw AdServeError.notFound("advertiser \(id)") }
             let campaigns = try await serving.store.campaigns(of: id)
             return try JSON.response(CampaignListPayload(campaigns: campaigns.map { CampaignPayload($0) }))
         }
-        router.post("/v1/campaigns") { request, _ in
-            let principal = try await auth.principal(request)
+        router.post("/v1/campaigns") { request, context in
+            let principal = try await auth.principal(request, context)
             let input = try await body(CreateCampaignBody.self, request)
             try principal.requireOwner(
                 AdvertiserID(input.advertiserId), else: AdServeError(.notFound, "advertiser \(input.advertiserId) not found", field: "advertiser_id"))
-            let draft = Campaign(
-                id: CampaignID(0), advertiserID: AdvertiserID(input.advertiserId), name: input.name, objective: input.objective,
-                bidMicros: input.bidMicros, dailyBudgetMicros: input.dailyBudgetMicros, totalBudgetMicros: input.totalBudgetMicros,
-                startAt: try input.startAt.map { try Timestamp(iso8601: $0, field: "start_at") },
-                endAt: try input.endAt.map { try Timestamp(iso8601: $0, field: "end_at") },
-                targeting: input.targeting?.targeting ?? Targeting(),
-                frequencyCap: input.frequencyCap.map { FrequencyCap(impressions: $0.impressions, perHours: $0.perHours) },
-                status: input.status ?? .active, createdAt: serving.clock.now())
+            let draft = try input.draft(at: serving.clock.now())
             let created = try await catalog.createCampaign(draft)
             return try JSON.response(CampaignPayload(created), status: .created)
         }
         router.get("/v1/campaigns/:id") { request, context in
-            let principal = try await auth.principal(request)
+            let principal = try await auth.principal(request, context)
             let campaign = try await ownedCampaign(CampaignID(try pathID(context)), principal)
             let spend = serving.delivery.spend(of: campaign.id, snapshot: serving.catalog.snapshot, day: serving.clock.now().day)
             return try JSON.response(CampaignPayload(campaign, spend: spend))
         }
         router.patch("/v1/campaigns/:id") { request, context in
-            let principal = try await auth.principal(request)
+            let principal = try await auth.principal(request, context)
             let id = CampaignID(try pathID(context))
             _ = try await ownedCampaign(id, principal)
             let patch = try await body(PatchCampaignBody.self, request)
-            let startAt = try patch.startAt.map { try Timestamp(iso8601: $0, field: "start_at") }
-            let endAt = try patch.endAt.map { try Timestamp(iso8601: $0, field: "end_at") }
-            let updated = try await catalog.updateCampaign(id) { campaign in
-                if let v = patch.name { campaign.name = v }
-                if let v = patch.status { campaign.status = v }
-                if let v = patch.bidMicros { campaign.bidMicros = v }
-                if let v = patch.dailyBudgetMicros { campaign.dailyBudgetMicros = v }
-                if let v = patch.totalBudgetMicros { campaign.totalBudgetMicros = v }
-                if let startAt { campaign.startAt = startAt }
-                if let endAt { campaign.endAt = endAt }
-                if let v = patch.targeting { campaign.targeting = v.targeting }
-                if let v = patch.frequencyCap { campaign.frequencyCap = FrequencyCap(impressions: v.impressions, perHours: v.perHours) }
-            }
+            let change = try patch.change()
+            let updated = try await catalog.updateCampaign(id) { change(&$0) }
             return try JSON.response(CampaignPayload(updated))
         }
-        router.post("/v1/ads") { request, _ in
-            let principal = try await auth.principal(request)
+        router.post("/v1/ads") { request, context in
+            let principal = try await auth.principal(request, context)
             let input = try await body(CreateAdBody.self, request)
             let missing = AdServeError(.notFound, "campaign \(input.campaignId) not found", field: "campaign_id")
             guard let campaign = try await serving.store.campaign(CampaignID(input.campaignId)) else { throw missing }
             try principal.requireOwner(campaign.advertiserID, else: missing)
-            let draft = Ad(
-                id: AdID(0), campaignID: campaign.id, format: input.format, mediaURLs: input.mediaUrls, caption: input.caption,
-                company: input.company, product: input.product, description: input.description, embedding: input.embedding,
-                status: input.status ?? .active, createdAt: serving.clock.now())
-            let created = try await catalog.createAd(draft)
+            let created = try await catalog.createAd(input.draft(at: serving.clock.now()))
             return try JSON.response(AdPayload(created), status: .created)
         }
         router.get("/v1/ads/:id") { request, context in
-            let principal = try await auth.principal(request)
+            let principal = try await auth.principal(request, context)
             return try JSON.response(AdPayload(try await ownedAd(AdID(try pathID(context)), principal)))
         }
         router.patch("/v1/ads/:id") { request, context in
-            let principal = try await auth.principal(request)
+            let principal = try await auth.principal(request, context)
             let id = AdID(try pathID(context))
             _ = try await ownedAd(id, principal)
             let patch = try await body(PatchAdBody.self, request)
-            let updated = try await catalog.updateAd(id) { ad in
-                if let v = patch.status { ad.status = v }
-                if let v = patch.mediaUrls { ad.mediaURLs = v }
-                if let v = patch.caption { ad.caption = v }
-                if let v = patch.company { ad.company = v }
-                if let v = patch.product { ad.product = v }
-                if let v = patch.description { ad.description = v }
-                if let v = patch.embedding { ad.embedding = v }
-            }
+            let updated = try await catalog.updateAd(id) { patch.apply(to: &$0) }
             return try JSON.response(AdPayload(updated))
         }
+    }
+
+    /// The path's advertiser, if the caller is the admin or that advertiser (else 404).
+    func ownedAdvertiser(_ request: Request, _ context: AdServeRequestContext) async throws -> AdvertiserID {
+        let principal = try await auth.principal(request, context)
+        let id = AdvertiserID(try pathID(context))
+        try principal.requireOwner(id, else: AdServeError.notFound("advertiser \(id)"))
+        guard try await serving.store.advertiser(id) != nil else { throw AdServeError.notFound("advertiser \(id)") }
+        return id
     }
 
     func ownedCampaign(_ id: CampaignID, _ principal: Principal) async throws -> Campaign {
@@ -197,9 +201,9 @@ public struct AdServeAPI: Sendable {
 
     // MARK: Users, decisions, events
 
-    func addServingRoutes(to router: Router<BasicRequestContext>) {
+    func addServingRoutes(to router: Router<AdServeRequestContext>) {
         router.put("/v1/users/:id") { request, context in
-            try await auth.principal(request).requireFeed()
+            try await auth.principal(request, context).requireFeed()
             let id = try UserID(validating: context.parameters.get("id") ?? "")
             let input = try await body(PutUserBody.self, request)
             let profile = UserProfile(
@@ -209,13 +213,13 @@ public struct AdServeAPI: Sendable {
             return try JSON.response(UserPayload(profile.normalized()))
         }
         router.get("/v1/users/:id") { request, context in
-            try await auth.principal(request).requireFeed()
+            try await auth.principal(request, context).requireFeed()
             let id = try UserID(validating: context.parameters.get("id") ?? "")
             guard let profile = try await serving.store.user(id) else { throw AdServeError.notFound("user \(id)") }
             return try JSON.response(UserPayload(profile))
         }
         router.post("/v1/users/:id/activity") { request, context in
-            try await auth.principal(request).requireFeed()
+            try await auth.principal(request, context).requireFeed()
             let id = try UserID(validating: context.parameters.get("id") ?? "")
             let input = try await body(ActivityBody.self, request)
             let activity = Activity(
@@ -225,8 +229,8 @@ public struct AdServeAPI: Sendable {
             try await serving.store.appendActivity(activity)
             return try JSON.response(AcceptedPayload(accepted: true), status: .accepted)
         }
-        router.post("/v1/decisions") { request, _ in
-            try await auth.principal(request).requireFeed()
+        router.post("/v1/decisions") { request, context in
+            try await auth.principal(request, context).requireFeed()
             let input = try await body(DecisionBody.self, request)
             let userID = try UserID(validating: input.userId)
             let context = FeedContext(device: input.context?.device, hour: input.context?.hour, sessionPosition: input.context?.sessionPosition)
@@ -235,31 +239,46 @@ public struct AdServeAPI: Sendable {
             telemetry.adsServed.increment(by: Int64(decision.placements.count))
             return try JSON.response(DecisionPayload(decision))
         }
-        router.post("/v1/events") { request, _ in
-            try await auth.principal(request).requireFeed()
+        router.post("/v1/events") { request, context in
+            try await auth.principal(request, context).requireFeed()
             let input = try await body(EventBody.self, request)
             let result = try await events.ingest(IncomingEvent(type: input.type, impressionToken: input.impressionToken, valueMicros: input.valueMicros))
-            if result.duplicate { telemetry.duplicateEvents.increment() } else { telemetry.events[input.type]?.increment() }
-            return try JSON.response(AcceptedPayload(accepted: true, duplicate: result.duplicate))
+            if result.duplicate {
+                telemetry.duplicateEvents.increment()
+            } else if let reason = result.invalidReason {
+                telemetry.invalidClicks[reason]?.increment()
+            } else {
+                telemetry.events[input.type]?.increment()
+            }
+            return try JSON.response(AcceptedPayload(accepted: true, duplicate: result.duplicate, invalid: result.invalidReason))
+        }
+        router.post("/v1/token-secret/rotate") { request, context in
+            try await auth.principal(request, context).requireAdmin()
+            let input = try await body(RotateSecretBody.self, request)
+            if let grace = input.graceSeconds, grace < 0 || grace > 30 * 86_400 {
+                throw AdServeError.invalid("grace_seconds", "must be between 0 and 2592000 (30 days)")
+            }
+            let until = try await serving.rotateTokenSecret(graceMilliseconds: input.graceSeconds.map { $0 * 1000 })
+            return try JSON.response(RotatedSecretPayload(rotated: true, previousValidUntil: until.iso8601))
         }
     }
 
     // MARK: Reports
 
-    func addReportRoutes(to router: Router<BasicRequestContext>) {
+    func addReportRoutes(to router: Router<AdServeRequestContext>) {
         router.get("/v1/reports/campaigns/:id") { request, context in
-            let principal = try await auth.principal(request)
+            let principal = try await auth.principal(request, context)
             let campaign = try await ownedCampaign(CampaignID(try pathID(context)), principal)
             return try JSON.response(ReportPayload(campaignID: campaign.id, try await reports.campaign(campaign.id)))
         }
         router.get("/v1/reports/ads/:id") { request, context in
-            let principal = try await auth.principal(request)
+            let principal = try await auth.principal(request, context)
             let ad = try await ownedAd(AdID(try pathID(context)), principal)
             return try JSON.response(ReportPayload(adID: ad.id, try await reports.ad(ad.id)))
         }
     }
 
-    func pathID(_ context: BasicRequestContext) throws -> Int64 {
+    func pathID(_ context: AdServeRequestContext) throws -> Int64 {
         guard let raw = context.parameters.get("id"), let id = Int64(raw), id > 0 else {
             throw AdServeError.invalid("id", "must be a positive integer")
         }

@@ -1,6 +1,7 @@
 import Domain
 import Events
 import Serving
+import Storage
 
 // Wire shapes of the JSON API (snake_case on the wire via the coders in `JSON`). These names
 // are the contract clients are written against: add fields, never rename.
@@ -58,6 +59,7 @@ struct CreateCampaignBody: Decodable {
     var targeting: TargetingPayload?
     var frequencyCap: FrequencyCapPayload?
     var status: Status?
+    var maxConversionValueMicros: Int64?
 }
 
 struct PatchCampaignBody: Decodable {
@@ -70,6 +72,7 @@ struct PatchCampaignBody: Decodable {
     var endAt: String?
     var targeting: TargetingPayload?
     var frequencyCap: FrequencyCapPayload?
+    var maxConversionValueMicros: Int64?
 }
 
 struct CampaignPayload: Encodable {
@@ -86,6 +89,8 @@ struct CampaignPayload: Encodable {
     var targeting: TargetingPayload
     var frequencyCap: FrequencyCapPayload?
     var status: Status
+    var pausedAt: String?
+    var maxConversionValueMicros: Int64
     var createdAt: String
     var spentTodayMicros: Int64?
     var spentTotalMicros: Int64?
@@ -108,6 +113,8 @@ struct CampaignPayload: Encodable {
         targeting = TargetingPayload(c.targeting)
         frequencyCap = c.frequencyCap.map { FrequencyCapPayload(impressions: $0.impressions, perHours: $0.perHours) }
         status = c.status
+        pausedAt = c.pausedAt.map(\.iso8601)
+        maxConversionValueMicros = c.maxConversionValueMicros
         createdAt = c.createdAt.iso8601
         spentTodayMicros = spend?.today
         spentTotalMicros = spend?.total
@@ -205,6 +212,39 @@ struct ActivityBody: Decodable {
 struct AcceptedPayload: Encodable {
     var accepted: Bool
     var duplicate: Bool?
+    /// Set when a click was recorded as invalid traffic (not charged): why.
+    var invalid: InvalidClickReason?
+}
+
+struct KeyPayload: Encodable {
+    var keyId: Int64
+    var advertiserId: Int64
+    /// The key itself: in the answer that creates it only.
+    var apiKey: String?
+    var createdAt: String
+    var revokedAt: String?
+
+    init(_ key: AdvertiserKey, apiKey: String? = nil) {
+        keyId = key.id
+        advertiserId = key.advertiserID.rawValue
+        self.apiKey = apiKey
+        createdAt = key.createdAt.iso8601
+        revokedAt = key.revokedAt.map(\.iso8601)
+    }
+}
+
+struct KeyListPayload: Encodable {
+    var keys: [KeyPayload]
+}
+
+struct RotateSecretBody: Decodable {
+    /// How long tokens signed with the old secret still verify (default: the token lifetime).
+    var graceSeconds: Int64?
+}
+
+struct RotatedSecretPayload: Encodable {
+    var rotated: Bool
+    var previousValidUntil: String
 }
 
 struct ContextPayload: Decodable {
@@ -262,6 +302,7 @@ struct ReportPayload: Encodable {
         var hides: Int64
         var spendMicros: Int64
         var ctr: Double
+        var invalidClicks: Int64
     }
 
     var campaignId: Int64?
@@ -272,6 +313,8 @@ struct ReportPayload: Encodable {
     var hides: Int64
     var spendMicros: Int64
     var ctr: Double
+    /// Clicks recorded as invalid traffic: not in `clicks`, not charged.
+    var invalidClicks: Int64
     var byDay: [Day]
 
     init(campaignID: CampaignID? = nil, adID: AdID? = nil, _ report: DeliveryReport) {
@@ -283,10 +326,12 @@ struct ReportPayload: Encodable {
         hides = report.totals.hides
         spendMicros = report.totals.spendMicros
         ctr = report.totals.ctr
+        invalidClicks = report.totals.invalidClicks
         byDay = report.days.map {
             Day(
                 day: Timestamp.isoDate(day: $0.day), impressions: $0.counters.impressions, clicks: $0.counters.clicks,
-                conversions: $0.counters.conversions, hides: $0.counters.hides, spendMicros: $0.counters.spendMicros, ctr: $0.counters.ctr)
+                conversions: $0.counters.conversions, hides: $0.counters.hides, spendMicros: $0.counters.spendMicros, ctr: $0.counters.ctr,
+                invalidClicks: $0.counters.invalidClicks)
         }
     }
 }
@@ -298,4 +343,63 @@ struct ErrorPayload: Encodable {
         var code: String
     }
     var error: Body
+}
+
+// MARK: From bodies to domain values (the handlers and the fuzz tests use these same ones)
+
+extension CreateCampaignBody {
+    /// The campaign this body describes, not yet validated (the catalog validates).
+    func draft(at now: Timestamp) throws(AdServeError) -> Campaign {
+        Campaign(
+            id: CampaignID(0), advertiserID: AdvertiserID(advertiserId), name: name, objective: objective,
+            bidMicros: bidMicros, dailyBudgetMicros: dailyBudgetMicros, totalBudgetMicros: totalBudgetMicros,
+            startAt: try startAt.map { s throws(AdServeError) in try Timestamp(iso8601: s, field: "start_at") },
+            endAt: try endAt.map { s throws(AdServeError) in try Timestamp(iso8601: s, field: "end_at") },
+            targeting: targeting?.targeting ?? Targeting(),
+            frequencyCap: frequencyCap.map { FrequencyCap(impressions: $0.impressions, perHours: $0.perHours) },
+            status: status ?? .active, createdAt: now,
+            maxConversionValueMicros: maxConversionValueMicros ?? Limits.defaultMaxConversionValueMicros)
+    }
+}
+
+extension PatchCampaignBody {
+    /// Dates parsed first, so a bad one is refused before anything is read or written.
+    func change() throws(AdServeError) -> @Sendable (inout Campaign) -> Void {
+        let startAt = try startAt.map { s throws(AdServeError) in try Timestamp(iso8601: s, field: "start_at") }
+        let endAt = try endAt.map { s throws(AdServeError) in try Timestamp(iso8601: s, field: "end_at") }
+        let patch = self
+        return { campaign in
+            if let v = patch.name { campaign.name = v }
+            if let v = patch.status { campaign.status = v }
+            if let v = patch.bidMicros { campaign.bidMicros = v }
+            if let v = patch.dailyBudgetMicros { campaign.dailyBudgetMicros = v }
+            if let v = patch.totalBudgetMicros { campaign.totalBudgetMicros = v }
+            if let startAt { campaign.startAt = startAt }
+            if let endAt { campaign.endAt = endAt }
+            if let v = patch.targeting { campaign.targeting = v.targeting }
+            if let v = patch.frequencyCap { campaign.frequencyCap = FrequencyCap(impressions: v.impressions, perHours: v.perHours) }
+            if let v = patch.maxConversionValueMicros { campaign.maxConversionValueMicros = v }
+        }
+    }
+}
+
+extension CreateAdBody {
+    func draft(at now: Timestamp) -> Ad {
+        Ad(
+            id: AdID(0), campaignID: CampaignID(campaignId), format: format, mediaURLs: mediaUrls, caption: caption,
+            company: company, product: product, description: description, embedding: embedding,
+            status: status ?? .active, createdAt: now)
+    }
+}
+
+extension PatchAdBody {
+    func apply(to ad: inout Ad) {
+        if let v = status { ad.status = v }
+        if let v = mediaUrls { ad.mediaURLs = v }
+        if let v = caption { ad.caption = v }
+        if let v = company { ad.company = v }
+        if let v = product { ad.product = v }
+        if let v = description { ad.description = v }
+        if let v = embedding { ad.embedding = v }
+    }
 }

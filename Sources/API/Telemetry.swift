@@ -12,6 +12,7 @@ public struct Telemetry: Sendable {
     let adsServed: CoreMetrics.Counter
     let events: [EventType: CoreMetrics.Counter]
     let duplicateEvents: CoreMetrics.Counter
+    let invalidClicks: [InvalidClickReason: CoreMetrics.Counter]
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -29,6 +30,11 @@ public struct Telemetry: Sendable {
         }
         self.events = events
         self.duplicateEvents = Counter(label: "adserve_duplicate_events_total", factory: factory)
+        var invalid: [InvalidClickReason: CoreMetrics.Counter] = [:]
+        for reason in InvalidClickReason.allCases {
+            invalid[reason] = Counter(label: "adserve_invalid_clicks_total", dimensions: [("reason", reason.rawValue)], factory: factory)
+        }
+        self.invalidClicks = invalid
     }
 
     func recordRequest(route: String, method: String, status: Int, seconds: Duration) {
@@ -69,10 +75,15 @@ struct ErrorAndMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
             case .unauthorized: .unauthorized
             case .forbidden: .forbidden
             case .notFound: .notFound
-            case .conflict: .conflict
+            case .conflict, .quotaExceeded: .conflict
             case .payloadTooLarge: .contentTooLarge
             case .expired: .gone
+            case .tooManyRequests: .tooManyRequests
+            case .unavailable: .serviceUnavailable
             default: .badRequest
+            }
+            if error.code == .unavailable {
+                context.logger.warning("answered 503", metadata: ["error": "\(error.message)"])
             }
             body = .init(message: error.message, field: error.field, code: error.code.name)
         case let error as HTTPError where error.status.code < 500:
@@ -83,7 +94,12 @@ struct ErrorAndMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
             status = .internalServerError
             body = .init(message: "internal error; see the server log for request \(context.id)", field: nil, code: "internal")
         }
-        return (try? JSON.response(ErrorPayload(error: body), status: status))
-            ?? Response(status: .internalServerError)
+        guard var response = try? JSON.response(ErrorPayload(error: body), status: status) else { return Response(status: .internalServerError) }
+        if status == .serviceUnavailable || status == .tooManyRequests {
+            // 429: the limiter's window; 503: a moment (a full disk or a burst may pass).
+            let seconds = status == .tooManyRequests ? "60" : "1"
+            response.headers[.retryAfter] = seconds
+        }
+        return response
     }
 }

@@ -62,15 +62,23 @@ struct TreeDecoder {
         }
 
         private func number() throws -> Double {
-            guard !(value is String), let n = value as? NSNumber else { throw mismatch(Double.self, value, codingPath) }
+            guard !(value is String), !isBoolean, let n = value as? NSNumber else { throw mismatch(Double.self, value, codingPath) }
             return n.doubleValue
+        }
+
+        /// `true` and `false`: Foundation's parser gives them as an NSNumber of type "c" (char),
+        /// which no JSON number gets, so they are told apart from 1 and 0.
+        private var isBoolean: Bool {
+            if type(of: value) == Bool.self { return true }
+            return (value as? NSNumber).map { $0.objCType.pointee == CChar(UInt8(ascii: "c")) } ?? false
         }
 
         /// An integer that fits Int64 exactly: `1.5`, `1e30` and `true` are refused, with this path.
         private func integer() throws -> Int64 {
-            guard !(value is String), let n = value as? NSNumber else { throw mismatch(Int64.self, value, codingPath) }
+            guard !(value is String), !isBoolean, let n = value as? NSNumber else { throw mismatch(Int64.self, value, codingPath) }
             let i = n.int64Value
-            guard NSNumber(value: i).isEqual(to: n), n.doubleValue.rounded() == n.doubleValue, abs(n.doubleValue) < 9.3e18 else {
+            // 9.2e18 < Int64.max: a value near the edge, whose double rounds onto it, is refused.
+            guard NSNumber(value: i).isEqual(to: n), n.doubleValue.rounded() == n.doubleValue, abs(n.doubleValue) < 9.2e18 else {
                 throw outOfRange("an integer (ids, counts and micros are whole numbers up to 9.2e18)")
             }
             return i

@@ -14,6 +14,13 @@ public struct AdServeError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let payloadTooLarge = Code("payload_too_large")
         public static let expired = Code("expired")
         public static let storage = Code("storage")
+        /// A per-advertiser quota is reached (HTTP 409).
+        public static let quotaExceeded = Code("quota_exceeded")
+        /// Too many failed attempts from this client; retry later (HTTP 429).
+        public static let tooManyRequests = Code("too_many_requests")
+        /// A resource the request needs is unavailable right now (disk full, I/O error, overload):
+        /// nothing was acknowledged; the client may retry (HTTP 503).
+        public static let unavailable = Code("unavailable")
     }
 
     public let code: Code

@@ -93,6 +93,11 @@ public struct Campaign: Sendable, Equatable, Codable {
     public var frequencyCap: FrequencyCap?
     public var status: Status
     public var createdAt: Timestamp
+    /// When the campaign was last paused (nil while active): events on tokens issued before the
+    /// pause are charged only within `Billing.pauseGraceMilliseconds` of it.
+    public var pausedAt: Timestamp?
+    /// The largest `value_micros` a conversion of this campaign may report.
+    public var maxConversionValueMicros: Micros
     /// The store's catalog revision of this version of the campaign: newer writes have higher
     /// revisions, so an out-of-order update never replaces a newer one in memory.
     public var revision: Int64
@@ -101,7 +106,8 @@ public struct Campaign: Sendable, Equatable, Codable {
         id: CampaignID, advertiserID: AdvertiserID, name: String, objective: Objective, bidMicros: Micros,
         dailyBudgetMicros: Micros, totalBudgetMicros: Micros, startAt: Timestamp? = nil, endAt: Timestamp? = nil,
         targeting: Targeting = Targeting(), frequencyCap: FrequencyCap? = nil, status: Status = .active,
-        createdAt: Timestamp, revision: Int64 = 0
+        createdAt: Timestamp, pausedAt: Timestamp? = nil, maxConversionValueMicros: Micros = Limits.defaultMaxConversionValueMicros,
+        revision: Int64 = 0
     ) {
         self.id = id
         self.advertiserID = advertiserID
@@ -116,6 +122,8 @@ public struct Campaign: Sendable, Equatable, Codable {
         self.frequencyCap = frequencyCap
         self.status = status
         self.createdAt = createdAt
+        self.pausedAt = pausedAt
+        self.maxConversionValueMicros = maxConversionValueMicros
         self.revision = revision
     }
 }

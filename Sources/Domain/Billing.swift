@@ -22,13 +22,16 @@ public struct DeliveryCounters: Sendable, Equatable, Codable {
     public var conversions: Int64
     public var hides: Int64
     public var spendMicros: Micros
+    /// Clicks recorded as invalid traffic: counted here only, never in `clicks`, never charged.
+    public var invalidClicks: Int64
 
-    public init(impressions: Int64 = 0, clicks: Int64 = 0, conversions: Int64 = 0, hides: Int64 = 0, spendMicros: Micros = 0) {
+    public init(impressions: Int64 = 0, clicks: Int64 = 0, conversions: Int64 = 0, hides: Int64 = 0, spendMicros: Micros = 0, invalidClicks: Int64 = 0) {
         self.impressions = impressions
         self.clicks = clicks
         self.conversions = conversions
         self.hides = hides
         self.spendMicros = spendMicros
+        self.invalidClicks = invalidClicks
     }
 
     public mutating func add(_ other: DeliveryCounters) {
@@ -37,6 +40,7 @@ public struct DeliveryCounters: Sendable, Equatable, Codable {
         conversions += other.conversions
         hides += other.hides
         spendMicros += other.spendMicros
+        invalidClicks += other.invalidClicks
     }
 
     public mutating func count(_ type: EventType, charged: Micros) {
@@ -50,4 +54,15 @@ public struct DeliveryCounters: Sendable, Equatable, Codable {
     }
 
     public var ctr: Double { impressions > 0 ? Double(clicks) / Double(impressions) : 0 }
+}
+
+/// Why a click was recorded as invalid traffic. An invalid click is kept and counted
+/// (`invalid_clicks`), but never charged, never counted as a click and never learned from.
+public enum InvalidClickReason: String, Sendable, Codable, CaseIterable {
+    /// Sooner after the ad was served than a person can see it and tap.
+    case tooFast = "too_fast"
+    /// The user has made more clicks in the last hour than a person makes.
+    case userClickRate = "user_click_rate"
+    /// The same user clicked the same campaign again and again.
+    case repeatedCampaign = "repeated_campaign"
 }

@@ -2,6 +2,8 @@
 public enum Limits {
     /// The largest bid or budget accepted: 10^15 micros (one billion currency units).
     public static let maxMoney: Micros = 1_000_000_000_000_000
+    /// A campaign's `max_conversion_value_micros` unless it sets one: 10,000 units of currency.
+    public static let defaultMaxConversionValueMicros: Micros = 10_000_000_000
     public static let maxNameLength = 200
     public static let maxTextLength = 5_000
     public static let maxListCount = 100
@@ -64,6 +66,9 @@ extension Campaign {
         if dailyBudgetMicros <= 0 || dailyBudgetMicros > Limits.maxMoney { throw .invalid("daily_budget_micros", "must be between 1 and \(Limits.maxMoney)") }
         if totalBudgetMicros <= 0 || totalBudgetMicros > Limits.maxMoney { throw .invalid("total_budget_micros", "must be between 1 and \(Limits.maxMoney)") }
         if let startAt, let endAt, startAt >= endAt { throw .invalid("end_at", "must be after start_at") }
+        if maxConversionValueMicros < 0 || maxConversionValueMicros > Limits.maxMoney {
+            throw .invalid("max_conversion_value_micros", "must be between 0 and \(Limits.maxMoney)")
+        }
         try targeting.validate()
         if let cap = frequencyCap {
             if !(1...10_000).contains(cap.impressions) { throw .invalid("frequency_cap.impressions", "must be between 1 and 10000") }

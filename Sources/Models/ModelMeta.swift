@@ -31,6 +31,12 @@ public struct ModelMeta: Sendable, Codable, Equatable {
     /// Measured on the held-out data named by `evaluatedOn`, after calibration.
     public var metrics: OfflineMetrics
     public var evaluatedOn: String
+    /// The weights file's size in bytes and its checksum (`ModelChecksum.of`), recorded by the
+    /// model repository when it saves the model and checked when it loads it. Nil in metadata
+    /// written before files were checksummed (such a file is still read with every bound and
+    /// finiteness check) and in a model not saved yet.
+    public var fileBytes: Int?
+    public var checksum: String?
 
     /// A raw model prediction, corrected for negative downsampling and then calibrated.
     public func calibrated(_ raw: Double) -> Double {

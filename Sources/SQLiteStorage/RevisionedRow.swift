@@ -29,7 +29,7 @@ extension Campaign: RevisionedRow {
     static let noun = "campaign"
     static let columns = [
         "id", "advertiser_id", "name", "objective", "bid_micros", "daily_budget_micros", "total_budget_micros", "start_at", "end_at",
-        "targeting", "cap_impressions", "cap_hours", "status", "created_at", "revision",
+        "targeting", "cap_impressions", "cap_hours", "status", "created_at", "paused_at", "max_conversion_value_micros", "revision",
     ]
 
     var rowID: Int64 {
@@ -43,7 +43,7 @@ extension Campaign: RevisionedRow {
          startAt.map { .integer($0.milliseconds) } ?? .null, endAt.map { .integer($0.milliseconds) } ?? .null,
          .text(try SQLiteStore.encode(targeting)), frequencyCap.map { .integer(Int64($0.impressions)) } ?? .null,
          frequencyCap.map { .integer(Int64($0.perHours)) } ?? .null, .text(status.rawValue), .integer(createdAt.milliseconds),
-         .integer(revision)]
+         pausedAt.map { .integer($0.milliseconds) } ?? .null, .integer(maxConversionValueMicros), .integer(revision)]
     }
 
     init(row: Row) throws {
@@ -56,7 +56,7 @@ extension Campaign: RevisionedRow {
             totalBudgetMicros: row.int(6), startAt: row.optionalInt(7).map(Timestamp.init(milliseconds:)),
             endAt: row.optionalInt(8).map(Timestamp.init(milliseconds:)), targeting: try SQLiteStore.decode(Targeting.self, row.text(9)),
             frequencyCap: cap, status: try SQLiteStore.enumValue(Status.self, row.text(12)), createdAt: Timestamp(milliseconds: row.int(13)),
-            revision: row.int(14))
+            pausedAt: row.optionalInt(14).map(Timestamp.init(milliseconds:)), maxConversionValueMicros: row.int(15), revision: row.int(16))
     }
 }
 

@@ -37,10 +37,11 @@ final class SQLiteConnection {
     /// Runs one or more statements without parameters (schema, pragmas, BEGIN/COMMIT).
     func execute(_ sql: String) throws {
         var error: UnsafeMutablePointer<CChar>?
-        if sqlite3_exec(handle, sql, nil, nil, &error) != SQLITE_OK {
+        let rc = sqlite3_exec(handle, sql, nil, nil, &error)
+        if rc != SQLITE_OK {
             let message = error.map { String(cString: $0) } ?? "unknown error"
             sqlite3_free(error)
-            throw AdServeError(.storage, message)
+            throw AdServeError(Self.code(rc), message)
         }
     }
 
@@ -113,7 +114,22 @@ final class SQLiteConnection {
     }
 
     private func lastError(_ doing: String) -> AdServeError {
-        AdServeError(.storage, "\(doing): \(String(cString: sqlite3_errmsg(handle)))")
+        AdServeError(Self.code(sqlite3_errcode(handle)), "\(doing): \(String(cString: sqlite3_errmsg(handle)))")
+    }
+
+    /// A full disk or a failing device is `unavailable` (the API answers 503 and acknowledges
+    /// nothing; the client retries); anything else is a storage error.
+    private static func code(_ rc: Int32) -> AdServeError.Code {
+        switch rc & 0xFF {
+        case SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY, SQLITE_CANTOPEN: .unavailable
+        default: .storage
+        }
+    }
+
+    /// Caps this connection's database size in pages (`PRAGMA max_page_count`): what a full disk
+    /// looks like to SQLite, for tests.
+    func limitPages(to pages: Int64) throws {
+        try execute("PRAGMA max_page_count = \(pages)")
     }
 }
 

@@ -64,12 +64,80 @@ public final class SQLiteStore: AdStore {
         }
     }
 
+    public func rotateSecret(named name: String, to value: [UInt8], previousValidUntil: Timestamp) async throws {
+        try await writer.run { db in
+            try db.transaction {
+                let upsert = "INSERT INTO secrets(name, value, valid_until) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value, valid_until = excluded.valid_until"
+                if let current = try db.query("SELECT value FROM secrets WHERE name = ?", [.text(name)], { $0.blob(0) ?? [] }).first {
+                    try db.run(upsert, [.text(name + "/previous"), .blob(current), .integer(previousValidUntil.milliseconds)])
+                }
+                try db.run(upsert, [.text(name), .blob(value), .null])
+            }
+        }
+    }
+
+    public func previousSecret(named name: String) async throws -> (value: [UInt8], validUntil: Timestamp)? {
+        try await reader.run { db in
+            try db.query("SELECT value, valid_until FROM secrets WHERE name = ?", [.text(name + "/previous")]) {
+                (value: $0.blob(0) ?? [], validUntil: Timestamp(milliseconds: $0.optionalInt(1) ?? 0))
+            }.first
+        }
+    }
+
+    /// Limits the store's size to about what it holds now plus `pages` pages: inserts beyond it
+    /// fail as on a full disk. For tests of the full-disk path.
+    func simulateFullDisk(extraPages pages: Int64 = 0) async throws {
+        try await writer.run { db in
+            let used = try db.query("PRAGMA page_count") { $0.int(0) }.first ?? 0
+            try db.limitPages(to: used + pages)
+        }
+    }
+
     // MARK: Advertisers
 
     public func createAdvertiser(name: String, keyHash: String, at: Timestamp) async throws -> Advertiser {
         try await writer.run { db in
-            try db.run("INSERT INTO advertisers(name, key_hash, created_at) VALUES (?, ?, ?)", [.text(name), .text(keyHash), .integer(at.milliseconds)])
-            return Advertiser(id: AdvertiserID(db.lastInsertRowID), name: name)
+            try db.transaction {
+                try db.run("INSERT INTO advertisers(name, key_hash, created_at) VALUES (?, ?, ?)", [.text(name), .text(keyHash), .integer(at.milliseconds)])
+                let id = db.lastInsertRowID
+                try db.run("INSERT INTO advertiser_keys(advertiser_id, key_hash, created_at) VALUES (?, ?, ?)", [.integer(id), .text(keyHash), .integer(at.milliseconds)])
+                return Advertiser(id: AdvertiserID(id), name: name)
+            }
+        }
+    }
+
+    public func addKey(to advertiser: AdvertiserID, keyHash: String, at: Timestamp) async throws -> AdvertiserKey {
+        try await writer.run { db in
+            try db.run("INSERT INTO advertiser_keys(advertiser_id, key_hash, created_at) VALUES (?, ?, ?)", [.integer(advertiser.rawValue), .text(keyHash), .integer(at.milliseconds)])
+            return AdvertiserKey(id: db.lastInsertRowID, advertiserID: advertiser, createdAt: at)
+        }
+    }
+
+    public func revokeKey(_ id: Int64, of advertiser: AdvertiserID, at: Timestamp) async throws -> AdvertiserKey? {
+        try await writer.run { db in
+            try db.query(
+                "UPDATE advertiser_keys SET revoked_at = ? WHERE id = ? AND advertiser_id = ? AND revoked_at IS NULL RETURNING id, advertiser_id, created_at, revoked_at",
+                [.integer(at.milliseconds), .integer(id), .integer(advertiser.rawValue)]
+            ) { $0.advertiserKey }.first
+        }
+    }
+
+    public func keys(of advertiser: AdvertiserID) async throws -> [AdvertiserKey] {
+        try await reader.run { db in
+            try db.query("SELECT id, advertiser_id, created_at, revoked_at FROM advertiser_keys WHERE advertiser_id = ? ORDER BY id", [.integer(advertiser.rawValue)]) {
+                $0.advertiserKey
+            }
+        }
+    }
+
+    public func catalogSize(of advertiser: AdvertiserID) async throws -> (campaigns: Int, ads: Int) {
+        try await reader.run { db in
+            try db.query(
+                """
+                SELECT (SELECT COUNT(*) FROM campaigns WHERE advertiser_id = ?1),
+                       (SELECT COUNT(*) FROM ads JOIN campaigns ON ads.campaign_id = campaigns.id WHERE campaigns.advertiser_id = ?1)
+                """, [.integer(advertiser.rawValue)]
+            ) { (campaigns: Int($0.int(0)), ads: Int($0.int(1))) }.first ?? (0, 0)
         }
     }
 
@@ -81,7 +149,10 @@ public final class SQLiteStore: AdStore {
 
     public func advertiser(keyHash: String) async throws -> Advertiser? {
         try await reader.run { db in
-            try db.query("SELECT id, name FROM advertisers WHERE key_hash = ?", [.text(keyHash)]) { $0.advertiser }.first
+            try db.query(
+                "SELECT a.id, a.name FROM advertiser_keys k JOIN advertisers a ON a.id = k.advertiser_id WHERE k.key_hash = ? AND k.revoked_at IS NULL",
+                [.text(keyHash)]
+            ) { $0.advertiser }.first
         }
     }
 
@@ -163,6 +234,7 @@ public final class SQLiteStore: AdStore {
             try db.transaction {
                 for (advertiser, keyHash) in batch.advertisers {
                     try db.run("INSERT INTO advertisers(id, name, key_hash, created_at) VALUES (?, ?, ?, 0)", [.integer(advertiser.id.rawValue), .text(advertiser.name), .text(keyHash)])
+                    try db.run("INSERT INTO advertiser_keys(advertiser_id, key_hash, created_at) VALUES (?, ?, 0)", [.integer(advertiser.id.rawValue), .text(keyHash)])
                 }
                 for campaign in batch.campaigns { try db.run(Campaign.insertSQL, try campaign.bindings()) }
                 for ad in batch.ads { try db.run(Ad.insertSQL, try ad.bindings()) }
@@ -219,16 +291,17 @@ public final class SQLiteStore: AdStore {
             try db.transaction {
                 try db.run(
                     """
-                    INSERT OR IGNORE INTO events(placement_key, type, user_id, ad_id, campaign_id, decision_id, price_micros, charged_micros, value_micros, at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
+                    INSERT OR IGNORE INTO events(placement_key, type, user_id, ad_id, campaign_id, decision_id, price_micros, charged_micros, value_micros, at, invalid_reason)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
                     """,
                     [.text(event.placementKey), .text(event.type.rawValue), .text(event.userID.rawValue), .integer(event.adID.rawValue),
                      .integer(event.campaignID.rawValue), .text(event.decisionID), .integer(event.priceMicros),
-                     event.valueMicros.map { .integer($0) } ?? .null, .integer(event.at.milliseconds)])
+                     event.valueMicros.map { .integer($0) } ?? .null, .integer(event.at.milliseconds),
+                     event.invalidReason.map { .text($0.rawValue) } ?? .null])
                 guard db.changes == 1 else { return EventOutcome(duplicate: true, chargedMicros: 0) }
                 let day = event.at.day
                 var charged: Micros = 0
-                if event.priceMicros > 0 {
+                if event.priceMicros > 0 && event.invalidReason == nil {
                     let budgets = try db.query("SELECT daily_budget_micros, total_budget_micros FROM campaigns WHERE id = ?", [.integer(event.campaignID.rawValue)]) { ($0.int(0), $0.int(1)) }.first
                     guard let (daily, total) = budgets else { throw AdServeError.notFound("campaign \(event.campaignID)") }
                     let spent = try db.query(
@@ -243,7 +316,7 @@ public final class SQLiteStore: AdStore {
                 let column: String
                 switch event.type {
                 case .impression: column = "impressions"
-                case .click: column = "clicks"
+                case .click: column = event.invalidReason == nil ? "clicks" : "invalid_clicks"
                 case .conversion: column = "conversions"
                 case .hide: column = "hides"
                 }
@@ -266,6 +339,16 @@ public final class SQLiteStore: AdStore {
         }
     }
 
+    public func clickCount(of user: UserID, campaign: CampaignID?, since: Timestamp, upTo limit: Int) async throws -> Int {
+        try await reader.run { db in
+            let (filter, bindings): (String, [SQLValue]) = campaign.map { ("AND campaign_id = ?", [.integer($0.rawValue)]) } ?? ("", [])
+            return try db.query(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE user_id = ? AND type = 'click' AND at >= ? \(filter) LIMIT ?)",
+                [.text(user.rawValue), .integer(since.milliseconds)] + bindings + [.integer(Int64(limit))]
+            ) { Int($0.int(0)) }.first ?? 0
+        }
+    }
+
     public func campaignSpend(day: Int64) async throws -> [CampaignSpend] {
         try await reader.run { db in
             try db.query(
@@ -278,7 +361,7 @@ public final class SQLiteStore: AdStore {
     public func adCounters() async throws -> [AdID: DeliveryCounters] {
         try await reader.run { db in
             var result: [AdID: DeliveryCounters] = [:]
-            try db.forEachRow("SELECT ad_id, SUM(impressions), SUM(clicks), SUM(conversions), SUM(hides), SUM(spend_micros) FROM ad_daily GROUP BY ad_id", []) { row in
+            try db.forEachRow("SELECT ad_id, SUM(impressions), SUM(clicks), SUM(conversions), SUM(hides), SUM(spend_micros), SUM(invalid_clicks) FROM ad_daily GROUP BY ad_id", []) { row in
                 result[AdID(row.int(0))] = Self.counters(row, from: 1)
             }
             return result
@@ -313,7 +396,7 @@ public final class SQLiteStore: AdStore {
 
     private func daily(table: String, key: String, id: Int64) async throws -> [DailyCounters] {
         try await reader.run { db in
-            try db.query("SELECT day, impressions, clicks, conversions, hides, spend_micros FROM \(table) WHERE \(key) = ? ORDER BY day", [.integer(id)]) {
+            try db.query("SELECT day, impressions, clicks, conversions, hides, spend_micros, invalid_clicks FROM \(table) WHERE \(key) = ? ORDER BY day", [.integer(id)]) {
                 DailyCounters(day: $0.int(0), counters: Self.counters($0, from: 1))
             }
         }
@@ -326,7 +409,7 @@ extension SQLiteStore {
     fileprivate static func counters(_ row: Row, from column: Int32) -> DeliveryCounters {
         DeliveryCounters(
             impressions: row.int(column), clicks: row.int(column + 1), conversions: row.int(column + 2),
-            hides: row.int(column + 3), spendMicros: row.int(column + 4))
+            hides: row.int(column + 3), spendMicros: row.int(column + 4), invalidClicks: row.int(column + 5))
     }
 
     fileprivate static func upsert(_ user: UserProfile, _ db: SQLiteConnection) throws {
@@ -376,6 +459,9 @@ extension SQLiteStore {
 
 extension Row {
     fileprivate var advertiser: Advertiser { Advertiser(id: AdvertiserID(int(0)), name: text(1)) }
+    fileprivate var advertiserKey: AdvertiserKey {
+        AdvertiserKey(id: int(0), advertiserID: AdvertiserID(int(1)), createdAt: Timestamp(milliseconds: int(2)), revokedAt: optionalInt(3).map(Timestamp.init(milliseconds:)))
+    }
 }
 
 /// A connection and the serial queue that alone may touch it.

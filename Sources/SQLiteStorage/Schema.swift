@@ -46,5 +46,22 @@ enum Schema {
         """
         ALTER TABLE events RENAME COLUMN token TO placement_key;
         """,
+        // 3: hardening — invalid clicks, a user's clicks by time, pause time and conversion value
+        // bound per campaign, several revocable keys per advertiser (`advertisers.key_hash` stays
+        // as the first key's hash; only `advertiser_keys` authenticates), rotated secrets.
+        """
+        ALTER TABLE events ADD COLUMN invalid_reason TEXT;
+        CREATE INDEX events_by_user ON events(user_id, type, at);
+        ALTER TABLE ad_daily ADD COLUMN invalid_clicks INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE campaign_daily ADD COLUMN invalid_clicks INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE campaigns ADD COLUMN paused_at INTEGER;
+        ALTER TABLE campaigns ADD COLUMN max_conversion_value_micros INTEGER NOT NULL DEFAULT 10000000000;
+        CREATE TABLE advertiser_keys(
+            id INTEGER PRIMARY KEY, advertiser_id INTEGER NOT NULL REFERENCES advertisers(id), key_hash TEXT NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL, revoked_at INTEGER);
+        CREATE INDEX advertiser_keys_by_advertiser ON advertiser_keys(advertiser_id);
+        INSERT INTO advertiser_keys(advertiser_id, key_hash, created_at) SELECT id, key_hash, created_at FROM advertisers;
+        ALTER TABLE secrets ADD COLUMN valid_until INTEGER;
+        """,
     ]
 }

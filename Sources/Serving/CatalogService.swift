@@ -2,17 +2,28 @@ import Domain
 import Signing
 import Storage
 
+/// How much of the catalog one advertiser may hold (any status). They bound what one key can
+/// cost everyone else: memory, snapshot rebuilds, and the campaigns and ads every decision's
+/// matching walks past.
+public struct CatalogQuotas: Sendable {
+    public var campaignsPerAdvertiser = 1_000
+    public var adsPerAdvertiser = 10_000
+    public init() {}
+}
+
 /// Writes to the catalog: validated, stored durably, then put in the in-memory catalog, which
 /// publishes it to the decision path within `ServingRefresher`'s interval.
 public struct CatalogService: Sendable {
     public let store: any AdStore
     public let catalog: CatalogPublisher
     public let clock: any WallClock
+    public let quotas: CatalogQuotas
 
-    public init(store: any AdStore, catalog: CatalogPublisher, clock: any WallClock) {
+    public init(store: any AdStore, catalog: CatalogPublisher, clock: any WallClock, quotas: CatalogQuotas = CatalogQuotas()) {
         self.store = store
         self.catalog = catalog
         self.clock = clock
+        self.quotas = quotas
     }
 
     /// Creates an advertiser and returns it with its API key (shown once; stored hashed).
@@ -24,6 +35,21 @@ public struct CatalogService: Sendable {
         return (advertiser, key)
     }
 
+    /// A new API key for an advertiser (shown once), beside its others: rotation is a new key,
+    /// then revoking the old one once every client has moved.
+    public func createKey(for advertiser: AdvertiserID) async throws -> (AdvertiserKey, apiKey: String) {
+        let key = Secrets.newAPIKey(prefix: "adv")
+        return (try await store.addKey(to: advertiser, keyHash: Secrets.keyHash(key), at: clock.now()), key)
+    }
+
+    /// Revokes one key at once: the next request with it is refused.
+    public func revokeKey(_ id: Int64, of advertiser: AdvertiserID) async throws -> AdvertiserKey {
+        guard let revoked = try await store.revokeKey(id, of: advertiser, at: clock.now()) else {
+            throw AdServeError.notFound("key \(id) of advertiser \(advertiser)")
+        }
+        return revoked
+    }
+
     public func createCampaign(_ draft: Campaign) async throws -> Campaign {
         var campaign = draft
         campaign.targeting = campaign.targeting.normalized()
@@ -32,17 +58,32 @@ public struct CatalogService: Sendable {
         guard try await store.advertiser(campaign.advertiserID) != nil else {
             throw AdServeError(.notFound, "advertiser \(campaign.advertiserID) not found", field: "advertiser_id")
         }
+        if campaign.status == .paused { campaign.pausedAt = campaign.createdAt }
+        let held = try await store.catalogSize(of: campaign.advertiserID)
+        if held.campaigns >= quotas.campaignsPerAdvertiser {
+            throw AdServeError(
+                .quotaExceeded, "advertiser \(campaign.advertiserID) has \(held.campaigns) campaigns, the most one advertiser may have",
+                field: "advertiser_id")
+        }
         let created = try await store.createCampaign(campaign)
         catalog.upsert(created)
         return created
     }
 
     /// Changes a campaign atomically (read, `change`, validate, write); its owner cannot change.
+    /// A pause is timed (`pausedAt`), for the grace after which its tokens stop being charged.
     public func updateCampaign(_ id: CampaignID, _ change: @escaping @Sendable (inout Campaign) throws -> Void) async throws -> Campaign {
+        let now = clock.now()
         let updated = try await store.updateCampaign(id) { campaign in
             let owner = campaign.advertiserID
+            let wasPaused = campaign.status == .paused
             try change(&campaign)
             campaign.advertiserID = owner
+            if campaign.status == .active {
+                campaign.pausedAt = nil
+            } else if !wasPaused || campaign.pausedAt == nil {
+                campaign.pausedAt = now
+            }
             campaign.targeting = campaign.targeting.normalized()
             try campaign.validate()
         }
@@ -54,8 +95,13 @@ public struct CatalogService: Sendable {
         var ad = draft
         ad.createdAt = clock.now()
         try ad.validate()
-        guard try await store.campaign(ad.campaignID) != nil else {
+        guard let campaign = try await store.campaign(ad.campaignID) else {
             throw AdServeError(.notFound, "campaign \(ad.campaignID) not found", field: "campaign_id")
+        }
+        let held = try await store.catalogSize(of: campaign.advertiserID)
+        if held.ads >= quotas.adsPerAdvertiser {
+            throw AdServeError(
+                .quotaExceeded, "advertiser \(campaign.advertiserID) has \(held.ads) ads, the most one advertiser may have", field: "campaign_id")
         }
         let created = try await store.createAd(ad)
         catalog.upsert(created)

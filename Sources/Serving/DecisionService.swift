@@ -74,14 +74,15 @@ public final class DecisionService: Sendable {
         store: any AdStore, clock: any WallClock, configuration: ServingConfiguration = ServingConfiguration(),
         ranker: any Ranker = RuleBasedRanker(), decisionIDs: DecisionIDGenerator = DecisionIDGenerator()
     ) async throws -> DecisionService {
-        let key = try await store.secret(named: "impression-token-hmac") { Secrets.randomBytes(32) }
+        let key = try await store.secret(named: Self.tokenSecretName) { Secrets.randomBytes(32) }
+        let previous = try await store.previousSecret(named: Self.tokenSecretName)
         let delivery = DeliveryState()
         let catalog = CatalogPublisher(delivery: delivery)
         try await catalog.load(from: store)
         try await delivery.restore(from: store, catalog: catalog, now: clock.now())
         let service = DecisionService(
             store: store, catalog: catalog, delivery: delivery,
-            signer: TokenSigner(key: key, lifetimeMilliseconds: configuration.tokenLifetimeMilliseconds),
+            signer: TokenSigner(key: key, lifetimeMilliseconds: configuration.tokenLifetimeMilliseconds, previous: previous),
             ranker: ranker, clock: clock, configuration: configuration, decisionIDs: decisionIDs)
         service.refresh()
         return service
@@ -105,6 +106,21 @@ public final class DecisionService: Sendable {
     }
 
     public var signer: TokenSigner { engine.signer }
+
+    /// The store's name of the impression-token signing secret.
+    static let tokenSecretName = "impression-token-hmac"
+
+    /// Rotates the token-signing secret: a new random key is stored and signs from now on;
+    /// tokens signed with the old key keep verifying for `grace` (by default the token lifetime,
+    /// so no token issued before the rotation is lost). Returns when the old key stops verifying.
+    @discardableResult
+    public func rotateTokenSecret(graceMilliseconds: Int64? = nil) async throws -> Timestamp {
+        let key = Secrets.randomBytes(32)
+        let until = Timestamp(milliseconds: clock.now().milliseconds + (graceMilliseconds ?? signer.lifetimeMilliseconds))
+        try await store.rotateSecret(named: Self.tokenSecretName, to: key, previousValidUntil: until)
+        signer.rotate(to: key, previousValidUntil: until)
+        return until
+    }
 
     public func decide(userID: UserID, context: FeedContext, organicCount: Int) async throws -> Decision {
         guard (0...configuration.maxOrganicCount).contains(organicCount) else {

@@ -92,7 +92,9 @@ public final class DeliveryState: Sendable {
                 user.recent.append((event.campaignID.rawValue, event.at.milliseconds))
                 s.users[event.userID] = user
             case .click:
-                if let adSlot, adSlot < s.ads.count { s.ads[adSlot].clicks += 1 }
+                if let adSlot, adSlot < s.ads.count {
+                    if event.invalidReason == nil { s.ads[adSlot].clicks += 1 } else { s.ads[adSlot].invalidClicks += 1 }
+                }
             case .conversion:
                 if let adSlot, adSlot < s.ads.count { s.ads[adSlot].conversions += 1 }
             case .hide:

@@ -24,7 +24,15 @@ public struct LiveTraffic: Sendable {
         let ingestor = EventIngestor(serving: serving)
         var rng = SplitMix64(seed: seed)
         let pause = Duration.milliseconds(Int64(1000 / pagesPerSecond))
+        // Clicks come a few seconds after the ad is seen, as a person's do (sooner ones are
+        // invalid traffic), and conversions after their click: held here until due.
+        var later: [(due: ContinuousClock.Instant, type: EventType, token: String)] = []
         while !Task.isCancelled {
+            let now = ContinuousClock.now
+            for event in later where event.due <= now {
+                _ = try? await ingestor.ingest(IncomingEvent(type: event.type, impressionToken: event.token))
+            }
+            later.removeAll { $0.due <= now }
             let user = Int.random(in: 0..<world.userIDs.count, using: &rng)
             let hour = serving.clock.now().hourOfDay
             if let decision = try? await serving.decide(
@@ -34,20 +42,18 @@ public struct LiveTraffic: Sendable {
                     let ad = Int(placement.ad.id.rawValue - 1)
                     guard ad < world.adQuality.count else { continue }
                     let affinity = world.affinity(user: user, ad: ad)
-                    var events: [EventType] = [.impression]
+                    _ = try? await ingestor.ingest(IncomingEvent(type: .impression, impressionToken: placement.impressionToken))
+                    let clickAt = ContinuousClock.now + .milliseconds(Int64.random(in: 2_000...10_000, using: &rng))
                     let pClick = behaviour.clickProbability(
                         affinity: affinity, quality: world.adQuality[ad], afterPost: placement.afterPost, seenBefore: 0, hour: hour)
                     if Double.random(in: 0..<1, using: &rng) < pClick {
-                        events.append(.click)
+                        later.append((clickAt, .click, placement.impressionToken))
                         let rate = world.advertiserConversionRate[world.adAdvertiser[ad]]
                         if Double.random(in: 0..<1, using: &rng) < behaviour.conversionProbability(advertiserRate: rate, affinity: affinity) {
-                            events.append(.conversion)
+                            later.append((clickAt + .seconds(1), .conversion, placement.impressionToken))
                         }
                     } else if Double.random(in: 0..<1, using: &rng) < behaviour.hideProbability(affinity: affinity, tolerance: world.userTolerance[user], adsThisSession: 0) {
-                        events.append(.hide)
-                    }
-                    for type in events {
-                        _ = try? await ingestor.ingest(IncomingEvent(type: type, impressionToken: placement.impressionToken))
+                        _ = try? await ingestor.ingest(IncomingEvent(type: .hide, impressionToken: placement.impressionToken))
                     }
                 }
             }

@@ -94,7 +94,7 @@ public struct Simulation: Sendable {
                 case .event(let event):
                     // Every event the simulated feed sends must be accepted: an error here is a bug.
                     let result = try await ingestor.ingest(IncomingEvent(type: event.type, impressionToken: event.token))
-                    state.charged(result.chargedMicros, user: event.user, arm: userArm[event.user], day: event.day)
+                    state.charged(result.outcome.chargedMicros, user: event.user, arm: userArm[event.user], day: event.day)
                 }
             }
             state.endDay(day, behaviour: config.behaviour)
@@ -108,7 +108,7 @@ public struct Simulation: Sendable {
             clock.set(next.time)
             if case .event(let event) = next.action {
                 let result = try await ingestor.ingest(IncomingEvent(type: event.type, impressionToken: event.token))
-                state.charged(result.chargedMicros, user: event.user, arm: userArm[event.user], day: event.day)
+                state.charged(result.outcome.chargedMicros, user: event.user, arm: userArm[event.user], day: event.day)
             }
         }
 

@@ -8,12 +8,27 @@ public protocol AdStore: Sendable {
 
     /// The named secret, created by `make` and stored on first use, so it survives restarts.
     func secret(named name: String, orCreate make: @escaping @Sendable () -> [UInt8]) async throws -> [UInt8]
+    /// Replaces the named secret with `value` in one transaction; the value it replaces stays
+    /// readable through `previousSecret` until `previousValidUntil` (a rotation's grace period).
+    func rotateSecret(named name: String, to value: [UInt8], previousValidUntil: Timestamp) async throws
+    /// The value the last rotation replaced, and until when it is still accepted.
+    func previousSecret(named name: String) async throws -> (value: [UInt8], validUntil: Timestamp)?
 
     // MARK: Advertisers
 
+    /// Creates an advertiser with its first API key (stored as its hash only).
     func createAdvertiser(name: String, keyHash: String, at: Timestamp) async throws -> Advertiser
     func advertiser(_ id: AdvertiserID) async throws -> Advertiser?
+    /// The advertiser whose unrevoked key has this hash.
     func advertiser(keyHash: String) async throws -> Advertiser?
+    /// Adds an API key to an advertiser (rotation: add the new key, then revoke the old one).
+    func addKey(to advertiser: AdvertiserID, keyHash: String, at: Timestamp) async throws -> AdvertiserKey
+    /// Revokes one of the advertiser's keys; nil if it has no such unrevoked key.
+    func revokeKey(_ id: Int64, of advertiser: AdvertiserID, at: Timestamp) async throws -> AdvertiserKey?
+    /// Every key of the advertiser, revoked ones included, oldest first.
+    func keys(of advertiser: AdvertiserID) async throws -> [AdvertiserKey]
+    /// How many campaigns and ads the advertiser has (any status): its quotas count these.
+    func catalogSize(of advertiser: AdvertiserID) async throws -> (campaigns: Int, ads: Int)
 
     // MARK: Campaigns and ads
 
@@ -51,6 +66,10 @@ public protocol AdStore: Sendable {
     /// durable transaction. A repeated event changes nothing and says so.
     func record(_ event: EventRecord) async throws -> EventOutcome
     func hasEvent(placementKey: String, type: EventType) async throws -> Bool
+    /// How many clicks (valid or invalid) the user made since a time — on one campaign, or on
+    /// any — counting no further than `limit`, so a bot's long history costs no more to check
+    /// than a person's: what invalid-traffic filtering looks at.
+    func clickCount(of user: UserID, campaign: CampaignID?, since: Timestamp, upTo limit: Int) async throws -> Int
 
     // MARK: State the serving path rebuilds at start
 
@@ -100,8 +119,14 @@ public struct EventRecord: Sendable, Equatable {
     /// An advertiser-reported value (e.g. a conversion's order value); stored, not billed.
     public var valueMicros: Micros?
     public var at: Timestamp
+    /// Set for a click found to be invalid traffic: recorded and counted as `invalid_clicks`,
+    /// never charged (its `priceMicros` must be 0).
+    public var invalidReason: InvalidClickReason?
 
-    public init(placementKey: String, type: EventType, userID: UserID, adID: AdID, campaignID: CampaignID, decisionID: String, priceMicros: Micros, valueMicros: Micros? = nil, at: Timestamp) {
+    public init(
+        placementKey: String, type: EventType, userID: UserID, adID: AdID, campaignID: CampaignID, decisionID: String, priceMicros: Micros,
+        valueMicros: Micros? = nil, at: Timestamp, invalidReason: InvalidClickReason? = nil
+    ) {
         self.placementKey = placementKey
         self.type = type
         self.userID = userID
@@ -111,6 +136,7 @@ public struct EventRecord: Sendable, Equatable {
         self.priceMicros = priceMicros
         self.valueMicros = valueMicros
         self.at = at
+        self.invalidReason = invalidReason
     }
 }
 
@@ -162,5 +188,20 @@ public struct DailyCounters: Sendable, Equatable {
     public init(day: Int64, counters: DeliveryCounters) {
         self.day = day
         self.counters = counters
+    }
+}
+
+/// One of an advertiser's API keys. The key itself is shown once, when it is made; the store
+/// keeps only its hash.
+public struct AdvertiserKey: Sendable, Equatable {
+    public var id: Int64
+    public var advertiserID: AdvertiserID
+    public var createdAt: Timestamp
+    public var revokedAt: Timestamp?
+    public init(id: Int64, advertiserID: AdvertiserID, createdAt: Timestamp, revokedAt: Timestamp? = nil) {
+        self.id = id
+        self.advertiserID = advertiserID
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
     }
 }

@@ -23,13 +23,17 @@ public struct ModelRepository: Sendable {
         return directory.appendingPathComponent("v" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits, isDirectory: true)
     }
 
-    /// Stores a new version and returns its metadata with the version number filled in.
+    /// Stores a new version and returns its metadata with the version number, the weights
+    /// file's size and its checksum filled in.
     public func save(_ model: any ClickModel, meta: ModelMeta) throws -> ModelMeta {
         var meta = meta
         meta.version = (try list().map(\.version).max() ?? 0) + 1
+        let bytes = model.serialized()
+        meta.fileBytes = bytes.count
+        meta.checksum = ModelChecksum.of(bytes)
         let folder = versionDirectory(meta.version)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        try Self.atomicWrite(Data(model.serialized()), to: folder.appendingPathComponent("model.bin"))
+        try Self.atomicWrite(Data(bytes), to: folder.appendingPathComponent("model.bin"))
         try Self.atomicWrite(try JSONFormat.encoder(pretty: true).encode(meta), to: folder.appendingPathComponent("meta.json"))
         return meta
     }
@@ -54,12 +58,33 @@ public struct ModelRepository: Sendable {
     }
 
     /// Loads and checks a version: a corrupt or incompatible file throws, nothing half-loaded.
+    /// The weights file must have the size and checksum its metadata recorded (metadata from
+    /// before checksums has neither, and skips these two checks), and every count in it must
+    /// fit the file and every weight be finite (`ModelKinds.decode`). The error names the
+    /// version and what was wrong; a server's reloader refuses such a version and keeps serving
+    /// the model it has.
     public func load(_ version: Int) throws(AdServeError) -> ClickPredictor {
         let meta = try meta(version)
         guard let data = try? Data(contentsOf: versionDirectory(version).appendingPathComponent("model.bin")) else {
             throw AdServeError.invalid("model", "model \(version): weights file missing")
         }
-        return try ClickPredictor(meta: meta, model: ModelKinds.decode(meta.kind, bytes: [UInt8](data)))
+        let bytes = [UInt8](data)
+        if let expected = meta.fileBytes, bytes.count != expected {
+            throw AdServeError(.storage, "model \(version): weights file holds \(bytes.count) bytes; its metadata recorded \(expected)")
+        }
+        if let expected = meta.checksum {
+            let actual = ModelChecksum.of(bytes)
+            guard actual == expected else {
+                throw AdServeError(.storage, "model \(version): weights file checksum \(actual) does not match the \(expected) its metadata recorded")
+            }
+        }
+        let model: any ClickModel
+        do throws(AdServeError) {
+            model = try ModelKinds.decode(meta.kind, bytes: bytes)
+        } catch {
+            throw AdServeError(error.code, "model \(version): \(error.message)", field: error.field)
+        }
+        return try ClickPredictor(meta: meta, model: model)
     }
 
     // MARK: Promotion

@@ -160,10 +160,76 @@ public struct TimeSplit: Sendable {
 
 /// Appends serve-log lines (or any JSON value) one per line to a file, buffered; safe to call
 /// from any task. `flush()` writes what is buffered; a server calls it every second.
+///
+/// Faults cost lines, never the process or unbounded memory:
+/// - A writer killed mid-line (`kill -9`, a crash) leaves a torn last line. A writer that
+///   appends to such a file starts with a line break, so the fragment stays alone on its line
+///   (`ServeLog.read` counts it as malformed) and the lines after it read back whole.
+/// - A write that fails (a full disk, an I/O error) drops what was buffered, counts the lines
+///   in `droppedLines` and keeps the error in `lastError`; the next flush tries again with the
+///   lines written since. A line cut short by the failure is closed off the same way as a torn
+///   one. The buffer is written out whenever it reaches `writeThreshold`, so it never holds
+///   more than that and one line.
 public final class ServeLogWriter: Sendable {
+    /// The buffer is written out (or, if writing fails, dropped) when it holds this many bytes.
+    public static let writeThreshold = 1 << 20
+
     private struct State {
-        var handle: FileHandle
-        var buffer = Data()
+        let path: String
+        var descriptor: Int32
+        var buffer: [UInt8] = []
+        var bufferedLines = 0
+        /// The file ends inside a line: the next write starts with a line break.
+        var endsMidLine: Bool
+        var droppedLines = 0
+        var lastError: AdServeError?
+
+        mutating func append(_ line: Data) {
+            buffer.append(contentsOf: line)
+            buffer.append(0x0A)
+            bufferedLines += 1
+            if buffer.count >= ServeLogWriter.writeThreshold { flush() }
+        }
+
+        mutating func flush() {
+            guard !buffer.isEmpty else { return }
+            guard descriptor >= 0 else {
+                drop(written: 0, reason: "the writer is closed")
+                return
+            }
+            if endsMidLine {
+                if let failure = ServeLogFile.writeAll(descriptor, [0x0A]).failure {
+                    drop(written: 0, reason: ServeLogFile.describe(failure))
+                    return
+                }
+                endsMidLine = false
+            }
+            let (written, failure) = ServeLogFile.writeAll(descriptor, buffer)
+            if let failure {
+                drop(written: written, reason: ServeLogFile.describe(failure))
+                return
+            }
+            buffer.removeAll(keepingCapacity: true)
+            bufferedLines = 0
+        }
+
+        /// Gives up on the buffer after its first `written` bytes went out.
+        private mutating func drop(written: Int, reason: String) {
+            let completed = buffer[..<written].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+            droppedLines += bufferedLines - completed
+            if written > 0, buffer[written - 1] != 0x0A { endsMidLine = true }
+            buffer.removeAll(keepingCapacity: true)
+            bufferedLines = 0
+            lastError = AdServeError(.storage, "serve log \(path): \(reason); \(droppedLines) lines dropped so far")
+        }
+
+        mutating func close() {
+            flush()
+            if descriptor >= 0 {
+                ServeLogFile.release(descriptor)
+                descriptor = -1
+            }
+        }
     }
 
     private let state: Mutex<State>
@@ -171,33 +237,91 @@ public final class ServeLogWriter: Sendable {
 
     /// Truncates the file, or with `append` adds to its end (a server's log across restarts).
     public init(path: String, append: Bool = false) throws(AdServeError) {
-        if !append || !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let handle = FileHandle(forWritingAtPath: path) else { throw AdServeError.invalid("serve_log", "cannot write \(path)") }
-        if append { handle.seekToEndOfFile() }
-        self.state = Mutex(State(handle: handle))
+        // A torn last line is looked for before opening: truncating makes it moot.
+        let endsMidLine = append && ServeLogFile.endsMidLine(path)
+        let (descriptor, failure) = ServeLogFile.openForWriting(path, append: append)
+        guard descriptor >= 0 else {
+            throw AdServeError.invalid("serve_log", "cannot write \(path): \(ServeLogFile.describe(failure))")
+        }
+        self.state = Mutex(State(path: path, descriptor: descriptor, endsMidLine: endsMidLine))
+    }
+
+    deinit {
+        state.withLock { $0.close() }
     }
 
     public func write(_ value: some Encodable) {
-        guard let data = try? encoder.encode(value) else { return }
-        state.withLock { s in
-            s.buffer.append(data)
-            s.buffer.append(0x0A)
-            if s.buffer.count >= 1 << 20 {
-                s.handle.write(s.buffer)
-                s.buffer.removeAll(keepingCapacity: true)
-            }
+        guard let data = try? encoder.encode(value) else {
+            state.withLock { $0.droppedLines += 1 }
+            return
         }
+        state.withLock { $0.append(data) }
     }
 
     public func flush() {
-        state.withLock { s in
-            s.handle.write(s.buffer)
-            s.buffer.removeAll(keepingCapacity: true)
+        state.withLock { $0.flush() }
+    }
+
+    /// Flushes and closes the file; lines written afterwards are dropped (and counted).
+    public func close() {
+        state.withLock { $0.close() }
+    }
+
+    /// Lines lost to failed writes (or values that could not be encoded) since the writer opened.
+    public var droppedLines: Int { state.withLock { $0.droppedLines } }
+
+    /// The latest failed write, naming the file and the error, for the server to report; nil
+    /// while every write has succeeded.
+    public var lastError: AdServeError? { state.withLock { $0.lastError } }
+}
+
+/// The serve log's file calls, POSIX underneath: names of their own, so they do not collide
+/// with `ServeLogWriter.write` and `close`.
+private enum ServeLogFile {
+    /// The descriptor, or -1 and the errno.
+    static func openForWriting(_ path: String, append: Bool) -> (descriptor: Int32, failure: Int32) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0o644)
+        return (descriptor, descriptor >= 0 ? 0 : errno)
+    }
+
+    /// Whether the file's last byte is not a line break (a line torn by a killed writer). A file
+    /// that is missing, empty or not a regular file (`/dev/full`) has none. (Non-blocking, so a
+    /// named pipe without a writer does not hang the open.)
+    static func endsMidLine(_ path: String) -> Bool {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else { return false }
+        defer { _ = close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, info.st_size > 0 else { return false }
+        var last: UInt8 = 0
+        return pread(descriptor, &last, 1, info.st_size - 1) == 1 && last != 0x0A
+    }
+
+    /// Writes all of `bytes`, retrying after a signal or a short write. On failure, how many
+    /// bytes went out before it and its errno.
+    static func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) -> (written: Int, failure: Int32?) {
+        bytes.withUnsafeBytes { raw -> (written: Int, failure: Int32?) in
+            guard let base = raw.baseAddress else { return (0, nil) }
+            var offset = 0
+            while offset < raw.count {
+                let n = write(descriptor, base + offset, raw.count - offset)
+                if n > 0 {
+                    offset += n
+                } else if n < 0, errno == EINTR {
+                    continue
+                } else {
+                    return (offset, n < 0 ? errno : EIO)
+                }
+            }
+            return (offset, nil)
         }
     }
 
-    public func close() {
-        flush()
-        state.withLock { s in try? s.handle.close() }
+    static func release(_ descriptor: Int32) {
+        _ = close(descriptor)
+    }
+
+    static func describe(_ code: Int32) -> String {
+        "\(String(cString: strerror(code))) (errno \(code))"
     }
 }

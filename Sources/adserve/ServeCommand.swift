@@ -47,12 +47,52 @@ struct ServeCommand: AsyncParsableCommand {
     var conversionWindow = "7d"
     @Option(help: "Append every served impression (with the features its ranker saw) and every recorded event to this JSON-lines serve log, for `adserve train --logs`.")
     var serveLog: String?
+    @Option(help: "Close a connection idle this long: a duration (30s, 2m) or seconds.") var idleTimeout = "60s"
+    @Option(help: "Requests in flight past which the server answers 503 at once.") var maxConcurrentRequests = 512
+    @Option(help: "Wrong API keys one client address may send per minute before it gets 429 for the rest of the minute.")
+    var failedAuthPerMinute = 20
+    @Option(help: "Campaigns one advertiser may hold (any status).") var maxCampaignsPerAdvertiser = 1_000
+    @Option(help: "Ads one advertiser may hold (any status).") var maxAdsPerAdvertiser = 10_000
+    @Option(help: "Invalid traffic: a click sooner than this after its ad was served is not charged: a duration (1s, 2s) or seconds.")
+    var minClickDelay = "1s"
+    @Option(help: "Invalid traffic: a user's clicks in an hour beyond this many are not charged.") var maxClicksPerUserHour = 20
+    @Option(help: "Invalid traffic: a user's clicks on one campaign in a day beyond this many are not charged.") var maxClicksPerUserCampaignDay = 3
+    @Option(help: "A paused campaign's earlier tokens are charged for this long after the pause, then not: a duration or seconds.")
+    var pauseGrace = "5m"
 
     func validate() throws {
         guard (1...8760).contains(tokenHours) else { throw ValidationError("--token-hours must be between 1 and 8760") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard ["rule", "ml"].contains(ranker) else { throw ValidationError("--ranker must be rule or ml") }
         _ = try learningWindows()
+        _ = try limits()
+    }
+
+    /// The hardening limits of the flags, checked.
+    func limits() throws -> (idleTimeoutSeconds: Int64, api: (inout APIConfiguration) -> Void) {
+        let idle = try DurationText.parse(idleTimeout, option: "idle-timeout")
+        let minDelay = try DurationText.parse(minClickDelay, option: "min-click-delay")
+        let grace = try DurationText.parse(pauseGrace, option: "pause-grace")
+        for (name, value) in [
+            ("max-concurrent-requests", maxConcurrentRequests), ("failed-auth-per-minute", failedAuthPerMinute),
+            ("max-campaigns-per-advertiser", maxCampaignsPerAdvertiser), ("max-ads-per-advertiser", maxAdsPerAdvertiser),
+            ("max-clicks-per-user-hour", maxClicksPerUserHour), ("max-clicks-per-user-campaign-day", maxClicksPerUserCampaignDay),
+        ] where value < 1 {
+            throw ValidationError("--\(name) must be at least 1")
+        }
+        guard idle >= 1000 else { throw ValidationError("--idle-timeout must be at least 1s") }
+        let (concurrent, failedAuth, campaigns, ads) = (maxConcurrentRequests, failedAuthPerMinute, maxCampaignsPerAdvertiser, maxAdsPerAdvertiser)
+        let (perHour, perCampaign) = (maxClicksPerUserHour, maxClicksPerUserCampaignDay)
+        return (idle / 1000, { configuration in
+            configuration.maxConcurrentRequests = concurrent
+            configuration.failedAuthPerMinute = failedAuth
+            configuration.quotas.campaignsPerAdvertiser = campaigns
+            configuration.quotas.adsPerAdvertiser = ads
+            configuration.eventRules.minimumClickDelayMilliseconds = minDelay
+            configuration.eventRules.maxClicksPerUserPerHour = perHour
+            configuration.eventRules.maxClicksPerUserPerCampaignPerDay = perCampaign
+            configuration.eventRules.pauseGraceMilliseconds = grace
+        })
     }
 
     func learningWindows() throws(AdServeError) -> AttributionWindows {
@@ -76,7 +116,9 @@ struct ServeCommand: AsyncParsableCommand {
         let adminKey = configuredAdminKey ?? Secrets.newAPIKey(prefix: "admin")
         let feedKey = environment["ADSERVE_FEED_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         let metricsKey = environment["ADSERVE_METRICS_KEY"].flatMap { $0.isEmpty ? nil : $0 }
-        let apiConfiguration = APIConfiguration(adminKey: adminKey, feedKey: feedKey, metricsKey: metricsKey)
+        var apiConfiguration = APIConfiguration(adminKey: adminKey, feedKey: feedKey, metricsKey: metricsKey)
+        let limits = try limits()
+        limits.api(&apiConfiguration)
         try apiConfiguration.validate()
         if feedKey == nil {
             logger.warning("ADSERVE_FEED_KEY is not set: the feed routes (decisions, events, users) accept the admin key; give the feed backend its own key")
@@ -132,6 +174,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let app = Application(
             router: api.router(),
+            server: .http1(configuration: .init(idleTimeout: .seconds(limits.idleTimeoutSeconds))),
             configuration: .init(address: .hostname(host, port: port), serverName: "adserve"),
             services: services,
             onServerRunning: { channel in

@@ -78,10 +78,12 @@ import Testing
     }
 
     func withAPI(
-        clock: ManualClock = ManualClock(TestWorld.start), metricsKey: String? = nil, _ test: @escaping @Sendable (Client, TestWorld) async throws -> Void
+        clock: ManualClock = ManualClock(TestWorld.start), metricsKey: String? = nil, configure: (inout APIConfiguration) -> Void = { _ in },
+        _ test: @escaping @Sendable (Client, TestWorld) async throws -> Void
     ) async throws {
         let world = try await TestWorld.make(clock: clock)
-        let configuration = APIConfiguration(adminKey: Self.admin, feedKey: Self.feed, metricsKey: metricsKey)
+        var configuration = APIConfiguration(adminKey: Self.admin, feedKey: Self.feed, metricsKey: metricsKey)
+        configure(&configuration)
         try configuration.validate()
         let api = AdServeAPI(serving: world.serving, telemetry: Telemetry(), configuration: configuration)
         let app = Application(router: api.router(), services: [ServingRefresherService(serving: world.serving)])
@@ -89,7 +91,7 @@ import Testing
     }
 
     @Test func createDecideReportWalkthrough() async throws {
-        try await withAPI { api, _ in
+        try await withAPI { api, world in
             let (advertiserID, key) = try await api.advertiser()
             let campaignID = try await api.campaign(advertiserID, key: key, extra: #","targeting":{"countries":["US"],"age_min":18},"frequency_cap":{"impressions":3,"per_hours":24}"#)
             let adID = try await api.ad(campaignID, key: key)
@@ -116,6 +118,7 @@ import Testing
             let bob = try await api.call(.post, "/v1/decisions", key: Self.feed, json: #"{"user_id":"bob","context":{"device":"ios","hour":9,"session_position":4},"organic_count":10}"#)
             #expect((bob["ads"] as? [Any])?.isEmpty == true)
 
+            world.clock.advance(milliseconds: 3_000)  // alice sees the ad, then taps it
             for (type, duplicate) in [("impression", false), ("click", false), ("click", true)] {
                 let event = try await api.call(.post, "/v1/events", key: Self.feed, json: #"{"type":"\#(type)","impression_token":"\#(token)"}"#)
                 #expect(event.status == 200)

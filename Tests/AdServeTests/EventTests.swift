@@ -6,8 +6,10 @@ import TestSupport
 import Testing
 
 @Suite struct EventTests {
+    /// Ingests as a person would: a click comes a couple of seconds after the ad was served.
     func ingest(_ world: TestWorld, _ type: EventType, _ placement: Placement) async throws -> EventOutcome {
-        try await EventIngestor(serving: world.serving).ingest(IncomingEvent(type: type, impressionToken: placement.impressionToken))
+        if type == .click { world.clock.advance(milliseconds: 2_000) }
+        return try await EventIngestor(serving: world.serving).ingest(IncomingEvent(type: type, impressionToken: placement.impressionToken)).outcome
     }
 
     func spend(_ world: TestWorld, _ campaign: Campaign) -> (today: Micros, total: Micros) {

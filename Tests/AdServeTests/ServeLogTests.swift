@@ -39,6 +39,61 @@ import Training
         #expect(log.malformed == 1)
     }
 
+    /// A server killed mid-line (`kill -9`) leaves a torn last line; the restarted server's
+    /// writer appends after a line break, so only the fragment is lost.
+    @Test func aTornLineFromAKilledWriterStaysAloneOnItsLine() throws {
+        let database = TemporaryDatabase()
+        let path = database.directory.appendingPathComponent("serve-log.jsonl").path
+        let before = [Self.impression("d1/3", minute: 0), Self.event(.click, "d1/3", minute: 1)]
+        let writer = try ServeLogWriter(path: path)
+        for line in before { writer.write(line) }
+        writer.close()
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        _ = try handle.seekToEnd()
+        try handle.write(contentsOf: Data("{\"kind\":\"impression\",\"impr".utf8))  // killed mid-line: no line break
+        try handle.close()
+
+        let restarted = try ServeLogWriter(path: path, append: true)
+        let after = [Self.impression("d2/3", minute: 2), Self.event(.click, "d2/3", minute: 3)]
+        for line in after { restarted.write(line) }
+        restarted.close()
+
+        let log = try ServeLog.read(path: path)
+        #expect(log.lines == before + after)
+        #expect(log.malformed == 1)
+        #expect(restarted.droppedLines == 0 && restarted.lastError == nil)
+
+        // Appending to a log that ends with a whole line adds no empty one.
+        let again = try ServeLogWriter(path: path, append: true)
+        again.write(Self.impression("d3/3", minute: 4))
+        again.close()
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(!text.contains("\n\n"))
+        #expect(try ServeLog.read(path: path).lines.count == 5)
+    }
+
+    /// A full disk (`/dev/full` answers every write with ENOSPC) costs lines, counted and
+    /// reported, never the process.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/dev/full"), "needs /dev/full"))
+    func aFullDiskDropsLinesAndKeepsServing() throws {
+        let writer = try ServeLogWriter(path: "/dev/full", append: true)
+        for minute in 0..<3 { writer.write(Self.impression("d\(minute)/3", minute: Int64(minute))) }
+        #expect(writer.droppedLines == 0 && writer.lastError == nil)  // only buffered so far
+        writer.flush()
+        #expect(writer.droppedLines == 3)
+        let error = try #require(writer.lastError)
+        #expect(error.code == .storage && error.message.contains("/dev/full"), "\(error)")
+
+        // The buffer was given up, not kept growing; the writer goes on (and on failing).
+        writer.write(Self.event(.click, "d0/3", minute: 1))
+        writer.flush()
+        #expect(writer.droppedLines == 4)
+        writer.close()
+        writer.write(Self.event(.click, "d1/3", minute: 2))
+        writer.flush()
+        #expect(writer.droppedLines == 5)
+    }
+
     @Test func aFileWithoutImpressionsIsAnErrorNamingIt() throws {
         let database = TemporaryDatabase()
         let path = database.directory.appendingPathComponent("empty.jsonl").path

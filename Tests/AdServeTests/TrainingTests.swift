@@ -256,6 +256,7 @@ import Training
         let decision = try await world.decide("u1")
         #expect(decision.placements.count >= 2)
         let clicked = decision.placements[0]
+        world.clock.advance(milliseconds: 3_000)  // a person's click, not a bot's
         _ = try await EventIngestor(serving: world.serving).ingest(IncomingEvent(type: .click, impressionToken: clicked.impressionToken))
         world.clock.advance(hours: 2)
         learner.advance(to: world.clock.now())

@@ -1,16 +1,51 @@
 import Domain
 import Signing
+import Synchronization
 
 /// Stage 5 of a decision, and the first step of every event: signs and verifies impression
 /// tokens, `base64url(payload).base64url(HMAC-SHA-256(key, payload))`.
+///
+/// The key can be rotated: new tokens are signed with the new key at once, and tokens signed
+/// with the previous key still verify until the rotation's grace period ends. Copies of a
+/// signer (every serving variant holds one) share their keys.
 public struct TokenSigner: Sendable {
-    private let key: HMAC.Key
+    private struct Keys {
+        var current: HMAC.Key
+        var previous: HMAC.Key?
+        var previousValidUntil: Int64
+    }
+
+    private final class SharedKeys: Sendable {
+        let keys: Mutex<Keys>
+        init(_ keys: Keys) { self.keys = Mutex(keys) }
+    }
+
+    private let shared: SharedKeys
     /// How long a token is accepted after it was issued.
     public let lifetimeMilliseconds: Int64
 
-    public init(key: [UInt8], lifetimeMilliseconds: Int64 = 7 * Timestamp.millisecondsPerDay) {
-        self.key = HMAC.Key(key)
+    public init(key: [UInt8], lifetimeMilliseconds: Int64 = 7 * Timestamp.millisecondsPerDay, previous: (value: [UInt8], validUntil: Timestamp)? = nil) {
+        self.shared = SharedKeys(Keys(
+            current: HMAC.Key(key), previous: previous.map { HMAC.Key($0.value) }, previousValidUntil: previous?.validUntil.milliseconds ?? 0))
         self.lifetimeMilliseconds = lifetimeMilliseconds
+    }
+
+    /// Signs from now on with `key`; the key it replaces verifies until `previousValidUntil`.
+    public func rotate(to key: [UInt8], previousValidUntil: Timestamp) {
+        shared.keys.withLock { keys in
+            keys = Keys(current: HMAC.Key(key), previous: keys.current, previousValidUntil: previousValidUntil.milliseconds)
+        }
+    }
+
+    private var key: HMAC.Key { shared.keys.withLock { $0.current } }
+
+    /// Whether `mac` is the MAC of `payload` under the current key, or under the previous one
+    /// within its grace period.
+    private func authentic(_ payload: [UInt8], mac: [UInt8], now: Timestamp) -> Bool {
+        let keys = shared.keys.withLock { $0 }
+        if HMAC.constantTimeEquals(keys.current.authenticationCode(for: payload), mac) { return true }
+        guard let previous = keys.previous, now.milliseconds <= keys.previousValidUntil else { return false }
+        return HMAC.constantTimeEquals(previous.authenticationCode(for: payload), mac)
     }
 
     public func sign(_ token: ImpressionToken) -> String {
@@ -27,7 +62,7 @@ public struct TokenSigner: Sendable {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard text.utf8.count <= 1024, parts.count == 2,
             let payload = Base64URL.decode(parts[0]), let mac = Base64URL.decode(parts[1]),
-            HMAC.constantTimeEquals(key.authenticationCode(for: payload), mac)
+            authentic(payload, mac: mac, now: now)
         else { throw invalid }
         let fields = String(decoding: payload, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false).map(String.init)
         guard fields.count == 9, fields[0] == "1",
