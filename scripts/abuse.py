@@ -17,6 +17,7 @@ import argparse, base64, collections, json, os, random, re, shutil, subprocess, 
 ADMIN = "abuse-admin-key-0123456789abcdef"
 QUOTA_CAMPAIGNS = 40      # the server's quotas in this run (defaults: 1,000 campaigns, 10,000 ads)
 QUOTA_ADS = 2_000
+IDLE_TIMEOUT_S = 3
 FEED = "abuse-feed-key-0123456789abcdef0"
 
 
@@ -222,6 +223,7 @@ class FuzzRun:
         self.statuses = collections.OrderedDict()  # route -> Counter of status
         self.errors = []  # (route, index, size, preview, status or exception text)
         self.failures = []
+        self.forged = []  # (index, token): a changed token the server accepted
         self.worst = (0.0, "")
         self.crashed = False
 
@@ -245,6 +247,7 @@ class FuzzRun:
         if status >= 500:
             self.errors.append((route, index, len(body), preview, status))
         self.note(seconds, route, index, body)
+        return status
 
     def note(self, seconds, route, index, body):
         if seconds > self.worst[0]:
@@ -310,10 +313,13 @@ def fuzz(args, server, aid, pcid, pad, token):
     for i in range(args.fuzz):
         if run.crashed:
             break
-        text = mutator.mutate_token(token, mutator.pick([token, "AAAA.BBBB"]))
+        text = token
+        while text == token:  # a mutation that changes nothing is not a mutated token
+            text = mutator.mutate_token(token, mutator.pick([token, "AAAA.BBBB"]))
         event_type = mutator.pick(["impression", "click", "conversion", "hide"])
         body = json.dumps({"type": event_type, "impression_token": text}, ensure_ascii=bool(mutator.below(2))).encode()
-        run.send(route, i, "POST", "/v1/events", body, FEED)
+        if run.send(route, i, "POST", "/v1/events", body, FEED) == 200:
+            run.forged.append((i, text))
     print(f"  {route:<32} {dict(sorted(run.statuses.get(route, {}).items(), key=str))}", flush=True)
     # Last, as each body it accepts rotates the token secret (the events above need the first).
     route, seeds = "POST /v1/token-secret/rotate", [b"{}", b'{"grace_seconds":3600}']
@@ -323,6 +329,27 @@ def fuzz(args, server, aid, pcid, pad, token):
         run.send(route, i, "POST", "/v1/token-secret/rotate", mutator.mutate(mutator.pick(seeds), mutator.pick(seeds), ["grace_seconds"]), ADMIN)
     print(f"  {route:<32} {dict(sorted(run.statuses.get(route, {}).items(), key=str))}", flush=True)
     return run
+
+
+def idle_connection(port):
+    """Seconds until the server closes a connection that sends nothing, or a half-sent request."""
+    import socket
+    results = []
+    for first in (b"", b"POST /v1/decisions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.settimeout(30)
+        started = time.monotonic()
+        if first:
+            sock.sendall(first)
+        try:
+            while sock.recv(4096):
+                pass
+            results.append(time.monotonic() - started)
+        except socket.timeout:
+            results.append(None)
+        finally:
+            sock.close()
+    return results
 
 
 def decision_latencies(port, user, n):
@@ -402,7 +429,7 @@ def main():
     folder = tempfile.mkdtemp(prefix="adserve-abuse-")
     env = dict(os.environ, ADSERVE_ADMIN_KEY=ADMIN, ADSERVE_FEED_KEY=FEED, LOG_LEVEL="error")
     server = subprocess.Popen([args.binary, "serve", "--port", str(args.port), "--db", os.path.join(folder, "abuse.db"),
-                               "--max-campaigns-per-advertiser", str(QUOTA_CAMPAIGNS), "--max-ads-per-advertiser", str(QUOTA_ADS)],
+                               "--idle-timeout", f"{IDLE_TIMEOUT_S}s", "--max-campaigns-per-advertiser", str(QUOTA_CAMPAIGNS), "--max-ads-per-advertiser", str(QUOTA_ADS)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     worst = 0.0
     rows = []
@@ -448,6 +475,10 @@ def main():
 
         # 3. Self-serve and billing abuse.
         abuse_self_serve(args, case)
+        silent, half = idle_connection(args.port)
+        show = lambda x: "not closed in 30 s" if x is None else f"closed after {x:.1f} s"
+        print(f"a connection that sends nothing: {show(silent)}; one that stops mid-body: {show(half)} "
+              f"(--idle-timeout {IDLE_TIMEOUT_S}s)", flush=True)
 
         # 3. Fuzzing: a serving ad for a real token, and a campaign and ad of its own for PATCH.
         if args.fuzz > 0:
@@ -496,12 +527,15 @@ def main():
         print(f"5xx: {len(run.errors)}")
         for route, index, size, preview, status in run.errors[:10]:
             print(f"  {status} {route} #{index} ({size:,} B): {preview!r}")
+        print(f"changed tokens accepted: {len(run.forged)}")
+        for index, text in run.forged[:10]:
+            print(f"  #{index}: {text[:120]!r}")
         print(f"connection failures: {len(run.failures)}")
         for route, index, size, preview, error in run.failures[:10]:
             print(f"  {route} #{index} ({size:,} B): {error}: {preview!r}")
         print(f"crashes: {1 if crashed else 0} (server {'exited during the run, code ' + str(server.returncode) if died_during_run else 'still running at the end'})")
         print(f"worst single request: {run.worst[0]:.3f} s, {run.worst[1]}")
-        failed = failed or bool(run.errors) or bool(run.failures) or run.crashed
+        failed = failed or bool(run.errors) or bool(run.failures) or bool(run.forged) or run.crashed
     return 1 if failed else 0
 
 

@@ -1,10 +1,13 @@
-import API
+@testable import API
 import Domain
 import Events
 import Foundation
+import Hummingbird
+import HummingbirdTesting
 @testable import SQLiteStorage
 import Serving
 import Storage
+import Synchronization
 import TestSupport
 import Testing
 
@@ -259,6 +262,64 @@ extension APITests {
             world.clock.advance(milliseconds: 61_000)
             let stale = try await api.call(.post, "/v1/events", key: APITests.feed, json: #"{"type":"hide","impression_token":"\#(token)"}"#)
             #expect(stale.status == 400 && stale.errorField == "impression_token")
+        }
+    }
+}
+
+/// The limit on requests in flight, on a router of its own with a handler that waits.
+@Suite struct ConcurrencyLimitTests {
+    /// Lets the test hold requests inside the handler until it says so.
+    final class Gate: Sendable {
+        private let counts = Mutex((entered: 0, released: 0))
+
+        func enter() async throws {
+            counts.withLock { $0.entered += 1 }
+            while !takeRelease() { try await Task.sleep(for: .milliseconds(2)) }
+        }
+
+        private func takeRelease() -> Bool {
+            counts.withLock { c in
+                guard c.released > 0 else { return false }
+                c.released -= 1
+                return true
+            }
+        }
+
+        func waitUntilInside(_ n: Int) async throws {
+            while counts.withLock({ $0.entered }) < n { try await Task.sleep(for: .milliseconds(2)) }
+        }
+
+        func release(_ n: Int) { counts.withLock { $0.released += n } }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func requestsPastTheLimitAre503AndTheRestAreServed() async throws {
+        let gate = Gate()
+        let router = Router(context: AdServeRequestContext.self)
+        router.add(middleware: ErrorAndMetricsMiddleware(telemetry: Telemetry()))
+        router.add(middleware: ConcurrencyLimitMiddleware(limit: 2))
+        router.get("/slow") { _, _ in
+            try await gate.enter()
+            return "done"
+        }
+        router.get("/healthz") { _, _ in "ok" }
+        try await Application(router: router).test(.router) { client in
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<2 {
+                    group.addTask { try await client.execute(uri: "/slow", method: .get) { Int($0.status.code) } }
+                }
+                try await gate.waitUntilInside(2)
+                // Two are in flight: a third is turned away at once, with a retry hint; health answers.
+                let third = try await client.execute(uri: "/slow", method: .get) { ($0.status.code, $0.headers[.retryAfter]) }
+                #expect(third.0 == 503 && third.1 == "1")
+                #expect(try await client.execute(uri: "/healthz", method: .get) { $0.status.code } == 200)
+                gate.release(2)
+                var statuses: [Int] = []
+                for try await status in group { statuses.append(status) }
+                #expect(statuses == [200, 200])
+                // Once they are done, the next is served.
+                gate.release(1)
+                #expect(try await client.execute(uri: "/slow", method: .get) { $0.status.code } == 200)
+            }
         }
     }
 }
