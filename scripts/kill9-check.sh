@@ -40,6 +40,7 @@ for user in u1 u2 u3; do
     [ -n "$token" ] || { echo "no ad served to $user"; exit 1; }
     tokens+=("$token")
 done
+sleep 1.5  # a person's click comes a moment after the ad is served; sooner ones are invalid traffic
 for t in "${tokens[@]}"; do
     api POST /v1/events "{\"type\":\"impression\",\"impression_token\":\"$t\"}" | grep -q '"duplicate":false'
     api POST /v1/events "{\"type\":\"click\",\"impression_token\":\"$t\"}" | grep -q '"duplicate":false'
