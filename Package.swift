@@ -98,7 +98,7 @@ let package = Package(
         .target(
             name: "Services",
             dependencies: [
-                "Domain", "Serving", "Training", "Learning", "Simulator",
+                "Domain", "Serving", "Training", "Learning", "Simulator", "ContentEncoding",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -278,14 +278,14 @@ def fuzz(args, server, aid, pcid, pad, token):
         ("POST /v1/ads", "POST", "/v1/ads", ADMIN, ad_fields,
          [f'{{"campaign_id":{pcid},"format":"video","media_urls":["https://cdn.example/v.mp4"],'
           '"caption":"Run faster\\nand further","company":"Acme","product":"Shoe","description":"A fast shoe",'
-          '"embedding":[0.1,-0.2,3e-3,1],"status":"paused"}',
+          '"embedding":[0.1,-0.2,3e-3,1' + ",0" * 380 + '],"status":"paused"}',
           f'{{"campaign_id":{pcid},"format":"image","media_urls":["https://a.example/1.jpg",'
           '"data:image/png;base64,iVBORw0KGgo="],"caption":"","company":"Café 東京","product":"","description":"",'
           '"status":"paused"}']),
         ("PATCH /v1/ads/{id}", "PATCH", f"/v1/ads/{pad}", ADMIN, ad_fields[1:],
          ['{"status":"paused"}',
           '{"media_urls":["http://cdn.example/x.jpg"],"caption":"New","company":"Acme Inc","product":"Shoe 2",'
-          '"description":"Better","embedding":[0.5,0.25]}']),
+          '"description":"Better","embedding":[0.5,0.25' + ",0" * 382 + ']}']),
         ("PUT /v1/users/{id}", "PUT", "/v1/users/fuzzer", FEED, ["age", "gender", "country", "language", "interests"],
          ['{"age":30,"gender":"female","country":"us","language":"en","interests":["running","tea"]}', "{}"]),
         ("POST /v1/users/{id}/activity", "POST", "/v1/users/fuzzer/activity", FEED,

@@ -157,6 +157,8 @@ struct AdPayload: Encodable {
     var product: String
     var description: String
     var embedding: [Float]?
+    var embeddingStatus: EmbeddingStatus
+    var embeddingError: String?
     var status: Status
     var createdAt: String
 
@@ -170,6 +172,8 @@ struct AdPayload: Encodable {
         product = ad.product
         description = ad.description
         embedding = ad.embedding
+        embeddingStatus = ad.embeddingStatus
+        embeddingError = ad.embeddingError
         status = ad.status
         createdAt = ad.createdAt.iso8601
     }

@@ -128,6 +128,12 @@ public struct Campaign: Sendable, Equatable, Codable {
     }
 }
 
+/// Where an ad's content vector stands: computed off the request path after the ad is created
+/// or its text changes; the ad serves meanwhile.
+public enum EmbeddingStatus: String, Sendable, Codable, CaseIterable {
+    case pending, ready, failed
+}
+
 public struct Ad: Sendable, Equatable, Codable {
     public var id: AdID
     public var campaignID: CampaignID
@@ -137,7 +143,12 @@ public struct Ad: Sendable, Equatable, Codable {
     public var company: String
     public var product: String
     public var description: String
+    /// The ad's content vector in the text space (`Limits.embeddingDimensions`): supplied by the
+    /// advertiser, or computed from its text by the content encoder.
     public var embedding: [Float]?
+    public var embeddingStatus: EmbeddingStatus
+    /// Why encoding failed, when it did.
+    public var embeddingError: String?
     public var status: Status
     public var createdAt: Timestamp
     /// The store's catalog revision of this version of the ad (see `Campaign.revision`).
@@ -145,8 +156,8 @@ public struct Ad: Sendable, Equatable, Codable {
 
     public init(
         id: AdID, campaignID: CampaignID, format: AdFormat, mediaURLs: [String], caption: String, company: String,
-        product: String, description: String, embedding: [Float]? = nil, status: Status = .active,
-        createdAt: Timestamp, revision: Int64 = 0
+        product: String, description: String, embedding: [Float]? = nil, embeddingStatus: EmbeddingStatus? = nil,
+        embeddingError: String? = nil, status: Status = .active, createdAt: Timestamp, revision: Int64 = 0
     ) {
         self.id = id
         self.campaignID = campaignID
@@ -157,6 +168,8 @@ public struct Ad: Sendable, Equatable, Codable {
         self.product = product
         self.description = description
         self.embedding = embedding
+        self.embeddingStatus = embeddingStatus ?? (embedding == nil ? .pending : .ready)
+        self.embeddingError = embeddingError
         self.status = status
         self.createdAt = createdAt
         self.revision = revision
@@ -164,6 +177,11 @@ public struct Ad: Sendable, Equatable, Codable {
 }
 
 extension Ad {
+    /// The text its content vector is computed from: company, product, caption and description.
+    public var contentText: String {
+        [company, product, caption, description].filter { !$0.isEmpty }.joined(separator: ". ")
+    }
+
     /// Whole hours since the ad was created (0 for a clock before it).
     public func ageHours(at now: Timestamp) -> Int64 {
         max(0, (now.milliseconds - createdAt.milliseconds) / Timestamp.millisecondsPerHour)

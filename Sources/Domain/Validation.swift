@@ -8,7 +8,8 @@ public enum Limits {
     public static let maxTextLength = 5_000
     public static let maxListCount = 100
     public static let maxMediaURLs = 10
-    public static let maxEmbeddingDimensions = 1_024
+    /// An ad's content vector: the text space of the content encoder (all-MiniLM-L6-v2).
+    public static let embeddingDimensions = 384
     /// Frequency-cap windows are at most a week, so delivery state keeps a week of impressions.
     public static let maxCapHours = 168
     /// The schemes a media URL may use.
@@ -94,7 +95,9 @@ extension Ad {
         try Limits.checkText(product, field: "product", characters: Limits.maxNameLength, required: false, multiline: false)
         try Limits.checkText(description, field: "description", characters: Limits.maxTextLength, required: false, multiline: true)
         if let embedding {
-            if embedding.isEmpty || embedding.count > Limits.maxEmbeddingDimensions { throw .invalid("embedding", "must have 1-\(Limits.maxEmbeddingDimensions) numbers") }
+            if embedding.count != Limits.embeddingDimensions {
+                throw .invalid("embedding", "must have \(Limits.embeddingDimensions) numbers (the text space of all-MiniLM-L6-v2), not \(embedding.count)")
+            }
             if embedding.contains(where: { !$0.isFinite }) { throw .invalid("embedding", "numbers must be finite") }
         }
     }

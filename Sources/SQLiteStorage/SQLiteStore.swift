@@ -184,6 +184,10 @@ public final class SQLiteStore: AdStore {
 
     public func allAds() async throws -> [Ad] { try await fetch(Ad.self, "ORDER BY id", []) }
 
+    public func adsPendingEmbedding(limit: Int) async throws -> [Ad] {
+        try await fetch(Ad.self, "WHERE embedding_status = 'pending' ORDER BY id LIMIT ?", [.integer(Int64(limit))])
+    }
+
     /// Inserts a row with a new catalog revision; the store assigns the id.
     private func create<T: RevisionedRow>(_ value: T) async throws -> T {
         try await writer.run { db in

@@ -63,5 +63,14 @@ enum Schema {
         INSERT INTO advertiser_keys(advertiser_id, key_hash, created_at) SELECT id, key_hash, created_at FROM advertisers;
         ALTER TABLE secrets ADD COLUMN valid_until INTEGER;
         """,
+        // 4: ads' content vectors are computed off the request path; a vector of another size
+        // than the text space (384 floats, 1,536 bytes) is dropped and computed again.
+        """
+        ALTER TABLE ads ADD COLUMN embedding_status TEXT NOT NULL DEFAULT 'pending';
+        ALTER TABLE ads ADD COLUMN embedding_error TEXT;
+        UPDATE ads SET embedding = NULL WHERE embedding IS NOT NULL AND length(embedding) != 1536;
+        UPDATE ads SET embedding_status = 'ready' WHERE embedding IS NOT NULL;
+        CREATE INDEX ads_pending_embedding ON ads(id) WHERE embedding_status = 'pending';
+        """,
     ]
 }

