@@ -79,7 +79,7 @@ let package = Package(
         .target(name: "ModelServing", dependencies: ["Domain", "Models", "Serving"], swiftSettings: swiftSettings),
         // What a serving node learns from what it serves: observers that feed online learning and
         // the serve log, and the reloader that swaps promoted models in.
-        .target(name: "Learning", dependencies: ["Domain", "Models", "Serving", "Training", "ModelServing"], swiftSettings: swiftSettings),
+        .target(name: "Learning", dependencies: ["Domain", "Models", "Storage", "Serving", "Training", "ModelServing"], swiftSettings: swiftSettings),
         // The HTTP JSON API: parses, calls the layers above, encodes.
         .target(
             name: "API",

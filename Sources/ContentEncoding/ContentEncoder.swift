@@ -37,3 +37,4 @@ public struct PretrainedContentEncoder: ContentEncoder {
         ContentVectors(kind: .text, model: TextEncoder.modelName, vector: self.text.encode(text))
     }
 }
+

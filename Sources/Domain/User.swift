@@ -1,3 +1,5 @@
+import Foundation
+
 /// What the feed backend tells AdServe about a user. Every field is optional: a user AdServe
 /// knows nothing about still gets untargeted ads.
 public struct UserProfile: Sendable, Equatable, Codable {
@@ -7,14 +9,69 @@ public struct UserProfile: Sendable, Equatable, Codable {
     public var country: String?
     public var language: String?
     public var interests: [String]
+    /// What the user has been doing, in the content encoder's text space: a recency-weighted
+    /// sum of the vectors of what they posted, liked, commented, viewed and clicked (hidden ads
+    /// count against), as of `activityVectorAt` (`ActivityVector`). Kept by the server; the
+    /// feed backend reports activity and never sets it.
+    public var activityVector: [Float]?
+    public var activityVectorAt: Timestamp?
 
-    public init(id: UserID, age: Int? = nil, gender: String? = nil, country: String? = nil, language: String? = nil, interests: [String] = []) {
+    public init(
+        id: UserID, age: Int? = nil, gender: String? = nil, country: String? = nil, language: String? = nil, interests: [String] = [],
+        activityVector: [Float]? = nil, activityVectorAt: Timestamp? = nil
+    ) {
         self.id = id
         self.age = age
         self.gender = gender
         self.country = country
         self.language = language
         self.interests = interests
+        self.activityVector = activityVector
+        self.activityVectorAt = activityVectorAt
+    }
+}
+
+/// A user's activity vector: every new item decays what came before by its age (half-life
+/// `halfLifeMilliseconds`) and adds the item's vector times its weight.
+public enum ActivityVector {
+    public static let halfLifeMilliseconds: Int64 = 3 * Timestamp.millisecondsPerDay
+
+    /// `vector` (as of `from`) decayed to `now`, plus `weight × item`. An item of another size
+    /// than the vector replaces nothing and is ignored.
+    public static func adding(_ item: [Float], weight: Float, to vector: [Float]?, asOf from: Timestamp?, now: Timestamp) -> [Float] {
+        guard var sum = vector, sum.count == item.count, let from else { return item.map { $0 * weight } }
+        let age = Double(max(0, now.milliseconds - from.milliseconds))
+        let decay = Float(pow(0.5, age / Double(halfLifeMilliseconds)))
+        for i in sum.indices { sum[i] = sum[i] * decay + weight * item[i] }
+        return sum
+    }
+
+    /// How much one activity says about the user's taste; 0 for what says nothing.
+    public static func weight(_ type: ActivityType, seconds: Double?) -> Float {
+        switch type {
+        case .post, .comment: 3
+        case .like: 2
+        case .follow: 1
+        // A glance says little; a long look more, up to a like's worth.
+        case .view: Float(0.25 + min(max(seconds ?? 2, 0), 30) / 20)
+        case .session: 0
+        }
+    }
+
+    /// A click on an ad says more than a like; hiding it says the opposite.
+    public static let clickWeight: Float = 4
+    public static let hideWeight: Float = -2
+
+    /// Cosine similarity, 0 when either is missing, empty or zero.
+    public static func cosine(_ a: [Float]?, _ b: [Float]?) -> Double {
+        guard let a, let b, a.count == b.count, !a.isEmpty else { return 0 }
+        var dot = 0.0, na = 0.0, nb = 0.0
+        for i in a.indices {
+            dot += Double(a[i]) * Double(b[i])
+            na += Double(a[i]) * Double(a[i])
+            nb += Double(b[i]) * Double(b[i])
+        }
+        return na > 0 && nb > 0 ? dot / (na * nb).squareRoot() : 0
     }
 }
 

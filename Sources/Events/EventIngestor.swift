@@ -109,7 +109,7 @@ public struct EventIngestor: Sendable {
         if !outcome.duplicate {
             serving.delivery.apply(record, charged: outcome.chargedMicros, snapshot: serving.catalog.snapshot)
             if invalid == nil {
-                for observer in serving.observers.all { observer.recorded(type, placementKey: record.placementKey, at: now) }
+                for observer in serving.observers.all { observer.recorded(record) }
             }
         }
         return outcome

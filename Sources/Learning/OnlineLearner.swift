@@ -3,6 +3,7 @@ import Foundation
 import ModelServing
 import Models
 import Serving
+import Storage
 import Synchronization
 import Training
 
@@ -168,10 +169,10 @@ public struct OnlineLearning: ServingObserver {
     }
 
     /// Events of impressions this learner never saw match no open window and are ignored.
-    public func recorded(_ type: EventType, placementKey: String, at time: Timestamp) {
-        switch type {
-        case .click: learner.clicked(id: placementKey, at: time)
-        case .conversion: learner.converted(id: placementKey, at: time)
+    public func recorded(_ event: EventRecord) {
+        switch event.type {
+        case .click: learner.clicked(id: event.placementKey, at: event.at)
+        case .conversion: learner.converted(id: event.placementKey, at: event.at)
         case .impression, .hide: break
         }
     }

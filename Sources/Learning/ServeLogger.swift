@@ -2,6 +2,7 @@ import Domain
 import ModelServing
 import Models
 import Serving
+import Storage
 import Training
 
 /// Writes the serve log as an observer of serving: every placement of every decision with the
@@ -22,8 +23,8 @@ public struct ServeLogger: ServingObserver {
     }
 
     /// Impressions are logged when served; the feed's impression reports add nothing to training.
-    public func recorded(_ type: EventType, placementKey: String, at time: Timestamp) {
-        guard type != .impression else { return }
-        write(ServeLogLine(type, impressionId: placementKey, at: time))
+    public func recorded(_ event: EventRecord) {
+        guard event.type != .impression else { return }
+        write(ServeLogLine(event.type, impressionId: event.placementKey, at: event.at))
     }
 }

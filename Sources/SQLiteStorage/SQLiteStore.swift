@@ -262,11 +262,62 @@ public final class SQLiteStore: AdStore {
 
     public func user(_ id: UserID) async throws -> UserProfile? {
         try await reader.run { db in
-            try db.query("SELECT id, age, gender, country, language, interests FROM users WHERE id = ?", [.text(id.rawValue)]) { row in
+            try db.query(
+                "SELECT id, age, gender, country, language, interests, activity_vector, activity_vector_at FROM users WHERE id = ?", [.text(id.rawValue)]
+            ) { row in
                 UserProfile(
                     id: try UserID(validating: row.text(0)), age: row.optionalInt(1).map { Int($0) }, gender: row.optionalText(2),
-                    country: row.optionalText(3), language: row.optionalText(4), interests: try Self.decode([String].self, row.text(5)))
+                    country: row.optionalText(3), language: row.optionalText(4), interests: try Self.decode([String].self, row.text(5)),
+                    activityVector: row.blob(6).map(Self.bytesToFloats), activityVectorAt: row.optionalInt(7).map(Timestamp.init(milliseconds:)))
             }.first
+        }
+    }
+
+    public func activities(after id: Int64, limit: Int) async throws -> [(id: Int64, activity: Activity)] {
+        try await reader.run { db in
+            try db.query(
+                "SELECT id, user_id, type, topics, text, ad_id, seconds, at FROM activities WHERE id > ? ORDER BY id LIMIT ?",
+                [.integer(id), .integer(Int64(limit))]
+            ) { row in
+                (id: row.int(0), activity: Activity(
+                    userID: try UserID(validating: row.text(1)), type: try Self.enumValue(ActivityType.self, row.text(2)),
+                    topics: try Self.decode([String].self, row.text(3)), text: row.optionalText(4), adID: row.optionalInt(5).map(AdID.init),
+                    seconds: row.optionalDouble(6), at: Timestamp(milliseconds: row.int(7))))
+            }
+        }
+    }
+
+    public func addToActivityVector(of user: UserID, item: [Float], weight: Float, at: Timestamp, cursor: (name: String, value: Int64)?) async throws {
+        try await writer.run { db in
+            try db.transaction {
+                let current = try db.query("SELECT activity_vector, activity_vector_at FROM users WHERE id = ?", [.text(user.rawValue)]) {
+                    (vector: $0.blob(0).map(Self.bytesToFloats), at: $0.optionalInt(1).map(Timestamp.init(milliseconds:)))
+                }.first
+                if current == nil { try db.run("INSERT INTO users(id, interests) VALUES (?, '[]')", [.text(user.rawValue)]) }
+                // Items arrive roughly in time order; one from before the vector's time adds undecayed.
+                let asOf = max(at, current?.at ?? at)
+                let vector = ActivityVector.adding(item, weight: weight, to: current?.vector, asOf: current?.at, now: asOf)
+                try db.run(
+                    "UPDATE users SET activity_vector = ?, activity_vector_at = ? WHERE id = ?",
+                    [.blob(Self.floatsToBytes(vector)), .integer(asOf.milliseconds), .text(user.rawValue)])
+                if let cursor {
+                    try db.run(
+                        "INSERT INTO cursors(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                        [.text(cursor.name), .integer(cursor.value)])
+                }
+            }
+        }
+    }
+
+    public func setCursor(named name: String, to value: Int64) async throws {
+        try await writer.run { db in
+            try db.run("INSERT INTO cursors(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value", [.text(name), .integer(value)])
+        }
+    }
+
+    public func cursor(named name: String) async throws -> Int64 {
+        try await reader.run { db in
+            try db.query("SELECT value FROM cursors WHERE name = ?", [.text(name)]) { $0.int(0) }.first ?? 0
         }
     }
 

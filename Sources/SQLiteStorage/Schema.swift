@@ -72,5 +72,11 @@ enum Schema {
         UPDATE ads SET embedding_status = 'ready' WHERE embedding IS NOT NULL;
         CREATE INDEX ads_pending_embedding ON ads(id) WHERE embedding_status = 'pending';
         """,
+        // 5: users' activity vectors, and how far the updater has read the activity log
+        """
+        ALTER TABLE users ADD COLUMN activity_vector BLOB;
+        ALTER TABLE users ADD COLUMN activity_vector_at INTEGER;
+        CREATE TABLE cursors(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        """,
     ]
 }

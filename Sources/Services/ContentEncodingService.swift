@@ -16,9 +16,11 @@ public struct PendingAdEncoder: Sendable {
         self.encoder = encoder
     }
 
+    public static let batch = 32
+
     /// Encodes up to `batch` pending ads, oldest first; returns how many vectors it stored.
     @discardableResult
-    public func encodePending(batch: Int = 32) async throws -> Int {
+    public func encodePending(batch: Int = batch) async throws -> Int {
         var stored = 0
         for ad in try await catalog.store.adsPendingEmbedding(limit: batch) {
             let text = ad.contentText
@@ -30,16 +32,22 @@ public struct PendingAdEncoder: Sendable {
     }
 }
 
-/// Runs `PendingAdEncoder` as a service. The encoder is loaded (and on a first start fetched)
-/// in the background, so the server answers at once; if it cannot be loaded, ads keep serving
-/// without vectors and the error is logged and retried every minute.
+/// Runs the content workers as one service: `PendingAdEncoder` (ads' vectors) and
+/// `ActivityVectorUpdater` (users' vectors), every second, with one encoder loaded (and on a
+/// first start fetched) in the background, so the server answers at once. If the encoder cannot
+/// be loaded, ads and users go on without vectors; the error is logged and retried every minute.
 public struct ContentEncodingService: Service {
+    let serving: DecisionService
     let catalog: CatalogService
     let load: @Sendable () throws -> any ContentEncoder
     let interval: Duration
     let logger: Logger
 
-    public init(catalog: CatalogService, interval: Duration = .seconds(1), logger: Logger, load: @escaping @Sendable () throws -> any ContentEncoder) {
+    public init(
+        serving: DecisionService, catalog: CatalogService, interval: Duration = .seconds(1), logger: Logger,
+        load: @escaping @Sendable () throws -> any ContentEncoder
+    ) {
+        self.serving = serving
         self.catalog = catalog
         self.load = load
         self.interval = interval
@@ -48,21 +56,27 @@ public struct ContentEncodingService: Service {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            var worker: PendingAdEncoder?
+            var workers: (ads: PendingAdEncoder, users: ActivityVectorUpdater)?
             while !Task.isCancelled {
-                if worker == nil {
+                if workers == nil {
                     do {
-                        worker = PendingAdEncoder(catalog: catalog, encoder: try load())
+                        let encoder = try load()
+                        let users = ActivityVectorUpdater(serving: serving, encoder: encoder)
+                        serving.observers.add(users)
+                        workers = (PendingAdEncoder(catalog: catalog, encoder: encoder), users)
                         logger.info("content encoder loaded")
                     } catch {
-                        logger.error("content encoder unavailable; ads serve without vectors", metadata: ["error": "\(error)"])
+                        logger.error("content encoder unavailable; ads and users go on without vectors", metadata: ["error": "\(error)"])
                         try? await Task.sleep(for: .seconds(60))
                         continue
                     }
                 }
+                guard let workers else { continue }
                 do {
+                    let ads = try await workers.ads.encodePending()
+                    let activities = try await workers.users.catchUp()
                     // A full batch means more may wait: go on at once.
-                    if try await worker?.encodePending() == 32 { continue }
+                    if ads == PendingAdEncoder.batch || activities == ActivityVectorUpdater.batch { continue }
                 } catch {
                     logger.error("content encoding failed", metadata: ["error": "\(error)"])
                 }

@@ -76,6 +76,8 @@ public final class CatalogPublisher: Sendable {
 
     public func campaign(_ id: CampaignID) -> Campaign? { master.withLock { $0.campaigns[id] } }
 
+    public func ad(_ id: AdID) -> Ad? { master.withLock { $0.ads[id] } }
+
     /// Rebuilds and publishes the snapshot if anything changed since the last one.
     /// Returns whether it published.
     @discardableResult

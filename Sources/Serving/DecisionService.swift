@@ -148,7 +148,15 @@ public final class DecisionService: Sendable {
         let profile = profile.normalized()
         try profile.validate()
         try await store.upsertUser(profile)
-        profiles.store(profile, for: profile.id)
+        // What the store now holds: the new profile with the activity vector the server keeps.
+        profiles.store(try await store.user(profile.id) ?? profile, for: profile.id)
+    }
+
+    /// Reloads a user's profile into the cache (after the server changed what it keeps of
+    /// them, such as the activity vector), if the cache holds it.
+    public func reloadProfile(_ id: UserID) async throws {
+        guard profiles.lookup(id) != nil else { return }
+        profiles.store(try await store.user(id), for: id)
     }
 }
 

@@ -1,4 +1,5 @@
 import Domain
+import Storage
 import Synchronization
 
 /// Hears what serving did: the decisions it made and the events it recorded durably. Online
@@ -6,9 +7,9 @@ import Synchronization
 public protocol ServingObserver: Sendable {
     /// A decision and what its ranker saw (`Placement.candidate`), for the user and context.
     func decided(_ decision: Decision, profile: UserProfile?, context: FeedContext, at time: Timestamp)
-    /// An event recorded for the first time (duplicates are not reported), by its impression's
-    /// `ImpressionToken.placementKey`.
-    func recorded(_ type: EventType, placementKey: String, at time: Timestamp)
+    /// A valid event recorded for the first time (duplicates and invalid clicks are not
+    /// reported), with its user, ad and impression's `placementKey`.
+    func recorded(_ event: EventRecord)
 }
 
 /// The observers of one serving stack, shared by its variants.

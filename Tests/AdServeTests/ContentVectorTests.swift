@@ -1,5 +1,6 @@
 import ContentEncoding
 import Domain
+import Events
 import Serving
 import Services
 import TestSupport
@@ -65,5 +66,82 @@ import Testing
             }
             #expect(error?.field == "embedding")
         }
+    }
+}
+
+/// Users' activity vectors: what they do moves them, once, and the next decision sees it.
+@Suite struct ActivityVectorTests {
+    func encoder() throws -> PretrainedContentEncoder { try ContentEncoderTests.encoder.get() }
+
+    @Test func decayHalvesTheOldAndAddsTheNew() {
+        let t0 = Timestamp(milliseconds: 0)
+        let first = ActivityVector.adding([1, 0], weight: 2, to: nil, asOf: nil, now: t0)
+        #expect(first == [2, 0])
+        let later = ActivityVector.adding([0, 1], weight: 1, to: first, asOf: t0, now: Timestamp(milliseconds: ActivityVector.halfLifeMilliseconds))
+        #expect(abs(later[0] - 1) < 1e-6 && later[1] == 1)
+        #expect(ActivityVector.weight(.view, seconds: 30) > ActivityVector.weight(.view, seconds: 1))
+        #expect(ActivityVector.weight(.session, seconds: nil) == 0)
+    }
+
+    @Test func activityIsAddedOnceAndTheNextDecisionSeesIt() async throws {
+        let world = try await TestWorld.make()
+        let user = try await world.user("reader")
+        let updater = ActivityVectorUpdater(serving: world.serving, encoder: try encoder())
+        #expect(try await world.serving.profile(of: user)?.activityVector == nil)
+
+        try await world.store.appendActivity(Activity(userID: user, type: .like, topics: ["espresso", "coffee"], at: world.clock.now()))
+        try await world.store.appendActivity(Activity(userID: user, type: .session, at: world.clock.now()))
+        #expect(try await updater.catchUp() == 2)
+        let coffee = try encoder().encode(text: "espresso. coffee").vector
+        let profile = try #require(try await world.serving.profile(of: user))
+        let vector = try #require(profile.activityVector)
+        #expect(ActivityVector.cosine(vector, coffee) > 0.9999)
+        // Read once: a second pass, or a new updater after a restart, adds nothing.
+        #expect(try await updater.catchUp() == 0)
+        #expect(try await ActivityVectorUpdater(serving: world.serving, encoder: try encoder()).catchUp() == 0)
+        #expect(try await world.store.user(user)?.activityVector == vector)
+        // The feed updating the profile keeps the vector.
+        try await world.serving.putUser(UserProfile(id: user, age: 41, country: "us"))
+        #expect(try await world.serving.profile(of: user)?.activityVector == vector)
+    }
+
+    @Test func viewedAndClickedAdsPullTheUserTowardThemAndHiddenOnesAway() async throws {
+        let world = try await TestWorld.make()
+        let user = try await world.user("viewer")
+        let campaign = try await world.campaign(try await world.advertiser())
+        let tea = try await world.ad(campaign, caption: "Green tea from Kyoto")
+        let worker = PendingAdEncoder(catalog: world.catalog, encoder: try encoder())
+        try await worker.encodePending()
+        world.publish()
+        let teaVector = try #require(world.serving.catalog.ad(tea.id)?.embedding)
+        let updater = ActivityVectorUpdater(serving: world.serving, encoder: try encoder())
+        world.serving.observers.add(updater)
+
+        try await world.store.appendActivity(Activity(userID: user, type: .view, topics: ["football"], seconds: 20, at: world.clock.now()))
+        try await updater.catchUp()
+        let before = ActivityVector.cosine(try await world.store.user(user)?.activityVector, teaVector)
+        try await world.store.appendActivity(Activity(userID: user, type: .view, adID: tea.id, seconds: 20, at: world.clock.now()))
+        try await updater.catchUp()
+        let viewed = ActivityVector.cosine(try await world.store.user(user)?.activityVector, teaVector)
+        #expect(viewed > before + 0.2)
+
+        let placement = try #require(try await world.decide("viewer").placements.first)
+        world.clock.advance(milliseconds: 3_000)
+        _ = try await EventIngestor(serving: world.serving).ingest(IncomingEvent(type: .click, impressionToken: placement.impressionToken))
+        let clicked = try await waitForChange(world, user, from: viewed, toward: teaVector)
+        #expect(clicked > viewed)
+        let hidden = try #require(try await world.decide("viewer").placements.first)
+        _ = try await EventIngestor(serving: world.serving).ingest(IncomingEvent(type: .hide, impressionToken: hidden.impressionToken))
+        #expect(try await waitForChange(world, user, from: clicked, toward: teaVector) < clicked)
+    }
+
+    /// Clicks and hides are added by a task the observer starts: wait (briefly) for it.
+    func waitForChange(_ world: TestWorld, _ user: UserID, from value: Double, toward target: [Float]) async throws -> Double {
+        for _ in 0..<200 {
+            let now = ActivityVector.cosine(try await world.store.user(user)?.activityVector, target)
+            if abs(now - value) > 1e-9 { return now }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return value
     }
 }
