@@ -13,7 +13,14 @@ extension ClickFeatureInput {
             format: candidate.ad.format.rawValue, objective: candidate.objective.rawValue, caption: candidate.ad.caption,
             adImpressions: candidate.impressions, adClicks: candidate.clicks, adConversions: candidate.conversions, adAgeHours: candidate.adAgeHours,
             userCampaignImpressions: candidate.userCampaignImpressions,
-            device: context.device, hour: context.hour, sessionPosition: context.sessionPosition)
+            device: context.device, hour: context.hour, sessionPosition: context.sessionPosition,
+            userAdSimilarity: Self.similarity(user, candidate.ad))
+    }
+
+    /// Cosine of the user's activity vector and the ad's content vector, if both exist.
+    static func similarity(_ user: UserProfile?, _ ad: Ad) -> Double? {
+        guard let user = user?.activityVector, let ad = ad.embedding, user.count == ad.count else { return nil }
+        return ActivityVector.cosine(user, ad)
     }
 }
 
@@ -76,7 +83,7 @@ public struct LearnedRanker: Ranker {
                 features.adPart(ClickFeatureInput(candidate: candidate, user: user, context: context))
             }
             features.encode(request, ad, impressions: candidate.impressions, clicks: candidate.clicks, ageHours: candidate.adAgeHours,
-                seen: candidate.userCampaignImpressions, into: &x)
+                seen: candidate.userCampaignImpressions, similarity: ClickFeatureInput.similarity(user, candidate.ad), into: &x)
             return predictor.predict(x)
         }
     }

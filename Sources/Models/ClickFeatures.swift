@@ -31,12 +31,16 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
     public var hour: Int?
     /// Organic posts the user has scrolled past in this session.
     public var sessionPosition: Int?
+    // The user with the ad.
+    /// Cosine between the user's activity vector and the ad's content vector (both in the
+    /// content encoder's text space); nil when either is missing.
+    public var userAdSimilarity: Double?
 
     public init(
         age: Int?, gender: String?, country: String?, language: String?, interests: [String],
         adId: Int64, campaignId: Int64, advertiserId: Int64, format: String, objective: String, caption: String,
         adImpressions: Int64, adClicks: Int64, adConversions: Int64 = 0, adAgeHours: Int64, userCampaignImpressions: Int,
-        device: String?, hour: Int?, sessionPosition: Int?
+        device: String?, hour: Int?, sessionPosition: Int?, userAdSimilarity: Double? = nil
     ) {
         self.age = age
         self.gender = gender
@@ -57,6 +61,7 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
         self.device = device
         self.hour = hour
         self.sessionPosition = sessionPosition
+        self.userAdSimilarity = userAdSimilarity
     }
 }
 
@@ -71,7 +76,8 @@ public struct ClickFeatures: Sendable, Equatable {
     /// Bumped whenever the encoding changes: a model trained on another version is refused.
     /// 2: caption tokens shorter than three characters are kept when they hold a digit
     /// ("product 3" and "product 4" differ).
-    public static let version = 2
+    /// 3: the user·ad similarity of the activity and content vectors, in buckets of 0.1.
+    public static let version = 3
     public let hasher: FeatureHasher
     public init(hasher: FeatureHasher) { self.hasher = hasher }
 
@@ -125,7 +131,8 @@ public struct ClickFeatures: Sendable, Equatable {
     /// The example for one candidate: bias, request and ad parts, the ad's live counters, and
     /// the crosses. Works from 64-bit keys only: no strings, no allocation once `x` has grown.
     public func encode(
-        _ request: RequestPart, _ ad: AdPart, impressions: Int64, clicks: Int64, ageHours: Int64, seen: Int, into x: inout SparseFeatures
+        _ request: RequestPart, _ ad: AdPart, impressions: Int64, clicks: Int64, ageHours: Int64, seen: Int, similarity: Double?,
+        into x: inout SparseFeatures
     ) {
         x.indices.removeAll(keepingCapacity: true)
         x.values.removeAll(keepingCapacity: true)
@@ -135,6 +142,7 @@ public struct ClickFeatures: Sendable, Equatable {
         x.append(hasher.slot(hasher.key(namespace: "a.ctr", value: Self.ctrBucket(impressions: impressions, clicks: clicks))))
         x.append(hasher.slot(hasher.key(namespace: "a.age", value: Self.ageBucket(hours: ageHours))))
         x.append(hasher.slot(hasher.key(namespace: "x.seen", value: Int64(min(seen, 8)))))
+        x.append(hasher.slot(hasher.key(namespace: "x.similarity", value: Self.similarityBucket(similarity))))
         for interest in request.interests {
             for word in ad.words { x.append(hasher.slot(hasher.cross(interest, word))) }
             x.append(hasher.slot(hasher.cross(interest, ad.advertiser)))
@@ -148,7 +156,13 @@ public struct ClickFeatures: Sendable, Equatable {
     /// The same encoding from the raw input alone (training, evaluation, tests).
     public func encode(_ input: ClickFeatureInput, into x: inout SparseFeatures) {
         encode(requestPart(input), adPart(input), impressions: input.adImpressions, clicks: input.adClicks, ageHours: input.adAgeHours,
-               seen: input.userCampaignImpressions, into: &x)
+               seen: input.userCampaignImpressions, similarity: input.userAdSimilarity, into: &x)
+    }
+
+    /// Tenths of the cosine, -10…10; -100 when there is none (no activity or no ad vector).
+    static func similarityBucket(_ similarity: Double?) -> Int64 {
+        guard let similarity, similarity.isFinite else { return -100 }
+        return Int64((min(max(similarity, -1), 1) * 10).rounded(.down))
     }
 
     public func encode(_ input: ClickFeatureInput) -> SparseFeatures {

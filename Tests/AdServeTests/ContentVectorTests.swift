@@ -1,6 +1,8 @@
 import ContentEncoding
 import Domain
 import Events
+import ModelServing
+import Models
 import Serving
 import Services
 import TestSupport
@@ -124,6 +126,10 @@ import Testing
         try await updater.catchUp()
         let viewed = ActivityVector.cosine(try await world.store.user(user)?.activityVector, teaVector)
         #expect(viewed > before + 0.2)
+        // What the ranker sees (and the serve log keeps) for this user and that ad.
+        let shown = try #require(try await world.decide("viewer").placements.first { $0.ad.id == tea.id })
+        let input = ClickFeatureInput(candidate: shown.candidate, user: try await world.serving.profile(of: user), context: FeedContext())
+        #expect(abs((input.userAdSimilarity ?? -2) - viewed) < 1e-9)
 
         let placement = try #require(try await world.decide("viewer").placements.first)
         world.clock.advance(milliseconds: 3_000)
@@ -133,6 +139,16 @@ import Testing
         let hidden = try #require(try await world.decide("viewer").placements.first)
         _ = try await EventIngestor(serving: world.serving).ingest(IncomingEvent(type: .hide, impressionToken: hidden.impressionToken))
         #expect(try await waitForChange(world, user, from: clicked, toward: teaVector) < clicked)
+    }
+
+    /// A model trained on the features before the similarity existed is refused, not misread.
+    @Test func modelsOfTheEarlierFeatureVersionAreRefused() throws {
+        let features = ClickFeatures(hasher: FeatureHasher(bits: 12))
+        var meta = ModelMeta.untrained(kind: FTRLProximal.kind, target: .click, features: features, at: Timestamp(milliseconds: 0))
+        #expect(throws: Never.self) { try ClickPredictor(meta: meta, model: FTRLProximal(hasher: features.hasher)) }
+        meta.featureVersion = 2
+        let error = #expect(throws: AdServeError.self) { try ClickPredictor(meta: meta, model: FTRLProximal(hasher: features.hasher)) }
+        #expect(error?.message.contains("feature encoding 2") == true)
     }
 
     /// Clicks and hides are added by a task the observer starts: wait (briefly) for it.

@@ -71,13 +71,21 @@ import Training
     @Test func servingAndTrainingEncodeTheSameFeatures() {
         let features = ClickFeatures(hasher: FeatureHasher(bits: 18))
         let a = Self.input(ad: 1, interests: ["travel", "food"], clicks: 30, impressions: 1_000)
-        let b = Self.input(ad: 2, interests: ["travel", "food"], caption: "Fresh pasta tonight", clicks: 0, impressions: 10)
+        var b = Self.input(ad: 2, interests: ["travel", "food"], caption: "Fresh pasta tonight", clicks: 0, impressions: 10)
+        b.userAdSimilarity = 0.37
         let request = features.requestPart(a)
         var x = SparseFeatures()
         features.encode(
             request, features.adPart(b), impressions: b.adImpressions, clicks: b.adClicks, ageHours: b.adAgeHours, seen: b.userCampaignImpressions,
-            into: &x)
+            similarity: b.userAdSimilarity, into: &x)
         #expect(x == features.encode(b))
+        // The user·ad similarity is a feature (version 3): buckets of a tenth, and one for none.
+        var unknown = b
+        unknown.userAdSimilarity = nil
+        var close = b
+        close.userAdSimilarity = 0.31
+        #expect(features.encode(unknown) != features.encode(b))
+        #expect(features.encode(close) == features.encode(b))
         #expect(features.encode(a) != features.encode(b))
         // Crosses: interest × word is a feature, so two users differing only in interest differ in more than one slot.
         let other = features.encode(Self.input(ad: 2, interests: ["sports", "food"], caption: "Fresh pasta tonight", clicks: 0, impressions: 10))
