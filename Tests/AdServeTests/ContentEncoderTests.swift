@@ -1,6 +1,7 @@
-import ContentEncoding
+@testable import ContentEncoding
 import Domain
 import Foundation
+import Signing
 import Testing
 
 /// The Swift all-MiniLM-L6-v2 against sentence-transformers on the inputs of
@@ -74,5 +75,68 @@ import Testing
         let error = #expect(throws: AdServeError.self) { try EncoderModels.folder(wheel, cache: cache.path) }
         #expect(error?.message.contains("pinned") == true)
         #expect(!FileManager.default.fileExists(atPath: cache.appendingPathComponent(wheel.file).path))
+    }
+}
+
+/// The Swift EfficientNet-Lite0 against the PyTorch package on the pictures of
+/// `scripts/image-encoder-reference.py` (`Tests/Fixtures/images/`, reference vectors in
+/// `Tests/Fixtures/image-encoder-reference.json`), decoded by ffmpeg.
+@Suite(.serialized) struct ImageEncoderTests {
+    struct Reference: Decodable {
+        struct Picture: Decodable {
+            var file: String
+            var rgbSha256: String
+            var imageVector: [Float]
+            var top5: [[Double]]
+        }
+        var images: [Picture]
+    }
+
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    @Test func imageVectorsAndClassesMatchPyTorch() throws {
+        let reference = try JSONFormat.decoder().decode(
+            Reference.self, from: Data(contentsOf: Self.fixtures.appendingPathComponent("image-encoder-reference.json")))
+        #expect(reference.images.count >= 4)
+        let encoder = try ContentEncoderTests.encoder.get()
+        for picture in reference.images {
+            let path = Self.fixtures.appendingPathComponent("images").appendingPathComponent(URL(fileURLWithPath: picture.file).lastPathComponent).path
+            let pixels = try MediaDecoder.image(at: path)
+            // A 224×224 PNG reaches the network byte for byte.
+            #expect(Hex.encode(SHA256.hash(pixels)) == picture.rgbSha256, "pixels of \(picture.file)")
+            let (vector, probabilities) = encoder.image.encode(rgb: pixels)
+            let cosine = ContentEncoderTests.cosine(vector, picture.imageVector)
+            #expect(cosine >= 0.999, "cosine \(cosine) for \(picture.file)")
+            let top5 = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(5).map { Double($0) }
+            #expect(top5 == picture.top5.map { $0[0] }, "classes of \(picture.file)")
+        }
+    }
+
+    @Test func picturesOfOtherSizesAndVideosGetBothVectors() throws {
+        let encoder = try ContentEncoderTests.encoder.get()
+        let images = Self.fixtures.appendingPathComponent("images")
+        let wide = try encoder.encode(imageAt: images.appendingPathComponent("flat-shapes-320x200.png").path)
+        #expect(wide.kind == .image && wide.imageVector?.count == ImageEncoder.imageDimensions && wide.vector.count == TextEncoder.dimensions)
+        #expect(abs(wide.vector.reduce(0) { $0 + $1 * $1 } - 1) < 1e-4)
+        // A 3-second video of one still picture, losslessly coded (FFV1, RGB): its frames are that
+        // picture, so its vectors are.
+        let still = images.appendingPathComponent("red-ball.png").path
+        let video = FileManager.default.temporaryDirectory.appendingPathComponent("adserve-still-\(UInt32.random(in: 0...UInt32.max)).mkv")
+        defer { try? FileManager.default.removeItem(at: video) }
+        _ = try MediaDecoder.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-loop", "1", "-i", still, "-t", "3", "-r", "10", "-c:v", "ffv1", "-pix_fmt", "bgr0", video.path])
+        let moving = try encoder.encode(videoAt: video.path)
+        let picture = try encoder.encode(imageAt: still)
+        #expect(moving.kind == .video)
+        #expect(ContentEncoderTests.cosine(try #require(moving.imageVector), try #require(picture.imageVector)) > 0.9999)
+        #expect(ContentEncoderTests.cosine(moving.vector, picture.vector) > 0.9999)
+    }
+
+    @Test func whatIsNotAPictureIsRefusedNamingTheField() throws {
+        let encoder = try ContentEncoderTests.encoder.get()
+        let notAPicture = Self.fixtures.appendingPathComponent("text-encoder-reference.json").path
+        let error = #expect(throws: AdServeError.self) { try encoder.encode(imageAt: notAPicture) }
+        #expect(error?.field == "media_urls")
+        let missing = #expect(throws: AdServeError.self) { try encoder.encode(imageAt: "/nonexistent/picture.png") }
+        #expect(missing?.field == "media_urls")
     }
 }
