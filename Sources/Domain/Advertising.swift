@@ -149,6 +149,9 @@ public struct Ad: Sendable, Equatable, Codable {
     public var embeddingStatus: EmbeddingStatus
     /// Why encoding failed, when it did.
     public var embeddingError: String?
+    /// The picture's (or video's) image vector (EfficientNet-Lite0, 1,280 floats), when the
+    /// media could be read.
+    public var imageEmbedding: [Float]?
     public var status: Status
     public var createdAt: Timestamp
     /// The store's catalog revision of this version of the ad (see `Campaign.revision`).
@@ -157,7 +160,7 @@ public struct Ad: Sendable, Equatable, Codable {
     public init(
         id: AdID, campaignID: CampaignID, format: AdFormat, mediaURLs: [String], caption: String, company: String,
         product: String, description: String, embedding: [Float]? = nil, embeddingStatus: EmbeddingStatus? = nil,
-        embeddingError: String? = nil, status: Status = .active, createdAt: Timestamp, revision: Int64 = 0
+        embeddingError: String? = nil, imageEmbedding: [Float]? = nil, status: Status = .active, createdAt: Timestamp, revision: Int64 = 0
     ) {
         self.id = id
         self.campaignID = campaignID
@@ -170,6 +173,7 @@ public struct Ad: Sendable, Equatable, Codable {
         self.embedding = embedding
         self.embeddingStatus = embeddingStatus ?? (embedding == nil ? .pending : .ready)
         self.embeddingError = embeddingError
+        self.imageEmbedding = imageEmbedding
         self.status = status
         self.createdAt = createdAt
         self.revision = revision
@@ -181,6 +185,9 @@ extension Ad {
     public var contentText: String {
         [company, product, caption, description].filter { !$0.isEmpty }.joined(separator: ". ")
     }
+
+    /// What its vectors are computed from: its text and its media.
+    public var contentSource: String { contentText + "\n" + mediaURLs.joined(separator: "\n") }
 
     /// Whole hours since the ad was created (0 for a clock before it).
     public func ageHours(at now: Timestamp) -> Int64 {

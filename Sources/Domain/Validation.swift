@@ -1,3 +1,5 @@
+import Foundation
+
 /// Input limits and normalisation, in one place, with the JSON field names clients send.
 public enum Limits {
     /// The largest bid or budget accepted: 10^15 micros (one billion currency units).
@@ -78,6 +80,23 @@ extension Campaign {
     }
 }
 
+/// Media URLs as the encoders read them.
+public enum MediaURL {
+    /// The bytes of a `data:` URL, which must be base64 and of an image/ or video/ type.
+    public static func dataBytes(_ url: String, field: String) throws(AdServeError) -> [UInt8] {
+        guard url.lowercased().hasPrefix("data:") else { throw AdServeError.invalid(field, "not a data URL") }
+        guard let comma = url.firstIndex(of: ",") else { throw AdServeError.invalid(field, "a data URL needs a comma before its data") }
+        let header = url[url.index(url.startIndex, offsetBy: 5)..<comma].lowercased()
+        guard header.hasPrefix("image/") || header.hasPrefix("video/") else {
+            throw AdServeError.invalid(field, "a data URL must hold an image/ or video/ type, not '\(header)'")
+        }
+        guard header.hasSuffix(";base64"), let data = Data(base64Encoded: String(url[url.index(after: comma)...])), !data.isEmpty else {
+            throw AdServeError.invalid(field, "a data URL's media must be base64")
+        }
+        return [UInt8](data)
+    }
+}
+
 extension Ad {
     public func validate() throws(AdServeError) {
         if mediaURLs.isEmpty || mediaURLs.count > Limits.maxMediaURLs { throw .invalid("media_urls", "must hold 1-\(Limits.maxMediaURLs) URLs") }
@@ -89,6 +108,7 @@ extension Ad {
                 throw .invalid(field, "the URL's scheme must be one of https, http, file or data")
             }
             try Limits.checkText(url, field: field, characters: 2048, required: true, multiline: false)
+            if scheme == "data" { _ = try MediaURL.dataBytes(url, field: field) }
         }
         try Limits.checkText(caption, field: "caption", characters: Limits.maxTextLength, required: false, multiline: true)
         try Limits.checkText(company, field: "company", characters: Limits.maxNameLength, required: true, multiline: false)

@@ -65,7 +65,7 @@ extension Ad: RevisionedRow {
     static let noun = "ad"
     static let columns = [
         "id", "campaign_id", "format", "media_urls", "caption", "company", "product", "description", "embedding", "status",
-        "created_at", "embedding_status", "embedding_error", "revision",
+        "created_at", "embedding_status", "embedding_error", "image_embedding", "revision",
     ]
 
     var rowID: Int64 {
@@ -77,7 +77,8 @@ extension Ad: RevisionedRow {
         [.integer(id.rawValue), .integer(campaignID.rawValue), .text(format.rawValue), .text(try SQLiteStore.encode(mediaURLs)),
          .text(caption), .text(company), .text(product), .text(description),
          embedding.map { .blob(SQLiteStore.floatsToBytes($0)) } ?? .null, .text(status.rawValue), .integer(createdAt.milliseconds),
-         .text(embeddingStatus.rawValue), embeddingError.map(SQLValue.text) ?? .null, .integer(revision)]
+         .text(embeddingStatus.rawValue), embeddingError.map(SQLValue.text) ?? .null,
+         imageEmbedding.map { .blob(SQLiteStore.floatsToBytes($0)) } ?? .null, .integer(revision)]
     }
 
     init(row: Row) throws {
@@ -86,7 +87,8 @@ extension Ad: RevisionedRow {
             mediaURLs: try SQLiteStore.decode([String].self, row.text(3)), caption: row.text(4), company: row.text(5), product: row.text(6),
             description: row.text(7), embedding: row.blob(8).map(SQLiteStore.bytesToFloats),
             embeddingStatus: try SQLiteStore.enumValue(EmbeddingStatus.self, row.text(11)), embeddingError: row.optionalText(12),
+            imageEmbedding: row.blob(13).map(SQLiteStore.bytesToFloats),
             status: try SQLiteStore.enumValue(Status.self, row.text(9)), createdAt: Timestamp(milliseconds: row.int(10)),
-            revision: row.int(13))
+            revision: row.int(14))
     }
 }

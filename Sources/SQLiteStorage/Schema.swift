@@ -78,5 +78,9 @@ enum Schema {
         ALTER TABLE users ADD COLUMN activity_vector_at INTEGER;
         CREATE TABLE cursors(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
         """,
+        // 6: ads' image vectors
+        """
+        ALTER TABLE ads ADD COLUMN image_embedding BLOB;
+        """,
     ]
 }

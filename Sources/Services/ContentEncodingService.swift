@@ -1,5 +1,6 @@
 import ContentEncoding
 import Domain
+import Foundation
 import Logging
 import Serving
 import ServiceLifecycle
@@ -23,12 +24,38 @@ public struct PendingAdEncoder: Sendable {
     public func encodePending(batch: Int = batch) async throws -> Int {
         var stored = 0
         for ad in try await catalog.store.adsPendingEmbedding(limit: batch) {
-            let text = ad.contentText
-            let vectors = encoder.encode(text: text)
-            if try await catalog.storeEmbedding(vectors.vector, for: ad.id, computedFrom: text) { stored += 1 }
+            let source = ad.contentSource
+            let text = encoder.encode(text: ad.contentText).vector
+            var vector = text
+            var image: [Float]?
+            var failure: String?
+            do {
+                if let media = try encodeMedia(of: ad) {
+                    // Text and picture meet in the text space: the sum of both, unit length.
+                    vector = Self.unit(zip(text, media.vector).map { $0 + $1 })
+                    image = media.imageVector
+                }
+            } catch {
+                failure = error.message
+            }
+            if try await catalog.storeEmbedding(vector, image: image, failure: failure, for: ad.id, computedFrom: source) { stored += 1 }
             await Task.yield()
         }
         return stored
+    }
+
+    /// The vectors of the ad's first medium if it is a file or a data URL; nil for one that is
+    /// not fetched here (http, https).
+    func encodeMedia(of ad: Ad) throws(AdServeError) -> ContentVectors? {
+        guard let url = ad.mediaURLs.first else { return nil }
+        guard case .file(let path, let temporary) = try MediaSource.locate(url, field: "media_urls[0]") else { return nil }
+        defer { if temporary { try? FileManager.default.removeItem(atPath: path) } }
+        return ad.format == .video ? try encoder.encode(videoAt: path) : try encoder.encode(imageAt: path)
+    }
+
+    public static func unit(_ v: [Float]) -> [Float] {
+        let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return norm > 0 ? v.map { $0 / norm } : v
     }
 }
 

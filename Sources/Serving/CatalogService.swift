@@ -114,14 +114,14 @@ public struct CatalogService: Sendable {
     public func updateAd(_ id: AdID, _ change: @escaping @Sendable (inout Ad) throws -> Void) async throws -> Ad {
         let updated = try await store.updateAd(id) { ad in
             let campaign = ad.campaignID
-            let text = ad.contentText
+            let text = ad.contentSource
             let embedding = ad.embedding
             try change(&ad)
             ad.campaignID = campaign
             if ad.embedding != embedding {
                 ad.embeddingStatus = ad.embedding == nil ? .pending : .ready
                 ad.embeddingError = nil
-            } else if ad.contentText != text {
+            } else if ad.contentSource != text {
                 ad.embeddingStatus = .pending
                 ad.embeddingError = nil
             }
@@ -131,23 +131,18 @@ public struct CatalogService: Sendable {
         return updated
     }
 
-    /// Stores a computed content vector, unless the ad's text changed since `text` was read
-    /// (then it stays pending and is computed again). Returns whether it was stored.
+    /// Stores computed vectors, unless the ad's text or media changed since `source` was read
+    /// (then it stays pending and is computed again). With a `failure`, the ad is `failed` with
+    /// that reason and keeps `vector` (its text's). Returns whether it was stored.
     @discardableResult
-    public func storeEmbedding(_ vector: [Float], for id: AdID, computedFrom text: String) async throws -> Bool {
-        try await finishEmbedding(id, computedFrom: text) { ad in
+    public func storeEmbedding(
+        _ vector: [Float], image: [Float]? = nil, failure: String? = nil, for id: AdID, computedFrom source: String
+    ) async throws -> Bool {
+        try await finishEmbedding(id, computedFrom: source) { ad in
             ad.embedding = vector
-            ad.embeddingStatus = .ready
-            ad.embeddingError = nil
-        }
-    }
-
-    /// Records why an ad's vector could not be computed; the ad keeps serving.
-    @discardableResult
-    public func embeddingFailed(_ reason: String, for id: AdID, computedFrom text: String) async throws -> Bool {
-        try await finishEmbedding(id, computedFrom: text) { ad in
-            ad.embeddingStatus = .failed
-            ad.embeddingError = String(reason.prefix(500))
+            ad.imageEmbedding = image
+            ad.embeddingStatus = failure == nil ? .ready : .failed
+            ad.embeddingError = failure.map { String($0.prefix(500)) }
         }
     }
 
@@ -156,7 +151,7 @@ public struct CatalogService: Sendable {
     private func finishEmbedding(_ id: AdID, computedFrom text: String, _ finish: @escaping @Sendable (inout Ad) -> Void) async throws -> Bool {
         do {
             let updated = try await store.updateAd(id) { ad in
-                guard ad.embeddingStatus == .pending, ad.contentText == text else { throw Superseded() }
+                guard ad.embeddingStatus == .pending, ad.contentSource == text else { throw Superseded() }
                 finish(&ad)
                 try ad.validate()
             }

@@ -1,5 +1,6 @@
 import ContentEncoding
 import Domain
+import Foundation
 import Events
 import ModelServing
 import Models
@@ -51,7 +52,7 @@ import Testing
         let expected = try encoder().encode(text: edited.contentText).vector
         #expect(encoded.embeddingStatus == .ready && encoded.embedding == expected)
         // A vector computed from text that has changed since is not stored.
-        let before = encoded.contentText
+        let before = encoded.contentSource
         _ = try await world.catalog.updateAd(ad.id) { $0.caption = "Black tea" }
         #expect(try await !world.catalog.storeEmbedding(given, for: ad.id, computedFrom: before))
         #expect(try await world.store.ad(ad.id)?.embeddingStatus == .pending)
@@ -159,5 +160,63 @@ import Testing
             try await Task.sleep(for: .milliseconds(10))
         }
         return value
+    }
+}
+
+/// Ads' pictures: read from `file://` and `data:` URLs while encoding; bad ones refused at upload
+/// or recorded as `failed`, the ad serving on its text vector.
+@Suite struct AdMediaTests {
+    func encoder() throws -> PretrainedContentEncoder { try ContentEncoderTests.encoder.get() }
+    static let picture = ImageEncoderTests.fixtures.appendingPathComponent("images/flat-shapes.png")
+
+    func ad(_ world: TestWorld, _ campaign: Campaign, media: String, format: AdFormat = .image) async throws -> Ad {
+        try await world.catalog.createAd(Ad(
+            id: AdID(0), campaignID: campaign.id, format: format, mediaURLs: [media], caption: "Shapes", company: "Acme", product: "",
+            description: "", createdAt: world.clock.now()))
+    }
+
+    @Test func pictureInADataOrFileURLGivesTheAdBothVectors() async throws {
+        let world = try await TestWorld.make()
+        let campaign = try await world.campaign(try await world.advertiser())
+        let bytes = try Data(contentsOf: Self.picture)
+        let inline = try await ad(world, campaign, media: "data:image/png;base64," + bytes.base64EncodedString())
+        let file = try await ad(world, campaign, media: Self.picture.absoluteString)
+        #expect(try await PendingAdEncoder(catalog: world.catalog, encoder: try encoder()).encodePending() == 2)
+        let picture = try encoder().encode(imageAt: Self.picture.path)
+        let text = try encoder().encode(text: inline.contentText).vector
+        for id in [inline.id, file.id] {
+            let stored = try #require(try await world.store.ad(id))
+            #expect(stored.embeddingStatus == .ready && stored.embeddingError == nil)
+            #expect(stored.imageEmbedding == picture.imageVector)
+            let combined = PendingAdEncoder.unit(zip(text, picture.vector).map { $0 + $1 })
+            #expect(ContentEncoderTests.cosine(try #require(stored.embedding), combined) > 0.99999)
+        }
+    }
+
+    @Test func unreadableMediaFailWithTheReasonAndTheAdKeepsItsTextVector() async throws {
+        let world = try await TestWorld.make()
+        let campaign = try await world.campaign(try await world.advertiser())
+        let missing = try await ad(world, campaign, media: "file:///nonexistent/picture.png")
+        let notAPicture = try await ad(world, campaign, media: ImageEncoderTests.fixtures.appendingPathComponent("text-encoder-reference.json").absoluteString)
+        try await PendingAdEncoder(catalog: world.catalog, encoder: try encoder()).encodePending()
+        for (id, reason) in [(missing.id, "no readable file"), (notAPicture.id, "could not read")] {
+            let stored = try #require(try await world.store.ad(id))
+            #expect(stored.embeddingStatus == .failed)
+            #expect(stored.embeddingError?.contains(reason) == true, "\(stored.embeddingError ?? "")")
+            let text = try encoder().encode(text: stored.contentText).vector
+            #expect(stored.embedding == text)
+            #expect(stored.imageEmbedding == nil)
+        }
+        world.publish()
+        #expect(!(try await world.decide("u").placements.isEmpty))
+    }
+
+    @Test func aDataURLThatIsNotMediaIsRefusedAtUpload() async throws {
+        let world = try await TestWorld.make()
+        let campaign = try await world.campaign(try await world.advertiser())
+        for bad in ["data:text/plain;base64,aGVsbG8=", "data:image/png,notbase64", "data:image/png;base64,@@@"] {
+            let error = await #expect(throws: AdServeError.self) { try await ad(world, campaign, media: bad) }
+            #expect(error?.field == "media_urls[0]", "\(bad)")
+        }
     }
 }
