@@ -278,9 +278,10 @@ public final class ServeLogWriter: Sendable {
 /// The serve log's file calls, POSIX underneath: names of their own, so they do not collide
 /// with `ServeLogWriter.write` and `close`.
 private enum ServeLogFile {
-    /// The descriptor, or -1 and the errno.
+    /// The descriptor, or -1 and the errno. Owner-only, like the store: the log holds users'
+    /// ids and features.
     static func openForWriting(_ path: String, append: Bool) -> (descriptor: Int32, failure: Int32) {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0o644)
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0o600)
         return (descriptor, descriptor >= 0 ? 0 : errno)
     }
 

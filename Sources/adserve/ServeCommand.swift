@@ -169,7 +169,7 @@ struct ServeCommand: AsyncParsableCommand {
             serving: serving, telemetry: Telemetry(registry: registry),
             configuration: apiConfiguration)
         var services: [any Service] = [ServingRefresherService(serving: serving)]
-        if let logWriter { services.append(ServeLogFlushService(writer: logWriter, interval: .seconds(1))) }
+        if let logWriter { services.append(ServeLogFlushService(writer: logWriter, interval: .seconds(1), logger: logger)) }
         if let reloader, let onlineLearner {
             services.append(ModelReloaderService(reloader: reloader, learner: onlineLearner, clock: clock, interval: .seconds(5), logger: logger))
         }

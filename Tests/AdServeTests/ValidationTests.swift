@@ -37,6 +37,15 @@ import Training
         #expect(try Self.mode(database.path) == 0o600)
     }
 
+    @Test func theServeLogIsTheOwnersOnly() throws {
+        let folder = TemporaryDatabase()
+        let path = folder.directory.appendingPathComponent("serve-log.jsonl").path
+        let writer = try ServeLogWriter(path: path)
+        writer.write(["a": 1])
+        writer.close()
+        #expect(try Self.mode(path) == 0o600)
+    }
+
     @Test func modelFilesAreTheOwnersOnly() throws {
         let folder = TemporaryDatabase()
         let repository = try ModelRepository(directory: folder.directory.appendingPathComponent("models").path)
