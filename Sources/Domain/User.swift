@@ -15,10 +15,13 @@ public struct UserProfile: Sendable, Equatable, Codable {
     /// feed backend reports activity and never sets it.
     public var activityVector: [Float]?
     public var activityVectorAt: Timestamp?
+    /// The topics, products and companies of the user's recent activity, with decayed weights
+    /// (as of `activityVectorAt`): what they have been looking at lately, by name.
+    public var recentTopics: [String: Double]
 
     public init(
         id: UserID, age: Int? = nil, gender: String? = nil, country: String? = nil, language: String? = nil, interests: [String] = [],
-        activityVector: [Float]? = nil, activityVectorAt: Timestamp? = nil
+        activityVector: [Float]? = nil, activityVectorAt: Timestamp? = nil, recentTopics: [String: Double] = [:]
     ) {
         self.id = id
         self.age = age
@@ -28,6 +31,7 @@ public struct UserProfile: Sendable, Equatable, Codable {
         self.interests = interests
         self.activityVector = activityVector
         self.activityVectorAt = activityVectorAt
+        self.recentTopics = recentTopics
     }
 }
 
@@ -56,6 +60,28 @@ public enum ActivityVector {
         case .view: Float(0.25 + min(max(seconds ?? 2, 0), 30) / 20)
         case .session: 0
         }
+    }
+
+    /// Recent topics: decayed with a 1-day half-life (lately, not over the week), at most
+    /// `maxRecentTopics` kept (the heaviest).
+    public static let topicHalfLifeMilliseconds: Int64 = Timestamp.millisecondsPerDay
+    public static let maxRecentTopics = 64
+
+    /// `topics` (as of `from`) decayed to `now`, plus `weight` on each of `adding`.
+    public static func topics(_ topics: [String: Double], asOf from: Timestamp?, adding names: [String], weight: Double, now: Timestamp) -> [String: Double] {
+        let age = Double(max(0, now.milliseconds - (from ?? now).milliseconds))
+        let decay = pow(0.5, age / Double(topicHalfLifeMilliseconds))
+        var result = topics.mapValues { $0 * decay }.filter { $0.value > 1e-3 }
+        for name in Set(names) where !name.isEmpty { result[name, default: 0] += weight }
+        if result.count > maxRecentTopics {
+            result = Dictionary(uniqueKeysWithValues: result.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(maxRecentTopics).map { ($0.key, $0.value) })
+        }
+        return result
+    }
+
+    /// What an ad is about, by name, to match against recent topics: its product and company.
+    public static func names(of ad: Ad) -> [String] {
+        [ad.product, ad.company].map { $0.lowercased() }.filter { !$0.isEmpty }
     }
 
     /// A click on an ad says more than a like; hiding it says the opposite.

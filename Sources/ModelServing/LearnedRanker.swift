@@ -14,7 +14,14 @@ extension ClickFeatureInput {
             adImpressions: candidate.impressions, adClicks: candidate.clicks, adConversions: candidate.conversions, adAgeHours: candidate.adAgeHours,
             userCampaignImpressions: candidate.userCampaignImpressions,
             device: context.device, hour: context.hour, sessionPosition: context.sessionPosition,
-            userAdSimilarity: Self.similarity(user, candidate.ad))
+            userAdSimilarity: Self.similarity(user, candidate.ad), recentTopicWeight: Self.recentWeight(user, candidate.ad))
+    }
+
+    /// How much of the user's recent activity was about the ad's product or company.
+    static func recentWeight(_ user: UserProfile?, _ ad: Ad) -> Double? {
+        guard let topics = user?.recentTopics, !topics.isEmpty else { return nil }
+        let weight = ActivityVector.names(of: ad).reduce(0) { $0 + (topics[$1] ?? 0) }
+        return weight > 0 ? weight : nil
     }
 
     /// Cosine of the user's activity vector and the ad's content vector, if both exist.
@@ -83,7 +90,8 @@ public struct LearnedRanker: Ranker {
                 features.adPart(ClickFeatureInput(candidate: candidate, user: user, context: context))
             }
             features.encode(request, ad, impressions: candidate.impressions, clicks: candidate.clicks, ageHours: candidate.adAgeHours,
-                seen: candidate.userCampaignImpressions, similarity: ClickFeatureInput.similarity(user, candidate.ad), into: &x)
+                seen: candidate.userCampaignImpressions, similarity: ClickFeatureInput.similarity(user, candidate.ad),
+                recentTopicWeight: ClickFeatureInput.recentWeight(user, candidate.ad), into: &x)
             return predictor.predict(x)
         }
     }

@@ -35,12 +35,15 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
     /// Cosine between the user's activity vector and the ad's content vector (both in the
     /// content encoder's text space); nil when either is missing.
     public var userAdSimilarity: Double?
+    /// The decayed weight of the user's recent activity about this ad's product or company
+    /// (`UserProfile.recentTopics`); nil when there is none.
+    public var recentTopicWeight: Double?
 
     public init(
         age: Int?, gender: String?, country: String?, language: String?, interests: [String],
         adId: Int64, campaignId: Int64, advertiserId: Int64, format: String, objective: String, caption: String,
         adImpressions: Int64, adClicks: Int64, adConversions: Int64 = 0, adAgeHours: Int64, userCampaignImpressions: Int,
-        device: String?, hour: Int?, sessionPosition: Int?, userAdSimilarity: Double? = nil
+        device: String?, hour: Int?, sessionPosition: Int?, userAdSimilarity: Double? = nil, recentTopicWeight: Double? = nil
     ) {
         self.age = age
         self.gender = gender
@@ -62,6 +65,7 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
         self.hour = hour
         self.sessionPosition = sessionPosition
         self.userAdSimilarity = userAdSimilarity
+        self.recentTopicWeight = recentTopicWeight
     }
 }
 
@@ -77,7 +81,9 @@ public struct ClickFeatures: Sendable, Equatable {
     /// 2: caption tokens shorter than three characters are kept when they hold a digit
     /// ("product 3" and "product 4" differ).
     /// 3: the user·ad similarity of the activity and content vectors, in buckets of 0.1.
-    public static let version = 3
+    /// 4: the weight of the user's recent activity about the ad's product or company, in
+    /// octaves, and crossed with the advertiser.
+    public static let version = 4
     public let hasher: FeatureHasher
     public init(hasher: FeatureHasher) { self.hasher = hasher }
 
@@ -132,7 +138,7 @@ public struct ClickFeatures: Sendable, Equatable {
     /// the crosses. Works from 64-bit keys only: no strings, no allocation once `x` has grown.
     public func encode(
         _ request: RequestPart, _ ad: AdPart, impressions: Int64, clicks: Int64, ageHours: Int64, seen: Int, similarity: Double?,
-        into x: inout SparseFeatures
+        recentTopicWeight: Double?, into x: inout SparseFeatures
     ) {
         x.indices.removeAll(keepingCapacity: true)
         x.values.removeAll(keepingCapacity: true)
@@ -143,6 +149,9 @@ public struct ClickFeatures: Sendable, Equatable {
         x.append(hasher.slot(hasher.key(namespace: "a.age", value: Self.ageBucket(hours: ageHours))))
         x.append(hasher.slot(hasher.key(namespace: "x.seen", value: Int64(min(seen, 8)))))
         x.append(hasher.slot(hasher.key(namespace: "x.similarity", value: Self.similarityBucket(similarity))))
+        let recent = hasher.key(namespace: "x.recent", value: Self.weightBucket(recentTopicWeight))
+        x.append(hasher.slot(recent))
+        x.append(hasher.slot(hasher.cross(recent, ad.advertiser)))
         for interest in request.interests {
             for word in ad.words { x.append(hasher.slot(hasher.cross(interest, word))) }
             x.append(hasher.slot(hasher.cross(interest, ad.advertiser)))
@@ -156,7 +165,13 @@ public struct ClickFeatures: Sendable, Equatable {
     /// The same encoding from the raw input alone (training, evaluation, tests).
     public func encode(_ input: ClickFeatureInput, into x: inout SparseFeatures) {
         encode(requestPart(input), adPart(input), impressions: input.adImpressions, clicks: input.adClicks, ageHours: input.adAgeHours,
-               seen: input.userCampaignImpressions, similarity: input.userAdSimilarity, into: &x)
+               seen: input.userCampaignImpressions, similarity: input.userAdSimilarity, recentTopicWeight: input.recentTopicWeight, into: &x)
+    }
+
+    /// Octaves of a weight: ≤ 0.25, ≤ 0.5, ≤ 1, ≤ 2, … up to 64 and more; -100 when there is none.
+    static func weightBucket(_ weight: Double?) -> Int64 {
+        guard let weight, weight.isFinite, weight > 0 else { return -100 }
+        return Int64(min(max(log2(weight).rounded(.up), -2), 6))
     }
 
     /// Tenths of the cosine, -10…10; -100 when there is none (no activity or no ad vector).

@@ -263,12 +263,14 @@ public final class SQLiteStore: AdStore {
     public func user(_ id: UserID) async throws -> UserProfile? {
         try await reader.run { db in
             try db.query(
-                "SELECT id, age, gender, country, language, interests, activity_vector, activity_vector_at FROM users WHERE id = ?", [.text(id.rawValue)]
+                "SELECT id, age, gender, country, language, interests, activity_vector, activity_vector_at, recent_topics FROM users WHERE id = ?",
+                [.text(id.rawValue)]
             ) { row in
                 UserProfile(
                     id: try UserID(validating: row.text(0)), age: row.optionalInt(1).map { Int($0) }, gender: row.optionalText(2),
                     country: row.optionalText(3), language: row.optionalText(4), interests: try Self.decode([String].self, row.text(5)),
-                    activityVector: row.blob(6).map(Self.bytesToFloats), activityVectorAt: row.optionalInt(7).map(Timestamp.init(milliseconds:)))
+                    activityVector: row.blob(6).map(Self.bytesToFloats), activityVectorAt: row.optionalInt(7).map(Timestamp.init(milliseconds:)),
+                    recentTopics: try row.optionalText(8).map { try Self.decode([String: Double].self, $0) } ?? [:])
             }.first
         }
     }
@@ -287,19 +289,24 @@ public final class SQLiteStore: AdStore {
         }
     }
 
-    public func addToActivityVector(of user: UserID, item: [Float], weight: Float, at: Timestamp, cursor: (name: String, value: Int64)?) async throws {
+    public func addToActivityVector(
+        of user: UserID, item: [Float]?, topics: [String], weight: Float, at: Timestamp, cursor: (name: String, value: Int64)?
+    ) async throws {
         try await writer.run { db in
             try db.transaction {
-                let current = try db.query("SELECT activity_vector, activity_vector_at FROM users WHERE id = ?", [.text(user.rawValue)]) {
-                    (vector: $0.blob(0).map(Self.bytesToFloats), at: $0.optionalInt(1).map(Timestamp.init(milliseconds:)))
+                let current = try db.query("SELECT activity_vector, activity_vector_at, recent_topics FROM users WHERE id = ?", [.text(user.rawValue)]) {
+                    (vector: $0.blob(0).map(Self.bytesToFloats), at: $0.optionalInt(1).map(Timestamp.init(milliseconds:)),
+                     topics: try $0.optionalText(2).map { try Self.decode([String: Double].self, $0) } ?? [:])
                 }.first
                 if current == nil { try db.run("INSERT INTO users(id, interests) VALUES (?, '[]')", [.text(user.rawValue)]) }
                 // Items arrive roughly in time order; one from before the vector's time adds undecayed.
                 let asOf = max(at, current?.at ?? at)
-                let vector = ActivityVector.adding(item, weight: weight, to: current?.vector, asOf: current?.at, now: asOf)
+                let vector = item.map { ActivityVector.adding($0, weight: weight, to: current?.vector, asOf: current?.at, now: asOf) } ?? current?.vector
+                let recent = ActivityVector.topics(current?.topics ?? [:], asOf: current?.at, adding: topics, weight: Double(weight), now: asOf)
                 try db.run(
-                    "UPDATE users SET activity_vector = ?, activity_vector_at = ? WHERE id = ?",
-                    [.blob(Self.floatsToBytes(vector)), .integer(asOf.milliseconds), .text(user.rawValue)])
+                    "UPDATE users SET activity_vector = ?, activity_vector_at = ?, recent_topics = ? WHERE id = ?",
+                    [vector.map { .blob(Self.floatsToBytes($0)) } ?? .null, .integer(asOf.milliseconds), .text(try Self.encode(recent)),
+                     .text(user.rawValue)])
                 if let cursor {
                     try db.run(
                         "INSERT INTO cursors(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",

@@ -82,5 +82,9 @@ enum Schema {
         """
         ALTER TABLE ads ADD COLUMN image_embedding BLOB;
         """,
+        // 7: users' recent topics, with the activity vector
+        """
+        ALTER TABLE users ADD COLUMN recent_topics TEXT;
+        """,
     ]
 }

@@ -32,15 +32,24 @@ public final class ActivityVectorUpdater: ServingObserver {
         let rows = try await store.activities(after: try await store.cursor(named: Self.cursorName), limit: batch)
         for (id, activity) in rows {
             let weight = ActivityVector.weight(activity.type, seconds: activity.seconds)
-            if weight != 0, let item = vector(of: activity) {
+            let item = weight == 0 ? nil : vector(of: activity)
+            let topics = weight == 0 ? [] : names(of: activity)
+            if item != nil || !topics.isEmpty {
                 try await store.addToActivityVector(
-                    of: activity.userID, item: item, weight: weight, at: activity.at, cursor: (Self.cursorName, id))
+                    of: activity.userID, item: item, topics: topics, weight: weight, at: activity.at, cursor: (Self.cursorName, id))
                 try await serving.reloadProfile(activity.userID)
             } else {
                 try await store.setCursor(named: Self.cursorName, to: id)
             }
         }
         return rows.count
+    }
+
+    /// What one activity is about, by name: its topics, and the product and company of the ad it
+    /// names.
+    func names(of activity: Activity) -> [String] {
+        let ad = activity.adID.flatMap { serving.catalog.ad($0) }
+        return activity.topics.map { $0.lowercased() } + (ad.map(ActivityVector.names(of:)) ?? [])
     }
 
     /// What one activity is about: the ad it names, else its topics and text.
@@ -66,9 +75,11 @@ public final class ActivityVectorUpdater: ServingObserver {
         case .hide: weight = ActivityVector.hideWeight
         case .impression, .conversion: return
         }
-        guard let embedding = serving.catalog.ad(event.adID)?.embedding else { return }
+        guard let ad = serving.catalog.ad(event.adID) else { return }
+        let embedding = ad.embedding
+        let topics = ActivityVector.names(of: ad)
         Task { [serving] in
-            try? await serving.store.addToActivityVector(of: event.userID, item: embedding, weight: weight, at: event.at, cursor: nil)
+            try? await serving.store.addToActivityVector(of: event.userID, item: embedding, topics: topics, weight: weight, at: event.at, cursor: nil)
             try? await serving.reloadProfile(event.userID)
         }
     }

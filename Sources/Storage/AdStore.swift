@@ -65,7 +65,10 @@ public protocol AdStore: Sendable {
     /// Adds `weight × item` to the user's activity vector, decayed to `at`
     /// (`ActivityVector.adding`), creating the user if unknown; and, in the same transaction,
     /// sets the named cursor to `cursor` if given (so an item is added exactly once).
-    func addToActivityVector(of user: UserID, item: [Float], weight: Float, at: Timestamp, cursor: (name: String, value: Int64)?) async throws
+    /// Adds `topics` to the user's recent topics (`ActivityVector.topics`) in the same way.
+    func addToActivityVector(
+        of user: UserID, item: [Float]?, topics: [String], weight: Float, at: Timestamp, cursor: (name: String, value: Int64)?
+    ) async throws
     /// A cursor's value; 0 if never set.
     func cursor(named name: String) async throws -> Int64
     func setCursor(named name: String, to value: Int64) async throws

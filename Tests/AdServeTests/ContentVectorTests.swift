@@ -131,6 +131,11 @@ import Testing
         let shown = try #require(try await world.decide("viewer").placements.first { $0.ad.id == tea.id })
         let input = ClickFeatureInput(candidate: shown.candidate, user: try await world.serving.profile(of: user), context: FeedContext())
         #expect(abs((input.userAdSimilarity ?? -2) - viewed) < 1e-9)
+        // By name too: the view of the tea ad counts for its company and product (weight
+        // 0.25 + 20/20 each), and the ranker reads both.
+        let topics = try #require(try await world.store.user(user)?.recentTopics)
+        #expect(topics == ["football": 1.25, "acme": 1.25, "thing": 1.25])
+        #expect(input.recentTopicWeight == 2.5)
 
         let placement = try #require(try await world.decide("viewer").placements.first)
         world.clock.advance(milliseconds: 3_000)
@@ -147,9 +152,9 @@ import Testing
         let features = ClickFeatures(hasher: FeatureHasher(bits: 12))
         var meta = ModelMeta.untrained(kind: FTRLProximal.kind, target: .click, features: features, at: Timestamp(milliseconds: 0))
         #expect(throws: Never.self) { try ClickPredictor(meta: meta, model: FTRLProximal(hasher: features.hasher)) }
-        meta.featureVersion = 2
+        meta.featureVersion = 3
         let error = #expect(throws: AdServeError.self) { try ClickPredictor(meta: meta, model: FTRLProximal(hasher: features.hasher)) }
-        #expect(error?.message.contains("feature encoding 2") == true)
+        #expect(error?.message.contains("feature encoding 3") == true)
     }
 
     /// Clicks and hides are added by a task the observer starts: wait (briefly) for it.

@@ -73,11 +73,12 @@ import Training
         let a = Self.input(ad: 1, interests: ["travel", "food"], clicks: 30, impressions: 1_000)
         var b = Self.input(ad: 2, interests: ["travel", "food"], caption: "Fresh pasta tonight", clicks: 0, impressions: 10)
         b.userAdSimilarity = 0.37
+        b.recentTopicWeight = 3.2
         let request = features.requestPart(a)
         var x = SparseFeatures()
         features.encode(
             request, features.adPart(b), impressions: b.adImpressions, clicks: b.adClicks, ageHours: b.adAgeHours, seen: b.userCampaignImpressions,
-            similarity: b.userAdSimilarity, into: &x)
+            similarity: b.userAdSimilarity, recentTopicWeight: b.recentTopicWeight, into: &x)
         #expect(x == features.encode(b))
         // The user·ad similarity is a feature (version 3): buckets of a tenth, and one for none.
         var unknown = b
@@ -86,6 +87,13 @@ import Training
         close.userAdSimilarity = 0.31
         #expect(features.encode(unknown) != features.encode(b))
         #expect(features.encode(close) == features.encode(b))
+        // Recent activity about the ad's product or company (version 4): octaves, and none.
+        var none = b
+        none.recentTopicWeight = nil
+        var sameOctave = b
+        sameOctave.recentTopicWeight = 3.9
+        #expect(features.encode(none) != features.encode(b))
+        #expect(features.encode(sameOctave) == features.encode(b))
         #expect(features.encode(a) != features.encode(b))
         // Crosses: interest × word is a feature, so two users differing only in interest differ in more than one slot.
         let other = features.encode(Self.input(ad: 2, interests: ["sports", "food"], caption: "Fresh pasta tonight", clicks: 0, impressions: 10))
