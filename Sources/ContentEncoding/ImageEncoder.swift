@@ -1,4 +1,3 @@
-import COpenBLAS
 import Domain
 import Foundation
 
@@ -131,13 +130,28 @@ public struct ImageEncoder: Sendable {
 
     /// 1×1 convolution over channels-last pixels: one matrix product.
     static func pointwise(_ conv: Conv, _ x: [Float], pixels: Int) -> [Float] {
-        var y = [Float](repeating: 0, count: pixels * conv.outputs)
-        for p in 0..<pixels {
-            for o in 0..<conv.outputs { y[p * conv.outputs + o] = conv.bias[o] }
+        product(x, rows: pixels, conv.weight, conv.bias, inputs: conv.inputs, outputs: conv.outputs)
+    }
+
+    /// rows × Wᵀ + b, with W [outputs × inputs]: OpenBLAS where it is loaded, else the text
+    /// encoder's SIMD loops.
+    static func product(_ x: [Float], rows: Int, _ weight: [Float], _ bias: [Float], inputs: Int, outputs: Int) -> [Float] {
+        guard BLAS.isAvailable else {
+            return Linear(weight: weight, bias: bias, inputs: inputs, outputs: outputs, kernel: .swift).apply(x, rows: rows, kernel: .swift)
         }
-        cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(pixels), Int32(conv.outputs), Int32(conv.inputs), 1, x, Int32(conv.inputs),
-            conv.weight, Int32(conv.inputs), 1, &y, Int32(conv.outputs))
+        var y = [Float](repeating: 0, count: rows * outputs)
+        for p in 0..<rows {
+            for o in 0..<outputs { y[p * outputs + o] = bias[o] }
+        }
+        x.withUnsafeBufferPointer { xp in
+            weight.withUnsafeBufferPointer { wp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    BLAS.multiply(
+                        m: rows, n: outputs, k: inputs, xp.baseAddress!, lda: inputs, wp.baseAddress!, ldb: inputs, transposeB: true, beta: 1,
+                        yp.baseAddress!, ldc: outputs)
+                }
+            }
+        }
         return y
     }
 
@@ -164,14 +178,7 @@ public struct ImageEncoder: Sendable {
                 }
             }
         }
-        var y = [Float](repeating: 0, count: out * out * conv.outputs)
-        for p in 0..<(out * out) {
-            for o in 0..<conv.outputs { y[p * conv.outputs + o] = conv.bias[o] }
-        }
-        cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(out * out), Int32(conv.outputs), Int32(patch), 1, columns, Int32(patch),
-            conv.weight, Int32(patch), 1, &y, Int32(conv.outputs))
-        return (y, out)
+        return (product(columns, rows: out * out, conv.weight, conv.bias, inputs: patch, outputs: conv.outputs), out)
     }
 
     /// k×k depthwise convolution, channels-last: each output pixel sums its window channel by

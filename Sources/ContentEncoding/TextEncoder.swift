@@ -1,16 +1,15 @@
-import COpenBLAS
 import Domain
 import Foundation
 
-/// How the encoders multiply matrices: OpenBLAS (runtime-dispatched AVX2/AVX-512 kernels with
-/// FMA, one thread) or this package's own SIMD8 loops (baseline x86-64, no FMA). Both give the
-/// same vectors to float rounding; `adserve embed --kernel` times either.
+/// How the text encoder multiplies matrices: OpenBLAS (`BLAS`, loaded at run time) or this
+/// package's own SIMD8 loops (baseline x86-64, no FMA). Both give the same vectors to float
+/// rounding; `adserve embed --kernel` times either.
 public enum MatrixKernel: String, Sendable, CaseIterable {
     case blas, swift
-}
 
-/// OpenBLAS on one thread: the server runs requests concurrently itself.
-private let singleThreadedBLAS: Void = openblas_set_num_threads(1)
+    /// `blas` where OpenBLAS could be loaded, else `swift`.
+    public static var best: MatrixKernel { BLAS.isAvailable ? .blas : .swift }
+}
 
 /// all-MiniLM-L6-v2 in Swift: a 6-layer BERT (hidden 384, 12 heads, feed-forward 1536, exact
 /// GELU, LayerNorm ε 1e-12) over WordPiece ids, mean-pooled over every token of the sequence
@@ -39,9 +38,11 @@ public struct TextEncoder: Sendable {
     public let kernel: MatrixKernel
 
     /// Reads `vocab.txt` and `model.safetensors` from the model folder.
-    public init(modelDirectory: String, kernel: MatrixKernel = .blas) throws(AdServeError) {
+    public init(modelDirectory: String, kernel: MatrixKernel = .best) throws(AdServeError) {
+        if kernel == .blas && !BLAS.isAvailable {
+            throw AdServeError(.storage, "OpenBLAS (libopenblas.so.0) cannot be loaded; install libopenblas0 or use the swift kernel")
+        }
         self.kernel = kernel
-        _ = singleThreadedBLAS
         let folder = URL(fileURLWithPath: modelDirectory)
         tokenizer = try WordPieceTokenizer(vocabularyFile: folder.appendingPathComponent("vocab.txt").path)
         let weights = try SafeTensors(path: folder.appendingPathComponent("model.safetensors").path)
@@ -142,9 +143,11 @@ public struct TextEncoder: Sendable {
                 let offset = head * n * headSize
                 q.withUnsafeBufferPointer { qp in
                     k.withUnsafeBufferPointer { kp in
-                        cblas_sgemm(
-                            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(headSize), scale,
-                            qp.baseAddress! + offset, Int32(headSize), kp.baseAddress! + offset, Int32(headSize), 0, &scores, Int32(n))
+                        scores.withUnsafeMutableBufferPointer { sp in
+                            BLAS.multiply(
+                                m: n, n: n, k: headSize, alpha: scale, qp.baseAddress! + offset, lda: headSize, kp.baseAddress! + offset,
+                                ldb: headSize, transposeB: true, beta: 0, sp.baseAddress!, ldc: n)
+                        }
                     }
                 }
                 for i in 0..<n {
@@ -159,9 +162,13 @@ public struct TextEncoder: Sendable {
                     for j in 0..<n { scores[i * n + j] /= total }
                 }
                 v.withUnsafeBufferPointer { vp in
-                    cblas_sgemm(
-                        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(headSize), Int32(n), 1,
-                        scores, Int32(n), vp.baseAddress! + offset, Int32(headSize), 0, &headContext, Int32(headSize))
+                    scores.withUnsafeBufferPointer { sp in
+                        headContext.withUnsafeMutableBufferPointer { hp in
+                            BLAS.multiply(
+                                m: n, n: headSize, k: n, sp.baseAddress!, lda: n, vp.baseAddress! + offset, ldb: headSize, transposeB: false,
+                                beta: 0, hp.baseAddress!, ldc: headSize)
+                        }
+                    }
                 }
                 for i in 0..<n {
                     for d in 0..<headSize { context[i * h + head * headSize + d] = headContext[i * headSize + d] }
@@ -258,9 +265,15 @@ struct Linear: Sendable {
             for r in 0..<rows {
                 for o in 0..<outputs { y[r * outputs + o] = bias[o] }
             }
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(outputs), Int32(k), 1, x, Int32(k), weight, Int32(outputs), 1, &y,
-                Int32(outputs))
+            x.withUnsafeBufferPointer { xp in
+                weight.withUnsafeBufferPointer { wp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        BLAS.multiply(
+                            m: rows, n: outputs, k: k, xp.baseAddress!, lda: k, wp.baseAddress!, ldb: outputs, transposeB: false, beta: 1,
+                            yp.baseAddress!, ldc: outputs)
+                    }
+                }
+            }
             return y
         }
         precondition(k % 8 == 0 && x.count == rows * k)

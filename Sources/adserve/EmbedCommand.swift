@@ -24,16 +24,17 @@ struct EmbedCommand: ParsableCommand {
     @Flag(help: "With --text: also print the WordPiece token ids the model read.") var tokens = false
     @Option(name: .customLong("repeat"), help: "Time the encoding: the median of this many runs after 5 warm-up runs, on this one thread.")
     var runs: Int?
-    @Option(help: "Matrix products of the text encoder: blas (OpenBLAS, one thread) or swift (this package's SIMD loops).") var kernel = "blas"
+    @Option(help: "Matrix products of the text encoder: blas (OpenBLAS, loaded at run time, one thread) or swift (this package's SIMD loops); by default blas where OpenBLAS is installed.")
+    var kernel: String?
 
     func validate() throws {
         guard [text, image, video].compactMap({ $0 }).count == 1 else { throw ValidationError("give exactly one of --text, --image, --video") }
-        guard MatrixKernel(rawValue: kernel) != nil else { throw ValidationError("--kernel must be blas or swift") }
+        if let kernel, MatrixKernel(rawValue: kernel) == nil { throw ValidationError("--kernel must be blas or swift") }
         if let runs, !(1...10_000).contains(runs) { throw ValidationError("--repeat must be between 1 and 10000") }
     }
 
     func run() throws {
-        let encoder = try PretrainedContentEncoder.load(kernel: MatrixKernel(rawValue: kernel) ?? .blas)
+        let encoder = try PretrainedContentEncoder.load(kernel: kernel.flatMap(MatrixKernel.init(rawValue:)) ?? .best)
         let encode: () throws -> ContentVectors = {
             if let text { return encoder.encode(text: text) }
             if let image { return try encoder.encode(imageAt: image) }
