@@ -50,7 +50,7 @@ public struct PretrainedContentEncoder: ContentEncoder {
     /// (`EncoderModels`).
     public static func load(cache: String = EncoderModels.cacheDirectory, kernel: MatrixKernel = .best) throws(AdServeError) -> PretrainedContentEncoder {
         let text = try TextEncoder(modelDirectory: try EncoderModels.folder(EncoderModels.miniLM, cache: cache), kernel: kernel)
-        let image = try ImageEncoder(weightsFile: try EncoderModels.efficientNetWeights(cache: cache))
+        let image = try ImageEncoder(weightsFile: try EncoderModels.efficientNetWeights(cache: cache), kernel: kernel)
         let namesFile = URL(fileURLWithPath: try EncoderModels.folder(EncoderModels.imageNetClasses, cache: cache))
             .appendingPathComponent("imagenet1k_clean_names.json")
         guard let data = FileManager.default.contents(atPath: namesFile.path),
@@ -89,8 +89,7 @@ public struct PretrainedContentEncoder: ContentEncoder {
             let vector = classVectors.vector(index) { text.encode("a photo of a \(classNames[index])") }
             for d in sum.indices { sum[d] += probabilities[index] * vector[d] }
         }
-        let norm = sum.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        return norm > 0 ? sum.map { $0 / norm } : sum
+        return VectorMath.unitLength(sum)
     }
 }
 

@@ -7,7 +7,9 @@ import Foundation
 /// ImageNet classifier. Batch norm is folded into the convolutions by
 /// `scripts/convert-efficientnet.py`, which also writes the block table into the weights file.
 /// Convolutions pad as TensorFlow's "same": the total padding a stride needs, the smaller half
-/// before.
+/// before. Every layer is put in the form it runs in once, at load: 1×1 convolutions, the stem
+/// (over gathered patches) and the classifier are `Linear` products; depthwise weights are
+/// regrouped channel-last.
 public struct ImageEncoder: Sendable {
     public static let modelName = "EfficientNet-Lite0"
     public static let side = 224
@@ -15,39 +17,57 @@ public struct ImageEncoder: Sendable {
     static let mean: [Float] = [0.485, 0.456, 0.406]
     static let std: [Float] = [0.229, 0.224, 0.225]
 
-    struct Conv: Sendable {
-        var weight: [Float]  // [out, in, k, k] as PyTorch stores it
+    /// A k×k convolution whose window is gathered into a row, then multiplied (the stem).
+    struct PatchConv: Sendable {
+        var linear: Linear
+        var channels: Int
+        var kernel: Int
+        var stride: Int
+    }
+
+    /// A k×k depthwise convolution; weights [ky][kx][channel].
+    struct DepthwiseConv: Sendable {
+        var weight: [Float]
         var bias: [Float]
-        var inputs: Int
-        var outputs: Int
+        var channels: Int
         var kernel: Int
         var stride: Int
     }
 
     struct Block: Sendable {
-        var expand: Conv?
-        var depthwise: Conv
-        var project: Conv
+        var expand: Linear?
+        var depthwise: DepthwiseConv
+        var project: Linear
         var residual: Bool
     }
 
-    let stem: Conv
+    let stem: PatchConv
     let blocks: [Block]
-    let head: Conv
-    let classifier: (weight: [Float], bias: [Float])
+    let head: Linear
+    let classifier: Linear
 
     /// Reads the converted weights (`convert-efficientnet.py`'s output).
-    public init(weightsFile path: String) throws(AdServeError) {
+    public init(weightsFile path: String, kernel: MatrixKernel = .best) throws(AdServeError) {
+        try kernel.requireAvailable()
         let file = try SafeTensors(path: path)
         guard let table = file.metadata["blocks"], let data = table.data(using: .utf8),
             let rows = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]]
         else { throw AdServeError(.storage, "\(path) has no block table in its metadata") }
-        func conv(_ name: String, inputs: Int, outputs: Int, kernel: Int, stride: Int, depthwise: Bool = false) throws(AdServeError) -> Conv {
-            Conv(
-                weight: try file.tensor(name + ".weight", shape: [outputs, depthwise ? 1 : inputs, kernel, kernel]),
-                bias: try file.tensor(name + ".bias", shape: [outputs]), inputs: inputs, outputs: outputs, kernel: kernel, stride: stride)
+        /// A convolution as a product: PyTorch's [out][in][ky][kx] is [out × (in·k·k)].
+        func linear(_ name: String, inputs: Int, outputs: Int, kernel size: Int = 1) throws(AdServeError) -> Linear {
+            Linear(
+                weight: try file.tensor(name + ".weight", shape: [outputs, inputs, size, size]), bias: try file.tensor(name + ".bias", shape: [outputs]),
+                inputs: inputs * size * size, outputs: outputs, kernel: kernel)
         }
-        stem = try conv("stem", inputs: 3, outputs: 32, kernel: 3, stride: 2)
+        func depthwise(_ name: String, channels: Int, kernel k: Int, stride: Int) throws(AdServeError) -> DepthwiseConv {
+            let weight = try file.tensor(name + ".weight", shape: [channels, 1, k, k])
+            var grouped = [Float](repeating: 0, count: weight.count)
+            for c in 0..<channels {
+                for t in 0..<(k * k) { grouped[t * channels + c] = weight[c * k * k + t] }
+            }
+            return DepthwiseConv(weight: grouped, bias: try file.tensor(name + ".bias", shape: [channels]), channels: channels, kernel: k, stride: stride)
+        }
+        stem = PatchConv(linear: try linear("stem", inputs: 3, outputs: 32, kernel: 3), channels: 3, kernel: 3, stride: 2)
         var blocks: [Block] = []
         for (i, row) in rows.enumerated() {
             guard let k = row["kernel"] as? Int, let s = row["stride"] as? Int, let e = row["expand"] as? Int,
@@ -56,15 +76,16 @@ public struct ImageEncoder: Sendable {
             let hidden = cin * e
             let name = "blocks.\(i)."
             blocks.append(Block(
-                expand: e == 1 ? nil : try conv(name + "expand", inputs: cin, outputs: hidden, kernel: 1, stride: 1),
-                depthwise: try conv(name + "depthwise", inputs: hidden, outputs: hidden, kernel: k, stride: s, depthwise: true),
-                project: try conv(name + "project", inputs: hidden, outputs: cout, kernel: 1, stride: 1),
+                expand: e == 1 ? nil : try linear(name + "expand", inputs: cin, outputs: hidden),
+                depthwise: try depthwise(name + "depthwise", channels: hidden, kernel: k, stride: s),
+                project: try linear(name + "project", inputs: hidden, outputs: cout),
                 residual: (row["residual"] as? Bool) ?? (s == 1 && cin == cout)))
         }
         self.blocks = blocks
-        let last = blocks.last?.project.outputs ?? 320
-        head = try conv("head", inputs: last, outputs: Self.imageDimensions, kernel: 1, stride: 1)
-        classifier = (try file.tensor("classifier.weight", shape: [1000, Self.imageDimensions]), try file.tensor("classifier.bias", shape: [1000]))
+        head = try linear("head", inputs: blocks.last?.project.outputs ?? 320, outputs: Self.imageDimensions)
+        classifier = Linear(
+            weight: try file.tensor("classifier.weight", shape: [1000, Self.imageDimensions]), bias: try file.tensor("classifier.bias", shape: [1000]),
+            inputs: Self.imageDimensions, outputs: 1000, kernel: kernel)
     }
 
     /// The image vector (the head's output averaged over space, 1,280 floats) and the ImageNet
@@ -83,32 +104,27 @@ public struct ImageEncoder: Sendable {
             let input = x
             var y = x
             if let expand = block.expand {
-                y = Self.pointwise(expand, y, pixels: size * size)
+                y = expand.apply(y, rows: size * size)
                 Self.relu6(&y)
             }
             var next = size
             (y, next) = Self.depthwise(block.depthwise, y, size: size)
             Self.relu6(&y)
-            y = Self.pointwise(block.project, y, pixels: next * next)
+            y = block.project.apply(y, rows: next * next)
             if block.residual {
                 for i in y.indices { y[i] += input[i] }
             }
             x = y
             size = next
         }
-        x = Self.pointwise(head, x, pixels: size * size)
+        x = head.apply(x, rows: size * size)
         Self.relu6(&x)
         var pooled = [Float](repeating: 0, count: Self.imageDimensions)
         for p in 0..<(size * size) {
             for c in 0..<Self.imageDimensions { pooled[c] += x[p * Self.imageDimensions + c] }
         }
         for c in pooled.indices { pooled[c] /= Float(size * size) }
-        var logits = classifier.bias
-        for o in 0..<1000 {
-            var sum: Float = 0
-            for c in 0..<Self.imageDimensions { sum += classifier.weight[o * Self.imageDimensions + c] * pooled[c] }
-            logits[o] += sum
-        }
+        let logits = classifier.apply(pooled, rows: 1)
         let top = logits.max() ?? 0
         var probabilities = logits.map { Foundation.exp($0 - top) }
         let total = probabilities.reduce(0, +)
@@ -128,43 +144,16 @@ public struct ImageEncoder: Sendable {
         return (output, total / 2)
     }
 
-    /// 1×1 convolution over channels-last pixels: one matrix product.
-    static func pointwise(_ conv: Conv, _ x: [Float], pixels: Int) -> [Float] {
-        product(x, rows: pixels, conv.weight, conv.bias, inputs: conv.inputs, outputs: conv.outputs)
-    }
-
-    /// rows × Wᵀ + b, with W [outputs × inputs]: OpenBLAS where it is loaded, else the text
-    /// encoder's SIMD loops.
-    static func product(_ x: [Float], rows: Int, _ weight: [Float], _ bias: [Float], inputs: Int, outputs: Int) -> [Float] {
-        guard BLAS.isAvailable else {
-            return Linear(weight: weight, bias: bias, inputs: inputs, outputs: outputs, kernel: .swift).apply(x, rows: rows, kernel: .swift)
-        }
-        var y = [Float](repeating: 0, count: rows * outputs)
-        for p in 0..<rows {
-            for o in 0..<outputs { y[p * outputs + o] = bias[o] }
-        }
-        x.withUnsafeBufferPointer { xp in
-            weight.withUnsafeBufferPointer { wp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    BLAS.multiply(
-                        m: rows, n: outputs, k: inputs, xp.baseAddress!, lda: inputs, wp.baseAddress!, ldb: inputs, transposeB: true, beta: 1,
-                        yp.baseAddress!, ldc: outputs)
-                }
-            }
-        }
-        return y
-    }
-
     /// A full k×k convolution (the stem): patches gathered into rows, then one matrix product.
-    static func convolve(_ conv: Conv, _ x: [Float], size: Int) -> ([Float], Int) {
+    static func convolve(_ conv: PatchConv, _ x: [Float], size: Int) -> ([Float], Int) {
         let (out, before) = samePadding(size: size, kernel: conv.kernel, stride: conv.stride)
         let k = conv.kernel
-        let patch = conv.inputs * k * k
+        let patch = conv.linear.inputs
         var columns = [Float](repeating: 0, count: out * out * patch)
         for oy in 0..<out {
             for ox in 0..<out {
                 let row = (oy * out + ox) * patch
-                for c in 0..<conv.inputs {
+                for c in 0..<conv.channels {
                     for ky in 0..<k {
                         let iy = oy * conv.stride + ky - before
                         guard iy >= 0 && iy < size else { continue }
@@ -172,30 +161,25 @@ public struct ImageEncoder: Sendable {
                             let ix = ox * conv.stride + kx - before
                             guard ix >= 0 && ix < size else { continue }
                             // PyTorch's weight order: [out][in][ky][kx].
-                            columns[row + (c * k + ky) * k + kx] = x[(iy * size + ix) * conv.inputs + c]
+                            columns[row + (c * k + ky) * k + kx] = x[(iy * size + ix) * conv.channels + c]
                         }
                     }
                 }
             }
         }
-        return (product(columns, rows: out * out, conv.weight, conv.bias, inputs: patch, outputs: conv.outputs), out)
+        return (conv.linear.apply(columns, rows: out * out), out)
     }
 
-    /// k×k depthwise convolution, channels-last: each output pixel sums its window channel by
-    /// channel, contiguous in memory.
-    static func depthwise(_ conv: Conv, _ x: [Float], size: Int) -> ([Float], Int) {
+    /// k×k depthwise convolution, channels-last: each output pixel sums its window eight
+    /// channels at a time, contiguous in memory.
+    static func depthwise(_ conv: DepthwiseConv, _ x: [Float], size: Int) -> ([Float], Int) {
         let (out, before) = samePadding(size: size, kernel: conv.kernel, stride: conv.stride)
         let k = conv.kernel
-        let channels = conv.outputs
-        // Weights regrouped [ky][kx][channel], so the inner loop runs over channels.
-        var w = [Float](repeating: 0, count: k * k * channels)
-        for c in 0..<channels {
-            for t in 0..<(k * k) { w[t * channels + c] = conv.weight[c * k * k + t] }
-        }
-        var y = [Float](repeating: 0, count: out * out * channels)
+        let channels = conv.channels
         precondition(channels % 8 == 0)
+        var y = [Float](repeating: 0, count: out * out * channels)
         x.withUnsafeBytes { xs in
-            w.withUnsafeBytes { ws in
+            conv.weight.withUnsafeBytes { ws in
                 conv.bias.withUnsafeBytes { bs in
                     y.withUnsafeMutableBytes { ys in
                         for oy in 0..<out {

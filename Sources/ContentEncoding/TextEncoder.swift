@@ -9,6 +9,12 @@ public enum MatrixKernel: String, Sendable, CaseIterable {
 
     /// `blas` where OpenBLAS could be loaded, else `swift`.
     public static var best: MatrixKernel { BLAS.isAvailable ? .blas : .swift }
+
+    func requireAvailable() throws(AdServeError) {
+        if self == .blas && !BLAS.isAvailable {
+            throw AdServeError(.storage, "OpenBLAS (libopenblas.so.0) cannot be loaded; install libopenblas0 or use the swift kernel")
+        }
+    }
 }
 
 /// all-MiniLM-L6-v2 in Swift: a 6-layer BERT (hidden 384, 12 heads, feed-forward 1536, exact
@@ -39,9 +45,7 @@ public struct TextEncoder: Sendable {
 
     /// Reads `vocab.txt` and `model.safetensors` from the model folder.
     public init(modelDirectory: String, kernel: MatrixKernel = .best) throws(AdServeError) {
-        if kernel == .blas && !BLAS.isAvailable {
-            throw AdServeError(.storage, "OpenBLAS (libopenblas.so.0) cannot be loaded; install libopenblas0 or use the swift kernel")
-        }
+        try kernel.requireAvailable()
         self.kernel = kernel
         let folder = URL(fileURLWithPath: modelDirectory)
         tokenizer = try WordPieceTokenizer(vocabularyFile: folder.appendingPathComponent("vocab.txt").path)
@@ -91,12 +95,12 @@ public struct TextEncoder: Sendable {
         embeddingNorm.apply(&x, rows: n)
         for layer in layers {
             let attended = attention(layer, x, rows: n)
-            var y = layer.attentionOutput.apply(attended, rows: n, kernel: kernel)
+            var y = layer.attentionOutput.apply(attended, rows: n)
             for i in y.indices { y[i] += x[i] }
             layer.attentionNorm.apply(&y, rows: n)
-            var inner = layer.intermediate.apply(y, rows: n, kernel: kernel)
+            var inner = layer.intermediate.apply(y, rows: n)
             for i in inner.indices { inner[i] = Self.gelu(inner[i]) }
-            var z = layer.output.apply(inner, rows: n, kernel: kernel)
+            var z = layer.output.apply(inner, rows: n)
             for i in z.indices { z[i] += y[i] }
             layer.outputNorm.apply(&z, rows: n)
             x = z
@@ -130,9 +134,9 @@ public struct TextEncoder: Sendable {
             }
             return out
         }
-        let q = byHead(layer.query.apply(x, rows: n, kernel: kernel))
-        let k = byHead(layer.key.apply(x, rows: n, kernel: kernel))
-        let v = byHead(layer.value.apply(x, rows: n, kernel: kernel))
+        let q = byHead(layer.query.apply(x, rows: n))
+        let k = byHead(layer.key.apply(x, rows: n))
+        let v = byHead(layer.value.apply(x, rows: n))
         let scale = 1 / Float(headSize).squareRoot()
         var context = [Float](repeating: 0, count: n * h)
         if kernel == .blas {
@@ -232,8 +236,8 @@ public struct TextEncoder: Sendable {
     }
 }
 
-/// y = x · Wᵀ + b for a batch of rows; `weight` is [outputs × inputs], row-major (PyTorch's
-/// `nn.Linear` layout), so each output is a dot product of two contiguous rows.
+/// y = x · Wᵀ + b for a batch of rows, given W as PyTorch's `nn.Linear` stores it
+/// ([outputs × inputs], row-major), on the kernel chosen when it was made.
 struct Linear: Sendable {
     /// [outputs × inputs] for the Swift loops (each output a dot product of contiguous rows);
     /// transposed to [inputs × outputs] for BLAS (a plain row-major product; measured 3% faster
@@ -242,8 +246,10 @@ struct Linear: Sendable {
     let bias: [Float]
     let inputs: Int
     let outputs: Int
+    let kernel: MatrixKernel
 
     init(weight: [Float], bias: [Float], inputs: Int, outputs: Int, kernel: MatrixKernel) {
+        self.kernel = kernel
         self.bias = bias
         self.inputs = inputs
         self.outputs = outputs
@@ -258,7 +264,7 @@ struct Linear: Sendable {
         }
     }
 
-    func apply(_ x: [Float], rows: Int, kernel: MatrixKernel) -> [Float] {
+    func apply(_ x: [Float], rows: Int) -> [Float] {
         var y = [Float](repeating: 0, count: rows * outputs)
         let k = inputs
         if kernel == .blas {
@@ -276,7 +282,14 @@ struct Linear: Sendable {
             }
             return y
         }
-        precondition(k % 8 == 0 && x.count == rows * k)
+        precondition(x.count == rows * k)
+        // Eight lanes over the first `k8` inputs; the few left (the stem's 27) one by one.
+        let k8 = k - k % 8
+        func tail(_ r: Int, _ o: Int) -> Float {
+            var sum: Float = 0
+            for c in k8..<k { sum += x[r * k + c] * weight[o * k + c] }
+            return sum
+        }
         weight.withUnsafeBufferPointer { w in
             x.withUnsafeBufferPointer { xs in
                 y.withUnsafeMutableBufferPointer { ys in
@@ -288,7 +301,7 @@ struct Linear: Sendable {
                         for r in 0..<rows {
                             var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
                             var c = 0
-                            while c < k {
+                            while c < k8 {
                                 let xv = xRaw.loadUnaligned(fromByteOffset: (r * k + c) * 4, as: SIMD8<Float>.self)
                                 a0 += xv * wRaw.loadUnaligned(fromByteOffset: (o * k + c) * 4, as: SIMD8<Float>.self)
                                 a1 += xv * wRaw.loadUnaligned(fromByteOffset: ((o + 1) * k + c) * 4, as: SIMD8<Float>.self)
@@ -296,10 +309,10 @@ struct Linear: Sendable {
                                 a3 += xv * wRaw.loadUnaligned(fromByteOffset: ((o + 3) * k + c) * 4, as: SIMD8<Float>.self)
                                 c += 8
                             }
-                            ys[r * outputs + o] = a0.sum() + bias[o]
-                            ys[r * outputs + o + 1] = a1.sum() + bias[o + 1]
-                            ys[r * outputs + o + 2] = a2.sum() + bias[o + 2]
-                            ys[r * outputs + o + 3] = a3.sum() + bias[o + 3]
+                            ys[r * outputs + o] = a0.sum() + tail(r, o) + bias[o]
+                            ys[r * outputs + o + 1] = a1.sum() + tail(r, o + 1) + bias[o + 1]
+                            ys[r * outputs + o + 2] = a2.sum() + tail(r, o + 2) + bias[o + 2]
+                            ys[r * outputs + o + 3] = a3.sum() + tail(r, o + 3) + bias[o + 3]
                         }
                         o += 4
                     }
@@ -307,12 +320,12 @@ struct Linear: Sendable {
                         for r in 0..<rows {
                             var a = SIMD8<Float>()
                             var c = 0
-                            while c < k {
+                            while c < k8 {
                                 a += xRaw.loadUnaligned(fromByteOffset: (r * k + c) * 4, as: SIMD8<Float>.self)
                                     * wRaw.loadUnaligned(fromByteOffset: (o * k + c) * 4, as: SIMD8<Float>.self)
                                 c += 8
                             }
-                            ys[r * outputs + o] = a.sum() + bias[o]
+                            ys[r * outputs + o] = a.sum() + tail(r, o) + bias[o]
                         }
                         o += 1
                     }

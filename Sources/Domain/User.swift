@@ -88,17 +88,6 @@ public enum ActivityVector {
     public static let clickWeight: Float = 4
     public static let hideWeight: Float = -2
 
-    /// Cosine similarity, 0 when either is missing, empty or zero.
-    public static func cosine(_ a: [Float]?, _ b: [Float]?) -> Double {
-        guard let a, let b, a.count == b.count, !a.isEmpty else { return 0 }
-        var dot = 0.0, na = 0.0, nb = 0.0
-        for i in a.indices {
-            dot += Double(a[i]) * Double(b[i])
-            na += Double(a[i]) * Double(a[i])
-            nb += Double(b[i]) * Double(b[i])
-        }
-        return na > 0 && nb > 0 ? dot / (na * nb).squareRoot() : 0
-    }
 }
 
 public enum ActivityType: String, Sendable, Codable, CaseIterable {

@@ -27,7 +27,7 @@ extension ClickFeatureInput {
     /// Cosine of the user's activity vector and the ad's content vector, if both exist.
     static func similarity(_ user: UserProfile?, _ ad: Ad) -> Double? {
         guard let user = user?.activityVector, let ad = ad.embedding, user.count == ad.count else { return nil }
-        return ActivityVector.cosine(user, ad)
+        return VectorMath.cosine(user, ad)
     }
 }
 
@@ -66,10 +66,18 @@ public struct LearnedRanker: Ranker {
         x.values.reserveCapacity(128)
         return candidates.map { candidate in
             let rule = (clickScorer == nil || conversionScorer == nil) ? fallback.predict(candidate, user: user, context: context) : nil
-            let pClick = clickScorer?.score(candidate, user, context, &x) ?? rule!.click
-            let pConversion = conversionScorer?.score(candidate, user, context, &x) ?? rule!.conversion
+            // What this user has to do with this ad: computed once, read by both models.
+            let signals = UserAdSignals(
+                similarity: ClickFeatureInput.similarity(user, candidate.ad), recentTopicWeight: ClickFeatureInput.recentWeight(user, candidate.ad))
+            let pClick = clickScorer?.score(candidate, signals, user, context, &x) ?? rule!.click
+            let pConversion = conversionScorer?.score(candidate, signals, user, context, &x) ?? rule!.conversion
             return Prediction(click: pClick, conversion: pConversion)
         }
+    }
+
+    private struct UserAdSignals {
+        var similarity: Double?
+        var recentTopicWeight: Double?
     }
 
     /// One model's view of one request: the request's part of the features computed once.
@@ -84,14 +92,13 @@ public struct LearnedRanker: Ranker {
             self.adParts = adParts
         }
 
-        func score(_ candidate: Candidate, _ user: UserProfile?, _ context: FeedContext, _ x: inout SparseFeatures) -> Double {
+        func score(_ candidate: Candidate, _ signals: UserAdSignals, _ user: UserProfile?, _ context: FeedContext, _ x: inout SparseFeatures) -> Double {
             let features = predictor.features
             let ad = adParts.part(for: candidate.ad, features: features) {
                 features.adPart(ClickFeatureInput(candidate: candidate, user: user, context: context))
             }
             features.encode(request, ad, impressions: candidate.impressions, clicks: candidate.clicks, ageHours: candidate.adAgeHours,
-                seen: candidate.userCampaignImpressions, similarity: ClickFeatureInput.similarity(user, candidate.ad),
-                recentTopicWeight: ClickFeatureInput.recentWeight(user, candidate.ad), into: &x)
+                seen: candidate.userCampaignImpressions, similarity: signals.similarity, recentTopicWeight: signals.recentTopicWeight, into: &x)
             return predictor.predict(x)
         }
     }

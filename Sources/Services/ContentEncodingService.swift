@@ -32,7 +32,7 @@ public struct PendingAdEncoder: Sendable {
             do {
                 if let media = try encodeMedia(of: ad) {
                     // Text and picture meet in the text space: the sum of both, unit length.
-                    vector = Self.unit(zip(text, media.vector).map { $0 + $1 })
+                    vector = VectorMath.unitLength(zip(text, media.vector).map { $0 + $1 })
                     image = media.imageVector
                 }
             } catch {
@@ -53,10 +53,6 @@ public struct PendingAdEncoder: Sendable {
         return ad.format == .video ? try encoder.encode(videoAt: path) : try encoder.encode(imageAt: path)
     }
 
-    public static func unit(_ v: [Float]) -> [Float] {
-        let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        return norm > 0 ? v.map { $0 / norm } : v
-    }
 }
 
 /// Runs the content workers as one service: `PendingAdEncoder` (ads' vectors) and

@@ -69,14 +69,15 @@ struct ServeCommand: AsyncParsableCommand {
         guard ["rule", "ml"].contains(ranker) else { throw ValidationError("--ranker must be rule or ml") }
         guard ["minilm", "none"].contains(contentEncoder) else { throw ValidationError("--content-encoder must be minilm or none") }
         _ = try learningWindows()
-        _ = try limits()
+        var scratch = APIConfiguration(adminKey: "")
+        try applyLimits(to: &scratch)
     }
 
-    /// The hardening limits of the flags, checked.
-    func limits() throws -> (idleTimeoutSeconds: Int64, api: (inout APIConfiguration) -> Void) {
+    /// The hardening limits of the flags, checked, set on `configuration`; returns the idle
+    /// timeout in seconds.
+    @discardableResult
+    func applyLimits(to configuration: inout APIConfiguration) throws -> Int64 {
         let idle = try DurationText.parse(idleTimeout, option: "idle-timeout")
-        let minDelay = try DurationText.parse(minClickDelay, option: "min-click-delay")
-        let grace = try DurationText.parse(pauseGrace, option: "pause-grace")
         for (name, value) in [
             ("max-concurrent-requests", maxConcurrentRequests), ("failed-auth-per-minute", failedAuthPerMinute),
             ("max-campaigns-per-advertiser", maxCampaignsPerAdvertiser), ("max-ads-per-advertiser", maxAdsPerAdvertiser),
@@ -85,18 +86,15 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--\(name) must be at least 1")
         }
         guard idle >= 1000 else { throw ValidationError("--idle-timeout must be at least 1s") }
-        let (concurrent, failedAuth, campaigns, ads) = (maxConcurrentRequests, failedAuthPerMinute, maxCampaignsPerAdvertiser, maxAdsPerAdvertiser)
-        let (perHour, perCampaign) = (maxClicksPerUserHour, maxClicksPerUserCampaignDay)
-        return (idle / 1000, { configuration in
-            configuration.maxConcurrentRequests = concurrent
-            configuration.failedAuthPerMinute = failedAuth
-            configuration.quotas.campaignsPerAdvertiser = campaigns
-            configuration.quotas.adsPerAdvertiser = ads
-            configuration.eventRules.minimumClickDelayMilliseconds = minDelay
-            configuration.eventRules.maxClicksPerUserPerHour = perHour
-            configuration.eventRules.maxClicksPerUserPerCampaignPerDay = perCampaign
-            configuration.eventRules.pauseGraceMilliseconds = grace
-        })
+        configuration.maxConcurrentRequests = maxConcurrentRequests
+        configuration.failedAuthPerMinute = failedAuthPerMinute
+        configuration.quotas.campaignsPerAdvertiser = maxCampaignsPerAdvertiser
+        configuration.quotas.adsPerAdvertiser = maxAdsPerAdvertiser
+        configuration.eventRules.minimumClickDelayMilliseconds = try DurationText.parse(minClickDelay, option: "min-click-delay")
+        configuration.eventRules.maxClicksPerUserPerHour = maxClicksPerUserHour
+        configuration.eventRules.maxClicksPerUserPerCampaignPerDay = maxClicksPerUserCampaignDay
+        configuration.eventRules.pauseGraceMilliseconds = try DurationText.parse(pauseGrace, option: "pause-grace")
+        return idle / 1000
     }
 
     func learningWindows() throws(AdServeError) -> AttributionWindows {
@@ -121,8 +119,7 @@ struct ServeCommand: AsyncParsableCommand {
         let feedKey = environment["ADSERVE_FEED_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         let metricsKey = environment["ADSERVE_METRICS_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         var apiConfiguration = APIConfiguration(adminKey: adminKey, feedKey: feedKey, metricsKey: metricsKey)
-        let limits = try limits()
-        limits.api(&apiConfiguration)
+        let idleTimeoutSeconds = try applyLimits(to: &apiConfiguration)
         try apiConfiguration.validate()
         if feedKey == nil {
             logger.warning("ADSERVE_FEED_KEY is not set: the feed routes (decisions, events, users) accept the admin key; give the feed backend its own key")
@@ -182,7 +179,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let app = Application(
             router: api.router(),
-            server: .http1(configuration: .init(idleTimeout: .seconds(limits.idleTimeoutSeconds))),
+            server: .http1(configuration: .init(idleTimeout: .seconds(idleTimeoutSeconds))),
             configuration: .init(address: .hostname(host, port: port), serverName: "adserve"),
             services: services,
             onServerRunning: { channel in

@@ -29,15 +29,7 @@ import Testing
         try JSONFormat.decoder().decode(Reference.self, from: Data(contentsOf: fixture))
     }
 
-    static func cosine(_ a: [Float], _ b: [Float]) -> Double {
-        var dot = 0.0, na = 0.0, nb = 0.0
-        for i in a.indices {
-            dot += Double(a[i]) * Double(b[i])
-            na += Double(a[i]) * Double(a[i])
-            nb += Double(b[i]) * Double(b[i])
-        }
-        return dot / (na.squareRoot() * nb.squareRoot())
-    }
+    static func cosine(_ a: [Float], _ b: [Float]) -> Double { VectorMath.cosine(a, b) }
 
     @Test(arguments: MatrixKernel.allCases)
     func tokensAndVectorsMatchSentenceTransformers(kernel: MatrixKernel) throws {

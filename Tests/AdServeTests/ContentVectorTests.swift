@@ -98,7 +98,7 @@ import Testing
         let coffee = try encoder().encode(text: "espresso. coffee").vector
         let profile = try #require(try await world.serving.profile(of: user))
         let vector = try #require(profile.activityVector)
-        #expect(ActivityVector.cosine(vector, coffee) > 0.9999)
+        #expect(VectorMath.cosine(vector, coffee) > 0.9999)
         // Read once: a second pass, or a new updater after a restart, adds nothing.
         #expect(try await updater.catchUp() == 0)
         #expect(try await ActivityVectorUpdater(serving: world.serving, encoder: try encoder()).catchUp() == 0)
@@ -122,10 +122,10 @@ import Testing
 
         try await world.store.appendActivity(Activity(userID: user, type: .view, topics: ["football"], seconds: 20, at: world.clock.now()))
         try await updater.catchUp()
-        let before = ActivityVector.cosine(try await world.store.user(user)?.activityVector, teaVector)
+        let before = VectorMath.cosine(try await world.store.user(user)?.activityVector, teaVector)
         try await world.store.appendActivity(Activity(userID: user, type: .view, adID: tea.id, seconds: 20, at: world.clock.now()))
         try await updater.catchUp()
-        let viewed = ActivityVector.cosine(try await world.store.user(user)?.activityVector, teaVector)
+        let viewed = VectorMath.cosine(try await world.store.user(user)?.activityVector, teaVector)
         #expect(viewed > before + 0.2)
         // What the ranker sees (and the serve log keeps) for this user and that ad.
         let shown = try #require(try await world.decide("viewer").placements.first { $0.ad.id == tea.id })
@@ -160,7 +160,7 @@ import Testing
     /// Clicks and hides are added by a task the observer starts: wait (briefly) for it.
     func waitForChange(_ world: TestWorld, _ user: UserID, from value: Double, toward target: [Float]) async throws -> Double {
         for _ in 0..<200 {
-            let now = ActivityVector.cosine(try await world.store.user(user)?.activityVector, target)
+            let now = VectorMath.cosine(try await world.store.user(user)?.activityVector, target)
             if abs(now - value) > 1e-9 { return now }
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -193,7 +193,7 @@ import Testing
             let stored = try #require(try await world.store.ad(id))
             #expect(stored.embeddingStatus == .ready && stored.embeddingError == nil)
             #expect(stored.imageEmbedding == picture.imageVector)
-            let combined = PendingAdEncoder.unit(zip(text, picture.vector).map { $0 + $1 })
+            let combined = VectorMath.unitLength(zip(text, picture.vector).map { $0 + $1 })
             #expect(ContentEncoderTests.cosine(try #require(stored.embedding), combined) > 0.99999)
         }
     }
