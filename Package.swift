@@ -50,13 +50,17 @@ let package = Package(
         .target(name: "Serving", dependencies: ["Domain", "Signing", "Storage"], swiftSettings: swiftSettings),
         // Event ingestion and billing: token verification, dedupe, spend charged once.
         .target(name: "Events", dependencies: ["Domain", "Storage", "Serving"], swiftSettings: swiftSettings),
+        // The workers that keep vectors current off the request path: ads' content vectors
+        // (`PendingAdEncoder`) and users' activity vectors and recent topics (`ActivityVectorUpdater`).
+        .target(
+            name: "ContentUpdates", dependencies: ["Domain", "Storage", "Serving", "ContentEncoding"], swiftSettings: swiftSettings),
         // A simulated world of users and ads played through the real serving path, with A/B arms
         // (the learned arm retrains through the same flow as `adserve train`), and the decision
         // benchmark on a generated world. Both are given their store.
         .target(
             name: "Simulator",
             dependencies: [
-                "Domain", "Storage", "Serving", "Events", "Models", "Training", "ModelServing", "Learning",
+                "Domain", "Storage", "Serving", "Events", "Models", "Training", "ModelServing", "Learning", "ContentEncoding", "ContentUpdates",
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -92,7 +96,7 @@ let package = Package(
         .target(
             name: "Services",
             dependencies: [
-                "Domain", "Serving", "Training", "Learning", "Simulator", "ContentEncoding",
+                "Domain", "Serving", "Training", "Learning", "Simulator", "ContentEncoding", "ContentUpdates",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -102,7 +106,7 @@ let package = Package(
             name: "adserve",
             dependencies: [
                 "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing",
-                "Learning", "API", "Services", "ContentEncoding",
+                "Learning", "API", "Services", "ContentEncoding", "ContentUpdates",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -123,7 +127,7 @@ let package = Package(
             name: "AdServeTests",
             dependencies: [
                 "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing", "Learning",
-                "API", "Services", "TestSupport", "ContentEncoding",
+                "API", "Services", "TestSupport", "ContentEncoding", "ContentUpdates",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -2,10 +2,10 @@ import Domain
 import Foundation
 
 /// A tool run to its end (pip, ffmpeg, the weight converter): its standard output, or an error.
-enum Subprocess {
+public enum Subprocess {
     /// Runs `command` through `/usr/bin/env` with no input. A tool that is missing or cannot
     /// start is a storage error; one that exits non-zero throws `failure(its stderr's tail)`.
-    static func run(_ command: [String], failure: (String) -> AdServeError) throws(AdServeError) -> [UInt8] {
+    public static func run(_ command: [String], failure: (String) -> AdServeError) throws(AdServeError) -> [UInt8] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = command

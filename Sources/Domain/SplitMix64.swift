@@ -17,9 +17,24 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 /// FNV-1a, 64-bit: a stable hash (the same in every process, unlike `Hasher`) for assigning
 /// users to experiment arms and seeding per-decision randomness.
 public enum StableHash {
+    /// Inlinable so that callers in other modules get it specialized for their string type: as
+    /// an unspecialized generic it walked the bytes through witness tables, and feature hashing
+    /// spent most of its time there.
+    @inlinable
     public static func fnv1a<S: StringProtocol>(_ text: S, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+        if let hash = text.utf8.withContiguousStorageIfAvailable({ fnv1a(bytes: $0, seed: seed) }) { return hash }
         var hash = seed
         for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01B3
+        }
+        return hash
+    }
+
+    @inlinable
+    static func fnv1a(bytes: UnsafeBufferPointer<UInt8>, seed: UInt64) -> UInt64 {
+        var hash = seed
+        for byte in bytes {
             hash ^= UInt64(byte)
             hash &*= 0x0000_0100_0000_01B3
         }

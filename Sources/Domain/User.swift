@@ -79,6 +79,12 @@ public enum ActivityVector {
         return result
     }
 
+    /// How much of a recent-topic weight (as of `from`) is left at `now`.
+    public static func topicDecay(from: Timestamp?, to now: Timestamp?) -> Double {
+        guard let from, let now, now > from else { return 1 }
+        return pow(0.5, Double(now.milliseconds - from.milliseconds) / Double(topicHalfLifeMilliseconds))
+    }
+
     /// What an ad is about, by name, to match against recent topics: its product and company.
     public static func names(of ad: Ad) -> [String] {
         [ad.product, ad.company].map { $0.lowercased() }.filter { !$0.isEmpty }
@@ -120,9 +126,14 @@ public struct FeedContext: Sendable, Equatable, Codable {
     public var device: String?
     public var hour: Int?
     public var sessionPosition: Int?
-    public init(device: String? = nil, hour: Int? = nil, sessionPosition: Int? = nil) {
+    /// When the decision was made: set by the server from its clock (never by the client), so
+    /// features of recency ("hours since the user's last activity") read the same time in
+    /// serving as in training from the logs.
+    public var at: Timestamp?
+    public init(device: String? = nil, hour: Int? = nil, sessionPosition: Int? = nil, at: Timestamp? = nil) {
         self.device = device
         self.hour = hour
         self.sessionPosition = sessionPosition
+        self.at = at
     }
 }

@@ -18,3 +18,30 @@ public enum VectorMath {
         return norm > 0 ? v.map { $0 / norm } : v
     }
 }
+
+/// A content vector compressed to a few bits (random-hyperplane hashing, "SimHash"): vectors at
+/// a small angle share most bits, so a model can learn what a region of the content space means
+/// to a kind of user from a handful of ids rather than 384 floats. The hyperplanes are fixed by a
+/// seed: the same vector gets the same code in serving, in training and after a restart.
+public enum ContentCode {
+    public static let bits = 6
+    static let planes: [Float] = {
+        var rng = SplitMix64(seed: 0x5EED_C0DE_0006)
+        return (0..<(bits * Limits.embeddingDimensions)).map { _ in Float.random(in: -1...1, using: &rng) }
+    }()
+
+    /// The code of a vector of the shared text space; nil for any other size.
+    public static func of(_ vector: [Float]?) -> Int? {
+        guard let vector, vector.count == Limits.embeddingDimensions else { return nil }
+        var code = 0
+        planes.withUnsafeBufferPointer { planes in
+            for bit in 0..<bits {
+                var dot: Float = 0
+                let base = bit * vector.count
+                for i in vector.indices { dot += planes[base + i] * vector[i] }
+                if dot > 0 { code |= 1 << bit }
+            }
+        }
+        return code
+    }
+}

@@ -14,20 +14,44 @@ extension ClickFeatureInput {
             adImpressions: candidate.impressions, adClicks: candidate.clicks, adConversions: candidate.conversions, adAgeHours: candidate.adAgeHours,
             userCampaignImpressions: candidate.userCampaignImpressions,
             device: context.device, hour: context.hour, sessionPosition: context.sessionPosition,
-            userAdSimilarity: Self.similarity(user, candidate.ad), recentTopicWeight: Self.recentWeight(user, candidate.ad))
+            userAdSimilarity: Self.similarity(user, candidate.ad), hoursSinceActivity: Self.hoursSinceActivity(user, at: context.at),
+            adContentCode: ContentCode.of(candidate.ad.embedding), userContentCode: ContentCode.of(user?.activityVector))
+        (recentTopicWeight, recentTopicShare) = RecentTopics(user, at: context.at)?.about(candidate.ad) ?? (nil, nil)
     }
 
-    /// How much of the user's recent activity was about the ad's product or company.
-    static func recentWeight(_ user: UserProfile?, _ ad: Ad) -> Double? {
-        guard let topics = user?.recentTopics, !topics.isEmpty else { return nil }
-        let weight = ActivityVector.names(of: ad).reduce(0) { $0 + (topics[$1] ?? 0) }
-        return weight > 0 ? weight : nil
+    static func hoursSinceActivity(_ user: UserProfile?, at now: Timestamp?) -> Int? {
+        guard let from = user?.activityVectorAt, let now else { return nil }
+        return Int(max(0, now.milliseconds - from.milliseconds) / Timestamp.millisecondsPerHour)
     }
 
     /// Cosine of the user's activity vector and the ad's content vector, if both exist.
     static func similarity(_ user: UserProfile?, _ ad: Ad) -> Double? {
         guard let user = user?.activityVector, let ad = ad.embedding, user.count == ad.count else { return nil }
         return VectorMath.cosine(user, ad)
+    }
+}
+
+/// A user's recent topics as they stand at a decision: decayed from the profile's time to the
+/// decision's, with their total, computed once per request.
+struct RecentTopics {
+    let topics: [String: Double]
+    let decay: Double
+    let total: Double
+
+    init?(_ user: UserProfile?, at now: Timestamp?) {
+        guard let user, !user.recentTopics.isEmpty else { return nil }
+        topics = user.recentTopics
+        decay = ActivityVector.topicDecay(from: user.activityVectorAt, to: now)
+        total = topics.values.reduce(0) { $0 + max(0, $1) }
+    }
+
+    /// The decayed weight of what the user did about the ad's product or company, and its
+    /// share of all their recent activity; nil when there is none.
+    func about(_ ad: Ad) -> (weight: Double?, share: Double?) {
+        var weight = 0.0
+        for name in ActivityVector.names(of: ad) { weight += topics[name] ?? 0 }
+        guard weight > 0, total > 0 else { return (nil, nil) }
+        return (weight * decay, min(1, weight / total))
     }
 }
 
@@ -64,11 +88,13 @@ public struct LearnedRanker: Ranker {
         var x = SparseFeatures()
         x.indices.reserveCapacity(128)
         x.values.reserveCapacity(128)
+        let recent = RecentTopics(user, at: context.at)
         return candidates.map { candidate in
             let rule = (clickScorer == nil || conversionScorer == nil) ? fallback.predict(candidate, user: user, context: context) : nil
             // What this user has to do with this ad: computed once, read by both models.
+            let about = recent?.about(candidate.ad)
             let signals = UserAdSignals(
-                similarity: ClickFeatureInput.similarity(user, candidate.ad), recentTopicWeight: ClickFeatureInput.recentWeight(user, candidate.ad))
+                similarity: ClickFeatureInput.similarity(user, candidate.ad), recentTopicWeight: about?.weight, recentTopicShare: about?.share)
             let pClick = clickScorer?.score(candidate, signals, user, context, &x) ?? rule!.click
             let pConversion = conversionScorer?.score(candidate, signals, user, context, &x) ?? rule!.conversion
             return Prediction(click: pClick, conversion: pConversion)
@@ -78,6 +104,7 @@ public struct LearnedRanker: Ranker {
     private struct UserAdSignals {
         var similarity: Double?
         var recentTopicWeight: Double?
+        var recentTopicShare: Double?
     }
 
     /// One model's view of one request: the request's part of the features computed once.
@@ -98,7 +125,8 @@ public struct LearnedRanker: Ranker {
                 features.adPart(ClickFeatureInput(candidate: candidate, user: user, context: context))
             }
             features.encode(request, ad, impressions: candidate.impressions, clicks: candidate.clicks, ageHours: candidate.adAgeHours,
-                seen: candidate.userCampaignImpressions, similarity: signals.similarity, recentTopicWeight: signals.recentTopicWeight, into: &x)
+                seen: candidate.userCampaignImpressions, similarity: signals.similarity, recentTopicWeight: signals.recentTopicWeight,
+                recentTopicShare: signals.recentTopicShare, into: &x)
             return predictor.predict(x)
         }
     }

@@ -36,14 +36,23 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
     /// content encoder's text space); nil when either is missing.
     public var userAdSimilarity: Double?
     /// The decayed weight of the user's recent activity about this ad's product or company
-    /// (`UserProfile.recentTopics`); nil when there is none.
+    /// (`UserProfile.recentTopics`, decayed to the decision's time); nil when there is none.
     public var recentTopicWeight: Double?
+    /// That weight's share of all the user's recent activity (1: all of it was about this
+    /// product or company); nil when there is none.
+    public var recentTopicShare: Double?
+    /// Hours from the user's last activity to the decision; nil when there is none.
+    public var hoursSinceActivity: Int?
+    /// The ad's content vector and the user's activity vector, compressed (`ContentCode`).
+    public var adContentCode: Int?
+    public var userContentCode: Int?
 
     public init(
         age: Int?, gender: String?, country: String?, language: String?, interests: [String],
         adId: Int64, campaignId: Int64, advertiserId: Int64, format: String, objective: String, caption: String,
         adImpressions: Int64, adClicks: Int64, adConversions: Int64 = 0, adAgeHours: Int64, userCampaignImpressions: Int,
-        device: String?, hour: Int?, sessionPosition: Int?, userAdSimilarity: Double? = nil, recentTopicWeight: Double? = nil
+        device: String?, hour: Int?, sessionPosition: Int?, userAdSimilarity: Double? = nil, recentTopicWeight: Double? = nil,
+        recentTopicShare: Double? = nil, hoursSinceActivity: Int? = nil, adContentCode: Int? = nil, userContentCode: Int? = nil
     ) {
         self.age = age
         self.gender = gender
@@ -66,6 +75,10 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
         self.sessionPosition = sessionPosition
         self.userAdSimilarity = userAdSimilarity
         self.recentTopicWeight = recentTopicWeight
+        self.recentTopicShare = recentTopicShare
+        self.hoursSinceActivity = hoursSinceActivity
+        self.adContentCode = adContentCode
+        self.userContentCode = userContentCode
     }
 }
 
@@ -83,7 +96,10 @@ public struct ClickFeatures: Sendable, Equatable {
     /// 3: the user·ad similarity of the activity and content vectors, in buckets of 0.1.
     /// 4: the weight of the user's recent activity about the ad's product or company, in
     /// octaves, and crossed with the advertiser.
-    public static let version = 4
+    /// 5: the ad's content code, alone, crossed with the user's interests and with the user's
+    /// activity code; hours since the user's last activity; recent-topic weights decayed to the
+    /// decision's time, and their share of all the user's recent activity in tenths.
+    public static let version = 5
     public let hasher: FeatureHasher
     public init(hasher: FeatureHasher) { self.hasher = hasher }
 
@@ -94,6 +110,7 @@ public struct ClickFeatures: Sendable, Equatable {
         var ageBucket: UInt64 = 0
         var gender: UInt64 = 0
         var device: UInt64 = 0
+        var contentCode: UInt64?
     }
 
     /// The ad's part: ids, format, objective and caption words, the same for every request.
@@ -103,6 +120,7 @@ public struct ClickFeatures: Sendable, Equatable {
         var campaign: UInt64 = 0
         var advertiser: UInt64 = 0
         var format: UInt64 = 0
+        var contentCode: UInt64?
     }
 
     public func requestPart(_ input: ClickFeatureInput) -> RequestPart {
@@ -117,6 +135,11 @@ public struct ClickFeatures: Sendable, Equatable {
         part.keys += part.interests
         part.keys.append(hasher.key(namespace: "c.hour", value: Int64(input.hour ?? -1)))
         part.keys.append(hasher.key(namespace: "c.depth", value: Self.log2Bucket(Int64(input.sessionPosition ?? 0))))
+        part.keys.append(hasher.key(namespace: "u.since", value: input.hoursSinceActivity.map { Self.log2Bucket(Int64($0)) } ?? -1))
+        if let code = input.userContentCode {
+            part.contentCode = hasher.key(namespace: "u.content", value: Int64(code))
+            part.keys.append(part.contentCode!)
+        }
         return part
     }
 
@@ -131,6 +154,10 @@ public struct ClickFeatures: Sendable, Equatable {
             part.campaign, part.advertiser, part.format,
             hasher.key(namespace: "a.objective", value: input.objective),
         ] + part.words
+        if let code = input.adContentCode {
+            part.contentCode = hasher.key(namespace: "a.content", value: Int64(code))
+            part.keys.append(part.contentCode!)
+        }
         return part
     }
 
@@ -138,7 +165,7 @@ public struct ClickFeatures: Sendable, Equatable {
     /// the crosses. Works from 64-bit keys only: no strings, no allocation once `x` has grown.
     public func encode(
         _ request: RequestPart, _ ad: AdPart, impressions: Int64, clicks: Int64, ageHours: Int64, seen: Int, similarity: Double?,
-        recentTopicWeight: Double?, into x: inout SparseFeatures
+        recentTopicWeight: Double?, recentTopicShare: Double?, into x: inout SparseFeatures
     ) {
         x.indices.removeAll(keepingCapacity: true)
         x.values.removeAll(keepingCapacity: true)
@@ -152,6 +179,11 @@ public struct ClickFeatures: Sendable, Equatable {
         let recent = hasher.key(namespace: "x.recent", value: Self.weightBucket(recentTopicWeight))
         x.append(hasher.slot(recent))
         x.append(hasher.slot(hasher.cross(recent, ad.advertiser)))
+        x.append(hasher.slot(hasher.key(namespace: "x.share", value: Self.shareBucket(recentTopicShare))))
+        if let adCode = ad.contentCode {
+            if let userCode = request.contentCode { x.append(hasher.slot(hasher.cross(userCode, adCode))) }
+            for interest in request.interests { x.append(hasher.slot(hasher.cross(interest, adCode))) }
+        }
         for interest in request.interests {
             for word in ad.words { x.append(hasher.slot(hasher.cross(interest, word))) }
             x.append(hasher.slot(hasher.cross(interest, ad.advertiser)))
@@ -165,13 +197,20 @@ public struct ClickFeatures: Sendable, Equatable {
     /// The same encoding from the raw input alone (training, evaluation, tests).
     public func encode(_ input: ClickFeatureInput, into x: inout SparseFeatures) {
         encode(requestPart(input), adPart(input), impressions: input.adImpressions, clicks: input.adClicks, ageHours: input.adAgeHours,
-               seen: input.userCampaignImpressions, similarity: input.userAdSimilarity, recentTopicWeight: input.recentTopicWeight, into: &x)
+               seen: input.userCampaignImpressions, similarity: input.userAdSimilarity, recentTopicWeight: input.recentTopicWeight,
+               recentTopicShare: input.recentTopicShare, into: &x)
     }
 
     /// Octaves of a weight: ≤ 0.25, ≤ 0.5, ≤ 1, ≤ 2, … up to 64 and more; -100 when there is none.
     static func weightBucket(_ weight: Double?) -> Int64 {
         guard let weight, weight.isFinite, weight > 0 else { return -100 }
         return Int64(min(max(log2(weight).rounded(.up), -2), 6))
+    }
+
+    /// Tenths of a share, 0…10; -1 when there is none.
+    static func shareBucket(_ share: Double?) -> Int64 {
+        guard let share, share.isFinite, share > 0 else { return -1 }
+        return Int64((min(share, 1) * 10).rounded(.down))
     }
 
     /// Tenths of the cosine, -10…10; -100 when there is none (no activity or no ad vector).

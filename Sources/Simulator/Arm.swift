@@ -37,8 +37,8 @@ extension Arm {
 
 /// Today's rule-based ranking: bid × smoothed historical rate.
 public struct BaselineArm: Arm {
-    public let name = "baseline"
-    public init() {}
+    public let name: String
+    public init(name: String = "baseline") { self.name = name }
     public func servingPath(base: DecisionService, seed: UInt64) -> DecisionService {
         base.variant(ranker: RuleBasedRanker(), configuration: servingConfiguration(base: base, policy: .ranked), decisionIDs: DecisionIDGenerator(prefix: seed))
     }
@@ -46,8 +46,8 @@ public struct BaselineArm: Arm {
 
 /// Uniformly random eligible ads: unbiased logs with exact propensities.
 public struct RandomArm: Arm {
-    public let name = "random"
-    public init() {}
+    public let name: String
+    public init(name: String = "random") { self.name = name }
     public func servingPath(base: DecisionService, seed: UInt64) -> DecisionService {
         base.variant(
             ranker: RuleBasedRanker(), configuration: servingConfiguration(base: base, policy: .uniformRandom(seed: seed)),
@@ -55,16 +55,67 @@ public struct RandomArm: Arm {
     }
 }
 
-public enum Arms {
-    public static let known = ["baseline", "random", "ml"]
+/// A plain policy to beat: each user is shown ads of the product they have viewed most lately
+/// — the heaviest of their recent topics (`UserProfile.recentTopics`) that is some candidate's
+/// product — in the rule-based order; other ads only where none of it is eligible (their
+/// predicted click rate is cut a thousandfold; CPM bids, which do not depend on it, may still
+/// win a slot). Users with no such view get the rule-based order.
+public struct MostViewedArm: Arm {
+    public let name: String
+    public init(name: String = "most-viewed") { self.name = name }
+    public func servingPath(base: DecisionService, seed: UInt64) -> DecisionService {
+        base.variant(ranker: MostViewedRanker(), configuration: servingConfiguration(base: base, policy: .ranked), decisionIDs: DecisionIDGenerator(prefix: seed))
+    }
+}
 
-    public static func named(_ name: String) throws(AdServeError) -> any Arm {
+struct MostViewedRanker: Ranker {
+    let rule = RuleBasedRanker()
+
+    func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction {
+        predict([candidate], user: user, context: context)[0]
+    }
+
+    func predict(_ candidates: [Candidate], user: UserProfile?, context: FeedContext) -> [Prediction] {
+        let topics = user?.recentTopics ?? [:]
+        var top: (name: String, weight: Double)?
+        for candidate in candidates {
+            let name = candidate.ad.product.lowercased()
+            if let weight = topics[name], weight > 0, weight > top?.weight ?? 0 || (weight == top?.weight && name < top!.name) { top = (name, weight) }
+        }
+        return candidates.map { candidate in
+            var prediction = rule.predict(candidate, user: user, context: context)
+            if let top, candidate.ad.product.lowercased() != top.name { prediction.click /= 1_000 }
+            return prediction
+        }
+    }
+}
+
+public enum Arms {
+    public static let known = ["baseline", "random", "ml", "ml-plain", "most-viewed"]
+
+    /// The arm called `name`, labelled `label` in decisions and reports (an A/A test runs one
+    /// arm twice under two labels).
+    public static func named(_ name: String, label: String? = nil) throws(AdServeError) -> any Arm {
+        let label = label ?? name
         switch name {
-        case "baseline": BaselineArm()
-        case "random": RandomArm()
-        case "ml": try MLArm()
+        case "baseline": return BaselineArm(name: label)
+        case "random": return RandomArm(name: label)
+        case "ml": return try MLArm(name: label)
+        case "ml-plain": return try MLArm(name: label, seesContent: false)
+        case "most-viewed": return MostViewedArm(name: label)
         default: throw AdServeError.invalid("arms", "unknown arm '\(name)'; known: \(known.joined(separator: ", "))")
         }
+    }
+
+    /// The arms of a list; a name given again is labelled with its count ("baseline-2").
+    public static func list(_ names: [String]) throws(AdServeError) -> [any Arm] {
+        var seen: [String: Int] = [:]
+        var arms: [any Arm] = []
+        for name in names {
+            seen[name, default: 0] += 1
+            arms.append(try named(name, label: seen[name]! > 1 ? "\(name)-\(seen[name]!)" : name))
+        }
+        return arms
     }
 
     /// Which arm a user is in: a stable hash of the user id, salted per experiment.

@@ -4,6 +4,7 @@ import Learning
 import ModelServing
 import Models
 import Serving
+import Storage
 import Synchronization
 import Training
 
@@ -13,8 +14,13 @@ import Training
 /// the same flow as `adserve train` (`Retraining`): adopted only if the promotion gate passes it
 /// against what served that day, both judged on the day neither had learned from. On day one it starts untrained and serves the rule-based
 /// estimate until the online model has seen enough examples.
+///
+/// `ml-plain` is the same arm blind to content and activity: its ranker and its learning see
+/// profiles without activity vector, recent topics or last-activity time, and ads without
+/// content vectors — the learned ranker as it was before it could read them.
 public final class MLArm: Arm {
-    public let name = "ml"
+    public let name: String
+    public let seesContent: Bool
     public let configuration: TrainingConfiguration
     /// For learning, a conversion counts within a day of its click (billing keeps 7 days): with
     /// the full window a conversion model would get no negative for a week.
@@ -37,7 +43,9 @@ public final class MLArm: Arm {
     private let retrains = Mutex<[String]>([])
     public var notes: [String] { retrains.withLock { $0 } }
 
-    public init(configuration: TrainingConfiguration = MLArm.defaultConfiguration) throws(AdServeError) {
+    public init(name: String = "ml", seesContent: Bool = true, configuration: TrainingConfiguration = MLArm.defaultConfiguration) throws(AdServeError) {
+        self.name = name
+        self.seesContent = seesContent
         self.configuration = configuration
         // Until a retrain has passed the gate the arm serves the rule-based estimate: an
         // untrained model is never published.
@@ -60,14 +68,18 @@ public final class MLArm: Arm {
     }
 
     public func servingPath(base: DecisionService, seed: UInt64) -> DecisionService {
-        base.variant(
-            ranker: LearnedRanker(click: click, conversion: conversion), configuration: servingConfiguration(base: base, policy: .ranked),
+        let ranker = LearnedRanker(click: click, conversion: conversion)
+        return base.variant(
+            ranker: seesContent ? ranker : ContentBlindRanker(inner: ranker), configuration: servingConfiguration(base: base, policy: .ranked),
             decisionIDs: DecisionIDGenerator(prefix: seed))
     }
 
     /// Online learning hears this arm's decisions and every recorded event (events of other
     /// arms' impressions match nothing in its join).
-    public var observer: (any ServingObserver)? { OnlineLearning(learner, arm: name) }
+    public var observer: (any ServingObserver)? {
+        let learning = OnlineLearning(learner, arm: name)
+        return seesContent ? learning : ContentBlindObserver(inner: learning)
+    }
 
     public func advance(to now: Timestamp) {
         let examples = learner.advance(to: now)
@@ -110,4 +122,42 @@ public final class MLArm: Arm {
         for example in examples where example.label { positives += 1 }
         return positives >= minimum && examples.count - positives >= minimum
     }
+}
+
+/// What `ml-plain` sees: profiles without their activity, ads without content vectors.
+enum ContentBlind {
+    static func profile(_ profile: UserProfile?) -> UserProfile? {
+        guard var profile else { return nil }
+        profile.activityVector = nil
+        profile.activityVectorAt = nil
+        profile.recentTopics = [:]
+        return profile
+    }
+
+    static func candidate(_ candidate: Candidate) -> Candidate {
+        var candidate = candidate
+        candidate.ad.embedding = nil
+        candidate.ad.imageEmbedding = nil
+        return candidate
+    }
+}
+
+struct ContentBlindRanker: Ranker {
+    let inner: any Ranker
+    func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction {
+        inner.predict(ContentBlind.candidate(candidate), user: ContentBlind.profile(user), context: context)
+    }
+    func predict(_ candidates: [Candidate], user: UserProfile?, context: FeedContext) -> [Prediction] {
+        inner.predict(candidates.map(ContentBlind.candidate), user: ContentBlind.profile(user), context: context)
+    }
+}
+
+struct ContentBlindObserver: ServingObserver {
+    let inner: any ServingObserver
+    func decided(_ decision: Decision, profile: UserProfile?, context: FeedContext, at time: Timestamp) {
+        var decision = decision
+        for i in decision.placements.indices { decision.placements[i].candidate = ContentBlind.candidate(decision.placements[i].candidate) }
+        inner.decided(decision, profile: ContentBlind.profile(profile), context: context, at: time)
+    }
+    func recorded(_ event: EventRecord) { inner.recorded(event) }
 }

@@ -10,7 +10,7 @@ public enum ReportTable {
         }
         var rows: [[String]] = [[
             "arm", "users", "impressions", "clicks", "CTR", "CTR 95% CI", "expected CTR", "conv", "CVR", "revenue", "rev/user 95% CI",
-            "RPM", "eCPM", "hide rate", "sessions/user/day", "session s", "session s 95% CI", "return",
+            "RPM", "eCPM", "hide rate", "sessions/user/day", "session s", "session s 95% CI", "return", "most viewed",
         ]]
         for name in report.arms.keys.sorted() {
             guard let a = report.arms[name] else { continue }
@@ -19,6 +19,7 @@ public enum ReportTable {
                 pct(a.expectedCtr), String(a.conversions), pct(a.cvr), money(a.revenueMicros),
                 interval(a.ci95.revenuePerUserMicros, scale: 1e-6), TextTable.fixed(a.rpmMicros / 1e6, 3), TextTable.fixed(a.ecpmMicros / 1e6, 3),
                 pct(a.hideRate), TextTable.fixed(a.sessionsPerUser, 3), TextTable.fixed(a.sessionLengthS, 1), interval(a.ci95.sessionLengthS), a.returnRate.map(pct) ?? "-",
+                pct(a.mostViewedShare),
             ])
         }
         var out = "AdServe simulation — seed \(report.seed), \(report.days) days, \(report.users) users, \(report.ads) ads in \(report.campaigns) campaigns\n"
@@ -30,6 +31,14 @@ public enum ReportTable {
             }
         }
         out += "\nby day\n" + TextTable.render(daily) + "\n"
+        if report.newAds > 0 {
+            var learning: [[String]] = [["arm", "new ads with ≥\(SimulationReport.NewAdLearning.window) impressions", "within 20%", "impressions until (median)", "(75th percentile)"]]
+            for name in report.arms.keys.sorted() {
+                guard let n = report.arms[name]?.newAds else { continue }
+                learning.append([name, String(n.ads), String(n.reached), n.medianImpressions.map(String.init) ?? "-", n.p75Impressions.map(String.init) ?? "-"])
+            }
+            out += "\nnew ads (\(report.newAds), from day \(report.newAdsDay)): impressions until the arm's prediction is within 20% of the true CTR\n" + TextTable.render(learning) + "\n"
+        }
         var budgets: [[String]] = [["day", "spend", "campaigns ≥90% of daily budget", "max overspend (micros)"]]
         for b in report.budgets { budgets.append([String(b.day), money(b.spendMicros), pct(b.shareSpent90pct), String(b.maxOverspendMicros)]) }
         return out + "\nbudgets\n" + TextTable.render(budgets)

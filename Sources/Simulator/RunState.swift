@@ -47,6 +47,8 @@ struct DayStats {
     var sessionSeconds = 0.0
     var activeUsers = 0
     var returningUsers = 0
+    /// Impressions of an ad for the product or topic the user had viewed most so far.
+    var mostViewedImpressions = 0
 }
 
 /// The mutable state of a run: the event queue, the world's memory of users (satisfaction,
@@ -64,6 +66,11 @@ struct RunState {
     var activeYesterday: [Bool]
     /// Times each (user, ad) pair was shown: fatigue.
     var exposures: [Int64: Int] = [:]
+    /// Organic views the feed reported, per user and latent dimension (users × dimensions).
+    var views: [Int32]
+    /// Per arm, per new ad (index − `world.firstNewAd`): each impression's predicted and true
+    /// P(click), in order.
+    var newAdImpressions: [[[(predicted: Double, truth: Double)]]]
 
     /// [arm][day]
     var days: [[DayStats]]
@@ -93,6 +100,15 @@ struct RunState {
         userSessions = Array(repeating: 0, count: users)
         userSessionSeconds = Array(repeating: 0, count: users)
         byPosition = Array(repeating: [:], count: arms)
+        views = Array(repeating: 0, count: users * world.dimensions)
+        newAdImpressions = Array(repeating: Array(repeating: [], count: world.adQuality.count - world.firstNewAd), count: arms)
+        // The history imported with the world counts as viewed.
+        let dimension = Dictionary(uniqueKeysWithValues: world.dimensionNames.enumerated().map { ($1, $0) })
+        let userIndex = Dictionary(uniqueKeysWithValues: world.userIDs.enumerated().map { ($1, $0) })
+        for activity in world.batch.activities {
+            guard let user = userIndex[activity.userID], let d = activity.topics.first.flatMap({ dimension[$0] }) else { continue }
+            views[user * world.dimensions + d] += 1
+        }
     }
 
     mutating func schedule(_ action: Scheduled.Action, at time: Timestamp) {
@@ -120,10 +136,11 @@ struct RunState {
         }
     }
 
-    /// What the user does in the organic feed as a session starts: a like, comment, post or
-    /// view on one of their latent topics (the strongest most often), sent to the users store.
+    /// What the user lingered on among a page's organic posts, as the feed backend reports it:
+    /// something on one of their latent topics (the strongest most often). In the topics world a
+    /// view, like, comment or post; in the products world a view of a product, with its dwell.
     mutating func organicActivity(user: Int, at time: Timestamp) -> Activity {
-        let k = World.dimensions
+        let k = world.dimensions
         var best = 0
         var weights: [Double] = []
         for d in 0..<k {
@@ -137,11 +154,21 @@ struct RunState {
             if r < w { topic = d; break }
             r -= w
         }
-        let type = [ActivityType.view, .view, .like, .like, .comment, .post][Int.random(in: 0..<6, using: &rng)]
+        views[user * k + topic] += 1
+        let type = world.kind == .products ? .view : [ActivityType.view, .view, .like, .like, .comment, .post][Int.random(in: 0..<6, using: &rng)]
+        let words = World.topics[topic % World.topics.count].words
         return Activity(
-            userID: world.userIDs[user], type: type, topics: [World.topics[topic].interest],
-            text: type == .comment || type == .post ? World.topics[topic].words.randomElement(using: &rng) : nil,
+            userID: world.userIDs[user], type: type, topics: [world.dimensionNames[topic]],
+            text: type == .comment || type == .post ? words.randomElement(using: &rng) : nil,
             seconds: type == .view ? Double.random(in: 2...60, using: &rng) : nil, at: time)
+    }
+
+    /// The dimension the user has viewed most so far (ties: the lowest); nil before any view.
+    func mostViewed(user: Int) -> Int? {
+        let k = world.dimensions
+        var best: Int?
+        for d in 0..<k where views[user * k + d] > 0 && (best == nil || views[user * k + d] > views[user * k + best!]) { best = d }
+        return best
     }
 
     mutating func startSession(user: Int, arm: Int, day: Int, at time: Timestamp) {
@@ -172,6 +199,8 @@ struct RunState {
             exposures[key] = seen + 1
             let pClick = behaviour.clickProbability(
                 affinity: affinity, quality: world.adQuality[ad], afterPost: placement.afterPost, seenBefore: seen, hour: time.hourOfDay)
+            if ad >= world.firstNewAd { newAdImpressions[arm][ad - world.firstNewAd].append((placement.prediction.click, pClick)) }
+            if let top = mostViewed(user: user), top == world.adDimension[ad] { days[arm][session.day].mostViewedImpressions += 1 }
             let clicked = chance(pClick)
             let advertiser = world.adAdvertiser[ad]
             let converted = clicked && chance(behaviour.conversionProbability(advertiserRate: world.advertiserConversionRate[advertiser], affinity: affinity))

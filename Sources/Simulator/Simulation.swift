@@ -1,3 +1,5 @@
+import ContentEncoding
+import ContentUpdates
 import Domain
 import Events
 import Foundation
@@ -10,9 +12,22 @@ import Training
 /// Plays simulated days of traffic through the real decision and event path — the same
 /// `DecisionService` and `EventIngestor` the server runs — on a simulated clock, and measures
 /// both sides of the business goal per arm: revenue, and what it costs users.
+///
+/// Users browse organic posts between ad slots, and the feed backend reports what they viewed
+/// (one activity per page); the server's `ActivityVectorUpdater` turns reports, clicks and
+/// hides into the profiles' recent topics (and, with `content`, activity vectors) before the
+/// user's next page. With `content`, every campaign gets a generated picture or video (one in
+/// three is a video campaign), and the server's `PendingAdEncoder` computes every ad's content
+/// vector with the given encoder before the first day, as a server does within seconds of upload.
 public struct Simulation: Sendable {
     public struct Configuration: Sendable {
         public var size = World.Size.simulation
+        public var world = World.Kind.topics
+        /// Generated pictures and videos for the ads, encoded by `encoder` into content vectors,
+        /// which also encodes users' activity; it needs `encoder` and `mediaDirectory`.
+        public var content = false
+        public var encoder: (any ContentEncoder)?
+        public var mediaDirectory: String?
         public var days = 7
         public var seed: UInt64 = 1
         public var arms: [String] = ["baseline", "random"]
@@ -47,14 +62,21 @@ public struct Simulation: Sendable {
         store: some AdStore, progress: @Sendable (Int, Int) -> Void = { _, _ in }, log: (@Sendable (ServeLogLine) -> Void)? = nil
     ) async throws -> Outcome {
         let config = configuration
-        let arms = try config.arms.map { try Arms.named($0) }
+        let arms = try Arms.list(config.arms)
         guard !arms.isEmpty else { throw AdServeError.invalid("arms", "name at least one arm") }
         guard config.days > 0 else { throw AdServeError.invalid("days", "must be positive") }
 
         let start = Timestamp(milliseconds: 1_780_272_000_000)  // 2026-06-01 00:00 UTC
-        let world = World(size: config.size, seed: config.seed, start: start)
+        let world = World(size: config.size, seed: config.seed, start: start, kind: config.world)
         guard try await store.isEmpty() else { throw AdServeError.invalid("store", "the simulation needs an empty store") }
-        try await store.importBatch(world.batch)
+        var batch = world.batch
+        if config.content {
+            guard config.encoder != nil, let directory = config.mediaDirectory else {
+                throw AdServeError.invalid("content", "a run with content needs an encoder and a media directory")
+            }
+            try Self.attachMedia(to: &batch, world: world, directory: directory)
+        }
+        try await store.importBatch(batch)
 
         let clock = ManualClock(start)
         var serving = ServingConfiguration()
@@ -64,6 +86,16 @@ public struct Simulation: Sendable {
         if let log { base.observers.add(ServeLogger(write: log)) }
         for arm in arms { if let observer = arm.observer { base.observers.add(observer) } }
         let ingestor = EventIngestor(serving: base)
+        // The server's content workers: ads' vectors before the first day; users' recent topics
+        // (and vectors) from the history imported with the world, then before each page.
+        let activity = ActivityVectorUpdater(serving: base, encoder: config.content ? config.encoder : nil)
+        base.observers.add(activity)
+        if config.content, let encoder = config.encoder {
+            let ads = PendingAdEncoder(catalog: CatalogService(store: store, catalog: base.catalog, clock: clock), encoder: encoder, fetchesRemoteMedia: false)
+            while try await ads.encodePending(batch: 64) > 0 {}
+            for path in paths { path.refresh(rebuildRanking: true) }
+        }
+        while try await activity.catchUp() == ActivityVectorUpdater.batch {}
         var state = RunState(world: world, arms: arms.count, days: config.days, seed: config.seed)
         let userArm = world.userIDs.map { Arms.assign($0, arms: arms.count, salt: config.seed) }
         var budgetDays: [SimulationReport.BudgetDay] = []
@@ -83,14 +115,16 @@ public struct Simulation: Sendable {
                 }
                 switch next.action {
                 case .session(let user):
-                    try await store.appendActivity(state.organicActivity(user: user, at: next.time))
                     state.startSession(user: user, arm: userArm[user], day: day, at: next.time)
                 case .page(let session):
                     let arm = userArm[session.user]
+                    while try await activity.catchUp() == ActivityVectorUpdater.batch {}
                     let context = FeedContext(
                         device: world.userDevice[session.user], hour: next.time.hourOfDay, sessionPosition: session.page * config.organicPerPage)
                     let decision = try await paths[arm].decide(userID: world.userIDs[session.user], context: context, organicCount: config.organicPerPage)
                     state.servePage(session, decision: decision, arm: arm, at: next.time, config: config)
+                    // What the user lingered on among the page's posts, as the feed reports it.
+                    try await store.appendActivity(state.organicActivity(user: session.user, at: next.time))
                 case .event(let event):
                     // Every event the simulated feed sends must be accepted: an error here is a bug.
                     let result = try await ingestor.ingest(IncomingEvent(type: event.type, impressionToken: event.token))
@@ -121,9 +155,32 @@ public struct Simulation: Sendable {
         for day in budgetDays { overspend = max(overspend, day.maxOverspendMicros) }
         let report = SimulationReport(
             seed: config.seed, days: config.days, users: config.size.users, ads: world.batch.ads.count,
-            campaigns: world.batch.campaigns.count, arms: arms.map(\.name), state: state, userArm: userArm, budgetDays: budgetDays)
+            campaigns: world.batch.campaigns.count, world: world, content: config.content, arms: arms.map(\.name), state: state, userArm: userArm,
+            budgetDays: budgetDays)
         return Outcome(
             report: report, chargedMicros: state.totalCharged, storeSpendMicros: storeSpend, maxOverspendMicros: overspend,
             notes: Dictionary(arms.map { ($0.name, $0.notes) }, uniquingKeysWith: +))
+    }
+
+    /// Gives every campaign a generated medium (`GeneratedMedia`) drawn from its topic: one
+    /// campaign in three is a video campaign, whose ads are all videos; the others' ads are
+    /// pictures.
+    static func attachMedia(to batch: inout ImportBatch, world: World, directory: String) throws(AdServeError) {
+        let media = GeneratedMedia(directory: directory)
+        var rng = SplitMix64(seed: world.seed ^ 0x4D45_4449_41)
+        var urls: [CampaignID: (url: String, video: Bool)] = [:]
+        var first: [CampaignID: Int] = [:]
+        for (i, ad) in batch.ads.enumerated() where first[ad.campaignID] == nil { first[ad.campaignID] = i }
+        for (index, campaign) in batch.campaigns.enumerated() {
+            guard let ad = first[campaign.id] else { continue }
+            let video = index % 3 == 0
+            let url = try media.write(campaign: index + 1, topic: world.adDimension[ad], topics: world.dimensions, video: video, rng: &rng)
+            urls[campaign.id] = (url, video)
+        }
+        for i in batch.ads.indices {
+            guard let medium = urls[batch.ads[i].campaignID] else { continue }
+            batch.ads[i].format = medium.video ? .video : .image
+            batch.ads[i].mediaURLs = [medium.url]
+        }
     }
 }

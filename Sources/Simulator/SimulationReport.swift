@@ -30,6 +30,50 @@ public struct SimulationReport: Sendable, Codable, Equatable {
         /// in an arm's totals, over all days but the last, nil for a one-day run).
         public var returnRate: Double?
         public var activeUsers: Int
+        /// Share of impressions whose ad was about what the user had viewed most so far (the
+        /// topic in the topics world, the product in the products world).
+        public var mostViewedShare: Double
+    }
+
+    /// How fast an arm's predictions for the ads created mid-run (`World.Size.newCampaigns`)
+    /// came within 20% of the truth: for each such ad with at least `window` impressions in the
+    /// arm, the impressions it had before the first run of `window` consecutive ones whose mean
+    /// predicted P(click) was within ±20% of their mean true P(click).
+    public struct NewAdLearning: Sendable, Codable, Equatable {
+        public static let window = 50
+        /// New ads with at least `window` impressions in this arm.
+        public var ads: Int
+        /// Of those, how many came within 20%.
+        public var reached: Int
+        /// Median and upper quartile of the impressions before they did (over those that did).
+        public var medianImpressions: Int?
+        public var p75Impressions: Int?
+
+        public init(_ impressions: [[(predicted: Double, truth: Double)]]) {
+            var firsts: [Int] = []
+            var eligible = 0
+            let w = Self.window
+            for list in impressions where list.count >= w {
+                eligible += 1
+                var predicted = list[0..<w].reduce(0) { $0 + $1.predicted }
+                var truth = list[0..<w].reduce(0) { $0 + $1.truth }
+                for start in 0...(list.count - w) {
+                    if start > 0 {
+                        predicted += list[start + w - 1].predicted - list[start - 1].predicted
+                        truth += list[start + w - 1].truth - list[start - 1].truth
+                    }
+                    if truth > 0, abs(predicted / truth - 1) <= 0.2 {
+                        firsts.append(start)
+                        break
+                    }
+                }
+            }
+            firsts.sort()
+            ads = eligible
+            reached = firsts.count
+            medianImpressions = firsts.isEmpty ? nil : firsts[firsts.count / 2]
+            p75Impressions = firsts.isEmpty ? nil : firsts[(firsts.count * 3) / 4]
+        }
     }
 
     /// One arm: its totals over the run (flattened into the arm's JSON object, next to the
@@ -42,14 +86,16 @@ public struct SimulationReport: Sendable, Codable, Equatable {
         /// CTR by feed position (`after_post`): the position bias in the logs.
         public var ctrByPosition: [String: Double]
         public var byDay: [Totals]
+        public var newAds: NewAdLearning
 
         public subscript<T>(dynamicMember keyPath: KeyPath<Totals, T>) -> T { totals[keyPath: keyPath] }
 
         enum CodingKeys: String, CodingKey {
-            case users, ci95, ctrByPosition, byDay
+            case users, ci95, ctrByPosition, byDay, newAds
         }
 
-        init(users: Int, totals: Totals, ci95: Interval, ctrByPosition: [String: Double], byDay: [Totals]) {
+        init(users: Int, totals: Totals, ci95: Interval, ctrByPosition: [String: Double], byDay: [Totals], newAds: NewAdLearning) {
+            self.newAds = newAds
             self.users = users
             self.totals = totals
             self.ci95 = ci95
@@ -64,6 +110,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
             ci95 = try container.decode(Interval.self, forKey: .ci95)
             ctrByPosition = try container.decode([String: Double].self, forKey: .ctrByPosition)
             byDay = try container.decode([Totals].self, forKey: .byDay)
+            newAds = try container.decode(NewAdLearning.self, forKey: .newAds)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -73,6 +120,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
             try container.encode(ci95, forKey: .ci95)
             try container.encode(ctrByPosition, forKey: .ctrByPosition)
             try container.encode(byDay, forKey: .byDay)
+            try container.encode(newAds, forKey: .newAds)
         }
     }
 
@@ -105,10 +153,24 @@ public struct SimulationReport: Sendable, Codable, Equatable {
     public var users: Int
     public var ads: Int
     public var campaigns: Int
+    /// The world (`topics` or `products`), and whether its ads had generated pictures and
+    /// videos encoded by the content encoders.
+    public var world: String
+    public var content: Bool
+    /// Ads created on day `newAdsDay` (1-based), counted in `ads`.
+    public var newAds: Int
+    public var newAdsDay: Int
     public var arms: [String: ArmReport]
     public var budgets: [BudgetDay]
 
-    init(seed: UInt64, days: Int, users: Int, ads: Int, campaigns: Int, arms names: [String], state: RunState, userArm: [Int], budgetDays: [BudgetDay]) {
+    init(
+        seed: UInt64, days: Int, users: Int, ads: Int, campaigns: Int, world: World, content: Bool, arms names: [String], state: RunState,
+        userArm: [Int], budgetDays: [BudgetDay]
+    ) {
+        self.world = world.kind.rawValue
+        self.content = content
+        self.newAds = world.adQuality.count - world.firstNewAd
+        self.newAdsDay = world.size.newCampaignDay + 1
         self.seed = seed
         self.days = days
         self.users = users
@@ -135,6 +197,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
                 all.sessions += stats.sessions
                 all.sessionSeconds += stats.sessionSeconds
                 all.activeUsers += stats.activeUsers
+                all.mostViewedImpressions += stats.mostViewedImpressions
                 if day + 1 < days {
                     returning += stats.returningUsers
                     activeWithTomorrow += stats.activeUsers
@@ -149,7 +212,8 @@ public struct SimulationReport: Sendable, Codable, Equatable {
             for (position, counts) in state.byPosition[arm] where counts.impressions > 0 {
                 ctrByPosition[String(position)] = Double(counts.clicks) / Double(counts.impressions)
             }
-            arms[name] = ArmReport(users: members.count, totals: t, ci95: ci, ctrByPosition: ctrByPosition, byDay: byDay)
+            arms[name] = ArmReport(
+                users: members.count, totals: t, ci95: ci, ctrByPosition: ctrByPosition, byDay: byDay, newAds: NewAdLearning(state.newAdImpressions[arm]))
         }
         self.arms = arms
     }
@@ -163,7 +227,8 @@ public struct SimulationReport: Sendable, Codable, Equatable {
             revenueMicros: s.revenueMicros, rpmMicros: ratio(Double(s.revenueMicros) * 1000, Double(s.organicImpressions + s.impressions)),
             ecpmMicros: ratio(Double(s.revenueMicros) * 1000, Double(s.impressions)), sessions: s.sessions,
             sessionsPerUser: ratio(Double(s.sessions), Double(users * days)), sessionLengthS: ratio(s.sessionSeconds, Double(s.sessions)),
-            returnRate: active.map { ratio(Double(returning), Double($0)) }, activeUsers: s.activeUsers)
+            returnRate: active.map { ratio(Double(returning), Double($0)) }, activeUsers: s.activeUsers,
+            mostViewedShare: ratio(Double(s.mostViewedImpressions), Double(s.impressions)))
     }
 
     /// 95% interval of a mean over users (normal approximation).

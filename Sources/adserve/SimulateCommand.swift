@@ -1,4 +1,5 @@
 import ArgumentParser
+import ContentEncoding
 import Domain
 import Foundation
 import SQLiteStorage
@@ -16,13 +17,20 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Ads (10 per campaign, 10 campaigns per advertiser).") var ads = World.Size.simulation.ads
     @Option(help: "Simulated days.") var days = 7
     @Option(help: "Seed of the world and of every random choice.") var seed: UInt64 = 1
-    @Option(help: "Comma-separated arms.") var arms = "baseline,random"
+    @Option(help: "Comma-separated arms; an arm named twice runs twice (an A/A test), the second labelled \"<arm>-2\".") var arms = "baseline,random"
+    @Option(help: "The world: topics (users state interests; captions carry topic words) or products (users' taste is for products; no interests; only their reported views tell).")
+    var world = "topics"
+    @Flag(help: "Give the ads generated pictures and videos and encode every ad and every user's activity with the content encoders (all-MiniLM-L6-v2, EfficientNet-Lite0; fetched into the encoder cache on first use).")
+    var content = false
+    @Option(help: "Campaigns created on day 4, whose ads' learning is measured (default: 5% of the campaigns).") var newCampaigns: Int?
     @Flag(help: "Print the report as JSON.") var json = false
     @Option(help: "Write the serve log (serve-log.jsonl, the format `adserve train --logs` reads), report.json and SVG charts into this folder.") var out: String?
 
     func validate() throws {
         guard users > 0, ads > 0 else { throw ValidationError("--users and --ads must be positive") }
         guard (1...365).contains(days) else { throw ValidationError("--days must be between 1 and 365") }
+        guard World.Kind(rawValue: world) != nil else { throw ValidationError("--world must be topics or products") }
+        guard (newCampaigns ?? 0) >= 0 else { throw ValidationError("--new-campaigns must not be negative") }
         for name in arms.split(separator: ",") where !Arms.known.contains(String(name)) {
             throw ValidationError("unknown arm '\(name)'; known: \(Arms.known.joined(separator: ", "))")
         }
@@ -31,6 +39,8 @@ struct SimulateCommand: AsyncParsableCommand {
     func run() async throws {
         var configuration = Simulation.Configuration()
         configuration.size = World.Size(users: users, ads: ads)
+        configuration.size.newCampaigns = newCampaigns ?? max(1, configuration.size.campaigns / 20)
+        configuration.world = World.Kind(rawValue: world) ?? .topics
         configuration.days = days
         configuration.seed = seed
         configuration.arms = arms.split(separator: ",").map(String.init)
@@ -45,6 +55,11 @@ struct SimulateCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(path: directory.appendingPathComponent("sim.db").path, durability: .scratch)
+        if content {
+            configuration.content = true
+            configuration.encoder = try PretrainedContentEncoder.load()
+            configuration.mediaDirectory = directory.path
+        }
         let interactive = isatty(STDERR_FILENO) == 1
         let started = ContinuousClock.now
         let progress: @Sendable (Int, Int) -> Void = { day, total in

@@ -5,7 +5,7 @@ import Events
 import ModelServing
 import Models
 import Serving
-import Services
+import ContentUpdates
 import TestSupport
 import Testing
 
@@ -22,7 +22,8 @@ import Testing
         world.publish()
         #expect(try await world.decide("u").placements.first?.ad.id == ad.id)
 
-        let worker = PendingAdEncoder(catalog: world.catalog, encoder: try encoder())
+        // The test world's media are made-up https URLs: not fetched, the ad is encoded from its text.
+        let worker = PendingAdEncoder(catalog: world.catalog, encoder: try encoder(), fetchesRemoteMedia: false)
         #expect(try await worker.encodePending() == 1)
         #expect(try await worker.encodePending() == 0)
         let stored = try #require(try await world.store.ad(ad.id))
@@ -41,7 +42,7 @@ import Testing
             id: AdID(0), campaignID: campaign.id, format: .image, mediaURLs: ["https://cdn.example/a.jpg"], caption: "Tea",
             company: "Leaf", product: "", description: "", embedding: given, createdAt: world.clock.now()))
         #expect(ad.embeddingStatus == .ready && ad.embedding == given)
-        let worker = PendingAdEncoder(catalog: world.catalog, encoder: try encoder())
+        let worker = PendingAdEncoder(catalog: world.catalog, encoder: try encoder(), fetchesRemoteMedia: false)
         #expect(try await worker.encodePending() == 0)
 
         // New text without a vector: pending again; the old vector serves until the new one.
@@ -113,7 +114,7 @@ import Testing
         let user = try await world.user("viewer")
         let campaign = try await world.campaign(try await world.advertiser())
         let tea = try await world.ad(campaign, caption: "Green tea from Kyoto")
-        let worker = PendingAdEncoder(catalog: world.catalog, encoder: try encoder())
+        let worker = PendingAdEncoder(catalog: world.catalog, encoder: try encoder(), fetchesRemoteMedia: false)
         try await worker.encodePending()
         world.publish()
         let teaVector = try #require(world.serving.catalog.ad(tea.id)?.embedding)
@@ -140,11 +141,17 @@ import Testing
         let placement = try #require(try await world.decide("viewer").placements.first)
         world.clock.advance(milliseconds: 3_000)
         _ = try await EventIngestor(serving: world.serving).ingest(IncomingEvent(type: .click, impressionToken: placement.impressionToken))
-        let clicked = try await waitForChange(world, user, from: viewed, toward: teaVector)
+        // Clicks and hides wait for the updater's next pass, applied in the order heard.
+        #expect(VectorMath.cosine(try await world.store.user(user)?.activityVector, teaVector) == viewed)
+        try await updater.catchUp()
+        let clicked = VectorMath.cosine(try await world.store.user(user)?.activityVector, teaVector)
         #expect(clicked > viewed)
         let hidden = try #require(try await world.decide("viewer").placements.first)
         _ = try await EventIngestor(serving: world.serving).ingest(IncomingEvent(type: .hide, impressionToken: hidden.impressionToken))
-        #expect(try await waitForChange(world, user, from: clicked, toward: teaVector) < clicked)
+        try await updater.catchUp()
+        #expect(VectorMath.cosine(try await world.store.user(user)?.activityVector, teaVector) < clicked)
+        // The next decision reads the profile as updated.
+        #expect(try await world.serving.profile(of: user)?.activityVector == world.store.user(user)?.activityVector)
     }
 
     /// A model trained on the features before the similarity existed is refused, not misread.
@@ -157,15 +164,6 @@ import Testing
         #expect(error?.message.contains("feature encoding 3") == true)
     }
 
-    /// Clicks and hides are added by a task the observer starts: wait (briefly) for it.
-    func waitForChange(_ world: TestWorld, _ user: UserID, from value: Double, toward target: [Float]) async throws -> Double {
-        for _ in 0..<200 {
-            let now = VectorMath.cosine(try await world.store.user(user)?.activityVector, target)
-            if abs(now - value) > 1e-9 { return now }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return value
-    }
 }
 
 /// Ads' pictures: read from `file://` and `data:` URLs while encoding; bad ones refused at upload
@@ -203,8 +201,10 @@ import Testing
         let campaign = try await world.campaign(try await world.advertiser())
         let missing = try await ad(world, campaign, media: "file:///nonexistent/picture.png")
         let notAPicture = try await ad(world, campaign, media: ImageEncoderTests.fixtures.appendingPathComponent("text-encoder-reference.json").absoluteString)
+        // An https medium is fetched; nothing listens on this port.
+        let unreachable = try await ad(world, campaign, media: "https://127.0.0.1:9/picture.png")
         try await PendingAdEncoder(catalog: world.catalog, encoder: try encoder()).encodePending()
-        for (id, reason) in [(missing.id, "no readable file"), (notAPicture.id, "could not read")] {
+        for (id, reason) in [(missing.id, "no readable file"), (notAPicture.id, "could not read"), (unreachable.id, "cannot fetch https://127.0.0.1:9/picture.png")] {
             let stored = try #require(try await world.store.ad(id))
             #expect(stored.embeddingStatus == .failed)
             #expect(stored.embeddingError?.contains(reason) == true, "\(stored.embeddingError ?? "")")

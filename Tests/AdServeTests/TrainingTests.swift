@@ -70,15 +70,21 @@ import Training
     /// (encode from the logged input) give the same example.
     @Test func servingAndTrainingEncodeTheSameFeatures() {
         let features = ClickFeatures(hasher: FeatureHasher(bits: 18))
-        let a = Self.input(ad: 1, interests: ["travel", "food"], clicks: 30, impressions: 1_000)
+        var a = Self.input(ad: 1, interests: ["travel", "food"], clicks: 30, impressions: 1_000)
+        a.userContentCode = 17
+        a.hoursSinceActivity = 5
         var b = Self.input(ad: 2, interests: ["travel", "food"], caption: "Fresh pasta tonight", clicks: 0, impressions: 10)
+        b.userContentCode = 17
+        b.hoursSinceActivity = 5
+        b.adContentCode = 40
         b.userAdSimilarity = 0.37
         b.recentTopicWeight = 3.2
+        b.recentTopicShare = 0.4
         let request = features.requestPart(a)
         var x = SparseFeatures()
         features.encode(
             request, features.adPart(b), impressions: b.adImpressions, clicks: b.adClicks, ageHours: b.adAgeHours, seen: b.userCampaignImpressions,
-            similarity: b.userAdSimilarity, recentTopicWeight: b.recentTopicWeight, into: &x)
+            similarity: b.userAdSimilarity, recentTopicWeight: b.recentTopicWeight, recentTopicShare: b.recentTopicShare, into: &x)
         #expect(x == features.encode(b))
         // The user·ad similarity is a feature (version 3): buckets of a tenth, and one for none.
         var unknown = b

@@ -8,27 +8,50 @@ import Synchronization
 /// request path. It reads the activity log in order from a cursor stored with the vectors
 /// (each activity is added exactly once, across restarts): a viewed, liked or clicked-from-feed
 /// ad adds that ad's vector; other activity adds the vector of its topics and text. As a
-/// serving observer it also adds the ads a user clicks and subtracts those they hide (these are
-/// applied as they are recorded; one lost in a crash is not replayed).
+/// serving observer it also adds the ads a user clicks and subtracts those they hide: these are
+/// queued as they are recorded and applied by the next `catchUp`, in order (one lost in a crash
+/// is not replayed; the event itself is durable). Without an encoder it keeps recent topics only.
 public final class ActivityVectorUpdater: ServingObserver {
     static let cursorName = "activity-vectors"
     let serving: DecisionService
-    let encoder: any ContentEncoder
+    private let loadedEncoder: Mutex<(any ContentEncoder)?>
+    /// The text encoder, once loaded: until then recent topics are kept, vectors not.
+    public var encoder: (any ContentEncoder)? {
+        get { loadedEncoder.withLock { $0 } }
+        set { loadedEncoder.withLock { $0 = newValue } }
+    }
+    /// Clicks and hides heard since the last `catchUp`.
+    private let feedback = Mutex<[FeedbackItem]>([])
+    /// Past this many waiting, the oldest are dropped (a stalled store must not grow memory).
+    static let feedbackLimit = 100_000
+
+    struct FeedbackItem {
+        var user: UserID
+        var embedding: [Float]?
+        var topics: [String]
+        var weight: Float
+        var at: Timestamp
+    }
     /// Topic-and-text vectors, which repeat a lot: the last few thousand are kept.
     private let texts = Mutex<[String: [Float]]>([:])
     private static let textCacheLimit = 5_000
 
-    public init(serving: DecisionService, encoder: any ContentEncoder) {
+    public init(serving: DecisionService, encoder: (any ContentEncoder)?) {
         self.serving = serving
-        self.encoder = encoder
+        self.loadedEncoder = Mutex(encoder)
     }
 
     public static let batch = 256
 
-    /// Adds up to `batch` new activities; returns how many it read.
+    /// Applies the clicks and hides heard so far, then adds up to `batch` new activities;
+    /// returns how many activities it read.
     @discardableResult
     public func catchUp(batch: Int = batch) async throws -> Int {
         let store = serving.store
+        for item in feedback.withLock({ queue in defer { queue.removeAll() }; return queue }) {
+            try await store.addToActivityVector(of: item.user, item: item.embedding, topics: item.topics, weight: item.weight, at: item.at, cursor: nil)
+            try await serving.reloadProfile(item.user)
+        }
         let rows = try await store.activities(after: try await store.cursor(named: Self.cursorName), limit: batch)
         for (id, activity) in rows {
             let weight = ActivityVector.weight(activity.type, seconds: activity.seconds)
@@ -54,6 +77,7 @@ public final class ActivityVectorUpdater: ServingObserver {
 
     /// What one activity is about: the ad it names, else its topics and text.
     func vector(of activity: Activity) -> [Float]? {
+        guard let encoder else { return nil }
         if let adID = activity.adID, let embedding = serving.catalog.ad(adID)?.embedding { return embedding }
         let text = (activity.topics + [activity.text ?? ""]).filter { !$0.isEmpty }.joined(separator: ". ")
         guard !text.isEmpty else { return nil }
@@ -76,11 +100,10 @@ public final class ActivityVectorUpdater: ServingObserver {
         case .impression, .conversion: return
         }
         guard let ad = serving.catalog.ad(event.adID) else { return }
-        let embedding = ad.embedding
-        let topics = ActivityVector.names(of: ad)
-        Task { [serving] in
-            try? await serving.store.addToActivityVector(of: event.userID, item: embedding, topics: topics, weight: weight, at: event.at, cursor: nil)
-            try? await serving.reloadProfile(event.userID)
+        let item = FeedbackItem(user: event.userID, embedding: encoder == nil ? nil : ad.embedding, topics: ActivityVector.names(of: ad), weight: weight, at: event.at)
+        feedback.withLock { queue in
+            if queue.count >= Self.feedbackLimit { queue.removeFirst(queue.count / 2) }
+            queue.append(item)
         }
     }
 }
