@@ -16,7 +16,7 @@ extension ClickFeatureInput {
             device: context.device, hour: context.hour, sessionPosition: context.sessionPosition,
             userAdSimilarity: Self.similarity(user, candidate.ad), hoursSinceActivity: Self.hoursSinceActivity(user, at: context.at),
             adContentCode: ContentCode.of(candidate.ad.embedding), userContentCode: ContentCode.of(user?.activityVector))
-        (recentTopicWeight, recentTopicShare) = RecentTopics(user, at: context.at)?.about(candidate.ad) ?? (nil, nil)
+        (recentTopicWeight, recentTopicShare, recentTopicRank) = RecentTopics(user, at: context.at)?.about(candidate.ad) ?? (nil, nil, nil)
     }
 
     static func hoursSinceActivity(_ user: UserProfile?, at now: Timestamp?) -> Int? {
@@ -32,26 +32,34 @@ extension ClickFeatureInput {
 }
 
 /// A user's recent topics as they stand at a decision: decayed from the profile's time to the
-/// decision's, with their total, computed once per request.
+/// decision's, with their total and the three heaviest, computed once per request.
 struct RecentTopics {
     let topics: [String: Double]
     let decay: Double
     let total: Double
+    let top: [String]
 
     init?(_ user: UserProfile?, at now: Timestamp?) {
         guard let user, !user.recentTopics.isEmpty else { return nil }
         topics = user.recentTopics
         decay = ActivityVector.topicDecay(from: user.activityVectorAt, to: now)
         total = topics.values.reduce(0) { $0 + max(0, $1) }
+        top = topics.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(3).map(\.key)
     }
 
-    /// The decayed weight of what the user did about the ad's product or company, and its
-    /// share of all their recent activity; nil when there is none.
-    func about(_ ad: Ad) -> (weight: Double?, share: Double?) {
+    /// The decayed weight of what the user did about the ad's product or company, its share of
+    /// all their recent activity, and the better rank of the two among the user's topics (4:
+    /// after the third); nils when there is none.
+    func about(_ ad: Ad) -> (weight: Double?, share: Double?, rank: Int?) {
         var weight = 0.0
-        for name in ActivityVector.names(of: ad) { weight += topics[name] ?? 0 }
-        guard weight > 0, total > 0 else { return (nil, nil) }
-        return (weight * decay, min(1, weight / total))
+        var rank = Int.max
+        for name in ActivityVector.names(of: ad) {
+            guard let w = topics[name] else { continue }
+            weight += w
+            rank = min(rank, (top.firstIndex(of: name) ?? 3) + 1)
+        }
+        guard weight > 0, total > 0 else { return (nil, nil, nil) }
+        return (weight * decay, min(1, weight / total), rank)
     }
 }
 
@@ -94,7 +102,8 @@ public struct LearnedRanker: Ranker {
             // What this user has to do with this ad: computed once, read by both models.
             let about = recent?.about(candidate.ad)
             let signals = UserAdSignals(
-                similarity: ClickFeatureInput.similarity(user, candidate.ad), recentTopicWeight: about?.weight, recentTopicShare: about?.share)
+                similarity: ClickFeatureInput.similarity(user, candidate.ad), recentTopicWeight: about?.weight, recentTopicShare: about?.share,
+                recentTopicRank: about?.rank)
             let pClick = clickScorer?.score(candidate, signals, user, context, &x) ?? rule!.click
             let pConversion = conversionScorer?.score(candidate, signals, user, context, &x) ?? rule!.conversion
             return Prediction(click: pClick, conversion: pConversion)
@@ -105,6 +114,7 @@ public struct LearnedRanker: Ranker {
         var similarity: Double?
         var recentTopicWeight: Double?
         var recentTopicShare: Double?
+        var recentTopicRank: Int?
     }
 
     /// One model's view of one request: the request's part of the features computed once.
@@ -126,7 +136,7 @@ public struct LearnedRanker: Ranker {
             }
             features.encode(request, ad, impressions: candidate.impressions, clicks: candidate.clicks, ageHours: candidate.adAgeHours,
                 seen: candidate.userCampaignImpressions, similarity: signals.similarity, recentTopicWeight: signals.recentTopicWeight,
-                recentTopicShare: signals.recentTopicShare, into: &x)
+                recentTopicShare: signals.recentTopicShare, recentTopicRank: signals.recentTopicRank, into: &x)
             return predictor.predict(x)
         }
     }

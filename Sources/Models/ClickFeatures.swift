@@ -41,6 +41,9 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
     /// That weight's share of all the user's recent activity (1: all of it was about this
     /// product or company); nil when there is none.
     public var recentTopicShare: Double?
+    /// Where the ad's product or company stands among the user's recent topics: 1 for the
+    /// heaviest; nil when it is not among them.
+    public var recentTopicRank: Int?
     /// Hours from the user's last activity to the decision; nil when there is none.
     public var hoursSinceActivity: Int?
     /// The ad's content vector and the user's activity vector, compressed (`ContentCode`).
@@ -52,7 +55,7 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
         adId: Int64, campaignId: Int64, advertiserId: Int64, format: String, objective: String, caption: String,
         adImpressions: Int64, adClicks: Int64, adConversions: Int64 = 0, adAgeHours: Int64, userCampaignImpressions: Int,
         device: String?, hour: Int?, sessionPosition: Int?, userAdSimilarity: Double? = nil, recentTopicWeight: Double? = nil,
-        recentTopicShare: Double? = nil, hoursSinceActivity: Int? = nil, adContentCode: Int? = nil, userContentCode: Int? = nil
+        recentTopicShare: Double? = nil, recentTopicRank: Int? = nil, hoursSinceActivity: Int? = nil, adContentCode: Int? = nil, userContentCode: Int? = nil
     ) {
         self.age = age
         self.gender = gender
@@ -76,6 +79,7 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
         self.userAdSimilarity = userAdSimilarity
         self.recentTopicWeight = recentTopicWeight
         self.recentTopicShare = recentTopicShare
+        self.recentTopicRank = recentTopicRank
         self.hoursSinceActivity = hoursSinceActivity
         self.adContentCode = adContentCode
         self.userContentCode = userContentCode
@@ -98,7 +102,8 @@ public struct ClickFeatures: Sendable, Equatable {
     /// octaves, and crossed with the advertiser.
     /// 5: the ad's content code, alone, crossed with the user's interests and with the user's
     /// activity code; hours since the user's last activity; recent-topic weights decayed to the
-    /// decision's time, and their share of all the user's recent activity in tenths.
+    /// decision's time, their share of all the user's recent activity in tenths, and the rank of
+    /// the ad's product or company among the user's recent topics (1, 2, 3, later).
     public static let version = 5
     public let hasher: FeatureHasher
     public init(hasher: FeatureHasher) { self.hasher = hasher }
@@ -165,7 +170,7 @@ public struct ClickFeatures: Sendable, Equatable {
     /// the crosses. Works from 64-bit keys only: no strings, no allocation once `x` has grown.
     public func encode(
         _ request: RequestPart, _ ad: AdPart, impressions: Int64, clicks: Int64, ageHours: Int64, seen: Int, similarity: Double?,
-        recentTopicWeight: Double?, recentTopicShare: Double?, into x: inout SparseFeatures
+        recentTopicWeight: Double?, recentTopicShare: Double?, recentTopicRank: Int?, into x: inout SparseFeatures
     ) {
         x.indices.removeAll(keepingCapacity: true)
         x.values.removeAll(keepingCapacity: true)
@@ -180,6 +185,7 @@ public struct ClickFeatures: Sendable, Equatable {
         x.append(hasher.slot(recent))
         x.append(hasher.slot(hasher.cross(recent, ad.advertiser)))
         x.append(hasher.slot(hasher.key(namespace: "x.share", value: Self.shareBucket(recentTopicShare))))
+        x.append(hasher.slot(hasher.key(namespace: "x.rank", value: Int64(min(recentTopicRank ?? 0, 4)))))
         if let adCode = ad.contentCode {
             if let userCode = request.contentCode { x.append(hasher.slot(hasher.cross(userCode, adCode))) }
             for interest in request.interests { x.append(hasher.slot(hasher.cross(interest, adCode))) }
@@ -198,7 +204,7 @@ public struct ClickFeatures: Sendable, Equatable {
     public func encode(_ input: ClickFeatureInput, into x: inout SparseFeatures) {
         encode(requestPart(input), adPart(input), impressions: input.adImpressions, clicks: input.adClicks, ageHours: input.adAgeHours,
                seen: input.userCampaignImpressions, similarity: input.userAdSimilarity, recentTopicWeight: input.recentTopicWeight,
-               recentTopicShare: input.recentTopicShare, into: &x)
+               recentTopicShare: input.recentTopicShare, recentTopicRank: input.recentTopicRank, into: &x)
     }
 
     /// Octaves of a weight: ≤ 0.25, ≤ 0.5, ≤ 1, ≤ 2, … up to 64 and more; -100 when there is none.

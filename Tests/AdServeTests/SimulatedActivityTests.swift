@@ -183,6 +183,8 @@ import Training
         let user = UserProfile(id: UserID(trusted: "u"), activityVectorAt: at, recentTopics: ["sneakers": 4, "coffee": 9])
         let now = ClickFeatureInput(candidate: candidate, user: user, context: FeedContext(at: at))
         #expect(now.recentTopicWeight == 4 && now.hoursSinceActivity == 0)
+        // Sneakers are second to coffee, a third of all recent activity.
+        #expect(now.recentTopicRank == 2 && abs((now.recentTopicShare ?? 0) - 4.0 / 13) < 1e-9)
         let dayLater = ClickFeatureInput(candidate: candidate, user: user, context: FeedContext(at: at.adding(milliseconds: Timestamp.millisecondsPerDay)))
         #expect(abs((dayLater.recentTopicWeight ?? 0) - 2) < 1e-9 && dayLater.hoursSinceActivity == 24)
     }
