@@ -131,9 +131,10 @@ public final class DecisionService: Sendable {
         let profile = try await profile(of: userID)
         let decisionID = decisionIDs.withLock { $0.next() }
         let view = ranking.withLock { $0 }.map(CatalogView.init(ranking:)) ?? CatalogView(snapshot: catalog.snapshot)
+        let now = clock.now()
         var context = context
-        context.at = clock.now()
-        let request = DecisionRequest(decisionID: decisionID, userID: userID, profile: profile, context: context, organicCount: organicCount, now: context.at!)
+        context.at = now
+        let request = DecisionRequest(decisionID: decisionID, userID: userID, profile: profile, context: context, organicCount: organicCount, now: now)
         let decision = engine.decide(request, arm: configuration.arm, view: view, delivery: delivery, ranker: ranker)
         for observer in observers.all { observer.decided(decision, profile: profile, context: context, at: request.now) }
         return decision

@@ -77,14 +77,14 @@ struct MostViewedRanker: Ranker {
 
     func predict(_ candidates: [Candidate], user: UserProfile?, context: FeedContext) -> [Prediction] {
         let topics = user?.recentTopics ?? [:]
+        let products = candidates.map { $0.ad.product.lowercased() }
         var top: (name: String, weight: Double)?
-        for candidate in candidates {
-            let name = candidate.ad.product.lowercased()
+        for name in products {
             if let weight = topics[name], weight > 0, weight > top?.weight ?? 0 || (weight == top?.weight && name < top!.name) { top = (name, weight) }
         }
-        return candidates.map { candidate in
+        return zip(candidates, products).map { candidate, product in
             var prediction = rule.predict(candidate, user: user, context: context)
-            if let top, candidate.ad.product.lowercased() != top.name { prediction.click /= 1_000 }
+            if let top, product != top.name { prediction.click /= 1_000 }
             return prediction
         }
     }
