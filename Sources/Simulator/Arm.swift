@@ -13,17 +13,17 @@ public protocol Arm: Sendable {
     /// learning); nil for arms that only serve.
     var observer: (any ServingObserver)? { get }
     /// Simulated time moved on (called every few simulated minutes): learning arms learn.
-    func advance(to now: Timestamp)
-    /// Called after each simulated day: learning arms retrain.
-    func endOfDay(_ day: Int) async throws
+    func advance(to now: Timestamp) throws
+    /// Called after each simulated day (0-based), which ended at `end`: learning arms retrain.
+    func endOfDay(_ day: Int, at end: Timestamp) async throws
     /// What the arm wants the report's reader to know (a learning arm: its retrains).
     var notes: [String] { get }
 }
 
 extension Arm {
     public var observer: (any ServingObserver)? { nil }
-    public func advance(to now: Timestamp) {}
-    public func endOfDay(_ day: Int) async throws {}
+    public func advance(to now: Timestamp) throws {}
+    public func endOfDay(_ day: Int, at end: Timestamp) async throws {}
     public var notes: [String] { [] }
 
     /// The base path's configuration for this arm: its name on every decision, and `policy`.
@@ -95,25 +95,25 @@ public enum Arms {
 
     /// The arm called `name`, labelled `label` in decisions and reports (an A/A test runs one
     /// arm twice under two labels).
-    public static func named(_ name: String, label: String? = nil) throws(AdServeError) -> any Arm {
+    public static func named(_ name: String, label: String? = nil, warmUpClicks: Int = MLArm.defaultWarmUpClicks) throws(AdServeError) -> any Arm {
         let label = label ?? name
         switch name {
         case "baseline": return BaselineArm(name: label)
         case "random": return RandomArm(name: label)
-        case "ml": return try MLArm(name: label)
-        case "ml-plain": return try MLArm(name: label, seesContent: false)
+        case "ml": return try MLArm(name: label, warmUpClicks: warmUpClicks)
+        case "ml-plain": return try MLArm(name: label, seesContent: false, warmUpClicks: warmUpClicks)
         case "most-viewed": return MostViewedArm(name: label)
         default: throw AdServeError.invalid("arms", "unknown arm '\(name)'; known: \(known.joined(separator: ", "))")
         }
     }
 
     /// The arms of a list; a name given again is labelled with its count ("baseline-2").
-    public static func list(_ names: [String]) throws(AdServeError) -> [any Arm] {
+    public static func list(_ names: [String], warmUpClicks: Int = MLArm.defaultWarmUpClicks) throws(AdServeError) -> [any Arm] {
         var seen: [String: Int] = [:]
         var arms: [any Arm] = []
         for name in names {
             seen[name, default: 0] += 1
-            arms.append(try named(name, label: seen[name]! > 1 ? "\(name)-\(seen[name]!)" : name))
+            arms.append(try named(name, label: seen[name]! > 1 ? "\(name)-\(seen[name]!)" : name, warmUpClicks: warmUpClicks))
         }
         return arms
     }

@@ -9,11 +9,12 @@ import Synchronization
 import Training
 
 /// The learned arm: ranks by calibrated model predictions (`LearnedRanker`), learns online from
-/// its own joined impressions and events as their attribution windows close, and at the end of
-/// every simulated day retrains each model from scratch on everything joined so far through
-/// the same flow as `adserve train` (`Retraining`): adopted only if the promotion gate passes it
-/// against what served that day, both judged on the day neither had learned from. On day one it starts untrained and serves the rule-based
-/// estimate until the online model has seen enough examples.
+/// its own joined impressions and events as their attribution windows close, and retrains each
+/// model from scratch on everything joined so far through the same flow as `adserve train`
+/// (`Retraining`) at the end of every simulated day: adopted only if the promotion gate passes it
+/// against what served that day, both judged on the day neither had learned from. It starts
+/// untrained and serves the rule-based estimate; until the gate first adopts a retrain, it also
+/// retrains every `warmUpClicks` labelled clicks, judged on the clicks since the last try.
 ///
 /// `ml-plain` is the same arm blind to content and activity: its ranker and its learning see
 /// profiles without activity vector, recent topics or last-activity time, and ads without
@@ -37,14 +38,30 @@ public final class MLArm: Arm {
     let learner: OnlineLearner
     /// Every example the join has labelled, per target: the next retrain's training data.
     private let history = Mutex<[PredictionTarget: [JoinedExample]]>([:])
-    /// The serving models as each day began: what the gate compares a retrain with.
-    private let startOfDay = Mutex<[PredictionTarget: ClickPredictor]>([:])
+    /// The period a retrain judges on: when it began, the serving models then (what the gate
+    /// compares a retrain with), the clicks labelled in it, and whether a retrain was adopted yet.
+    private struct Periods {
+        var start = Timestamp(milliseconds: 0)
+        var serving: [PredictionTarget: ClickPredictor] = [:]
+        var clicks = 0
+        var adopted = false
+    }
+    private let periods = Mutex(Periods())
+    /// Until the first adopted retrain, a period closes after this many labelled clicks (at
+    /// least `minimumLabels`; the gate's verdict on fewer would be mostly noise), so the learned
+    /// model need not wait two days to serve.
+    public let warmUpClicks: Int
+    public static let defaultWarmUpClicks = 200
     /// One line per retrain: what it measured on the day it had not seen, and the gate's verdict.
     private let retrains = Mutex<[String]>([])
     public var notes: [String] { retrains.withLock { $0 } }
 
-    public init(name: String = "ml", seesContent: Bool = true, configuration: TrainingConfiguration = MLArm.defaultConfiguration) throws(AdServeError) {
+    public init(
+        name: String = "ml", seesContent: Bool = true, configuration: TrainingConfiguration = MLArm.defaultConfiguration,
+        warmUpClicks: Int = MLArm.defaultWarmUpClicks
+    ) throws(AdServeError) {
         self.name = name
+        self.warmUpClicks = max(Self.minimumLabels, warmUpClicks)
         self.seesContent = seesContent
         self.configuration = configuration
         // Until a retrain has passed the gate the arm serves the rule-based estimate: an
@@ -81,43 +98,65 @@ public final class MLArm: Arm {
         return seesContent ? learning : ContentBlindObserver(inner: learning)
     }
 
-    public func advance(to now: Timestamp) {
+    /// Simulated time moved on: the arm learns online from what was labelled, and until a
+    /// retrain has been adopted, every `warmUpClicks` labelled clicks close a period (see
+    /// `retrain(at:name:)`), so the first model can serve within the first day.
+    public func advance(to now: Timestamp) throws {
         let examples = learner.advance(to: now)
         guard !examples.isEmpty else { return }
         history.withLock { history in
             for example in examples { history[example.target, default: []].append(example) }
         }
+        let due = periods.withLock { periods -> Bool in
+            for example in examples where example.target == .click && example.label && example.servedAt >= periods.start { periods.clicks += 1 }
+            return !periods.adopted && periods.clicks >= warmUpClicks
+        }
+        if due { try retrain(at: now, name: "until \(now.iso8601)") }
     }
 
-    public func endOfDay(_ day: Int) async throws {
+    /// Each day's end closes a period.
+    public func endOfDay(_ day: Int, at end: Timestamp) async throws {
+        try retrain(at: end, name: "day \(day + 1)")
+    }
+
+    /// Closes the period that began at the last retrain (or the run's start): each model is
+    /// retrained from scratch on every example served before the period and judged on those
+    /// served within it, against what served as the period began (`Retraining`). Adopted, the
+    /// model learns from every example, the judged period too, and serves. A period with fewer
+    /// than `minimumLabels` clicks or non-clicks stays open, so the next retrain judges a longer
+    /// one; with too few before it, it closes unjudged and becomes training data.
+    func retrain(at now: Timestamp, name: String) throws {
         let all = history.withLock { $0 }
-        let servedToday = startOfDay.withLock { $0 }
+        let (start, servedAtStart) = periods.withLock { ($0.start, $0.serving) }
         let retraining = Retraining(configuration: configuration)
         for target in Self.learnedTargets {
             let examples = all[target] ?? []
             guard let last = examples.last else { continue }
-            let dayStart = Timestamp(milliseconds: last.servedAt.milliseconds - last.servedAt.milliseconds % Timestamp.millisecondsPerDay)
-            let before = examples.filter { $0.servedAt < dayStart }
-            let today = examples.filter { $0.servedAt >= dayStart }
-            // Both labels in both periods, or there is nothing to learn or to judge by.
-            guard Self.hasBothLabels(before), Self.hasBothLabels(today) else { continue }
+            let before = examples.filter { $0.servedAt < start }
+            let period = examples.filter { $0.servedAt >= start }
+            guard Self.hasBothLabels(period) else { return }
+            guard Self.hasBothLabels(before) else { continue }
             let outcome = try retraining.retrain(
-                train: before, heldOut: today, heldOutName: "day \(day + 1)", target: target, serving: servedToday[target], now: last.labelledAt)
-            retrains.withLock { $0.append("day \(day + 1) \(target.rawValue): " + outcome.summary) }
+                train: before, heldOut: period, heldOutName: name, target: target, serving: servedAtStart[target], now: last.labelledAt)
+            retrains.withLock { $0.append("\(name) \(target.rawValue): " + outcome.summary) }
             if outcome.adopt {
-                // Adopted: the model that serves learns from every example, the judged day too.
                 let result = try Trainer(configuration: configuration).train(examples, target: target, heldOut: [], heldOutName: "none", now: last.labelledAt)
                 try learner.adopt(result.model, meta: result.meta, trained: true)
+                if target == .click { periods.withLock { $0.adopted = true } }
             }
         }
-        startOfDay.withLock { snapshot in
-            for target in PredictionTarget.allCases {
-                snapshot[target] = (target == .click ? click : conversion).predictor
-            }
+        let serving = Dictionary(uniqueKeysWithValues: PredictionTarget.allCases.map { ($0, ($0 == .click ? click : conversion).predictor) })
+        periods.withLock { periods in
+            periods.start = now
+            periods.clicks = 0
+            periods.serving = serving.compactMapValues { $0 }
         }
     }
 
-    static func hasBothLabels(_ examples: [JoinedExample], atLeast minimum: Int = 50) -> Bool {
+    /// The fewest clicks, and non-clicks, a retrain learns from or is judged on.
+    static let minimumLabels = 50
+
+    static func hasBothLabels(_ examples: [JoinedExample], atLeast minimum: Int = minimumLabels) -> Bool {
         var positives = 0
         for example in examples where example.label { positives += 1 }
         return positives >= minimum && examples.count - positives >= minimum

@@ -31,6 +31,8 @@ public struct Simulation: Sendable {
         public var days = 7
         public var seed: UInt64 = 1
         public var arms: [String] = ["baseline", "random"]
+        /// Learning arms: labelled clicks that close a retraining period until a retrain is adopted.
+        public var warmUpClicks = MLArm.defaultWarmUpClicks
         /// Organic posts per page; the default ad load opens 2 ad slots in 10 posts.
         public var organicPerPage = 10
         public var maxPagesPerSession = 12
@@ -62,7 +64,7 @@ public struct Simulation: Sendable {
         store: some AdStore, progress: @Sendable (Int, Int) -> Void = { _, _ in }, log: (@Sendable (ServeLogLine) -> Void)? = nil
     ) async throws -> Outcome {
         let config = configuration
-        let arms = try Arms.list(config.arms)
+        let arms = try Arms.list(config.arms, warmUpClicks: config.warmUpClicks)
         guard !arms.isEmpty else { throw AdServeError.invalid("arms", "name at least one arm") }
         guard config.days > 0 else { throw AdServeError.invalid("days", "must be positive") }
 
@@ -109,7 +111,7 @@ public struct Simulation: Sendable {
                 _ = state.queue.removeMin()
                 clock.set(next.time)
                 if next.time.milliseconds - lastRefresh.milliseconds >= 10 * 60_000 {
-                    for arm in arms { arm.advance(to: next.time) }
+                    for arm in arms { try arm.advance(to: next.time) }
                     for path in paths { path.refresh(rebuildRanking: true) }
                     lastRefresh = next.time
                 }
@@ -134,7 +136,7 @@ public struct Simulation: Sendable {
             state.endDay(day, behaviour: config.behaviour)
             let spend = try await store.campaignSpend(day: dayStart.day)
             budgetDays.append(SimulationReport.BudgetDay(day: day + 1, campaigns: world.batch.campaigns, spend: spend))
-            for arm in arms { try await arm.endOfDay(day) }
+            for arm in arms { try await arm.endOfDay(day, at: dayEnd) }
             progress(day + 1, config.days)
         }
         // Late events (conversions days after their click) still count for the day they belong to.

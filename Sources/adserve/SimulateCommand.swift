@@ -22,6 +22,8 @@ struct SimulateCommand: AsyncParsableCommand {
     var world = "topics"
     @Flag(help: "Give the ads generated pictures and videos and encode every ad and every user's activity with the content encoders (all-MiniLM-L6-v2, EfficientNet-Lite0; fetched into the encoder cache on first use).")
     var content = false
+    @Option(help: "Learning arms: until a retrain is adopted, retrain after every N labelled clicks as well as each day's end (0: at days' ends only).")
+    var warmUpClicks = MLArm.defaultWarmUpClicks
     @Option(help: "Campaigns created on day 4, whose ads' learning is measured (default: 5% of the campaigns).") var newCampaigns: Int?
     @Flag(help: "Print the report as JSON.") var json = false
     @Option(help: "Write the serve log (serve-log.jsonl, the format `adserve train --logs` reads), report.json and SVG charts into this folder.") var out: String?
@@ -31,6 +33,7 @@ struct SimulateCommand: AsyncParsableCommand {
         guard (1...365).contains(days) else { throw ValidationError("--days must be between 1 and 365") }
         guard World.Kind(rawValue: world) != nil else { throw ValidationError("--world must be topics or products") }
         guard (newCampaigns ?? 0) >= 0 else { throw ValidationError("--new-campaigns must not be negative") }
+        guard warmUpClicks >= 0 else { throw ValidationError("--warm-up-clicks must not be negative") }
         for name in arms.split(separator: ",") where !Arms.known.contains(String(name)) {
             throw ValidationError("unknown arm '\(name)'; known: \(Arms.known.joined(separator: ", "))")
         }
@@ -40,6 +43,7 @@ struct SimulateCommand: AsyncParsableCommand {
         var configuration = Simulation.Configuration()
         configuration.size = World.Size(users: users, ads: ads)
         configuration.size.newCampaigns = newCampaigns ?? max(1, configuration.size.campaigns / 20)
+        configuration.warmUpClicks = warmUpClicks == 0 ? .max : warmUpClicks
         configuration.world = World.Kind(rawValue: world) ?? .topics
         configuration.days = days
         configuration.seed = seed

@@ -85,6 +85,7 @@ import Training
         var c = Self.configuration(seed: 6, days: 3)
         c.size = World.Size(users: 3_000, ads: 300)
         c.arms = ["baseline", "ml"]
+        c.warmUpClicks = .max  // daily retrains only
         let outcome = try await Simulation(configuration: c).run()
         let ml = try #require(outcome.report.arms["ml"])
         #expect(ml.impressions > 5_000)
@@ -92,6 +93,27 @@ import Training
         let notes = outcome.notes["ml"] ?? []
         #expect(notes.count == 2, "\(notes)")  // days 2 and 3: day 1 has no earlier day to train on
         #expect(notes.allSatisfy { $0.contains("judged on") && ($0.contains("— adopted") || $0.contains("— not adopted")) }, "\(notes)")
+    }
+
+    /// Until a retrain is adopted, every `warmUpClicks` labelled clicks close a period: the
+    /// first retrain is judged within day 1, each on a later period than the last, and once
+    /// one is adopted only days' ends retrain.
+    @Test func mlArmRetrainsWithinTheFirstDayUntilAdopted() async throws {
+        var c = Self.configuration(seed: 6, days: 2)
+        c.size = World.Size(users: 2_000, ads: 300)
+        c.arms = ["ml"]
+        c.warmUpClicks = 50
+        let outcome = try await Simulation(configuration: c).run()
+        let notes = outcome.notes["ml"] ?? []
+        let warmUp = notes.filter { $0.hasPrefix("until 2026-06-0") }
+        #expect(notes.first?.hasPrefix("until 2026-06-01T") == true, "\(notes)")
+        #expect(notes.allSatisfy { $0.hasPrefix("until 2026-06-0") || $0.hasPrefix("day ") }, "\(notes)")
+        // Each trains on everything before its period, so later ones train on more.
+        let trained = try warmUp.map { note in try #require(Int(note.split(separator: "trained on ")[1].prefix { $0.isNumber })) }
+        #expect(zip(trained, trained.dropFirst()).allSatisfy { $0 < $1 }, "\(notes)")
+        if let adopted = notes.firstIndex(where: { $0.contains("— adopted") }) {
+            #expect(notes[(adopted + 1)...].allSatisfy { $0.hasPrefix("day ") }, "\(notes)")
+        }
     }
 
     @Test func unknownArmIsRefused() async throws {
