@@ -54,6 +54,9 @@ let package = Package(
         // (`PendingAdEncoder`) and users' activity vectors and recent topics (`ActivityVectorUpdater`).
         .target(
             name: "ContentUpdates", dependencies: ["Domain", "Storage", "Serving", "ContentEncoding"], swiftSettings: swiftSettings),
+        // Approximate nearest-neighbour search over vectors (an HNSW graph), with no knowledge of
+        // ads: the candidate stage maps ads to its integer ids.
+        .target(name: "VectorIndex", swiftSettings: swiftSettings),
         // A simulated world of users and ads played through the real serving path, with A/B arms
         // (the learned arm retrains through the same flow as `adserve train`), and the decision
         // benchmark on a generated world. Both are given their store.
@@ -106,7 +109,7 @@ let package = Package(
             name: "adserve",
             dependencies: [
                 "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing",
-                "Learning", "API", "Services", "ContentEncoding", "ContentUpdates",
+                "Learning", "API", "Services", "ContentEncoding", "ContentUpdates", "VectorIndex",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -127,7 +130,7 @@ let package = Package(
             name: "AdServeTests",
             dependencies: [
                 "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing", "Learning",
-                "API", "Services", "TestSupport", "ContentEncoding", "ContentUpdates",
+                "API", "Services", "TestSupport", "ContentEncoding", "ContentUpdates", "VectorIndex",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -1,0 +1,102 @@
+/// `adserve ann-bench`: builds an `HNSWIndex` over a base set, then for each search effort
+/// runs every query once, one query per call on one thread, and measures recall@k against
+/// exact neighbours, queries per second and the latency percentiles.
+public struct IndexBenchmark: Sendable {
+    public var dimension: Int
+    public var k: Int
+    public var m = 16
+    public var efConstruction = 200
+    /// Search efforts to sweep (`ef`; below `k` the search explores `k`).
+    public var efs = [100, 150, 200, 300]
+    /// Threads that build the index (queries always run on one).
+    public var buildThreads = 2
+    public var seed: UInt64 = 1
+
+    public init(dimension: Int, k: Int) {
+        self.dimension = dimension
+        self.k = k
+    }
+
+    public struct Params: Codable, Sendable, Equatable {
+        public var m: Int
+        public var ef_construction: Int
+        public var ef: Int
+    }
+
+    public struct Result: Codable, Sendable {
+        public var params: Params
+        public var recall: Double
+        public var qps: Double
+        public var p50_us: Double
+        public var p99_us: Double
+    }
+
+    public struct Report: Codable, Sendable {
+        public var index = "hnsw"
+        public var count: Int
+        public var queries: Int
+        public var dimension: Int
+        public var k: Int
+        public var build_threads: Int
+        public var build_s: Double
+        public var memory_mb: Double
+        public var results: [Result]
+    }
+
+    /// `base` and `queries` are rows of `dimension` floats; `truth` holds, per query, the ids
+    /// of its `truthColumns` (≥ `k`) exact neighbours by inner product, best first.
+    public func run(base: [Float], queries: [Float], truth: [Int32], truthColumns: Int) -> Report {
+        precondition(truthColumns >= k && k > 0, "the truth must hold at least k ids per query")
+        let clock = ContinuousClock()
+        let started = clock.now
+        let index = HNSWIndex.build(vectors: base, dimension: dimension, m: m, efConstruction: efConstruction, threads: buildThreads, seed: seed)
+        let buildSeconds = Self.seconds(clock.now - started)
+        let queryCount = queries.count / dimension
+        let scratch = SearchScratch()
+        var latencies = [Double](repeating: 0, count: queryCount)
+        var results: [Result] = []
+        queries.withUnsafeBufferPointer { all in
+            func query(_ q: Int) -> UnsafeBufferPointer<Float> {
+                UnsafeBufferPointer(rebasing: all[(q * dimension)..<((q + 1) * dimension)])
+            }
+            for ef in efs {
+                // One query first, so the scratch has grown to this ef before timing.
+                index.search(query(0), k: k, ef: ef, scratch: scratch)
+                var found = 0
+                let sweepStart = clock.now
+                for q in 0..<queryCount {
+                    let t0 = clock.now
+                    let n = index.search(query(q), k: k, ef: ef, scratch: scratch)
+                    latencies[q] = Self.seconds(clock.now - t0) * 1e6
+                    found += Self.overlap(scratch.ids.prefix(n), truth[(q * truthColumns)..<(q * truthColumns + k)])
+                }
+                let sweepSeconds = Self.seconds(clock.now - sweepStart)
+                latencies.sort()
+                results.append(Result(
+                    params: Params(m: m, ef_construction: efConstruction, ef: ef),
+                    recall: Double(found) / Double(queryCount * k),
+                    qps: Double(queryCount) / max(sweepSeconds, 1e-9),
+                    p50_us: Self.percentile(latencies, 0.50), p99_us: Self.percentile(latencies, 0.99)))
+            }
+        }
+        return Report(
+            count: index.count, queries: queryCount, dimension: dimension, k: k, build_threads: buildThreads, build_s: buildSeconds,
+            memory_mb: Double(index.memoryBytes) / 1_048_576, results: results)
+    }
+
+    /// How many of `found` are among `truth` (k is small: a linear scan beats hashing).
+    static func overlap(_ found: Slice<UnsafeBufferPointer<Int32>>, _ truth: ArraySlice<Int32>) -> Int {
+        var hits = 0
+        for id in found where truth.contains(id) { hits += 1 }
+        return hits
+    }
+
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+    }
+}

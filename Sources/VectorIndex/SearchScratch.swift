@@ -1,0 +1,133 @@
+/// Everything a search needs besides the index, kept from call to call so that a search does
+/// not allocate once the scratch has grown to fit the index, `ef` and `k` it is used with:
+/// the visited marks, the candidate and result heaps, the neighbours being scored, the padded
+/// query, and the last search's hits, which the caller reads from `ids` and `scores`.
+///
+/// Not thread-safe: each thread that searches needs its own (a task may carry one across
+/// threads, but two searches must never use one at the same time). One scratch works with any
+/// index; using it with a bigger one grows it once.
+public final class SearchScratch {
+    /// Node `i` has been visited by the current search iff `visited[i] == generation`. Starting
+    /// a search bumps the generation, which clears every mark at once; when the 16-bit stamp
+    /// wraps, the array is zeroed. Two bytes per node keep the array cache-friendly.
+    private(set) var visited: UnsafeMutablePointer<UInt16>
+    private var visitedCapacity = 0
+    private var generation: UInt16 = 0
+
+    /// Nodes reached but not yet expanded, best on top.
+    var candidates: ScoreHeap<BestOnTop>
+    /// The best `ef` nodes found that pass the filter, worst on top.
+    var results: ScoreHeap<WorstOnTop>
+
+    /// The not-yet-visited neighbours of the node being expanded, and their scores.
+    private(set) var fresh: UnsafeMutablePointer<Int32>
+    private(set) var freshScores: UnsafeMutablePointer<Float>
+    private var freshCapacity = 0
+
+    /// Where a search leaves the XOR of the words it touched to start loading rows early, so
+    /// that the compiler keeps those loads. Never read.
+    var touched: UInt32 = 0
+
+    /// The query copied and zero-padded to the index's row stride.
+    private(set) var query: UnsafeMutablePointer<Float>
+    private var queryCapacity = 0
+
+    private var hitIDs: UnsafeMutablePointer<Int32>
+    private var hitScores: UnsafeMutablePointer<Float>
+    private var hitCapacity = 0
+
+    /// Hits of the last search: at most `k`, fewer when fewer nodes exist or pass the filter.
+    public private(set) var count = 0
+
+    /// Ids of the last search's hits, best first. Valid until the next search with this scratch.
+    public var ids: UnsafeBufferPointer<Int32> { UnsafeBufferPointer(start: hitIDs, count: count) }
+
+    /// Inner products of the last search's hits with the query, in the order of `ids`.
+    public var scores: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: hitScores, count: count) }
+
+    /// An empty scratch; the first search sizes it.
+    public init() {
+        visited = AlignedMemory.allocate(UInt16.self, count: 1)
+        candidates = ScoreHeap(capacity: 256)
+        results = ScoreHeap(capacity: 256)
+        fresh = AlignedMemory.allocate(Int32.self, count: 1)
+        freshScores = AlignedMemory.allocate(Float.self, count: 1)
+        query = AlignedMemory.allocate(Float.self, count: 1)
+        hitIDs = AlignedMemory.allocate(Int32.self, count: 1)
+        hitScores = AlignedMemory.allocate(Float.self, count: 1)
+    }
+
+    deinit {
+        AlignedMemory.free(visited)
+        candidates.release()
+        results.release()
+        AlignedMemory.free(fresh)
+        AlignedMemory.free(freshScores)
+        AlignedMemory.free(query)
+        AlignedMemory.free(hitIDs)
+        AlignedMemory.free(hitScores)
+    }
+
+    /// Grows whatever is too small for a search over `nodes` nodes with lists of up to
+    /// `maxDegree` neighbours, rows of `stride` floats, a result set of `ef` and `k` hits.
+    /// Allocates only when something grows.
+    func prepare(nodes: Int, maxDegree: Int, stride: Int, ef: Int, k: Int) {
+        if nodes > visitedCapacity {
+            let capacity = max(nodes, visitedCapacity * 3 / 2)
+            AlignedMemory.free(visited)
+            visited = AlignedMemory.allocateZeroed(UInt16.self, count: capacity)
+            visitedCapacity = capacity
+            generation = 0
+        }
+        if maxDegree > freshCapacity {
+            AlignedMemory.free(fresh)
+            AlignedMemory.free(freshScores)
+            fresh = AlignedMemory.allocate(Int32.self, count: maxDegree)
+            freshScores = AlignedMemory.allocate(Float.self, count: maxDegree)
+            freshCapacity = maxDegree
+        }
+        if stride > queryCapacity {
+            AlignedMemory.free(query)
+            query = AlignedMemory.allocate(Float.self, count: stride)
+            queryCapacity = stride
+        }
+        if k > hitCapacity {
+            AlignedMemory.free(hitIDs)
+            AlignedMemory.free(hitScores)
+            hitIDs = AlignedMemory.allocate(Int32.self, count: k)
+            hitScores = AlignedMemory.allocate(Float.self, count: k)
+            hitCapacity = k
+        }
+        results.reserveCapacity(ef)
+        candidates.reserveCapacity(ef)
+    }
+
+    /// Starts a new search's visited marks and returns its stamp.
+    @inline(__always)
+    func nextGeneration() -> UInt16 {
+        generation &+= 1
+        if generation == 0 {
+            visited.update(repeating: 0, count: visitedCapacity)
+            generation = 1
+        }
+        return generation
+    }
+
+    /// Moves the best `k` of `results` into the hits, best first, and empties `results`.
+    func takeHits(k: Int) {
+        while results.count > k { _ = results.pop() }
+        count = results.count
+        var slot = count
+        while slot > 0 {
+            slot -= 1
+            let hit = results.pop()
+            hitIDs[slot] = hit.id
+            hitScores[slot] = hit.score
+        }
+    }
+
+    /// Forgets the last search's hits (a search that found nothing).
+    func clearHits() {
+        count = 0
+    }
+}

@@ -1,0 +1,136 @@
+import Domain
+import Foundation
+import Testing
+import VectorIndex
+
+/// Unit-length vectors from a mixture of Gaussian clusters, like content embeddings; seeded.
+private func clusteredVectors(count: Int, dimension: Int, clusters: Int = 40, seed: UInt64) -> [Float] {
+    var rng = SplitMix64(seed: seed)
+    func gaussian() -> Float {
+        let u1 = Double.random(in: Double.ulpOfOne..<1, using: &rng)
+        let u2 = Double.random(in: 0..<1, using: &rng)
+        return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
+    }
+    let centres = (0..<(clusters * dimension)).map { _ in gaussian() }
+    var out: [Float] = []
+    out.reserveCapacity(count * dimension)
+    for _ in 0..<count {
+        let c = Int.random(in: 0..<clusters, using: &rng)
+        var v = (0..<dimension).map { centres[c * dimension + $0] + 0.6 * gaussian() }
+        let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        for i in v.indices { v[i] /= norm }
+        out += v
+    }
+    return out
+}
+
+/// The exact top `k` ids by inner product among those `allowed`.
+private func exactTop(_ base: [Float], dimension: Int, query: ArraySlice<Float>, k: Int, allowed: (Int) -> Bool = { _ in true }) -> [Int32] {
+    let q = Array(query)
+    var scored: [(Int32, Float)] = []
+    for row in 0..<(base.count / dimension) where allowed(row) {
+        var dot: Float = 0
+        for d in 0..<dimension { dot += base[row * dimension + d] * q[d] }
+        scored.append((Int32(row), dot))
+    }
+    return scored.sorted { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }.prefix(k).map(\.0)
+}
+
+@Suite struct VectorIndexTests {
+    static let dimension = 13  // not a multiple of the SIMD width
+    static let base = clusteredVectors(count: 3_000, dimension: dimension, seed: 1)
+    static let queries = clusteredVectors(count: 60, dimension: dimension, seed: 2)
+
+    func recall(_ index: HNSWIndex, k: Int, ef: Int, allowed: ((Int) -> Bool)? = nil) -> Double {
+        let d = Self.dimension
+        let scratch = SearchScratch()
+        var hits = 0
+        for q in 0..<(Self.queries.count / d) {
+            let query = Self.queries[(q * d)..<((q + 1) * d)]
+            let n: Int
+            if let allowed {
+                n = index.search(Array(query), k: k, ef: ef, scratch: scratch) { allowed(Int($0)) }
+                #expect(scratch.ids.prefix(n).allSatisfy { allowed(Int($0)) })
+            } else {
+                n = index.search(Array(query), k: k, ef: ef, scratch: scratch)
+            }
+            let truth = Set(exactTop(Self.base, dimension: d, query: query, k: k, allowed: allowed ?? { _ in true }))
+            hits += scratch.ids.prefix(n).filter { truth.contains($0) }.count
+            // Best first.
+            #expect(zip(scratch.scores.prefix(n), scratch.scores.prefix(n).dropFirst()).allSatisfy { $0 >= $1 })
+        }
+        return Double(hits) / Double(Self.queries.count / d * k)
+    }
+
+    @Test func findsTheExactNeighboursAtAGenerousEffort() {
+        let index = HNSWIndex.build(vectors: Self.base, dimension: Self.dimension, m: 12, efConstruction: 100, threads: 1, seed: 3)
+        #expect(index.count == 3_000)
+        #expect(recall(index, k: 10, ef: 200) >= 0.99)
+        // Less effort, less recall — but still a useful index.
+        #expect(recall(index, k: 10, ef: 10) >= 0.8)
+    }
+
+    @Test func buildingOnTwoThreadsGivesAnIndexAsGood() {
+        let index = HNSWIndex.build(vectors: Self.base, dimension: Self.dimension, m: 12, efConstruction: 100, threads: 2, seed: 3)
+        #expect(index.count == 3_000)
+        #expect(recall(index, k: 10, ef: 200) >= 0.99)
+    }
+
+    @Test func aFilterKeepsOnlyAllowedHitsAndStillFindsThem() {
+        let index = HNSWIndex.build(vectors: Self.base, dimension: Self.dimension, m: 12, efConstruction: 100, threads: 1, seed: 3)
+        #expect(recall(index, k: 10, ef: 200, allowed: { $0 % 3 == 0 }) >= 0.97)
+    }
+
+    @Test func addedVectorsAreFoundAndSmallIndexesAnswerWhatTheyHave() {
+        let index = HNSWIndex(dimension: 4, m: 4, efConstruction: 16, seed: 1)
+        let scratch = SearchScratch()
+        #expect(index.search([1, 0, 0, 0], k: 5, ef: 10, scratch: scratch) == 0)
+        index.add([0, 1, 0, 0])
+        index.add([1, 0, 0, 0])
+        index.add([0.6, 0.8, 0, 0])
+        #expect(index.search([1, 0, 0, 0], k: 5, ef: 10, scratch: scratch) == 3)
+        #expect(Array(scratch.ids) == [1, 2, 0])
+    }
+
+    @Test func rawFilesRoundTripAndBadOnesNameTheFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ann-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let good = dir.appendingPathComponent("base.f32").path
+        try RawMatrixFile.write([1, 2, 3, 4, 5, 6] as [Float], to: good)
+        let read = try RawMatrixFile.floats(good, dimension: 3)
+        #expect(read.rows == 2 && read.values == [1, 2, 3, 4, 5, 6])
+
+        #expect(throws: RawMatrixFile.Failure.self) { try RawMatrixFile.floats(good, dimension: 4) }
+        do { _ = try RawMatrixFile.floats(good, dimension: 4) } catch { #expect(error.file == good && error.reason.contains("whole number")) }
+
+        let nan = dir.appendingPathComponent("nan.f32").path
+        try RawMatrixFile.write([1, .nan, 3] as [Float], to: nan)
+        do { _ = try RawMatrixFile.floats(nan, dimension: 3); Issue.record("NaN accepted") } catch { #expect(error.file == nan && error.reason.contains("not finite")) }
+
+        let ids = dir.appendingPathComponent("truth.i32").path
+        try RawMatrixFile.write([0, 1, 7] as [Int32], to: ids)
+        #expect(try RawMatrixFile.ids(ids, columns: 3, bound: 8).values == [0, 1, 7])
+        do { _ = try RawMatrixFile.ids(ids, columns: 3, bound: 5); Issue.record("id out of range accepted") } catch { #expect(error.file == ids && error.reason.contains("outside")) }
+        do { _ = try RawMatrixFile.floats(dir.appendingPathComponent("missing").path, dimension: 3); Issue.record("missing file read") } catch { #expect(error.reason.contains("cannot be read")) }
+    }
+
+    @Test func theBenchmarkMeasuresRecallAgainstTheTruthItIsGiven() {
+        let d = Self.dimension
+        let k = 10
+        var truth: [Int32] = []
+        for q in 0..<(Self.queries.count / d) { truth += exactTop(Self.base, dimension: d, query: Self.queries[(q * d)..<((q + 1) * d)], k: k) }
+        var bench = IndexBenchmark(dimension: d, k: k)
+        bench.m = 12
+        bench.efConstruction = 100
+        bench.efs = [10, 200]
+        bench.buildThreads = 1
+        let report = bench.run(base: Self.base, queries: Self.queries, truth: truth, truthColumns: k)
+        #expect(report.count == 3_000 && report.queries == 60 && report.results.count == 2)
+        #expect(report.results[1].recall >= 0.99)
+        #expect(report.results.allSatisfy { $0.qps > 0 && $0.p50_us <= $0.p99_us })
+        // A wrong truth is measured as such, not trusted.
+        let shifted = truth.map { ($0 + 1) % 3_000 }
+        #expect(bench.run(base: Self.base, queries: Self.queries, truth: shifted, truthColumns: k).results[1].recall < 0.5)
+    }
+}
