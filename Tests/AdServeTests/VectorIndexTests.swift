@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import Synchronization
 import Testing
 import VectorIndex
 
@@ -132,5 +133,81 @@ private func exactTop(_ base: [Float], dimension: Int, query: ArraySlice<Float>,
         // A wrong truth is measured as such, not trusted.
         let shifted = truth.map { ($0 + 1) % 3_000 }
         #expect(bench.run(base: Self.base, queries: Self.queries, truth: shifted, truthColumns: k).results[1].recall < 0.5)
+    }
+}
+
+@Suite struct LiveVectorIndexTests {
+    /// What the writing and searching tasks share.
+    final class Shared: Sendable {
+        let removed = Mutex<Set<Int64>>([])
+        let violations = Mutex(0)
+        let writing = Mutex(true)
+    }
+
+    static let dimension = 16
+    static let vectors = clusteredVectors(count: 2_400, dimension: dimension, seed: 5)
+    static func vector(_ i: Int) -> [Float] { Array(vectors[(i * dimension)..<((i + 1) * dimension)]) }
+
+    @Test func aNewVectorIsFoundAtOnceAndARemovedOneNeverAgain() {
+        let index = LiveVectorIndex(dimension: Self.dimension, m: 8, efConstruction: 64)
+        for i in 0..<1_000 { index.upsert(Int64(i), Self.vector(i)) }
+        #expect(index.rebuild())
+        #expect(index.snapshot.count == 1_000 && index.snapshot.freshCount == 0)
+        let scratch = SearchScratch()
+        // Unit vectors: each is its own best match.
+        index.upsert(5_000, Self.vector(1_500))
+        #expect(index.search(Self.vector(1_500), k: 3, ef: 50, scratch: scratch).first?.key == 5_000)
+        #expect(index.search(Self.vector(7), k: 3, ef: 50, scratch: scratch).first?.key == 7)
+        index.remove(7)
+        #expect(!index.search(Self.vector(7), k: 50, ef: 100, scratch: scratch).contains { $0.key == 7 })
+        // Replaced: the key answers with its new vector only.
+        index.upsert(8, Self.vector(1_600))
+        #expect(index.search(Self.vector(1_600), k: 3, ef: 50, scratch: scratch).first?.key == 8)
+        #expect(index.search(Self.vector(8), k: 50, ef: 100, scratch: scratch).allSatisfy { $0.key != 8 || $0.score < 0.999 })
+        // The caller's filter applies to the graph and the fresh pool alike.
+        #expect(index.search(Self.vector(1_500), k: 10, ef: 50, scratch: scratch) { $0 != 5_000 }.allSatisfy { $0.key != 5_000 })
+        #expect(index.rebuild())
+        #expect(index.snapshot.count == 1_000 && index.snapshot.freshCount == 0)
+        #expect(index.search(Self.vector(1_500), k: 3, ef: 50, scratch: scratch).first?.key == 5_000)
+        #expect(!index.search(Self.vector(7), k: 50, ef: 100, scratch: scratch).contains { $0.key == 7 })
+    }
+
+    /// Searches from several tasks while one task writes and another rebuilds: no search ever
+    /// returns a key removed before it began, and nothing written is lost by the rebuilds.
+    @Test func writesAndRebuildsWhileSearching() async {
+        let index = LiveVectorIndex(dimension: Self.dimension, m: 8, efConstruction: 64)
+        for i in 0..<1_000 { index.upsert(Int64(i), Self.vector(i)) }
+        index.rebuild()
+        let shared = Shared()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for i in 0..<400 {
+                    index.upsert(Int64(1_000 + i), Self.vector(1_000 + i))
+                    index.remove(Int64(2 * i))
+                    shared.removed.withLock { _ = $0.insert(Int64(2 * i)) }
+                    if i % 100 == 50 { index.rebuild(threads: 1) }
+                }
+                shared.writing.withLock { $0 = false }
+            }
+            for t in 0..<3 {
+                group.addTask {
+                    let scratch = SearchScratch()
+                    var q = t
+                    while shared.writing.withLock({ $0 }) {
+                        let gone = shared.removed.withLock { $0 }
+                        let hits = index.search(Self.vector(q % 2_400), k: 20, ef: 40, scratch: scratch)
+                        if hits.contains(where: { gone.contains($0.key) }) { shared.violations.withLock { $0 += 1 } }
+                        q += 7
+                    }
+                }
+            }
+        }
+        #expect(shared.violations.withLock { $0 } == 0)
+        index.rebuild()
+        #expect(index.snapshot.count == 1_000)  // 1,000 + 400 added − 400 removed
+        let scratch = SearchScratch()
+        for i in stride(from: 1_000, to: 1_400, by: 37) {
+            #expect(index.search(Self.vector(i), k: 1, ef: 64, scratch: scratch).first?.key == Int64(i))
+        }
     }
 }
