@@ -54,6 +54,7 @@ public struct IndexBenchmark: Sendable {
         let queryCount = queries.count / dimension
         let scratch = SearchScratch()
         var latencies = [Double](repeating: 0, count: queryCount)
+        var hits = [Int32](repeating: -1, count: queryCount * k)
         var results: [Result] = []
         queries.withUnsafeBufferPointer { all in
             func query(_ q: Int) -> UnsafeBufferPointer<Float> {
@@ -62,15 +63,19 @@ public struct IndexBenchmark: Sendable {
             for ef in efs {
                 // One query first, so the scratch has grown to this ef before timing.
                 index.search(query(0), k: k, ef: ef, scratch: scratch)
-                var found = 0
+                // The sweep only searches and keeps the hits; recall is counted after it.
                 let sweepStart = clock.now
                 for q in 0..<queryCount {
                     let t0 = clock.now
                     let n = index.search(query(q), k: k, ef: ef, scratch: scratch)
                     latencies[q] = Self.seconds(clock.now - t0) * 1e6
-                    found += Self.overlap(scratch.ids.prefix(n), truth[(q * truthColumns)..<(q * truthColumns + k)])
+                    for i in 0..<k { hits[q * k + i] = i < n ? scratch.ids[i] : -1 }
                 }
                 let sweepSeconds = Self.seconds(clock.now - sweepStart)
+                var found = 0
+                for q in 0..<queryCount {
+                    found += Self.overlap(hits[(q * k)..<((q + 1) * k)], truth[(q * truthColumns)..<(q * truthColumns + k)])
+                }
                 latencies.sort()
                 results.append(Result(
                     params: Params(m: m, ef_construction: efConstruction, ef: ef),
@@ -85,9 +90,9 @@ public struct IndexBenchmark: Sendable {
     }
 
     /// How many of `found` are among `truth` (k is small: a linear scan beats hashing).
-    static func overlap(_ found: Slice<UnsafeBufferPointer<Int32>>, _ truth: ArraySlice<Int32>) -> Int {
+    static func overlap(_ found: ArraySlice<Int32>, _ truth: ArraySlice<Int32>) -> Int {
         var hits = 0
-        for id in found where truth.contains(id) { hits += 1 }
+        for id in found where id >= 0 && truth.contains(id) { hits += 1 }
         return hits
     }
 

@@ -20,17 +20,17 @@ public final class LiveVectorIndex: Sendable {
         /// The graph and the key of each of its rows.
         let graph: HNSWIndex
         let graphKeys: [Int64]
-        /// Graph rows by key, and the keys whose graph row no longer counts (removed or replaced).
-        let graphRows: [Int64: Int32]
+        /// The keys in the graph, and those whose graph row no longer counts (removed or replaced).
+        let inGraph: Set<Int64>
         let hidden: Set<Int64>
         /// Vectors written since the graph was built: keys and rows of `dimension` floats.
         let freshKeys: [Int64]
         let freshVectors: [Float]
 
-        init(graph: HNSWIndex, graphKeys: [Int64], graphRows: [Int64: Int32], hidden: Set<Int64>, freshKeys: [Int64], freshVectors: [Float]) {
+        init(graph: HNSWIndex, graphKeys: [Int64], inGraph: Set<Int64>, hidden: Set<Int64>, freshKeys: [Int64], freshVectors: [Float]) {
             self.graph = graph
             self.graphKeys = graphKeys
-            self.graphRows = graphRows
+            self.inGraph = inGraph
             self.hidden = hidden
             self.freshKeys = freshKeys
             self.freshVectors = freshVectors
@@ -61,7 +61,7 @@ public final class LiveVectorIndex: Sendable {
         self.m = m
         self.efConstruction = efConstruction
         current = Mutex(Snapshot(
-            graph: HNSWIndex(dimension: dimension, m: m, efConstruction: efConstruction), graphKeys: [], graphRows: [:], hidden: [],
+            graph: HNSWIndex(dimension: dimension, m: m, efConstruction: efConstruction), graphKeys: [], inGraph: [], hidden: [],
             freshKeys: [], freshVectors: []))
     }
 
@@ -95,7 +95,7 @@ public final class LiveVectorIndex: Sendable {
         switch change {
         case .upsert(let k, _), .remove(let k): key = k
         }
-        if s.graphRows[key] != nil { hidden.insert(key) }
+        if s.inGraph.contains(key) { hidden.insert(key) }
         if let i = freshKeys.firstIndex(of: key) {
             freshKeys.remove(at: i)
             freshVectors.removeSubrange((i * dimension)..<((i + 1) * dimension))
@@ -104,7 +104,7 @@ public final class LiveVectorIndex: Sendable {
             freshKeys.append(key)
             freshVectors += vector
         }
-        return Snapshot(graph: s.graph, graphKeys: s.graphKeys, graphRows: s.graphRows, hidden: hidden, freshKeys: freshKeys, freshVectors: freshVectors)
+        return Snapshot(graph: s.graph, graphKeys: s.graphKeys, inGraph: s.inGraph, hidden: hidden, freshKeys: freshKeys, freshVectors: freshVectors)
     }
 
     /// Builds a new graph over every visible vector (the graph's and the fresh pool's) on
@@ -128,9 +128,8 @@ public final class LiveVectorIndex: Sendable {
         keys += base.freshKeys
         vectors += base.freshVectors
         let graph = HNSWIndex.build(vectors: vectors, dimension: dimension, m: m, efConstruction: efConstruction, threads: threads, seed: seed)
-        let rows = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, Int32($0)) })
         writer.withLock { writer in
-            var next = Snapshot(graph: graph, graphKeys: keys, graphRows: rows, hidden: [], freshKeys: [], freshVectors: [])
+            var next = Snapshot(graph: graph, graphKeys: keys, inGraph: Set(keys), hidden: [], freshKeys: [], freshVectors: [])
             for change in writer.sinceRebuild ?? [] { next = Self.applying(change, to: next, dimension: dimension) }
             current.withLock { $0 = next }
             writer.sinceRebuild = nil
