@@ -76,8 +76,9 @@ let package = Package(
         // The training pipeline: the serve log, attribution join, trainer and calibration, the
         // promotion gate and the one retraining flow, the model repository, offline evaluation.
         .target(name: "Training", dependencies: ["Domain", "Models"], swiftSettings: swiftSettings),
-        // Learned models in the decision path: the learned ranker (no training code).
-        .target(name: "ModelServing", dependencies: ["Domain", "Models", "Serving"], swiftSettings: swiftSettings),
+        // Learned models in the decision path: the learned ranker and the two-tower candidate
+        // retriever over its vector index (no training code).
+        .target(name: "ModelServing", dependencies: ["Domain", "Models", "Serving", "VectorIndex"], swiftSettings: swiftSettings),
         // What a serving node learns from what it serves: observers that feed online learning and
         // the serve log, and the reloader that swaps promoted models in.
         .target(name: "Learning", dependencies: ["Domain", "Models", "Storage", "Serving", "Training", "ModelServing"], swiftSettings: swiftSettings),

@@ -134,50 +134,136 @@ public enum EmbeddingStatus: String, Sendable, Codable, CaseIterable {
     case pending, ready, failed
 }
 
+/// An ad. Its fields live in one immutable shared box, so copying an ad — the decision path
+/// copies candidates, and each carries its ad — costs one reference count, not one per string
+/// and array; setting a field makes a new box. Coded in JSON as its fields.
 public struct Ad: Sendable, Equatable, Codable {
-    public var id: AdID
-    public var campaignID: CampaignID
-    public var format: AdFormat
-    public var mediaURLs: [String]
-    public var caption: String
-    public var company: String
-    public var product: String
-    public var description: String
+    /// What an ad holds.
+    public struct Fields: Sendable, Equatable, Codable {
+        public var id: AdID
+        public var campaignID: CampaignID
+        public var format: AdFormat
+        public var mediaURLs: [String]
+        public var caption: String
+        public var company: String
+        public var product: String
+        public var description: String
+        /// The ad's content vector in the text space (`Limits.embeddingDimensions`): supplied by the
+        /// advertiser, or computed from its text by the content encoder.
+        public var embedding: [Float]?
+        public var embeddingStatus: EmbeddingStatus
+        /// Why encoding failed, when it did.
+        public var embeddingError: String?
+        /// The picture's (or video's) image vector (EfficientNet-Lite0, 1,280 floats), when the
+        /// media could be read.
+        public var imageEmbedding: [Float]?
+        public var status: Status
+        public var createdAt: Timestamp
+        /// The store's catalog revision of this version of the ad (see `Campaign.revision`).
+        public var revision: Int64
+    }
+
+    private final class Box: Sendable {
+        let fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var box: Box
+
+    /// All fields at once.
+    public var fields: Fields {
+        get { box.fields }
+        set { box = Box(newValue) }
+    }
+
+    private mutating func change(_ body: (inout Fields) -> Void) {
+        var fields = box.fields
+        body(&fields)
+        box = Box(fields)
+    }
+
+    public var id: AdID {
+        get { box.fields.id }
+        set { change { $0.id = newValue } }
+    }
+    public var campaignID: CampaignID {
+        get { box.fields.campaignID }
+        set { change { $0.campaignID = newValue } }
+    }
+    public var format: AdFormat {
+        get { box.fields.format }
+        set { change { $0.format = newValue } }
+    }
+    public var mediaURLs: [String] {
+        get { box.fields.mediaURLs }
+        set { change { $0.mediaURLs = newValue } }
+    }
+    public var caption: String {
+        get { box.fields.caption }
+        set { change { $0.caption = newValue } }
+    }
+    public var company: String {
+        get { box.fields.company }
+        set { change { $0.company = newValue } }
+    }
+    public var product: String {
+        get { box.fields.product }
+        set { change { $0.product = newValue } }
+    }
+    public var description: String {
+        get { box.fields.description }
+        set { change { $0.description = newValue } }
+    }
     /// The ad's content vector in the text space (`Limits.embeddingDimensions`): supplied by the
     /// advertiser, or computed from its text by the content encoder.
-    public var embedding: [Float]?
-    public var embeddingStatus: EmbeddingStatus
+    public var embedding: [Float]? {
+        get { box.fields.embedding }
+        set { change { $0.embedding = newValue } }
+    }
+    public var embeddingStatus: EmbeddingStatus {
+        get { box.fields.embeddingStatus }
+        set { change { $0.embeddingStatus = newValue } }
+    }
     /// Why encoding failed, when it did.
-    public var embeddingError: String?
+    public var embeddingError: String? {
+        get { box.fields.embeddingError }
+        set { change { $0.embeddingError = newValue } }
+    }
     /// The picture's (or video's) image vector (EfficientNet-Lite0, 1,280 floats), when the
     /// media could be read.
-    public var imageEmbedding: [Float]?
-    public var status: Status
-    public var createdAt: Timestamp
+    public var imageEmbedding: [Float]? {
+        get { box.fields.imageEmbedding }
+        set { change { $0.imageEmbedding = newValue } }
+    }
+    public var status: Status {
+        get { box.fields.status }
+        set { change { $0.status = newValue } }
+    }
+    public var createdAt: Timestamp {
+        get { box.fields.createdAt }
+        set { change { $0.createdAt = newValue } }
+    }
     /// The store's catalog revision of this version of the ad (see `Campaign.revision`).
-    public var revision: Int64
+    public var revision: Int64 {
+        get { box.fields.revision }
+        set { change { $0.revision = newValue } }
+    }
 
     public init(
         id: AdID, campaignID: CampaignID, format: AdFormat, mediaURLs: [String], caption: String, company: String,
         product: String, description: String, embedding: [Float]? = nil, embeddingStatus: EmbeddingStatus? = nil,
         embeddingError: String? = nil, imageEmbedding: [Float]? = nil, status: Status = .active, createdAt: Timestamp, revision: Int64 = 0
     ) {
-        self.id = id
-        self.campaignID = campaignID
-        self.format = format
-        self.mediaURLs = mediaURLs
-        self.caption = caption
-        self.company = company
-        self.product = product
-        self.description = description
-        self.embedding = embedding
-        self.embeddingStatus = embeddingStatus ?? (embedding == nil ? .pending : .ready)
-        self.embeddingError = embeddingError
-        self.imageEmbedding = imageEmbedding
-        self.status = status
-        self.createdAt = createdAt
-        self.revision = revision
+        box = Box(Fields(
+            id: id, campaignID: campaignID, format: format, mediaURLs: mediaURLs, caption: caption, company: company, product: product,
+            description: description, embedding: embedding, embeddingStatus: embeddingStatus ?? (embedding == nil ? .pending : .ready),
+            embeddingError: embeddingError, imageEmbedding: imageEmbedding, status: status, createdAt: createdAt, revision: revision))
     }
+
+    public init(from decoder: any Decoder) throws { box = Box(try Fields(from: decoder)) }
+    public func encode(to encoder: any Encoder) throws { try box.fields.encode(to: encoder) }
+
+    public static func == (lhs: Ad, rhs: Ad) -> Bool { lhs.box === rhs.box || lhs.box.fields == rhs.box.fields }
 }
 
 extension Ad {

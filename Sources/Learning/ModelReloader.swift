@@ -1,27 +1,35 @@
 import Domain
+import ModelServing
 import Models
+import Synchronization
 import Training
 
 /// Keeps a serving node's model slots on the repository's promoted versions: `reload()` loads a
 /// newly promoted (or rolled-back-to) version and swaps it in; a version that fails to load is
 /// refused and the serving model stays. Called on a timer by the server, directly by tests.
-public struct ModelReloader: Sendable {
+public final class ModelReloader: Sendable {
     public let repository: ModelRepository
     public let click: ModelSlot
     public let conversion: ModelSlot
     /// If set, every loaded version is handed to online learning, which continues from it.
     public let learner: OnlineLearner?
+    /// If set, the promoted two-tower model is installed in it (its index is built first).
+    public let retriever: TwoTowerRetriever?
+    private let installedCandidates = Mutex<Int?>(nil)
 
-    public init(repository: ModelRepository, click: ModelSlot, conversion: ModelSlot, learner: OnlineLearner? = nil) {
+    public init(repository: ModelRepository, click: ModelSlot, conversion: ModelSlot, learner: OnlineLearner? = nil, retriever: TwoTowerRetriever? = nil) {
         self.repository = repository
         self.click = click
         self.conversion = conversion
         self.learner = learner
+        self.retriever = retriever
     }
 
     public enum Change: Sendable, Equatable {
         case loaded(target: PredictionTarget, version: Int)
         case refused(target: PredictionTarget, version: Int, reason: String)
+        case loadedCandidates(version: Int)
+        case refusedCandidates(version: Int, reason: String)
     }
 
     /// What changed. A refused version is retried on the next call (it may be being written).
@@ -44,6 +52,15 @@ public struct ModelReloader: Sendable {
                 changes.append(.loaded(target: target, version: version))
             } catch {
                 changes.append(.refused(target: target, version: version, reason: error.description))
+            }
+        }
+        if let retriever, let version = repository.promotedCandidateModel, installedCandidates.withLock({ $0 }) != version {
+            do {
+                retriever.install(try repository.loadCandidateModel(version))
+                installedCandidates.withLock { $0 = version }
+                changes.append(.loadedCandidates(version: version))
+            } catch {
+                changes.append(.refusedCandidates(version: version, reason: error.description))
             }
         }
         return changes

@@ -14,10 +14,12 @@ public struct ServeLogger: ServingObserver {
     public init(write: @escaping @Sendable (ServeLogLine) -> Void) { self.write = write }
 
     public func decided(_ decision: Decision, profile: UserProfile?, context: FeedContext, at time: Timestamp) {
+        guard !decision.placements.isEmpty else { return }
+        let userSketch = VectorSketch(profile?.activityVector)
         for placement in decision.placements {
+            let features = ClickFeatureInput(placed: placement.candidate, user: profile, context: context, userSketch: userSketch)
             write(ServeLogLine(
-                kind: .impression, impressionId: decision.placementKey(placement), timeMs: time.milliseconds,
-                features: ClickFeatureInput(candidate: placement.candidate, user: profile, context: context),
+                kind: .impression, impressionId: decision.placementKey(placement), timeMs: time.milliseconds, features: features,
                 arm: decision.arm, propensity: placement.propensity))
         }
     }

@@ -49,13 +49,18 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
     /// The ad's content vector and the user's activity vector, compressed (`ContentCode`).
     public var adContentCode: Int?
     public var userContentCode: Int?
+    /// The user's activity vector and the ad's content vector as sketches (`VectorSketch`): the
+    /// inputs of the candidate model's two towers, logged so that it trains on what serving saw.
+    public var userSketch: VectorSketch?
+    public var adSketch: VectorSketch?
 
     public init(
         age: Int?, gender: String?, country: String?, language: String?, interests: [String],
         adId: Int64, campaignId: Int64, advertiserId: Int64, format: String, objective: String, caption: String,
         adImpressions: Int64, adClicks: Int64, adConversions: Int64 = 0, adAgeHours: Int64, userCampaignImpressions: Int,
         device: String?, hour: Int?, sessionPosition: Int?, userAdSimilarity: Double? = nil, recentTopicWeight: Double? = nil,
-        recentTopicShare: Double? = nil, recentTopicRank: Int? = nil, hoursSinceActivity: Int? = nil, adContentCode: Int? = nil, userContentCode: Int? = nil
+        recentTopicShare: Double? = nil, recentTopicRank: Int? = nil, hoursSinceActivity: Int? = nil, adContentCode: Int? = nil, userContentCode: Int? = nil,
+        userSketch: VectorSketch? = nil, adSketch: VectorSketch? = nil
     ) {
         self.age = age
         self.gender = gender
@@ -83,6 +88,8 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
         self.hoursSinceActivity = hoursSinceActivity
         self.adContentCode = adContentCode
         self.userContentCode = userContentCode
+        self.userSketch = userSketch
+        self.adSketch = adSketch
     }
 }
 

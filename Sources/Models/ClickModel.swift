@@ -13,4 +13,11 @@ public protocol ClickModel: Sendable {
     /// A versioned, self-describing byte format; `init(serialized:)` refuses anything else.
     func serialized() -> [UInt8]
     init(serialized bytes: [UInt8]) throws(AdServeError)
+    /// Readies the model to predict many times between updates (precomputed weights); the
+    /// predictions do not change. An update undoes it.
+    mutating func prepareForServing()
+}
+
+extension ClickModel {
+    public mutating func prepareForServing() {}
 }

@@ -16,7 +16,9 @@ public struct ClickPredictor: Sendable {
             throw AdServeError.invalid("model", "model \(meta.version): weights and metadata disagree on the feature hash")
         }
         self.meta = meta
-        self.model = model
+        var serving = model
+        serving.prepareForServing()
+        self.model = serving
         self.features = ClickFeatures(hasher: model.hasher)
     }
 

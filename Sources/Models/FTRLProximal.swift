@@ -3,7 +3,9 @@ import Foundation
 
 /// Logistic regression trained online by FTRL-Proximal (McMahan et al., "Ad Click Prediction:
 /// a View from the Trenches", KDD 2013): per-coordinate learning rates α / (β + √n), L1 for
-/// sparsity, L2 for shrinkage. Weights are derived lazily from (z, n) when predicting.
+/// sparsity, L2 for shrinkage. Weights are derived lazily from (z, n) when predicting, or, once
+/// `prepareForServing` has run (a model that predicts many times between updates), read from a
+/// table computed once: one memory read per feature instead of two and a square root.
 public struct FTRLProximal: ClickModel, Equatable {
     public static let kind = "ftrl_lr"
 
@@ -22,6 +24,21 @@ public struct FTRLProximal: ClickModel, Equatable {
     /// The bias is not regularized: shrinking it towards 0 (P = ½) would bias every prediction
     /// upwards when clicks are rare.
     let bias: Int
+    /// Every coordinate's weight, computed from (z, n) by `prepareForServing`; dropped by `update`.
+    private var served: ServedWeights?
+
+    private final class ServedWeights: Sendable {
+        let w: [Double]
+        init(_ w: [Double]) { self.w = w }
+    }
+
+    public static func == (a: FTRLProximal, b: FTRLProximal) -> Bool {
+        a.hasher == b.hasher && a.parameters == b.parameters && a.z == b.z && a.n == b.n && a.bias == b.bias
+    }
+
+    public mutating func prepareForServing() {
+        served = ServedWeights((0..<z.count).map(weight))
+    }
 
     public init(hasher: FeatureHasher = FeatureHasher(), parameters: Parameters = Parameters()) {
         self.hasher = hasher
@@ -45,6 +62,12 @@ public struct FTRLProximal: ClickModel, Equatable {
     /// The raw score w·x.
     public func margin(_ x: SparseFeatures) -> Double {
         var acc = 0.0
+        if let served {
+            served.w.withUnsafeBufferPointer { w in
+                for k in x.indices.indices { acc += w[Int(x.indices[k])] * Double(x.values[k]) }
+            }
+            return acc
+        }
         for k in x.indices.indices { acc += weight(Int(x.indices[k])) * Double(x.values[k]) }
         return acc
     }
@@ -54,6 +77,7 @@ public struct FTRLProximal: ClickModel, Equatable {
 
     /// One FTRL step on one example; `weight` scales the gradient (importance weighting).
     public mutating func update(_ x: SparseFeatures, label: Bool, weight exampleWeight: Double = 1) {
+        served = nil
         let p = predict(x)
         let g = (p - (label ? 1 : 0)) * exampleWeight
         for k in x.indices.indices {

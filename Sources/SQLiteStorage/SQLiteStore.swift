@@ -242,7 +242,14 @@ public final class SQLiteStore: AdStore {
                 }
                 for campaign in batch.campaigns { try db.run(Campaign.insertSQL, try campaign.bindings()) }
                 for ad in batch.ads { try db.run(Ad.insertSQL, try ad.bindings()) }
-                for user in batch.users { try Self.upsert(user, db) }
+                for user in batch.users {
+                    try Self.upsert(user, db)
+                    guard user.activityVector != nil || !user.recentTopics.isEmpty else { continue }
+                    try db.run(
+                        "UPDATE users SET activity_vector = ?, activity_vector_at = ?, recent_topics = ? WHERE id = ?",
+                        [user.activityVector.map { .blob(Self.floatsToBytes($0)) } ?? .null, user.activityVectorAt.map { .integer($0.milliseconds) } ?? .null,
+                         .text(try Self.encode(user.recentTopics)), .text(user.id.rawValue)])
+                }
                 for activity in batch.activities { try Self.insert(activity, db) }
             }
         }

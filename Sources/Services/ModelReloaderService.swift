@@ -31,6 +31,10 @@ public struct ModelReloaderService: Service {
                         logger.info("model loaded", metadata: ["target": "\(target.rawValue)", "version": "\(version)"])
                     case .refused(let target, let version, let reason):
                         logger.error("model refused", metadata: ["target": "\(target.rawValue)", "version": "\(version)", "reason": "\(reason)"])
+                    case .loadedCandidates(let version):
+                        logger.info("candidate model loaded, its index built", metadata: ["version": "\(version)"])
+                    case .refusedCandidates(let version, let reason):
+                        logger.error("candidate model refused", metadata: ["version": "\(version)", "reason": "\(reason)"])
                     }
                 }
                 learner.advance(to: clock.now())

@@ -62,6 +62,9 @@ public final class CatalogSnapshot: Sendable {
     /// Index in `campaigns` of each active campaign.
     let campaignIndices: [CampaignID: Int32]
     let adSlots: [AdID: Int32]
+    /// Index in `ads` of the active ad at each ad state slot, -1 where none: how a key of the
+    /// candidate index (a slot, stable across snapshots) finds its ad in this snapshot.
+    let adIndexBySlot: [Int32]
 
     /// The catalog version this snapshot was built from.
     public let version: UInt64
@@ -144,6 +147,34 @@ public final class CatalogSnapshot: Sendable {
         self.adsByID = allAds
         self.campaignSlots = campaignSlots
         self.adSlots = adSlots
+        var bySlot = [Int32](repeating: -1, count: Int(adStateSlots.max() ?? -1) + 1)
+        for (index, slot) in adStateSlots.enumerated() { bySlot[Int(slot)] = Int32(index) }
+        self.adIndexBySlot = bySlot
+    }
+
+    /// The active ad at a state slot, if any.
+    @inline(__always)
+    func adIndex(slot: Int64) -> Int32? {
+        guard slot >= 0, slot < adIndexBySlot.count else { return nil }
+        let index = adIndexBySlot[Int(slot)]
+        return index >= 0 ? index : nil
+    }
+
+    /// One active ad as the candidate stage indexes it: its state slot (stable while the ad
+    /// exists, the index's key) and what its vector is made from.
+    public struct ActiveAd: Sendable {
+        public var slot: Int64
+        public var ad: Ad
+        public var advertiserID: AdvertiserID
+        public var objective: Objective
+    }
+
+    /// Calls `body` with every active ad of an active campaign, in index order.
+    public func forEachActiveAd(_ body: (ActiveAd) throws -> Void) rethrows {
+        for (index, ad) in ads.enumerated() {
+            let entry = campaigns[Int(adCampaigns[index])]
+            try body(ActiveAd(slot: Int64(adStateSlots[index]), ad: ad, advertiserID: entry.advertiserID, objective: entry.objective))
+        }
     }
 
     /// A user's attributes, interned against this snapshot's vocabulary once per request.

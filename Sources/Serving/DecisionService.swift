@@ -10,6 +10,11 @@ public struct ServingConfiguration: Sendable {
     public var profileCacheCapacity = 1_000_000
     public var maxOrganicCount = 500
     public var policy = SelectionPolicy.ranked
+    /// K of the candidate stage, when the service has a retriever.
+    public var candidateCount = 500
+    /// Share of decisions on which the candidate stage is audited against the exhaustive
+    /// ranking (`CandidateAudit`); 0 audits none.
+    public var candidateAuditRate = 0.0
     /// The name decisions carry (`Decision.arm`): an experiment arm's, or "default".
     public var arm = "default"
     public init() {}
@@ -23,6 +28,10 @@ public final class DecisionService: Sendable {
     public let delivery: DeliveryState
     public let engine: DecisionEngine
     public let ranker: any Ranker
+    /// The candidate stage's retrieval model: nil scores every eligible ad.
+    public let retriever: (any CandidateRetriever)?
+    /// The candidate stage's recall of the exhaustive ranking's choices, on sampled decisions.
+    public let candidateAudit: CandidateAudit?
     public let clock: any WallClock
     public let configuration: ServingConfiguration
     /// Who hears about decisions and recorded events (shared with variants).
@@ -34,13 +43,16 @@ public final class DecisionService: Sendable {
 
     public init(
         store: any AdStore, catalog: CatalogPublisher, delivery: DeliveryState, signer: TokenSigner, ranker: any Ranker = RuleBasedRanker(),
-        clock: any WallClock, configuration: ServingConfiguration = ServingConfiguration(), decisionIDs: DecisionIDGenerator = DecisionIDGenerator()
+        clock: any WallClock, configuration: ServingConfiguration = ServingConfiguration(), decisionIDs: DecisionIDGenerator = DecisionIDGenerator(),
+        retriever: (any CandidateRetriever)? = nil
     ) {
         self.store = store
         self.catalog = catalog
         self.delivery = delivery
-        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: signer, policy: configuration.policy)
+        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: signer, policy: configuration.policy, candidateCount: configuration.candidateCount)
         self.ranker = ranker
+        self.retriever = retriever
+        self.candidateAudit = retriever != nil && configuration.candidateAuditRate > 0 ? CandidateAudit(sampleRate: configuration.candidateAuditRate) : nil
         self.clock = clock
         self.configuration = configuration
         self.observers = ServingObservers()
@@ -48,12 +60,17 @@ public final class DecisionService: Sendable {
         self.decisionIDs = Mutex(decisionIDs)
     }
 
-    private init(variantOf base: DecisionService, ranker: any Ranker, configuration: ServingConfiguration, decisionIDs: DecisionIDGenerator) {
+    private init(
+        variantOf base: DecisionService, ranker: any Ranker, configuration: ServingConfiguration, decisionIDs: DecisionIDGenerator,
+        retriever: (any CandidateRetriever)?
+    ) {
         self.store = base.store
         self.catalog = base.catalog
         self.delivery = base.delivery
-        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: base.signer, policy: configuration.policy)
+        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: base.signer, policy: configuration.policy, candidateCount: configuration.candidateCount)
         self.ranker = ranker
+        self.retriever = retriever
+        self.candidateAudit = retriever != nil && configuration.candidateAuditRate > 0 ? CandidateAudit(sampleRate: configuration.candidateAuditRate) : nil
         self.clock = base.clock
         self.configuration = configuration
         self.observers = base.observers
@@ -63,8 +80,10 @@ public final class DecisionService: Sendable {
 
     /// Another serving path over the same store, catalog, delivery state, signer and profile
     /// cache — an experiment arm: its own ranker, policy and ad load, shared budgets and caps.
-    public func variant(ranker: any Ranker, configuration: ServingConfiguration, decisionIDs: DecisionIDGenerator) -> DecisionService {
-        let variant = DecisionService(variantOf: self, ranker: ranker, configuration: configuration, decisionIDs: decisionIDs)
+    public func variant(
+        ranker: any Ranker, configuration: ServingConfiguration, decisionIDs: DecisionIDGenerator, retriever: (any CandidateRetriever)? = nil
+    ) -> DecisionService {
+        let variant = DecisionService(variantOf: self, ranker: ranker, configuration: configuration, decisionIDs: decisionIDs, retriever: retriever)
         variant.refresh()
         return variant
     }
@@ -72,7 +91,8 @@ public final class DecisionService: Sendable {
     /// Opens the serving state over a store: loads the catalog and rebuilds delivery state.
     public static func open(
         store: any AdStore, clock: any WallClock, configuration: ServingConfiguration = ServingConfiguration(),
-        ranker: any Ranker = RuleBasedRanker(), decisionIDs: DecisionIDGenerator = DecisionIDGenerator()
+        ranker: any Ranker = RuleBasedRanker(), decisionIDs: DecisionIDGenerator = DecisionIDGenerator(),
+        retriever: (any CandidateRetriever)? = nil
     ) async throws -> DecisionService {
         let key = try await store.secret(named: Self.tokenSecretName) { Secrets.randomBytes(32) }
         let previous = try await store.previousSecret(named: Self.tokenSecretName)
@@ -83,18 +103,20 @@ public final class DecisionService: Sendable {
         let service = DecisionService(
             store: store, catalog: catalog, delivery: delivery,
             signer: TokenSigner(key: key, lifetimeMilliseconds: configuration.tokenLifetimeMilliseconds, previous: previous),
-            ranker: ranker, clock: clock, configuration: configuration, decisionIDs: decisionIDs)
+            ranker: ranker, clock: clock, configuration: configuration, decisionIDs: decisionIDs, retriever: retriever)
         service.refresh()
         return service
     }
 
-    /// Publishes catalog changes and, for a user-independent ranker, rebuilds the best-first
-    /// order: always when the catalog changed, otherwise only if `rebuildRanking` (to pick up
-    /// the latest delivery counters). `ServingRefresher` calls it on a timer; tests and the
-    /// simulator call it directly. Returns whether the catalog changed.
+    /// Publishes catalog changes, brings the retriever's index up to the snapshot and, for a
+    /// user-independent ranker, rebuilds the best-first order: always when the catalog changed,
+    /// otherwise only if `rebuildRanking` (to pick up the latest delivery counters).
+    /// `ServingRefresher` calls it on a timer; tests and the simulator call it directly. Returns
+    /// whether the catalog changed.
     @discardableResult
     public func refresh(rebuildRanking: Bool = true) -> Bool {
         let published = catalog.publishIfChanged()
+        retriever?.sync(catalog.snapshot, at: clock.now())
         guard ranker.isUserIndependent, engine.policy == .ranked, published || rebuildRanking else { return published }
         let index = RankingIndex(snapshot: catalog.snapshot, delivery: delivery, ranker: ranker, now: clock.now())
         ranking.withLock { current in
@@ -135,7 +157,7 @@ public final class DecisionService: Sendable {
         var context = context
         context.at = now
         let request = DecisionRequest(decisionID: decisionID, userID: userID, profile: profile, context: context, organicCount: organicCount, now: now)
-        let decision = engine.decide(request, arm: configuration.arm, view: view, delivery: delivery, ranker: ranker)
+        let decision = engine.decide(request, arm: configuration.arm, view: view, delivery: delivery, ranker: ranker, retriever: retriever, audit: candidateAudit)
         for observer in observers.all { observer.decided(decision, profile: profile, context: context, at: request.now) }
         return decision
     }

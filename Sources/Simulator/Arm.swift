@@ -91,7 +91,7 @@ struct MostViewedRanker: Ranker {
 }
 
 public enum Arms {
-    public static let known = ["baseline", "random", "ml", "ml-plain", "most-viewed"]
+    public static let known = ["baseline", "random", "ml", "ml+candidates", "ml-plain", "most-viewed"]
 
     /// The arm called `name`, labelled `label` in decisions and reports (an A/A test runs one
     /// arm twice under two labels).
@@ -101,6 +101,7 @@ public enum Arms {
         case "baseline": return BaselineArm(name: label)
         case "random": return RandomArm(name: label)
         case "ml": return try MLArm(name: label, warmUpClicks: warmUpClicks)
+        case "ml+candidates": return try MLArm(name: label, warmUpClicks: warmUpClicks, candidates: true)
         case "ml-plain": return try MLArm(name: label, seesContent: false, warmUpClicks: warmUpClicks)
         case "most-viewed": return MostViewedArm(name: label)
         default: throw AdServeError.invalid("arms", "unknown arm '\(name)'; known: \(known.joined(separator: ", "))")

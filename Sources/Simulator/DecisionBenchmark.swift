@@ -1,26 +1,60 @@
 import Domain
+import Foundation
 import Histogram
+import Learning
+import ModelServing
+import Models
 import Serving
 import Storage
+import Synchronization
+import Training
 
 /// `adserve bench`: the decision path timed in-process against a generated world. Each timed
-/// request is one full decision: profile (store, then cache), eligibility, ranking, ad load
-/// and signed tokens. No events are sent, so rates stay at their priors and no cap or budget
-/// binds.
+/// request is one full decision: profile (store, then cache), eligibility, candidates, ranking,
+/// ad load and signed tokens. No events are sent while timing, so rates stay where they were,
+/// and no cap or budget binds.
+///
+/// The world carries content and activity vectors: each of the world's latent dimensions gets
+/// a random direction of the 384-float text space; an ad's content vector is its latent mix of
+/// those directions plus noise, a user's activity vector likewise (synthetic: encoding a
+/// million captions would take hours and measure the encoder, not the decision path).
+///
+/// `ml` first trains what it serves: `trainingDecisions` decisions of uniformly random ads,
+/// logged through the serve logger, with clicks and conversions drawn from the world's
+/// behaviour model; a click model and a conversion model (FTRL) and the two-tower candidate
+/// model are trained on that log, and the retriever indexes every ad before timing starts.
 public struct DecisionBenchmark: Sendable {
+    public enum RankerChoice: String, Sendable, CaseIterable {
+        case rule, ml
+    }
+
     public var size: World.Size
     public var requests: Int
     public var organicCount: Int
     public var seed: UInt64
+    public var ranker: RankerChoice
+    /// K of the candidate stage with `ml`; 0 scores every eligible ad.
+    public var candidates: Int
+    public var trainingDecisions: Int
+    public var buildThreads: Int
 
-    public init(size: World.Size, requests: Int, organicCount: Int = 20, seed: UInt64 = 1) {
+    public init(
+        size: World.Size, requests: Int, organicCount: Int = 20, seed: UInt64 = 1, ranker: RankerChoice = .rule, candidates: Int = 500,
+        trainingDecisions: Int = 20_000, buildThreads: Int = 2
+    ) {
         self.size = size
         self.requests = requests
         self.organicCount = organicCount
         self.seed = seed
+        self.ranker = ranker
+        self.candidates = candidates
+        self.trainingDecisions = trainingDecisions
+        self.buildThreads = buildThreads
     }
 
     public struct Result: Sendable, Codable {
+        public var ranker: String
+        public var candidates: Int
         public var ads: Int
         public var users: Int
         public var requests: Int
@@ -31,15 +65,49 @@ public struct DecisionBenchmark: Sendable {
         public var decisions_per_s: Double
         public var ads_per_decision: Double
         public var active_campaigns: Int
+        /// Resident memory after timing, and its peak over the run (world generation included).
+        public var rss_mb: Double
+        public var peak_rss_mb: Double
+        /// With `ml`: seconds spent training and building the candidate index, the index's size.
+        public var training_s: Double?
+        public var index_build_s: Double?
+        public var index_mb: Double?
+        public var training_clicks: Int?
     }
 
-    /// Generates the world into `store` (which must be empty) and times `requests` decisions of
-    /// random users on random devices and hours, one after the other.
+    /// Generates the world into `store` (which must be empty), trains what `ml` serves, and
+    /// times `requests` decisions of random users on random devices and hours, one after the other.
     public func run(store: some AdStore) async throws -> Result {
         let clock = ManualClock()
         let world = World(size: size, seed: seed, start: clock.now())
-        try await store.importBatch(world.batch)
-        let serving = try await DecisionService.open(store: store, clock: clock, decisionIDs: DecisionIDGenerator(prefix: seed))
+        var batch = world.batch
+        SyntheticVectors.add(to: &batch, world: world, seed: seed)
+        try await store.importBatch(batch)
+
+        var training: (seconds: Double, clicks: Int)?
+        var indexBuild: (seconds: Double, megabytes: Double)?
+        let serving: DecisionService
+        switch ranker {
+        case .rule:
+            serving = try await DecisionService.open(store: store, clock: clock, decisionIDs: DecisionIDGenerator(prefix: seed))
+        case .ml:
+            let started = ContinuousClock.now
+            let models = try await train(world: world, store: store, clock: clock)
+            training = ((ContinuousClock.now - started).inSeconds, models.clicks)
+            var settings = TwoTowerRetriever.Settings()
+            settings.buildThreads = buildThreads
+            let retriever = candidates > 0 ? TwoTowerRetriever(settings: settings) : nil
+            var configuration = ServingConfiguration()
+            configuration.candidateCount = max(1, candidates)
+            serving = try await DecisionService.open(
+                store: store, clock: clock, configuration: configuration, ranker: LearnedRanker(click: models.click, conversion: models.conversion),
+                decisionIDs: DecisionIDGenerator(prefix: seed), retriever: retriever)
+            if let retriever {
+                let building = ContinuousClock.now
+                retriever.install(models.twoTower, snapshot: serving.catalog.snapshot)
+                indexBuild = ((ContinuousClock.now - building).inSeconds, Double(retriever.indexMemoryBytes) / 1_048_576)
+            }
+        }
 
         var rng = SplitMix64(seed: seed ^ 0x5EED)
         // Latencies in nanoseconds, to 3 significant digits.
@@ -56,10 +124,119 @@ public struct DecisionBenchmark: Sendable {
         }
         let seconds = (ContinuousClock.now - begin).inSeconds
         func milliseconds(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e6 }
+        let memory = ResidentMemory.read()
         return Result(
-            ads: size.ads, users: size.users, requests: requests, p50_ms: milliseconds(latencies.valueAtPercentile(50)),
-            p99_ms: milliseconds(latencies.valueAtPercentile(99)), mean_ms: latencies.mean / 1e6, max_ms: milliseconds(latencies.max),
-            decisions_per_s: Double(requests) / seconds, ads_per_decision: Double(served) / Double(requests),
-            active_campaigns: serving.catalog.snapshot.activeCampaignCount)
+            ranker: ranker.rawValue, candidates: ranker == .ml ? candidates : 0, ads: size.ads, users: size.users, requests: requests,
+            p50_ms: milliseconds(latencies.valueAtPercentile(50)), p99_ms: milliseconds(latencies.valueAtPercentile(99)),
+            mean_ms: latencies.mean / 1e6, max_ms: milliseconds(latencies.max), decisions_per_s: Double(requests) / seconds,
+            ads_per_decision: Double(served) / Double(requests), active_campaigns: serving.catalog.snapshot.activeCampaignCount,
+            rss_mb: memory.current, peak_rss_mb: memory.peak, training_s: training?.seconds, index_build_s: indexBuild?.seconds,
+            index_mb: indexBuild?.megabytes, training_clicks: training?.clicks)
+    }
+
+    /// What `ml` serves, trained on a log of uniformly random decisions with clicks and
+    /// conversions drawn from the world's behaviour.
+    private func train(world: World, store: some AdStore, clock: ManualClock) async throws -> (
+        click: ModelSlot, conversion: ModelSlot, twoTower: TwoTowerModel, clicks: Int
+    ) {
+        var configuration = ServingConfiguration()
+        configuration.policy = .uniformRandom(seed: seed)
+        configuration.profileCacheCapacity = 0
+        let explorer = try await DecisionService.open(store: store, clock: clock, configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: ~seed))
+        let log = LogBuffer()
+        explorer.observers.add(ServeLogger { log.append($0) })
+        let behaviour = Behaviour()
+        var rng = SplitMix64(seed: seed ^ 0x7EA1)
+        for _ in 0..<trainingDecisions {
+            clock.advance(milliseconds: 1_000)
+            let u = Int.random(in: 0..<world.userIDs.count, using: &rng)
+            let hour = Int.random(in: 0...23, using: &rng)
+            let decision = try await explorer.decide(
+                userID: world.userIDs[u], context: FeedContext(device: world.userDevice[u], hour: hour), organicCount: organicCount)
+            for placement in decision.placements {
+                let ad = Int(placement.candidate.adID.rawValue) - 1
+                let affinity = world.affinity(user: u, ad: ad)
+                let p = behaviour.clickProbability(affinity: affinity, quality: world.adQuality[ad], afterPost: placement.afterPost, seenBefore: 0, hour: hour)
+                guard Double.random(in: 0..<1, using: &rng) < p else { continue }
+                let key = decision.placementKey(placement)
+                log.append(ServeLogLine(.click, impressionId: key, at: clock.now().adding(milliseconds: 500)))
+                let rate = behaviour.conversionProbability(advertiserRate: world.advertiserConversionRate[world.adAdvertiser[ad]], affinity: affinity)
+                if Double.random(in: 0..<1, using: &rng) < rate {
+                    log.append(ServeLogLine(.conversion, impressionId: key, at: clock.now().adding(milliseconds: 900)))
+                }
+            }
+        }
+        // Close every attribution window.
+        clock.advance(milliseconds: 8 * Timestamp.millisecondsPerDay)
+        let serveLog = ServeLog(lines: log.lines.sorted { $0.timeMs < $1.timeMs })
+        let windows = AttributionWindows()
+        func model(_ target: PredictionTarget) throws -> ModelSlot {
+            let examples = serveLog.joined(target: target, windows: windows, asOf: clock.now()).examples
+            let cut = examples.count * 9 / 10
+            guard cut > 0, cut < examples.count else { return ModelSlot() }
+            var training = TrainingConfiguration()
+            training.calibrationWindowMilliseconds = Int64(trainingDecisions / 10) * 1_000
+            let result = try Trainer(configuration: training).train(
+                Array(examples[..<cut]), target: target, heldOut: Array(examples[cut...]), heldOutName: "bench", now: clock.now())
+            return ModelSlot(result.predictor)
+        }
+        let clickExamples = serveLog.joined(target: .click, windows: windows, asOf: clock.now()).examples
+        var twoTower = TwoTowerModel()
+        let clicks = CandidateRecall.clicks(clickExamples, model: twoTower)
+        twoTower.train(clicks)
+        return (try model(.click), try model(.conversion), twoTower, clicks.count)
+    }
+}
+
+/// Serve-log lines kept in memory.
+final class LogBuffer: Sendable {
+    private let stored = Mutex<[ServeLogLine]>([])
+    func append(_ line: ServeLogLine) { stored.withLock { $0.append(line) } }
+    var lines: [ServeLogLine] { stored.withLock { $0 } }
+}
+
+/// This process's resident memory from /proc/self/status (Linux), in megabytes; zeros elsewhere.
+enum ResidentMemory {
+    static func read() -> (current: Double, peak: Double) {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+        func field(_ name: String) -> Double {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return 0 }
+            let kilobytes = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+            return kilobytes / 1024
+        }
+        return (field("VmRSS"), field("VmHWM"))
+    }
+}
+
+/// Synthetic content and activity vectors for a generated world (the benchmark's, and tests').
+public enum SyntheticVectors {
+    /// Content vectors for the ads and activity vectors for the users of `world`'s batch: one
+    /// random unit direction per latent dimension, mixed by the latent vector, plus noise.
+    public static func add(to batch: inout ImportBatch, world: World, seed: UInt64) {
+        let width = Limits.embeddingDimensions
+        let k = world.dimensions
+        var rng = SplitMix64(seed: seed ^ 0xC0_17E7)
+        func gaussian() -> Float {
+            let u1 = Double.random(in: Double.ulpOfOne..<1, using: &rng)
+            let u2 = Double.random(in: 0..<1, using: &rng)
+            return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
+        }
+        let directions = (0..<k).map { _ in VectorMath.unitLength((0..<width).map { _ in gaussian() }) }
+        func vector(_ latent: ArraySlice<Float>, noise: Float) -> [Float] {
+            var v = (0..<width).map { _ in gaussian() * noise / Float(width).squareRoot() }
+            for (d, weight) in zip(0..<k, latent) {
+                for i in 0..<width { v[i] += weight * directions[d][i] }
+            }
+            return VectorMath.unitLength(v)
+        }
+        for i in batch.ads.indices {
+            let ad = Int(batch.ads[i].id.rawValue) - 1
+            batch.ads[i].embedding = vector(world.adLatent[(ad * k)..<((ad + 1) * k)], noise: 0.6)
+            batch.ads[i].embeddingStatus = .ready
+        }
+        for i in batch.users.indices {
+            batch.users[i].activityVector = vector(world.userLatent[(i * k)..<((i + 1) * k)], noise: 0.8)
+            batch.users[i].activityVectorAt = world.start
+        }
     }
 }

@@ -16,6 +16,15 @@ import Training
 /// untrained and serves the rule-based estimate; until the gate first adopts a retrain, it also
 /// retrains every `warmUpClicks` labelled clicks, judged on the clicks since the last try.
 ///
+/// `ml+candidates` puts the candidate stage in front of the same ranker: a two-tower model
+/// (`TwoTowerModel`) retrained at each retrain from the same examples and judged by the same
+/// rule — trained on what came before the period, adopted only if its recall@K of the period's
+/// clicked ads beats what served (the serving two-tower, or before one the most-clicked ads) —
+/// and a `TwoTowerRetriever` that hands the ranker its top K eligible ads and the fresh ones.
+/// Until a two-tower model is adopted the ranker scores every eligible ad. A twentieth of its
+/// decisions are also ranked exhaustively, to measure how often the stage finds what the full
+/// ranker would have chosen (`CandidateAudit`).
+///
 /// `ml-plain` is the same arm blind to content and activity: its ranker and its learning see
 /// profiles without activity vector, recent topics or last-activity time, and ads without
 /// content vectors — the learned ranker as it was before it could read them.
@@ -54,13 +63,24 @@ public final class MLArm: Arm {
     public static let defaultWarmUpClicks = 200
     /// One line per retrain: what it measured on the day it had not seen, and the gate's verdict.
     private let retrains = Mutex<[String]>([])
-    public var notes: [String] { retrains.withLock { $0 } }
+    public var notes: [String] {
+        var notes = retrains.withLock { $0 }
+        if let audit = service.withLock({ $0?.candidateAudit })?.current, let recall = audit.recall {
+            notes.append("candidate stage: found \(audit.found) of the \(audit.chosen) ads the full ranker chose in \(audit.decisions) audited decisions (recall \(TextTable.fixed(recall, 3)))")
+        }
+        return notes
+    }
+    /// The candidate stage, for `ml+candidates`.
+    public let retriever: TwoTowerRetriever?
+    public static let candidateCount = 500
+    private let service = Mutex<DecisionService?>(nil)
 
     public init(
         name: String = "ml", seesContent: Bool = true, configuration: TrainingConfiguration = MLArm.defaultConfiguration,
-        warmUpClicks: Int = MLArm.defaultWarmUpClicks
+        warmUpClicks: Int = MLArm.defaultWarmUpClicks, candidates: Bool = false
     ) throws(AdServeError) {
         self.name = name
+        retriever = candidates ? TwoTowerRetriever() : nil
         self.warmUpClicks = max(Self.minimumLabels, warmUpClicks)
         self.seesContent = seesContent
         self.configuration = configuration
@@ -86,9 +106,14 @@ public final class MLArm: Arm {
 
     public func servingPath(base: DecisionService, seed: UInt64) -> DecisionService {
         let ranker = LearnedRanker(click: click, conversion: conversion)
-        return base.variant(
-            ranker: seesContent ? ranker : ContentBlindRanker(inner: ranker), configuration: servingConfiguration(base: base, policy: .ranked),
-            decisionIDs: DecisionIDGenerator(prefix: seed))
+        var configuration = servingConfiguration(base: base, policy: .ranked)
+        configuration.candidateCount = Self.candidateCount
+        configuration.candidateAuditRate = retriever == nil ? 0 : 0.05
+        let path = base.variant(
+            ranker: seesContent ? ranker : ContentBlindRanker(inner: ranker), configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: seed),
+            retriever: retriever)
+        service.withLock { $0 = path }
+        return path
     }
 
     /// Online learning hears this arm's decisions and every recorded event (events of other
@@ -145,12 +170,30 @@ public final class MLArm: Arm {
                 if target == .click { periods.withLock { $0.adopted = true } }
             }
         }
+        if let retriever { retrainCandidates(retriever, all[.click] ?? [], start: start, name: name) }
         let serving = Dictionary(uniqueKeysWithValues: PredictionTarget.allCases.map { ($0, ($0 == .click ? click : conversion).predictor) })
         periods.withLock { periods in
             periods.start = now
             periods.clicks = 0
             periods.serving = serving.compactMapValues { $0 }
         }
+    }
+
+    /// The two-tower model's retrain, at the ranker's: trained on the clicks before the period,
+    /// judged on the period's clicked ads (recall@K over every ad the examples show) against the
+    /// serving two-tower, or before one against the most-clicked ads; adopted, it is retrained on
+    /// every click and installed with a fresh index.
+    func retrainCandidates(_ retriever: TwoTowerRetriever, _ examples: [JoinedExample], start: Timestamp, name: String) {
+        let before = examples.filter { $0.servedAt < start }
+        let period = examples.filter { $0.servedAt >= start }
+        guard period.count(where: \.label) >= Self.minimumLabels, before.count(where: \.label) >= Self.minimumLabels else { return }
+        let retraining = CandidateRetraining(k: Self.candidateCount)
+        let outcome = retraining.retrain(train: before, heldOut: period, heldOutName: name, serving: retriever.model, now: start)
+        retrains.withLock { $0.append("\(name) candidates: " + outcome.summary) }
+        guard outcome.adopt else { return }
+        var model = TwoTowerModel(parameters: retraining.parameters)
+        model.train(CandidateRecall.clicks(examples, model: model))
+        retriever.install(model)
     }
 
     /// The fewest clicks, and non-clicks, a retrain learns from or is judged on.

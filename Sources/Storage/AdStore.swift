@@ -50,7 +50,8 @@ public protocol AdStore: Sendable {
     /// Ads whose content vector is still to be computed, oldest first.
     func adsPendingEmbedding(limit: Int) async throws -> [Ad]
 
-    /// Loads a whole generated world in one transaction, with the ids it carries.
+    /// Loads a whole generated world in one transaction, with the ids it carries (users' activity
+    /// vectors and recent topics too, where the world gives them).
     func importBatch(_ batch: ImportBatch) async throws
     func isEmpty() async throws -> Bool
 

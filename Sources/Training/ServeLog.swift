@@ -107,7 +107,8 @@ public struct ServeLog: Sendable {
     /// Replays the log through an attribution join as of its newest time: examples whose window
     /// is still open are held back, never counted as negatives. Examples of `target` only, in
     /// serving order.
-    public func joined(target: PredictionTarget, windows: AttributionWindows) -> (examples: [JoinedExample], summary: Summary) {
+    /// `asOf` overrides the newest time (a caller that knows the log is complete up to later).
+    public func joined(target: PredictionTarget, windows: AttributionWindows, asOf: Timestamp? = nil) -> (examples: [JoinedExample], summary: Summary) {
         var join = AttributionJoin(windows: windows)
         var summary = Summary(malformed: malformed, windows: windows)
         var impressionTimes: (first: Int64, last: Int64) = (.max, .min)
@@ -118,7 +119,7 @@ public struct ServeLog: Sendable {
                 impressionTimes = (min(impressionTimes.first, line.timeMs), max(impressionTimes.last, line.timeMs))
             }
         }
-        let asOf = Timestamp(milliseconds: lines.last?.timeMs ?? 0)
+        let asOf = asOf ?? Timestamp(milliseconds: lines.last?.timeMs ?? 0)
         let examples = join.drain(now: asOf).filter { $0.target == target }.sorted { ($0.servedAt, $0.id) < ($1.servedAt, $1.id) }
         summary.pending = join.pendingCount
         summary.unattributed = join.unattributed

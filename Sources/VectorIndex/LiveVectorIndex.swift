@@ -40,6 +40,8 @@ public final class LiveVectorIndex: Sendable {
         public var count: Int { graphKeys.count - hidden.count + freshKeys.count }
         /// Vectors waiting in the fresh pool for the next rebuild.
         public var freshCount: Int { freshKeys.count }
+        /// Bytes of the graph, its vectors and the fresh pool (not the key tables).
+        public var memoryBytes: Int { graph.memoryBytes + freshVectors.count * MemoryLayout<Float>.stride + graphKeys.count * MemoryLayout<Int64>.stride }
     }
 
     private enum Write {
@@ -50,6 +52,8 @@ public final class LiveVectorIndex: Sendable {
     private struct Writer {
         /// Writes since a rebuild began, replayed onto its result; nil when none is running.
         var sinceRebuild: [Write]?
+        /// Bumped by `load`: a rebuild that began before a load is discarded.
+        var loads = 0
     }
 
     private let current: Mutex<Snapshot>
@@ -87,22 +91,52 @@ public final class LiveVectorIndex: Sendable {
         }
     }
 
+    /// Many writes published as one snapshot: `upserts` then `removals`.
+    public func update(upserts: [(key: Int64, vector: [Float])], removals: [Int64]) {
+        for upsert in upserts { precondition(upsert.vector.count == dimension, "vector has \(upsert.vector.count) floats, expected \(dimension)") }
+        let changes = upserts.map { Write.upsert($0.key, $0.vector) } + removals.map { Write.remove($0) }
+        guard !changes.isEmpty else { return }
+        writer.withLock { writer in
+            let next = Self.applying(changes, to: snapshot, dimension: dimension)
+            current.withLock { $0 = next }
+            writer.sinceRebuild?.append(contentsOf: changes)
+        }
+    }
+
+    /// Replaces everything with `keys` and their `vectors` (row-major), built into a graph on
+    /// `threads` threads before it is published; searches see the old contents meanwhile.
+    /// Waits for a running rebuild to finish first.
+    public func load(keys: [Int64], vectors: [Float], threads: Int = 1, seed: UInt64 = 1) {
+        precondition(vectors.count == keys.count * dimension, "\(keys.count) keys need \(keys.count * dimension) floats, not \(vectors.count)")
+        let graph = HNSWIndex.build(vectors: vectors, dimension: dimension, m: m, efConstruction: efConstruction, threads: threads, seed: seed)
+        writer.withLock { writer in
+            current.withLock { $0 = Snapshot(graph: graph, graphKeys: keys, inGraph: Set(keys), hidden: [], freshKeys: [], freshVectors: []) }
+            writer.loads += 1
+        }
+    }
+
     private static func applying(_ change: Write, to s: Snapshot, dimension: Int) -> Snapshot {
+        applying([change], to: s, dimension: dimension)
+    }
+
+    private static func applying(_ changes: [Write], to s: Snapshot, dimension: Int) -> Snapshot {
         var hidden = s.hidden
         var freshKeys = s.freshKeys
         var freshVectors = s.freshVectors
-        let key: Int64
-        switch change {
-        case .upsert(let k, _), .remove(let k): key = k
-        }
-        if s.inGraph.contains(key) { hidden.insert(key) }
-        if let i = freshKeys.firstIndex(of: key) {
-            freshKeys.remove(at: i)
-            freshVectors.removeSubrange((i * dimension)..<((i + 1) * dimension))
-        }
-        if case .upsert(_, let vector) = change {
-            freshKeys.append(key)
-            freshVectors += vector
+        for change in changes {
+            let key: Int64
+            switch change {
+            case .upsert(let k, _), .remove(let k): key = k
+            }
+            if s.inGraph.contains(key) { hidden.insert(key) }
+            if let i = freshKeys.firstIndex(of: key) {
+                freshKeys.remove(at: i)
+                freshVectors.removeSubrange((i * dimension)..<((i + 1) * dimension))
+            }
+            if case .upsert(_, let vector) = change {
+                freshKeys.append(key)
+                freshVectors += vector
+            }
         }
         return Snapshot(graph: s.graph, graphKeys: s.graphKeys, inGraph: s.inGraph, hidden: hidden, freshKeys: freshKeys, freshVectors: freshVectors)
     }
@@ -112,11 +146,12 @@ public final class LiveVectorIndex: Sendable {
     /// and writes go on while it builds. One rebuild at a time: returns false if one is running.
     @discardableResult
     public func rebuild(threads: Int = 1, seed: UInt64 = 1) -> Bool {
-        guard let base = writer.withLock({ writer -> Snapshot? in
+        guard let started = writer.withLock({ writer -> (Snapshot, Int)? in
             guard writer.sinceRebuild == nil else { return nil }
             writer.sinceRebuild = []
-            return snapshot
+            return (snapshot, writer.loads)
         }) else { return false }
+        let (base, loads) = started
         var keys: [Int64] = []
         var vectors: [Float] = []
         keys.reserveCapacity(base.count)
@@ -129,33 +164,73 @@ public final class LiveVectorIndex: Sendable {
         vectors += base.freshVectors
         let graph = HNSWIndex.build(vectors: vectors, dimension: dimension, m: m, efConstruction: efConstruction, threads: threads, seed: seed)
         writer.withLock { writer in
-            var next = Snapshot(graph: graph, graphKeys: keys, inGraph: Set(keys), hidden: [], freshKeys: [], freshVectors: [])
-            for change in writer.sinceRebuild ?? [] { next = Self.applying(change, to: next, dimension: dimension) }
+            defer { writer.sinceRebuild = nil }
+            guard writer.loads == loads else { return }  // replaced by a load meanwhile
+            let next = Self.applying(writer.sinceRebuild ?? [], to: Snapshot(graph: graph, graphKeys: keys, inGraph: Set(keys), hidden: [], freshKeys: [], freshVectors: []), dimension: dimension)
             current.withLock { $0 = next }
-            writer.sinceRebuild = nil
         }
         return true
     }
 
+    /// One search result: a key and its inner product with the query.
+    public struct Hit: Sendable, Equatable {
+        public var key: Int64
+        public var score: Float
+    }
+
     /// The `k` visible keys with the largest inner product with `query` that pass `filter`:
-    /// the graph searched with effort `ef`, the fresh pool scanned exactly. Best first.
+    /// the graph searched with effort `ef`, the fresh pool scanned exactly. Best first (ties:
+    /// smaller key first).
     public func search(_ query: [Float], k: Int, ef: Int, scratch: SearchScratch, filter: (Int64) -> Bool = { _ in true }) -> [(key: Int64, score: Float)] {
+        var hits: [Hit] = []
+        query.withUnsafeBufferPointer { search($0, k: k, ef: ef, scratch: scratch, into: &hits, filter: filter) }
+        return hits.map { ($0.key, $0.score) }
+    }
+
+    /// `search(_:k:ef:scratch:filter:)` into `hits`, which is emptied first and keeps its
+    /// capacity: with a scratch and `hits` that have grown to fit, a search does not allocate.
+    public func search(
+        _ query: UnsafeBufferPointer<Float>, k: Int, ef: Int, scratch: SearchScratch, into hits: inout [Hit], filter: (Int64) -> Bool
+    ) {
+        precondition(query.count == dimension, "query has \(query.count) floats, expected \(dimension)")
+        hits.removeAll(keepingCapacity: true)
+        guard k > 0 else { return }
         let s = snapshot
-        var hits: [(key: Int64, score: Float)] = []
-        hits.reserveCapacity(k + s.freshKeys.count)
         let n = s.graph.search(query, k: k, ef: ef, scratch: scratch) { row in
             let key = s.graphKeys[Int(row)]
-            return !s.hidden.contains(key) && filter(key)
+            return (s.hidden.isEmpty || !s.hidden.contains(key)) && filter(key)
         }
-        for i in 0..<n { hits.append((s.graphKeys[Int(scratch.ids[i])], scratch.scores[i])) }
+        for i in 0..<n { hits.append(Hit(key: s.graphKeys[Int(scratch.ids[i])], score: scratch.scores[i])) }
+        // Ties among graph hits: smaller key first, as among fresh ones.
+        var i = 1
+        while i < hits.count {
+            var j = i
+            while j > 0 && Self.before(hits[j], hits[j - 1]) {
+                hits.swapAt(j, j - 1)
+                j -= 1
+            }
+            i += 1
+        }
         s.freshVectors.withUnsafeBufferPointer { fresh in
-            for (i, key) in s.freshKeys.enumerated() where filter(key) {
+            for (row, key) in s.freshKeys.enumerated() {
                 var score: Float = 0
-                for d in 0..<dimension { score += fresh[i * dimension + d] * query[d] }
-                hits.append((key, score))
+                let base = row * dimension
+                for d in 0..<dimension { score += fresh[base + d] * query[d] }
+                let hit = Hit(key: key, score: score)
+                if hits.count == k, let last = hits.last, !Self.before(hit, last) { continue }
+                guard filter(key) else { continue }
+                // Insert in order, dropping the worst beyond k.
+                if hits.count == k { hits.removeLast() }
+                hits.append(hit)
+                var j = hits.count - 1
+                while j > 0 && Self.before(hits[j], hits[j - 1]) {
+                    hits.swapAt(j, j - 1)
+                    j -= 1
+                }
             }
         }
-        hits.sort { $0.score > $1.score || ($0.score == $1.score && $0.key < $1.key) }
-        return Array(hits.prefix(k))
     }
+
+    @inline(__always)
+    static func before(_ a: Hit, _ b: Hit) -> Bool { a.score > b.score || (a.score == b.score && a.key < b.key) }
 }

@@ -5,8 +5,9 @@
 ///
 /// Not thread-safe: each thread that searches needs its own (a task may carry one across
 /// threads, but two searches must never use one at the same time). One scratch works with any
-/// index; using it with a bigger one grows it once.
-public final class SearchScratch {
+/// index; using it with a bigger one grows it once. Sendable so that a pool can hand one to
+/// whichever thread needs it next: the pool, not the type, keeps two searches from sharing one.
+public final class SearchScratch: @unchecked Sendable {
     /// Node `i` has been visited by the current search iff `visited[i] == generation`. Starting
     /// a search bumps the generation, which clears every mark at once; when the 16-bit stamp
     /// wraps, the array is zeroed. Two bytes per node keep the array cache-friendly.

@@ -8,8 +8,17 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Time the decision path in-process against a generated world (build with -c release).",
-        discussion: "Each request is one full decision: profile lookup (store, then cache), eligibility, ranking, ad load and signed tokens."
+        discussion: """
+            Each request is one full decision: profile lookup (store, then cache), eligibility, candidates, ranking, ad load and signed tokens. \
+            --ranker ml first trains a click model, a conversion model and the two-tower candidate model on a log of random decisions \
+            with clicks drawn from the world's behaviour, and indexes every ad; the timing starts after that.
+            """
     )
+
+    @Option(help: "The ranker to time: rule (bid × smoothed CTR, the control) or ml (learned, behind the candidate stage).") var ranker = "rule"
+    @Option(help: "With --ranker ml: K of the candidate stage (0 scores every eligible ad).") var candidates = 500
+    @Option(help: "With --ranker ml: random decisions logged to train the models on.") var trainingDecisions = 20_000
+    @Option(help: "With --ranker ml: threads that build the candidate index.") var buildThreads = 2
 
     @Option(help: "Ads in the generated world (10 per campaign, 10 campaigns per advertiser).") var ads = 100_000
     @Option(help: "Users in the generated world.") var users = 100_000
@@ -20,6 +29,10 @@ struct BenchCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard ads > 0, users > 0, requests > 0 else { throw ValidationError("--ads, --users and --requests must be positive") }
+        guard DecisionBenchmark.RankerChoice(rawValue: ranker) != nil else { throw ValidationError("--ranker must be rule or ml, not '\(ranker)'") }
+        guard candidates >= 0, trainingDecisions > 0, buildThreads > 0 else {
+            throw ValidationError("--candidates must not be negative; --training-decisions and --build-threads must be positive")
+        }
     }
 
     func run() async throws {
@@ -27,14 +40,23 @@ struct BenchCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(path: directory.appendingPathComponent("bench.db").path)
-        let benchmark = DecisionBenchmark(size: World.Size(users: users, ads: ads), requests: requests, organicCount: organicCount, seed: seed)
+        let benchmark = DecisionBenchmark(
+            size: World.Size(users: users, ads: ads), requests: requests, organicCount: organicCount, seed: seed,
+            ranker: DecisionBenchmark.RankerChoice(rawValue: ranker) ?? .rule, candidates: candidates, trainingDecisions: trainingDecisions,
+            buildThreads: buildThreads)
         let result = try await benchmark.run(store: store)
         if json {
             print(try JSONFormat.string(result))
         } else {
-            print("decision path, in-process, one task: \(ads) ads (\(result.active_campaigns) campaigns), \(users) users, \(requests) requests")
+            let path = result.ranker == "ml" ? (result.candidates > 0 ? "ml, candidate stage K \(result.candidates)" : "ml, every eligible ad scored") : "rule"
+            print("decision path (\(path)), in-process, one task: \(ads) ads (\(result.active_campaigns) campaigns), \(users) users, \(requests) requests")
             print("p50 \(TextTable.fixed(result.p50_ms, 3)) ms   p99 \(TextTable.fixed(result.p99_ms, 3)) ms   mean \(TextTable.fixed(result.mean_ms, 3)) ms   max \(TextTable.fixed(result.max_ms, 3)) ms")
             print("\(TextTable.fixed(result.decisions_per_s, 0)) decisions/s   \(TextTable.fixed(result.ads_per_decision, 2)) ads per decision")
+            print("resident memory \(TextTable.fixed(result.rss_mb, 0)) MB (peak \(TextTable.fixed(result.peak_rss_mb, 0)) MB)")
+            if let training = result.training_s {
+                print("trained in \(TextTable.fixed(training, 1)) s on \(result.training_clicks ?? 0) clicks"
+                    + (result.index_build_s.map { "; candidate index built in \(TextTable.fixed($0, 1)) s, \(TextTable.fixed(result.index_mb ?? 0, 0)) MB" } ?? ""))
+            }
         }
     }
 }

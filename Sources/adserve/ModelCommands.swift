@@ -84,6 +84,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "FTRL α (learning rate scale).") var alpha = FTRLProximal.Parameters().alpha
     @Option(help: "FTRL L1.") var l1 = FTRLProximal.Parameters().l1
     @Option(help: "FTRL L2.") var l2 = FTRLProximal.Parameters().l2
+    @OptionGroup var tower: TwoTowerOptions
 
     func validate() throws {
         guard ModelKinds.known.contains(kind) else { throw ValidationError("--kind must be one of \(ModelKinds.known.joined(separator: ", "))") }
@@ -104,6 +105,9 @@ struct TrainCommand: ParsableCommand {
         var comparedWith: String
         var promoted: Bool
         var gate: [String]
+        /// The two-tower candidate model trained beside a click model.
+        var candidates: CandidateModelMeta?
+        var candidatesPromoted: Bool?
     }
 
     func run() throws {
@@ -128,6 +132,16 @@ struct TrainCommand: ParsableCommand {
         let meta = try repository.save(outcome.candidate.model, meta: outcome.candidate.meta)
         let promoted = promote && outcome.adopt
         if promoted { try repository.promote(meta.version) }
+        // The candidate stage retrains with the click model: same examples, same kind of gate.
+        var candidates: (meta: CandidateModelMeta, promoted: Bool, summary: String)?
+        if target == .click {
+            let serving = try repository.promotedCandidateModel.map { try repository.loadCandidateModel($0) }
+            let retrained = CandidateRetraining(parameters: try tower.parameters()).retrain(
+                train: split.train, heldOut: split.heldOut, heldOutName: "last \(options.holdoutText) of \(options.logs)", serving: serving, now: SystemClock().now())
+            let saved = try repository.saveCandidateModel(retrained.model, meta: retrained.meta)
+            if promote && retrained.adopt { try repository.promoteCandidateModel(saved.version) }
+            candidates = (saved, promote && retrained.adopt, retrained.summary)
+        }
 
         let heldOut = split.heldOut
         let base = meta.trainingBaseRate
@@ -141,7 +155,8 @@ struct TrainCommand: ParsableCommand {
         if options.json {
             try printJSON(Output(
                 version: meta.version, kind: kind, target: target.rawValue, trainingExamples: meta.trainingExamples, log: summary, models: rows,
-                comparedWith: outcome.comparedWith, promoted: promoted, gate: outcome.verdict.reasons))
+                comparedWith: outcome.comparedWith, promoted: promoted, gate: outcome.verdict.reasons, candidates: candidates?.meta,
+                candidatesPromoted: candidates?.promoted))
         } else {
             print("logs: \(summary.impressions) impressions, \(summary.malformed) malformed lines, \(summary.unattributed) events outside their window, \(summary.pending) still inside a window at \(summary.asOf.iso8601)")
             print("trained v\(meta.version) (\(kind), \(target.rawValue)) on \(meta.trainingExamples) examples, calibrator \(meta.calibrator.kind); held-out: \(heldOut.count) examples, the last \(options.holdoutText)")
@@ -149,6 +164,12 @@ struct TrainCommand: ParsableCommand {
             let verdict = outcome.adopt ? "passes" : "fails"
             print("gate, against the \(outcome.comparedWith): \(verdict): " + outcome.verdict.reasons.joined(separator: "; ")
                 + (promoted ? " — promoted" : promote ? " — not promoted" : " — not promoted (no --promote)"))
+            if let candidates {
+                print("")
+                print(candidates.meta.recall.table)
+                print("candidate model c\(candidates.meta.version): \(candidates.summary)"
+                    + (candidates.promoted ? " — promoted" : promote ? " — not promoted" : " — not promoted (no --promote)"))
+            }
         }
     }
 }
@@ -161,6 +182,7 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var options: LogOptions
     @Option(help: "Versions to evaluate (comma-separated); default: the promoted one.") var versions: String?
+    @OptionGroup var tower: TwoTowerOptions
 
     func run() throws {
         let (split, _) = try options.joined()
@@ -181,11 +203,26 @@ struct EvalCommand: ParsableCommand {
             rows.append(options.row("v\(version) \(predictor.meta.kind)", version: version, predictions: predictor.predictions(for: heldOut), heldOut: heldOut, trainingBaseRate: base))
         }
         rows.append(options.row("rule-based", version: nil, predictions: RuleBasedEstimate.predictions(target, for: heldOut), heldOut: heldOut, trainingBaseRate: base))
+        // The candidate stage is judged on clicks: a two-tower model trained on the earlier clicks.
+        var candidates: CandidateRecall?
+        if target == .click {
+            var model = TwoTowerModel(parameters: try tower.parameters())
+            model.train(CandidateRecall.clicks(split.train, model: model))
+            candidates = CandidateRecall(model: model, train: split.train, heldOut: heldOut)
+        }
         if options.json {
-            try printJSON(["models": rows])
+            struct Output: Encodable {
+                var models: [EvaluationRow]
+                var candidates: CandidateRecall?
+            }
+            try printJSON(Output(models: rows, candidates: candidates))
         } else {
             print("held-out: \(heldOut.count) \(target.rawValue) examples, the last \(options.holdoutText); NE against the base rate of the \(split.train.count) earlier ones")
             print(EvaluationRow.table(rows, ndcgK: options.ndcgK, threshold: options.threshold))
+            if let candidates {
+                print("")
+                print(candidates.table)
+            }
         }
     }
 }
@@ -229,5 +266,29 @@ struct ModelsCommand: ParsableCommand {
             let version = try ModelRepository(directory: models).rollback(target)
             print("rolled back: \(target.rawValue) serves v\(version)")
         }
+    }
+}
+
+/// The two-tower candidate model's training settings.
+struct TwoTowerOptions: ParsableArguments {
+    @Option(help: "Two-tower: floats per user and ad vector.") var towerDimension = TwoTowerModel.Parameters().dimension
+    @Option(help: "Two-tower: passes over the clicks.") var towerEpochs = TwoTowerModel.Parameters().epochs
+    @Option(help: "Two-tower: Adagrad learning rate.") var towerLearningRate = Double(TwoTowerModel.Parameters().learningRate)
+    @Option(help: "Two-tower: L2 penalty on the weights a step touches.") var towerL2 = Double(TwoTowerModel.Parameters().l2)
+    @Option(help: "Two-tower: clicks per batch (each click's negatives are the batch's other ads).") var towerBatch = TwoTowerModel.Parameters().batchSize
+
+    func parameters() throws -> TwoTowerModel.Parameters {
+        guard (2...512).contains(towerDimension) else { throw ValidationError("--tower-dimension must be between 2 and 512") }
+        guard (1...1000).contains(towerEpochs) else { throw ValidationError("--tower-epochs must be between 1 and 1000") }
+        guard towerLearningRate > 0, towerLearningRate.isFinite else { throw ValidationError("--tower-learning-rate must be positive") }
+        guard towerL2 >= 0, towerL2.isFinite else { throw ValidationError("--tower-l2 must not be negative") }
+        guard (2...65_536).contains(towerBatch) else { throw ValidationError("--tower-batch must be between 2 and 65536") }
+        var p = TwoTowerModel.Parameters()
+        p.dimension = towerDimension
+        p.epochs = towerEpochs
+        p.learningRate = Float(towerLearningRate)
+        p.l2 = Float(towerL2)
+        p.batchSize = towerBatch
+        return p
     }
 }

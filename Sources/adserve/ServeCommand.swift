@@ -42,6 +42,8 @@ struct ServeCommand: AsyncParsableCommand {
     var ranker = "rule"
     @Option(help: "With --ranker ml: the model repository; promoted models are loaded and swapped in as they change.")
     var models = "adserve-models"
+    @Option(help: "With --ranker ml: K of the candidate stage — the ranker scores the promoted two-tower model's top K eligible ads and the fresh ones (0: every eligible ad). Until a two-tower model is promoted, every eligible ad is scored.")
+    var candidates = 500
     @Option(help: "With --ranker ml: how long online learning waits for a click after an impression: a duration (90s, 15m, 1h) or seconds.")
     var clickWindow = "1h"
     @Option(help: "With --ranker ml: how long online learning waits for a conversion after a click: a duration (1h, 7d) or seconds.")
@@ -67,6 +69,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...8760).contains(tokenHours) else { throw ValidationError("--token-hours must be between 1 and 8760") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard ["rule", "ml"].contains(ranker) else { throw ValidationError("--ranker must be rule or ml") }
+        guard (0...100_000).contains(candidates) else { throw ValidationError("--candidates must be between 0 and 100000") }
         guard ["minilm", "none"].contains(contentEncoder) else { throw ValidationError("--content-encoder must be minilm or none") }
         _ = try learningWindows()
         var scratch = APIConfiguration(adminKey: "")
@@ -140,18 +143,26 @@ struct ServeCommand: AsyncParsableCommand {
         var reloader: ModelReloader?
         var onlineLearner: OnlineLearner?
         var rankerInUse: any Ranker = RuleBasedRanker()
+        var retriever: TwoTowerRetriever?
         if ranker == "ml" {
+            if candidates > 0 {
+                var settings = TwoTowerRetriever.Settings()
+                settings.buildThreads = 2
+                retriever = TwoTowerRetriever(settings: settings)
+                configuration.candidateCount = candidates
+            }
             let slots = (click: ModelSlot(), conversion: ModelSlot())
             // Online learning continues from each promoted model, between retrains.
             let learner = OnlineLearner(click: slots.click, conversion: slots.conversion, windows: try learningWindows())
             onlineLearner = learner
             let loader = ModelReloader(
-                repository: try ModelRepository(directory: models), click: slots.click, conversion: slots.conversion, learner: learner)
+                repository: try ModelRepository(directory: models), click: slots.click, conversion: slots.conversion, learner: learner,
+                retriever: retriever)
             // Until a model is promoted, the learned ranker serves the rule-based estimate.
             rankerInUse = LearnedRanker(click: slots.click, conversion: slots.conversion)
             reloader = loader
         }
-        let serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration, ranker: rankerInUse)
+        let serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration, ranker: rankerInUse, retriever: retriever)
         if let onlineLearner { serving.observers.add(OnlineLearning(onlineLearner)) }
         var logWriter: ServeLogWriter?
         if let serveLog {

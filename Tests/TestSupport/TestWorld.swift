@@ -32,10 +32,12 @@ public struct TestWorld: Sendable {
 
     public static func make(
         database: TemporaryDatabase = TemporaryDatabase(), clock: ManualClock = ManualClock(TestWorld.start),
-        configuration: ServingConfiguration = ServingConfiguration()
+        configuration: ServingConfiguration = ServingConfiguration(), ranker: any Ranker = RuleBasedRanker(),
+        retriever: (any CandidateRetriever)? = nil
     ) async throws -> TestWorld {
         let store = try database.open()
-        let serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: 7))
+        let serving = try await DecisionService.open(
+            store: store, clock: clock, configuration: configuration, ranker: ranker, decisionIDs: DecisionIDGenerator(prefix: 7), retriever: retriever)
         return TestWorld(
             database: database, store: store, clock: clock, serving: serving,
             catalog: CatalogService(store: store, catalog: serving.catalog, clock: clock))

@@ -15,9 +15,39 @@ struct Pick {
     }
 }
 
-/// Stage 2 of a decision: the candidates the ranker scores. Today every eligible ad (the
-/// exhaustive stage); a retrieval stage that narrows them goes here.
+/// Stage 2 of a decision: the candidates the ranker scores. Either every eligible ad (the
+/// exhaustive stage), or what a retrieval model finds for the user among the eligible ads —
+/// its top K and a small pool of fresh ads (`retrieved`).
 enum CandidateGeneration {
+    /// The retriever's top `k` eligible ads for this user and its eligible fresh ads, or nil
+    /// when it cannot retrieve. Schedule, targeting, caps and hides are checked during the
+    /// index search (unlocked); budgets right after, under the delivery lock.
+    static func retrieved(
+        _ eligibility: Eligibility, retriever: any CandidateRetriever, k: Int, request: DecisionRequest, delivery: DeliveryState
+    ) -> [Pick]? {
+        let snapshot = eligibility.snapshot
+        var keys: [Int64] = []
+        keys.reserveCapacity(k + 64)
+        let found = retriever.retrieve(user: request.profile, context: request.context, k: k, now: request.now, admits: { key in
+            guard let adIndex = snapshot.adIndex(slot: key) else { return false }
+            return eligibility.admitsAd(adIndex) && eligibility.admitsCampaign(snapshot.adCampaigns[Int(adIndex)])
+        }, into: &keys)
+        guard found else { return nil }
+        var picks: [Pick] = []
+        picks.reserveCapacity(keys.count)
+        delivery.state.withLock { state in
+            for key in keys {
+                guard let adIndex = snapshot.adIndex(slot: key) else { continue }
+                let campaignIndex = snapshot.adCampaigns[Int(adIndex)]
+                guard eligibility.hasBudget(campaignIndex, state) else { continue }
+                let entry = snapshot.campaigns[Int(campaignIndex)]
+                let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
+                picks.append(Pick(candidate: candidate(adIndex, entry, counters, eligibility.seen(entry.id), snapshot, request.now)))
+            }
+        }
+        return picks
+    }
+
     /// Every eligible ad of the eligible campaigns, with its live counters.
     static func exhaustive(_ eligibility: Eligibility, delivery: DeliveryState, now: Timestamp) -> [Pick] {
         let campaigns = eligibility.campaigns(delivery)

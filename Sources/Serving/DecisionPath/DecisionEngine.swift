@@ -1,23 +1,31 @@
 import Domain
 
 /// The decision path, pure apart from reading live delivery state, as explicit stages:
-/// eligibility (`Eligibility`) → candidates (`CandidateGeneration`) → ranking (`Ranking`) →
+/// eligibility (`Eligibility`) → candidates (`CandidateGeneration`, with a `CandidateRetriever`) → ranking (`Ranking`) →
 /// ordering and placement (`PagePlacement`) → signing (`TokenSigner`). No I/O, no HTTP: the
 /// server, the simulator and the benchmark all call it.
 public struct DecisionEngine: Sendable {
     public var adLoad: AdLoadPolicy
     public var signer: TokenSigner
     public var policy: SelectionPolicy
+    /// K of the candidate stage: how many ads a retriever hands the ranker (plus fresh ones).
+    public var candidateCount: Int
 
-    public init(adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked) {
+    public init(adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked, candidateCount: Int = 500) {
         self.adLoad = adLoad
         self.signer = signer
         self.policy = policy
+        self.candidateCount = candidateCount
     }
 
     /// Decides one page. With a best-first order in the view (a user-independent ranker) the
-    /// ads are walked from it; without one, every eligible ad is scored by `ranker` for this user.
-    public func decide(_ request: DecisionRequest, arm: String, view: CatalogView, delivery: DeliveryState, ranker: some Ranker) -> Decision {
+    /// ads are walked from it; without one, `ranker` scores for this user the candidates the
+    /// `retriever` finds among the eligible ads, or every eligible ad when there is no retriever
+    /// (or it has no model yet).
+    public func decide(
+        _ request: DecisionRequest, arm: String, view: CatalogView, delivery: DeliveryState, ranker: some Ranker,
+        retriever: (any CandidateRetriever)? = nil, audit: CandidateAudit? = nil
+    ) -> Decision {
         let positions = adLoad.positions(organicCount: request.organicCount)
         guard !positions.isEmpty else { return Decision(decisionID: request.decisionID, arm: arm, placements: []) }
         let eligibility = Eligibility(
@@ -30,8 +38,17 @@ public struct DecisionEngine: Sendable {
         } else if let ranking = view.ranking {
             picks = Ranking.walk(ranking, count: positions.count, eligibility: eligibility, delivery: delivery, now: request.now)
         } else {
-            let candidates = CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now)
+            let retrieved = retriever.flatMap {
+                CandidateGeneration.retrieved(eligibility, retriever: $0, k: candidateCount, request: request, delivery: delivery)
+            }
+            let candidates = retrieved ?? CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now)
             picks = Ranking.best(candidates, count: positions.count, ranker: ranker, request: request)
+            if let retrieved, let audit, audit.samples(request.decisionID) {
+                let full = Ranking.best(
+                    CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now), count: positions.count, ranker: ranker, request: request)
+                let ids = Set(retrieved.map(\.candidate.adID))
+                audit.record(chosen: full.count, found: full.filter { ids.contains($0.candidate.adID) }.count)
+            }
         }
         return Decision(decisionID: request.decisionID, arm: arm, placements: PagePlacement.place(picks, positions: positions, request: request, signer: signer))
     }

@@ -1,0 +1,169 @@
+import Domain
+import Foundation
+import Models
+import Serving
+import Synchronization
+import VectorIndex
+
+/// The candidate stage's retrieval model in the decision path: a two-tower model
+/// (`TwoTowerModel`) and a live HNSW index (`LiveVectorIndex`) of its vector of every active
+/// ad, keyed by the ad's state slot. A request's user vector is searched for its top K eligible
+/// ads; ads created in the last `freshHours` are always offered as well (up to `freshLimit`,
+/// newest first), so a new ad reaches the ranker before the model has seen it clicked.
+///
+/// Installing a model builds the index of its ad vectors before it serves, so the model and the
+/// index it searches always match; until then the previous pair serves. Catalog changes go in
+/// as upserts and removals, searchable at once (the index's fresh pool); when they grow past
+/// `rebuildFraction` of the index it is rebuilt off the request path.
+public final class TwoTowerRetriever: CandidateRetriever {
+    public struct Settings: Sendable {
+        /// Search effort; the search uses `max(ef, k)`.
+        public var ef = 500
+        public var m = 16
+        public var efConstruction = 100
+        /// Threads that build the index (1 keeps a simulation reproducible).
+        public var buildThreads = 1
+        public var freshHours: Int64 = 24
+        public var freshLimit = 50
+        public var rebuildFraction = 0.05
+        public init() {}
+    }
+
+    /// A model with the index of its ad vectors and what the index holds.
+    final class Generation: Sendable {
+        let model: TwoTowerModel
+        let index: LiveVectorIndex
+        /// Per key (state slot): the ad id and revision its vector was made from.
+        let indexed: Mutex<[Int64: AdVersion]>
+
+        init(model: TwoTowerModel, index: LiveVectorIndex, indexed: [Int64: AdVersion]) {
+            self.model = model
+            self.index = index
+            self.indexed = Mutex(indexed)
+        }
+    }
+
+    struct AdVersion: Equatable {
+        var id: Int64
+        var revision: Int64
+    }
+
+    public let settings: Settings
+    private let generation = Mutex<Generation?>(nil)
+    /// Serializes `sync` and `install`; holds the snapshot last synced and the fresh ads.
+    private let syncState = Mutex(SyncState())
+    private let fresh = Mutex<[(slot: Int64, createdAt: Int64)]>([])
+    private let scratches = Mutex<[SearchScratch]>([])
+    private let sketches: AdSketches
+
+    struct SyncState {
+        var snapshot: CatalogSnapshot?
+        var syncedVersion: UInt64?
+        var rebuilding = false
+    }
+
+    public init(settings: Settings = Settings(), sketches: AdSketches = .shared) {
+        self.settings = settings
+        self.sketches = sketches
+    }
+
+    /// Bytes of the index serving now.
+    public var indexMemoryBytes: Int { generation.withLock { $0?.index.snapshot.memoryBytes } ?? 0 }
+
+    /// The model serving now, if any.
+    public var model: TwoTowerModel? { generation.withLock { $0?.model } }
+
+    /// Makes `model` the retrieval model: every active ad of the last synced snapshot (or of
+    /// `snapshot`) gets its vector and the index is built before the model serves.
+    public func install(_ model: TwoTowerModel, snapshot: CatalogSnapshot? = nil) {
+        syncState.withLock { state in
+            if let snapshot { state.snapshot = snapshot }
+            var keys: [Int64] = []
+            var vectors: [Float] = []
+            var indexed: [Int64: AdVersion] = [:]
+            state.snapshot?.forEachActiveAd { active in
+                keys.append(active.slot)
+                vectors += vector(of: active, model)
+                indexed[active.slot] = AdVersion(id: active.ad.id.rawValue, revision: active.ad.revision)
+            }
+            let index = LiveVectorIndex(dimension: model.dimension, m: settings.m, efConstruction: settings.efConstruction)
+            if !keys.isEmpty { index.load(keys: keys, vectors: vectors, threads: settings.buildThreads) }
+            generation.withLock { $0 = Generation(model: model, index: index, indexed: indexed) }
+            state.syncedVersion = state.snapshot?.version
+        }
+    }
+
+    public func sync(_ snapshot: CatalogSnapshot, at now: Timestamp) {
+        syncState.withLock { state in
+            guard state.syncedVersion != snapshot.version || state.snapshot == nil else { return }
+            state.snapshot = snapshot
+            state.syncedVersion = snapshot.version
+            var newest: [(slot: Int64, createdAt: Int64)] = []
+            let since = now.milliseconds - settings.freshHours * Timestamp.millisecondsPerHour
+            snapshot.forEachActiveAd { active in
+                if active.ad.createdAt.milliseconds >= since { newest.append((active.slot, active.ad.createdAt.milliseconds)) }
+            }
+            newest.sort { $0.createdAt != $1.createdAt ? $0.createdAt > $1.createdAt : $0.slot < $1.slot }
+            fresh.withLock { $0 = Array(newest.prefix(settings.freshLimit)) }
+
+            guard let current = generation.withLock({ $0 }) else { return }
+            var upserts: [(key: Int64, vector: [Float])] = []
+            var active = Set<Int64>()
+            let indexed = current.indexed.withLock { $0 }
+            var next = indexed
+            snapshot.forEachActiveAd { ad in
+                active.insert(ad.slot)
+                let version = AdVersion(id: ad.ad.id.rawValue, revision: ad.ad.revision)
+                if indexed[ad.slot] != version {
+                    upserts.append((ad.slot, vector(of: ad, current.model)))
+                    next[ad.slot] = version
+                }
+            }
+            let removals = indexed.keys.filter { !active.contains($0) }
+            for key in removals { next[key] = nil }
+            current.index.update(upserts: upserts, removals: removals)
+            current.indexed.withLock { $0 = next }
+            let pending = current.index.snapshot.freshCount
+            if !state.rebuilding, pending > 64, Double(pending) > settings.rebuildFraction * Double(max(1, next.count)) {
+                state.rebuilding = true
+                let threads = settings.buildThreads
+                // A thread of its own: a rebuild blocks for seconds to minutes, which would
+                // starve the cooperative pool.
+                Thread.detachNewThread { [self] in
+                    current.index.rebuild(threads: threads)
+                    syncState.withLock { $0.rebuilding = false }
+                }
+            }
+        }
+    }
+
+    public func retrieve(user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: (Int64) -> Bool, into keys: inout [Int64]) -> Bool {
+        keys.removeAll(keepingCapacity: true)
+        guard let current = generation.withLock({ $0 }) else { return false }
+        let model = current.model
+        let scratch = scratches.withLock { $0.popLast() } ?? SearchScratch()
+        defer { scratches.withLock { $0.append(scratch) } }
+        var hits: [LiveVectorIndex.Hit] = []
+        hits.reserveCapacity(k)
+        let side = model.userSide(user, device: context.device)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: model.dimension) { query in
+            model.userVector(side, into: query)
+            current.index.search(UnsafeBufferPointer(query), k: k, ef: max(settings.ef, k), scratch: scratch, into: &hits, filter: admits)
+        }
+        for hit in hits { keys.append(hit.key) }
+        let since = now.milliseconds - settings.freshHours * Timestamp.millisecondsPerHour
+        let found = keys.count
+        for ad in fresh.withLock({ $0 }) where ad.createdAt >= since && ad.createdAt <= now.milliseconds {
+            if admits(ad.slot), !keys[0..<found].contains(ad.slot) { keys.append(ad.slot) }
+        }
+        return true
+    }
+
+    /// The model's vector of one active ad.
+    private func vector(of active: CatalogSnapshot.ActiveAd, _ model: TwoTowerModel) -> [Float] {
+        let ad = active.ad
+        return model.adVector(model.adSide(
+            sketch: sketches.sketch(of: ad), adID: ad.id.rawValue, campaignID: ad.campaignID.rawValue, advertiserID: active.advertiserID.rawValue,
+            format: ad.format.rawValue, objective: active.objective.rawValue, caption: ad.caption))
+    }
+}

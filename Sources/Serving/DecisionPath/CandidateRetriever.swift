@@ -1,0 +1,53 @@
+import Domain
+
+/// A retrieval model in front of the ranker: an index of ad vectors searched with the user's
+/// vector. The decision path asks it for the user's top K eligible ads (and a small pool of
+/// fresh ones) instead of scoring every eligible ad. Ads are named by their state slot
+/// (`CatalogSnapshot.ActiveAd.slot`), stable across snapshots.
+public protocol CandidateRetriever: Sendable {
+    /// Brings the index up to `snapshot`: new and changed ads in, ads no longer active out.
+    /// Called when a snapshot is published, off the request path.
+    func sync(_ snapshot: CatalogSnapshot, at now: Timestamp)
+
+    /// Appends to `keys` (emptied first) up to `k` ads, best first for this user, among those
+    /// `admits` accepts, then the fresh ads `admits` accepts that are not among them. Returns
+    /// false when it cannot retrieve (no model yet): the decision path then scores every
+    /// eligible ad.
+    func retrieve(user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: (Int64) -> Bool, into keys: inout [Int64]) -> Bool
+}
+
+/// How often the candidate stage hands the ranker what the ranker would have chosen from every
+/// eligible ad: on a sample of decisions the exhaustive ranking runs too (off the answer: it only
+/// counts), and the winners it places are looked up among the retrieved candidates.
+public final class CandidateAudit: Sendable {
+    /// Share of decisions audited, 0…1.
+    public let sampleRate: Double
+    public struct Counts: Sendable, Equatable {
+        public var decisions = 0
+        /// Ads the exhaustive ranking placed, and how many of them were among the candidates.
+        public var chosen = 0
+        public var found = 0
+        /// found ÷ chosen: the stage's recall of the full ranker's choices; nil before any.
+        public var recall: Double? { chosen > 0 ? Double(found) / Double(chosen) : nil }
+    }
+    private let counts = Mutex(Counts())
+
+    public init(sampleRate: Double) { self.sampleRate = min(max(sampleRate, 0), 1) }
+
+    public var current: Counts { counts.withLock { $0 } }
+
+    /// Deterministic per decision, so a seeded run audits the same decisions.
+    func samples(_ decisionID: String) -> Bool {
+        sampleRate > 0 && Double(StableHash.fnv1a(decisionID) % 1_000_000) < sampleRate * 1_000_000
+    }
+
+    func record(chosen: Int, found: Int) {
+        counts.withLock {
+            $0.decisions += 1
+            $0.chosen += chosen
+            $0.found += found
+        }
+    }
+}
+
+import Synchronization

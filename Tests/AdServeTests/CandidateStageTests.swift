@@ -1,0 +1,179 @@
+import Domain
+import Foundation
+import ModelServing
+import Models
+import SQLiteStorage
+import Serving
+import Simulator
+import Storage
+import Testing
+import TestSupport
+import Training
+
+/// The candidate stage: the two-tower model, its recall on simulator logs, and the retriever in
+/// the decision path.
+@Suite struct CandidateStageTests {
+    /// A ranker whose predictions depend on the user and the ad (a stand-in for a learned one).
+    struct UserDependentRanker: Ranker {
+        func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction {
+            let h = StableHash.fnv1a((user?.id.rawValue ?? "-") + "/\(candidate.adID.rawValue)")
+            return Prediction(click: Double(h % 1000 + 1) / 20_000, conversion: 0.05)
+        }
+    }
+
+    /// A generated world with content and activity vectors in a temporary store.
+    static func world(users: Int, ads: Int, seed: UInt64) async throws -> (World, SQLiteStore, TemporaryDatabase, ManualClock) {
+        let clock = ManualClock(TestWorld.start)
+        let world = World(size: World.Size(users: users, ads: ads), seed: seed, start: clock.now())
+        var batch = world.batch
+        SyntheticVectors.add(to: &batch, world: world, seed: seed)
+        let database = TemporaryDatabase()
+        let store = try SQLiteStore(path: database.path, durability: .scratch)
+        try await store.importBatch(batch)
+        return (world, store, database, clock)
+    }
+
+    /// With K at least the number of ads, the staged path ranks exactly what the exhaustive path
+    /// ranks: the same ads in the same slots for every request.
+    @Test func stagedPathEqualsExhaustiveWhenKCoversEveryAd() async throws {
+        let (world, store, database, clock) = try await Self.world(users: 300, ads: 400, seed: 3)
+        var configuration = ServingConfiguration()
+        configuration.candidateCount = 400
+        let exhaustive = try await DecisionService.open(
+            store: store, clock: clock, configuration: configuration, ranker: UserDependentRanker(), decisionIDs: DecisionIDGenerator(prefix: 1))
+        let retriever = TwoTowerRetriever()
+        let staged = try await DecisionService.open(
+            store: store, clock: clock, configuration: configuration, ranker: UserDependentRanker(), decisionIDs: DecisionIDGenerator(prefix: 2),
+            retriever: retriever)
+        retriever.install(TwoTowerModel())
+        var differentFromTopK = 0
+        var narrow = configuration
+        narrow.candidateCount = 20
+        let narrowService = staged.variant(ranker: UserDependentRanker(), configuration: narrow, decisionIDs: DecisionIDGenerator(prefix: 3), retriever: retriever)
+        for i in 0..<100 {
+            let user = world.userIDs[i]
+            let context = FeedContext(device: "ios", hour: 12)
+            let a = try await exhaustive.decide(userID: user, context: context, organicCount: 20)
+            let b = try await staged.decide(userID: user, context: context, organicCount: 20)
+            #expect(!a.placements.isEmpty)
+            #expect(a.placements.map(\.candidate.adID) == b.placements.map(\.candidate.adID))
+            #expect(a.placements.map(\.afterPost) == b.placements.map(\.afterPost))
+            let c = try await narrowService.decide(userID: user, context: context, organicCount: 20)
+            if c.placements.map(\.candidate.adID) != a.placements.map(\.candidate.adID) { differentFromTopK += 1 }
+        }
+        // The comparison can fail: with K = 20 of 400 ads, the stage does narrow what is ranked.
+        #expect(differentFromTopK > 0)
+        withExtendedLifetime(database) {}
+    }
+
+    /// The retriever never returns what the user may not see (a hidden ad), finds an ad created
+    /// after the index was built at once (the fresh pool), and forgets a paused campaign's ads.
+    @Test func retrieverFiltersEligibilityAndSeesNewAdsAtOnce() async throws {
+        let retriever = TwoTowerRetriever()
+        let world = try await TestWorld.make(ranker: UserDependentRanker(), retriever: retriever)
+        let serving = world.serving
+        let clock = world.clock
+        let acme = try await world.advertiser("Acme")
+        let campaign = try await world.campaign(acme)
+        var ads: [Ad] = []
+        for i in 0..<6 { ads.append(try await world.ad(campaign, caption: "ad number \(i)")) }
+        world.publish()
+        retriever.install(TwoTowerModel())
+        let user = try await world.user("reader")
+        func retrieved(_ now: Timestamp, hidden: Set<AdID> = []) -> Set<AdID> {
+            let snapshot = serving.catalog.snapshot
+            var keys: [Int64] = []
+            var byKey: [Int64: AdID] = [:]
+            snapshot.forEachActiveAd { byKey[$0.slot] = $0.ad.id }
+            _ = retriever.retrieve(
+                user: UserProfile(id: user), context: FeedContext(), k: 3, now: now, admits: { byKey[$0].map { !hidden.contains($0) } ?? false }, into: &keys)
+            return Set(keys.compactMap { byKey[$0] })
+        }
+        // Six ads made now: all fresh, so all come back beside the top 3.
+        #expect(retrieved(clock.now()).count == 6)
+        // Two days later none is fresh: the top 3 only, never a hidden one.
+        let later = clock.now().adding(milliseconds: 2 * Timestamp.millisecondsPerDay)
+        let top = retrieved(later)
+        #expect(top.count == 3)
+        let hidden = Set(top.prefix(2))
+        let withHides = retrieved(later, hidden: hidden)
+        #expect(withHides.count == 3 && withHides.isDisjoint(with: hidden))
+        // A new ad is searchable as soon as the snapshot that has it is synced.
+        clock.advance(milliseconds: 2 * Timestamp.millisecondsPerDay)
+        let newAd = try await world.ad(campaign, caption: "brand new")
+        world.publish()
+        #expect(retrieved(clock.now()).contains(newAd.id))
+        // A paused campaign's ads leave the index.
+        _ = try await world.catalog.updateCampaign(campaign.id) { campaign in campaign.status = Domain.Status.paused }
+        world.publish()
+        #expect(retrieved(clock.now()).isEmpty)
+    }
+
+    /// On a simulator log (the topics world, random ads, so every ad is shown), the two-tower
+    /// model trained on the first two days finds the third day's clicked ads more often than the
+    /// most-clicked ads do.
+    @Test func twoTowerRecallBeatsPopularityOnSimulatorLogs() async throws {
+        var c = Simulation.Configuration()
+        c.size = World.Size(users: 3000, ads: 300)
+        c.days = 3
+        c.seed = 4
+        c.arms = ["random"]
+        let database = TemporaryDatabase()
+        let store = try SQLiteStore(path: database.path, durability: .scratch)
+        let lines = LockedLines()
+        _ = try await Simulation(configuration: c).run(store: store, log: { lines.append($0) })
+        let log = ServeLog(lines: lines.all.enumerated().sorted { ($0.element.timeMs, $0.offset) < ($1.element.timeMs, $1.offset) }.map(\.element))
+        let (examples, summary) = log.joined(target: .click, windows: AttributionWindows())
+        let split = try TimeSplit(examples, holdoutMilliseconds: Timestamp.millisecondsPerDay, summary: summary)
+        var parameters = TwoTowerModel.Parameters()
+        parameters.seed = 4
+        var model = TwoTowerModel(parameters: parameters)
+        let losses = model.train(CandidateRecall.clicks(split.train, model: model))
+        #expect(losses.last! < losses.first!)
+        let recall = CandidateRecall(model: model, train: split.train, heldOut: split.heldOut)
+        #expect(recall.heldOutClicks > 100)
+        let twoTower = try #require(recall.recall("two-tower", at: 50))
+        let popularity = try #require(recall.recall("popularity", at: 50))
+        #expect(twoTower > popularity, "\(recall.table)")
+        withExtendedLifetime(database) {}
+    }
+
+    /// Sketches keep inner products (about cosines) and survive their JSON coding.
+    @Test func sketchesApproximateCosinesAndRoundTrip() throws {
+        var rng = SplitMix64(seed: 5)
+        let a = VectorMath.unitLength((0..<Limits.embeddingDimensions).map { _ in Float.random(in: -1...1, using: &rng) })
+        var b = a
+        for i in 0..<40 { b[i] = -b[i] }
+        b = VectorMath.unitLength(b)
+        let sa = try #require(VectorSketch(a))
+        let sb = try #require(VectorSketch(b))
+        #expect(abs(Double(sa.dot(sa)) - 1) < 0.02)
+        #expect(abs(Double(sa.dot(sb)) - VectorMath.cosine(a, b)) < 0.25)
+        #expect(VectorSketch([1, 2, 3]) == nil)
+        let data = try JSONFormat.encoder().encode([sa])
+        #expect(try JSONFormat.decoder().decode([VectorSketch].self, from: data) == [sa])
+        #expect(throws: DecodingError.self) { try JSONFormat.decoder().decode([VectorSketch].self, from: Data("[\"zz\"]".utf8)) }
+    }
+
+    /// The model survives its file format; a damaged file is refused.
+    @Test func twoTowerModelRoundTripsItsBytes() throws {
+        var parameters = TwoTowerModel.Parameters()
+        parameters.bits = 8
+        parameters.dimension = 8
+        let model = TwoTowerModel(parameters: parameters)
+        let copy = try TwoTowerModel(serialized: model.serialized())
+        let side = model.userSide(sketch: nil, age: 30, gender: "f", country: "us", language: "en", interests: ["food"], device: "ios")
+        #expect(copy.userVector(side) == model.userVector(side))
+        var bytes = model.serialized()
+        bytes.removeLast()
+        #expect(throws: AdServeError.self) { try TwoTowerModel(serialized: bytes) }
+    }
+}
+
+final class LockedLines: Sendable {
+    private let lines = Mutex<[ServeLogLine]>([])
+    func append(_ line: ServeLogLine) { lines.withLock { $0.append(line) } }
+    var all: [ServeLogLine] { lines.withLock { $0 } }
+}
+
+import Synchronization
