@@ -10,8 +10,10 @@ public struct ServingConfiguration: Sendable {
     public var profileCacheCapacity = 1_000_000
     public var maxOrganicCount = 500
     public var policy = SelectionPolicy.ranked
-    /// K of the candidate stage, when the service has a retriever.
+    /// K of the candidate stage, when the service has a retriever, and the best eligible ads
+    /// of the rule-based order added to the retrieved ones (the value pool).
     public var candidateCount = 500
+    public var valuePool = 100
     /// Share of decisions on which the candidate stage is audited against the exhaustive
     /// ranking (`CandidateAudit`); 0 audits none.
     public var candidateAuditRate = 0.0
@@ -49,7 +51,7 @@ public final class DecisionService: Sendable {
         self.store = store
         self.catalog = catalog
         self.delivery = delivery
-        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: signer, policy: configuration.policy, candidateCount: configuration.candidateCount)
+        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: signer, policy: configuration.policy, candidateCount: configuration.candidateCount, valuePool: configuration.valuePool)
         self.ranker = ranker
         self.retriever = retriever
         self.candidateAudit = retriever != nil && configuration.candidateAuditRate > 0 ? CandidateAudit(sampleRate: configuration.candidateAuditRate) : nil
@@ -67,7 +69,7 @@ public final class DecisionService: Sendable {
         self.store = base.store
         self.catalog = base.catalog
         self.delivery = base.delivery
-        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: base.signer, policy: configuration.policy, candidateCount: configuration.candidateCount)
+        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: base.signer, policy: configuration.policy, candidateCount: configuration.candidateCount, valuePool: configuration.valuePool)
         self.ranker = ranker
         self.retriever = retriever
         self.candidateAudit = retriever != nil && configuration.candidateAuditRate > 0 ? CandidateAudit(sampleRate: configuration.candidateAuditRate) : nil
@@ -117,8 +119,11 @@ public final class DecisionService: Sendable {
     public func refresh(rebuildRanking: Bool = true) -> Bool {
         let published = catalog.publishIfChanged()
         retriever?.sync(catalog.snapshot, at: clock.now())
-        guard ranker.isUserIndependent, engine.policy == .ranked, published || rebuildRanking else { return published }
-        let index = RankingIndex(snapshot: catalog.snapshot, delivery: delivery, ranker: ranker, now: clock.now())
+        // The rule-based order: what a user-independent ranker walks, or the value pool of a
+        // candidate stage.
+        let order: (any Ranker)? = ranker.isUserIndependent ? ranker : retriever != nil && configuration.valuePool > 0 ? RuleBasedRanker() : nil
+        guard let order, engine.policy == .ranked, published || rebuildRanking else { return published }
+        let index = RankingIndex(snapshot: catalog.snapshot, delivery: delivery, ranker: order, now: clock.now())
         ranking.withLock { current in
             // Two refreshes racing: keep the order of the newer snapshot.
             if let current, current.snapshot.version > index.snapshot.version { return }
@@ -152,7 +157,8 @@ public final class DecisionService: Sendable {
         if let position = context.sessionPosition, position < 0 { throw AdServeError.invalid("context.session_position", "must not be negative") }
         let profile = try await profile(of: userID)
         let decisionID = decisionIDs.withLock { $0.next() }
-        let view = ranking.withLock { $0 }.map(CatalogView.init(ranking:)) ?? CatalogView(snapshot: catalog.snapshot)
+        let order = ranking.withLock { $0 }
+        let view = order.map { ranker.isUserIndependent ? CatalogView(ranking: $0) : CatalogView(valueOrder: $0) } ?? CatalogView(snapshot: catalog.snapshot)
         let now = clock.now()
         var context = context
         context.at = now

@@ -17,11 +17,11 @@ import Training
 /// retrains every `warmUpClicks` labelled clicks, judged on the clicks since the last try.
 ///
 /// `ml+candidates` puts the candidate stage in front of the same ranker: a two-tower model
-/// (`TwoTowerModel`) retrained at each retrain from the same examples and judged by the same
-/// rule — trained on what came before the period, adopted only if its recall@K of the period's
-/// clicked ads beats what served (the serving two-tower, or before one the most-clicked ads) —
-/// and a `TwoTowerRetriever` that hands the ranker its top K eligible ads and the fresh ones.
-/// Until a two-tower model is adopted the ranker scores every eligible ad. A twentieth of its
+/// (`TwoTowerModel`) retrained at each retrain from the same examples (`CandidateRetraining`:
+/// trained on what came before the period, adopted only if its recall@K of the period's clicked
+/// ads beats the most-clicked ads), and a `TwoTowerRetriever` that hands the ranker its top K
+/// eligible ads and the fresh ones, beside the best eligible ads of the rule-based order (the
+/// value pool). Until a two-tower model is adopted the ranker scores every eligible ad. A twentieth of its
 /// decisions are also ranked exhaustively, to measure how often the stage finds what the full
 /// ranker would have chosen (`CandidateAudit`).
 ///

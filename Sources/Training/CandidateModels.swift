@@ -15,14 +15,18 @@ public struct CandidateModelMeta: Sendable, Codable, Equatable {
     public var comparedWith: String
     public var candidateRecall: Double
     public var comparedRecall: Double
+    /// The serving two-tower's recall on the same clicks (biased upwards where it served them).
+    public var servingRecall: Double?
     public var fileBytes: Int?
     public var checksum: String?
 }
 
 /// The candidate stage's retraining, the same flow as the ranker's (`Retraining`): a two-tower
-/// model trained on the earlier clicks, judged on the held-out period's clicked ads against what
-/// serves — the promoted two-tower, or before one the most-clicked ads — and adopted only if its
-/// recall@`k` is higher.
+/// model trained on the earlier clicks, judged on the held-out period's clicked ads, and adopted
+/// only if its recall@`k` beats the most-clicked ads of the earlier period. Not against the
+/// serving two-tower: in a period it served, users could click only what it retrieved, so its
+/// recall there is near 1 by construction (measured in the simulator: 0.92–1.00 against
+/// 0.83–0.98 for retrains it had not served for). The serving model's recall is still reported.
 public struct CandidateRetraining: Sendable {
     public var parameters: TwoTowerModel.Parameters
     public var k: Int
@@ -39,8 +43,8 @@ public struct CandidateRetraining: Sendable {
 
         public var summary: String {
             "two-tower trained on \(meta.trainingClicks) clicks, recall@\(meta.k) \(TextTable.fixed(meta.candidateRecall, 3)) on \(meta.recall.heldOutClicks) "
-                + "held-out clicks of \(meta.recall.ads) ads; \(meta.comparedWith) \(TextTable.fixed(meta.comparedRecall, 3)) — "
-                + (adopt ? "passes" : "fails")
+                + "held-out clicks of \(meta.recall.ads) ads; \(meta.comparedWith) \(TextTable.fixed(meta.comparedRecall, 3))"
+                + (meta.servingRecall.map { ", the serving two-tower \(TextTable.fixed($0, 3))" } ?? "") + " — " + (adopt ? "passes" : "fails")
         }
     }
 
@@ -50,15 +54,11 @@ public struct CandidateRetraining: Sendable {
         model.train(clicks)
         let ks = Array(Set(CandidateRecall.ks + [k])).sorted()
         let recall = CandidateRecall(model: model, train: train, heldOut: heldOut, ks: ks)
-        let (compared, name): (Double, String) =
-            if let serving {
-                (CandidateRecall(model: serving, train: train, heldOut: heldOut, ks: [k]).recall("two-tower", at: k) ?? 0, "the serving two-tower")
-            } else {
-                (recall.recall("popularity", at: k) ?? 0, "the most-clicked ads")
-            }
+        let servingRecall = serving.flatMap { CandidateRecall(model: $0, train: train, heldOut: heldOut, ks: [k]).recall("two-tower", at: k) }
         let meta = CandidateModelMeta(
             version: 0, createdAt: now, parameters: parameters, trainingClicks: clicks.count, evaluatedOn: heldOutName, recall: recall, k: k,
-            comparedWith: name, candidateRecall: recall.recall("two-tower", at: k) ?? 0, comparedRecall: compared)
+            comparedWith: "the most-clicked ads", candidateRecall: recall.recall("two-tower", at: k) ?? 0,
+            comparedRecall: recall.recall("popularity", at: k) ?? 0, servingRecall: servingRecall)
         return Outcome(model: model, meta: meta)
     }
 }

@@ -19,30 +19,46 @@ struct Pick {
 /// exhaustive stage), or what a retrieval model finds for the user among the eligible ads —
 /// its top K and a small pool of fresh ads (`retrieved`).
 enum CandidateGeneration {
-    /// The retriever's top `k` eligible ads for this user and its eligible fresh ads, or nil
-    /// when it cannot retrieve. Schedule, targeting, caps and hides are checked during the
-    /// index search (unlocked); budgets right after, under the delivery lock.
+    /// The retriever's top `k` eligible ads for this user and its eligible fresh ads, then up
+    /// to `valuePool` more: the best eligible ads of the rule-based order (`valueOrder`), so
+    /// that ads worth most whoever sees them (high bids, CPM) reach the ranker although the
+    /// retrieval model, which predicts clicks, would not fetch them. Nil when the retriever
+    /// cannot retrieve. Schedule, targeting, caps and hides are checked during the index search
+    /// (unlocked); budgets right after, under the delivery lock.
     static func retrieved(
-        _ eligibility: Eligibility, retriever: any CandidateRetriever, k: Int, request: DecisionRequest, delivery: DeliveryState
+        _ eligibility: Eligibility, retriever: any CandidateRetriever, k: Int, valueOrder: RankingIndex?, valuePool: Int, request: DecisionRequest,
+        delivery: DeliveryState
     ) -> [Pick]? {
         let snapshot = eligibility.snapshot
         var keys: [Int64] = []
-        keys.reserveCapacity(k + 64)
+        keys.reserveCapacity(k + valuePool + 64)
         let found = retriever.retrieve(user: request.profile, context: request.context, k: k, now: request.now, admits: { key in
             guard let adIndex = snapshot.adIndex(slot: key) else { return false }
             return eligibility.admitsAd(adIndex) && eligibility.admitsCampaign(snapshot.adCampaigns[Int(adIndex)])
         }, into: &keys)
         guard found else { return nil }
         var picks: [Pick] = []
-        picks.reserveCapacity(keys.count)
+        picks.reserveCapacity(keys.count + valuePool)
         delivery.state.withLock { state in
-            for key in keys {
-                guard let adIndex = snapshot.adIndex(slot: key) else { continue }
+            func add(_ adIndex: Int32) -> Bool {
                 let campaignIndex = snapshot.adCampaigns[Int(adIndex)]
-                guard eligibility.hasBudget(campaignIndex, state) else { continue }
+                guard eligibility.hasBudget(campaignIndex, state) else { return false }
                 let entry = snapshot.campaigns[Int(campaignIndex)]
                 let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
                 picks.append(Pick(candidate: candidate(adIndex, entry, counters, eligibility.seen(entry.id), snapshot, request.now)))
+                return true
+            }
+            for key in keys {
+                guard let adIndex = snapshot.adIndex(slot: key) else { continue }
+                _ = add(adIndex)
+            }
+            guard let valueOrder, valueOrder.snapshot === snapshot, valuePool > 0 else { return }
+            let retrieved = Set(keys)
+            var added = 0
+            for adIndex in valueOrder.order where added < valuePool {
+                guard !retrieved.contains(Int64(snapshot.adStateSlots[Int(adIndex)])), eligibility.admitsAd(adIndex),
+                      eligibility.admitsCampaign(snapshot.adCampaigns[Int(adIndex)]), add(adIndex) else { continue }
+                added += 1
             }
         }
         return picks

@@ -47,17 +47,29 @@ public enum SelectionPolicy: Sendable, Equatable {
 public struct CatalogView: Sendable {
     public let snapshot: CatalogSnapshot
     public let ranking: RankingIndex?
+    /// The rule-based best-first order of `snapshot`, which the candidate stage adds its best
+    /// eligible ads from (the value pool), when the decision path has a retriever.
+    public let valueOrder: RankingIndex?
 
     /// The snapshot alone: every eligible ad is scored.
     public init(snapshot: CatalogSnapshot) {
         self.snapshot = snapshot
         self.ranking = nil
+        self.valueOrder = nil
+    }
+
+    /// A rule-based order's snapshot, for a user-dependent ranker behind a candidate stage.
+    public init(valueOrder: RankingIndex) {
+        self.snapshot = valueOrder.snapshot
+        self.ranking = nil
+        self.valueOrder = valueOrder
     }
 
     /// The order's own snapshot, with the order.
     public init(ranking: RankingIndex) {
         self.snapshot = ranking.snapshot
         self.ranking = ranking
+        self.valueOrder = nil
     }
 }
 

@@ -8,14 +8,17 @@ public struct DecisionEngine: Sendable {
     public var adLoad: AdLoadPolicy
     public var signer: TokenSigner
     public var policy: SelectionPolicy
-    /// K of the candidate stage: how many ads a retriever hands the ranker (plus fresh ones).
+    /// K of the candidate stage: how many ads a retriever hands the ranker (plus fresh ones),
+    /// and how many of the best eligible ads of the rule-based order join them (the value pool).
     public var candidateCount: Int
+    public var valuePool: Int
 
-    public init(adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked, candidateCount: Int = 500) {
+    public init(adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked, candidateCount: Int = 500, valuePool: Int = 100) {
         self.adLoad = adLoad
         self.signer = signer
         self.policy = policy
         self.candidateCount = candidateCount
+        self.valuePool = valuePool
     }
 
     /// Decides one page. With a best-first order in the view (a user-independent ranker) the
@@ -39,7 +42,8 @@ public struct DecisionEngine: Sendable {
             picks = Ranking.walk(ranking, count: positions.count, eligibility: eligibility, delivery: delivery, now: request.now)
         } else {
             let retrieved = retriever.flatMap {
-                CandidateGeneration.retrieved(eligibility, retriever: $0, k: candidateCount, request: request, delivery: delivery)
+                CandidateGeneration.retrieved(
+                    eligibility, retriever: $0, k: candidateCount, valueOrder: view.valueOrder, valuePool: valuePool, request: request, delivery: delivery)
             }
             let candidates = retrieved ?? CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now)
             picks = Ranking.best(candidates, count: positions.count, ranker: ranker, request: request)
