@@ -12,6 +12,15 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
+    /// A standard normal draw (Box–Muller, one value per pair of uniforms): deterministic given
+    /// the generator. The simulated world, the content sketch's projection and the benchmark's
+    /// synthetic vectors all draw from it.
+    public mutating func gaussian() -> Double {
+        let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self)
+        let u2 = Double.random(in: 0..<1, using: &self)
+        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
+    }
 }
 
 /// FNV-1a, 64-bit: a stable hash (the same in every process, unlike `Hasher`) for assigning
@@ -41,3 +50,9 @@ public enum StableHash {
         return hash
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

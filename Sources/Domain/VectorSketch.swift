@@ -14,12 +14,8 @@ public struct VectorSketch: Sendable, Equatable, Hashable, Codable {
 
     static let projection: [Float] = {
         var rng = SplitMix64(seed: 0x5EED_5E7C_0064)
-        return (0..<(dimension * Limits.embeddingDimensions)).map { _ in
-            // Box–Muller, one value per pair: a Gaussian matrix keeps inner products unbiased.
-            let u1 = Double.random(in: Double.ulpOfOne..<1, using: &rng)
-            let u2 = Double.random(in: 0..<1, using: &rng)
-            return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
-        }
+        // A Gaussian matrix keeps inner products unbiased.
+        return (0..<(dimension * Limits.embeddingDimensions)).map { _ in Float(rng.gaussian()) }
     }()
 
     /// The sketch of a vector of the shared text space; nil for any other size or a zero vector.
@@ -46,9 +42,6 @@ public struct VectorSketch: Sendable, Equatable, Hashable, Codable {
     /// Component `i` as a float of the unit-length sketch.
     @inline(__always)
     public subscript(i: Int) -> Float { Float(bytes[i]) / 127 }
-
-    /// The sketch as 64 floats of (about) unit length.
-    public var floats: [Float] { (0..<Self.dimension).map { self[$0] } }
 
     /// Inner product of two sketches: about the cosine of the vectors they sketch.
     public func dot(_ other: VectorSketch) -> Float {
@@ -93,9 +86,3 @@ public struct VectorSketch: Sendable, Equatable, Hashable, Codable {
         try container.encode(String(decoding: digits, as: UTF8.self))
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

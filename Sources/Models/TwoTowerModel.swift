@@ -42,8 +42,7 @@ public struct TwoTowerModel: Sendable {
 
     public let parameters: Parameters
     let hasher: FeatureHasher
-    let sketchWidth = VectorSketch.dimension
-    /// Per tower: a `dimension × sketchWidth` projection, row-major, and `2^bits × dimension` embeddings.
+    /// Per tower: a `dimension × VectorSketch.dimension` projection, row-major, and `2^bits × dimension` embeddings.
     var userProjection: [Float]
     var userEmbeddings: [Float]
     var adProjection: [Float]
@@ -120,7 +119,7 @@ public struct TwoTowerModel: Sendable {
 
     private func tower(_ side: Side, _ projection: [Float], _ embeddings: [Float], into out: UnsafeMutableBufferPointer<Float>) {
         let d = dimension
-        let w = sketchWidth
+        let w = VectorSketch.dimension
         for i in 0..<d { out[i] = 0 }
         projection.withUnsafeBufferPointer { p in
             if let sketch = side.sketch {

@@ -216,11 +216,7 @@ public enum SyntheticVectors {
         let width = Limits.embeddingDimensions
         let k = world.dimensions
         var rng = SplitMix64(seed: seed ^ 0xC0_17E7)
-        func gaussian() -> Float {
-            let u1 = Double.random(in: Double.ulpOfOne..<1, using: &rng)
-            let u2 = Double.random(in: 0..<1, using: &rng)
-            return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
-        }
+        func gaussian() -> Float { Float(rng.gaussian()) }
         let directions = (0..<k).map { _ in VectorMath.unitLength((0..<width).map { _ in gaussian() }) }
         func vector(_ latent: ArraySlice<Float>, noise: Float) -> [Float] {
             var v = (0..<width).map { _ in gaussian() * noise / Float(width).squareRoot() }

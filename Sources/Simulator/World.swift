@@ -101,12 +101,7 @@ public struct World: Sendable {
         var rng = SplitMix64(seed: seed)
         let k = names.count
 
-        func gaussian() -> Float {
-            // Box–Muller; deterministic given the generator.
-            let u1 = Double.random(in: Double.ulpOfOne..<1, using: &rng)
-            let u2 = Double.random(in: 0..<1, using: &rng)
-            return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
-        }
+        func gaussian() -> Float { Float(rng.gaussian()) }
         func latent(main: [(Int, Float)], noise: Float) -> [Float] {
             var v = (0..<k).map { _ in gaussian() * noise }
             for (topic, weight) in main { v[topic] += weight }
