@@ -165,7 +165,12 @@ public struct Ad: Sendable, Equatable, Codable {
 
     private final class Box: Sendable {
         let fields: Fields
-        init(_ fields: Fields) { self.fields = fields }
+        /// Σ x² of the content vector, kept with it: a ranker's cosine per candidate needs it.
+        let embeddingSquaredNorm: Double
+        init(_ fields: Fields) {
+            self.fields = fields
+            embeddingSquaredNorm = fields.embedding.map(VectorMath.squaredNorm) ?? 0
+        }
     }
 
     private var box: Box
@@ -220,6 +225,8 @@ public struct Ad: Sendable, Equatable, Codable {
         get { box.fields.embedding }
         set { change { $0.embedding = newValue } }
     }
+    /// `VectorMath.squaredNorm` of `embedding` (0 without one), computed when the ad is made.
+    public var embeddingSquaredNorm: Double { box.embeddingSquaredNorm }
     public var embeddingStatus: EmbeddingStatus {
         get { box.fields.embeddingStatus }
         set { change { $0.embeddingStatus = newValue } }

@@ -3,30 +3,41 @@ public enum VectorMath {
     /// Cosine similarity, 0 when either is missing, empty, of another size or zero. Float
     /// products summed in eight lanes (a ranker computes one per candidate), then in Double.
     public static func cosine(_ a: [Float]?, _ b: [Float]?) -> Double {
-        guard let a, let b, a.count == b.count, !a.isEmpty else { return 0 }
-        var dot = SIMD8<Float>(), na = SIMD8<Float>(), nb = SIMD8<Float>()
+        guard let a, let b else { return 0 }
+        return cosine(a, b, squaredNormA: squaredNorm(a), squaredNormB: squaredNorm(b))
+    }
+
+    /// The same cosine with both squared norms known (`squaredNorm`): a ranker computes the
+    /// user's once per request and keeps each ad's with the ad. Bit for bit what
+    /// `cosine(_:_:)` returns.
+    @inline(__always)
+    public static func cosine(_ a: [Float], _ b: [Float], squaredNormA: Double, squaredNormB: Double) -> Double {
+        guard a.count == b.count, !a.isEmpty, squaredNormA > 0, squaredNormB > 0 else { return 0 }
+        return dot(a, b) / (squaredNormA * squaredNormB).squareRoot()
+    }
+
+    /// Σ aᵢbᵢ: Float products in eight lanes, the lanes and the tail summed in Double. `a` and
+    /// `b` have the same length.
+    @inline(__always)
+    public static func dot(_ a: [Float], _ b: [Float]) -> Double {
         let lanes = a.count / 8 * 8
-        a.withUnsafeBufferPointer { a in
-            b.withUnsafeBufferPointer { b in
-                var i = 0
-                while i < lanes {
-                    let x = SIMD8<Float>(a[i..<(i + 8)])
-                    let y = SIMD8<Float>(b[i..<(i + 8)])
-                    dot += x * y
-                    na += x * x
-                    nb += y * y
-                    i += 8
+        var acc = SIMD8<Float>()
+        a.withUnsafeBytes { a in
+            b.withUnsafeBytes { b in
+                var offset = 0
+                while offset < lanes &* 4 {
+                    acc += a.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self) * b.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+                    offset &+= 32
                 }
             }
         }
-        var d = Double(dot.sum()), sa = Double(na.sum()), sb = Double(nb.sum())
-        for i in lanes..<a.count {
-            d += Double(a[i]) * Double(b[i])
-            sa += Double(a[i]) * Double(a[i])
-            sb += Double(b[i]) * Double(b[i])
-        }
-        return sa > 0 && sb > 0 ? d / (sa * sb).squareRoot() : 0
+        var sum = Double(acc.sum())
+        for i in lanes..<a.count { sum += Double(a[i]) * Double(b[i]) }
+        return sum
     }
+
+    /// Σ vᵢ², summed as `dot` sums.
+    public static func squaredNorm(_ v: [Float]) -> Double { dot(v, v) }
 
     /// `v` scaled to unit length (a zero vector stays zero).
     public static func unitLength(_ v: [Float]) -> [Float] {

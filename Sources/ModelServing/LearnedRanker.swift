@@ -26,8 +26,14 @@ extension ClickFeatureInput {
 
     /// Cosine of the user's activity vector and the ad's content vector, if both exist.
     static func similarity(_ user: UserProfile?, _ ad: Ad) -> Double? {
-        guard let user = user?.activityVector, let ad = ad.embedding, user.count == ad.count else { return nil }
-        return VectorMath.cosine(user, ad)
+        similarity(user?.activityVector, squaredNorm: user?.activityVector.map(VectorMath.squaredNorm) ?? 0, ad)
+    }
+
+    /// The same from the activity vector and its squared norm, computed once per request.
+    @inline(__always)
+    static func similarity(_ activity: [Float]?, squaredNorm: Double, _ ad: Ad) -> Double? {
+        guard let activity, let embedding = ad.embedding, activity.count == embedding.count else { return nil }
+        return VectorMath.cosine(activity, embedding, squaredNormA: squaredNorm, squaredNormB: ad.embeddingSquaredNorm)
     }
 }
 
@@ -70,7 +76,10 @@ public struct LearnedRanker: Ranker {
     public let click: ModelSlot
     public let conversion: ModelSlot
     public let fallback: RuleBasedRanker
-    private let adParts = AdPartCache()
+    /// The ads' parts per model hash: the click model's, and the conversion model's when it
+    /// hashes differently.
+    private let clickAdParts = AdPartCache()
+    private let conversionAdParts = AdPartCache()
 
     public init(click: ModelSlot, conversion: ModelSlot, fallback: RuleBasedRanker = RuleBasedRanker()) {
         self.click = click
@@ -85,29 +94,51 @@ public struct LearnedRanker: Ranker {
     }
 
     public func predict(_ candidates: [Candidate], user: UserProfile?, context: FeedContext) -> [Prediction] {
+        predict(candidates, user: user, context: context, conversionsOnly: false)
+    }
+
+    /// The conversion model runs only for conversion ads: the others' value does not use it.
+    public func predictForRanking(_ candidates: [Candidate], user: UserProfile?, context: FeedContext) -> [Prediction] {
+        predict(candidates, user: user, context: context, conversionsOnly: true)
+    }
+
+    private func predict(_ candidates: [Candidate], user: UserProfile?, context: FeedContext, conversionsOnly: Bool) -> [Prediction] {
         let clickModel = click.predictor
         let conversionModel = conversion.predictor
         guard clickModel != nil || conversionModel != nil, let first = candidates.first else {
             return fallback.predict(candidates, user: user, context: context)
         }
         let request = ClickFeatureInput(candidate: first, user: user, context: context)
-        let clickScorer = clickModel.map { Scorer($0, request, adParts) }
-        let conversionScorer = conversionModel.map { Scorer($0, request, adParts) }
+        let clickScorer = clickModel.map { Scorer($0, request) }
+        let conversionScorer = conversionModel.map { Scorer($0, request) }
+        // The ads' parts, fetched for the whole request at once (one per hash when the two
+        // models share one).
+        let make = { (candidate: Candidate) in ClickFeatureInput(candidate: candidate, user: user, context: context) }
+        let clickParts = clickScorer.map { clickAdParts.parts(for: candidates, features: $0.predictor.features, make: make) }
+        let conversionParts = conversionScorer.map { scorer in
+            clickScorer?.predictor.features == scorer.predictor.features
+                ? clickParts! : conversionAdParts.parts(for: candidates, features: scorer.predictor.features, make: make)
+        }
         var x = SparseFeatures()
         x.indices.reserveCapacity(128)
         x.values.reserveCapacity(128)
         let recent = RecentTopics(user, at: context.at)
-        return candidates.map { candidate in
-            let rule = (clickScorer == nil || conversionScorer == nil) ? fallback.predict(candidate, user: user, context: context) : nil
+        let activity = user?.activityVector
+        let activityNorm = activity.map(VectorMath.squaredNorm) ?? 0
+        var predictions: [Prediction] = []
+        predictions.reserveCapacity(candidates.count)
+        for (i, candidate) in candidates.enumerated() {
+            let needsConversion = !conversionsOnly || candidate.objective == .conversions
+            let rule = (clickScorer == nil || (conversionScorer == nil && needsConversion)) ? fallback.predict(candidate, user: user, context: context) : nil
             // What this user has to do with this ad: computed once, read by both models.
             let about = recent?.about(candidate.ad)
             let signals = UserAdSignals(
-                similarity: ClickFeatureInput.similarity(user, candidate.ad), recentTopicWeight: about?.weight, recentTopicShare: about?.share,
-                recentTopicRank: about?.rank)
-            let pClick = clickScorer?.score(candidate, signals, user, context, &x) ?? rule!.click
-            let pConversion = conversionScorer?.score(candidate, signals, user, context, &x) ?? rule!.conversion
-            return Prediction(click: pClick, conversion: pConversion)
+                similarity: ClickFeatureInput.similarity(activity, squaredNorm: activityNorm, candidate.ad), recentTopicWeight: about?.weight, recentTopicShare: about?.share, recentTopicRank: about?.rank)
+            let pClick = clickScorer?.score(candidate, clickParts![i], signals, &x) ?? rule!.click
+            let pConversion = needsConversion ? (conversionScorer?.score(candidate, conversionParts![i], signals, &x) ?? rule!.conversion) : 0
+            predictions.append(Prediction(click: pClick, conversion: pConversion))
         }
+        return predictions
     }
 
     private struct UserAdSignals {
@@ -121,20 +152,14 @@ public struct LearnedRanker: Ranker {
     private struct Scorer {
         let predictor: ClickPredictor
         let request: ClickFeatures.RequestPart
-        let adParts: AdPartCache
 
-        init(_ predictor: ClickPredictor, _ input: ClickFeatureInput, _ adParts: AdPartCache) {
+        init(_ predictor: ClickPredictor, _ input: ClickFeatureInput) {
             self.predictor = predictor
             self.request = predictor.features.requestPart(input)
-            self.adParts = adParts
         }
 
-        func score(_ candidate: Candidate, _ signals: UserAdSignals, _ user: UserProfile?, _ context: FeedContext, _ x: inout SparseFeatures) -> Double {
-            let features = predictor.features
-            let ad = adParts.part(for: candidate.ad, features: features) {
-                features.adPart(ClickFeatureInput(candidate: candidate, user: user, context: context))
-            }
-            features.encode(request, ad, impressions: candidate.impressions, clicks: candidate.clicks, ageHours: candidate.adAgeHours,
+        func score(_ candidate: Candidate, _ ad: ClickFeatures.AdPart, _ signals: UserAdSignals, _ x: inout SparseFeatures) -> Double {
+            predictor.features.encode(request, ad, impressions: candidate.impressions, clicks: candidate.clicks, ageHours: candidate.adAgeHours,
                 seen: candidate.userCampaignImpressions, similarity: signals.similarity, recentTopicWeight: signals.recentTopicWeight,
                 recentTopicShare: signals.recentTopicShare, recentTopicRank: signals.recentTopicRank, into: &x)
             return predictor.predict(x)
@@ -142,25 +167,46 @@ public struct LearnedRanker: Ranker {
     }
 }
 
-/// The ad's part of the features (ids, format, caption words) per ad version and hash: computed
-/// once, not once per request.
+/// The ad's part of the features (ids, format, caption words) per ad version, for one feature
+/// hash: computed once, not once per request. Kept by ad state slot (`Candidate.adSlot`), so a
+/// lookup is an array read; an entry made for another ad, version or hash is replaced.
 final class AdPartCache: Sendable {
-    private struct Key: Hashable {
+    private struct Entry {
         var ad: Int64
         var revision: Int64
-        var bits: Int
-        var seed: UInt64
+        var hasher: FeatureHasher
+        var part: ClickFeatures.AdPart
     }
-    private let parts = Mutex<[Key: ClickFeatures.AdPart]>([:])
+    private let entries = Mutex<[Entry?]>([])
 
-    func part(for ad: Ad, features: ClickFeatures, make: () -> ClickFeatures.AdPart) -> ClickFeatures.AdPart {
-        let key = Key(ad: ad.id.rawValue, revision: ad.revision, bits: features.hasher.bits, seed: features.hasher.seed)
-        if let cached = parts.withLock({ $0[key] }) { return cached }
-        let part = make()
-        parts.withLock { cache in
-            if cache.count > 4_000_000 { cache.removeAll() }  // bounded: old ad versions and hashes fall out
-            cache[key] = part
+    /// The part of every candidate's ad, looked up under one lock; the missing ones are made
+    /// from `make`'s input outside it and added.
+    func parts(for candidates: [Candidate], features: ClickFeatures, make: (Candidate) -> ClickFeatureInput) -> [ClickFeatures.AdPart] {
+        var found: [ClickFeatures.AdPart?] = entries.withLock { entries in
+            candidates.map { candidate in
+                let slot = Int(candidate.adSlot)
+                guard slot >= 0, slot < entries.count, let entry = entries[slot], entry.ad == candidate.ad.id.rawValue,
+                      entry.revision == candidate.ad.revision, entry.hasher == features.hasher else { return nil }
+                return entry.part
+            }
         }
-        return part
+        var made: [(slot: Int, Entry)] = []
+        for i in found.indices where found[i] == nil {
+            let candidate = candidates[i]
+            let part = features.adPart(make(candidate))
+            found[i] = part
+            if candidate.adSlot >= 0 {
+                made.append((Int(candidate.adSlot), Entry(ad: candidate.ad.id.rawValue, revision: candidate.ad.revision, hasher: features.hasher, part: part)))
+            }
+        }
+        if !made.isEmpty {
+            entries.withLock { entries in
+                for (slot, entry) in made {
+                    if slot >= entries.count { entries += [Entry?](repeating: nil, count: max(slot + 1 - entries.count, entries.count / 2)) }
+                    entries[slot] = entry
+                }
+            }
+        }
+        return found.map { $0! }
     }
 }

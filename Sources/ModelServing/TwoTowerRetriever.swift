@@ -7,7 +7,7 @@ import VectorIndex
 
 /// The candidate stage's retrieval model in the decision path: a two-tower model
 /// (`TwoTowerModel`) and a live HNSW index (`LiveVectorIndex`) of its vector of every active
-/// ad, keyed by the ad's state slot. A request's user vector is searched for its top K eligible
+/// ad, keyed by the ad's `RetrievalKey`. A request's user vector is searched for its top K eligible
 /// ads; ads created in the last `freshHours` are always offered as well (up to `freshLimit`,
 /// newest first), so a new ad reaches the ranker before the model has seen it clicked.
 ///
@@ -33,7 +33,7 @@ public final class TwoTowerRetriever: CandidateRetriever {
     final class Generation: Sendable {
         let model: TwoTowerModel
         let index: LiveVectorIndex
-        /// Per key (state slot): the ad id and revision its vector was made from.
+        /// Per key: the ad id and revision its vector was made from.
         let indexed: Mutex<[Int64: AdVersion]>
 
         init(model: TwoTowerModel, index: LiveVectorIndex, indexed: [Int64: AdVersion]) {
@@ -52,7 +52,7 @@ public final class TwoTowerRetriever: CandidateRetriever {
     private let generation = Mutex<Generation?>(nil)
     /// Serializes `sync` and `install`; holds the snapshot last synced and the fresh ads.
     private let syncState = Mutex(SyncState())
-    private let fresh = Mutex<[(slot: Int64, createdAt: Int64)]>([])
+    private let fresh = Mutex<[(key: Int64, createdAt: Int64)]>([])
     private let scratches = Mutex<[SearchScratch]>([])
     private let sketches: AdSketches
 
@@ -82,9 +82,9 @@ public final class TwoTowerRetriever: CandidateRetriever {
             var vectors: [Float] = []
             var indexed: [Int64: AdVersion] = [:]
             state.snapshot?.forEachActiveAd { active in
-                keys.append(active.slot)
+                keys.append(active.key.rawValue)
                 vectors += vector(of: active, model)
-                indexed[active.slot] = AdVersion(id: active.ad.id.rawValue, revision: active.ad.revision)
+                indexed[active.key.rawValue] = AdVersion(id: active.ad.id.rawValue, revision: active.ad.revision)
             }
             let index = LiveVectorIndex(dimension: model.dimension, m: settings.m, efConstruction: settings.efConstruction)
             if !keys.isEmpty { index.load(keys: keys, vectors: vectors, threads: settings.buildThreads) }
@@ -98,12 +98,12 @@ public final class TwoTowerRetriever: CandidateRetriever {
             guard state.syncedVersion != snapshot.version || state.snapshot == nil else { return }
             state.snapshot = snapshot
             state.syncedVersion = snapshot.version
-            var newest: [(slot: Int64, createdAt: Int64)] = []
+            var newest: [(key: Int64, createdAt: Int64)] = []
             let since = now.milliseconds - settings.freshHours * Timestamp.millisecondsPerHour
             snapshot.forEachActiveAd { active in
-                if active.ad.createdAt.milliseconds >= since { newest.append((active.slot, active.ad.createdAt.milliseconds)) }
+                if active.ad.createdAt.milliseconds >= since { newest.append((active.key.rawValue, active.ad.createdAt.milliseconds)) }
             }
-            newest.sort { $0.createdAt != $1.createdAt ? $0.createdAt > $1.createdAt : $0.slot < $1.slot }
+            newest.sort { $0.createdAt != $1.createdAt ? $0.createdAt > $1.createdAt : $0.key < $1.key }
             fresh.withLock { $0 = Array(newest.prefix(settings.freshLimit)) }
 
             guard let current = generation.withLock({ $0 }) else { return }
@@ -112,11 +112,12 @@ public final class TwoTowerRetriever: CandidateRetriever {
             let indexed = current.indexed.withLock { $0 }
             var next = indexed
             snapshot.forEachActiveAd { ad in
-                active.insert(ad.slot)
+                let key = ad.key.rawValue
+                active.insert(key)
                 let version = AdVersion(id: ad.ad.id.rawValue, revision: ad.ad.revision)
-                if indexed[ad.slot] != version {
-                    upserts.append((ad.slot, vector(of: ad, current.model)))
-                    next[ad.slot] = version
+                if indexed[key] != version {
+                    upserts.append((key, vector(of: ad, current.model)))
+                    next[key] = version
                 }
             }
             let removals = indexed.keys.filter { !active.contains($0) }
@@ -154,7 +155,7 @@ public final class TwoTowerRetriever: CandidateRetriever {
         let since = now.milliseconds - settings.freshHours * Timestamp.millisecondsPerHour
         let found = keys.count
         for ad in fresh.withLock({ $0 }) where ad.createdAt >= since && ad.createdAt <= now.milliseconds {
-            if admits(ad.slot), !keys[0..<found].contains(ad.slot) { keys.append(ad.slot) }
+            if admits(ad.key), !keys[0..<found].contains(ad.key) { keys.append(ad.key) }
         }
         return true
     }

@@ -113,7 +113,19 @@ public struct ClickFeatures: Sendable, Equatable {
     /// the ad's product or company among the user's recent topics (1, 2, 3, later).
     public static let version = 5
     public let hasher: FeatureHasher
-    public init(hasher: FeatureHasher) { self.hasher = hasher }
+    /// The namespaces keyed per candidate, hashed once.
+    private let ctr, age, seen, similarity, recent, share, rank: UInt64
+
+    public init(hasher: FeatureHasher) {
+        self.hasher = hasher
+        ctr = hasher.namespaceSeed("a.ctr")
+        age = hasher.namespaceSeed("a.age")
+        seen = hasher.namespaceSeed("x.seen")
+        similarity = hasher.namespaceSeed("x.similarity")
+        recent = hasher.namespaceSeed("x.recent")
+        share = hasher.namespaceSeed("x.share")
+        rank = hasher.namespaceSeed("x.rank")
+    }
 
     /// The request's part: the user and the context, the same for every candidate.
     public struct RequestPart: Sendable {
@@ -184,15 +196,15 @@ public struct ClickFeatures: Sendable, Equatable {
         x.append(hasher.biasIndex)
         for key in request.keys { x.append(hasher.slot(key)) }
         for key in ad.keys { x.append(hasher.slot(key)) }
-        x.append(hasher.slot(hasher.key(namespace: "a.ctr", value: Self.ctrBucket(impressions: impressions, clicks: clicks))))
-        x.append(hasher.slot(hasher.key(namespace: "a.age", value: Self.ageBucket(hours: ageHours))))
-        x.append(hasher.slot(hasher.key(namespace: "x.seen", value: Int64(min(seen, 8)))))
-        x.append(hasher.slot(hasher.key(namespace: "x.similarity", value: Self.similarityBucket(similarity))))
-        let recent = hasher.key(namespace: "x.recent", value: Self.weightBucket(recentTopicWeight))
+        x.append(hasher.slot(hasher.key(namespaceSeed: ctr, value: Self.ctrBucket(impressions: impressions, clicks: clicks))))
+        x.append(hasher.slot(hasher.key(namespaceSeed: age, value: Self.ageBucket(hours: ageHours))))
+        x.append(hasher.slot(hasher.key(namespaceSeed: self.seen, value: Int64(min(seen, 8)))))
+        x.append(hasher.slot(hasher.key(namespaceSeed: self.similarity, value: Self.similarityBucket(similarity))))
+        let recent = hasher.key(namespaceSeed: self.recent, value: Self.weightBucket(recentTopicWeight))
         x.append(hasher.slot(recent))
         x.append(hasher.slot(hasher.cross(recent, ad.advertiser)))
-        x.append(hasher.slot(hasher.key(namespace: "x.share", value: Self.shareBucket(recentTopicShare))))
-        x.append(hasher.slot(hasher.key(namespace: "x.rank", value: Int64(min(recentTopicRank ?? 0, 4)))))
+        x.append(hasher.slot(hasher.key(namespaceSeed: share, value: Self.shareBucket(recentTopicShare))))
+        x.append(hasher.slot(hasher.key(namespaceSeed: rank, value: Int64(min(recentTopicRank ?? 0, 4)))))
         if let adCode = ad.contentCode {
             if let userCode = request.contentCode { x.append(hasher.slot(hasher.cross(userCode, adCode))) }
             for interest in request.interests { x.append(hasher.slot(hasher.cross(interest, adCode))) }

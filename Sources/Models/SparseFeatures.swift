@@ -46,7 +46,18 @@ public struct FeatureHasher: Sendable, Equatable {
 
     /// The key of an integer-valued feature (ids, buckets), without formatting the integer.
     public func key(namespace: String, value: Int64) -> UInt64 {
-        Self.mix(StableHash.fnv1a(namespace, seed: seed ^ 0xcbf2_9ce4_8422_2325) ^ UInt64(bitPattern: value) &* 0x9E37_79B9_7F4A_7C15)
+        key(namespaceSeed: namespaceSeed(namespace), value: value)
+    }
+
+    /// What `key(namespace:value:)` takes from the namespace: hashed once, so a hot path keys
+    /// integer values without touching the namespace's string.
+    public func namespaceSeed(_ namespace: String) -> UInt64 {
+        StableHash.fnv1a(namespace, seed: seed ^ 0xcbf2_9ce4_8422_2325)
+    }
+
+    @inline(__always)
+    public func key(namespaceSeed: UInt64, value: Int64) -> UInt64 {
+        Self.mix(namespaceSeed ^ UInt64(bitPattern: value) &* 0x9E37_79B9_7F4A_7C15)
     }
 
     /// The key of the conjunction of two features (a cross), order-sensitive.

@@ -65,6 +65,8 @@ public final class CatalogSnapshot: Sendable {
     /// Index in `ads` of the active ad at each ad state slot, -1 where none: how a key of the
     /// candidate index (a slot, stable across snapshots) finds its ad in this snapshot.
     let adIndexBySlot: [Int32]
+    /// Index in `campaigns` of the active campaign at each campaign state slot, -1 where none.
+    let campaignIndexBySlot: [Int32]
 
     /// The catalog version this snapshot was built from.
     public let version: UInt64
@@ -150,6 +152,9 @@ public final class CatalogSnapshot: Sendable {
         var bySlot = [Int32](repeating: -1, count: Int(adStateSlots.max() ?? -1) + 1)
         for (index, slot) in adStateSlots.enumerated() { bySlot[Int(slot)] = Int32(index) }
         self.adIndexBySlot = bySlot
+        var campaignsBySlot = [Int32](repeating: -1, count: Int(entries.map(\.stateSlot).max() ?? -1) + 1)
+        for (index, entry) in entries.enumerated() { campaignsBySlot[Int(entry.stateSlot)] = Int32(index) }
+        self.campaignIndexBySlot = campaignsBySlot
     }
 
     /// The active ad at a state slot, if any.
@@ -160,10 +165,18 @@ public final class CatalogSnapshot: Sendable {
         return index >= 0 ? index : nil
     }
 
-    /// One active ad as the candidate stage indexes it: its state slot (stable while the ad
-    /// exists, the index's key) and what its vector is made from.
+    /// The active campaign at a campaign state slot, if any.
+    @inline(__always)
+    func campaignIndex(slot: Int) -> Int32? {
+        guard slot >= 0, slot < campaignIndexBySlot.count else { return nil }
+        let index = campaignIndexBySlot[slot]
+        return index >= 0 ? index : nil
+    }
+
+    /// One active ad as the candidate stage indexes it: its key (`RetrievalKey`, stable while
+    /// the ad exists) and what its vector is made from.
     public struct ActiveAd: Sendable {
-        public var slot: Int64
+        public var key: RetrievalKey
         public var ad: Ad
         public var advertiserID: AdvertiserID
         public var objective: Objective
@@ -173,7 +186,8 @@ public final class CatalogSnapshot: Sendable {
     public func forEachActiveAd(_ body: (ActiveAd) throws -> Void) rethrows {
         for (index, ad) in ads.enumerated() {
             let entry = campaigns[Int(adCampaigns[index])]
-            try body(ActiveAd(slot: Int64(adStateSlots[index]), ad: ad, advertiserID: entry.advertiserID, objective: entry.objective))
+            let key = RetrievalKey(adSlot: adStateSlots[index], campaignSlot: entry.stateSlot)
+            try body(ActiveAd(key: key, ad: ad, advertiserID: entry.advertiserID, objective: entry.objective))
         }
     }
 

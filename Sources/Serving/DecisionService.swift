@@ -11,9 +11,12 @@ public struct ServingConfiguration: Sendable {
     public var maxOrganicCount = 500
     public var policy = SelectionPolicy.ranked
     /// K of the candidate stage, when the service has a retriever, and the best eligible ads
-    /// of the rule-based order added to the retrieved ones (the value pool).
+    /// of the value order added to the retrieved ones (the value pool).
     public var candidateCount = 500
     public var valuePool = 100
+    /// How old the value order may grow before a refresh rebuilds it: it ranks every ad with
+    /// the serving ranker (seconds of work at a million ads), so not on every catalog change.
+    public var valueOrderMilliseconds: Int64 = 30_000
     /// Share of decisions on which the candidate stage is audited against the exhaustive
     /// ranking (`CandidateAudit`); 0 audits none.
     public var candidateAuditRate = 0.0
@@ -42,6 +45,9 @@ public final class DecisionService: Sendable {
     private let decisionIDs: Mutex<DecisionIDGenerator>
     /// Best-first order of the current snapshot, when the ranker is user-independent.
     private let ranking = Mutex<RankingIndex?>(nil)
+    /// The value pool's order and when it was built, when a user-dependent ranker has a
+    /// candidate stage.
+    private let valueOrder = Mutex<(index: RankingIndex, builtAt: Int64)?>(nil)
 
     public init(
         store: any AdStore, catalog: CatalogPublisher, delivery: DeliveryState, signer: TokenSigner, ranker: any Ranker = RuleBasedRanker(),
@@ -112,22 +118,33 @@ public final class DecisionService: Sendable {
 
     /// Publishes catalog changes, brings the retriever's index up to the snapshot and, for a
     /// user-independent ranker, rebuilds the best-first order: always when the catalog changed,
-    /// otherwise only if `rebuildRanking` (to pick up the latest delivery counters).
+    /// otherwise only if `rebuildRanking` (to pick up the latest delivery counters). Behind a
+    /// candidate stage, rebuilds the value order once it is `valueOrderMilliseconds` old.
     /// `ServingRefresher` calls it on a timer; tests and the simulator call it directly. Returns
     /// whether the catalog changed.
     @discardableResult
     public func refresh(rebuildRanking: Bool = true) -> Bool {
         let published = catalog.publishIfChanged()
-        retriever?.sync(catalog.snapshot, at: clock.now())
-        // The rule-based order: what a user-independent ranker walks, or the value pool of a
-        // candidate stage.
-        let order: (any Ranker)? = ranker.isUserIndependent ? ranker : retriever != nil && configuration.valuePool > 0 ? RuleBasedRanker() : nil
-        guard let order, engine.policy == .ranked, published || rebuildRanking else { return published }
-        let index = RankingIndex(snapshot: catalog.snapshot, delivery: delivery, ranker: order, now: clock.now())
-        ranking.withLock { current in
-            // Two refreshes racing: keep the order of the newer snapshot.
-            if let current, current.snapshot.version > index.snapshot.version { return }
-            current = index
+        let now = clock.now()
+        retriever?.sync(catalog.snapshot, at: now)
+        guard engine.policy == .ranked else { return published }
+        if ranker.isUserIndependent {
+            guard published || rebuildRanking else { return published }
+            let index = RankingIndex(snapshot: catalog.snapshot, delivery: delivery, ranker: ranker, now: now)
+            ranking.withLock { current in
+                // Two refreshes racing: keep the order of the newer snapshot.
+                if let current, current.snapshot.version > index.snapshot.version { return }
+                current = index
+            }
+        } else if retriever != nil, configuration.valuePool > 0 {
+            let builtAt = valueOrder.withLock { $0?.builtAt }
+            guard builtAt.map({ now.milliseconds - $0 >= configuration.valueOrderMilliseconds || now.milliseconds < $0 }) ?? true else { return published }
+            // Ranked by the serving ranker itself, with no user: the ads worth most to anyone.
+            let index = RankingIndex(snapshot: catalog.snapshot, delivery: delivery, ranker: ranker, now: now)
+            valueOrder.withLock { current in
+                if let current, current.index.snapshot.version > index.snapshot.version { return }
+                current = (index, now.milliseconds)
+            }
         }
         return published
     }
@@ -157,8 +174,12 @@ public final class DecisionService: Sendable {
         if let position = context.sessionPosition, position < 0 { throw AdServeError.invalid("context.session_position", "must not be negative") }
         let profile = try await profile(of: userID)
         let decisionID = decisionIDs.withLock { $0.next() }
-        let order = ranking.withLock { $0 }
-        let view = order.map { ranker.isUserIndependent ? CatalogView(ranking: $0) : CatalogView(valueOrder: $0) } ?? CatalogView(snapshot: catalog.snapshot)
+        let view: CatalogView
+        if ranker.isUserIndependent, let order = ranking.withLock({ $0 }) {
+            view = CatalogView(ranking: order)
+        } else {
+            view = CatalogView(snapshot: catalog.snapshot, valueOrder: valueOrder.withLock { $0?.index })
+        }
         let now = clock.now()
         var context = context
         context.at = now

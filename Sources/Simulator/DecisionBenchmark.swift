@@ -37,10 +37,16 @@ public struct DecisionBenchmark: Sendable {
     public var candidates: Int
     public var trainingDecisions: Int
     public var buildThreads: Int
+    /// With `ml` and a candidate stage: decisions audited after timing (not timed), each ranked
+    /// over every eligible ad too, to measure how many of the full ranker's choices the
+    /// candidate stage found.
+    public var auditDecisions: Int
+    /// With `ml` and a candidate stage: ads of the value order added to the retrieved ones.
+    public var valuePool: Int
 
     public init(
         size: World.Size, requests: Int, organicCount: Int = 20, seed: UInt64 = 1, ranker: RankerChoice = .rule, candidates: Int = 500,
-        trainingDecisions: Int = 20_000, buildThreads: Int = 2
+        trainingDecisions: Int = 20_000, buildThreads: Int = 2, auditDecisions: Int = 100, valuePool: Int = ServingConfiguration().valuePool
     ) {
         self.size = size
         self.requests = requests
@@ -50,11 +56,14 @@ public struct DecisionBenchmark: Sendable {
         self.candidates = candidates
         self.trainingDecisions = trainingDecisions
         self.buildThreads = buildThreads
+        self.auditDecisions = auditDecisions
+        self.valuePool = valuePool
     }
 
     public struct Result: Sendable, Codable {
         public var ranker: String
         public var candidates: Int
+        public var value_pool: Int
         public var ads: Int
         public var users: Int
         public var requests: Int
@@ -73,6 +82,12 @@ public struct DecisionBenchmark: Sendable {
         public var index_build_s: Double?
         public var index_mb: Double?
         public var training_clicks: Int?
+        /// With a candidate stage: the share of the ads the full ranker placed in the audited
+        /// decisions that were among the candidates (`CandidateAudit`).
+        public var candidate_recall: Double?
+        /// ... and the share of the full ranking's expected value the staged pages kept.
+        public var candidate_value_share: Double?
+        public var audited_decisions: Int?
     }
 
     /// Generates the world into `store` (which must be empty), trains what `ml` serves, and
@@ -99,6 +114,7 @@ public struct DecisionBenchmark: Sendable {
             let retriever = candidates > 0 ? TwoTowerRetriever(settings: settings) : nil
             var configuration = ServingConfiguration()
             configuration.candidateCount = max(1, candidates)
+            configuration.valuePool = valuePool
             serving = try await DecisionService.open(
                 store: store, clock: clock, configuration: configuration, ranker: LearnedRanker(click: models.click, conversion: models.conversion),
                 decisionIDs: DecisionIDGenerator(prefix: seed), retriever: retriever)
@@ -110,13 +126,16 @@ public struct DecisionBenchmark: Sendable {
         }
 
         var rng = SplitMix64(seed: seed ^ 0x5EED)
+        func request() -> (UserID, FeedContext) {
+            let user = world.userIDs[Int.random(in: 0..<world.userIDs.count, using: &rng)]
+            return (user, FeedContext(device: World.devices.randomElement(using: &rng), hour: Int.random(in: 0...23, using: &rng)))
+        }
         // Latencies in nanoseconds, to 3 significant digits.
         var latencies = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
         var served = 0
         let begin = ContinuousClock.now
         for _ in 0..<requests {
-            let user = world.userIDs[Int.random(in: 0..<world.userIDs.count, using: &rng)]
-            let context = FeedContext(device: World.devices.randomElement(using: &rng), hour: Int.random(in: 0...23, using: &rng))
+            let (user, context) = request()
             let started = ContinuousClock.now
             let decision = try await serving.decide(userID: user, context: context, organicCount: organicCount)
             _ = latencies.record(UInt64(max(0, (ContinuousClock.now - started).inSeconds * 1e9)))
@@ -125,13 +144,24 @@ public struct DecisionBenchmark: Sendable {
         let seconds = (ContinuousClock.now - begin).inSeconds
         func milliseconds(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e6 }
         let memory = ResidentMemory.read()
+        var audit: CandidateAudit.Counts?
+        if let retriever = serving.retriever, auditDecisions > 0 {
+            var configuration = serving.configuration
+            configuration.candidateAuditRate = 1
+            let audited = serving.variant(ranker: serving.ranker, configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: ~seed), retriever: retriever)
+            for _ in 0..<auditDecisions {
+                let (user, context) = request()
+                _ = try await audited.decide(userID: user, context: context, organicCount: organicCount)
+            }
+            audit = audited.candidateAudit?.current
+        }
         return Result(
-            ranker: ranker.rawValue, candidates: ranker == .ml ? candidates : 0, ads: size.ads, users: size.users, requests: requests,
+            ranker: ranker.rawValue, candidates: ranker == .ml ? candidates : 0, value_pool: ranker == .ml && candidates > 0 ? valuePool : 0, ads: size.ads, users: size.users, requests: requests,
             p50_ms: milliseconds(latencies.valueAtPercentile(50)), p99_ms: milliseconds(latencies.valueAtPercentile(99)),
             mean_ms: latencies.mean / 1e6, max_ms: milliseconds(latencies.max), decisions_per_s: Double(requests) / seconds,
             ads_per_decision: Double(served) / Double(requests), active_campaigns: serving.catalog.snapshot.activeCampaignCount,
             rss_mb: memory.current, peak_rss_mb: memory.peak, training_s: training?.seconds, index_build_s: indexBuild?.seconds,
-            index_mb: indexBuild?.megabytes, training_clicks: training?.clicks)
+            index_mb: indexBuild?.megabytes, training_clicks: training?.clicks, candidate_recall: audit?.recall, candidate_value_share: audit?.valueShare, audited_decisions: audit?.decisions)
     }
 
     /// What `ml` serves, trained on a log of uniformly random decisions with clicks and

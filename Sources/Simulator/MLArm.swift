@@ -66,7 +66,7 @@ public final class MLArm: Arm {
     public var notes: [String] {
         var notes = retrains.withLock { $0 }
         if let audit = service.withLock({ $0?.candidateAudit })?.current, let recall = audit.recall {
-            notes.append("candidate stage: found \(audit.found) of the \(audit.chosen) ads the full ranker chose in \(audit.decisions) audited decisions (recall \(TextTable.fixed(recall, 3)))")
+            notes.append("candidate stage: found \(audit.found) of the \(audit.chosen) ads the full ranker chose in \(audit.decisions) audited decisions (recall \(TextTable.fixed(recall, 3))), keeping \(TextTable.fixed(audit.valueShare ?? 0, 3)) of its expected value")
         }
         return notes
     }

@@ -19,6 +19,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "With --ranker ml: K of the candidate stage (0 scores every eligible ad).") var candidates = 500
     @Option(help: "With --ranker ml: random decisions logged to train the models on.") var trainingDecisions = 20_000
     @Option(help: "With --ranker ml: threads that build the candidate index.") var buildThreads = 2
+    @Option(help: "With --ranker ml and a candidate stage: decisions audited after timing (ranked over every eligible ad too; not timed).")
+    var auditDecisions = 100
+    @Option(help: "With --ranker ml and a candidate stage: ads of the value order (the model's best ads for anyone) added to the retrieved ones.")
+    var valuePool = 100
 
     @Option(help: "Ads in the generated world (10 per campaign, 10 campaigns per advertiser).") var ads = 100_000
     @Option(help: "Users in the generated world.") var users = 100_000
@@ -43,12 +47,12 @@ struct BenchCommand: AsyncParsableCommand {
         let benchmark = DecisionBenchmark(
             size: World.Size(users: users, ads: ads), requests: requests, organicCount: organicCount, seed: seed,
             ranker: DecisionBenchmark.RankerChoice(rawValue: ranker) ?? .rule, candidates: candidates, trainingDecisions: trainingDecisions,
-            buildThreads: buildThreads)
+            buildThreads: buildThreads, auditDecisions: auditDecisions, valuePool: valuePool)
         let result = try await benchmark.run(store: store)
         if json {
             print(try JSONFormat.string(result))
         } else {
-            let path = result.ranker == "ml" ? (result.candidates > 0 ? "ml, candidate stage K \(result.candidates)" : "ml, every eligible ad scored") : "rule"
+            let path = result.ranker == "ml" ? (result.candidates > 0 ? "ml, candidate stage K \(result.candidates) + value pool \(result.value_pool)" : "ml, every eligible ad scored") : "rule"
             print("decision path (\(path)), in-process, one task: \(ads) ads (\(result.active_campaigns) campaigns), \(users) users, \(requests) requests")
             print("p50 \(TextTable.fixed(result.p50_ms, 3)) ms   p99 \(TextTable.fixed(result.p99_ms, 3)) ms   mean \(TextTable.fixed(result.mean_ms, 3)) ms   max \(TextTable.fixed(result.max_ms, 3)) ms")
             print("\(TextTable.fixed(result.decisions_per_s, 0)) decisions/s   \(TextTable.fixed(result.ads_per_decision, 2)) ads per decision")
@@ -56,6 +60,9 @@ struct BenchCommand: AsyncParsableCommand {
             if let training = result.training_s {
                 print("trained in \(TextTable.fixed(training, 1)) s on \(result.training_clicks ?? 0) clicks"
                     + (result.index_build_s.map { "; candidate index built in \(TextTable.fixed($0, 1)) s, \(TextTable.fixed(result.index_mb ?? 0, 0)) MB" } ?? ""))
+            }
+            if let recall = result.candidate_recall {
+                print("candidate stage found \(TextTable.fixed(recall, 3)) of the full ranker's choices and kept \(TextTable.fixed(result.candidate_value_share ?? 0, 3)) of its expected value over \(result.audited_decisions ?? 0) audited decisions")
             }
         }
     }

@@ -84,7 +84,7 @@ import Training
             let snapshot = serving.catalog.snapshot
             var keys: [Int64] = []
             var byKey: [Int64: AdID] = [:]
-            snapshot.forEachActiveAd { byKey[$0.slot] = $0.ad.id }
+            snapshot.forEachActiveAd { byKey[$0.key.rawValue] = $0.ad.id }
             _ = retriever.retrieve(
                 user: UserProfile(id: user), context: FeedContext(), k: 3, now: now, admits: { byKey[$0].map { !hidden.contains($0) } ?? false }, into: &keys)
             return Set(keys.compactMap { byKey[$0] })

@@ -20,9 +20,10 @@ struct Pick {
 /// its top K and a small pool of fresh ads (`retrieved`).
 enum CandidateGeneration {
     /// The retriever's top `k` eligible ads for this user and its eligible fresh ads, then up
-    /// to `valuePool` more: the best eligible ads of the rule-based order (`valueOrder`), so
-    /// that ads worth most whoever sees them (high bids, CPM) reach the ranker although the
-    /// retrieval model, which predicts clicks, would not fetch them. Nil when the retriever
+    /// to `valuePool` more: the best eligible ads of the value order (`valueOrder`, the serving
+    /// ranker's value with no user), so that ads worth most whoever sees them (high bids, high
+    /// conversion rates, CPM) reach the ranker although the retrieval model, which predicts
+    /// clicks, would not fetch them. Nil when the retriever
     /// cannot retrieve. Schedule, targeting, caps and hides are checked during the index search
     /// (unlocked); budgets right after, under the delivery lock.
     static func retrieved(
@@ -31,14 +32,29 @@ enum CandidateGeneration {
     ) -> [Pick]? {
         let snapshot = eligibility.snapshot
         var keys: [Int64] = []
-        keys.reserveCapacity(k + valuePool + 64)
-        let found = retriever.retrieve(user: request.profile, context: request.context, k: k, now: request.now, admits: { key in
-            guard let adIndex = snapshot.adIndex(slot: key) else { return false }
-            return eligibility.admitsAd(adIndex) && eligibility.admitsCampaign(snapshot.adCampaigns[Int(adIndex)])
-        }, into: &keys)
+        keys.reserveCapacity(k + 64)
+        // Each campaign's schedule, targeting and cap judged once per request, from the key
+        // alone: 0 not yet judged, 1 admitted, 2 refused. An ad gone from this snapshot but
+        // still in the index (published, not yet synced) passes here and is dropped below.
+        var verdicts = [UInt8](repeating: 0, count: snapshot.campaignIndexBySlot.count)
+        let found = verdicts.withUnsafeMutableBufferPointer { verdicts in
+            retriever.retrieve(user: request.profile, context: request.context, k: k, now: request.now, admits: { raw in
+                let key = RetrievalKey(rawValue: raw)
+                let slot = key.campaignSlot
+                guard slot >= 0, slot < verdicts.count else { return false }
+                if verdicts[slot] == 0 {
+                    let admitted = snapshot.campaignIndex(slot: slot).map(eligibility.admitsCampaign) ?? false
+                    verdicts[slot] = admitted ? 1 : 2
+                }
+                guard verdicts[slot] == 1 else { return false }
+                guard !eligibility.hidden.isEmpty else { return true }
+                return snapshot.adIndex(slot: key.adSlot).map(eligibility.admitsAd) ?? false
+            }, into: &keys)
+        }
         guard found else { return nil }
         var picks: [Pick] = []
         picks.reserveCapacity(keys.count + valuePool)
+        var retrieved = Set<Int32>(minimumCapacity: keys.count)
         delivery.state.withLock { state in
             func add(_ adIndex: Int32) -> Bool {
                 let campaignIndex = snapshot.adCampaigns[Int(adIndex)]
@@ -48,15 +64,20 @@ enum CandidateGeneration {
                 picks.append(Pick(candidate: candidate(adIndex, entry, counters, eligibility.seen(entry.id), snapshot, request.now)))
                 return true
             }
-            for key in keys {
-                guard let adIndex = snapshot.adIndex(slot: key) else { continue }
+            for raw in keys {
+                guard let adIndex = snapshot.adIndex(slot: RetrievalKey(rawValue: raw).adSlot) else { continue }
+                retrieved.insert(adIndex)
                 _ = add(adIndex)
             }
-            guard let valueOrder, valueOrder.snapshot === snapshot, valuePool > 0 else { return }
-            let retrieved = Set(keys)
+            guard let valueOrder, valuePool > 0 else { return }
+            let sameSnapshot = valueOrder.snapshot === snapshot
             var added = 0
-            for adIndex in valueOrder.order where added < valuePool {
-                guard !retrieved.contains(Int64(snapshot.adStateSlots[Int(adIndex)])), eligibility.admitsAd(adIndex),
+            for orderIndex in valueOrder.order {
+                guard added < valuePool else { break }
+                // The order's ad in this snapshot (an order a few snapshots old names ads by slot).
+                guard let adIndex = sameSnapshot
+                    ? orderIndex : snapshot.adIndex(slot: Int64(valueOrder.snapshot.adStateSlots[Int(orderIndex)])) else { continue }
+                guard !retrieved.contains(adIndex), eligibility.admitsAd(adIndex),
                       eligibility.admitsCampaign(snapshot.adCampaigns[Int(adIndex)]), add(adIndex) else { continue }
                 added += 1
             }
@@ -91,6 +112,6 @@ enum CandidateGeneration {
         return Candidate(
             adID: snapshot.adIDs[Int(adIndex)], campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
             bidMicros: entry.bidMicros, ad: ad, adAgeHours: ad.ageHours(at: now), impressions: counters.impressions, clicks: counters.clicks,
-            conversions: counters.conversions, userCampaignImpressions: seen)
+            conversions: counters.conversions, userCampaignImpressions: seen, adSlot: snapshot.adStateSlots[Int(adIndex)])
     }
 }

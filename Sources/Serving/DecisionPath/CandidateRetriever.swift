@@ -2,18 +2,30 @@ import Domain
 
 /// A retrieval model in front of the ranker: an index of ad vectors searched with the user's
 /// vector. The decision path asks it for the user's top K eligible ads (and a small pool of
-/// fresh ones) instead of scoring every eligible ad. Ads are named by their state slot
-/// (`CatalogSnapshot.ActiveAd.slot`), stable across snapshots.
+/// fresh ones) instead of scoring every eligible ad. Ads are named by `RetrievalKey`
+/// (`CatalogSnapshot.ActiveAd.key`), stable across snapshots.
 public protocol CandidateRetriever: Sendable {
     /// Brings the index up to `snapshot`: new and changed ads in, ads no longer active out.
     /// Called when a snapshot is published, off the request path.
     func sync(_ snapshot: CatalogSnapshot, at now: Timestamp)
 
-    /// Appends to `keys` (emptied first) up to `k` ads, best first for this user, among those
+    /// Appends to `keys` (emptied first; `RetrievalKey` raw values) up to `k` ads, best first for this user, among those
     /// `admits` accepts, then the fresh ads `admits` accepts that are not among them. Returns
     /// false when it cannot retrieve (no model yet): the decision path then scores every
     /// eligible ad.
     func retrieve(user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: (Int64) -> Bool, into keys: inout [Int64]) -> Bool
+}
+
+/// How a retriever names an ad: the ad's state slot in the low half, its campaign's state slot
+/// in the high half (both stable while they exist). The search's filter judges the campaign from
+/// the key alone, once per campaign and request, without looking the ad up.
+public struct RetrievalKey: Hashable, Comparable, Sendable {
+    public let rawValue: Int64
+    public init(rawValue: Int64) { self.rawValue = rawValue }
+    init(adSlot: Int32, campaignSlot: Int32) { rawValue = Int64(campaignSlot) << 32 | Int64(UInt32(bitPattern: adSlot)) }
+    var adSlot: Int64 { rawValue & 0xFFFF_FFFF }
+    var campaignSlot: Int { Int(rawValue >> 32) }
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 }
 
 /// How often the candidate stage hands the ranker what the ranker would have chosen from every
@@ -29,6 +41,12 @@ public final class CandidateAudit: Sendable {
         public var found = 0
         /// found ÷ chosen: the stage's recall of the full ranker's choices; nil before any.
         public var recall: Double? { chosen > 0 ? Double(found) / Double(chosen) : nil }
+        /// Expected value (micros) of the page the exhaustive ranking would have placed, and of
+        /// the page placed from the candidates, summed over audited decisions.
+        public var fullValue = 0.0
+        public var stagedValue = 0.0
+        /// stagedValue ÷ fullValue: how much of the full ranking's value the stage keeps.
+        public var valueShare: Double? { fullValue > 0 ? stagedValue / fullValue : nil }
     }
     private let counts = Mutex(Counts())
 
@@ -41,11 +59,13 @@ public final class CandidateAudit: Sendable {
         sampleRate > 0 && Double(StableHash.fnv1a(decisionID) % 1_000_000) < sampleRate * 1_000_000
     }
 
-    func record(chosen: Int, found: Int) {
+    func record(chosen: Int, found: Int, fullValue: Double, stagedValue: Double) {
         counts.withLock {
             $0.decisions += 1
             $0.chosen += chosen
             $0.found += found
+            $0.fullValue += fullValue
+            $0.stagedValue += stagedValue
         }
     }
 }

@@ -47,8 +47,10 @@ public enum SelectionPolicy: Sendable, Equatable {
 public struct CatalogView: Sendable {
     public let snapshot: CatalogSnapshot
     public let ranking: RankingIndex?
-    /// The rule-based best-first order of `snapshot`, which the candidate stage adds its best
-    /// eligible ads from (the value pool), when the decision path has a retriever.
+    /// The serving ranker's best-first order of the ads by their value to anyone (no user),
+    /// which the candidate stage adds its best eligible ads from (the value pool), when the
+    /// decision path has a retriever. Built for a recent snapshot, maybe not `snapshot`: its ads
+    /// are found in `snapshot` by their state slots.
     public let valueOrder: RankingIndex?
 
     /// The snapshot alone: every eligible ad is scored.
@@ -58,9 +60,10 @@ public struct CatalogView: Sendable {
         self.valueOrder = nil
     }
 
-    /// A rule-based order's snapshot, for a user-dependent ranker behind a candidate stage.
-    public init(valueOrder: RankingIndex) {
-        self.snapshot = valueOrder.snapshot
+    /// The current snapshot with a value order, for a user-dependent ranker behind a candidate
+    /// stage.
+    public init(snapshot: CatalogSnapshot, valueOrder: RankingIndex?) {
+        self.snapshot = snapshot
         self.ranking = nil
         self.valueOrder = valueOrder
     }

@@ -51,7 +51,9 @@ public struct DecisionEngine: Sendable {
                 let full = Ranking.best(
                     CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now), count: positions.count, ranker: ranker, request: request)
                 let ids = Set(retrieved.map(\.candidate.adID))
-                audit.record(chosen: full.count, found: full.filter { ids.contains($0.candidate.adID) }.count)
+                audit.record(
+                    chosen: full.count, found: full.filter { ids.contains($0.candidate.adID) }.count, fullValue: full.reduce(0) { $0 + $1.value },
+                    stagedValue: picks.reduce(0) { $0 + $1.value })
             }
         }
         return Decision(decisionID: request.decisionID, arm: arm, placements: PagePlacement.place(picks, positions: positions, request: request, signer: signer))

@@ -16,10 +16,13 @@ public struct Candidate: Sendable {
     public var conversions: Int64
     /// Impressions of this ad's campaign to this user in the recent past (fatigue).
     public var userCampaignImpressions: Int
+    /// The ad's state slot: small, dense and stable while the ad exists, so a ranker can keep
+    /// per-ad work in an array; -1 for a candidate made outside a catalog.
+    public var adSlot: Int32
 
     public init(
         adID: AdID, campaignID: CampaignID, advertiserID: AdvertiserID, objective: Objective, bidMicros: Micros,
-        ad: Ad, adAgeHours: Int64, impressions: Int64, clicks: Int64, conversions: Int64, userCampaignImpressions: Int = 0
+        ad: Ad, adAgeHours: Int64, impressions: Int64, clicks: Int64, conversions: Int64, userCampaignImpressions: Int = 0, adSlot: Int32 = -1
     ) {
         self.adID = adID
         self.campaignID = campaignID
@@ -32,6 +35,7 @@ public struct Candidate: Sendable {
         self.clicks = clicks
         self.conversions = conversions
         self.userCampaignImpressions = userCampaignImpressions
+        self.adSlot = adSlot
     }
 }
 
@@ -66,6 +70,12 @@ public protocol Ranker: Sendable {
     /// per-request work (the user's features) once instead of once per candidate.
     func predict(_ candidates: [Candidate], user: UserProfile?, context: FeedContext) -> [Prediction]
 
+    /// Predictions good enough to rank `candidates` by: as `predict`, except that P(conversion |
+    /// click) may be left at 0 where the objective does not price conversions (awareness and
+    /// traffic), so a ranker skips its conversion model there. The ranking then asks `predict`
+    /// for the few ads it places.
+    func predictForRanking(_ candidates: [Candidate], user: UserProfile?, context: FeedContext) -> [Prediction]
+
     /// True when predictions depend only on the ad, never on the user or context: the decision
     /// path then ranks from a precomputed order (`RankingIndex`) and stops early.
     var isUserIndependent: Bool { get }
@@ -76,6 +86,10 @@ extension Ranker {
 
     public func predict(_ candidates: [Candidate], user: UserProfile?, context: FeedContext) -> [Prediction] {
         candidates.map { predict($0, user: user, context: context) }
+    }
+
+    public func predictForRanking(_ candidates: [Candidate], user: UserProfile?, context: FeedContext) -> [Prediction] {
+        predict(candidates, user: user, context: context)
     }
 }
 

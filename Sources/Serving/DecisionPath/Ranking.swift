@@ -8,8 +8,10 @@ import Domain
 /// - `random`: uniformly at random among eligible ads, with exact propensities.
 enum Ranking {
     /// The `count` best candidates by expected value, from distinct advertisers, best first.
+    /// Ranked by `predictForRanking`; the winners then carry their full prediction (the
+    /// conversion rate of a traffic ad too), which does not change their value.
     static func best(_ picks: [Pick], count: Int, ranker: some Ranker, request: DecisionRequest) -> [Pick] {
-        let predictions = ranker.predict(picks.map(\.candidate), user: request.profile, context: request.context)
+        let predictions = ranker.predictForRanking(picks.map(\.candidate), user: request.profile, context: request.context)
         var best: [Pick] = []
         best.reserveCapacity(count + 1)
         for (i, prediction) in predictions.enumerated() {
@@ -17,6 +19,8 @@ enum Ranking {
             pick.score(prediction)
             offer(pick, into: &best, capacity: count)
         }
+        let full = ranker.predict(best.map(\.candidate), user: request.profile, context: request.context)
+        for i in best.indices { best[i].prediction = full[i] }
         return best
     }
 

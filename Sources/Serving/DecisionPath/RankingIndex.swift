@@ -1,7 +1,8 @@
 import Domain
 
 /// For a ranker whose predictions depend only on the ad (the rule-based control), every ad's
-/// expected value is the same for all users. So it is computed once per refresh — from the
+/// expected value is the same for all users. (A learned ranker's order, with no user, is the
+/// candidate stage's value order: the ads worth most to anyone.) So it is computed once per refresh — from the
 /// delivery counters of that moment — and the ads are kept sorted best-first. A decision then
 /// walks that order and stops as soon as its slots are filled: a few hundred ads visited
 /// instead of every eligible one (the early termination of the threshold algorithm, Fagin,
@@ -23,19 +24,28 @@ public final class RankingIndex: Sendable {
         var values: [Double] = []
         predictions.reserveCapacity(snapshot.adIDs.count)
         values.reserveCapacity(snapshot.adIDs.count)
+        // In batches, so a learned ranker does its per-request work once per batch.
+        var batch: [Candidate] = []
+        batch.reserveCapacity(4096)
+        func flush() {
+            for (candidate, prediction) in zip(batch, ranker.predict(batch, user: nil, context: FeedContext())) {
+                predictions.append(prediction)
+                values.append(prediction.expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros))
+            }
+            batch.removeAll(keepingCapacity: true)
+        }
         for campaignIndex in snapshot.campaigns.indices {
             let entry = snapshot.campaigns[campaignIndex]
             for adIndex in Int(entry.adStart)..<Int(entry.adEnd) {
                 let c = counters[adIndex]
-                let candidate = Candidate(
+                batch.append(Candidate(
                     adID: snapshot.adIDs[adIndex], campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
                     bidMicros: entry.bidMicros, ad: snapshot.ads[adIndex], adAgeHours: snapshot.ads[adIndex].ageHours(at: now),
-                    impressions: c.impressions, clicks: c.clicks, conversions: c.conversions)
-                let prediction = ranker.predict(candidate, user: nil, context: FeedContext())
-                predictions.append(prediction)
-                values.append(prediction.expectedValuePerImpression(objective: entry.objective, bidMicros: entry.bidMicros))
+                    impressions: c.impressions, clicks: c.clicks, conversions: c.conversions, adSlot: snapshot.adStateSlots[adIndex]))
+                if batch.count == 4096 { flush() }
             }
         }
+        flush()
         self.order = Array(0..<Int32(snapshot.adIDs.count)).sorted { a, b in
             values[Int(a)] != values[Int(b)] ? values[Int(a)] > values[Int(b)] : snapshot.adIDs[Int(a)] < snapshot.adIDs[Int(b)]
         }

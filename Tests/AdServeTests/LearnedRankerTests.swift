@@ -1,0 +1,140 @@
+import Domain
+import Foundation
+import ModelServing
+import Models
+import Serving
+import Testing
+import TestSupport
+
+/// The learned ranker's serving shortcuts: each must give what the plain computation gives.
+@Suite struct LearnedRankerTests {
+    static let t0 = TestWorld.start
+
+    /// An FTRL model trained on a few examples where the caption word decides the click, so
+    /// that predictions differ by ad; identity calibration.
+    static func trainedModel(_ target: PredictionTarget, clicked: String) throws -> ClickPredictor {
+        let features = ClickFeatures(hasher: FeatureHasher(bits: 12))
+        var model = FTRLProximal(hasher: features.hasher)
+        for round in 0..<200 {
+            for word in ["alpha", "beta", "gamma"] {
+                let input = ClickFeatureInput(
+                    age: 30, gender: "female", country: "us", language: "en", interests: ["travel"], adId: 1, campaignId: 1, advertiserId: 1,
+                    format: "image", objective: "traffic", caption: "\(word) offer", adImpressions: 10, adClicks: 1, adConversions: 0,
+                    adAgeHours: 3, userCampaignImpressions: 0, device: "ios", hour: 12, sessionPosition: nil)
+                model.update(features.encode(input), label: word == clicked && round % 2 == 0)
+            }
+        }
+        let meta = ModelMeta(
+            kind: FTRLProximal.kind, target: target, createdAt: t0, trainedFrom: t0, trainedTo: t0, trainingExamples: 600, trainingBaseRate: 0.2,
+            features: features, negativeKeepRate: 1, calibrator: .identity,
+            metrics: OfflineMetrics(predictions: [], labels: [], trainingBaseRate: 0.2), evaluatedOn: "none")
+        return try ClickPredictor(meta: meta, model: model)
+    }
+
+    static func candidate(slot: Int32, objective: Objective, caption: String, revision: Int64 = 0, embedding: [Float]? = nil) -> Candidate {
+        let ad = Ad(
+            id: AdID(Int64(slot) + 1), campaignID: CampaignID(Int64(slot) + 1), format: .image, mediaURLs: ["https://cdn.example/a.jpg"],
+            caption: caption, company: "Acme", product: "thing", description: "a thing", embedding: embedding, createdAt: t0, revision: revision)
+        return Candidate(
+            adID: ad.id, campaignID: ad.campaignID, advertiserID: AdvertiserID(Int64(slot) + 1), objective: objective, bidMicros: 1_000_000,
+            ad: ad, adAgeHours: 2, impressions: 100, clicks: 3, conversions: 1, adSlot: slot)
+    }
+
+    static let user = UserProfile(
+        id: try! UserID(validating: "u1"), age: 30, gender: "female", country: "us", language: "en", interests: ["travel"],
+        activityVector: (0..<384).map { Float(sin(Double($0))) }, activityVectorAt: t0)
+
+    /// For ranking, the conversion model runs only where the objective prices conversions; the
+    /// click predictions, and everything about conversion ads, equal the full predictions.
+    @Test func predictionsForRankingSkipOnlyConversionRatesNobodyPrices() throws {
+        let ranker = LearnedRanker(
+            click: ModelSlot(try Self.trainedModel(.click, clicked: "alpha")), conversion: ModelSlot(try Self.trainedModel(.conversion, clicked: "beta")))
+        let objectives: [Objective] = [.traffic, .awareness, .conversions]
+        let candidates = (0..<9).map { i in
+            Self.candidate(slot: Int32(i), objective: objectives[i % 3], caption: ["alpha", "beta", "gamma"][i / 3] + " offer",
+                embedding: (0..<384).map { Float(cos(Double($0 * (i + 1)))) })
+        }
+        let context = FeedContext(device: "ios", hour: 12, at: Self.t0)
+        let full = ranker.predict(candidates, user: Self.user, context: context)
+        let forRanking = ranker.predictForRanking(candidates, user: Self.user, context: context)
+        #expect(Set(full.map(\.click)).count > 1, "the model must tell ads apart for this test to mean anything")
+        for (i, candidate) in candidates.enumerated() {
+            #expect(forRanking[i].click == full[i].click)
+            #expect(full[i].conversion > 0)
+            #expect(forRanking[i].conversion == (candidate.objective == .conversions ? full[i].conversion : 0))
+            #expect(
+                forRanking[i].expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros)
+                    == full[i].expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros))
+        }
+        // One candidate at a time gives the same as the batch.
+        #expect(candidates.map { ranker.predict($0, user: Self.user, context: context) } == full)
+    }
+
+    /// The ads' cached feature parts follow an edit: a new caption (a new revision) is ranked as
+    /// a fresh ranker ranks it, not as the cached old version.
+    @Test func cachedAdPartsFollowAnEditedAd() throws {
+        let click = ModelSlot(try Self.trainedModel(.click, clicked: "alpha"))
+        let ranker = LearnedRanker(click: click, conversion: ModelSlot())
+        let context = FeedContext(device: "ios", hour: 12, at: Self.t0)
+        let before = Self.candidate(slot: 4, objective: .traffic, caption: "alpha offer")
+        let after = Self.candidate(slot: 4, objective: .traffic, caption: "gamma offer", revision: 1)
+        let first = ranker.predict([before], user: Self.user, context: context)[0]
+        let edited = ranker.predict([after], user: Self.user, context: context)[0]
+        let fresh = LearnedRanker(click: click, conversion: ModelSlot()).predict([after], user: Self.user, context: context)[0]
+        #expect(edited == fresh)
+        #expect(edited.click < first.click)
+        // A candidate made outside a catalog (no slot) is predicted too, uncached.
+        var loose = after
+        loose.adSlot = -1
+        #expect(ranker.predict([loose], user: Self.user, context: context)[0] == fresh)
+    }
+
+    /// Placed ads carry their full prediction: with a conversion model, a traffic ad's P(conversion)
+    /// is the model's, not the 0 the ranking skipped.
+    @Test func placementsCarryFullPredictions() async throws {
+        let world = try await TestWorld.make()
+        for a in 0..<4 {
+            let advertiser = try await world.advertiser("adv\(a)")
+            let campaign = try await world.campaign(advertiser, objective: a % 2 == 0 ? .traffic : .conversions)
+            try await world.ad(campaign, caption: a % 2 == 0 ? "alpha offer" : "beta offer")
+        }
+        _ = try await world.user("u1", interests: ["travel"])
+        world.publish()
+        var configuration = world.serving.configuration
+        configuration.policy = .ranked
+        let conversion = ModelSlot(try TrainingTests.constantModel(0.05, version: 1))
+        let serving = world.serving.variant(
+            ranker: LearnedRanker(click: ModelSlot(try Self.trainedModel(.click, clicked: "alpha")), conversion: conversion),
+            configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: 5))
+        let decision = try await serving.decide(userID: try UserID(validating: "u1"), context: FeedContext(), organicCount: 20)
+        #expect(decision.placements.count == 4)
+        #expect(decision.placements.contains { $0.objective == .traffic })
+        for placement in decision.placements {
+            #expect(abs(placement.prediction.conversion - 0.05) < 1e-9)
+        }
+    }
+
+    /// The cosine with norms known is the plain cosine, bit for bit, and both match a direct
+    /// computation in Double; degenerate inputs give 0.
+    @Test func cosineWithKnownNormsIsThePlainCosine() {
+        var rng = SplitMix64(seed: 11)
+        for length in [1, 7, 8, 13, 384] {
+            let a = (0..<length).map { _ in Float(rng.gaussian()) }
+            let b = (0..<length).map { _ in Float(rng.gaussian()) }
+            let plain = VectorMath.cosine(a, b)
+            let known = VectorMath.cosine(a, b, squaredNormA: VectorMath.squaredNorm(a), squaredNormB: VectorMath.squaredNorm(b))
+            #expect(plain == known)
+            let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let na = a.reduce(0.0) { $0 + Double($1) * Double($1) }
+            let nb = b.reduce(0.0) { $0 + Double($1) * Double($1) }
+            #expect(abs(plain - dot / (na * nb).squareRoot()) < 1e-5)
+        }
+        #expect(VectorMath.cosine([1, 2, 3], [2, 4, 6]) > 0.999_999)
+        #expect(VectorMath.cosine([1, 2], [1, 2, 3]) == 0)
+        #expect(VectorMath.cosine([], []) == 0)
+        #expect(VectorMath.cosine([0, 0, 0], [1, 2, 3]) == 0)
+        #expect(VectorMath.cosine(nil, [1]) == 0)
+        let ad = Self.candidate(slot: 0, objective: .traffic, caption: "x", embedding: [3, 4]).ad
+        #expect(ad.embeddingSquaredNorm == 25)
+    }
+}
