@@ -20,6 +20,7 @@ public enum VectorMath {
     /// `b` have the same length.
     @inline(__always)
     public static func dot(_ a: [Float], _ b: [Float]) -> Double {
+        precondition(a.count == b.count, "dot of \(a.count) and \(b.count) floats")
         let lanes = a.count / 8 * 8
         var acc = SIMD8<Float>()
         a.withUnsafeBytes { a in

@@ -117,7 +117,9 @@ public struct LearnedRanker: Ranker {
         let clickParts = clickScorer.map { clickAdParts.parts(for: candidates, features: $0.predictor.features, make: make) }
         let conversionParts = conversionScorer.map { scorer in
             clickScorer?.predictor.features == scorer.predictor.features
-                ? clickParts! : conversionAdParts.parts(for: candidates, features: scorer.predictor.features, make: make)
+                ? clickParts!
+                : conversionAdParts.parts(
+                    for: candidates, features: scorer.predictor.features, needed: { !conversionsOnly || $0.objective == .conversions }, make: make)
         }
         var x = SparseFeatures()
         x.indices.reserveCapacity(128)
@@ -133,7 +135,8 @@ public struct LearnedRanker: Ranker {
             // What this user has to do with this ad: computed once, read by both models.
             let about = recent?.about(candidate.ad)
             let signals = UserAdSignals(
-                similarity: ClickFeatureInput.similarity(activity, squaredNorm: activityNorm, candidate.ad), recentTopicWeight: about?.weight, recentTopicShare: about?.share, recentTopicRank: about?.rank)
+                similarity: ClickFeatureInput.similarity(activity, squaredNorm: activityNorm, candidate.ad), recentTopicWeight: about?.weight,
+                recentTopicShare: about?.share, recentTopicRank: about?.rank)
             let pClick = clickScorer?.score(candidate, clickParts![i], signals, &x) ?? rule!.click
             let pConversion = needsConversion ? (conversionScorer?.score(candidate, conversionParts![i], signals, &x) ?? rule!.conversion) : 0
             predictions.append(Prediction(click: pClick, conversion: pConversion))
@@ -179,11 +182,14 @@ final class AdPartCache: Sendable {
     }
     private let entries = Mutex<[Entry?]>([])
 
-    /// The part of every candidate's ad, looked up under one lock; the missing ones are made
-    /// from `make`'s input outside it and added.
-    func parts(for candidates: [Candidate], features: ClickFeatures, make: (Candidate) -> ClickFeatureInput) -> [ClickFeatures.AdPart] {
+    /// The part of every candidate's ad that is `needed` (an empty part for the others), looked
+    /// up under one lock; the missing ones are made from `make`'s input outside it and added.
+    func parts(
+        for candidates: [Candidate], features: ClickFeatures, needed: ((Candidate) -> Bool)? = nil, make: (Candidate) -> ClickFeatureInput
+    ) -> [ClickFeatures.AdPart] {
         var found: [ClickFeatures.AdPart?] = entries.withLock { entries in
             candidates.map { candidate in
+                if let needed, !needed(candidate) { return ClickFeatures.AdPart() }
                 let slot = Int(candidate.adSlot)
                 guard slot >= 0, slot < entries.count, let entry = entries[slot], entry.ad == candidate.ad.id.rawValue,
                       entry.revision == candidate.ad.revision, entry.hasher == features.hasher else { return nil }

@@ -139,6 +139,8 @@ public struct ClickFeatures: Sendable, Equatable {
 
     /// The ad's part: ids, format, objective and caption words, the same for every request.
     public struct AdPart: Sendable {
+        /// No features: a placeholder for an ad a model will not score.
+        public init() {}
         var keys: [UInt64] = []
         var words: [UInt64] = []
         var campaign: UInt64 = 0

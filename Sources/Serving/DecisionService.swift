@@ -1,4 +1,5 @@
 import Domain
+import Foundation
 import Signing
 import Storage
 import Synchronization
@@ -47,7 +48,12 @@ public final class DecisionService: Sendable {
     private let ranking = Mutex<RankingIndex?>(nil)
     /// The value pool's order and when it was built, when a user-dependent ranker has a
     /// candidate stage.
-    private let valueOrder = Mutex<(index: RankingIndex, builtAt: Int64)?>(nil)
+    private let valueOrder = Mutex(ValueOrder())
+    private struct ValueOrder {
+        var index: RankingIndex?
+        var builtAt: Int64 = 0
+        var building = false
+    }
 
     public init(
         store: any AdStore, catalog: CatalogPublisher, delivery: DeliveryState, signer: TokenSigner, ranker: any Ranker = RuleBasedRanker(),
@@ -119,11 +125,13 @@ public final class DecisionService: Sendable {
     /// Publishes catalog changes, brings the retriever's index up to the snapshot and, for a
     /// user-independent ranker, rebuilds the best-first order: always when the catalog changed,
     /// otherwise only if `rebuildRanking` (to pick up the latest delivery counters). Behind a
-    /// candidate stage, rebuilds the value order once it is `valueOrderMilliseconds` old.
+    /// candidate stage, rebuilds the value order once it is `valueOrderMilliseconds` old — with
+    /// `valueOrderInBackground` on a thread of its own (seconds at a million ads, which would
+    /// hold up publishing), else before returning (tests and the simulator, reproducibly).
     /// `ServingRefresher` calls it on a timer; tests and the simulator call it directly. Returns
     /// whether the catalog changed.
     @discardableResult
-    public func refresh(rebuildRanking: Bool = true) -> Bool {
+    public func refresh(rebuildRanking: Bool = true, valueOrderInBackground: Bool = false) -> Bool {
         let published = catalog.publishIfChanged()
         let now = clock.now()
         retriever?.sync(catalog.snapshot, at: now)
@@ -137,14 +145,29 @@ public final class DecisionService: Sendable {
                 current = index
             }
         } else if retriever != nil, configuration.valuePool > 0 {
-            let builtAt = valueOrder.withLock { $0?.builtAt }
-            guard builtAt.map({ now.milliseconds - $0 >= configuration.valueOrderMilliseconds || now.milliseconds < $0 }) ?? true else { return published }
-            // Ranked by the serving ranker itself, with no user: the ads worth most to anyone.
-            let index = RankingIndex(snapshot: catalog.snapshot, delivery: delivery, ranker: ranker, now: now)
-            valueOrder.withLock { current in
-                if let current, current.index.snapshot.version > index.snapshot.version { return }
-                current = (index, now.milliseconds)
+            let snapshot = catalog.snapshot
+            let due = valueOrder.withLock { order in
+                // Due when missing, old, or empty while the catalog is not (a new server's first ads).
+                let stale = order.index.map { index in
+                    now.milliseconds - order.builtAt >= configuration.valueOrderMilliseconds || now.milliseconds < order.builtAt
+                        || (index.snapshot.activeAdCount == 0 && snapshot.activeAdCount > 0)
+                } ?? true
+                let due = !order.building && stale
+                if due { order.building = true }
+                return due
             }
+            guard due else { return published }
+            let build: @Sendable () -> Void = { [self] in
+                // Ranked by the serving ranker itself, with no user: the ads worth most to anyone.
+                let index = RankingIndex(snapshot: snapshot, delivery: delivery, ranker: ranker, now: now, forValue: true)
+                valueOrder.withLock { order in
+                    order.building = false
+                    if let current = order.index, current.snapshot.version > index.snapshot.version { return }
+                    order.index = index
+                    order.builtAt = now.milliseconds
+                }
+            }
+            if valueOrderInBackground { Thread.detachNewThread(build) } else { build() }
         }
         return published
     }
@@ -178,7 +201,7 @@ public final class DecisionService: Sendable {
         if ranker.isUserIndependent, let order = ranking.withLock({ $0 }) {
             view = CatalogView(ranking: order)
         } else {
-            view = CatalogView(snapshot: catalog.snapshot, valueOrder: valueOrder.withLock { $0?.index })
+            view = CatalogView(snapshot: catalog.snapshot, valueOrder: valueOrder.withLock { $0.index })
         }
         let now = clock.now()
         var context = context

@@ -2,7 +2,8 @@ import Domain
 
 /// Keeps the decision path fresh: every `catalogInterval` publishes catalog changes (a change
 /// is servable within that interval plus one rebuild), and every `rankingInterval` rebuilds the
-/// rule-based order from the latest counters. Runs until its task is cancelled (the server's
+/// rule-based order from the latest counters; a candidate stage's value order is rebuilt on a
+/// thread of its own when due. Runs until its task is cancelled (the server's
 /// service group cancels it on graceful shutdown).
 public struct ServingRefresher: Sendable {
     public let serving: DecisionService
@@ -19,7 +20,7 @@ public struct ServingRefresher: Sendable {
         var lastRanking = ContinuousClock.now
         while !Task.isCancelled {
             let rankingDue = ContinuousClock.now - lastRanking >= rankingInterval
-            serving.refresh(rebuildRanking: rankingDue)
+            serving.refresh(rebuildRanking: rankingDue, valueOrderInBackground: true)
             if rankingDue { lastRanking = ContinuousClock.now }
             do { try await Task.sleep(for: catalogInterval) } catch { return }
         }

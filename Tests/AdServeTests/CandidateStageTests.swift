@@ -33,6 +33,57 @@ import Training
         return (world, store, database, clock)
     }
 
+    /// A retriever that finds nothing: the candidates are the value pool alone.
+    struct EmptyRetriever: CandidateRetriever {
+        func sync(_ snapshot: CatalogSnapshot, at now: Timestamp) {}
+        func retrieve(user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: (Int64) -> Bool, into keys: inout [Int64]) -> Bool {
+            keys.removeAll()
+            return true
+        }
+    }
+
+    /// Predicts the same for every ad and user, but says it depends on the user: the value
+    /// order is then the bid order, built by the serving ranker as a learned one would be.
+    struct FlatRanker: Ranker {
+        func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction { Prediction(click: 0.01, conversion: 0.05) }
+    }
+
+    /// The value pool holds the serving ranker's best ads for anyone: an order a few snapshots
+    /// old still serves (a paused ad is skipped, never served), and a rebuild in the background
+    /// brings in a new ad once the order is due.
+    @Test func valuePoolServesTheRankersBestAdsAndFollowsTheCatalog() async throws {
+        var configuration = ServingConfiguration()
+        configuration.valuePool = 2
+        let world = try await TestWorld.make(configuration: configuration, ranker: FlatRanker(), retriever: EmptyRetriever())
+        var ads: [Micros: Ad] = [:]
+        for bid in 1...5 {
+            let campaign = try await world.campaign(try await world.advertiser("adv\(bid)"), bid: Micros(bid) * 1_000_000)
+            ads[campaign.bidMicros] = try await world.ad(campaign)
+        }
+        _ = try await world.user("u1")
+        world.publish()
+        func served() async throws -> Set<Micros> {
+            Set(try await world.decide("u1").placements.map { $0.candidate.bidMicros })
+        }
+        #expect(try await served() == [5_000_000, 4_000_000])
+
+        _ = try await world.catalog.updateAd(ads[5_000_000]!.id) { $0.status = .paused }
+        let newcomer = try await world.campaign(try await world.advertiser("adv9"), bid: 9_000_000)
+        try await world.ad(newcomer)
+        world.publish()  // the catalog moves on; the order is not due yet
+        #expect(try await served() == [4_000_000, 3_000_000])
+
+        world.clock.advance(milliseconds: configuration.valueOrderMilliseconds)
+        world.serving.refresh(valueOrderInBackground: true)
+        var latest: Set<Micros> = []
+        for _ in 0..<200 {
+            latest = try await served()
+            if latest.contains(9_000_000) { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        #expect(latest == [9_000_000, 4_000_000])
+    }
+
     /// With K at least the number of ads, the staged path ranks exactly what the exhaustive path
     /// ranks: the same ads in the same slots for every request.
     @Test func stagedPathEqualsExhaustiveWhenKCoversEveryAd() async throws {

@@ -8,8 +8,9 @@ import Domain
 /// - `random`: uniformly at random among eligible ads, with exact propensities.
 enum Ranking {
     /// The `count` best candidates by expected value, from distinct advertisers, best first.
-    /// Ranked by `predictForRanking`; the winners then carry their full prediction (the
-    /// conversion rate of a traffic ad too), which does not change their value.
+    /// Ranked by `predictForRanking`; a placed ad whose objective does not price conversions
+    /// then gets its P(conversion) from `predict` (what the page shows and logs), which does not
+    /// change its value. Its P(click) stays the one it was ranked by.
     static func best(_ picks: [Pick], count: Int, ranker: some Ranker, request: DecisionRequest) -> [Pick] {
         let predictions = ranker.predictForRanking(picks.map(\.candidate), user: request.profile, context: request.context)
         var best: [Pick] = []
@@ -19,8 +20,11 @@ enum Ranking {
             pick.score(prediction)
             offer(pick, into: &best, capacity: count)
         }
-        let full = ranker.predict(best.map(\.candidate), user: request.profile, context: request.context)
-        for i in best.indices { best[i].prediction = full[i] }
+        let unpriced = best.indices.filter { best[$0].candidate.objective != .conversions }
+        if !unpriced.isEmpty {
+            let full = ranker.predict(unpriced.map { best[$0].candidate }, user: request.profile, context: request.context)
+            for (i, prediction) in zip(unpriced, full) { best[i].prediction.conversion = prediction.conversion }
+        }
         return best
     }
 

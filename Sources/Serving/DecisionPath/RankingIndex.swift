@@ -16,7 +16,9 @@ public final class RankingIndex: Sendable {
     let predictions: [Prediction]
     let values: [Double]
 
-    init(snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker, now: Timestamp) {
+    /// With `forValue`, predictions come from `predictForRanking` (enough for the values; a
+    /// value order does not place from its predictions).
+    init(snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker, now: Timestamp, forValue: Bool = false) {
         let counters = delivery.state.withLock { state in
             snapshot.adStateSlots.map { state.ads[Int($0)] }
         }
@@ -28,7 +30,9 @@ public final class RankingIndex: Sendable {
         var batch: [Candidate] = []
         batch.reserveCapacity(4096)
         func flush() {
-            for (candidate, prediction) in zip(batch, ranker.predict(batch, user: nil, context: FeedContext())) {
+            let batchPredictions = forValue
+                ? ranker.predictForRanking(batch, user: nil, context: FeedContext()) : ranker.predict(batch, user: nil, context: FeedContext())
+            for (candidate, prediction) in zip(batch, batchPredictions) {
                 predictions.append(prediction)
                 values.append(prediction.expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros))
             }
