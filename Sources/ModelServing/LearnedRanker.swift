@@ -112,8 +112,9 @@ public struct LearnedRanker: Ranker {
         let clickScorer = clickModel.map { Scorer($0, request) }
         let conversionScorer = conversionModel.map { Scorer($0, request) }
         // The ads' parts, fetched for the whole request at once (one per hash when the two
-        // models share one).
-        let make = { (candidate: Candidate) in ClickFeatureInput(candidate: candidate, user: user, context: context) }
+        // models share one). An ad's part reads only the ad, so a missing one is made without
+        // the user's work (similarity, recent topics, activity code).
+        let make = { (candidate: Candidate) in ClickFeatureInput(candidate: candidate, user: nil, context: FeedContext()) }
         let clickParts = clickScorer.map { clickAdParts.parts(for: candidates, features: $0.predictor.features, make: make) }
         let conversionParts = conversionScorer.map { scorer in
             clickScorer?.predictor.features == scorer.predictor.features
@@ -202,7 +203,8 @@ final class AdPartCache: Sendable {
             let part = features.adPart(make(candidate))
             found[i] = part
             if candidate.adSlot >= 0 {
-                made.append((Int(candidate.adSlot), Entry(ad: candidate.ad.id.rawValue, revision: candidate.ad.revision, hasher: features.hasher, part: part)))
+                let entry = Entry(ad: candidate.ad.id.rawValue, revision: candidate.ad.revision, hasher: features.hasher, part: part)
+                made.append((Int(candidate.adSlot), entry))
             }
         }
         if !made.isEmpty {

@@ -148,7 +148,8 @@ public struct DecisionBenchmark: Sendable {
         if let retriever = serving.retriever, auditDecisions > 0 {
             var configuration = serving.configuration
             configuration.candidateAuditRate = 1
-            let audited = serving.variant(ranker: serving.ranker, configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: ~seed), retriever: retriever)
+            let audited = serving.variant(
+                ranker: serving.ranker, configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: ~seed), retriever: retriever)
             for _ in 0..<auditDecisions {
                 let (user, context) = request()
                 _ = try await audited.decide(userID: user, context: context, organicCount: organicCount)
@@ -156,12 +157,14 @@ public struct DecisionBenchmark: Sendable {
             audit = audited.candidateAudit?.current
         }
         return Result(
-            ranker: ranker.rawValue, candidates: ranker == .ml ? candidates : 0, value_pool: ranker == .ml && candidates > 0 ? valuePool : 0, ads: size.ads, users: size.users, requests: requests,
+            ranker: ranker.rawValue, candidates: ranker == .ml ? candidates : 0, value_pool: ranker == .ml && candidates > 0 ? valuePool : 0,
+            ads: size.ads, users: size.users, requests: requests,
             p50_ms: milliseconds(latencies.valueAtPercentile(50)), p99_ms: milliseconds(latencies.valueAtPercentile(99)),
             mean_ms: latencies.mean / 1e6, max_ms: milliseconds(latencies.max), decisions_per_s: Double(requests) / seconds,
             ads_per_decision: Double(served) / Double(requests), active_campaigns: serving.catalog.snapshot.activeCampaignCount,
             rss_mb: memory.current, peak_rss_mb: memory.peak, training_s: training?.seconds, index_build_s: indexBuild?.seconds,
-            index_mb: indexBuild?.megabytes, training_clicks: training?.clicks, candidate_recall: audit?.recall, candidate_value_share: audit?.valueShare, audited_decisions: audit?.decisions)
+            index_mb: indexBuild?.megabytes, training_clicks: training?.clicks, candidate_recall: audit?.recall,
+            candidate_value_share: audit?.valueShare, audited_decisions: audit?.decisions)
     }
 
     /// What `ml` serves, trained on a log of uniformly random decisions with clicks and

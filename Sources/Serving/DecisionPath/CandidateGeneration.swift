@@ -23,9 +23,9 @@ enum CandidateGeneration {
     /// to `valuePool` more: the best eligible ads of the value order (`valueOrder`, the serving
     /// ranker's value with no user), so that ads worth most whoever sees them (high bids, high
     /// conversion rates, CPM) reach the ranker although the retrieval model, which predicts
-    /// clicks, would not fetch them. Nil when the retriever
-    /// cannot retrieve. Schedule, targeting, caps and hides are checked during the index search
-    /// (unlocked); budgets right after, under the delivery lock.
+    /// clicks, would not fetch them. Nil when the retriever cannot retrieve. Schedule,
+    /// targeting, caps and hides are checked during the index search (unlocked); budgets right
+    /// after, under the delivery lock.
     static func retrieved(
         _ eligibility: Eligibility, retriever: any CandidateRetriever, k: Int, valueOrder: RankingIndex?, valuePool: Int, request: DecisionRequest,
         delivery: DeliveryState

@@ -1,9 +1,10 @@
 import Domain
 
 /// For a ranker whose predictions depend only on the ad (the rule-based control), every ad's
-/// expected value is the same for all users. (A learned ranker's order, with no user, is the
-/// candidate stage's value order: the ads worth most to anyone.) So it is computed once per refresh — from the
-/// delivery counters of that moment — and the ads are kept sorted best-first. A decision then
+/// expected value is the same for all users. So it is computed once per refresh — from the
+/// delivery counters of that moment — and the ads are kept sorted best-first. (A learned
+/// ranker's order, with no user, is the candidate stage's value order: the ads worth most to
+/// anyone.) A decision then
 /// walks that order and stops as soon as its slots are filled: a few hundred ads visited
 /// instead of every eligible one (the early termination of the threshold algorithm, Fagin,
 /// Lotem & Naor 2001, with exact scores). Budgets, caps and hides are still checked live.
