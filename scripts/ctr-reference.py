@@ -56,12 +56,13 @@ def encode(train_col, test_col):
     return train_codes, np.where(vocab[pos] == test_col, pos, -1), len(vocab)
 
 
-def metrics(p, y, train_rate):
-    """AUC, log loss (clipped at 1e-15), NE against the training base rate, mean(p) / mean(y)."""
+def metrics(p, y):
+    """AUC, log loss (clipped at 1e-15), NE against the test rows' own base rate (as
+    OfflineMetrics computes it), mean(p) / mean(y)."""
     from sklearn.metrics import roc_auc_score
     q = np.clip(p, 1e-15, 1 - 1e-15)
     logloss = -np.mean(y * np.log(q) + (1 - y) * np.log(1 - q))
-    b = np.clip(train_rate, 1e-15, 1 - 1e-15)
+    b = np.clip(y.mean(), 1e-15, 1 - 1e-15)
     rng = np.random.default_rng(0)  # 200 bootstrap resamples of the test set for an AUC interval
     boots = [roc_auc_score(y[i], p[i]) for i in (rng.integers(0, len(y), len(y)) for _ in range(200))]
     return {"auc": roc_auc_score(y, p), "logloss": logloss, "ne": logloss / -(b * np.log(b) + (1 - b) * np.log(1 - b)),
@@ -211,7 +212,7 @@ def main():
     for name, run in runs:
         p, t_fit, t_pred, passes, notes = run()
         timed_run = name != "constant"
-        results.append({"name": name, **metrics(p, test[0], rate),
+        results.append({"name": name, **metrics(p, test[0]),
                         "train_examples_per_s": len(train[0]) * passes / t_fit if timed_run else None,
                         "predict_per_s": len(test[0]) / t_pred if timed_run else None,
                         "train_seconds": t_fit if timed_run else None, "notes": notes})

@@ -72,6 +72,6 @@ extension ModelMeta {
         ModelMeta(
             kind: kind, target: target, createdAt: time, trainedFrom: time, trainedTo: time, trainingExamples: 0, trainingBaseRate: 0,
             features: features, negativeKeepRate: 1, calibrator: .identity,
-            metrics: OfflineMetrics(predictions: [], labels: [], trainingBaseRate: 0), evaluatedOn: "nothing yet")
+            metrics: OfflineMetrics(predictions: [], labels: []), evaluatedOn: "nothing yet")
     }
 }

@@ -6,8 +6,9 @@ public struct OfflineMetrics: Sendable, Equatable, Codable {
     public var positives: Int
     public var auc: Double
     public var logloss: Double
-    /// Log loss divided by the entropy of the training base rate (He et al. 2014): < 1 beats
-    /// always predicting the base rate.
+    /// Log loss divided by the entropy of the evaluated examples' own base rate (He et al.
+    /// 2014): < 1 beats always predicting that rate. Against the training base rate instead, a
+    /// calibrated model would show NE above 1 merely because the rate moved between the periods.
     public var ne: Double
     /// Mean prediction ÷ observed rate: 1 is calibrated.
     public var calibration: Double
@@ -25,7 +26,7 @@ public struct OfflineMetrics: Sendable, Equatable, Codable {
     /// The share of calls that were right.
     public var accuracy: Double
 
-    public init(predictions: [Double], labels: [Bool], trainingBaseRate: Double, threshold: Double = 0.5) {
+    public init(predictions: [Double], labels: [Bool], threshold: Double = 0.5) {
         precondition(predictions.count == labels.count)
         count = labels.count
         positives = labels.reduce(0) { $0 + ($1 ? 1 : 0) }
@@ -36,10 +37,9 @@ public struct OfflineMetrics: Sendable, Equatable, Codable {
             loss -= y ? log(q) : log(1 - q)
         }
         logloss = count > 0 ? loss / Double(count) : 0
-        let b = min(max(trainingBaseRate, eps), 1 - eps)
-        let entropy = -(b * log(b) + (1 - b) * log(1 - b))
-        ne = logloss / entropy
         let observed = count > 0 ? Double(positives) / Double(count) : 0
+        let b = min(max(observed, eps), 1 - eps)
+        ne = logloss / -(b * log(b) + (1 - b) * log(1 - b))
         calibration = observed > 0 ? predictions.reduce(0, +) / Double(count) / observed : 0
         auc = Self.auc(predictions, labels)
         ece = Self.ece(predictions, labels)

@@ -18,6 +18,9 @@ public struct CTRBenchmark: Sendable {
     public var epochs = 1
     /// Latent factors of the factorization machine.
     public var factors = 8
+    /// ftrl_lr: choose α, L1 and the passes (up to max(2, `epochs`)) on the latest fifth of the
+    /// training rows (`FTRLSearch`) instead of the defaults and `epochs`.
+    public var tune = true
 
     public init(format: Format) { self.format = format }
 
@@ -34,6 +37,10 @@ public struct CTRBenchmark: Sendable {
         public var train_rows: Int
         public var test_rows: Int
         public var malformed_rows: Int
+        /// ftrl_lr with `tune`: what the search chose, and the seconds it took (not counted in
+        /// `train_examples_per_s`, which times the final training alone).
+        public var chosen: FTRLSearch.Choice?
+        public var search_s: Double?
     }
 
     public var hasher: FeatureHasher { FeatureHasher(bits: bits) }
@@ -68,16 +75,23 @@ public struct CTRBenchmark: Sendable {
         case FactorizationMachine.kind:
             var parameters = FactorizationMachine.Parameters()
             parameters.factors = factors
-            return measure({ FactorizationMachine(hasher: hasher, parameters: parameters) }, train: train, test: test)
+            return measure({ FactorizationMachine(hasher: hasher, parameters: parameters) }, train: train, test: test, epochs: epochs)
         case FTRLProximal.kind:
-            return measure({ FTRLProximal(hasher: hasher) }, train: train, test: test)
+            guard tune else { return measure({ FTRLProximal(hasher: hasher) }, train: train, test: test, epochs: epochs) }
+            let start = ContinuousClock.now
+            let choice = FTRLSearch(maxEpochs: max(2, epochs)).choose(features: train.features, labels: train.labels, hasher: hasher, baseEpochs: epochs)
+            let seconds = (ContinuousClock.now - start).inSeconds
+            var row = measure({ FTRLProximal(hasher: hasher, parameters: choice.parameters) }, train: train, test: test, epochs: choice.epochs)
+            row.chosen = choice
+            row.search_s = seconds
+            return row
         default:
             throw AdServeError.invalid("models", "unknown model kind '\(kind)'; known: \(ModelKinds.known.joined(separator: ", "))")
         }
     }
 
     /// The model is built before the clock starts, so the timing is training alone.
-    private func measure<Model: ClickModel>(_ makeModel: () -> Model, train: LabeledExamples, test: LabeledExamples) -> Row {
+    private func measure<Model: ClickModel>(_ makeModel: () -> Model, train: LabeledExamples, test: LabeledExamples, epochs: Int) -> Row {
         var model = makeModel()
         let trainStart = ContinuousClock.now
         for _ in 0..<epochs {
@@ -87,12 +101,12 @@ public struct CTRBenchmark: Sendable {
         let predictStart = ContinuousClock.now
         let predictions = test.features.map { model.predict($0) }
         let predictSeconds = (ContinuousClock.now - predictStart).inSeconds
-        let metrics = OfflineMetrics(predictions: predictions, labels: test.labels, trainingBaseRate: train.baseRate)
+        let metrics = OfflineMetrics(predictions: predictions, labels: test.labels)
         return Row(
             name: Model.kind, auc: metrics.auc, logloss: metrics.logloss, ne: metrics.ne, calibration: metrics.calibration, ece: metrics.ece,
             train_examples_per_s: Double(train.count * epochs) / max(trainSeconds, 1e-9),
             predict_per_s: Double(test.count) / max(predictSeconds, 1e-9),
-            train_rows: train.count, test_rows: test.count, malformed_rows: train.malformed + test.malformed)
+            train_rows: train.count, test_rows: test.count, malformed_rows: train.malformed + test.malformed, chosen: nil, search_s: nil)
     }
 
     /// The rows as a table for people.

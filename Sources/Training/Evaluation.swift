@@ -36,8 +36,8 @@ public struct EvaluationRow: Sendable, Codable {
     public var mrr: Double
     public var ndcg: Double
 
-    public init(name: String, version: Int?, predictions: [Double], examples: [JoinedExample], trainingBaseRate: Double, threshold: Double, ndcgK: Int) {
-        let m = OfflineMetrics(predictions: predictions, labels: examples.map(\.label), trainingBaseRate: trainingBaseRate, threshold: threshold)
+    public init(name: String, version: Int?, predictions: [Double], examples: [JoinedExample], threshold: Double, ndcgK: Int) {
+        let m = OfflineMetrics(predictions: predictions, labels: examples.map(\.label), threshold: threshold)
         var groups: [String: RankingMetrics.Group] = [:]
         for (p, e) in zip(predictions, examples) {
             let decision = String(e.id.prefix { $0 != "/" })

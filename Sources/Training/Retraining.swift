@@ -31,7 +31,8 @@ public struct Retraining: Sendable {
             func metrics(_ m: OfflineMetrics) -> String {
                 "AUC \(TextTable.fixed(m.auc, 4)) NE \(TextTable.fixed(m.ne, 4)) calibration \(TextTable.fixed(m.calibration, 3))"
             }
-            return "trained on \(candidate.meta.trainingExamples) examples, judged on \(m.count): \(metrics(m)); \(comparedWith) \(metrics(s)) — "
+            let chosen = candidate.search.map { " (\($0.chosen.summary)\($0.chosen == $0.given ? ", as given" : ", chosen"))" } ?? ""
+            return "trained on \(candidate.meta.trainingExamples) examples\(chosen), judged on \(m.count): \(metrics(m)); \(comparedWith) \(metrics(s)) — "
                 + (adopt ? "adopted" : "not adopted") + ": " + verdict.reasons.joined(separator: "; ")
         }
     }
@@ -44,7 +45,7 @@ public struct Retraining: Sendable {
         let candidate = try Trainer(configuration: configuration).train(train, target: target, heldOut: heldOut, heldOutName: heldOutName, now: now)
         let theirs = serving?.predictions(for: heldOut) ?? RuleBasedEstimate.predictions(target, for: heldOut)
         let name = serving.map { $0.meta.version > 0 ? "serving model v\($0.meta.version)" : "serving model" } ?? "rule-based estimate"
-        let metrics = OfflineMetrics(predictions: theirs, labels: heldOut.map(\.label), trainingBaseRate: candidate.meta.trainingBaseRate)
+        let metrics = OfflineMetrics(predictions: theirs, labels: heldOut.map(\.label))
         let verdict = gate.judge(candidate: candidate.meta.metrics, serving: metrics, servingName: name)
         return Outcome(candidate: candidate, verdict: verdict, comparedWith: name, comparedPredictions: theirs)
     }

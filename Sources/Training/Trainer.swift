@@ -6,7 +6,11 @@ import Models
 public struct TrainingConfiguration: Sendable, Equatable {
     public var kind = FTRLProximal.kind
     public var bits = 20
+    /// Passes over the training data; with `tune`, the most passes the search tries.
     public var epochs = 1
+    /// FTRL: choose α, L1 and the passes on the latest training examples (`FTRLSearch`)
+    /// instead of taking `ftrl` and `epochs` as given.
+    public var tune = true
     /// Negative downsampling: keep each negative with this probability (1 = keep all).
     public var negativeKeepRate = 1.0
     /// With downsampling: weight kept negatives by 1 / keep-rate instead of recalibrating.
@@ -49,6 +53,8 @@ public struct Trainer: Sendable {
         public var predictor: ClickPredictor
         /// The calibrated predictions on the held-out examples that `meta.metrics` measured.
         public var heldOutPredictions: [Double]
+        /// The hyperparameters the search chose (nil: not searched, the configuration's).
+        public var search: FTRLSearch.Choice?
         public var model: any ClickModel { predictor.model }
         public var meta: ModelMeta { predictor.meta }
     }
@@ -66,7 +72,6 @@ public struct Trainer: Sendable {
                 "logs", "the \(examples.count) \(target.rawValue) examples are all \(positives > 0 ? "positive" : "negative"): nothing to learn (are their attribution windows still open?)")
         }
         let features = ClickFeatures(hasher: FeatureHasher(bits: config.bits))
-        var model = try ModelKinds.make(config.kind, hasher: features.hasher, ftrl: config.ftrl)
         let ordered = examples.sorted { $0.servedAt < $1.servedAt }
         let span = ordered.last!.servedAt.milliseconds - ordered.first!.servedAt.milliseconds
         let window = config.calibration == .none ? 0 : min(config.calibrationWindowMilliseconds, span / 3)
@@ -78,15 +83,30 @@ public struct Trainer: Sendable {
 
         var sampler = NegativeDownsampler(
             keepRate: config.negativeKeepRate, correction: config.importanceWeighting ? .importanceWeight : .recalibrate, seed: config.seed)
-        for _ in 0..<max(1, config.epochs) {
+        // Importance weighting keeps the model calibrated itself; recalibration undoes sampling.
+        let keepRate = config.importanceWeighting ? 1 : config.negativeKeepRate
+        var ftrl = config.ftrl
+        var epochs = max(1, config.epochs)
+        var search: FTRLSearch.Choice?
+        let calibrationEncoded = calibrating.map { features.encode($0.features) }
+        if config.tune && config.kind == FTRLProximal.kind {
+            // Settings are judged where the model will be: on the examples after those it
+            // learns, the calibration window (without one, the latest fifth of the examples).
+            var searchSampler = sampler
+            let weights = fitting.map { searchSampler.sample(label: $0.label) ?? 0 }
+            let choice = FTRLSearch(maxEpochs: max(2, config.epochs)).choose(
+                features: encoded, labels: fitting.map(\.label), weights: weights,
+                validation: calibrating.isEmpty ? nil : (calibrationEncoded, calibrating.map(\.label)), hasher: features.hasher, base: config.ftrl,
+                baseEpochs: config.epochs, calibration: config.calibration, adjust: { DownsamplingRecalibration.recalibrate($0, keepRate: keepRate) })
+            (ftrl, epochs, search) = (choice.parameters, choice.epochs, choice)
+        }
+        var model = try ModelKinds.make(config.kind, hasher: features.hasher, ftrl: ftrl)
+        for _ in 0..<epochs {
             for (x, example) in zip(encoded, fitting) {
                 guard let weight = sampler.sample(label: example.label) else { continue }
                 model.update(x, label: example.label, weight: weight)
             }
         }
-        // Importance weighting keeps the model calibrated itself; recalibration undoes sampling.
-        let keepRate = config.importanceWeighting ? 1 : config.negativeKeepRate
-        let calibrationEncoded = calibrating.map { features.encode($0.features) }
         let calibrator = calibrating.isEmpty
             ? Calibrator.identity
             : config.calibration.fit(
@@ -104,15 +124,15 @@ public struct Trainer: Sendable {
         var meta = ModelMeta(
             kind: config.kind, target: target, createdAt: now, trainedFrom: ordered.first!.servedAt, trainedTo: ordered.last!.servedAt,
             trainingExamples: learned.count, trainingBaseRate: baseRate, features: features, negativeKeepRate: keepRate,
-            calibrator: calibrator, metrics: OfflineMetrics(predictions: [], labels: [], trainingBaseRate: baseRate), evaluatedOn: heldOutName)
+            calibrator: calibrator, metrics: OfflineMetrics(predictions: [], labels: []), evaluatedOn: heldOutName)
         let predictions = try ClickPredictor(meta: meta, model: model).predictions(for: heldOut)
-        meta.metrics = OfflineMetrics(predictions: predictions, labels: heldOut.map(\.label), trainingBaseRate: baseRate)
-        return Result(predictor: try ClickPredictor(meta: meta, model: model), heldOutPredictions: predictions)
+        meta.metrics = OfflineMetrics(predictions: predictions, labels: heldOut.map(\.label))
+        return Result(predictor: try ClickPredictor(meta: meta, model: model), heldOutPredictions: predictions, search: search)
     }
 
     /// Calibrated predictions of `predictor` on `examples`, measured.
-    public static func evaluate(_ predictor: ClickPredictor, on examples: [JoinedExample], trainingBaseRate: Double) -> OfflineMetrics {
-        OfflineMetrics(predictions: predictor.predictions(for: examples), labels: examples.map(\.label), trainingBaseRate: trainingBaseRate)
+    public static func evaluate(_ predictor: ClickPredictor, on examples: [JoinedExample]) -> OfflineMetrics {
+        OfflineMetrics(predictions: predictor.predictions(for: examples), labels: examples.map(\.label))
     }
 }
 

@@ -28,7 +28,9 @@ struct CTRBenchCommand: AsyncParsableCommand {
     var numeric = ""
     @Option(help: "Model kinds to train, comma-separated (ftrl_lr, fm).") var models = "ftrl_lr,fm"
     @Option(help: "fm: latent factors per feature.") var factors = 8
-    @Option(help: "Passes over the training data.") var epochs = 1
+    @Option(help: "Passes over the training data (ftrl_lr with --tune: the most passes tried; at least 2 are).") var epochs = 1
+    @Flag(inversion: .prefixedNo, help: "ftrl_lr: choose α, L1 and the passes by log loss on the latest fifth of the training rows (without it: the defaults and --epochs).")
+    var tune = true
     @Option(help: "Hashed feature space: 2^bits buckets.") var bits = 20
     @Flag(help: "Print JSON.") var json = false
 
@@ -59,6 +61,7 @@ struct CTRBenchCommand: AsyncParsableCommand {
         bench.bits = bits
         bench.epochs = epochs
         bench.factors = factors
+        bench.tune = tune
         var trainSet = try bench.load(train, field: "train")
         let testSet: LabeledExamples
         if let test {
@@ -77,6 +80,10 @@ struct CTRBenchCommand: AsyncParsableCommand {
         } else {
             print("train \(trainSet.count) rows, test \(testSet.count) rows, malformed \(trainSet.malformed + testSet.malformed)")
             print(CTRBenchmark.table(rows))
+            for row in rows {
+                if let chosen = row.chosen { print("\(row.name): \(chosen.summary); search \(TextTable.fixed(row.search_s ?? 0, 1)) s") }
+            }
+            print("NE: log loss ÷ the entropy of the test rows' own click rate")
         }
     }
 }

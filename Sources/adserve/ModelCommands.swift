@@ -51,8 +51,8 @@ struct LogOptions: ParsableArguments {
 
     var holdoutText: String { DurationText.format(milliseconds: (try? holdoutMilliseconds()) ?? 0) }
 
-    func row(_ name: String, version: Int?, predictions: [Double], heldOut: [JoinedExample], trainingBaseRate: Double) -> EvaluationRow {
-        EvaluationRow(name: name, version: version, predictions: predictions, examples: heldOut, trainingBaseRate: trainingBaseRate, threshold: threshold, ndcgK: ndcgK)
+    func row(_ name: String, version: Int?, predictions: [Double], heldOut: [JoinedExample]) -> EvaluationRow {
+        EvaluationRow(name: name, version: version, predictions: predictions, examples: heldOut, threshold: threshold, ndcgK: ndcgK)
     }
 }
 
@@ -74,14 +74,16 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var options: LogOptions
     @Option(help: "Model kind: \(ModelKinds.known.joined(separator: ", ")).") var kind = FTRLProximal.kind
     @Option(help: "Hashed feature space: 2^bits buckets.") var bits = 20
-    @Option(help: "Passes over the training data.") var epochs = 1
+    @Option(help: "Passes over the training data (with --tune, the most passes tried; at least 2 are).") var epochs = 1
+    @Flag(inversion: .prefixedNo, help: "ftrl_lr: choose α, L1 and the passes by log loss on the latest fifth of the training data (without it: --alpha, --l1, --l2, --epochs as given).")
+    var tune = true
     @Option(help: "Keep each negative with this probability (negative downsampling).") var negativeKeepRate = 1.0
     @Flag(help: "With downsampling, weight kept negatives by 1/rate instead of recalibrating.") var importanceWeighting = false
     @Option(help: "Calibration layer, fitted on the latest --calibration-window of the training data (at most a third of it): platt, isotonic or none.")
     var calibration = "platt"
     @Option(help: "The latest part of the training data that fits the calibration layer: a duration (24h, 90m).") var calibrationWindow = "24h"
     @Flag(help: "Promote the new version if it passes the gate.") var promote = false
-    @Option(help: "FTRL α (learning rate scale).") var alpha = FTRLProximal.Parameters().alpha
+    @Option(help: "FTRL α (learning rate scale; with --tune, the setting the search compares with).") var alpha = FTRLProximal.Parameters().alpha
     @Option(help: "FTRL L1.") var l1 = FTRLProximal.Parameters().l1
     @Option(help: "FTRL L2.") var l2 = FTRLProximal.Parameters().l2
     @OptionGroup var tower: TwoTowerOptions
@@ -105,6 +107,8 @@ struct TrainCommand: ParsableCommand {
         var comparedWith: String
         var promoted: Bool
         var gate: [String]
+        /// What the hyperparameter search chose (ftrl_lr with --tune).
+        var hyperparameters: FTRLSearch.Choice?
         /// The two-tower candidate model trained beside a click model.
         var candidates: CandidateModelMeta?
         var candidatesPromoted: Bool?
@@ -116,6 +120,7 @@ struct TrainCommand: ParsableCommand {
         configuration.kind = kind
         configuration.bits = bits
         configuration.epochs = epochs
+        configuration.tune = tune
         configuration.negativeKeepRate = negativeKeepRate
         configuration.importanceWeighting = importanceWeighting
         configuration.calibration = CalibrationMethod(rawValue: calibration) ?? .platt
@@ -144,22 +149,23 @@ struct TrainCommand: ParsableCommand {
         }
 
         let heldOut = split.heldOut
-        let base = meta.trainingBaseRate
         // The predictions the flow already made: the candidate's, and those of what it was compared with.
-        var rows = [options.row("v\(meta.version) \(kind)", version: meta.version, predictions: outcome.candidate.heldOutPredictions, heldOut: heldOut, trainingBaseRate: base)]
+        var rows = [options.row("v\(meta.version) \(kind)", version: meta.version, predictions: outcome.candidate.heldOutPredictions, heldOut: heldOut)]
         if let serving {
-            rows.append(options.row("serving v\(serving.meta.version)", version: serving.meta.version, predictions: outcome.comparedPredictions, heldOut: heldOut, trainingBaseRate: base))
+            rows.append(options.row("serving v\(serving.meta.version)", version: serving.meta.version, predictions: outcome.comparedPredictions, heldOut: heldOut))
         }
         let rulePredictions = serving == nil ? outcome.comparedPredictions : RuleBasedEstimate.predictions(target, for: heldOut)
-        rows.append(options.row("rule-based", version: nil, predictions: rulePredictions, heldOut: heldOut, trainingBaseRate: base))
+        rows.append(options.row("rule-based", version: nil, predictions: rulePredictions, heldOut: heldOut))
         if options.json {
             try printJSON(Output(
                 version: meta.version, kind: kind, target: target.rawValue, trainingExamples: meta.trainingExamples, log: summary, models: rows,
-                comparedWith: outcome.comparedWith, promoted: promoted, gate: outcome.verdict.reasons, candidates: candidates?.meta,
+                comparedWith: outcome.comparedWith, promoted: promoted, gate: outcome.verdict.reasons, hyperparameters: outcome.candidate.search,
+                candidates: candidates?.meta,
                 candidatesPromoted: candidates?.promoted))
         } else {
             print("logs: \(summary.impressions) impressions, \(summary.malformed) malformed lines, \(summary.unattributed) events outside their window, \(summary.pending) still inside a window at \(summary.asOf.iso8601)")
             print("trained v\(meta.version) (\(kind), \(target.rawValue)) on \(meta.trainingExamples) examples, calibrator \(meta.calibrator.kind); held-out: \(heldOut.count) examples, the last \(options.holdoutText)")
+            if let search = outcome.candidate.search { print("hyperparameters: \(search.summary)") }
             print(EvaluationRow.table(rows, ndcgK: options.ndcgK, threshold: options.threshold))
             let verdict = outcome.adopt ? "passes" : "fails"
             print("gate, against the \(outcome.comparedWith): \(verdict): " + outcome.verdict.reasons.joined(separator: "; ")
@@ -194,15 +200,14 @@ struct EvalCommand: ParsableCommand {
             wanted.append(v)
         }
         if wanted.isEmpty, let promoted = repository.promoted(target) { wanted = [promoted] }
-        let base = Double(split.train.filter(\.label).count) / Double(split.train.count)
         let heldOut = split.heldOut
         var rows: [EvaluationRow] = []
         for version in wanted {
             let predictor = try repository.load(version)
             guard predictor.meta.target == target else { throw ValidationError("model \(version) predicts \(predictor.meta.target.rawValue), not \(target.rawValue)") }
-            rows.append(options.row("v\(version) \(predictor.meta.kind)", version: version, predictions: predictor.predictions(for: heldOut), heldOut: heldOut, trainingBaseRate: base))
+            rows.append(options.row("v\(version) \(predictor.meta.kind)", version: version, predictions: predictor.predictions(for: heldOut), heldOut: heldOut))
         }
-        rows.append(options.row("rule-based", version: nil, predictions: RuleBasedEstimate.predictions(target, for: heldOut), heldOut: heldOut, trainingBaseRate: base))
+        rows.append(options.row("rule-based", version: nil, predictions: RuleBasedEstimate.predictions(target, for: heldOut), heldOut: heldOut))
         // The candidate stage is judged on clicks: a two-tower model trained on the earlier clicks.
         var candidates: CandidateRecall?
         if target == .click {
@@ -217,7 +222,7 @@ struct EvalCommand: ParsableCommand {
             }
             try printJSON(Output(models: rows, candidates: candidates))
         } else {
-            print("held-out: \(heldOut.count) \(target.rawValue) examples, the last \(options.holdoutText); NE against the base rate of the \(split.train.count) earlier ones")
+            print("held-out: \(heldOut.count) \(target.rawValue) examples, the last \(options.holdoutText); NE against the held-out base rate")
             print(EvaluationRow.table(rows, ndcgK: options.ndcgK, threshold: options.threshold))
             if let candidates {
                 print("")

@@ -27,7 +27,7 @@ import TestSupport
         let meta = ModelMeta(
             kind: FTRLProximal.kind, target: target, createdAt: t0, trainedFrom: t0, trainedTo: t0, trainingExamples: 600, trainingBaseRate: 0.2,
             features: features, negativeKeepRate: 1, calibrator: .identity,
-            metrics: OfflineMetrics(predictions: [], labels: [], trainingBaseRate: 0.2), evaluatedOn: "none")
+            metrics: OfflineMetrics(predictions: [], labels: []), evaluatedOn: "none")
         return try ClickPredictor(meta: meta, model: model)
     }
 

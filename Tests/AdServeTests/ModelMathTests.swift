@@ -221,7 +221,7 @@ import Testing
     }
 
     static func calibrationRatio(_ predictions: [Double], _ labels: [Bool]) -> Double {
-        OfflineMetrics(predictions: predictions, labels: labels, trainingBaseRate: 0.5).calibration
+        OfflineMetrics(predictions: predictions, labels: labels).calibration
     }
 
     @Test func plattAndIsotonicFixAMiscalibratedPredictor() throws {
@@ -290,7 +290,7 @@ import Testing
         let p = [0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95]
         let y = [false, false, true, false, false, true, true, false, true, true]
         let expected = zip(p, y).map { abs($0 - ($1 ? 1 : 0)) }.reduce(0, +) / 10
-        let m = OfflineMetrics(predictions: p, labels: y, trainingBaseRate: 0.5)
+        let m = OfflineMetrics(predictions: p, labels: y)
         #expect(abs(m.ece - expected) < 1e-12)
         // Perfect bins have no error.
         #expect(OfflineMetrics.ece([0.5, 0.5, 0.5, 0.5], [true, false, true, false], bins: 2) == 0)
@@ -300,21 +300,21 @@ import Testing
         let p = [0.9, 0.8, 0.6, 0.4, 0.3, 0.2]
         let y = [true, false, true, true, false, false]
         // At 0.5: TP 2 (0.9, 0.6), FP 1 (0.8), FN 1 (0.4), TN 2.
-        let m = OfflineMetrics(predictions: p, labels: y, trainingBaseRate: 0.5)
+        let m = OfflineMetrics(predictions: p, labels: y)
         #expect(m.threshold == 0.5)
         #expect(abs(m.precision - 2.0 / 3) < 1e-12)
         #expect(abs(m.recall - 2.0 / 3) < 1e-12)
         #expect(abs(m.f1 - 2.0 / 3) < 1e-12)
         #expect(abs(m.accuracy - 4.0 / 6) < 1e-12)
         // At 0.35: TP 3, FP 1, FN 0, TN 2.
-        let low = OfflineMetrics(predictions: p, labels: y, trainingBaseRate: 0.5, threshold: 0.35)
+        let low = OfflineMetrics(predictions: p, labels: y, threshold: 0.35)
         #expect(low.threshold == 0.35)
         #expect(abs(low.precision - 0.75) < 1e-12)
         #expect(low.recall == 1)
         #expect(abs(low.f1 - 6.0 / 7) < 1e-12)
         #expect(abs(low.accuracy - 5.0 / 6) < 1e-12)
         // No positive call: precision and F1 are 0, not NaN.
-        let none = OfflineMetrics(predictions: p, labels: y, trainingBaseRate: 0.5, threshold: 0.95)
+        let none = OfflineMetrics(predictions: p, labels: y, threshold: 0.95)
         #expect(none.precision == 0 && none.recall == 0 && none.f1 == 0)
         #expect(abs(none.accuracy - 0.5) < 1e-12)
     }

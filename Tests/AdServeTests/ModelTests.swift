@@ -11,7 +11,7 @@ import Testing
     }
 
     @Test func loglossNEAndCalibrationByHand() {
-        let m = OfflineMetrics(predictions: [0.5, 0.5, 0.5, 0.5], labels: [true, false, false, false], trainingBaseRate: 0.25)
+        let m = OfflineMetrics(predictions: [0.5, 0.5, 0.5, 0.5], labels: [true, false, false, false])
         #expect(abs(m.logloss - log(2)) < 1e-12)
         let entropy = -(0.25 * log(0.25) + 0.75 * log(0.75))
         #expect(abs(m.ne - log(2) / entropy) < 1e-12)

@@ -162,7 +162,7 @@ import Training
             return e
         }
         let bad = try trainer.train(noise, target: .click, heldOut: heldOut, heldOutName: "day 2", now: Self.t0)
-        let serving = Trainer.evaluate(loaded, on: heldOut, trainingBaseRate: bad.meta.trainingBaseRate)
+        let serving = Trainer.evaluate(loaded, on: heldOut)
         let verdict = gate.judge(candidate: bad.meta.metrics, serving: serving, servingName: "serving model")
         #expect(!verdict.promote)
         #expect(verdict.reasons.contains { $0.contains("NE") })
@@ -211,7 +211,7 @@ import Training
         var meta = ModelMeta(
             kind: FTRLProximal.kind, target: .click, createdAt: t0, trainedFrom: t0, trainedTo: t0, trainingExamples: 0, trainingBaseRate: p,
             features: features, negativeKeepRate: 1, calibrator: .platt(PlattCalibrator(a: 0, b: log(p / (1 - p)))),
-            metrics: OfflineMetrics(predictions: [], labels: [], trainingBaseRate: p), evaluatedOn: "none")
+            metrics: OfflineMetrics(predictions: [], labels: []), evaluatedOn: "none")
         meta.version = version
         return try ClickPredictor(meta: meta, model: FTRLProximal(hasher: features.hasher))
     }
@@ -356,7 +356,7 @@ import Training
         let meta = ModelMeta(
             kind: FTRLProximal.kind, target: .click, createdAt: Self.t0, trainedFrom: Self.t0, trainedTo: Self.t0, trainingExamples: 40_000,
             trainingBaseRate: 0.03, features: features, negativeKeepRate: 1, calibrator: .platt(PlattCalibrator(a: 1, b: log(2.0))),
-            metrics: OfflineMetrics(predictions: [], labels: [], trainingBaseRate: 0.03), evaluatedOn: "none")
+            metrics: OfflineMetrics(predictions: [], labels: []), evaluatedOn: "none")
         try learner.adopt(model, meta: meta, trained: true)
         func meanPrediction() -> Double { ads.map { click.predictor!.predict(features.encode($0)) }.reduce(0, +) / 20 }
         let observed = (0..<20).map(ctr).reduce(0, +) / 20
@@ -400,7 +400,7 @@ import Training
         training.epochs = 2
         let model = try Trainer(configuration: training).train(train, target: .click, heldOut: test, heldOutName: "day 3", now: Self.t0)
         let rulePredictions = RuleBasedEstimate.predictions(.click, for: test)
-        let ruleMetrics = OfflineMetrics(predictions: rulePredictions, labels: test.map(\.label), trainingBaseRate: model.meta.trainingBaseRate)
+        let ruleMetrics = OfflineMetrics(predictions: rulePredictions, labels: test.map(\.label))
         #expect(test.count > 1_000)
         #expect(model.meta.metrics.logloss < ruleMetrics.logloss)
         #expect(model.meta.metrics.auc > ruleMetrics.auc + 0.02, "model AUC \(model.meta.metrics.auc), rule-based \(ruleMetrics.auc)")
