@@ -317,6 +317,11 @@ struct ReportPayload: Encodable {
     var hides: Int64
     var spendMicros: Int64
     var ctr: Double
+    /// What was paid on average (the auction's prices): per 1,000 impressions, per click, per
+    /// conversion; absent where there was none.
+    var ecpmMicros: Int64?
+    var cpcMicros: Int64?
+    var cpaMicros: Int64?
     /// Clicks recorded as invalid traffic: not in `clicks`, not charged.
     var invalidClicks: Int64
     var byDay: [Day]
@@ -330,6 +335,10 @@ struct ReportPayload: Encodable {
         hides = report.totals.hides
         spendMicros = report.totals.spendMicros
         ctr = report.totals.ctr
+        let totals = report.totals
+        ecpmMicros = totals.impressions > 0 ? totals.spendMicros * 1000 / totals.impressions : nil
+        cpcMicros = totals.clicks > 0 ? totals.spendMicros / totals.clicks : nil
+        cpaMicros = totals.conversions > 0 ? totals.spendMicros / totals.conversions : nil
         invalidClicks = report.totals.invalidClicks
         byDay = report.days.map {
             Day(

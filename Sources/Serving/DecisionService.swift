@@ -21,6 +21,8 @@ public struct ServingConfiguration: Sendable {
     /// Share of decisions on which the candidate stage is audited against the exhaustive
     /// ranking (`CandidateAudit`); 0 audits none.
     public var candidateAuditRate = 0.0
+    /// Pricing (second price by default) and reserves.
+    public var auction = AuctionRules()
     /// The name decisions carry (`Decision.arm`): an experiment arm's, or "default".
     public var arm = "default"
     public init() {}
@@ -63,7 +65,8 @@ public final class DecisionService: Sendable {
         self.store = store
         self.catalog = catalog
         self.delivery = delivery
-        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: signer, policy: configuration.policy, candidateCount: configuration.candidateCount, valuePool: configuration.valuePool)
+        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: signer, policy: configuration.policy, candidateCount: configuration.candidateCount, valuePool: configuration.valuePool,
+            auction: configuration.auction)
         self.ranker = ranker
         self.retriever = retriever
         self.candidateAudit = retriever != nil && configuration.candidateAuditRate > 0 ? CandidateAudit(sampleRate: configuration.candidateAuditRate) : nil
@@ -81,7 +84,8 @@ public final class DecisionService: Sendable {
         self.store = base.store
         self.catalog = base.catalog
         self.delivery = base.delivery
-        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: base.signer, policy: configuration.policy, candidateCount: configuration.candidateCount, valuePool: configuration.valuePool)
+        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: base.signer, policy: configuration.policy, candidateCount: configuration.candidateCount, valuePool: configuration.valuePool,
+            auction: configuration.auction)
         self.ranker = ranker
         self.retriever = retriever
         self.candidateAudit = retriever != nil && configuration.candidateAuditRate > 0 ? CandidateAudit(sampleRate: configuration.candidateAuditRate) : nil

@@ -31,6 +31,8 @@ public struct Simulation: Sendable {
         public var days = 7
         public var seed: UInt64 = 1
         public var arms: [String] = ["baseline", "random"]
+        /// How every arm's winners are priced (`Auction`).
+        public var pricing = AuctionRules.Pricing.secondPrice
         /// Learning arms: labelled clicks that close a retraining period until a retrain is adopted.
         public var warmUpClicks = MLArm.defaultWarmUpClicks
         /// Organic posts per page; the default ad load opens 2 ad slots in 10 posts.
@@ -83,6 +85,7 @@ public struct Simulation: Sendable {
         let clock = ManualClock(start)
         var serving = ServingConfiguration()
         serving.profileCacheCapacity = config.size.users
+        serving.auction.pricing = config.pricing
         let base = try await DecisionService.open(store: store, clock: clock, configuration: serving, decisionIDs: DecisionIDGenerator(prefix: config.seed))
         let paths = arms.enumerated().map { index, arm in arm.servingPath(base: base, seed: config.seed &+ UInt64(index + 1) &* 0x9E37_79B9) }
         if let log { base.observers.add(ServeLogger(write: log)) }

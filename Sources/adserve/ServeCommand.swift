@@ -38,6 +38,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "With --demo: simulated pages per second.") var trafficRate = 20.0
     @Option(help: "Seed of the demo world.") var seed: UInt64 = 42
     @Option(help: "Hours an impression token stays valid (1-8760).") var tokenHours = 168
+    @Option(help: "Pricing: second (generalized second price: each winner pays the least bid that would have kept its slot) or first (the bid).")
+    var pricing = AuctionRules.Pricing.secondPrice.rawValue
+    @Option(help: "Reserve of awareness ads, micros per 1,000 impressions: a lower bid is not eligible, no winner pays less.") var reserveCpmMicros: Int64 = 0
+    @Option(help: "Reserve of traffic ads, micros per click.") var reserveCpcMicros: Int64 = 0
+    @Option(help: "Reserve of conversion ads, micros per conversion.") var reserveCpaMicros: Int64 = 0
     @Option(help: "Ranking: rule (bid × smoothed historical rate, the control) or ml (bid × calibrated model predictions from --models).")
     var ranker = "rule"
     @Option(help: "With --ranker ml: the model repository; promoted models are loaded and swapped in as they change.")
@@ -67,6 +72,10 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...8760).contains(tokenHours) else { throw ValidationError("--token-hours must be between 1 and 8760") }
+        guard AuctionRules.Pricing(rawValue: pricing) != nil else { throw ValidationError("--pricing must be second or first") }
+        guard [reserveCpmMicros, reserveCpcMicros, reserveCpaMicros].allSatisfy({ $0 >= 0 }) else {
+            throw ValidationError("--reserve-cpm-micros, --reserve-cpc-micros and --reserve-cpa-micros must not be negative")
+        }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard ["rule", "ml"].contains(ranker) else { throw ValidationError("--ranker must be rule or ml") }
         guard (0...100_000).contains(candidates) else { throw ValidationError("--candidates must be between 0 and 100000") }
@@ -140,6 +149,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var configuration = ServingConfiguration()
         configuration.tokenLifetimeMilliseconds = Int64(tokenHours) * Timestamp.millisecondsPerHour
+        configuration.auction = AuctionRules(
+            pricing: AuctionRules.Pricing(rawValue: pricing) ?? .secondPrice, reserveCPMMicros: reserveCpmMicros, reserveCPCMicros: reserveCpcMicros,
+            reserveCPAMicros: reserveCpaMicros)
         var reloader: ModelReloader?
         var onlineLearner: OnlineLearner?
         var rankerInUse: any Ranker = RuleBasedRanker()

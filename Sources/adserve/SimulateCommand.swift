@@ -3,6 +3,7 @@ import ContentEncoding
 import Domain
 import Foundation
 import SQLiteStorage
+import Serving
 import Simulator
 import Training
 
@@ -24,6 +25,8 @@ struct SimulateCommand: AsyncParsableCommand {
     var content = false
     @Option(help: "Learning arms: until a retrain is adopted, retrain after every N labelled clicks as well as each day's end (0: at days' ends only).")
     var warmUpClicks = MLArm.defaultWarmUpClicks
+    @Option(help: "Pricing of every arm: second (generalized second price) or first (winners pay their bids).")
+    var pricing = AuctionRules.Pricing.secondPrice.rawValue
     @Option(help: "Campaigns created on day 4, whose ads' learning is measured (default: 5% of the campaigns).") var newCampaigns: Int?
     @Flag(help: "Print the report as JSON.") var json = false
     @Option(help: "Write the serve log (serve-log.jsonl, the format `adserve train --logs` reads), report.json and SVG charts into this folder.") var out: String?
@@ -34,6 +37,7 @@ struct SimulateCommand: AsyncParsableCommand {
         guard World.Kind(rawValue: world) != nil else { throw ValidationError("--world must be topics or products") }
         guard (newCampaigns ?? 0) >= 0 else { throw ValidationError("--new-campaigns must not be negative") }
         guard warmUpClicks >= 0 else { throw ValidationError("--warm-up-clicks must not be negative") }
+        guard AuctionRules.Pricing(rawValue: pricing) != nil else { throw ValidationError("--pricing must be second or first") }
         for name in arms.split(separator: ",") where !Arms.known.contains(String(name)) {
             throw ValidationError("unknown arm '\(name)'; known: \(Arms.known.joined(separator: ", "))")
         }
@@ -44,6 +48,7 @@ struct SimulateCommand: AsyncParsableCommand {
         configuration.size = World.Size(users: users, ads: ads)
         configuration.size.newCampaigns = newCampaigns ?? max(1, configuration.size.campaigns / 20)
         configuration.warmUpClicks = warmUpClicks == 0 ? .max : warmUpClicks
+        configuration.pricing = AuctionRules.Pricing(rawValue: pricing) ?? .secondPrice
         configuration.world = World.Kind(rawValue: world) ?? .topics
         configuration.days = days
         configuration.seed = seed

@@ -81,7 +81,7 @@ import Testing
         clock: ManualClock = ManualClock(TestWorld.start), metricsKey: String? = nil, configure: (inout APIConfiguration) -> Void = { _ in },
         _ test: @escaping @Sendable (Client, TestWorld) async throws -> Void
     ) async throws {
-        let world = try await TestWorld.make(clock: clock)
+        let world = try await TestWorld.make(clock: clock, configuration: .payingBids)
         var configuration = APIConfiguration(adminKey: Self.admin, feedKey: Self.feed, metricsKey: metricsKey)
         configure(&configuration)
         try configuration.validate()
@@ -134,6 +134,10 @@ import Testing
             #expect(report["conversions"] as? Int == 0)
             #expect(report["spend_micros"] as? Int == 500_000)
             #expect(report["ctr"] as? Double == 1.0)
+            // What was paid per click and per 1,000 impressions; no conversion, no CPA.
+            #expect(report["cpc_micros"] as? Int == 500_000)
+            #expect(report["ecpm_micros"] as? Int == 500_000_000)
+            #expect(report["cpa_micros"] == nil)
             let day = try #require((report["by_day"] as? [[String: Any]])?.first)
             #expect(day["day"] as? String == "2026-06-01")
             #expect(day["spend_micros"] as? Int == 500_000)

@@ -23,7 +23,7 @@ import Testing
         (.conversions, 9_000_000, .conversion, 9_000_000),
     ])
     func eachObjectiveBillsItsEventExactlyOnce(objective: Objective, bid: Micros, billed: EventType, price: Micros) async throws {
-        let world = try await TestWorld.make()
+        let world = try await TestWorld.make(configuration: .payingBids)
         let campaign = try await world.campaign(try await world.advertiser(), objective: objective, bid: bid)
         try await world.ad(campaign)
         world.publish()
@@ -41,7 +41,7 @@ import Testing
     }
 
     @Test func clickWithoutReportedImpressionCountsTheImpression() async throws {
-        let world = try await TestWorld.make()
+        let world = try await TestWorld.make(configuration: .payingBids)
         let campaign = try await world.campaign(try await world.advertiser(), objective: .awareness, bid: 3_000_000)
         try await world.ad(campaign)
         world.publish()
@@ -53,7 +53,7 @@ import Testing
     }
 
     @Test func conversionNeedsAClick() async throws {
-        let world = try await TestWorld.make()
+        let world = try await TestWorld.make(configuration: .payingBids)
         let campaign = try await world.campaign(try await world.advertiser(), objective: .conversions)
         try await world.ad(campaign)
         world.publish()
@@ -64,7 +64,7 @@ import Testing
     }
 
     @Test func exhaustedBudgetStopsServingAndIsNeverPassed() async throws {
-        let world = try await TestWorld.make()
+        let world = try await TestWorld.make(configuration: .payingBids)
         // CPC 0.4 with a daily budget of 1.0: the third click is cut to 0.2, then nothing serves.
         let campaign = try await world.campaign(try await world.advertiser(), objective: .traffic, bid: 400_000, daily: 1_000_000, total: 1_500_000)
         try await world.ad(campaign)
@@ -90,7 +90,7 @@ import Testing
     }
 
     @Test func frequencyCapLimitsImpressionsPerWindow() async throws {
-        let world = try await TestWorld.make()
+        let world = try await TestWorld.make(configuration: .payingBids)
         let campaign = try await world.campaign(try await world.advertiser(), cap: FrequencyCap(impressions: 2, perHours: 24))
         try await world.ad(campaign)
         world.publish()
@@ -107,7 +107,7 @@ import Testing
     }
 
     @Test func hiddenAdNeverReturnsToThatUser() async throws {
-        let world = try await TestWorld.make()
+        let world = try await TestWorld.make(configuration: .payingBids)
         let acme = try await world.advertiser()
         let campaign = try await world.campaign(acme)
         let hidden = try await world.ad(campaign)
@@ -125,7 +125,7 @@ import Testing
     }
 
     @Test func restartRestoresSpendCapsAndHides() async throws {
-        let world = try await TestWorld.make()
+        let world = try await TestWorld.make(configuration: .payingBids)
         let acme = try await world.advertiser("Acme")
         let capped = try await world.campaign(acme, objective: .awareness, bid: 10_000_000, cap: FrequencyCap(impressions: 1, perHours: 24))
         try await world.ad(capped)
@@ -152,8 +152,8 @@ import Testing
     }
 
     @Test func tokenFromAnotherServerSecretIsRejected() async throws {
-        let world = try await TestWorld.make()
-        let other = try await TestWorld.make()
+        let world = try await TestWorld.make(configuration: .payingBids)
+        let other = try await TestWorld.make(configuration: .payingBids)
         try await other.ad(try await other.campaign(try await other.advertiser()))
         other.publish()
         let foreign = try #require(try await other.decide("u").placements.first)
@@ -161,7 +161,7 @@ import Testing
     }
 
     @Test func expiredTokenIsRefusedAndNotBilled() async throws {
-        let world = try await TestWorld.make()
+        let world = try await TestWorld.make(configuration: .payingBids)
         let campaign = try await world.campaign(try await world.advertiser(), objective: .awareness, bid: 2_000_000)
         try await world.ad(campaign)
         world.publish()

@@ -15,7 +15,7 @@ import Testing
 @Suite struct InvalidTrafficTests {
     /// A world with `advertisers` one-campaign advertisers, so one decision places several ads.
     func world(advertisers: Int = 1, objective: Objective = .traffic) async throws -> (TestWorld, [Campaign]) {
-        let world = try await TestWorld.make()
+        let world = try await TestWorld.make(configuration: .payingBids)
         var campaigns: [Campaign] = []
         for i in 0..<advertisers {
             let campaign = try await world.campaign(try await world.advertiser("A\(i)"), objective: objective, bid: 1_000_000)
@@ -110,7 +110,7 @@ import Testing
     }
 
     @Test func aConversionValueAboveTheCampaignsMaximumIsRefused() async throws {
-        let world = try await TestWorld.make()
+        let world = try await TestWorld.make(configuration: .payingBids)
         var draft = Campaign(
             id: CampaignID(0), advertiserID: try await world.advertiser().id, name: "c", objective: .conversions, bidMicros: 1_000_000,
             dailyBudgetMicros: 100_000_000, totalBudgetMicros: 100_000_000, createdAt: world.clock.now())

@@ -86,3 +86,13 @@ public struct TestWorld: Sendable {
         try await serving.decide(userID: try UserID(validating: user), context: FeedContext(device: device), organicCount: organicCount)
     }
 }
+
+extension ServingConfiguration {
+    /// Winners pay their bids (first price): for tests of billing, budgets and invalid traffic,
+    /// whose one ad would otherwise win alone and pay the reserve (`Auction`).
+    public static var payingBids: ServingConfiguration {
+        var configuration = ServingConfiguration()
+        configuration.auction.pricing = .firstPrice
+        return configuration
+    }
+}

@@ -13,6 +13,9 @@ struct Pick {
         self.prediction = prediction
         value = prediction.expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros)
     }
+
+    /// What the auction prices it by.
+    var bid: Auction.Bid { Auction.Bid(objective: candidate.objective, bidMicros: candidate.bidMicros, value: value) }
 }
 
 /// Stage 2 of a decision: the candidates the ranker scores. Either every eligible ad (the

@@ -12,9 +12,15 @@ public struct DecisionEngine: Sendable {
     /// and how many of the best eligible ads of the rule-based order join them (the value pool).
     public var candidateCount: Int
     public var valuePool: Int
+    /// Pricing and reserves (`Auction`).
+    public var auction: AuctionRules
 
-    public init(adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked, candidateCount: Int = 500, valuePool: Int = 100) {
+    public init(
+        adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked, candidateCount: Int = 500, valuePool: Int = 100,
+        auction: AuctionRules = AuctionRules()
+    ) {
         self.adLoad = adLoad
+        self.auction = auction
         self.signer = signer
         self.policy = policy
         self.candidateCount = candidateCount
@@ -32,30 +38,39 @@ public struct DecisionEngine: Sendable {
         let positions = adLoad.positions(organicCount: request.organicCount)
         guard !positions.isEmpty else { return Decision(decisionID: request.decisionID, arm: arm, placements: []) }
         let eligibility = Eligibility(
-            snapshot: view.snapshot, profile: request.profile, context: request.context, userID: request.userID, now: request.now, delivery: delivery)
-        let picks: [Pick]
+            snapshot: view.snapshot, profile: request.profile, context: request.context, userID: request.userID, now: request.now, delivery: delivery,
+            auction: auction)
+        // Second price needs the best candidate left out: ranked paths fill one more than the slots.
+        let wanted = positions.count + (auction.pricing == .secondPrice ? 1 : 0)
+        var picks: [Pick]
         if case .uniformRandom(let seed) = policy {
-            picks = Ranking.random(
+            // Not an auction: random picks pay their bids.
+            let random = Ranking.random(
                 count: positions.count, seed: seed ^ StableHash.fnv1a(request.decisionID), ranker: ranker, request: request,
                 eligibility: eligibility, delivery: delivery)
+            let placements = PagePlacement.place(random, prices: random.map(\.candidate.bidMicros), positions: positions, request: request, signer: signer)
+            return Decision(decisionID: request.decisionID, arm: arm, placements: placements)
         } else if let ranking = view.ranking {
-            picks = Ranking.walk(ranking, count: positions.count, eligibility: eligibility, delivery: delivery, now: request.now)
+            picks = Ranking.walk(ranking, count: wanted, eligibility: eligibility, delivery: delivery, now: request.now)
         } else {
             let retrieved = retriever.flatMap {
                 CandidateGeneration.retrieved(
                     eligibility, retriever: $0, k: candidateCount, valueOrder: view.valueOrder, valuePool: valuePool, request: request, delivery: delivery)
             }
             let candidates = retrieved ?? CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now)
-            picks = Ranking.best(candidates, count: positions.count, ranker: ranker, request: request)
+            picks = Ranking.best(candidates, count: wanted, ranker: ranker, request: request)
             if let retrieved, let audit, audit.samples(request.decisionID) {
                 let full = Ranking.best(
                     CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now), count: positions.count, ranker: ranker, request: request)
                 let ids = Set(retrieved.map(\.candidate.adID))
                 audit.record(
                     chosen: full.count, found: full.filter { ids.contains($0.candidate.adID) }.count, fullValue: full.reduce(0) { $0 + $1.value },
-                    stagedValue: picks.reduce(0) { $0 + $1.value })
+                    stagedValue: picks.prefix(positions.count).reduce(0) { $0 + $1.value })
             }
         }
-        return Decision(decisionID: request.decisionID, arm: arm, placements: PagePlacement.place(picks, positions: positions, request: request, signer: signer))
+        let runnerUp = picks.count > positions.count ? picks.removeLast() : nil
+        let prices = Auction.prices(picks.map(\.bid), runnerUp: runnerUp?.bid, rules: auction)
+        return Decision(
+            decisionID: request.decisionID, arm: arm, placements: PagePlacement.place(picks, prices: prices, positions: positions, request: request, signer: signer))
     }
 }

@@ -18,8 +18,13 @@ struct Eligibility {
     let capped: [Int32]
     /// How often the user saw each campaign (by id) in the cap memory: fatigue, for the ranker.
     let seenByCampaign: [Int64: Int]
+    /// Reserves: a campaign bidding less than its billing type's reserve is not eligible.
+    let auction: AuctionRules
 
-    init(snapshot: CatalogSnapshot, profile: UserProfile?, context: FeedContext, userID: UserID, now: Timestamp, delivery: DeliveryState) {
+    init(
+        snapshot: CatalogSnapshot, profile: UserProfile?, context: FeedContext, userID: UserID, now: Timestamp, delivery: DeliveryState,
+        auction: AuctionRules = AuctionRules()
+    ) {
         let user = delivery.state.withLock { $0.users[userID] }
         let recent = user?.recent ?? []
         self.snapshot = snapshot
@@ -31,11 +36,19 @@ struct Eligibility {
         var seen: [Int64: Int] = [:]
         for item in recent { seen[item.campaign, default: 0] += 1 }
         self.seenByCampaign = seen
+        self.auction = auction
     }
 
-    /// Schedule, targeting and frequency cap of one campaign.
+    /// Schedule, targeting, frequency cap and reserve of one campaign.
     @inline(__always)
-    func admitsCampaign(_ index: Int32) -> Bool { snapshot.matches(index, audience, now) && !isCapped(index) }
+    func admitsCampaign(_ index: Int32) -> Bool { snapshot.matches(index, audience, now) && !isCapped(index) && meetsReserve(index) }
+
+    @inline(__always)
+    private func meetsReserve(_ index: Int32) -> Bool {
+        guard auction.hasReserve else { return true }
+        let entry = snapshot.campaigns[Int(index)]
+        return entry.bidMicros >= auction.reserve(entry.objective)
+    }
 
     @inline(__always)
     private func isCapped(_ index: Int32) -> Bool { !capped.isEmpty && capped.contains(index) }
@@ -63,7 +76,7 @@ struct Eligibility {
     func campaigns(_ delivery: DeliveryState) -> [Int32] {
         var matched: [Int32] = []
         snapshot.forEachMatchingCampaign(audience, at: now) { index in
-            if !isCapped(index) { matched.append(index) }
+            if !isCapped(index) && meetsReserve(index) { matched.append(index) }
         }
         delivery.state.withLock { state in matched.removeAll { !hasBudget($0, state) } }
         return matched

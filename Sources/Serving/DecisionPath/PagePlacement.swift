@@ -1,15 +1,14 @@
 import Domain
 
 /// Stage 4 of a decision: the winners, best first, go into the page's ad positions in order,
-/// each with its price, and stage 5 signs a token for each.
+/// each with its price (`Auction`, in the bid's units), and stage 5 signs a token for each.
 enum PagePlacement {
-    static func place(_ picks: [Pick], positions: [Int], request: DecisionRequest, signer: TokenSigner) -> [Placement] {
+    static func place(_ picks: [Pick], prices: [Micros], positions: [Int], request: DecisionRequest, signer: TokenSigner) -> [Placement] {
         var placements: [Placement] = []
         placements.reserveCapacity(picks.count)
-        for (pick, afterPost) in zip(picks, positions) {
+        for ((pick, bidPrice), afterPost) in zip(zip(picks, prices), positions) {
             let candidate = pick.candidate
-            // First price for now: the bid, per billed event. The auction (GSP) replaces this.
-            let price = candidate.objective.pricePerBilledEvent(bid: candidate.bidMicros)
+            let price = candidate.objective.pricePerBilledEvent(bid: bidPrice)
             let token = ImpressionToken(
                 decisionID: request.decisionID, afterPost: afterPost, userID: request.userID, adID: candidate.adID, campaignID: candidate.campaignID,
                 objective: candidate.objective, priceMicros: price, issuedAt: request.now)
