@@ -336,7 +336,8 @@ struct ReportPayload: Encodable {
         spendMicros = report.totals.spendMicros
         ctr = report.totals.ctr
         let totals = report.totals
-        ecpmMicros = totals.impressions > 0 ? totals.spendMicros * 1000 / totals.impressions : nil
+        // In Double: spend × 1,000 may not fit in Int64.
+        ecpmMicros = totals.impressions > 0 ? Int64(Double(totals.spendMicros) * 1000 / Double(totals.impressions)) : nil
         cpcMicros = totals.clicks > 0 ? totals.spendMicros / totals.clicks : nil
         cpaMicros = totals.conversions > 0 ? totals.spendMicros / totals.conversions : nil
         invalidClicks = report.totals.invalidClicks

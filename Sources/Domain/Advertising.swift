@@ -19,9 +19,11 @@ public enum Objective: String, Sendable, Codable, CaseIterable {
         }
     }
 
-    /// The price of one billed event for a given bid.
+    /// The price of one billed event for a price in the bid's units. Awareness is priced per
+    /// 1,000 impressions and charged per impression, rounded up to a micro: a price at or above
+    /// the reserve stays there, and one at most a bid (a multiple of 1,000 micros) stays at most it.
     public func pricePerBilledEvent(bid: Micros) -> Micros {
-        self == .awareness ? bid / 1000 : bid
+        self == .awareness ? (bid + 999) / 1000 : bid
     }
 }
 

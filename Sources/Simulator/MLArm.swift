@@ -165,7 +165,14 @@ public final class MLArm: Arm {
                 train: before, heldOut: period, heldOutName: name, target: target, serving: servedAtStart[target], now: last.labelledAt)
             retrains.withLock { $0.append("\(name) \(target.rawValue): " + outcome.summary) }
             if outcome.adopt {
-                let result = try Trainer(configuration: configuration).train(examples, target: target, heldOut: [], heldOutName: "none", now: last.labelledAt)
+                // The setting the gate judged, not a new search on more data.
+                var adopted = configuration
+                if let search = outcome.candidate.search {
+                    adopted.tune = false
+                    adopted.ftrl = search.parameters
+                    adopted.epochs = search.epochs
+                }
+                let result = try Trainer(configuration: adopted).train(examples, target: target, heldOut: [], heldOutName: "none", now: last.labelledAt)
                 try learner.adopt(result.model, meta: result.meta, trained: true)
                 if target == .click { periods.withLock { $0.adopted = true } }
             }

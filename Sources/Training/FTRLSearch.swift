@@ -27,6 +27,7 @@ public struct FTRLSearch: Sendable {
     /// One setting of the grid.
     public struct Setting: Sendable, Equatable, Codable {
         public var alpha: Double
+        public var beta: Double
         public var l1: Double
         public var l2: Double
         public var epochs: Int
@@ -34,6 +35,7 @@ public struct FTRLSearch: Sendable {
         public var parameters: FTRLProximal.Parameters {
             var p = FTRLProximal.Parameters()
             p.alpha = alpha
+            p.beta = beta
             p.l1 = l1
             p.l2 = l2
             return p
@@ -110,7 +112,7 @@ public struct FTRLSearch: Sendable {
         let tail = tailY.count
         let fitPositives = fitY.count(where: { $0 })
         let tailPositives = tailY.count(where: { $0 })
-        let given = Setting(alpha: base.alpha, l1: base.l1, l2: base.l2, epochs: max(1, baseEpochs))
+        let given = Setting(alpha: base.alpha, beta: base.beta, l1: base.l1, l2: base.l2, epochs: max(1, baseEpochs))
         guard min(fitPositives, cut - fitPositives, tailPositives, tail - tailPositives) >= minimumLabels else {
             return Choice(
                 given: given, chosen: given, best: nil, bestLogloss: nil, baseLogloss: nil, standardError: nil, validationExamples: tail, settingsTried: 0,
@@ -156,7 +158,7 @@ public struct FTRLSearch: Sendable {
         let variance = differences.reduce(0) { $0 + ($1 - gain) * ($1 - gain) } / Double(max(1, tail - 1))
         let standardError = (variance / Double(tail)).squareRoot()
         let p = settings[best.setting]
-        let bestSetting = Setting(alpha: p.alpha, l1: p.l1, l2: p.l2, epochs: best.epochs)
+        let bestSetting = Setting(alpha: p.alpha, beta: p.beta, l1: p.l1, l2: p.l2, epochs: best.epochs)
         return Choice(
             given: given, chosen: gain > standardErrors * standardError ? bestSetting : given, best: bestSetting, bestLogloss: mean(best.setting, best.epochs),
             baseLogloss: mean(baseIndex, basePasses), standardError: standardError, validationExamples: tail,

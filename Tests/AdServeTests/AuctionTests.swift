@@ -85,15 +85,27 @@ import Testing
                 #expect(price <= bid.bidMicros)
                 #expect(price >= rules.reserve(bid.objective))
             }
-            // The runner-up bids more (still below the last winner): no price falls.
-            var stronger = runnerUp
-            let room = bids.last!.value / runnerUp.value
-            let raise = Double.random(in: 1...max(1, room), using: &rng)
-            stronger.bidMicros = Micros(Double(runnerUp.bidMicros) * raise)
-            stronger.value = runnerUp.value * Double(stronger.bidMicros) / Double(runnerUp.bidMicros)
-            let after = Auction.prices(bids, runnerUp: stronger, rules: rules)
+            // One competitor — a winner below the first, or the runner-up — bids more without
+            // passing the one above it: no price falls.
+            var all = bids + [runnerUp]
+            let k = Int.random(in: 1..<all.count, using: &rng)
+            let raise = Double.random(in: 1...max(1, all[k - 1].value / all[k].value), using: &rng)
+            let higher = Micros(Double(all[k].bidMicros) * raise)
+            // Its value grows with its bid (same predictions), so it stays under the one above.
+            all[k].value *= Double(higher) / Double(all[k].bidMicros)
+            all[k].bidMicros = higher
+            let after = Auction.prices(Array(all.dropLast()), runnerUp: all.last, rules: rules)
             #expect(zip(prices, after).allSatisfy { $0 <= $1 })
         }
+    }
+
+    /// Awareness is priced per 1,000 impressions and charged per impression, rounded up: a
+    /// reserve of 1,500 per 1,000 is never undercut by a 1-micro impression.
+    @Test func awarenessIsChargedPerImpressionRoundedUp() {
+        #expect(Objective.awareness.pricePerBilledEvent(bid: 1_500) == 2)
+        #expect(Objective.awareness.pricePerBilledEvent(bid: 2_000_000) == 2_000)
+        #expect(Objective.awareness.pricePerBilledEvent(bid: 1) == 1)
+        #expect(Objective.traffic.pricePerBilledEvent(bid: 1_234) == 1_234)
     }
 
     /// Through the whole path: the token carries the second price, a click is charged that

@@ -38,7 +38,10 @@ public struct AuctionRules: Sendable, Equatable {
     public var hasReserve: Bool { reserveCPMMicros > 0 || reserveCPCMicros > 0 || reserveCPAMicros > 0 }
 }
 
-/// Stage 4 of a decision: what each winner pays, in its bid's units.
+/// The pricing of stage 4 (placement): what each winner pays, in its bid's units — the
+/// generalized second price of sponsored search (Edelman, Ostrovsky and Schwarz, "Internet
+/// Advertising and the Generalized Second-Price Auction", 2007; Varian, "Position Auctions",
+/// 2007), ranked by expected value per impression instead of by bid.
 ///
 /// Slots are filled best first by expected value per impression, v = bid × q, where q is the
 /// predicted number of billed events per impression in the bid's units (awareness: 1/1000;
