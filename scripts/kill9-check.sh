@@ -12,8 +12,10 @@ pid=""
 cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
+# The one ad wins alone, so under second price it pays the reserve: set to its bid, each click
+# is charged 250,000 micros.
 start() {
-    ADSERVE_ADMIN_KEY=$key "$bin" serve --db "$work/adserve.db" --port "$port" >>"$work/server.log" 2>&1 &
+    ADSERVE_ADMIN_KEY=$key "$bin" serve --db "$work/adserve.db" --port "$port" --reserve-cpc-micros 250000 >>"$work/server.log" 2>&1 &
     pid=$!
     for _ in $(seq 1 100); do
         curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
