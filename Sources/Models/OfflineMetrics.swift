@@ -32,10 +32,7 @@ public struct OfflineMetrics: Sendable, Equatable, Codable {
         positives = labels.reduce(0) { $0 + ($1 ? 1 : 0) }
         let eps = 1e-15
         var loss = 0.0
-        for (p, y) in zip(predictions, labels) {
-            let q = min(max(p, eps), 1 - eps)
-            loss -= y ? log(q) : log(1 - q)
-        }
+        for (p, y) in zip(predictions, labels) { loss += Self.logloss(p, y) }
         logloss = count > 0 ? loss / Double(count) : 0
         let observed = count > 0 ? Double(positives) / Double(count) : 0
         let b = min(max(observed, eps), 1 - eps)
@@ -58,6 +55,13 @@ public struct OfflineMetrics: Sendable, Equatable, Codable {
         recall = positives > 0 ? Double(truePositives) / Double(positives) : 0
         f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
         accuracy = count > 0 ? Double(truePositives + trueNegatives) / Double(count) : 0
+    }
+
+    /// One example's log loss, the prediction clipped to [1e-15, 1 − 1e-15].
+    @inline(__always)
+    public static func logloss(_ p: Double, _ y: Bool) -> Double {
+        let q = min(max(p, 1e-15), 1 - 1e-15)
+        return y ? -log(q) : -log(1 - q)
     }
 
     /// Expected calibration error over `bins` equal-count bins of the predictions sorted

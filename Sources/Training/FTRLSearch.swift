@@ -140,7 +140,7 @@ public struct FTRLSearch: Sendable {
                 for i in 0..<cut { model.update(fitX[i], label: fitY[i], weight: fitW?[i] ?? 1) }
                 let predictions = tailX.map { adjust(model.predict($0)) }
                 let calibrator = calibration.fit(predictions: predictions, labels: tailY)
-                perPass.append(zip(predictions, tailY).map { Float(Self.logloss(calibrator.calibrate($0), $1)) })
+                perPass.append(zip(predictions, tailY).map { Float(OfflineMetrics.logloss(calibrator.calibrate($0), $1)) })
             }
             losses.withLock { $0[s] = perPass }
         }
@@ -163,11 +163,5 @@ public struct FTRLSearch: Sendable {
             given: given, chosen: gain > standardErrors * standardError ? bestSetting : given, best: bestSetting, bestLogloss: mean(best.setting, best.epochs),
             baseLogloss: mean(baseIndex, basePasses), standardError: standardError, validationExamples: tail,
             settingsTried: settings.count * epochs, standardErrorsAsked: standardErrors)
-    }
-
-    @inline(__always)
-    static func logloss(_ p: Double, _ y: Bool) -> Double {
-        let q = min(max(p, 1e-15), 1 - 1e-15)
-        return y ? -log(q) : -log(1 - q)
     }
 }
