@@ -208,7 +208,7 @@ public struct AdServeAPI: Sendable {
             let input = try await body(PutUserBody.self, request)
             let profile = UserProfile(
                 id: id, age: input.age, gender: input.gender, country: input.country, language: input.language,
-                interests: input.interests ?? [])
+                interests: input.interests ?? [], personalization: input.personalization ?? true)
             try await serving.putUser(profile)
             return try JSON.response(UserPayload(profile.normalized()))
         }
@@ -237,6 +237,8 @@ public struct AdServeAPI: Sendable {
             let decision = try await serving.decide(userID: userID, context: context, organicCount: input.organicCount)
             telemetry.decisions.increment()
             telemetry.adsServed.increment(by: Int64(decision.placements.count))
+            let explored = decision.placements.count { $0.explored }
+            if explored > 0 { telemetry.adsExplored.increment(by: Int64(explored)) }
             return try JSON.response(DecisionPayload(decision))
         }
         router.post("/v1/events") { request, context in

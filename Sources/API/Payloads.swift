@@ -42,9 +42,25 @@ struct TargetingPayload: Codable {
     }
 }
 
+/// A frequency cap: `per_hours` left out caps for ever; `per` is "campaign" (default) or "ad".
 struct FrequencyCapPayload: Codable {
     var impressions: Int
-    var perHours: Int
+    var perHours: Int?
+    var per: FrequencyCap.Scope?
+
+    init(_ cap: FrequencyCap) {
+        impressions = cap.impressions
+        perHours = cap.perHours
+        per = cap.per
+    }
+
+    var cap: FrequencyCap { FrequencyCap(impressions: impressions, perHours: perHours, per: per ?? .campaign) }
+
+    /// The caps a body sets: `frequency_cap` (one) or `frequency_caps` (all of them), not both.
+    static func caps(single: FrequencyCapPayload?, list: [FrequencyCapPayload]?) throws(AdServeError) -> (single: FrequencyCap?, list: [FrequencyCap]?) {
+        if single != nil && list != nil { throw .invalid("frequency_caps", "give frequency_cap or frequency_caps, not both") }
+        return (single?.cap, list?.map(\.cap))
+    }
 }
 
 struct CreateCampaignBody: Decodable {
@@ -58,6 +74,7 @@ struct CreateCampaignBody: Decodable {
     var endAt: String?
     var targeting: TargetingPayload?
     var frequencyCap: FrequencyCapPayload?
+    var frequencyCaps: [FrequencyCapPayload]?
     var status: Status?
     var maxConversionValueMicros: Int64?
 }
@@ -72,6 +89,7 @@ struct PatchCampaignBody: Decodable {
     var endAt: String?
     var targeting: TargetingPayload?
     var frequencyCap: FrequencyCapPayload?
+    var frequencyCaps: [FrequencyCapPayload]?
     var maxConversionValueMicros: Int64?
 }
 
@@ -88,6 +106,7 @@ struct CampaignPayload: Encodable {
     var endAt: String?
     var targeting: TargetingPayload
     var frequencyCap: FrequencyCapPayload?
+    var frequencyCaps: [FrequencyCapPayload]
     var status: Status
     var pausedAt: String?
     var maxConversionValueMicros: Int64
@@ -111,7 +130,8 @@ struct CampaignPayload: Encodable {
         startAt = c.startAt.map(\.iso8601)
         endAt = c.endAt.map(\.iso8601)
         targeting = TargetingPayload(c.targeting)
-        frequencyCap = c.frequencyCap.map { FrequencyCapPayload(impressions: $0.impressions, perHours: $0.perHours) }
+        frequencyCap = c.frequencyCap.map(FrequencyCapPayload.init)
+        frequencyCaps = c.frequencyCaps.map(FrequencyCapPayload.init)
         status = c.status
         pausedAt = c.pausedAt.map(\.iso8601)
         maxConversionValueMicros = c.maxConversionValueMicros
@@ -185,6 +205,8 @@ struct PutUserBody: Decodable {
     var country: String?
     var language: String?
     var interests: [String]?
+    /// False: the user opted out of personalized ads.
+    var personalization: Bool?
 }
 
 struct UserPayload: Encodable {
@@ -194,8 +216,10 @@ struct UserPayload: Encodable {
     var country: String?
     var language: String?
     var interests: [String]
+    var personalization: Bool
 
     init(_ u: UserProfile) {
+        personalization = u.personalization
         id = u.id.rawValue
         age = u.age
         gender = u.gender
@@ -275,6 +299,8 @@ struct DecisionPayload: Encodable {
         var company: String
         var product: String
         var impressionToken: String
+        /// Given its slot by exploration rather than by winning the auction.
+        var explored: Bool
     }
 
     var decisionId: String
@@ -286,7 +312,7 @@ struct DecisionPayload: Encodable {
             AdSlot(
                 afterPost: $0.afterPost, adId: $0.ad.id.rawValue, campaignId: $0.campaignID.rawValue, advertiserId: $0.advertiserID.rawValue,
                 format: $0.ad.format, caption: $0.ad.caption, mediaUrls: $0.ad.mediaURLs, company: $0.ad.company, product: $0.ad.product,
-                impressionToken: $0.impressionToken)
+                impressionToken: $0.impressionToken, explored: $0.explored)
         }
     }
 }
@@ -364,13 +390,14 @@ struct ErrorPayload: Encodable {
 extension CreateCampaignBody {
     /// The campaign this body describes, not yet validated (the catalog validates).
     func draft(at now: Timestamp) throws(AdServeError) -> Campaign {
-        Campaign(
+        let caps = try FrequencyCapPayload.caps(single: frequencyCap, list: frequencyCaps)
+        return Campaign(
             id: CampaignID(0), advertiserID: AdvertiserID(advertiserId), name: name, objective: objective,
             bidMicros: bidMicros, dailyBudgetMicros: dailyBudgetMicros, totalBudgetMicros: totalBudgetMicros,
             startAt: try startAt.map { s throws(AdServeError) in try Timestamp(iso8601: s, field: "start_at") },
             endAt: try endAt.map { s throws(AdServeError) in try Timestamp(iso8601: s, field: "end_at") },
             targeting: targeting?.targeting ?? Targeting(),
-            frequencyCap: frequencyCap.map { FrequencyCap(impressions: $0.impressions, perHours: $0.perHours) },
+            frequencyCap: caps.single, frequencyCaps: caps.list ?? [],
             status: status ?? .active, createdAt: now,
             maxConversionValueMicros: maxConversionValueMicros ?? Limits.defaultMaxConversionValueMicros)
     }
@@ -381,6 +408,7 @@ extension PatchCampaignBody {
     func change() throws(AdServeError) -> @Sendable (inout Campaign) -> Void {
         let startAt = try startAt.map { s throws(AdServeError) in try Timestamp(iso8601: s, field: "start_at") }
         let endAt = try endAt.map { s throws(AdServeError) in try Timestamp(iso8601: s, field: "end_at") }
+        let caps = try FrequencyCapPayload.caps(single: frequencyCap, list: frequencyCaps)
         let patch = self
         return { campaign in
             if let v = patch.name { campaign.name = v }
@@ -391,7 +419,8 @@ extension PatchCampaignBody {
             if let startAt { campaign.startAt = startAt }
             if let endAt { campaign.endAt = endAt }
             if let v = patch.targeting { campaign.targeting = v.targeting }
-            if let v = patch.frequencyCap { campaign.frequencyCap = FrequencyCap(impressions: v.impressions, perHours: v.perHours) }
+            if let v = caps.single { campaign.frequencyCap = v }
+            if let v = caps.list { campaign.frequencyCaps = v }
             if let v = patch.maxConversionValueMicros { campaign.maxConversionValueMicros = v }
         }
     }

@@ -10,6 +10,8 @@ public struct Telemetry: Sendable {
     let factory: PrometheusMetricsFactory
     let decisions: CoreMetrics.Counter
     let adsServed: CoreMetrics.Counter
+    /// Ads placed by exploration (a subset of `adsServed`): the share exploration takes.
+    let adsExplored: CoreMetrics.Counter
     let events: [EventType: CoreMetrics.Counter]
     let duplicateEvents: CoreMetrics.Counter
     let invalidClicks: [InvalidClickReason: CoreMetrics.Counter]
@@ -24,6 +26,7 @@ public struct Telemetry: Sendable {
         self.factory = factory
         self.decisions = Counter(label: "adserve_decisions_total", factory: factory)
         self.adsServed = Counter(label: "adserve_ads_served_total", factory: factory)
+        self.adsExplored = Counter(label: "adserve_ads_explored_total", factory: factory)
         var events: [EventType: CoreMetrics.Counter] = [:]
         for type in EventType.allCases {
             events[type] = Counter(label: "adserve_events_total", dimensions: [("type", type.rawValue)], factory: factory)

@@ -96,7 +96,7 @@ public final class ActivityVectorUpdater: ServingObserver {
         let weight: Float
         switch event.type {
         case .click: weight = ActivityVector.clickWeight
-        case .hide: weight = ActivityVector.hideWeight
+        case .hide, .hideAdvertiser, .notRelevant: weight = ActivityVector.hideWeight
         case .impression, .conversion: return
         }
         guard let ad = serving.catalog.ad(event.adID) else { return }

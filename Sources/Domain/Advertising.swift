@@ -36,7 +36,17 @@ public enum Status: String, Sendable, Codable, CaseIterable {
 }
 
 public enum EventType: String, Sendable, Codable, CaseIterable {
-    case impression, click, conversion, hide
+    case impression, click, conversion
+    /// The user hid this ad.
+    case hide
+    /// The user hid every ad of this ad's advertiser.
+    case hideAdvertiser = "hide_advertiser"
+    /// The user said this ad is not relevant to them: it is hidden, and ads like it (by content
+    /// vector) are down-weighted for them.
+    case notRelevant = "not_relevant"
+
+    /// A user's negative feedback on an ad: counted as a hide in reports.
+    public var isHide: Bool { self == .hide || self == .hideAdvertiser || self == .notRelevant }
 }
 
 public struct Advertiser: Sendable, Equatable, Codable {
@@ -72,12 +82,19 @@ public struct Targeting: Sendable, Equatable, Codable {
     }
 }
 
+/// At most `impressions` impressions per user within `perHours` hours (nil: ever), of the
+/// campaign's ads together or of each of its ads.
 public struct FrequencyCap: Sendable, Equatable, Codable {
+    public enum Scope: String, Sendable, Codable, CaseIterable {
+        case campaign, ad
+    }
     public var impressions: Int
-    public var perHours: Int
-    public init(impressions: Int, perHours: Int) {
+    public var perHours: Int?
+    public var per: Scope
+    public init(impressions: Int, perHours: Int?, per: Scope = .campaign) {
         self.impressions = impressions
         self.perHours = perHours
+        self.per = per
     }
 }
 
@@ -92,7 +109,8 @@ public struct Campaign: Sendable, Equatable, Codable {
     public var startAt: Timestamp?
     public var endAt: Timestamp?
     public var targeting: Targeting
-    public var frequencyCap: FrequencyCap?
+    /// Frequency caps per user: per hours or lifetime, per campaign or per ad.
+    public var frequencyCaps: [FrequencyCap]
     public var status: Status
     public var createdAt: Timestamp
     /// When the campaign was last paused (nil while active): events on tokens issued before the
@@ -107,7 +125,7 @@ public struct Campaign: Sendable, Equatable, Codable {
     public init(
         id: CampaignID, advertiserID: AdvertiserID, name: String, objective: Objective, bidMicros: Micros,
         dailyBudgetMicros: Micros, totalBudgetMicros: Micros, startAt: Timestamp? = nil, endAt: Timestamp? = nil,
-        targeting: Targeting = Targeting(), frequencyCap: FrequencyCap? = nil, status: Status = .active,
+        targeting: Targeting = Targeting(), frequencyCap: FrequencyCap? = nil, frequencyCaps: [FrequencyCap] = [], status: Status = .active,
         createdAt: Timestamp, pausedAt: Timestamp? = nil, maxConversionValueMicros: Micros = Limits.defaultMaxConversionValueMicros,
         revision: Int64 = 0
     ) {
@@ -121,12 +139,22 @@ public struct Campaign: Sendable, Equatable, Codable {
         self.startAt = startAt
         self.endAt = endAt
         self.targeting = targeting
-        self.frequencyCap = frequencyCap
+        self.frequencyCaps = (frequencyCap.map { [$0] } ?? []) + frequencyCaps
         self.status = status
         self.createdAt = createdAt
         self.pausedAt = pausedAt
         self.maxConversionValueMicros = maxConversionValueMicros
         self.revision = revision
+    }
+
+    /// The campaign's first windowed campaign-wide cap: the API's original `frequency_cap`.
+    /// Setting it replaces that cap and keeps the others.
+    public var frequencyCap: FrequencyCap? {
+        get { frequencyCaps.first { $0.per == .campaign && $0.perHours != nil } }
+        set {
+            if let i = frequencyCaps.firstIndex(where: { $0.per == .campaign && $0.perHours != nil }) { frequencyCaps.remove(at: i) }
+            if let newValue { frequencyCaps.insert(newValue, at: 0) }
+        }
     }
 }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A Beta(α, β) prior on a rate: the posterior mean (successes + α) / (trials + α + β) starts at
 /// the prior mean α / (α + β) and moves to the observed rate as evidence accumulates. The
 /// rule-based control's smoothed CTR and CVR, and the estimate training compares models with.
@@ -19,5 +21,36 @@ public struct BetaPrior: Sendable, Equatable {
     @inline(__always)
     public func mean(successes: Int64, trials: Int64) -> Double {
         min((Double(successes) + alpha) / (Double(trials) + alpha + beta), 1)
+    }
+
+    /// A draw of the rate from its posterior Beta(α + successes, β + trials − successes):
+    /// Thompson sampling's belief about an ad's CTR. Deterministic given the generator.
+    public func draw(successes: Int64, trials: Int64, using rng: inout SplitMix64) -> Double {
+        let a = alpha + Double(max(0, successes))
+        let b = beta + Double(max(0, trials - successes))
+        let x = Self.gamma(shape: a, using: &rng)
+        let y = Self.gamma(shape: b, using: &rng)
+        return x + y > 0 ? x / (x + y) : a / (a + b)
+    }
+
+    /// A Gamma(shape, 1) draw (Marsaglia & Tsang 2000; shapes below 1 boosted by U^(1/shape)).
+    static func gamma(shape: Double, using rng: inout SplitMix64) -> Double {
+        if shape < 1 {
+            let u = Double.random(in: Double.ulpOfOne..<1, using: &rng)
+            return gamma(shape: shape + 1, using: &rng) * pow(u, 1 / shape)
+        }
+        let d = shape - 1.0 / 3
+        let c = 1 / (9 * d).squareRoot()
+        while true {
+            var x = 0.0
+            var v = 0.0
+            repeat {
+                x = rng.gaussian()
+                v = 1 + c * x
+            } while v <= 0
+            v = v * v * v
+            let u = Double.random(in: Double.ulpOfOne..<1, using: &rng)
+            if u < 1 - 0.0331 * x * x * x * x || log(u) < 0.5 * x * x + d * (1 - v + log(v)) { return d * v }
+        }
     }
 }

@@ -48,7 +48,7 @@ public struct DeliveryCounters: Sendable, Equatable, Codable {
         case .impression: impressions += 1
         case .click: clicks += 1
         case .conversion: conversions += 1
-        case .hide: hides += 1
+        case .hide, .hideAdvertiser, .notRelevant: hides += 1
         }
         spendMicros += charged
     }

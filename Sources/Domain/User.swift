@@ -18,11 +18,15 @@ public struct UserProfile: Sendable, Equatable, Codable {
     /// The topics, products and companies of the user's recent activity, with decayed weights
     /// (as of `activityVectorAt`): what they have been looking at lately, by name.
     public var recentTopics: [String: Double]
+    /// False when the user opted out of personalized ads: decisions then use only the context
+    /// and coarse demographics (`depersonalized`).
+    public var personalization: Bool
 
     public init(
         id: UserID, age: Int? = nil, gender: String? = nil, country: String? = nil, language: String? = nil, interests: [String] = [],
-        activityVector: [Float]? = nil, activityVectorAt: Timestamp? = nil, recentTopics: [String: Double] = [:]
+        activityVector: [Float]? = nil, activityVectorAt: Timestamp? = nil, recentTopics: [String: Double] = [:], personalization: Bool = true
     ) {
+        self.personalization = personalization
         self.id = id
         self.age = age
         self.gender = gender
@@ -32,6 +36,15 @@ public struct UserProfile: Sendable, Equatable, Codable {
         self.activityVector = activityVector
         self.activityVectorAt = activityVectorAt
         self.recentTopics = recentTopics
+    }
+}
+
+extension UserProfile {
+    /// What a decision may use of a user who opted out of personalization: age, gender,
+    /// country and language (what targeting matches); no interests, no activity vector, no
+    /// recent topics.
+    public func depersonalized() -> UserProfile {
+        UserProfile(id: id, age: age, gender: gender, country: country, language: language, personalization: false)
     }
 }
 

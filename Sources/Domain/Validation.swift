@@ -14,6 +14,8 @@ public enum Limits {
     public static let embeddingDimensions = 384
     /// Frequency-cap windows are at most a week, so delivery state keeps a week of impressions.
     public static let maxCapHours = 168
+    /// Frequency caps one campaign may have (`frequency_caps`).
+    public static let maxFrequencyCaps = 8
     /// The schemes a media URL may use.
     public static let mediaSchemes: Set<String> = ["https", "http", "file", "data"]
 
@@ -73,9 +75,14 @@ extension Campaign {
             throw .invalid("max_conversion_value_micros", "must be between 0 and \(Limits.maxMoney)")
         }
         try targeting.validate()
-        if let cap = frequencyCap {
-            if !(1...10_000).contains(cap.impressions) { throw .invalid("frequency_cap.impressions", "must be between 1 and 10000") }
-            if !(1...Limits.maxCapHours).contains(cap.perHours) { throw .invalid("frequency_cap.per_hours", "must be between 1 and \(Limits.maxCapHours)") }
+        if frequencyCaps.count > Limits.maxFrequencyCaps { throw .invalid("frequency_caps", "at most \(Limits.maxFrequencyCaps) caps") }
+        for (i, cap) in frequencyCaps.enumerated() {
+            // The original single cap keeps its field name in messages.
+            let field = frequencyCaps.count == 1 && cap == frequencyCap ? "frequency_cap" : "frequency_caps[\(i)]"
+            if !(1...10_000).contains(cap.impressions) { throw .invalid("\(field).impressions", "must be between 1 and 10000") }
+            if let hours = cap.perHours, !(1...Limits.maxCapHours).contains(hours) {
+                throw .invalid("\(field).per_hours", "must be between 1 and \(Limits.maxCapHours), or left out for a lifetime cap")
+            }
         }
     }
 }
@@ -128,7 +135,7 @@ extension UserProfile {
         var seen = Set<String>()
         return UserProfile(
             id: id, age: age, gender: gender?.lowercased(), country: country?.lowercased(), language: language?.lowercased(),
-            interests: interests.map { $0.lowercased() }.filter { seen.insert($0).inserted })
+            interests: interests.map { $0.lowercased() }.filter { seen.insert($0).inserted }, personalization: personalization)
     }
 
     public func validate() throws(AdServeError) {

@@ -77,7 +77,7 @@ public struct EventIngestor: Sendable {
             guard try await store.hasEvent(placementKey: token.placementKey, type: .click) else {
                 throw AdServeError(.conflict, "a conversion needs a recorded click on the same impression token", field: "impression_token")
             }
-        case .impression, .hide:
+        case .impression, .hide, .hideAdvertiser, .notRelevant:
             break
         }
         let outcome = try await record(event.type, token, campaign, value: event.valueMicros, invalid: invalid, at: now)

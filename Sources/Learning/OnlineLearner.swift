@@ -177,7 +177,7 @@ public struct OnlineLearning: ServingObserver {
         switch event.type {
         case .click: learner.clicked(id: event.placementKey, at: event.at)
         case .conversion: learner.converted(id: event.placementKey, at: event.at)
-        case .impression, .hide: break
+        case .impression, .hide, .hideAdvertiser, .notRelevant: break
         }
     }
 }

@@ -30,6 +30,7 @@ extension Campaign: RevisionedRow {
     static let columns = [
         "id", "advertiser_id", "name", "objective", "bid_micros", "daily_budget_micros", "total_budget_micros", "start_at", "end_at",
         "targeting", "cap_impressions", "cap_hours", "status", "created_at", "paused_at", "max_conversion_value_micros", "revision",
+        "frequency_caps",
     ]
 
     var rowID: Int64 {
@@ -42,12 +43,15 @@ extension Campaign: RevisionedRow {
          .integer(bidMicros), .integer(dailyBudgetMicros), .integer(totalBudgetMicros),
          startAt.map { .integer($0.milliseconds) } ?? .null, endAt.map { .integer($0.milliseconds) } ?? .null,
          .text(try SQLiteStore.encode(targeting)), frequencyCap.map { .integer(Int64($0.impressions)) } ?? .null,
-         frequencyCap.map { .integer(Int64($0.perHours)) } ?? .null, .text(status.rawValue), .integer(createdAt.milliseconds),
-         pausedAt.map { .integer($0.milliseconds) } ?? .null, .integer(maxConversionValueMicros), .integer(revision)]
+         frequencyCap.flatMap { $0.perHours.map { .integer(Int64($0)) } } ?? .null, .text(status.rawValue), .integer(createdAt.milliseconds),
+         pausedAt.map { .integer($0.milliseconds) } ?? .null, .integer(maxConversionValueMicros), .integer(revision),
+         .text(try SQLiteStore.encode(frequencyCaps))]
     }
 
     init(row: Row) throws {
-        let cap: FrequencyCap? = row.optionalInt(10).flatMap { impressions in
+        // Rows written before migration 9 hold their one cap in the cap columns only.
+        let caps = try row.optionalText(17).map { try SQLiteStore.decode([FrequencyCap].self, $0) }
+        let cap: FrequencyCap? = caps != nil ? nil : row.optionalInt(10).flatMap { impressions in
             row.optionalInt(11).map { FrequencyCap(impressions: Int(impressions), perHours: Int($0)) }
         }
         self.init(
@@ -55,7 +59,7 @@ extension Campaign: RevisionedRow {
             objective: try SQLiteStore.enumValue(Objective.self, row.text(3)), bidMicros: row.int(4), dailyBudgetMicros: row.int(5),
             totalBudgetMicros: row.int(6), startAt: row.optionalInt(7).map(Timestamp.init(milliseconds:)),
             endAt: row.optionalInt(8).map(Timestamp.init(milliseconds:)), targeting: try SQLiteStore.decode(Targeting.self, row.text(9)),
-            frequencyCap: cap, status: try SQLiteStore.enumValue(Status.self, row.text(12)), createdAt: Timestamp(milliseconds: row.int(13)),
+            frequencyCap: cap, frequencyCaps: caps ?? [], status: try SQLiteStore.enumValue(Status.self, row.text(12)), createdAt: Timestamp(milliseconds: row.int(13)),
             pausedAt: row.optionalInt(14).map(Timestamp.init(milliseconds:)), maxConversionValueMicros: row.int(15), revision: row.int(16))
     }
 }

@@ -270,14 +270,14 @@ public final class SQLiteStore: AdStore {
     public func user(_ id: UserID) async throws -> UserProfile? {
         try await reader.run { db in
             try db.query(
-                "SELECT id, age, gender, country, language, interests, activity_vector, activity_vector_at, recent_topics FROM users WHERE id = ?",
+                "SELECT id, age, gender, country, language, interests, activity_vector, activity_vector_at, recent_topics, personalization FROM users WHERE id = ?",
                 [.text(id.rawValue)]
             ) { row in
                 UserProfile(
                     id: try UserID(validating: row.text(0)), age: row.optionalInt(1).map { Int($0) }, gender: row.optionalText(2),
                     country: row.optionalText(3), language: row.optionalText(4), interests: try Self.decode([String].self, row.text(5)),
                     activityVector: row.blob(6).map(Self.bytesToFloats), activityVectorAt: row.optionalInt(7).map(Timestamp.init(milliseconds:)),
-                    recentTopics: try row.optionalText(8).map { try Self.decode([String: Double].self, $0) } ?? [:])
+                    recentTopics: try row.optionalText(8).map { try Self.decode([String: Double].self, $0) } ?? [:], personalization: row.int(9) != 0)
             }.first
         }
     }
@@ -387,7 +387,7 @@ public final class SQLiteStore: AdStore {
                 case .impression: column = "impressions"
                 case .click: column = event.invalidReason == nil ? "clicks" : "invalid_clicks"
                 case .conversion: column = "conversions"
-                case .hide: column = "hides"
+                case .hide, .hideAdvertiser, .notRelevant: column = "hides"
                 }
                 for (table, key, id) in [("ad_daily", "ad_id", event.adID.rawValue), ("campaign_daily", "campaign_id", event.campaignID.rawValue)] {
                     try db.run(
@@ -439,16 +439,41 @@ public final class SQLiteStore: AdStore {
 
     public func impressions(since: Timestamp) async throws -> [ImpressionRecord] {
         try await reader.run { db in
-            try db.query("SELECT user_id, campaign_id, at FROM events WHERE type = 'impression' AND at >= ? ORDER BY at", [.integer(since.milliseconds)]) {
-                ImpressionRecord(userID: try UserID(validating: $0.text(0)), campaignID: CampaignID($0.int(1)), at: Timestamp(milliseconds: $0.int(2)))
+            try db.query("SELECT user_id, campaign_id, ad_id, at FROM events WHERE type = 'impression' AND at >= ? ORDER BY at", [.integer(since.milliseconds)]) {
+                ImpressionRecord(
+                    userID: try UserID(validating: $0.text(0)), campaignID: CampaignID($0.int(1)), adID: AdID($0.int(2)),
+                    at: Timestamp(milliseconds: $0.int(3)))
+            }
+        }
+    }
+
+    public func impressionCounts(campaigns: [CampaignID]) async throws -> [ImpressionCount] {
+        guard !campaigns.isEmpty else { return [] }
+        return try await reader.run { db in
+            let marks = Array(repeating: "?", count: campaigns.count).joined(separator: ", ")
+            return try db.query(
+                """
+                SELECT user_id, campaign_id, ad_id, COUNT(*) FROM events WHERE type = 'impression' AND campaign_id IN (\(marks))
+                GROUP BY user_id, campaign_id, ad_id
+                """, campaigns.map { .integer($0.rawValue) }
+            ) {
+                ImpressionCount(
+                    userID: try UserID(validating: $0.text(0)), campaignID: CampaignID($0.int(1)), adID: AdID($0.int(2)), impressions: Int($0.int(3)))
             }
         }
     }
 
     public func hides() async throws -> [HideRecord] {
         try await reader.run { db in
-            try db.query("SELECT user_id, ad_id FROM events WHERE type = 'hide'") {
-                HideRecord(userID: try UserID(validating: $0.text(0)), adID: AdID($0.int(1)))
+            try db.query(
+                """
+                SELECT e.user_id, e.ad_id, c.advertiser_id, e.type FROM events e JOIN campaigns c ON c.id = e.campaign_id
+                WHERE e.type IN ('hide', 'hide_advertiser', 'not_relevant') ORDER BY e.at
+                """
+            ) {
+                HideRecord(
+                    userID: try UserID(validating: $0.text(0)), adID: AdID($0.int(1)), advertiserID: AdvertiserID($0.int(2)),
+                    type: try SQLiteStore.enumValue(EventType.self, $0.text(3)))
             }
         }
     }
@@ -484,12 +509,13 @@ extension SQLiteStore {
     fileprivate static func upsert(_ user: UserProfile, _ db: SQLiteConnection) throws {
         try db.run(
             """
-            INSERT INTO users(id, age, gender, country, language, interests) VALUES (?, ?, ?, ?, ?, ?)
+            INSERT INTO users(id, age, gender, country, language, interests, personalization) VALUES (?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(id) DO UPDATE SET age=excluded.age, gender=excluded.gender, country=excluded.country,
-            language=excluded.language, interests=excluded.interests
+            language=excluded.language, interests=excluded.interests, personalization=excluded.personalization
             """,
             [.text(user.id.rawValue), user.age.map { .integer(Int64($0)) } ?? .null, user.gender.map(SQLValue.text) ?? .null,
-             user.country.map(SQLValue.text) ?? .null, user.language.map(SQLValue.text) ?? .null, .text(try encode(user.interests))])
+             user.country.map(SQLValue.text) ?? .null, user.language.map(SQLValue.text) ?? .null, .text(try encode(user.interests)),
+             .integer(user.personalization ? 1 : 0)])
     }
 
     fileprivate static func insert(_ activity: Activity, _ db: SQLiteConnection) throws {

@@ -86,5 +86,14 @@ enum Schema {
         """
         ALTER TABLE users ADD COLUMN recent_topics TEXT;
         """,
+        // 8: a user's opt-out of personalized ads
+        """
+        ALTER TABLE users ADD COLUMN personalization INTEGER NOT NULL DEFAULT 1;
+        """,
+        // 9: several frequency caps per campaign (per hours or lifetime, per campaign or per ad),
+        // as JSON; NULL in rows written before, whose one cap is in cap_impressions and cap_hours
+        """
+        ALTER TABLE campaigns ADD COLUMN frequency_caps TEXT;
+        """,
     ]
 }

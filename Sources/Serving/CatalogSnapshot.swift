@@ -33,8 +33,11 @@ public final class CatalogSnapshot: Sendable {
         var languages: Values
         var interests: Values
         var devices: Values
-        var capImpressions: Int32
-        var capWindowMilliseconds: Int64
+        /// The campaign's frequency caps: `capRules[capStart..<capEnd]`.
+        var capStart: Int32
+        var capEnd: Int32
+        /// Whether a cap counts impressions for ever (delivery state then keeps lifetime counts).
+        var hasLifetimeCap: Bool
         /// Stable index into `DeliveryState`'s per-campaign arrays.
         var stateSlot: Int32
         /// The campaign's active ads: `ads[adStart..<adEnd]`.
@@ -43,6 +46,14 @@ public final class CatalogSnapshot: Sendable {
     }
 
     let campaigns: [Entry]
+    /// One frequency cap of a campaign, as the decision path checks it.
+    struct CapRule: Sendable {
+        var impressions: Int32
+        /// 0: lifetime.
+        var windowMilliseconds: Int64
+        var perAd: Bool
+    }
+    let capRules: [CapRule]
     /// Interned targeting values of every campaign, back to back.
     let targetValues: [Int32]
     /// Parallel arrays over active ads, grouped by campaign.
@@ -102,6 +113,7 @@ public final class CatalogSnapshot: Sendable {
         var ads: [Ad] = []
         var countryLists: [Int32: [Int32]] = [:]
         var anyCountry: [Int32] = []
+        var capRules: [CapRule] = []
         for campaign in allCampaigns.values.sorted(by: { $0.id < $1.id }) where campaign.status == .active {
             guard let campaignAds = adsByCampaign[campaign.id], let slot = campaignSlots[campaign.id] else { continue }
             let servable = campaignAds.compactMap { ad in adSlots[ad.id].map { (ad, $0) } }.sorted { $0.0.id < $1.0.id }
@@ -115,6 +127,13 @@ public final class CatalogSnapshot: Sendable {
                 adStateSlots.append(adSlot)
                 ads.append(ad)
             }
+            let capStart = Int32(capRules.count)
+            for cap in campaign.frequencyCaps {
+                capRules.append(CapRule(
+                    impressions: Int32(clamping: cap.impressions),
+                    windowMilliseconds: cap.perHours.map { Int64(min($0, Limits.maxCapHours)) * Timestamp.millisecondsPerHour } ?? 0,
+                    perAd: cap.per == .ad))
+            }
             entries.append(
                 Entry(
                     id: campaign.id, advertiserID: campaign.advertiserID, objective: campaign.objective, bidMicros: campaign.bidMicros,
@@ -123,8 +142,7 @@ public final class CatalogSnapshot: Sendable {
                     ageMin: Int16(clamping: targeting.ageMin ?? -1), ageMax: Int16(clamping: targeting.ageMax ?? -1),
                     countries: internAll(targeting.countries), genders: internAll(targeting.genders), languages: internAll(targeting.languages),
                     interests: internAll(targeting.interests), devices: internAll(targeting.devices),
-                    capImpressions: Int32(clamping: campaign.frequencyCap?.impressions ?? 0),
-                    capWindowMilliseconds: Int64(min(campaign.frequencyCap?.perHours ?? 0, Limits.maxCapHours)) * Timestamp.millisecondsPerHour,
+                    capStart: capStart, capEnd: Int32(capRules.count), hasLifetimeCap: campaign.frequencyCaps.contains { $0.perHours == nil },
                     stateSlot: slot, adStart: start, adEnd: Int32(adIDs.count)))
             if targeting.countries.isEmpty {
                 anyCountry.append(index)
@@ -136,6 +154,7 @@ public final class CatalogSnapshot: Sendable {
         for (country, list) in countryLists { byCountry[Int(country)] = list }
 
         self.campaigns = entries
+        self.capRules = capRules
         self.campaignIndices = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($0.element.id, Int32($0.offset)) })
         self.targetValues = targetValues
         self.adIDs = adIDs
@@ -209,17 +228,43 @@ public final class CatalogSnapshot: Sendable {
             interests: (profile?.interests ?? []).compactMap { vocabulary[$0.lowercased()] }.sorted())
     }
 
-    /// Indices of the campaigns whose frequency cap this user has reached: computed from the
-    /// user's few recent impressions, so no campaign is hashed during matching.
-    func cappedCampaigns(recent: [(campaign: Int64, at: Int64)], now: Int64) -> [Int32] {
-        guard !recent.isEmpty else { return [] }
-        var seen: [Int32: Int32] = [:]
-        for impression in recent {
-            guard let index = campaignIndices[CampaignID(impression.campaign)] else { continue }
+    /// What a user's frequency caps shut out now: the indices of campaigns at a campaign-wide
+    /// cap and the ids of ads at a per-ad cap, from the user's recent impressions (windowed caps)
+    /// and lifetime counts (lifetime caps). A few impressions per user, so cheap.
+    func capped(_ user: DeliveryState.UserState?, now: Int64) -> (campaigns: [Int32], ads: Set<Int64>) {
+        guard let user, !user.recent.isEmpty || !user.lifetimeCampaigns.isEmpty else { return ([], []) }
+        var seen = Set(user.recent.map(\.campaign))
+        seen.formUnion(user.lifetimeCampaigns.keys)
+        var campaignsOut: [Int32] = []
+        var adsOut: Set<Int64> = []
+        for campaign in seen {
+            guard let index = campaignIndices[CampaignID(campaign)] else { continue }
             let entry = campaigns[Int(index)]
-            if entry.capImpressions > 0 && impression.at > now - entry.capWindowMilliseconds { seen[index, default: 0] += 1 }
+            guard entry.capStart < entry.capEnd else { continue }
+            for rule in capRules[Int(entry.capStart)..<Int(entry.capEnd)] {
+                let limit = Int(rule.impressions)
+                if rule.windowMilliseconds == 0 {
+                    if rule.perAd {
+                        for ad in entry.adStart..<entry.adEnd where user.lifetimeAds[adIDs[Int(ad)].rawValue, default: 0] >= limit {
+                            adsOut.insert(adIDs[Int(ad)].rawValue)
+                        }
+                    } else if user.lifetimeCampaigns[campaign, default: 0] >= limit {
+                        campaignsOut.append(index)
+                    }
+                    continue
+                }
+                let since = now - rule.windowMilliseconds
+                let inWindow = user.recent.filter { $0.campaign == campaign && $0.at > since }
+                if rule.perAd {
+                    var perAd: [Int64: Int] = [:]
+                    for impression in inWindow { perAd[impression.ad, default: 0] += 1 }
+                    for (ad, count) in perAd where count >= limit { adsOut.insert(ad) }
+                } else if inWindow.count >= limit {
+                    campaignsOut.append(index)
+                }
+            }
         }
-        return seen.filter { $0.value >= campaigns[Int($0.key)].capImpressions }.keys.sorted()
+        return (Array(Set(campaignsOut)).sorted(), adsOut)
     }
 
     /// Calls `body` with the index of every campaign whose schedule and targeting admit this

@@ -23,6 +23,8 @@ public struct ServingConfiguration: Sendable {
     public var candidateAuditRate = 0.0
     /// Pricing (second price by default) and reserves.
     public var auction = AuctionRules()
+    /// The share of ranked slots that explore young ads; off by default (`serve` turns it on).
+    public var exploration = ExplorationPolicy.off
     /// The name decisions carry (`Decision.arm`): an experiment arm's, or "default".
     public var arm = "default"
     public init() {}
@@ -66,7 +68,7 @@ public final class DecisionService: Sendable {
         self.catalog = catalog
         self.delivery = delivery
         self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: signer, policy: configuration.policy, candidateCount: configuration.candidateCount, valuePool: configuration.valuePool,
-            auction: configuration.auction)
+            auction: configuration.auction, exploration: configuration.exploration)
         self.ranker = ranker
         self.retriever = retriever
         self.candidateAudit = retriever != nil && configuration.candidateAuditRate > 0 ? CandidateAudit(sampleRate: configuration.candidateAuditRate) : nil
@@ -85,7 +87,7 @@ public final class DecisionService: Sendable {
         self.catalog = base.catalog
         self.delivery = base.delivery
         self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: base.signer, policy: configuration.policy, candidateCount: configuration.candidateCount, valuePool: configuration.valuePool,
-            auction: configuration.auction)
+            auction: configuration.auction, exploration: configuration.exploration)
         self.ranker = ranker
         self.retriever = retriever
         self.candidateAudit = retriever != nil && configuration.candidateAuditRate > 0 ? CandidateAudit(sampleRate: configuration.candidateAuditRate) : nil
@@ -114,7 +116,7 @@ public final class DecisionService: Sendable {
     ) async throws -> DecisionService {
         let key = try await store.secret(named: Self.tokenSecretName) { Secrets.randomBytes(32) }
         let previous = try await store.previousSecret(named: Self.tokenSecretName)
-        let delivery = DeliveryState()
+        let delivery = DeliveryState(youngBelow: configuration.exploration.maxImpressions)
         let catalog = CatalogPublisher(delivery: delivery)
         try await catalog.load(from: store)
         try await delivery.restore(from: store, catalog: catalog, now: clock.now())
@@ -199,7 +201,8 @@ public final class DecisionService: Sendable {
         }
         if let hour = context.hour, !(0...23).contains(hour) { throw AdServeError.invalid("context.hour", "must be between 0 and 23") }
         if let position = context.sessionPosition, position < 0 { throw AdServeError.invalid("context.session_position", "must not be negative") }
-        let profile = try await profile(of: userID)
+        // A user who opted out is decided for (and logged) with the context and coarse demographics only.
+        let profile = try await profile(of: userID).map { $0.personalization ? $0 : $0.depersonalized() }
         let decisionID = decisionIDs.withLock { $0.next() }
         let view: CatalogView
         if ranker.isUserIndependent, let order = ranking.withLock({ $0 }) {

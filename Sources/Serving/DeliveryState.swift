@@ -16,29 +16,82 @@ public final class DeliveryState: Sendable {
     }
 
     struct UserState {
-        /// (campaign id, time in ms) of recent impressions, oldest first.
-        var recent: [(campaign: Int64, at: Int64)] = []
+        /// (campaign id, ad id, time in ms) of recent impressions (the longest cap window), oldest first.
+        var recent: [(campaign: Int64, ad: Int64, at: Int64)] = []
+        /// Impressions ever, per campaign and per ad, of the campaigns with a lifetime cap only.
+        var lifetimeCampaigns: [Int64: Int] = [:]
+        var lifetimeAds: [Int64: Int] = [:]
         var hiddenAds: Set<Int64> = []
+        var hiddenAdvertisers: Set<Int64> = []
+        /// Content vectors of the ads the user called "not relevant", newest last, at most
+        /// `maxNotRelevant`: ads like them are down-weighted for this user (`Eligibility.relevance`).
+        var notRelevant: [[Float]] = []
+
+        /// Applies one hide, hidden advertiser or "not relevant" (`advertiser` and `vector` from the catalog).
+        mutating func feedback(_ type: EventType, ad: Int64, advertiser: Int64?, vector: [Float]?) {
+            switch type {
+            case .hide: hiddenAds.insert(ad)
+            case .hideAdvertiser:
+                hiddenAds.insert(ad)
+                if let advertiser { hiddenAdvertisers.insert(advertiser) }
+            case .notRelevant:
+                hiddenAds.insert(ad)
+                if let vector, !vector.isEmpty {
+                    notRelevant.append(vector)
+                    if notRelevant.count > DeliveryState.maxNotRelevant { notRelevant.removeFirst() }
+                }
+            case .impression, .click, .conversion: break
+            }
+        }
     }
+
+    /// How many "not relevant" ads are remembered per user.
+    static let maxNotRelevant = 16
 
     struct State {
         var spend: [CampaignSpendState] = []
         /// Per ad state slot: all-time impressions, clicks and conversions (the rule-based rates).
         var ads: [DeliveryCounters] = []
         var users: [UserID: UserState] = [:]
+        /// Ad state slots with fewer than `youngBelow` impressions, ascending: where exploration
+        /// looks for ads to learn about, without scanning the catalog.
+        var young: [Int32] = []
+        var youngBelow: Int64
+
+        mutating func rebuildYoung() {
+            young = ads.indices.filter { ads[$0].impressions < youngBelow }.map { Int32($0) }
+        }
+
+        mutating func removeYoung(_ slot: Int32) {
+            var low = 0
+            var high = young.count
+            while low < high {
+                let mid = (low + high) / 2
+                if young[mid] < slot { low = mid + 1 } else { high = mid }
+            }
+            if low < young.count, young[low] == slot { young.remove(at: low) }
+        }
     }
 
-    let state = Mutex(State())
+    let state: Mutex<State>
 
     /// How long impressions are remembered for frequency caps: the longest cap window.
     static let capMemoryMilliseconds = Int64(Limits.maxCapHours) * Timestamp.millisecondsPerHour
 
-    public init() {}
+    /// `youngBelow`: ads with fewer impressions are young, candidates for exploration
+    /// (`ExplorationPolicy.maxImpressions`).
+    public init(youngBelow: Int64 = ExplorationPolicy.defaultMaxImpressions) {
+        state = Mutex(State(youngBelow: youngBelow))
+    }
 
     func ensureCapacity(campaigns: Int, ads: Int) {
         state.withLock { s in
             if s.spend.count < campaigns { s.spend += Array(repeating: CampaignSpendState(), count: campaigns - s.spend.count) }
-            if s.ads.count < ads { s.ads += Array(repeating: DeliveryCounters(), count: ads - s.ads.count) }
+            if s.ads.count < ads {
+                // New slots have no impressions yet: young, and above every slot listed so far.
+                if s.youngBelow > 0 { s.young += (s.ads.count..<ads).map { Int32($0) } }
+                s.ads += Array(repeating: DeliveryCounters(), count: ads - s.ads.count)
+            }
         }
     }
 
@@ -49,6 +102,8 @@ public final class DeliveryState: Sendable {
         let counters = try await store.adCounters()
         let impressions = try await store.impressions(since: now.adding(milliseconds: -Self.capMemoryMilliseconds))
         let hides = try await store.hides()
+        let lifetimeCapped = snapshot.campaigns.filter(\.hasLifetimeCap).map(\.id)
+        let lifetime = lifetimeCapped.isEmpty ? [] : try await store.impressionCounts(campaigns: lifetimeCapped)
         ensureCapacity(campaigns: snapshot.campaignSlots.count, ads: snapshot.adSlots.count)
         state.withLock { s in
             for row in spend {
@@ -60,11 +115,20 @@ public final class DeliveryState: Sendable {
                 s.ads[Int(slot)] = c
             }
             for impression in impressions {
-                s.users[impression.userID, default: UserState()].recent.append((impression.campaignID.rawValue, impression.at.milliseconds))
+                s.users[impression.userID, default: UserState()].recent.append(
+                    (impression.campaignID.rawValue, impression.adID.rawValue, impression.at.milliseconds))
+            }
+            for row in lifetime {
+                var user = s.users[row.userID, default: UserState()]
+                user.lifetimeCampaigns[row.campaignID.rawValue, default: 0] += row.impressions
+                user.lifetimeAds[row.adID.rawValue, default: 0] += row.impressions
+                s.users[row.userID] = user
             }
             for hide in hides {
-                s.users[hide.userID, default: UserState()].hiddenAds.insert(hide.adID.rawValue)
+                let vector = Self.feedbackContext(campaign: nil, ad: hide.adID, snapshot: snapshot).vector
+                s.users[hide.userID, default: UserState()].feedback(hide.type, ad: hide.adID.rawValue, advertiser: hide.advertiserID.rawValue, vector: vector)
             }
+            s.rebuildYoung()
         }
     }
 
@@ -85,11 +149,18 @@ public final class DeliveryState: Sendable {
             }
             switch event.type {
             case .impression:
-                if let adSlot, adSlot < s.ads.count { s.ads[adSlot].impressions += 1 }
+                if let adSlot, adSlot < s.ads.count {
+                    s.ads[adSlot].impressions += 1
+                    if s.ads[adSlot].impressions == s.youngBelow { s.removeYoung(Int32(adSlot)) }
+                }
                 let horizon = event.at.milliseconds - Self.capMemoryMilliseconds
                 var user = s.users[event.userID, default: UserState()]
                 user.recent.removeAll { $0.at < horizon }
-                user.recent.append((event.campaignID.rawValue, event.at.milliseconds))
+                user.recent.append((event.campaignID.rawValue, event.adID.rawValue, event.at.milliseconds))
+                if let index = snapshot.campaignIndices[event.campaignID], snapshot.campaigns[Int(index)].hasLifetimeCap {
+                    user.lifetimeCampaigns[event.campaignID.rawValue, default: 0] += 1
+                    user.lifetimeAds[event.adID.rawValue, default: 0] += 1
+                }
                 s.users[event.userID] = user
             case .click:
                 if let adSlot, adSlot < s.ads.count {
@@ -97,10 +168,18 @@ public final class DeliveryState: Sendable {
                 }
             case .conversion:
                 if let adSlot, adSlot < s.ads.count { s.ads[adSlot].conversions += 1 }
-            case .hide:
-                s.users[event.userID, default: UserState()].hiddenAds.insert(event.adID.rawValue)
+            case .hide, .hideAdvertiser, .notRelevant:
+                let (advertiser, vector) = Self.feedbackContext(campaign: event.campaignID, ad: event.adID, snapshot: snapshot)
+                s.users[event.userID, default: UserState()].feedback(event.type, ad: event.adID.rawValue, advertiser: advertiser, vector: vector)
             }
         }
+    }
+
+    /// The advertiser of a campaign and the content vector of an ad, as the snapshot knows them.
+    static func feedbackContext(campaign: CampaignID?, ad: AdID, snapshot: CatalogSnapshot) -> (advertiser: Int64?, vector: [Float]?) {
+        let advertiser = campaign.flatMap { snapshot.campaignIndices[$0] }.map { snapshot.campaigns[Int($0)].advertiserID.rawValue }
+        let vector = snapshot.adSlots[ad].flatMap { snapshot.adIndex(slot: Int64($0)) }.flatMap { snapshot.ads[Int($0)].embedding }
+        return (advertiser, vector)
     }
 
     /// Spend of one campaign, today and in total (for tests and reports).

@@ -18,6 +18,8 @@ public protocol Arm: Sendable {
     func endOfDay(_ day: Int, at end: Timestamp) async throws
     /// What the arm wants the report's reader to know (a learning arm: its retrains).
     var notes: [String] { get }
+    /// The share of its slots that explore young ads (arms named with "+explore").
+    var exploration: ExplorationPolicy { get }
 }
 
 extension Arm {
@@ -25,12 +27,14 @@ extension Arm {
     public func advance(to now: Timestamp) throws {}
     public func endOfDay(_ day: Int, at end: Timestamp) async throws {}
     public var notes: [String] { [] }
+    public var exploration: ExplorationPolicy { .off }
 
     /// The base path's configuration for this arm: its name on every decision, and `policy`.
     func servingConfiguration(base: DecisionService, policy: SelectionPolicy) -> ServingConfiguration {
         var configuration = base.configuration
         configuration.policy = policy
         configuration.arm = name
+        configuration.exploration = exploration
         return configuration
     }
 }
@@ -38,7 +42,11 @@ extension Arm {
 /// Today's rule-based ranking: bid × smoothed historical rate.
 public struct BaselineArm: Arm {
     public let name: String
-    public init(name: String = "baseline") { self.name = name }
+    public let exploration: ExplorationPolicy
+    public init(name: String = "baseline", exploration: ExplorationPolicy = .off) {
+        self.name = name
+        self.exploration = exploration
+    }
     public func servingPath(base: DecisionService, seed: UInt64) -> DecisionService {
         base.variant(ranker: RuleBasedRanker(), configuration: servingConfiguration(base: base, policy: .ranked), decisionIDs: DecisionIDGenerator(prefix: seed))
     }
@@ -92,20 +100,38 @@ struct MostViewedRanker: Ranker {
 
 public enum Arms {
     public static let known = ["baseline", "random", "ml", "ml+candidates", "ml-plain", "most-viewed"]
+    /// Appended to a ranked arm's name ("baseline+explore", "ml+explore"): the arm explores
+    /// young ads with `exploring`.
+    public static let exploreSuffix = "+explore"
+    public static let exploring = ExplorationPolicy(share: 0.05)
 
     /// The arm called `name`, labelled `label` in decisions and reports (an A/A test runs one
     /// arm twice under two labels).
     public static func named(_ name: String, label: String? = nil, warmUpClicks: Int = MLArm.defaultWarmUpClicks) throws(AdServeError) -> any Arm {
         let label = label ?? name
-        switch name {
-        case "baseline": return BaselineArm(name: label)
+        let explores = name.hasSuffix(exploreSuffix)
+        let base = explores ? String(name.dropLast(exploreSuffix.count)) : name
+        let exploration = explores ? exploring : .off
+        if let problem = problem(name) { throw problem }
+        switch base {
+        case "baseline": return BaselineArm(name: label, exploration: exploration)
+        case "ml": return try MLArm(name: label, warmUpClicks: warmUpClicks, exploration: exploration)
+        case "ml+candidates": return try MLArm(name: label, warmUpClicks: warmUpClicks, candidates: true, exploration: exploration)
+        case "ml-plain": return try MLArm(name: label, seesContent: false, warmUpClicks: warmUpClicks, exploration: exploration)
         case "random": return RandomArm(name: label)
-        case "ml": return try MLArm(name: label, warmUpClicks: warmUpClicks)
-        case "ml+candidates": return try MLArm(name: label, warmUpClicks: warmUpClicks, candidates: true)
-        case "ml-plain": return try MLArm(name: label, seesContent: false, warmUpClicks: warmUpClicks)
-        case "most-viewed": return MostViewedArm(name: label)
-        default: throw AdServeError.invalid("arms", "unknown arm '\(name)'; known: \(known.joined(separator: ", "))")
+        default: return MostViewedArm(name: label)
         }
+    }
+
+    /// Why `name` names no arm, or nil (without building the arm).
+    public static func problem(_ name: String) -> AdServeError? {
+        let explores = name.hasSuffix(exploreSuffix)
+        let base = explores ? String(name.dropLast(exploreSuffix.count)) : name
+        guard known.contains(base), !explores || !["random", "most-viewed"].contains(base) else {
+            return AdServeError.invalid(
+                "arms", "unknown arm '\(name)'; known: \(known.joined(separator: ", ")), and \(exploreSuffix) after baseline or an ml arm")
+        }
+        return nil
     }
 
     /// The arms of a list; a name given again is labelled with its count ("baseline-2").

@@ -72,14 +72,16 @@ public final class MLArm: Arm {
     }
     /// The candidate stage, for `ml+candidates`.
     public let retriever: TwoTowerRetriever?
+    public let exploration: ExplorationPolicy
     public static let candidateCount = 500
     private let service = Mutex<DecisionService?>(nil)
 
     public init(
         name: String = "ml", seesContent: Bool = true, configuration: TrainingConfiguration = MLArm.defaultConfiguration,
-        warmUpClicks: Int = MLArm.defaultWarmUpClicks, candidates: Bool = false
+        warmUpClicks: Int = MLArm.defaultWarmUpClicks, candidates: Bool = false, exploration: ExplorationPolicy = .off
     ) throws(AdServeError) {
         self.name = name
+        self.exploration = exploration
         retriever = candidates ? TwoTowerRetriever() : nil
         self.warmUpClicks = max(Self.minimumLabels, warmUpClicks)
         self.seesContent = seesContent

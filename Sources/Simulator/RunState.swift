@@ -49,6 +49,8 @@ struct DayStats {
     var returningUsers = 0
     /// Impressions of an ad for the product or topic the user had viewed most so far.
     var mostViewedImpressions = 0
+    /// Impressions whose slot went to exploration (`Placement.explored`).
+    var exploredImpressions = 0
 }
 
 /// The mutable state of a run: the event queue, the world's memory of users (satisfaction,
@@ -232,6 +234,7 @@ struct RunState {
             }
 
             days[arm][session.day].impressions += 1
+            if placement.explored { days[arm][session.day].exploredImpressions += 1 }
             days[arm][session.day].expectedClicks += pClick
             if clicked { days[arm][session.day].clicks += 1 }
             if converted { days[arm][session.day].conversions += 1 }

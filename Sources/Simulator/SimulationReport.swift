@@ -33,6 +33,8 @@ public struct SimulationReport: Sendable, Codable, Equatable {
         /// Share of impressions whose ad was about what the user had viewed most so far (the
         /// topic in the topics world, the product in the products world).
         public var mostViewedShare: Double
+        /// Share of impressions placed by exploration rather than won in the auction.
+        public var explorationShare: Double
     }
 
     /// How fast an arm's predictions for the ads created mid-run (`World.Size.newCampaigns`)
@@ -198,6 +200,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
                 all.sessionSeconds += stats.sessionSeconds
                 all.activeUsers += stats.activeUsers
                 all.mostViewedImpressions += stats.mostViewedImpressions
+                all.exploredImpressions += stats.exploredImpressions
                 if day + 1 < days {
                     returning += stats.returningUsers
                     activeWithTomorrow += stats.activeUsers
@@ -228,7 +231,8 @@ public struct SimulationReport: Sendable, Codable, Equatable {
             ecpmMicros: ratio(Double(s.revenueMicros) * 1000, Double(s.impressions)), sessions: s.sessions,
             sessionsPerUser: ratio(Double(s.sessions), Double(users * days)), sessionLengthS: ratio(s.sessionSeconds, Double(s.sessions)),
             returnRate: active.map { ratio(Double(returning), Double($0)) }, activeUsers: s.activeUsers,
-            mostViewedShare: ratio(Double(s.mostViewedImpressions), Double(s.impressions)))
+            mostViewedShare: ratio(Double(s.mostViewedImpressions), Double(s.impressions)),
+            explorationShare: ratio(Double(s.exploredImpressions), Double(s.impressions)))
     }
 
     /// 95% interval of a mean over users (normal approximation).

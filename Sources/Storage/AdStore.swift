@@ -94,7 +94,9 @@ public protocol AdStore: Sendable {
     func adCounters() async throws -> [AdID: DeliveryCounters]
     /// Impressions since a time: the frequency-cap windows.
     func impressions(since: Timestamp) async throws -> [ImpressionRecord]
-    /// Every (user, ad) hide.
+    /// Impressions ever per user and ad, of these campaigns (lifetime frequency caps).
+    func impressionCounts(campaigns: [CampaignID]) async throws -> [ImpressionCount]
+    /// Every hide, hidden advertiser and "not relevant", oldest first.
     func hides() async throws -> [HideRecord]
 
     // MARK: Reports
@@ -180,20 +182,41 @@ public struct CampaignSpend: Sendable, Equatable {
 public struct ImpressionRecord: Sendable, Equatable {
     public var userID: UserID
     public var campaignID: CampaignID
+    public var adID: AdID
     public var at: Timestamp
-    public init(userID: UserID, campaignID: CampaignID, at: Timestamp) {
+    public init(userID: UserID, campaignID: CampaignID, adID: AdID, at: Timestamp) {
         self.userID = userID
         self.campaignID = campaignID
+        self.adID = adID
         self.at = at
     }
 }
 
+/// How many impressions of one ad (of one campaign) a user has had, ever.
+public struct ImpressionCount: Sendable, Equatable {
+    public var userID: UserID
+    public var campaignID: CampaignID
+    public var adID: AdID
+    public var impressions: Int
+    public init(userID: UserID, campaignID: CampaignID, adID: AdID, impressions: Int) {
+        self.userID = userID
+        self.campaignID = campaignID
+        self.adID = adID
+        self.impressions = impressions
+    }
+}
+
+/// A user's negative feedback on an ad: a hide, a hidden advertiser or "not relevant".
 public struct HideRecord: Sendable, Equatable {
     public var userID: UserID
     public var adID: AdID
-    public init(userID: UserID, adID: AdID) {
+    public var advertiserID: AdvertiserID
+    public var type: EventType
+    public init(userID: UserID, adID: AdID, advertiserID: AdvertiserID, type: EventType = .hide) {
         self.userID = userID
         self.adID = adID
+        self.advertiserID = advertiserID
+        self.type = type
     }
 }
 

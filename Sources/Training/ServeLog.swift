@@ -36,7 +36,7 @@ public struct ServeLogLine: Sendable, Codable, Equatable {
             case .impression: .impression
             case .click: .click
             case .conversion: .conversion
-            case .hide: .hide
+            case .hide, .hideAdvertiser, .notRelevant: .hide
             }
         self.init(kind: kind, impressionId: impressionId, timeMs: time.milliseconds)
     }

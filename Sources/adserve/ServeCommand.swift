@@ -43,6 +43,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Reserve of awareness ads, micros per 1,000 impressions: a lower bid is not eligible, no winner pays less.") var reserveCpmMicros: Int64 = 0
     @Option(help: "Reserve of traffic ads, micros per click.") var reserveCpcMicros: Int64 = 0
     @Option(help: "Reserve of conversion ads, micros per conversion.") var reserveCpaMicros: Int64 = 0
+    @Option(help: "Share of ranked slots given to young ads by Thompson sampling (0 turns exploration off; at most 0.5).")
+    var exploreShare = 0.05
+    @Option(help: "Ads with fewer impressions than this are young, explored.") var exploreBelow: Int64 = ExplorationPolicy.defaultMaxImpressions
     @Option(help: "Ranking: rule (bid × smoothed historical rate, the control) or ml (bid × calibrated model predictions from --models).")
     var ranker = "rule"
     @Option(help: "With --ranker ml: the model repository; promoted models are loaded and swapped in as they change.")
@@ -72,6 +75,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...8760).contains(tokenHours) else { throw ValidationError("--token-hours must be between 1 and 8760") }
+        guard (0...0.5).contains(exploreShare) else { throw ValidationError("--explore-share must be between 0 and 0.5") }
+        guard exploreBelow >= 0 else { throw ValidationError("--explore-below must not be negative") }
         guard AuctionRules.Pricing(rawValue: pricing) != nil else { throw ValidationError("--pricing must be second or first") }
         guard [reserveCpmMicros, reserveCpcMicros, reserveCpaMicros].allSatisfy({ $0 >= 0 }) else {
             throw ValidationError("--reserve-cpm-micros, --reserve-cpc-micros and --reserve-cpa-micros must not be negative")
@@ -152,6 +157,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.auction = AuctionRules(
             pricing: AuctionRules.Pricing(rawValue: pricing) ?? .secondPrice, reserveCPMMicros: reserveCpmMicros, reserveCPCMicros: reserveCpcMicros,
             reserveCPAMicros: reserveCpaMicros)
+        configuration.exploration = ExplorationPolicy(share: exploreShare, maxImpressions: exploreBelow)
         var reloader: ModelReloader?
         var onlineLearner: OnlineLearner?
         var rankerInUse: any Ranker = RuleBasedRanker()

@@ -11,7 +11,7 @@ struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
         abstract: "Play simulated days of users and advertisers through the real serving path and report per-arm metrics.",
-        discussion: "Arms: \(Arms.known.joined(separator: ", ")). Users are split between arms by a stable hash of their id. Same seed, same report."
+        discussion: "Arms: \(Arms.known.joined(separator: ", ")); baseline and the ml arms explore young ads when named with \(Arms.exploreSuffix) (\(Int(Arms.exploring.share * 100))% of slots, ads under \(Arms.exploring.maxImpressions) impressions). Users are split between arms by a stable hash of their id. Same seed, same report."
     )
 
     @Option(help: "Simulated users.") var users = World.Size.simulation.users
@@ -38,8 +38,8 @@ struct SimulateCommand: AsyncParsableCommand {
         guard (newCampaigns ?? 0) >= 0 else { throw ValidationError("--new-campaigns must not be negative") }
         guard warmUpClicks >= 0 else { throw ValidationError("--warm-up-clicks must not be negative") }
         guard AuctionRules.Pricing(rawValue: pricing) != nil else { throw ValidationError("--pricing must be second or first") }
-        for name in arms.split(separator: ",") where !Arms.known.contains(String(name)) {
-            throw ValidationError("unknown arm '\(name)'; known: \(Arms.known.joined(separator: ", "))")
+        for name in arms.split(separator: ",") {
+            if let problem = Arms.problem(String(name)) { throw ValidationError(problem.message) }
         }
     }
 

@@ -282,6 +282,43 @@ import Testing
         (.patch, "/v1/campaigns/1", #"{"status":"deleted"}"#, 400, "status"),
     ]
 
+    /// The user's side through the API: several caps on a campaign, "hide advertiser" and "not
+    /// relevant" as event types, and the opt-out of personalization on the profile.
+    @Test func capsFeedbackAndOptOutThroughTheAPI() async throws {
+        try await withAPI { api, _ in
+            let (advertiserID, key) = try await api.advertiser()
+            let caps = #","frequency_caps":[{"impressions":2,"per_hours":24,"per":"ad"},{"impressions":5}]"#
+            let campaignID = try await api.campaign(advertiserID, key: key, extra: caps)
+            let campaign = try await api.call(.get, "/v1/campaigns/\(campaignID)", key: key)
+            let listed = try #require(campaign["frequency_caps"] as? [[String: Any]])
+            #expect(listed.count == 2)
+            #expect(listed[0]["per"] as? String == "ad" && listed[0]["per_hours"] as? Int == 24)
+            #expect(listed[1]["per"] as? String == "campaign" && listed[1]["per_hours"] == nil && listed[1]["impressions"] as? Int == 5)
+            #expect(campaign["frequency_cap"] == nil)
+            let both = try await api.call(.patch, "/v1/campaigns/\(campaignID)", key: key, json: #"{"frequency_cap":{"impressions":1,"per_hours":1},"frequency_caps":[]}"#)
+            #expect(both.status == 400 && both.errorField == "frequency_caps")
+            let badHours = try await api.call(.patch, "/v1/campaigns/\(campaignID)", key: key, json: #"{"frequency_caps":[{"impressions":1},{"impressions":1,"per_hours":0}]}"#)
+            #expect(badHours.status == 400 && badHours.errorField == "frequency_caps[1].per_hours", "\(badHours.text)")
+
+            let optOut = try await api.call(.put, "/v1/users/bob", key: Self.feed, json: #"{"country":"us","interests":["running"],"personalization":false}"#)
+            #expect(optOut.status == 200 && optOut["personalization"] as? Bool == false)
+            #expect(try await api.call(.get, "/v1/users/bob", key: Self.feed)["personalization"] as? Bool == false)
+            #expect(try await api.call(.put, "/v1/users/carol", key: Self.feed, json: #"{"country":"us"}"#)["personalization"] as? Bool == true)
+
+            _ = try await api.ad(campaignID, key: key)
+            let decision = try await api.decideUntilServed("bob")
+            let ads = try #require(decision["ads"] as? [[String: Any]])
+            #expect(ads.first?["explored"] as? Bool == false)
+            let token = try #require(ads.first?["impression_token"] as? String)
+            for type in ["hide_advertiser", "not_relevant"] {
+                let event = try await api.call(.post, "/v1/events", key: Self.feed, json: #"{"type":"\#(type)","impression_token":"\#(token)"}"#)
+                #expect(event.status == 200 || event.status == 201, "\(event.text)")
+            }
+            let again = try await api.call(.post, "/v1/decisions", key: Self.feed, json: #"{"user_id":"bob","organic_count":10}"#)
+            #expect((again["ads"] as? [Any])?.isEmpty == true)
+        }
+    }
+
     @Test func badInputGetsAClearError() async throws {
         try await withAPI { api, _ in
             let (advertiserID, _) = try await api.advertiser()

@@ -398,9 +398,10 @@ enum FuzzRules {
         try check((0...Limits.maxMoney).contains(c.maxConversionValueMicros), "max_conversion_value_micros \(c.maxConversionValueMicros)")
         if let start = c.startAt, let end = c.endAt { try check(start < end, "start_at \(start) not before end_at \(end)") }
         try targeting(c.targeting)
-        if let cap = c.frequencyCap {
-            try check((1...10_000).contains(cap.impressions), "frequency_cap.impressions \(cap.impressions)")
-            try check((1...Limits.maxCapHours).contains(cap.perHours), "frequency_cap.per_hours \(cap.perHours)")
+        try check(c.frequencyCaps.count <= Limits.maxFrequencyCaps, "\(c.frequencyCaps.count) frequency caps")
+        for cap in c.frequencyCaps {
+            try check((1...10_000).contains(cap.impressions), "frequency cap impressions \(cap.impressions)")
+            try check(cap.perHours.map { (1...Limits.maxCapHours).contains($0) } ?? true, "frequency cap per_hours \(String(describing: cap.perHours))")
         }
     }
 

@@ -33,19 +33,20 @@ public struct TestWorld: Sendable {
     public static func make(
         database: TemporaryDatabase = TemporaryDatabase(), clock: ManualClock = ManualClock(TestWorld.start),
         configuration: ServingConfiguration = ServingConfiguration(), ranker: any Ranker = RuleBasedRanker(),
-        retriever: (any CandidateRetriever)? = nil
+        retriever: (any CandidateRetriever)? = nil, decisionPrefix: UInt64 = 7
     ) async throws -> TestWorld {
         let store = try database.open()
         let serving = try await DecisionService.open(
-            store: store, clock: clock, configuration: configuration, ranker: ranker, decisionIDs: DecisionIDGenerator(prefix: 7), retriever: retriever)
+            store: store, clock: clock, configuration: configuration, ranker: ranker, decisionIDs: DecisionIDGenerator(prefix: decisionPrefix),
+            retriever: retriever)
         return TestWorld(
             database: database, store: store, clock: clock, serving: serving,
             catalog: CatalogService(store: store, catalog: serving.catalog, clock: clock))
     }
 
-    /// The same database reopened, as after a restart.
+    /// The same database reopened, as after a restart: a new process, so new decision ids.
     public func reopened() async throws -> TestWorld {
-        try await TestWorld.make(database: database, clock: clock, configuration: serving.configuration)
+        try await TestWorld.make(database: database, clock: clock, configuration: serving.configuration, decisionPrefix: .random(in: 8 ... .max))
     }
 
     @discardableResult

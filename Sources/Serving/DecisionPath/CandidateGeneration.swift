@@ -7,6 +7,8 @@ struct Pick {
     var prediction = Prediction(click: 0, conversion: 0)
     var value = 0.0
     var propensity = 1.0
+    /// Placed by exploration rather than won in the auction (`Exploration`).
+    var explored = false
 
     /// Records a prediction and the expected value of one impression it implies.
     mutating func score(_ prediction: Prediction) {
@@ -50,7 +52,7 @@ enum CandidateGeneration {
                     verdicts[slot] = admitted ? 1 : 2
                 }
                 guard verdicts[slot] == 1 else { return false }
-                guard !eligibility.hidden.isEmpty else { return true }
+                guard eligibility.filtersAds else { return true }
                 return snapshot.adIndex(slot: key.adSlot).map(eligibility.admitsAd) ?? false
             }, into: &keys)
         }

@@ -12,6 +12,9 @@ public struct Placement: Sendable {
     /// The probability with which the policy chose this ad for this slot, given the slots
     /// before it (1 for the deterministic ranking): what off-policy evaluation needs.
     public var propensity: Double
+    /// Given its slot by exploration (a young ad drawn by Thompson sampling), not by winning
+    /// the auction: it pays the reserve.
+    public var explored: Bool
     public var priceMicros: Micros
     public var impressionToken: String
 

@@ -14,13 +14,16 @@ public struct DecisionEngine: Sendable {
     public var valuePool: Int
     /// Pricing and reserves (`Auction`).
     public var auction: AuctionRules
+    /// The share of ranked slots given to young ads (`Exploration`).
+    public var exploration: ExplorationPolicy
 
     public init(
         adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked, candidateCount: Int = 500, valuePool: Int = 100,
-        auction: AuctionRules = AuctionRules()
+        auction: AuctionRules = AuctionRules(), exploration: ExplorationPolicy = .off
     ) {
         self.adLoad = adLoad
         self.auction = auction
+        self.exploration = exploration
         self.signer = signer
         self.policy = policy
         self.candidateCount = candidateCount
@@ -58,10 +61,11 @@ public struct DecisionEngine: Sendable {
                     eligibility, retriever: $0, k: candidateCount, valueOrder: view.valueOrder, valuePool: valuePool, request: request, delivery: delivery)
             }
             let candidates = retrieved ?? CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now)
-            picks = Ranking.best(candidates, count: wanted, ranker: ranker, request: request)
+            picks = Ranking.best(candidates, count: wanted, ranker: ranker, request: request, relevance: eligibility.relevance)
             if let retrieved, let audit, audit.samples(request.decisionID) {
                 let full = Ranking.best(
-                    CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now), count: positions.count, ranker: ranker, request: request)
+                    CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now), count: positions.count, ranker: ranker, request: request,
+                    relevance: eligibility.relevance)
                 let ids = Set(retrieved.map(\.candidate.adID))
                 audit.record(
                     chosen: full.count, found: full.filter { ids.contains($0.candidate.adID) }.count, fullValue: full.reduce(0) { $0 + $1.value },
@@ -69,7 +73,11 @@ public struct DecisionEngine: Sendable {
             }
         }
         let runnerUp = picks.count > positions.count ? picks.removeLast() : nil
-        let prices = Auction.prices(picks.map(\.bid), runnerUp: runnerUp?.bid, rules: auction)
+        var prices = Auction.prices(picks.map(\.bid), runnerUp: runnerUp?.bid, rules: auction)
+        if exploration.isOn {
+            Exploration.apply(
+                &picks, prices: &prices, policy: exploration, auction: auction, eligibility: eligibility, delivery: delivery, request: request)
+        }
         return Decision(
             decisionID: request.decisionID, arm: arm, placements: PagePlacement.place(picks, prices: prices, positions: positions, request: request, signer: signer))
     }

@@ -12,10 +12,16 @@ struct Eligibility {
     let audience: CatalogSnapshot.Audience
     let now: Int64
     let day: Int64
-    /// Ads the user hid.
+    /// Ads the user hid (also those called "not relevant" and those shown when hiding their advertiser).
     let hidden: Set<Int64>
+    /// Advertisers the user hid.
+    let hiddenAdvertisers: Set<Int64>
+    /// What the user called "not relevant": the share of value ads like it keep.
+    let relevance: Relevance
     /// Indices of the campaigns whose frequency cap the user has reached.
     let capped: [Int32]
+    /// Ads whose per-ad frequency cap the user has reached.
+    let cappedAds: Set<Int64>
     /// How often the user saw each campaign (by id) in the cap memory: fatigue, for the ranker.
     let seenByCampaign: [Int64: Int]
     /// Reserves: a campaign bidding less than its billing type's reserve is not eligible.
@@ -26,22 +32,31 @@ struct Eligibility {
         auction: AuctionRules = AuctionRules()
     ) {
         let user = delivery.state.withLock { $0.users[userID] }
-        let recent = user?.recent ?? []
         self.snapshot = snapshot
         self.audience = snapshot.audience(for: profile, device: context.device)
         self.now = now.milliseconds
         self.day = now.day
         self.hidden = user?.hiddenAds ?? []
-        self.capped = snapshot.cappedCampaigns(recent: recent, now: now.milliseconds)
+        self.hiddenAdvertisers = user?.hiddenAdvertisers ?? []
+        self.relevance = Relevance(notRelevant: user?.notRelevant ?? [])
+        (self.capped, self.cappedAds) = snapshot.capped(user, now: now.milliseconds)
         var seen: [Int64: Int] = [:]
-        for item in recent { seen[item.campaign, default: 0] += 1 }
+        for item in user?.recent ?? [] { seen[item.campaign, default: 0] += 1 }
         self.seenByCampaign = seen
         self.auction = auction
     }
 
-    /// Schedule, targeting, frequency cap and reserve of one campaign.
+    /// Schedule, targeting, frequency cap, reserve and hidden advertiser of one campaign.
     @inline(__always)
-    func admitsCampaign(_ index: Int32) -> Bool { snapshot.matches(index, audience, now) && !isCapped(index) && meetsReserve(index) }
+    func admitsCampaign(_ index: Int32) -> Bool {
+        snapshot.matches(index, audience, now) && !isCapped(index) && meetsReserve(index) && !advertiserHidden(index)
+    }
+
+    @inline(__always)
+    private func advertiserHidden(_ index: Int32) -> Bool {
+        !hiddenAdvertisers.isEmpty && hiddenAdvertisers.contains(snapshot.campaigns[Int(index)].advertiserID.rawValue)
+    }
+
 
     @inline(__always)
     private func meetsReserve(_ index: Int32) -> Bool {
@@ -63,10 +78,14 @@ struct Eligibility {
             totalBudget: entry.totalBudgetMicros, spentTotal: spend.total)
     }
 
-    /// Whether the user has not hidden this ad.
+    /// Whether some ads of eligible campaigns are shut out for this user (hidden or at a per-ad cap).
+    var filtersAds: Bool { !hidden.isEmpty || !cappedAds.isEmpty }
+
+    /// Whether the user has not hidden this ad nor reached its per-ad cap.
     @inline(__always)
     func admitsAd(_ adIndex: Int32) -> Bool {
-        hidden.isEmpty || !hidden.contains(snapshot.adIDs[Int(adIndex)].rawValue)
+        (hidden.isEmpty || !hidden.contains(snapshot.adIDs[Int(adIndex)].rawValue))
+            && (cappedAds.isEmpty || !cappedAds.contains(snapshot.adIDs[Int(adIndex)].rawValue))
     }
 
     func seen(_ campaign: CampaignID) -> Int { seenByCampaign[campaign.rawValue] ?? 0 }
@@ -76,7 +95,7 @@ struct Eligibility {
     func campaigns(_ delivery: DeliveryState) -> [Int32] {
         var matched: [Int32] = []
         snapshot.forEachMatchingCampaign(audience, at: now) { index in
-            if !isCapped(index) && meetsReserve(index) { matched.append(index) }
+            if !isCapped(index) && meetsReserve(index) && !advertiserHidden(index) { matched.append(index) }
         }
         delivery.state.withLock { state in matched.removeAll { !hasBudget($0, state) } }
         return matched
@@ -86,5 +105,24 @@ struct Eligibility {
     func ads(of campaignIndex: Int32) -> [Int32] {
         let entry = snapshot.campaigns[Int(campaignIndex)]
         return (entry.adStart..<entry.adEnd).filter(admitsAd)
+    }
+}
+
+/// A user's "not relevant" feedback as the ranking applies it: an ad keeps
+/// 1 − `weight` × cosine² of its value, the cosine (≥ 0) of its content vector with the closest
+/// ad the user called not relevant. The same ad is hidden; ads on the same topic lose most of
+/// their value; unrelated ads (cosine near 0) keep it. Ads without a content vector keep it.
+struct Relevance {
+    static let weight = 0.8
+    let notRelevant: [[Float]]
+
+    var isNeutral: Bool { notRelevant.isEmpty }
+
+    @inline(__always)
+    func factor(_ ad: Ad) -> Double {
+        guard !notRelevant.isEmpty, let vector = ad.embedding else { return 1 }
+        var closest = 0.0
+        for other in notRelevant where other.count == vector.count { closest = max(closest, VectorMath.cosine(vector, other)) }
+        return 1 - Self.weight * closest * closest
     }
 }

@@ -14,7 +14,7 @@ enum PagePlacement {
                 objective: candidate.objective, priceMicros: price, issuedAt: request.now)
             placements.append(Placement(
                 afterPost: afterPost, candidate: candidate, prediction: pick.prediction, expectedValueMicros: pick.value,
-                propensity: pick.propensity, priceMicros: price, impressionToken: signer.sign(token)))
+                propensity: pick.propensity, explored: pick.explored, priceMicros: price, impressionToken: signer.sign(token)))
         }
         return placements
     }

@@ -11,13 +11,14 @@ enum Ranking {
     /// Ranked by `predictForRanking`; a placed ad whose objective does not price conversions
     /// then gets its P(conversion) from `predict` (what the page shows and logs), which does not
     /// change its value. Its P(click) stays the one it was ranked by.
-    static func best(_ picks: [Pick], count: Int, ranker: some Ranker, request: DecisionRequest) -> [Pick] {
+    static func best(_ picks: [Pick], count: Int, ranker: some Ranker, request: DecisionRequest, relevance: Relevance) -> [Pick] {
         let predictions = ranker.predictForRanking(picks.map(\.candidate), user: request.profile, context: request.context)
         var best: [Pick] = []
         best.reserveCapacity(count + 1)
         for (i, prediction) in predictions.enumerated() {
             var pick = picks[i]
             pick.score(prediction)
+            if !relevance.isNeutral { pick.value *= relevance.factor(pick.candidate.ad) }
             offer(pick, into: &best, capacity: count)
         }
         let unpriced = best.indices.filter { best[$0].candidate.objective != .conversions }
@@ -30,22 +31,26 @@ enum Ranking {
 
     /// The `count` best eligible ads from a precomputed best-first order: walks it, skipping what
     /// this user may not see, and stops when the slots are full — nothing later in the order can
-    /// beat what was picked. The delivery lock is held for the walk, which is short.
+    /// beat what was picked. The delivery lock is held for the walk, which is short. With the
+    /// user's "not relevant" feedback values shrink (`Relevance`): the walk goes on until the
+    /// order's next value is below the last kept pick's shrunk value.
     static func walk(_ ranking: RankingIndex, count: Int, eligibility: Eligibility, delivery: DeliveryState, now: Timestamp) -> [Pick] {
         let snapshot = ranking.snapshot
         var best: [Pick] = []
         best.reserveCapacity(count + 1)
+        let relevance = eligibility.relevance
         delivery.state.withLock { state in
             for adIndex in ranking.order {
+                if best.count == count && (relevance.isNeutral || ranking.values[Int(adIndex)] < best[count - 1].value) { break }
                 let campaignIndex = snapshot.adCampaigns[Int(adIndex)]
                 let entry = snapshot.campaigns[Int(campaignIndex)]
-                if best.contains(where: { $0.candidate.advertiserID == entry.advertiserID }) { continue }
+                if relevance.isNeutral, best.contains(where: { $0.candidate.advertiserID == entry.advertiserID }) { continue }
                 guard eligibility.admitsCampaign(campaignIndex), eligibility.hasBudget(campaignIndex, state), eligibility.admitsAd(adIndex) else { continue }
                 let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
-                best.append(Pick(
+                let pick = Pick(
                     candidate: CandidateGeneration.candidate(adIndex, entry, counters, eligibility.seen(entry.id), snapshot, now),
-                    prediction: ranking.predictions[Int(adIndex)], value: ranking.values[Int(adIndex)]))
-                if best.count == count { break }
+                    prediction: ranking.predictions[Int(adIndex)], value: ranking.values[Int(adIndex)] * relevance.factor(snapshot.ads[Int(adIndex)]))
+                if relevance.isNeutral { best.append(pick) } else { offer(pick, into: &best, capacity: count) }
             }
         }
         return best
@@ -63,10 +68,10 @@ enum Ranking {
         // Without hides a campaign's visible ads are its whole range; with them, listed once.
         var remaining = eligibility.campaigns(delivery).map { index in
             let entry = snapshot.campaigns[Int(index)]
-            let visible = eligibility.hidden.isEmpty ? nil : eligibility.ads(of: index)
+            let visible = eligibility.filtersAds ? eligibility.ads(of: index) : nil
             return (campaign: index, ads: visible?.count ?? Int(entry.adEnd - entry.adStart), visible: visible)
         }
-        if !eligibility.hidden.isEmpty { remaining.removeAll { $0.ads == 0 } }
+        if eligibility.filtersAds { remaining.removeAll { $0.ads == 0 } }
         var rng = SplitMix64(seed: seed)
         var chosen: [(adIndex: Int32, campaignIndex: Int32, propensity: Double)] = []
         while chosen.count < count, !remaining.isEmpty {

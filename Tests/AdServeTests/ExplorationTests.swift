@@ -1,0 +1,156 @@
+import Domain
+import Events
+@testable import Serving
+import Simulator
+import TestSupport
+import Testing
+
+@Suite struct ExplorationTests {
+    static func oneSlot(exploration: ExplorationPolicy, reserveCPC: Micros = 0) -> ServingConfiguration {
+        var configuration = ServingConfiguration()
+        configuration.adLoad = AdLoadPolicy(firstAfterPost: 3, minOrganicBetween: 4, maxAdsPerPage: 1)
+        configuration.exploration = exploration
+        configuration.auction.reserveCPCMicros = reserveCPC
+        return configuration
+    }
+
+    /// `count` equal-bid traffic ads, one per advertiser.
+    static func equalAds(_ world: TestWorld, count: Int) async throws -> [Ad] {
+        var ads: [Ad] = []
+        for i in 0..<count {
+            ads.append(try await world.ad(try await world.campaign(try await world.advertiser("A\(i)"), bid: 1_000_000)))
+        }
+        world.publish()
+        return ads
+    }
+
+    /// Serves `decisions` pages to distinct users, reporting each impression; returns the ads shown.
+    static func serve(_ world: TestWorld, decisions: Int) async throws -> [Placement] {
+        let ingestor = EventIngestor(serving: world.serving)
+        var placements: [Placement] = []
+        for i in 0..<decisions {
+            let decision = try await world.decide("u\(i)")
+            for placement in decision.placements {
+                _ = try await ingestor.ingest(IncomingEvent(type: .impression, impressionToken: placement.impressionToken))
+                placements.append(placement)
+            }
+            world.clock.advance(milliseconds: 1_000)
+        }
+        return placements
+    }
+
+    /// The case: ten equal bids. The rule-based ranking alone shows one ad to everyone
+    /// (ties go to the lowest id); with exploration every ad is shown, young ads only are
+    /// explored, and the explored share stays near and under the configured share.
+    @Test func tenEqualBidAdsAreAllShownAndTheShareIsBounded() async throws {
+        let plain = try await TestWorld.make(configuration: Self.oneSlot(exploration: .off))
+        _ = try await Self.equalAds(plain, count: 10)
+        let plainShown = try await Self.serve(plain, decisions: 200)
+        #expect(Set(plainShown.map(\.ad.id)).count == 1)
+        #expect(plainShown.allSatisfy { $0.propensity == 1 && !$0.explored })
+
+        let share = 0.2
+        let world = try await TestWorld.make(configuration: Self.oneSlot(exploration: ExplorationPolicy(share: share, maxImpressions: 50)))
+        let ads = try await Self.equalAds(world, count: 10)
+        let placements = try await Self.serve(world, decisions: 1_000)
+        #expect(Set(placements.map(\.ad.id)) == Set(ads.map(\.id)))
+        let explored = placements.filter(\.explored)
+        let observed = Double(explored.count) / Double(placements.count)
+        // Each slot explores with P(share), and then shows another ad than the winner: at most
+        // `share` in expectation, four standard errors of room.
+        let room = 4 * (share * (1 - share) / Double(placements.count)).squareRoot()
+        #expect(observed <= share + room)
+        #expect(observed >= 0.1)
+        // Explored ads were young: fewer than 50 impressions each when served.
+        #expect(explored.allSatisfy { $0.candidate.impressions < 50 })
+        #expect(explored.allSatisfy { $0.propensity > 0 && $0.propensity <= share })
+        #expect(placements.filter { !$0.explored }.allSatisfy { $0.propensity >= 1 - share && $0.propensity <= 1 })
+    }
+
+    /// Exploration stops for an ad once it has `maxImpressions` impressions: when every ad has,
+    /// the auction's winner is placed on every page, logged with propensity 1 − share.
+    @Test func matureAdsAreNotExplored() async throws {
+        let world = try await TestWorld.make(configuration: Self.oneSlot(exploration: ExplorationPolicy(share: 0.5, maxImpressions: 3)))
+        let ads = try await Self.equalAds(world, count: 4)
+        let early = try await Self.serve(world, decisions: 200)
+        let counts = Dictionary(grouping: early, by: \.ad.id).mapValues(\.count)
+        #expect(ads.allSatisfy { (counts[$0.id] ?? 0) >= 3 })
+        #expect(early.filter(\.explored).allSatisfy { $0.candidate.impressions < 3 })
+        let late = try await Self.serve(world, decisions: 100)
+        #expect(late.allSatisfy { !$0.explored && $0.propensity == 0.5 && $0.ad.id == ads[0].id })
+    }
+
+    /// The logged propensity is the probability the policy placed the ad: for each ad, the mean
+    /// of 1[placed] / propensity over many decisions from one state is 1 (inverse-propensity
+    /// weighting is unbiased only then), and the policy's probabilities sum to 1.
+    @Test func loggedPropensitiesAreThePolicysProbabilities() async throws {
+        let world = try await TestWorld.make(configuration: Self.oneSlot(exploration: ExplorationPolicy(share: 0.5)))
+        let ads = try await Self.equalAds(world, count: 3)
+        var weights: [AdID: Double] = [:]
+        let n = 3_000
+        for i in 0..<n {
+            // No impressions are reported: every decision sees the same state.
+            let placement = try #require(try await world.decide("u\(i)").placements.first)
+            weights[placement.ad.id, default: 0] += 1 / placement.propensity
+        }
+        for ad in ads {
+            let mean = (weights[ad.id] ?? 0) / Double(n)
+            #expect(abs(mean - 1) < 0.12, "ad \(ad.id): mean 1[placed]/propensity \(mean)")
+        }
+    }
+
+    @Test func thompsonProbabilitiesSumToOneAndFavourTheBetterPosterior() {
+        func pick(_ id: Int64, impressions: Int64, clicks: Int64) -> Pick {
+            let ad = Ad(
+                id: AdID(id), campaignID: CampaignID(id), format: .image, mediaURLs: [], caption: "", company: "c", product: "p", description: "",
+                createdAt: Timestamp(milliseconds: 0))
+            return Pick(candidate: Candidate(
+                adID: AdID(id), campaignID: CampaignID(id), advertiserID: AdvertiserID(id), objective: .traffic, bidMicros: 1_000_000, ad: ad,
+                adAgeHours: 0, impressions: impressions, clicks: clicks, conversions: 0, userCampaignImpressions: 0, adSlot: Int32(id)))
+        }
+        let options = [pick(1, impressions: 400, clicks: 2), pick(2, impressions: 400, clicks: 20), pick(3, impressions: 0, clicks: 0)]
+        var rng = SplitMix64(seed: 11)
+        for _ in 0..<20 {
+            let choice = Exploration.choose(options: options, explores: true, winner: AdID(1), draws: 64, rng: &rng)
+            #expect(abs(choice.q.reduce(0, +) - 1) < 1e-12)
+            let chosen = try? #require(choice.chosen)
+            #expect(chosen.map { choice.q[$0] > 0 } == true)
+        }
+        let q = Exploration.thompsonProbabilities(options, draws: 4_000, rng: &rng)
+        // 5% observed beats 0.5% observed; the unseen ad (prior mean 1%, wide) wins sometimes.
+        #expect(q[1] > q[0] && q[1] > 0.5 && q[2] > 0.01)
+        // Not exploring, with the winner outside the pool: nothing is drawn.
+        let idle = Exploration.choose(options: options, explores: false, winner: AdID(9), draws: 64, rng: &rng)
+        #expect(idle.chosen == nil && idle.q.allSatisfy { $0 == 0 })
+    }
+
+    @Test func betaDrawsCentreOnThePosteriorMean() {
+        var rng = SplitMix64(seed: 5)
+        let prior = BetaPrior.click
+        let n = 20_000
+        let mean = (0..<n).reduce(0.0) { sum, _ in sum + prior.draw(successes: 5, trials: 100, using: &rng) } / Double(n)
+        // Beta(6, 194): mean 0.03, standard deviation 0.012; the mean of 20,000 draws is within 0.0005.
+        #expect(abs(mean - 0.03) < 0.0005)
+        let small = (0..<n).reduce(0.0) { sum, _ in sum + BetaPrior(alpha: 0.5, beta: 0.5).draw(successes: 0, trials: 0, using: &rng) } / Double(n)
+        #expect(abs(small - 0.5) < 0.01)
+    }
+
+    /// An explored ad did not win the auction: it pays the reserve, never above its bid.
+    @Test func anExploredSlotPaysTheReserve() async throws {
+        let world = try await TestWorld.make(configuration: Self.oneSlot(exploration: ExplorationPolicy(share: 0.5), reserveCPC: 100_000))
+        _ = try await Self.equalAds(world, count: 4)
+        let placements = try await Self.serve(world, decisions: 60)
+        let explored = placements.filter(\.explored)
+        #expect(!explored.isEmpty)
+        #expect(explored.allSatisfy { $0.priceMicros == 100_000 })
+        // The auction's winners pay the second price: the tied runner-up's full bid.
+        #expect(placements.filter { !$0.explored }.allSatisfy { $0.priceMicros == 1_000_000 })
+    }
+
+    @Test func simulatorArmsExploreByName() throws {
+        #expect(try Arms.named("baseline+explore").exploration == Arms.exploring)
+        #expect(try Arms.named("baseline").exploration == .off)
+        #expect(try Arms.named("ml+explore").exploration.share > 0)
+        #expect(throws: AdServeError.self) { try Arms.named("random+explore") }
+    }
+}
