@@ -76,6 +76,7 @@ public struct AdServeAPI: Sendable {
         addCatalogRoutes(to: router)
         addServingRoutes(to: router)
         addReportRoutes(to: router)
+        addExplanationRoutes(to: router)
         return router
     }
 
@@ -278,6 +279,41 @@ public struct AdServeAPI: Sendable {
             let ad = try await ownedAd(AdID(try pathID(context)), principal)
             return try JSON.response(ReportPayload(adID: ad.id, try await reports.ad(ad.id)))
         }
+    }
+
+    func addExplanationRoutes(to router: Router<AdServeRequestContext>) {
+        router.get("/v1/decisions/:decision_id/explain") { request, context in
+            try await auth.principal(request, context).requireAdmin()
+            let trace = try traced(context)
+            return try JSON.response(ExplainPayload(trace, ranker: serving.ranker))
+        }
+        router.get("/v1/decisions/:decision_id/why") { request, context in
+            try await auth.principal(request, context).requireFeed()
+            let trace = try traced(context)
+            guard let raw = request.uri.queryParameters.get("ad_id") else { throw AdServeError.invalid("ad_id", "is required: the ad the user asks about") }
+            guard let id = Int64(raw), id > 0 else { throw AdServeError.invalid("ad_id", "must be a positive integer") }
+            guard let placed = trace.placed.first(where: { $0.candidate.adID.rawValue == id }) else {
+                throw AdServeError.notFound("ad \(id) in decision \(trace.decisionID)")
+            }
+            let contributions = serving.ranker.contributions(placed.candidate, user: trace.profile, context: trace.context)
+            let text = WhyThisAd.text(trace: trace, placed: placed, campaign: serving.catalog.campaign(placed.candidate.campaignID), contributions: contributions)
+            return try JSON.response(WhyPayload(decisionId: trace.decisionID, adId: id, personalized: trace.personalized, text: text))
+        }
+        router.get("/v1/reports/campaigns/:id/losses") { request, context in
+            let principal = try await auth.principal(request, context)
+            let campaign = try await ownedCampaign(CampaignID(try pathID(context)), principal)
+            return try JSON.response(
+                LossesPayload(campaignID: campaign.id, counts: serving.losses.counts(of: campaign.id), sampleRate: serving.configuration.lossSampleRate))
+        }
+    }
+
+    /// The trace of the decision named in the path, kept by this node.
+    func traced(_ context: AdServeRequestContext) throws -> DecisionTrace {
+        let id = context.parameters.get("decision_id") ?? ""
+        guard let trace = serving.traces.trace(id) else {
+            throw AdServeError.notFound("decision \(id) among the latest \(serving.traces.capacity) traced on this server")
+        }
+        return trace
     }
 
     func pathID(_ context: AdServeRequestContext) throws -> Int64 {

@@ -25,6 +25,11 @@ public struct ServingConfiguration: Sendable {
     public var auction = AuctionRules()
     /// The share of ranked slots that explore young ads; off by default (`serve` turns it on).
     public var exploration = ExplorationPolicy.off
+    /// Traces kept for `explain` and `why` (the latest decisions), and the candidates each keeps.
+    public var traceCapacity = 10_000
+    public var traceCandidates = 10
+    /// Share of decisions on which every campaign's loss reason is tallied (`LossTally`).
+    public var lossSampleRate = 0.01
     /// The name decisions carry (`Decision.arm`): an experiment arm's, or "default".
     public var arm = "default"
     public init() {}
@@ -46,6 +51,9 @@ public final class DecisionService: Sendable {
     public let configuration: ServingConfiguration
     /// Who hears about decisions and recorded events (shared with variants).
     public let observers: ServingObservers
+    /// The latest decisions' traces and the campaigns' loss reasons (shared with variants).
+    public let traces: DecisionTraces
+    public let losses: LossTally
     private let profiles: ProfileCache
     private let decisionIDs: Mutex<DecisionIDGenerator>
     /// Best-first order of the current snapshot, when the ranker is user-independent.
@@ -68,13 +76,16 @@ public final class DecisionService: Sendable {
         self.catalog = catalog
         self.delivery = delivery
         self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: signer, policy: configuration.policy, candidateCount: configuration.candidateCount, valuePool: configuration.valuePool,
-            auction: configuration.auction, exploration: configuration.exploration)
+            auction: configuration.auction, exploration: configuration.exploration, traceCandidates: configuration.traceCandidates,
+            lossSampleRate: configuration.lossSampleRate)
         self.ranker = ranker
         self.retriever = retriever
         self.candidateAudit = retriever != nil && configuration.candidateAuditRate > 0 ? CandidateAudit(sampleRate: configuration.candidateAuditRate) : nil
         self.clock = clock
         self.configuration = configuration
         self.observers = ServingObservers()
+        self.traces = DecisionTraces(capacity: configuration.traceCapacity)
+        self.losses = LossTally()
         self.profiles = ProfileCache(capacity: configuration.profileCacheCapacity)
         self.decisionIDs = Mutex(decisionIDs)
     }
@@ -87,13 +98,16 @@ public final class DecisionService: Sendable {
         self.catalog = base.catalog
         self.delivery = base.delivery
         self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: base.signer, policy: configuration.policy, candidateCount: configuration.candidateCount, valuePool: configuration.valuePool,
-            auction: configuration.auction, exploration: configuration.exploration)
+            auction: configuration.auction, exploration: configuration.exploration, traceCandidates: configuration.traceCandidates,
+            lossSampleRate: configuration.lossSampleRate)
         self.ranker = ranker
         self.retriever = retriever
         self.candidateAudit = retriever != nil && configuration.candidateAuditRate > 0 ? CandidateAudit(sampleRate: configuration.candidateAuditRate) : nil
         self.clock = base.clock
         self.configuration = configuration
         self.observers = base.observers
+        self.traces = base.traces
+        self.losses = base.losses
         self.profiles = base.profiles
         self.decisionIDs = Mutex(decisionIDs)
     }
@@ -215,6 +229,8 @@ public final class DecisionService: Sendable {
         context.at = now
         let request = DecisionRequest(decisionID: decisionID, userID: userID, profile: profile, context: context, organicCount: organicCount, now: now)
         let decision = engine.decide(request, arm: configuration.arm, view: view, delivery: delivery, ranker: ranker, retriever: retriever, audit: candidateAudit)
+        if let trace = decision.trace { traces.record(trace) }
+        losses.record(decision.losses)
         for observer in observers.all { observer.decided(decision, profile: profile, context: context, at: request.now) }
         return decision
     }

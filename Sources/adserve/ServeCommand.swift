@@ -46,6 +46,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Share of ranked slots given to young ads by Thompson sampling (0 turns exploration off; at most 0.5).")
     var exploreShare = 0.05
     @Option(help: "Ads with fewer impressions than this are young, explored.") var exploreBelow: Int64 = ExplorationPolicy.defaultMaxImpressions
+    @Option(help: "Latest decisions whose traces are kept for GET /v1/decisions/{id}/explain and /why (0: none).") var traceCapacity = 10_000
+    @Option(help: "Share of decisions on which every campaign's loss reason is tallied (GET /v1/reports/campaigns/{id}/losses).")
+    var lossSampleRate = 0.01
     @Option(help: "Ranking: rule (bid × smoothed historical rate, the control) or ml (bid × calibrated model predictions from --models).")
     var ranker = "rule"
     @Option(help: "With --ranker ml: the model repository; promoted models are loaded and swapped in as they change.")
@@ -77,6 +80,8 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...8760).contains(tokenHours) else { throw ValidationError("--token-hours must be between 1 and 8760") }
         guard (0...0.5).contains(exploreShare) else { throw ValidationError("--explore-share must be between 0 and 0.5") }
         guard exploreBelow >= 0 else { throw ValidationError("--explore-below must not be negative") }
+        guard traceCapacity >= 0 else { throw ValidationError("--trace-capacity must not be negative") }
+        guard (0...1).contains(lossSampleRate) else { throw ValidationError("--loss-sample-rate must be between 0 and 1") }
         guard AuctionRules.Pricing(rawValue: pricing) != nil else { throw ValidationError("--pricing must be second or first") }
         guard [reserveCpmMicros, reserveCpcMicros, reserveCpaMicros].allSatisfy({ $0 >= 0 }) else {
             throw ValidationError("--reserve-cpm-micros, --reserve-cpc-micros and --reserve-cpa-micros must not be negative")
@@ -158,6 +163,8 @@ struct ServeCommand: AsyncParsableCommand {
             pricing: AuctionRules.Pricing(rawValue: pricing) ?? .secondPrice, reserveCPMMicros: reserveCpmMicros, reserveCPCMicros: reserveCpcMicros,
             reserveCPAMicros: reserveCpaMicros)
         configuration.exploration = ExplorationPolicy(share: exploreShare, maxImpressions: exploreBelow)
+        configuration.traceCapacity = traceCapacity
+        configuration.lossSampleRate = lossSampleRate
         var reloader: ModelReloader?
         var onlineLearner: OnlineLearner?
         var rankerInUse: any Ranker = RuleBasedRanker()

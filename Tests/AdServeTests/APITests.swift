@@ -319,6 +319,41 @@ import Testing
         }
     }
 
+    /// The explanation routes on a real decision: operators get the trace, the feed gets the
+    /// user's sentence, the advertiser its loss reasons; each refuses what it should.
+    @Test func explanationsOfARealDecision() async throws {
+        try await withAPI { api, _ in
+            let (advertiserID, key) = try await api.advertiser()
+            let campaignID = try await api.campaign(advertiserID, key: key, extra: #","targeting":{"interests":["running"]}"#)
+            let adID = try await api.ad(campaignID, key: key)
+            _ = try await api.call(.put, "/v1/users/alice", key: Self.feed, json: #"{"country":"us","interests":["running"]}"#)
+            let decision = try await api.decideUntilServed("alice")
+            let decisionID = try #require(decision["decision_id"] as? String)
+
+            let explain = try await api.call(.get, "/v1/decisions/\(decisionID)/explain")
+            #expect(explain.status == 200, "\(explain.text)")
+            let placements = try #require(explain["placements"] as? [[String: Any]])
+            #expect((placements.first?["ad"] as? [String: Any])?["ad_id"] as? Int == adID)
+            #expect((placements.first?["auction"] as? String)?.isEmpty == false)
+            #expect((placements.first?["contributions"] as? [Any])?.isEmpty == false)
+            #expect((explain["candidates"] as? [[String: Any]])?.first?["outcome"] as? String == "placed")
+            #expect(try await api.call(.get, "/v1/decisions/\(decisionID)/explain", key: Self.feed).status == 403)
+            #expect(try await api.call(.get, "/v1/decisions/nope/explain").status == 404)
+
+            let why = try await api.call(.get, "/v1/decisions/\(decisionID)/why?ad_id=\(adID)", key: Self.feed)
+            #expect(why.status == 200)
+            #expect((why["text"] as? String)?.contains("interested in running") == true, "\(why.text)")
+            #expect(try await api.call(.get, "/v1/decisions/\(decisionID)/why", key: Self.feed).errorField == "ad_id")
+            #expect(try await api.call(.get, "/v1/decisions/\(decisionID)/why?ad_id=x", key: Self.feed).errorField == "ad_id")
+            #expect(try await api.call(.get, "/v1/decisions/\(decisionID)/why?ad_id=999", key: Self.feed).status == 404)
+
+            let losses = try await api.call(.get, "/v1/reports/campaigns/\(campaignID)/losses", key: key)
+            #expect(losses.status == 200 && losses["reasons"] is [String: Any] && losses["sample_rate"] is Double, "\(losses.text)")
+            let (_, otherKey) = try await api.advertiser("Other")
+            #expect(try await api.call(.get, "/v1/reports/campaigns/\(campaignID)/losses", key: otherKey).status == 404)
+        }
+    }
+
     @Test func badInputGetsAClearError() async throws {
         try await withAPI { api, _ in
             let (advertiserID, _) = try await api.advertiser()

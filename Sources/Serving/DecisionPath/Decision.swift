@@ -29,6 +29,17 @@ public struct Decision: Sendable {
     /// The serving path that decided (an experiment arm's name; "default" on a plain server).
     public var arm: String
     public var placements: [Placement]
+    /// What the decision saw and did (`DecisionTrace`), unless tracing is off.
+    public var trace: DecisionTrace?
+    /// Each campaign's fate, on the sampled decisions (`DecisionEngine.lossSampleRate`); else empty.
+    public var losses: [CampaignLoss] = []
+
+    public init(decisionID: String, arm: String, placements: [Placement], trace: DecisionTrace? = nil) {
+        self.decisionID = decisionID
+        self.arm = arm
+        self.placements = placements
+        self.trace = trace
+    }
 
     /// The key of one placement's impression: what events, the join and the logs use.
     public func placementKey(_ placement: Placement) -> String {

@@ -16,11 +16,17 @@ public struct DecisionEngine: Sendable {
     public var auction: AuctionRules
     /// The share of ranked slots given to young ads (`Exploration`).
     public var exploration: ExplorationPolicy
+    /// How many of the best candidates a decision's trace keeps (0: no trace).
+    public var traceCandidates: Int
+    /// Share of decisions on which every campaign's fate is recorded (`CampaignLoss`).
+    public var lossSampleRate: Double
 
     public init(
         adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked, candidateCount: Int = 500, valuePool: Int = 100,
-        auction: AuctionRules = AuctionRules(), exploration: ExplorationPolicy = .off
+        auction: AuctionRules = AuctionRules(), exploration: ExplorationPolicy = .off, traceCandidates: Int = 10, lossSampleRate: Double = 0.01
     ) {
+        self.traceCandidates = traceCandidates
+        self.lossSampleRate = lossSampleRate
         self.adLoad = adLoad
         self.auction = auction
         self.exploration = exploration
@@ -45,6 +51,8 @@ public struct DecisionEngine: Sendable {
             auction: auction)
         // Second price needs the best candidate left out: ranked paths fill one more than the slots.
         let wanted = positions.count + (auction.pricing == .secondPrice ? 1 : 0)
+        // The trace keeps a few more of the best candidates than the auction needs.
+        let ranked = max(wanted, traceCandidates)
         var picks: [Pick]
         if case .uniformRandom(let seed) = policy {
             // Not an auction: random picks pay their bids.
@@ -52,16 +60,18 @@ public struct DecisionEngine: Sendable {
                 count: positions.count, seed: seed ^ StableHash.fnv1a(request.decisionID), ranker: ranker, request: request,
                 eligibility: eligibility, delivery: delivery)
             let placements = PagePlacement.place(random, prices: random.map(\.candidate.bidMicros), positions: positions, request: request, signer: signer)
-            return Decision(decisionID: request.decisionID, arm: arm, placements: placements)
+            return finish(
+                Decision(decisionID: request.decisionID, arm: arm, placements: placements), request: request, eligibility: eligibility, delivery: delivery,
+                considered: random, runnerUp: nil, slots: positions.count)
         } else if let ranking = view.ranking {
-            picks = Ranking.walk(ranking, count: wanted, eligibility: eligibility, delivery: delivery, now: request.now)
+            picks = Ranking.walk(ranking, count: ranked, eligibility: eligibility, delivery: delivery, now: request.now)
         } else {
             let retrieved = retriever.flatMap {
                 CandidateGeneration.retrieved(
                     eligibility, retriever: $0, k: candidateCount, valueOrder: view.valueOrder, valuePool: valuePool, request: request, delivery: delivery)
             }
             let candidates = retrieved ?? CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now)
-            picks = Ranking.best(candidates, count: wanted, ranker: ranker, request: request, relevance: eligibility.relevance)
+            picks = Ranking.best(candidates, count: ranked, ranker: ranker, request: request, relevance: eligibility.relevance)
             if let retrieved, let audit, audit.samples(request.decisionID) {
                 let full = Ranking.best(
                     CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now), count: positions.count, ranker: ranker, request: request,
@@ -72,13 +82,104 @@ public struct DecisionEngine: Sendable {
                     stagedValue: picks.prefix(positions.count).reduce(0) { $0 + $1.value })
             }
         }
+        let considered = picks
+        picks.removeLast(max(0, picks.count - wanted))
         let runnerUp = picks.count > positions.count ? picks.removeLast() : nil
         var prices = Auction.prices(picks.map(\.bid), runnerUp: runnerUp?.bid, rules: auction)
         if exploration.isOn {
             Exploration.apply(
                 &picks, prices: &prices, policy: exploration, auction: auction, eligibility: eligibility, delivery: delivery, request: request)
         }
-        return Decision(
+        let decision = Decision(
             decisionID: request.decisionID, arm: arm, placements: PagePlacement.place(picks, prices: prices, positions: positions, request: request, signer: signer))
+        return finish(
+            decision, request: request, eligibility: eligibility, delivery: delivery, considered: considered, runnerUp: runnerUp, slots: positions.count)
+    }
+
+    /// Adds the trace and, on sampled decisions, every campaign's fate.
+    private func finish(
+        _ decision: Decision, request: DecisionRequest, eligibility: Eligibility, delivery: DeliveryState, considered: [Pick], runnerUp: Pick?, slots: Int
+    ) -> Decision {
+        var decision = decision
+        if traceCandidates > 0 {
+            decision.trace = trace(decision, request: request, eligibility: eligibility, considered: considered, runnerUp: runnerUp)
+        }
+        if lossSampleRate > 0, Double(StableHash.fnv1a(request.decisionID, seed: 0x1055) % 1_000_000) < lossSampleRate * 1_000_000 {
+            decision.losses = losses(decision, eligibility: eligibility, delivery: delivery, considered: considered, slots: slots)
+        }
+        return decision
+    }
+
+    func trace(_ decision: Decision, request: DecisionRequest, eligibility: Eligibility, considered: [Pick], runnerUp: Pick?) -> DecisionTrace {
+        let snapshot = eligibility.snapshot
+        let placedAds = Set(decision.placements.map(\.candidate.adID))
+        let policyName = switch policy {
+        case .ranked: "ranked"
+        case .uniformRandom: "uniform_random"
+        }
+        return DecisionTrace(
+            decisionID: decision.decisionID, arm: decision.arm, userID: request.userID, at: request.now, profile: request.profile, context: request.context,
+            personalized: request.profile?.personalization ?? true, policy: policyName, auction: auction,
+            placed: decision.placements.map {
+                DecisionTrace.Placed(
+                    afterPost: $0.afterPost, candidate: $0.candidate, prediction: $0.prediction, valueMicros: $0.expectedValueMicros,
+                    priceMicros: $0.priceMicros, explored: $0.explored, propensity: $0.propensity)
+            },
+            considered: considered.prefix(traceCandidates).map { pick in
+                let outcome: DecisionTrace.Considered.Outcome =
+                    placedAds.contains(pick.candidate.adID) ? .placed : pick.candidate.adID == runnerUp?.candidate.adID ? .runnerUp : .outbid
+                return DecisionTrace.Considered(candidate: pick.candidate, prediction: pick.prediction, valueMicros: pick.value, outcome: outcome)
+            },
+            runnerUpValueMicros: runnerUp?.value,
+            frequencyCappedCampaigns: eligibility.capped.map { snapshot.campaigns[Int($0)].id },
+            frequencyCappedAds: eligibility.cappedAds.sorted().map(AdID.init), hiddenAds: eligibility.hidden.sorted().map(AdID.init),
+            hiddenAdvertisers: eligibility.hiddenAdvertisers.sorted().map(AdvertiserID.init), notRelevantCount: eligibility.relevance.notRelevant.count)
+    }
+
+    /// Every active campaign's fate in this decision: the first rule that kept it out, or
+    /// outbid, or won. An outbid campaign among the considered candidates gets the least bid
+    /// that would have beaten the last placed ad's value (values are proportional to bids).
+    func losses(_ decision: Decision, eligibility: Eligibility, delivery: DeliveryState, considered: [Pick], slots: Int) -> [CampaignLoss] {
+        let snapshot = eligibility.snapshot
+        let placed = Set(decision.placements.map(\.campaignID))
+        // With a slot left empty any eligible campaign could have had it: no bid to beat.
+        let lastValue = decision.placements.count == slots ? decision.placements.last?.expectedValueMicros : nil
+        var bestValue: [CampaignID: Double] = [:]
+        for pick in considered { bestValue[pick.candidate.campaignID] = max(bestValue[pick.candidate.campaignID] ?? 0, pick.value) }
+        var out: [CampaignLoss] = []
+        out.reserveCapacity(snapshot.campaigns.count)
+        delivery.state.withLock { state in
+            for index in snapshot.campaigns.indices {
+                let i = Int32(index)
+                let entry = snapshot.campaigns[index]
+                var minimumBid: Micros?
+                let reason: LossReason
+                if placed.contains(entry.id) {
+                    reason = .won
+                } else if eligibility.now < entry.startAt || eligibility.now >= entry.endAt {
+                    reason = .schedule
+                } else if !snapshot.matches(i, eligibility.audience, eligibility.now) {
+                    reason = .targeting
+                } else if !eligibility.meetsReserve(i) {
+                    reason = .belowReserve
+                } else if eligibility.advertiserHidden(i) {
+                    reason = .hiddenByUser
+                } else if eligibility.isCapped(i) {
+                    reason = .frequencyCap
+                } else if eligibility.ads(of: i).isEmpty {
+                    reason = (entry.adStart..<entry.adEnd).contains { eligibility.cappedAds.contains(snapshot.adIDs[Int($0)].rawValue) } ? .frequencyCap : .hiddenByUser
+                } else if !eligibility.hasBudget(i, state) {
+                    reason = .budget
+                } else {
+                    reason = .outbid
+                    if let lastValue, let value = bestValue[entry.id], value > 0 {
+                        // Rounded up past floating-point noise, then one micro more: a tie goes to the lower ad id.
+                        minimumBid = Micros((Double(entry.bidMicros) * lastValue / value * (1 - 1e-12)).rounded(.up)) + 1
+                    }
+                }
+                out.append(CampaignLoss(campaignID: entry.id, reason: reason, minimumBidToWinMicros: minimumBid))
+            }
+        }
+        return out
     }
 }

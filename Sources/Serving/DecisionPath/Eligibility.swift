@@ -53,20 +53,20 @@ struct Eligibility {
     }
 
     @inline(__always)
-    private func advertiserHidden(_ index: Int32) -> Bool {
+    func advertiserHidden(_ index: Int32) -> Bool {
         !hiddenAdvertisers.isEmpty && hiddenAdvertisers.contains(snapshot.campaigns[Int(index)].advertiserID.rawValue)
     }
 
 
     @inline(__always)
-    private func meetsReserve(_ index: Int32) -> Bool {
+    func meetsReserve(_ index: Int32) -> Bool {
         guard auction.hasReserve else { return true }
         let entry = snapshot.campaigns[Int(index)]
         return entry.bidMicros >= auction.reserve(entry.objective)
     }
 
     @inline(__always)
-    private func isCapped(_ index: Int32) -> Bool { !capped.isEmpty && capped.contains(index) }
+    func isCapped(_ index: Int32) -> Bool { !capped.isEmpty && capped.contains(index) }
 
     /// Whether the campaign can still be charged, from its spend (read under the delivery lock).
     @inline(__always)

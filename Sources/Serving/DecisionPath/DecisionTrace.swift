@@ -1,0 +1,79 @@
+import Domain
+
+/// What one decision saw and did, recorded as it was decided: the request, the best candidates
+/// with their predictions and values, the winners with the auction's arithmetic, and what the
+/// user's protections filtered out. `GET /v1/decisions/{id}/explain` shows it; `why` words it
+/// for the user.
+public struct DecisionTrace: Sendable {
+    /// One ranked candidate: placed, the auction's runner-up (whose value set the prices), or
+    /// one that was outbid.
+    public struct Considered: Sendable {
+        public enum Outcome: String, Sendable, Codable { case placed, runnerUp = "runner_up", outbid }
+        public var candidate: Candidate
+        public var prediction: Prediction
+        /// Expected value of one impression in micros (bid × P(billed event), after "not relevant").
+        public var valueMicros: Double
+        public var outcome: Outcome
+    }
+
+    /// One placement with its auction arithmetic.
+    public struct Placed: Sendable {
+        public var afterPost: Int
+        public var candidate: Candidate
+        public var prediction: Prediction
+        public var valueMicros: Double
+        /// What is charged per billed event (per impression for CPM).
+        public var priceMicros: Micros
+        public var explored: Bool
+        public var propensity: Double
+    }
+
+    public var decisionID: String
+    public var arm: String
+    public var userID: UserID
+    public var at: Timestamp
+    /// The profile and context the ranker saw (depersonalized when the user opted out).
+    public var profile: UserProfile?
+    public var context: FeedContext
+    public var personalized: Bool
+    public var policy: String
+    public var auction: AuctionRules
+    public var placed: [Placed]
+    /// The best candidates, best first (at most `DecisionEngine.traceCandidates`).
+    public var considered: [Considered]
+    /// The runner-up's value: the basis of the second prices.
+    public var runnerUpValueMicros: Double?
+    /// What the user's protections shut out for this decision.
+    public var frequencyCappedCampaigns: [CampaignID]
+    public var frequencyCappedAds: [AdID]
+    public var hiddenAds: [AdID]
+    public var hiddenAdvertisers: [AdvertiserID]
+    public var notRelevantCount: Int
+}
+
+/// Why a campaign did not win a sampled decision (`DecisionEngine.lossSampleRate`), or that it won.
+public enum LossReason: String, Sendable, Codable, CaseIterable {
+    case won
+    /// Out of its schedule (not started or ended).
+    case schedule
+    /// The user is outside its targeting (country, age, gender, language, interests, device).
+    case targeting
+    /// Its bid is below its billing type's reserve.
+    case belowReserve = "below_reserve"
+    /// The user hid its advertiser.
+    case hiddenByUser = "hidden_by_user"
+    /// The user reached one of its frequency caps, or hid or capped all its ads.
+    case frequencyCap = "frequency_cap"
+    /// Its daily or total budget is spent.
+    case budget
+    /// Eligible, but others' expected values were higher.
+    case outbid
+}
+
+/// One campaign's fate in a sampled decision: the reason, and for an outbid campaign ranked
+/// among the traced candidates, the least bid that would have taken the last slot.
+public struct CampaignLoss: Sendable, Equatable {
+    public var campaignID: CampaignID
+    public var reason: LossReason
+    public var minimumBidToWinMicros: Micros?
+}

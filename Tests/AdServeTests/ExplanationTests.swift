@@ -1,0 +1,111 @@
+import Domain
+import Events
+import Serving
+import TestSupport
+import Testing
+
+/// Explanations read the decision's own trace: what was considered, what won at what price and
+/// why; and advertisers see why their campaigns lost.
+@Suite struct ExplanationTests {
+    static func oneSlot(reserveCPC: Micros = 0, lossSampleRate: Double = 1) -> ServingConfiguration {
+        var configuration = ServingConfiguration()
+        configuration.adLoad = AdLoadPolicy(firstAfterPost: 3, minOrganicBetween: 4, maxAdsPerPage: 1)
+        configuration.auction.reserveCPCMicros = reserveCPC
+        configuration.lossSampleRate = lossSampleRate
+        return configuration
+    }
+
+    @Test func theTraceHoldsTheCandidatesTheAuctionAndWhatWasFiltered() async throws {
+        let world = try await TestWorld.make(configuration: Self.oneSlot())
+        let high = try await world.ad(try await world.campaign(try await world.advertiser("High"), bid: 1_000_000))
+        let low = try await world.ad(try await world.campaign(try await world.advertiser("Low"), bid: 600_000))
+        let hidden = try await world.ad(try await world.campaign(try await world.advertiser("Hidden"), bid: 2_000_000))
+        world.publish()
+        // The user hides the best ad first.
+        let first = try #require(try await world.decide("u1").placements.first)
+        #expect(first.ad.id == hidden.id)
+        let ingestor = EventIngestor(serving: world.serving)
+        _ = try await ingestor.ingest(IncomingEvent(type: .hide, impressionToken: first.impressionToken))
+
+        let decision = try await world.decide("u1")
+        let trace = try #require(world.serving.traces.trace(decision.decisionID))
+        #expect(trace.placed.map(\.candidate.adID) == [high.id])
+        #expect(trace.placed[0].priceMicros == 600_000)
+        #expect(trace.considered.map(\.candidate.adID) == [high.id, low.id])
+        #expect(trace.considered.map(\.outcome) == [.placed, .runnerUp])
+        #expect(trace.runnerUpValueMicros == trace.considered[1].valueMicros)
+        #expect(trace.hiddenAds == [hidden.id])
+        #expect(trace.personalized)
+
+        // The rule-based ranker's P(click) moves with the ad's click history only.
+        let contributions = world.serving.ranker.contributions(trace.placed[0].candidate, user: trace.profile, context: trace.context)
+        #expect(contributions.filter { $0.clickDelta != 0 }.map(\.inputs) == ["the ad's click history"] || contributions.allSatisfy { $0.clickDelta == 0 })
+    }
+
+    @Test func whyWordsTheTraceAndSaysWhenPersonalizationIsOff() async throws {
+        let world = try await TestWorld.make(configuration: Self.oneSlot())
+        let runners = try await world.catalog.createCampaign(
+            Campaign(
+                id: CampaignID(0), advertiserID: try await world.advertiser("Fleet").id, name: "run", objective: .traffic, bidMicros: 1_000_000,
+                dailyBudgetMicros: 100_000_000, totalBudgetMicros: 1_000_000_000, targeting: Targeting(countries: ["us"], interests: ["running"]),
+                createdAt: world.clock.now()))
+        let ad = try await world.ad(runners)
+        let general = try await world.ad(try await world.campaign(try await world.advertiser("Any"), bid: 500_000))
+        world.publish()
+        let user = try await world.user("u1", interests: ["running"])
+
+        let decision = try await world.decide("u1")
+        let trace = try #require(decision.trace)
+        let placed = try #require(trace.placed.first { $0.candidate.adID == ad.id })
+        let text = WhyThisAd.text(trace: trace, placed: placed, campaign: world.serving.catalog.campaign(runners.id), contributions: [])
+        #expect(text.contains("interested in running"))
+        #expect(text.contains("people in US"))
+        #expect(!text.contains("turned off"))
+
+        var profile = try #require(try await world.store.user(user))
+        profile.personalization = false
+        try await world.serving.putUser(profile)
+        let after = try #require(try await world.decide("u1").trace)
+        let shown = try #require(after.placed.first)
+        #expect(shown.candidate.adID == general.id)
+        #expect(!after.personalized && after.profile?.interests == [])
+        let optedOut = WhyThisAd.text(trace: after, placed: shown, campaign: nil, contributions: [])
+        #expect(optedOut.contains("turned off personalized ads"))
+        #expect(!optedOut.contains("interested in"))
+    }
+
+    /// Every campaign's fate on sampled decisions: won, outbid (with the least bid that would
+    /// have won), targeting, below the reserve, capped.
+    @Test func lossReasonsAreTalliedPerCampaign() async throws {
+        let world = try await TestWorld.make(configuration: Self.oneSlot(reserveCPC: 100_000))
+        let winner = try await world.campaign(try await world.advertiser("Win"), bid: 1_000_000)
+        try await world.ad(winner)
+        let outbid = try await world.campaign(try await world.advertiser("Lose"), bid: 400_000)
+        try await world.ad(outbid)
+        let elsewhere = try await world.campaign(try await world.advertiser("FR"), bid: 5_000_000, targeting: Targeting(countries: ["fr"]))
+        try await world.ad(elsewhere)
+        let cheap = try await world.campaign(try await world.advertiser("Cheap"), bid: 50_000)
+        try await world.ad(cheap)
+        let capped = try await world.campaign(try await world.advertiser("Capped"), bid: 3_000_000, cap: FrequencyCap(impressions: 1, perHours: 24))
+        try await world.ad(capped)
+        world.publish()
+        let ingestor = EventIngestor(serving: world.serving)
+        for i in 0..<5 {
+            // Every user sees the capped campaign once; their next page then goes to the others.
+            let first = try #require(try await world.decide("u\(i)").placements.first)
+            #expect(first.campaignID == capped.id)
+            _ = try await ingestor.ingest(IncomingEvent(type: .impression, impressionToken: first.impressionToken))
+            #expect(try await world.decide("u\(i)").placements.first?.campaignID == winner.id)
+        }
+        let tally = world.serving.losses
+        #expect(tally.counts(of: winner.id).reasons == [.won: 5, .outbid: 5])
+        #expect(tally.counts(of: capped.id).reasons == [.won: 5, .frequencyCap: 5])
+        #expect(tally.counts(of: elsewhere.id).reasons == [.targeting: 10])
+        #expect(tally.counts(of: cheap.id).reasons == [.belowReserve: 10])
+        let lost = tally.counts(of: outbid.id)
+        #expect(lost.reasons == [.outbid: 10])
+        // Same predicted P(click) (no clicks yet): beating the placed ad takes a bid one micro
+        // above its bid — the capped campaign's 3,000,000 on first pages, the winner's after.
+        #expect(lost.minimumBidsToWin == Array(repeating: [3_000_001, 1_000_001], count: 5).flatMap { $0 })
+    }
+}
