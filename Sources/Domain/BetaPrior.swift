@@ -23,6 +23,18 @@ public struct BetaPrior: Sendable, Equatable {
         min((Double(successes) + alpha) / (Double(trials) + alpha + beta), 1)
     }
 
+    /// The smoothed rate of one member of a group (an ad of an advertiser), shrunk towards the
+    /// group's own smoothed rate instead of the global prior: the group's rate is this prior's
+    /// posterior mean on the group's totals, and the member's is its own evidence plus the
+    /// group's rate worth α + β trials. A member with no evidence starts at its group's rate; a
+    /// group with none at the global mean. Empirical Bayes in two levels: global → group → member.
+    @inline(__always)
+    public func pooledMean(successes: Int64, trials: Int64, groupSuccesses: Int64, groupTrials: Int64) -> Double {
+        let group = mean(successes: groupSuccesses, trials: groupTrials)
+        let strength = alpha + beta
+        return min((Double(successes) + strength * group) / (Double(trials) + strength), 1)
+    }
+
     /// A draw of the rate from its posterior Beta(α + successes, β + trials − successes):
     /// Thompson sampling's belief about an ad's CTR. Deterministic given the generator.
     public func draw(successes: Int64, trials: Int64, using rng: inout SplitMix64) -> Double {

@@ -81,7 +81,9 @@ public struct LearnedRanker: Ranker {
     private let clickAdParts = AdPartCache()
     private let conversionAdParts = AdPartCache()
 
-    public init(click: ModelSlot, conversion: ModelSlot, fallback: RuleBasedRanker = RuleBasedRanker()) {
+    /// The fallback pools P(conversion | click) by advertiser: it prices conversion ads until a
+    /// conversion model is adopted.
+    public init(click: ModelSlot, conversion: ModelSlot, fallback: RuleBasedRanker = RuleBasedRanker(poolsConversions: true)) {
         self.click = click
         self.conversion = conversion
         self.fallback = fallback

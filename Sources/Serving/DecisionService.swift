@@ -29,7 +29,7 @@ public struct ServingConfiguration: Sendable {
     public var traceCapacity = 10_000
     public var traceCandidates = 10
     /// Share of decisions on which every campaign's loss reason is tallied (`LossTally`).
-    public var lossSampleRate = 0.01
+    public var lossSampleRate = 0.001
     /// The name decisions carry (`Decision.arm`): an experiment arm's, or "default".
     public var arm = "default"
     public init() {}

@@ -53,6 +53,14 @@ public final class DeliveryState: Sendable {
         /// Per ad state slot: all-time impressions, clicks and conversions (the rule-based rates).
         var ads: [DeliveryCounters] = []
         var users: [UserID: UserState] = [:]
+        /// Per advertiser: all-time valid clicks and conversions of its ads (pooled P(conversion)).
+        var advertisers: [Int64: RateTotals] = [:]
+
+        /// The advertiser's totals, for conversion campaigns (the others never price conversions).
+        @inline(__always)
+        func advertiserTotals(_ entry: CatalogSnapshot.Entry) -> RateTotals {
+            entry.objective == .conversions ? advertisers[entry.advertiserID.rawValue] ?? RateTotals() : RateTotals()
+        }
         /// Ad state slots with fewer than `youngBelow` impressions, ascending: where exploration
         /// looks for ads to learn about, without scanning the catalog.
         var young: [Int32] = []
@@ -74,6 +82,11 @@ public final class DeliveryState: Sendable {
     }
 
     let state: Mutex<State>
+
+    struct RateTotals {
+        var clicks: Int64 = 0
+        var conversions: Int64 = 0
+    }
 
     /// How long impressions are remembered for frequency caps: the longest cap window.
     static let capMemoryMilliseconds = Int64(Limits.maxCapHours) * Timestamp.millisecondsPerHour
@@ -111,6 +124,10 @@ public final class DeliveryState: Sendable {
                 s.spend[Int(slot)] = CampaignSpendState(day: now.day, today: row.todayMicros, total: row.totalMicros)
             }
             for (adID, c) in counters {
+                if let advertiser = snapshot.adsByID[adID].flatMap({ snapshot.campaignsByID[$0.campaignID] })?.advertiserID.rawValue {
+                    s.advertisers[advertiser, default: RateTotals()].clicks += c.clicks
+                    s.advertisers[advertiser, default: RateTotals()].conversions += c.conversions
+                }
                 guard let slot = snapshot.adSlots[adID] else { continue }
                 s.ads[Int(slot)] = c
             }
@@ -136,6 +153,7 @@ public final class DeliveryState: Sendable {
     public func apply(_ event: EventRecord, charged: Micros, snapshot: CatalogSnapshot) {
         let campaignSlot = snapshot.campaignSlots[event.campaignID].map(Int.init)
         let adSlot = snapshot.adSlots[event.adID].map(Int.init)
+        let advertiser = event.type == .click || event.type == .conversion ? snapshot.campaignsByID[event.campaignID]?.advertiserID.rawValue : nil
         let day = event.at.day
         state.withLock { s in
             if let campaignSlot, campaignSlot < s.spend.count, charged > 0 {
@@ -166,8 +184,10 @@ public final class DeliveryState: Sendable {
                 if let adSlot, adSlot < s.ads.count {
                     if event.invalidReason == nil { s.ads[adSlot].clicks += 1 } else { s.ads[adSlot].invalidClicks += 1 }
                 }
+                if event.invalidReason == nil, let advertiser { s.advertisers[advertiser, default: RateTotals()].clicks += 1 }
             case .conversion:
                 if let adSlot, adSlot < s.ads.count { s.ads[adSlot].conversions += 1 }
+                if let advertiser { s.advertisers[advertiser, default: RateTotals()].conversions += 1 }
             case .hide, .hideAdvertiser, .notRelevant:
                 let (advertiser, vector) = Self.feedbackContext(campaign: event.campaignID, ad: event.adID, snapshot: snapshot)
                 s.users[event.userID, default: UserState()].feedback(event.type, ad: event.adID.rawValue, advertiser: advertiser, vector: vector)

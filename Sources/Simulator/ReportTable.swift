@@ -10,7 +10,7 @@ public enum ReportTable {
         }
         var rows: [[String]] = [[
             "arm", "users", "impressions", "clicks", "CTR", "CTR 95% CI", "expected CTR", "conv", "CVR", "revenue", "rev/user 95% CI",
-            "RPM", "eCPM", "hide rate", "sessions/user/day", "session s", "session s 95% CI", "return", "most viewed", "explored",
+            "RPM", "eCPM", "hide rate", "sessions/user/day", "session s", "session s 95% CI", "return", "most viewed", "explored", "ads shown",
         ]]
         for name in report.arms.keys.sorted() {
             guard let a = report.arms[name] else { continue }
@@ -19,7 +19,7 @@ public enum ReportTable {
                 pct(a.expectedCtr), String(a.conversions), pct(a.cvr), money(a.revenueMicros),
                 interval(a.ci95.revenuePerUserMicros, scale: 1e-6), TextTable.fixed(a.rpmMicros / 1e6, 3), TextTable.fixed(a.ecpmMicros / 1e6, 3),
                 pct(a.hideRate), TextTable.fixed(a.sessionsPerUser, 3), TextTable.fixed(a.sessionLengthS, 1), interval(a.ci95.sessionLengthS), a.returnRate.map(pct) ?? "-",
-                pct(a.mostViewedShare), pct(a.explorationShare),
+                pct(a.mostViewedShare), pct(a.explorationShare), String(a.adsShown),
             ])
         }
         var out = "AdServe simulation — seed \(report.seed), \(report.days) days, \(report.users) users, \(report.ads) ads in \(report.campaigns) campaigns\n"

@@ -84,6 +84,8 @@ struct RunState {
     var userSessionSeconds: [Double]
     /// [arm][afterPost] → (impressions, clicks)
     var byPosition: [[Int: (impressions: Int, clicks: Int)]]
+    /// Per arm, per ad: shown at least once.
+    var shown: [[Bool]]
     var totalCharged: Int64 = 0
 
     init(world: World, arms: Int, days: Int, seed: UInt64) {
@@ -102,6 +104,7 @@ struct RunState {
         userSessions = Array(repeating: 0, count: users)
         userSessionSeconds = Array(repeating: 0, count: users)
         byPosition = Array(repeating: [:], count: arms)
+        shown = Array(repeating: Array(repeating: false, count: world.adQuality.count), count: arms)
         views = Array(repeating: 0, count: users * world.dimensions)
         newAdImpressions = Array(repeating: Array(repeating: [], count: world.adQuality.count - world.firstNewAd), count: arms)
         // The history imported with the world counts as viewed.
@@ -234,6 +237,7 @@ struct RunState {
             }
 
             days[arm][session.day].impressions += 1
+            shown[arm][ad] = true
             if placement.explored { days[arm][session.day].exploredImpressions += 1 }
             days[arm][session.day].expectedClicks += pClick
             if clicked { days[arm][session.day].clicks += 1 }

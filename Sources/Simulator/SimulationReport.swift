@@ -89,15 +89,18 @@ public struct SimulationReport: Sendable, Codable, Equatable {
         public var ctrByPosition: [String: Double]
         public var byDay: [Totals]
         public var newAds: NewAdLearning
+        /// How many distinct ads the arm showed at least once.
+        public var adsShown: Int
 
         public subscript<T>(dynamicMember keyPath: KeyPath<Totals, T>) -> T { totals[keyPath: keyPath] }
 
         enum CodingKeys: String, CodingKey {
-            case users, ci95, ctrByPosition, byDay, newAds
+            case users, ci95, ctrByPosition, byDay, newAds, adsShown
         }
 
-        init(users: Int, totals: Totals, ci95: Interval, ctrByPosition: [String: Double], byDay: [Totals], newAds: NewAdLearning) {
+        init(users: Int, totals: Totals, ci95: Interval, ctrByPosition: [String: Double], byDay: [Totals], newAds: NewAdLearning, adsShown: Int) {
             self.newAds = newAds
+            self.adsShown = adsShown
             self.users = users
             self.totals = totals
             self.ci95 = ci95
@@ -113,6 +116,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
             ctrByPosition = try container.decode([String: Double].self, forKey: .ctrByPosition)
             byDay = try container.decode([Totals].self, forKey: .byDay)
             newAds = try container.decode(NewAdLearning.self, forKey: .newAds)
+            adsShown = try container.decode(Int.self, forKey: .adsShown)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -123,6 +127,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
             try container.encode(ctrByPosition, forKey: .ctrByPosition)
             try container.encode(byDay, forKey: .byDay)
             try container.encode(newAds, forKey: .newAds)
+            try container.encode(adsShown, forKey: .adsShown)
         }
     }
 
@@ -216,7 +221,8 @@ public struct SimulationReport: Sendable, Codable, Equatable {
                 ctrByPosition[String(position)] = Double(counts.clicks) / Double(counts.impressions)
             }
             arms[name] = ArmReport(
-                users: members.count, totals: t, ci95: ci, ctrByPosition: ctrByPosition, byDay: byDay, newAds: NewAdLearning(state.newAdImpressions[arm]))
+                users: members.count, totals: t, ci95: ci, ctrByPosition: ctrByPosition, byDay: byDay, newAds: NewAdLearning(state.newAdImpressions[arm]),
+                adsShown: state.shown[arm].count { $0 })
         }
         self.arms = arms
     }

@@ -154,3 +154,52 @@ import Testing
         #expect(throws: AdServeError.self) { try Arms.named("random+explore") }
     }
 }
+
+/// P(conversion | click) at low volume: pooled across the advertiser's ads (empirical Bayes,
+/// global → advertiser → ad) in the learned ranker's fallback; the control keeps the global prior.
+@Suite struct PooledConversionTests {
+    @Test func aNewAdStartsAtItsAdvertisersRateNotTheGlobalPrior() {
+        let prior = BetaPrior.conversion
+        // An advertiser whose ads converted 20 of 100 clicks; a new ad of it has no clicks.
+        let pooled = prior.pooledMean(successes: 0, trials: 0, groupSuccesses: 20, groupTrials: 100)
+        #expect(abs(pooled - 21.0 / 120.0) < 1e-12)
+        // With no group evidence it is the global prior; with much of its own, mostly its own rate.
+        #expect(prior.pooledMean(successes: 0, trials: 0, groupSuccesses: 0, groupTrials: 0) == prior.mean(successes: 0, trials: 0))
+        let own = prior.pooledMean(successes: 20, trials: 2_000, groupSuccesses: 400, groupTrials: 2_000)
+        #expect(abs(own - 0.01) < 0.002)
+    }
+
+    @Test func theLearnedFallbackPoolsAndTheControlDoesNot() async throws {
+        var configuration = ServingConfiguration.payingBids
+        configuration.adLoad = AdLoadPolicy(firstAfterPost: 3, minOrganicBetween: 4, maxAdsPerPage: 1)
+        let world = try await TestWorld.make(configuration: configuration)
+        let advertiser = try await world.advertiser("Shop")
+        let seasoned = try await world.campaign(advertiser, objective: .conversions, bid: 10_000_000)
+        try await world.ad(seasoned)
+        world.publish()
+        // Ten clicks, five conversions on the advertiser's first campaign.
+        let ingestor = EventIngestor(serving: world.serving)
+        for i in 0..<10 {
+            let placement = try #require(try await world.decide("u\(i)").placements.first)
+            world.clock.advance(milliseconds: 5_000)
+            _ = try await ingestor.ingest(IncomingEvent(type: .click, impressionToken: placement.impressionToken))
+            if i < 5 { _ = try await ingestor.ingest(IncomingEvent(type: .conversion, impressionToken: placement.impressionToken)) }
+        }
+        let fresh = try await world.campaign(advertiser, objective: .conversions, bid: 10_000_000)
+        let ad = try await world.ad(fresh)
+        world.publish()
+        // The decision path fills the advertiser's totals into a conversion candidate (the
+        // seasoned campaign paused, the new one is placed).
+        _ = try await world.catalog.updateCampaign(seasoned.id) { $0.status = .paused }
+        world.publish()
+        let decision = try await world.decide("fresh-user")
+        let considered = try #require(decision.trace?.considered.first { $0.candidate.campaignID == fresh.id })
+        #expect(considered.candidate.adID == ad.id && considered.candidate.clicks == 0)
+        #expect(considered.candidate.advertiserClicks == 10 && considered.candidate.advertiserConversions == 5)
+        let pooled = RuleBasedRanker(poolsConversions: true).predict(considered.candidate, user: nil, context: FeedContext()).conversion
+        let control = RuleBasedRanker().predict(considered.candidate, user: nil, context: FeedContext()).conversion
+        // The advertiser's smoothed rate (5 + 1) / (10 + 20) = 0.2, against the global 0.05.
+        #expect(abs(pooled - 0.2) < 1e-12)
+        #expect(control == BetaPrior.conversion.mean(successes: 0, trials: 0))
+    }
+}

@@ -66,7 +66,7 @@ enum CandidateGeneration {
                 guard eligibility.hasBudget(campaignIndex, state) else { return false }
                 let entry = snapshot.campaigns[Int(campaignIndex)]
                 let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
-                picks.append(Pick(candidate: candidate(adIndex, entry, counters, eligibility.seen(entry.id), snapshot, request.now)))
+                picks.append(Pick(candidate: candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), snapshot, request.now)))
                 return true
             }
             for raw in keys {
@@ -102,7 +102,7 @@ enum CandidateGeneration {
                 let seen = eligibility.seen(entry.id)
                 for adIndex in entry.adStart..<entry.adEnd where eligibility.admitsAd(adIndex) {
                     let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
-                    picks.append(Pick(candidate: candidate(adIndex, entry, counters, seen, snapshot, now)))
+                    picks.append(Pick(candidate: candidate(adIndex, entry, counters, state.advertiserTotals(entry), seen, snapshot, now)))
                 }
             }
         }
@@ -111,12 +111,16 @@ enum CandidateGeneration {
 
     /// The candidate value of one ad: what a ranker may look at.
     static func candidate(
-        _ adIndex: Int32, _ entry: CatalogSnapshot.Entry, _ counters: DeliveryCounters, _ seen: Int, _ snapshot: CatalogSnapshot, _ now: Timestamp
+        _ adIndex: Int32, _ entry: CatalogSnapshot.Entry, _ counters: DeliveryCounters, _ advertiser: DeliveryState.RateTotals, _ seen: Int,
+        _ snapshot: CatalogSnapshot, _ now: Timestamp
     ) -> Candidate {
         let ad = snapshot.ads[Int(adIndex)]
-        return Candidate(
+        var candidate = Candidate(
             adID: snapshot.adIDs[Int(adIndex)], campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
             bidMicros: entry.bidMicros, ad: ad, adAgeHours: ad.ageHours(at: now), impressions: counters.impressions, clicks: counters.clicks,
             conversions: counters.conversions, userCampaignImpressions: seen, adSlot: snapshot.adStateSlots[Int(adIndex)])
+        candidate.advertiserClicks = advertiser.clicks
+        candidate.advertiserConversions = advertiser.conversions
+        return candidate
     }
 }

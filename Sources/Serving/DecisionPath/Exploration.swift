@@ -151,7 +151,7 @@ enum Exploration {
                 guard counters.impressions < policy.maxImpressions, eligibility.admitsAd(adIndex), eligibility.admitsCampaign(campaignIndex),
                       eligibility.hasBudget(campaignIndex, state) else { continue }
                 let entry = snapshot.campaigns[Int(campaignIndex)]
-                var pick = Pick(candidate: CandidateGeneration.candidate(adIndex, entry, counters, eligibility.seen(entry.id), snapshot, now))
+                var pick = Pick(candidate: CandidateGeneration.candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), snapshot, now))
                 pick.score(Prediction(
                     click: BetaPrior.click.mean(successes: counters.clicks, trials: counters.impressions),
                     conversion: BetaPrior.conversion.mean(successes: counters.conversions, trials: counters.clicks)))

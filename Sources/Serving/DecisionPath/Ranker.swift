@@ -16,6 +16,10 @@ public struct Candidate: Sendable {
     public var conversions: Int64
     /// Impressions of this ad's campaign to this user in the recent past (fatigue).
     public var userCampaignImpressions: Int
+    /// All-time clicks and conversions of every ad of the advertiser (filled for conversion
+    /// campaigns only): the group a pooled P(conversion | click) shrinks towards.
+    public var advertiserClicks: Int64 = 0
+    public var advertiserConversions: Int64 = 0
     /// The ad's state slot: small, dense and stable while the ad exists, so a ranker can keep
     /// per-ad work in an array; -1 for a candidate made outside a catalog.
     public var adSlot: Int32
@@ -98,10 +102,15 @@ extension Ranker {
 public struct RuleBasedRanker: Ranker {
     public var clickPrior: BetaPrior
     public var conversionPrior: BetaPrior
+    /// P(conversion | click) shrunk towards the advertiser's rate (`BetaPrior.pooledMean`)
+    /// instead of the global prior. Off in the control, which stays as it was; on in the learned
+    /// ranker's fallback, which prices conversion ads before a conversion model exists.
+    public var poolsConversions: Bool
 
-    public init(clickPrior: BetaPrior = .click, conversionPrior: BetaPrior = .conversion) {
+    public init(clickPrior: BetaPrior = .click, conversionPrior: BetaPrior = .conversion, poolsConversions: Bool = false) {
         self.clickPrior = clickPrior
         self.conversionPrior = conversionPrior
+        self.poolsConversions = poolsConversions
     }
 
     /// Historical rates are properties of the ad alone.
@@ -110,6 +119,10 @@ public struct RuleBasedRanker: Ranker {
     public func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction {
         Prediction(
             click: clickPrior.mean(successes: candidate.clicks, trials: candidate.impressions),
-            conversion: conversionPrior.mean(successes: candidate.conversions, trials: candidate.clicks))
+            conversion: poolsConversions
+                ? conversionPrior.pooledMean(
+                    successes: candidate.conversions, trials: candidate.clicks, groupSuccesses: candidate.advertiserConversions,
+                    groupTrials: candidate.advertiserClicks)
+                : conversionPrior.mean(successes: candidate.conversions, trials: candidate.clicks))
     }
 }

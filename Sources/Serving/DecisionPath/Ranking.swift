@@ -48,7 +48,7 @@ enum Ranking {
                 guard eligibility.admitsCampaign(campaignIndex), eligibility.hasBudget(campaignIndex, state), eligibility.admitsAd(adIndex) else { continue }
                 let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
                 let pick = Pick(
-                    candidate: CandidateGeneration.candidate(adIndex, entry, counters, eligibility.seen(entry.id), snapshot, now),
+                    candidate: CandidateGeneration.candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), snapshot, now),
                     prediction: ranking.predictions[Int(adIndex)], value: ranking.values[Int(adIndex)] * relevance.factor(snapshot.ads[Int(adIndex)]))
                 if relevance.isNeutral { best.append(pick) } else { offer(pick, into: &best, capacity: count) }
             }
@@ -92,7 +92,7 @@ enum Ranking {
                 let entry = snapshot.campaigns[Int(choice.campaignIndex)]
                 let counters = state.ads[Int(snapshot.adStateSlots[Int(choice.adIndex)])]
                 return Pick(
-                    candidate: CandidateGeneration.candidate(choice.adIndex, entry, counters, eligibility.seen(entry.id), snapshot, request.now),
+                    candidate: CandidateGeneration.candidate(choice.adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), snapshot, request.now),
                     propensity: choice.propensity)
             }
         }

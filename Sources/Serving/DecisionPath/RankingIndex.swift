@@ -20,8 +20,8 @@ public final class RankingIndex: Sendable {
     /// With `forValue`, predictions come from `predictForRanking` (enough for the values; a
     /// value order does not place from its predictions).
     init(snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker, now: Timestamp, forValue: Bool = false) {
-        let counters = delivery.state.withLock { state in
-            snapshot.adStateSlots.map { state.ads[Int($0)] }
+        let (counters, advertisers) = delivery.state.withLock { state in
+            (snapshot.adStateSlots.map { state.ads[Int($0)] }, snapshot.campaigns.map { state.advertiserTotals($0) })
         }
         var predictions: [Prediction] = []
         var values: [Double] = []
@@ -43,10 +43,13 @@ public final class RankingIndex: Sendable {
             let entry = snapshot.campaigns[campaignIndex]
             for adIndex in Int(entry.adStart)..<Int(entry.adEnd) {
                 let c = counters[adIndex]
-                batch.append(Candidate(
+                var candidate = Candidate(
                     adID: snapshot.adIDs[adIndex], campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
                     bidMicros: entry.bidMicros, ad: snapshot.ads[adIndex], adAgeHours: snapshot.ads[adIndex].ageHours(at: now),
-                    impressions: c.impressions, clicks: c.clicks, conversions: c.conversions, adSlot: snapshot.adStateSlots[adIndex]))
+                    impressions: c.impressions, clicks: c.clicks, conversions: c.conversions, adSlot: snapshot.adStateSlots[adIndex])
+                candidate.advertiserClicks = advertisers[campaignIndex].clicks
+                candidate.advertiserConversions = advertisers[campaignIndex].conversions
+                batch.append(candidate)
                 if batch.count == 4096 { flush() }
             }
         }
