@@ -207,9 +207,12 @@ public struct AdServeAPI: Sendable {
             try await auth.principal(request, context).requireFeed()
             let id = try UserID(validating: context.parameters.get("id") ?? "")
             let input = try await body(PutUserBody.self, request)
+            // A profile update that leaves the opt-out out keeps the user's choice.
+            var personalization = input.personalization
+            if personalization == nil { personalization = try await serving.store.user(id)?.personalization }
             let profile = UserProfile(
                 id: id, age: input.age, gender: input.gender, country: input.country, language: input.language,
-                interests: input.interests ?? [], personalization: input.personalization ?? true)
+                interests: input.interests ?? [], personalization: personalization ?? true)
             try await serving.putUser(profile)
             return try JSON.response(UserPayload(profile.normalized()))
         }

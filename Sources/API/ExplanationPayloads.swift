@@ -77,6 +77,12 @@ struct ExplainPayload: Encodable {
         pricing = t.auction.pricing.rawValue
         reserves = ["cpm": t.auction.reserveCPMMicros, "cpc": t.auction.reserveCPCMicros, "cpa": t.auction.reserveCPAMicros]
         let runnerUp = t.runnerUpValueMicros
+        // What a winner was priced against: the next slot's winner, or for the last the runner-up.
+        let auctionWinners = t.placed.filter { !$0.explored }
+        func next(after p: DecisionTrace.Placed) -> Double? {
+            guard let i = auctionWinners.firstIndex(where: { $0.afterPost == p.afterPost }) else { return nil }
+            return i + 1 < auctionWinners.count ? auctionWinners[i + 1].valueMicros : runnerUp
+        }
         placements = t.placed.map { p in
             let unit = switch p.candidate.objective {
             case .awareness: "per impression (a CPM bid of \(p.candidate.bidMicros) per 1,000)"
@@ -88,8 +94,8 @@ struct ExplainPayload: Encodable {
                 auction = "placed by exploration (propensity \(p.propensity)): pays the reserve, \(p.priceMicros) micros \(unit)"
             } else if t.auction.pricing == .firstPrice || t.policy != "ranked" {
                 auction = "pays its bid: \(p.priceMicros) micros \(unit)"
-            } else if let runnerUp {
-                auction = "value \(p.valueMicros) micros per impression against the runner-up's \(runnerUp): pays the least bid that keeps its slot, \(p.priceMicros) micros \(unit) (never above its bid, never below the reserve)"
+            } else if let next = next(after: p) {
+                auction = "value \(p.valueMicros) micros per impression against the next candidate's \(next): pays the least bid that keeps its slot, \(p.priceMicros) micros \(unit) (never above its bid, never below the reserve)"
             } else {
                 auction = "no competitor left out: pays the reserve, \(p.priceMicros) micros \(unit)"
             }

@@ -59,6 +59,9 @@ struct FrequencyCapPayload: Codable {
     /// The caps a body sets: `frequency_cap` (one) or `frequency_caps` (all of them), not both.
     static func caps(single: FrequencyCapPayload?, list: [FrequencyCapPayload]?) throws(AdServeError) -> (single: FrequencyCap?, list: [FrequencyCap]?) {
         if single != nil && list != nil { throw .invalid("frequency_caps", "give frequency_cap or frequency_caps, not both") }
+        if let single, single.perHours == nil || (single.per ?? .campaign) != .campaign {
+            throw .invalid("frequency_cap", "is the campaign's cap within per_hours hours; use frequency_caps for per-ad and lifetime caps")
+        }
         return (single?.cap, list?.map(\.cap))
     }
 }

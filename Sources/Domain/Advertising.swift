@@ -149,6 +149,9 @@ public struct Campaign: Sendable, Equatable, Codable {
 
     /// The campaign's first windowed campaign-wide cap: the API's original `frequency_cap`.
     /// Setting it replaces that cap and keeps the others.
+    /// Whether a cap counts impressions for ever.
+    public var hasLifetimeCap: Bool { frequencyCaps.contains { $0.perHours == nil } }
+
     public var frequencyCap: FrequencyCap? {
         get { frequencyCaps.first { $0.per == .campaign && $0.perHours != nil } }
         set {

@@ -450,16 +450,22 @@ public final class SQLiteStore: AdStore {
     public func impressionCounts(campaigns: [CampaignID]) async throws -> [ImpressionCount] {
         guard !campaigns.isEmpty else { return [] }
         return try await reader.run { db in
-            let marks = Array(repeating: "?", count: campaigns.count).joined(separator: ", ")
-            return try db.query(
-                """
-                SELECT user_id, campaign_id, ad_id, COUNT(*) FROM events WHERE type = 'impression' AND campaign_id IN (\(marks))
-                GROUP BY user_id, campaign_id, ad_id
-                """, campaigns.map { .integer($0.rawValue) }
-            ) {
-                ImpressionCount(
-                    userID: try UserID(validating: $0.text(0)), campaignID: CampaignID($0.int(1)), adID: AdID($0.int(2)), impressions: Int($0.int(3)))
+            // In chunks: SQLite limits the variables of one statement.
+            var counts: [ImpressionCount] = []
+            for start in stride(from: 0, to: campaigns.count, by: 500) {
+                let chunk = campaigns[start..<min(start + 500, campaigns.count)]
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+                counts += try db.query(
+                    """
+                    SELECT user_id, campaign_id, ad_id, COUNT(*) FROM events WHERE type = 'impression' AND campaign_id IN (\(marks))
+                    GROUP BY user_id, campaign_id, ad_id
+                    """, chunk.map { .integer($0.rawValue) }
+                ) {
+                    ImpressionCount(
+                        userID: try UserID(validating: $0.text(0)), campaignID: CampaignID($0.int(1)), adID: AdID($0.int(2)), impressions: Int($0.int(3)))
+                }
             }
+            return counts
         }
     }
 

@@ -91,10 +91,13 @@ public final class CatalogPublisher: Sendable {
         // Built outside the lock: writes go on while the index is rebuilt.
         let snapshot = CatalogSnapshot(campaigns: copy.campaigns, ads: copy.ads, campaignSlots: copy.campaignSlots, adSlots: copy.adSlots, version: copy.version)
         delivery.ensureCapacity(campaigns: copy.campaignSlots.count, ads: copy.adSlots.count)
-        published.withLock { current in
+        let newer = published.withLock { current in
             // Two publishers racing: keep the newer snapshot.
-            if current.version < snapshot.version { current = snapshot }
+            guard current.version < snapshot.version else { return false }
+            current = snapshot
+            return true
         }
+        if newer { delivery.retainYoung(activeIn: snapshot) }
         master.withLock { m in m.publishedVersion = max(m.publishedVersion, copy.version) }
         return true
     }

@@ -233,7 +233,13 @@ public final class CatalogSnapshot: Sendable {
     /// and lifetime counts (lifetime caps). A few impressions per user, so cheap.
     func capped(_ user: DeliveryState.UserState?, now: Int64) -> (campaigns: [Int32], ads: Set<Int64>) {
         guard let user, !user.recent.isEmpty || !user.lifetimeCampaigns.isEmpty else { return ([], []) }
-        var seen = Set(user.recent.map(\.campaign))
+        // One pass over the recent impressions, grouped by capped campaign.
+        var recentByCampaign: [Int64: [(ad: Int64, at: Int64)]] = [:]
+        for impression in user.recent {
+            guard let index = campaignIndices[CampaignID(impression.campaign)], campaigns[Int(index)].capStart < campaigns[Int(index)].capEnd else { continue }
+            recentByCampaign[impression.campaign, default: []].append((impression.ad, impression.at))
+        }
+        var seen = Set(recentByCampaign.keys)
         seen.formUnion(user.lifetimeCampaigns.keys)
         var campaignsOut: [Int32] = []
         var adsOut: Set<Int64> = []
@@ -241,6 +247,7 @@ public final class CatalogSnapshot: Sendable {
             guard let index = campaignIndices[CampaignID(campaign)] else { continue }
             let entry = campaigns[Int(index)]
             guard entry.capStart < entry.capEnd else { continue }
+            let recent = recentByCampaign[campaign] ?? []
             for rule in capRules[Int(entry.capStart)..<Int(entry.capEnd)] {
                 let limit = Int(rule.impressions)
                 if rule.windowMilliseconds == 0 {
@@ -254,7 +261,7 @@ public final class CatalogSnapshot: Sendable {
                     continue
                 }
                 let since = now - rule.windowMilliseconds
-                let inWindow = user.recent.filter { $0.campaign == campaign && $0.at > since }
+                let inWindow = recent.filter { $0.at > since }
                 if rule.perAd {
                     var perAd: [Int64: Int] = [:]
                     for impression in inWindow { perAd[impression.ad, default: 0] += 1 }

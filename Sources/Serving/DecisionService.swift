@@ -25,6 +25,8 @@ public struct ServingConfiguration: Sendable {
     public var auction = AuctionRules()
     /// The share of ranked slots that explore young ads; off by default (`serve` turns it on).
     public var exploration = ExplorationPolicy.off
+    /// The user's side of total value: micros one expected hide costs (0: off, the control).
+    public var engagement = EngagementCost()
     /// Traces kept for `explain` and `why` (the latest decisions), and the candidates each keeps.
     public var traceCapacity = 10_000
     public var traceCandidates = 10
@@ -76,8 +78,8 @@ public final class DecisionService: Sendable {
         self.catalog = catalog
         self.delivery = delivery
         self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: signer, policy: configuration.policy, candidateCount: configuration.candidateCount, valuePool: configuration.valuePool,
-            auction: configuration.auction, exploration: configuration.exploration, traceCandidates: configuration.traceCandidates,
-            lossSampleRate: configuration.lossSampleRate)
+            auction: configuration.auction, exploration: configuration.exploration, traceCandidates: configuration.traceCapacity > 0 ? configuration.traceCandidates : 0,
+            lossSampleRate: configuration.lossSampleRate, engagement: configuration.engagement)
         self.ranker = ranker
         self.retriever = retriever
         self.candidateAudit = retriever != nil && configuration.candidateAuditRate > 0 ? CandidateAudit(sampleRate: configuration.candidateAuditRate) : nil
@@ -98,8 +100,8 @@ public final class DecisionService: Sendable {
         self.catalog = base.catalog
         self.delivery = base.delivery
         self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: base.signer, policy: configuration.policy, candidateCount: configuration.candidateCount, valuePool: configuration.valuePool,
-            auction: configuration.auction, exploration: configuration.exploration, traceCandidates: configuration.traceCandidates,
-            lossSampleRate: configuration.lossSampleRate)
+            auction: configuration.auction, exploration: configuration.exploration, traceCandidates: configuration.traceCapacity > 0 ? configuration.traceCandidates : 0,
+            lossSampleRate: configuration.lossSampleRate, engagement: configuration.engagement)
         self.ranker = ranker
         self.retriever = retriever
         self.candidateAudit = retriever != nil && configuration.candidateAuditRate > 0 ? CandidateAudit(sampleRate: configuration.candidateAuditRate) : nil
@@ -158,7 +160,7 @@ public final class DecisionService: Sendable {
         guard engine.policy == .ranked else { return published }
         if ranker.isUserIndependent {
             guard published || rebuildRanking else { return published }
-            let index = RankingIndex(snapshot: catalog.snapshot, delivery: delivery, ranker: ranker, now: now)
+            let index = RankingIndex(snapshot: catalog.snapshot, delivery: delivery, ranker: ranker, now: now, engagement: engine.engagement)
             ranking.withLock { current in
                 // Two refreshes racing: keep the order of the newer snapshot.
                 if let current, current.snapshot.version > index.snapshot.version { return }
@@ -179,7 +181,7 @@ public final class DecisionService: Sendable {
             guard due else { return published }
             let build: @Sendable () -> Void = { [self] in
                 // Ranked by the serving ranker itself, with no user: the ads worth most to anyone.
-                let index = RankingIndex(snapshot: snapshot, delivery: delivery, ranker: ranker, now: now, forValue: true)
+                let index = RankingIndex(snapshot: snapshot, delivery: delivery, ranker: ranker, now: now, forValue: true, engagement: engine.engagement)
                 valueOrder.withLock { order in
                     order.building = false
                     if let current = order.index, current.snapshot.version > index.snapshot.version { return }

@@ -66,10 +66,6 @@ public final class DeliveryState: Sendable {
         var young: [Int32] = []
         var youngBelow: Int64
 
-        mutating func rebuildYoung() {
-            young = ads.indices.filter { ads[$0].impressions < youngBelow }.map { Int32($0) }
-        }
-
         mutating func removeYoung(_ slot: Int32) {
             var low = 0
             var high = young.count
@@ -115,7 +111,8 @@ public final class DeliveryState: Sendable {
         let counters = try await store.adCounters()
         let impressions = try await store.impressions(since: now.adding(milliseconds: -Self.capMemoryMilliseconds))
         let hides = try await store.hides()
-        let lifetimeCapped = snapshot.campaigns.filter(\.hasLifetimeCap).map(\.id)
+        // Every campaign with a lifetime cap, active or not: a paused one resumes with its counts.
+        let lifetimeCapped = snapshot.campaignsByID.values.filter(\.hasLifetimeCap).map(\.id).sorted()
         let lifetime = lifetimeCapped.isEmpty ? [] : try await store.impressionCounts(campaigns: lifetimeCapped)
         ensureCapacity(campaigns: snapshot.campaignSlots.count, ads: snapshot.adSlots.count)
         state.withLock { s in
@@ -124,7 +121,9 @@ public final class DeliveryState: Sendable {
                 s.spend[Int(slot)] = CampaignSpendState(day: now.day, today: row.todayMicros, total: row.totalMicros)
             }
             for (adID, c) in counters {
-                if let advertiser = snapshot.adsByID[adID].flatMap({ snapshot.campaignsByID[$0.campaignID] })?.advertiserID.rawValue {
+                // Only conversion campaigns' clicks pool P(conversion | click): others track none.
+                if let campaign = snapshot.adsByID[adID].flatMap({ snapshot.campaignsByID[$0.campaignID] }), campaign.objective == .conversions {
+                    let advertiser = campaign.advertiserID.rawValue
                     s.advertisers[advertiser, default: RateTotals()].clicks += c.clicks
                     s.advertisers[advertiser, default: RateTotals()].conversions += c.conversions
                 }
@@ -145,15 +144,16 @@ public final class DeliveryState: Sendable {
                 let vector = Self.feedbackContext(campaign: nil, ad: hide.adID, snapshot: snapshot).vector
                 s.users[hide.userID, default: UserState()].feedback(hide.type, ad: hide.adID.rawValue, advertiser: hide.advertiserID.rawValue, vector: vector)
             }
-            s.rebuildYoung()
         }
+        retainYoung(activeIn: snapshot)
     }
 
     /// Applies one durably recorded event.
     public func apply(_ event: EventRecord, charged: Micros, snapshot: CatalogSnapshot) {
         let campaignSlot = snapshot.campaignSlots[event.campaignID].map(Int.init)
         let adSlot = snapshot.adSlots[event.adID].map(Int.init)
-        let advertiser = event.type == .click || event.type == .conversion ? snapshot.campaignsByID[event.campaignID]?.advertiserID.rawValue : nil
+        let campaign = snapshot.campaignsByID[event.campaignID]
+        let advertiser = (event.type == .click || event.type == .conversion) && campaign?.objective == .conversions ? campaign?.advertiserID.rawValue : nil
         let day = event.at.day
         state.withLock { s in
             if let campaignSlot, campaignSlot < s.spend.count, charged > 0 {
@@ -175,7 +175,7 @@ public final class DeliveryState: Sendable {
                 var user = s.users[event.userID, default: UserState()]
                 user.recent.removeAll { $0.at < horizon }
                 user.recent.append((event.campaignID.rawValue, event.adID.rawValue, event.at.milliseconds))
-                if let index = snapshot.campaignIndices[event.campaignID], snapshot.campaigns[Int(index)].hasLifetimeCap {
+                if campaign?.hasLifetimeCap == true {
                     user.lifetimeCampaigns[event.campaignID.rawValue, default: 0] += 1
                     user.lifetimeAds[event.adID.rawValue, default: 0] += 1
                 }
@@ -189,17 +189,32 @@ public final class DeliveryState: Sendable {
                 if let adSlot, adSlot < s.ads.count { s.ads[adSlot].conversions += 1 }
                 if let advertiser { s.advertisers[advertiser, default: RateTotals()].conversions += 1 }
             case .hide, .hideAdvertiser, .notRelevant:
+                if let adSlot, adSlot < s.ads.count { s.ads[adSlot].hides += 1 }
                 let (advertiser, vector) = Self.feedbackContext(campaign: event.campaignID, ad: event.adID, snapshot: snapshot)
                 s.users[event.userID, default: UserState()].feedback(event.type, ad: event.adID.rawValue, advertiser: advertiser, vector: vector)
             }
         }
     }
 
-    /// The advertiser of a campaign and the content vector of an ad, as the snapshot knows them.
+    /// The advertiser of a campaign and the content vector of an ad.
     static func feedbackContext(campaign: CampaignID?, ad: AdID, snapshot: CatalogSnapshot) -> (advertiser: Int64?, vector: [Float]?) {
-        let advertiser = campaign.flatMap { snapshot.campaignIndices[$0] }.map { snapshot.campaigns[Int($0)].advertiserID.rawValue }
-        let vector = snapshot.adSlots[ad].flatMap { snapshot.adIndex(slot: Int64($0)) }.flatMap { snapshot.ads[Int($0)].embedding }
-        return (advertiser, vector)
+        // Every campaign and ad the catalog knows, active or not, as a restart would see them.
+        (campaign.flatMap { snapshot.campaignsByID[$0] }?.advertiserID.rawValue, snapshot.adsByID[ad]?.embedding)
+    }
+
+    /// Keeps only the young ads that are active in `snapshot` (a paused or removed ad gains no
+    /// impressions and would stay young for ever), and adds active ones that are young again
+    /// in the list (an ad resumed). Called when a snapshot is published.
+    /// The lock is held only to read the counters and to swap the list; an ad that comes of
+    /// age in between stays listed until the next publish (exploration checks counts anyway).
+    func retainYoung(activeIn snapshot: CatalogSnapshot) {
+        let (impressions, bound) = state.withLock { s in
+            (snapshot.adStateSlots.map { Int($0) < s.ads.count ? s.ads[Int($0)].impressions : 0 }, s.youngBelow)
+        }
+        var young: [Int32] = []
+        for (slot, count) in zip(snapshot.adStateSlots, impressions) where count < bound { young.append(slot) }
+        young.sort()
+        state.withLock { $0.young = young }
     }
 
     /// Spend of one campaign, today and in total (for tests and reports).

@@ -46,6 +46,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Share of ranked slots given to young ads by Thompson sampling (0 turns exploration off; at most 0.5).")
     var exploreShare = 0.05
     @Option(help: "Ads with fewer impressions than this are young, explored.") var exploreBelow: Int64 = ExplorationPolicy.defaultMaxImpressions
+    @Option(help: "Total value: micros of advertiser value one expected hide costs, subtracted as P(hide) × this (0: rank by advertiser value alone).")
+    var hideCostMicros = 0.0
     @Option(help: "Latest decisions whose traces are kept for GET /v1/decisions/{id}/explain and /why (0: none).") var traceCapacity = 10_000
     @Option(help: "Share of decisions on which every campaign's loss reason is tallied (GET /v1/reports/campaigns/{id}/losses).")
     var lossSampleRate = 0.001
@@ -80,6 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...8760).contains(tokenHours) else { throw ValidationError("--token-hours must be between 1 and 8760") }
         guard (0...0.5).contains(exploreShare) else { throw ValidationError("--explore-share must be between 0 and 0.5") }
         guard exploreBelow >= 0 else { throw ValidationError("--explore-below must not be negative") }
+        guard hideCostMicros >= 0, hideCostMicros.isFinite else { throw ValidationError("--hide-cost-micros must be a non-negative number") }
         guard traceCapacity >= 0 else { throw ValidationError("--trace-capacity must not be negative") }
         guard (0...1).contains(lossSampleRate) else { throw ValidationError("--loss-sample-rate must be between 0 and 1") }
         guard AuctionRules.Pricing(rawValue: pricing) != nil else { throw ValidationError("--pricing must be second or first") }
@@ -164,6 +167,7 @@ struct ServeCommand: AsyncParsableCommand {
             reserveCPAMicros: reserveCpaMicros)
         configuration.exploration = ExplorationPolicy(share: exploreShare, maxImpressions: exploreBelow)
         configuration.traceCapacity = traceCapacity
+        configuration.engagement = EngagementCost(hideMicros: hideCostMicros)
         configuration.lossSampleRate = lossSampleRate
         var reloader: ModelReloader?
         var onlineLearner: OnlineLearner?

@@ -304,6 +304,10 @@ import Testing
             #expect(optOut.status == 200 && optOut["personalization"] as? Bool == false)
             #expect(try await api.call(.get, "/v1/users/bob", key: Self.feed)["personalization"] as? Bool == false)
             #expect(try await api.call(.put, "/v1/users/carol", key: Self.feed, json: #"{"country":"us"}"#)["personalization"] as? Bool == true)
+            // Updating the profile without the field keeps the user's opt-out.
+            #expect(try await api.call(.put, "/v1/users/bob", key: Self.feed, json: #"{"country":"us","interests":["running"]}"#)["personalization"] as? Bool == false)
+            let lifetimeSingle = try await api.call(.patch, "/v1/campaigns/\(campaignID)", key: key, json: #"{"frequency_cap":{"impressions":1}}"#)
+            #expect(lifetimeSingle.status == 400 && lifetimeSingle.errorField == "frequency_cap")
 
             _ = try await api.ad(campaignID, key: key)
             let decision = try await api.decideUntilServed("bob")

@@ -68,7 +68,8 @@ import Testing
     }
 
     /// Exploration stops for an ad once it has `maxImpressions` impressions: when every ad has,
-    /// the auction's winner is placed on every page, logged with propensity 1 − share.
+    /// exploring has nothing to offer, and the auction's winner is placed on every page,
+    /// logged with propensity 1.
     @Test func matureAdsAreNotExplored() async throws {
         let world = try await TestWorld.make(configuration: Self.oneSlot(exploration: ExplorationPolicy(share: 0.5, maxImpressions: 3)))
         let ads = try await Self.equalAds(world, count: 4)
@@ -77,7 +78,7 @@ import Testing
         #expect(ads.allSatisfy { (counts[$0.id] ?? 0) >= 3 })
         #expect(early.filter(\.explored).allSatisfy { $0.candidate.impressions < 3 })
         let late = try await Self.serve(world, decisions: 100)
-        #expect(late.allSatisfy { !$0.explored && $0.propensity == 0.5 && $0.ad.id == ads[0].id })
+        #expect(late.allSatisfy { !$0.explored && $0.propensity == 1 && $0.ad.id == ads[0].id })
     }
 
     /// The logged propensity is the probability the policy placed the ad: for each ad, the mean

@@ -134,12 +134,14 @@ import Testing
         var profile = try #require(try await world.store.user(user))
         profile.personalization = false
         try await world.serving.putUser(profile)
-        // The next decision no longer matches interests.
-        #expect(try await Self.see(world, "u1")?.id == everyone.id)
+        // The next decision no longer matches interests, and what it saw (its trace, which the
+        // serve log and the learners see too) has no interests, activity or recent topics.
+        let decision = try await world.decide("u1")
+        #expect(decision.placements.first?.ad.id == everyone.id)
+        let used = try #require(decision.trace?.profile)
+        #expect(used.interests.isEmpty && used.activityVector == nil && used.recentTopics.isEmpty && used.country == "us" && !used.personalization)
         let stored = try #require(try await world.store.user(user))
         #expect(!stored.personalization && stored.interests == ["running"])
-        let used = try #require(try await world.serving.profile(of: user)).depersonalized()
-        #expect(used.interests.isEmpty && used.activityVector == nil && used.recentTopics.isEmpty && used.country == "us")
         let restarted = try await world.reopened()
         restarted.publish()
         #expect(try await Self.see(restarted, "u1")?.id == everyone.id)

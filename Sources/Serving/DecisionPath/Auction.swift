@@ -57,13 +57,16 @@ public enum Auction {
     public struct Bid: Sendable, Equatable {
         public var objective: Objective
         public var bidMicros: Micros
-        /// Expected value of one impression in micros, bid × q.
+        /// Total value of one impression in micros: bid × q less `cost`.
         public var value: Double
+        /// The engagement cost already taken from `value` (`EngagementCost`); 0 when off.
+        public var cost: Double
 
-        public init(objective: Objective, bidMicros: Micros, value: Double) {
+        public init(objective: Objective, bidMicros: Micros, value: Double, cost: Double = 0) {
             self.objective = objective
             self.bidMicros = bidMicros
             self.value = value
+            self.cost = cost
         }
     }
 
@@ -75,11 +78,13 @@ public enum Auction {
             let reserve = rules.reserve(winner.objective)
             guard rules.pricing == .secondPrice else { return winner.bidMicros }
             let next = i + 1 < winners.count ? winners[i + 1].value : runnerUp?.value ?? 0
-            // The least bid b with b × q ≥ next, where q = value / bid.
-            guard winner.value > 0, winner.bidMicros > 0, next > 0 else { return min(winner.bidMicros, reserve) }
+            // The least bid b with b × q − cost ≥ next, where q = (value + cost) / bid: with an
+            // engagement cost a winner pays for it too, as a competitor's value would.
+            let advertiserValue = winner.value + winner.cost
+            guard advertiserValue > 0, winner.bidMicros > 0, next + winner.cost > 0 else { return min(winner.bidMicros, reserve) }
             // Relative slack of 1e-12 so that floating-point error never rounds an exact price up
             // by a micro.
-            let needed = (next * Double(winner.bidMicros) / winner.value * (1 - 1e-12)).rounded(.up)
+            let needed = ((next + winner.cost) * Double(winner.bidMicros) / advertiserValue * (1 - 1e-12)).rounded(.up)
             guard needed.isFinite, needed < Double(winner.bidMicros) else { return winner.bidMicros }
             return max(reserve, min(winner.bidMicros, Micros(needed)))
         }

@@ -7,17 +7,22 @@ struct Pick {
     var prediction = Prediction(click: 0, conversion: 0)
     var value = 0.0
     var propensity = 1.0
+    /// The engagement cost subtracted from the advertiser's value (`EngagementCost`): `value`
+    /// is what is left, the total value slots go by.
+    var cost = 0.0
     /// Placed by exploration rather than won in the auction (`Exploration`).
     var explored = false
 
-    /// Records a prediction and the expected value of one impression it implies.
-    mutating func score(_ prediction: Prediction) {
+    /// Records a prediction and the total value of one impression it implies: the advertiser's
+    /// expected value less the engagement cost.
+    mutating func score(_ prediction: Prediction, engagement: EngagementCost = EngagementCost()) {
         self.prediction = prediction
-        value = prediction.expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros)
+        cost = engagement.cost(candidate)
+        value = prediction.expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros) - cost
     }
 
     /// What the auction prices it by.
-    var bid: Auction.Bid { Auction.Bid(objective: candidate.objective, bidMicros: candidate.bidMicros, value: value) }
+    var bid: Auction.Bid { Auction.Bid(objective: candidate.objective, bidMicros: candidate.bidMicros, value: value, cost: cost) }
 }
 
 /// Stage 2 of a decision: the candidates the ranker scores. Either every eligible ad (the
@@ -121,6 +126,7 @@ enum CandidateGeneration {
             conversions: counters.conversions, userCampaignImpressions: seen, adSlot: snapshot.adStateSlots[Int(adIndex)])
         candidate.advertiserClicks = advertiser.clicks
         candidate.advertiserConversions = advertiser.conversions
+        candidate.hides = counters.hides
         return candidate
     }
 }

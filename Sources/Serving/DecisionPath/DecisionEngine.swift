@@ -16,6 +16,8 @@ public struct DecisionEngine: Sendable {
     public var auction: AuctionRules
     /// The share of ranked slots given to young ads (`Exploration`).
     public var exploration: ExplorationPolicy
+    /// The user's side of total value (`EngagementCost`); off by default.
+    public var engagement: EngagementCost
     /// How many of the best candidates a decision's trace keeps (0: no trace).
     public var traceCandidates: Int
     /// Share of decisions on which every campaign's fate is recorded (`CampaignLoss`).
@@ -23,8 +25,10 @@ public struct DecisionEngine: Sendable {
 
     public init(
         adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked, candidateCount: Int = 500, valuePool: Int = 100,
-        auction: AuctionRules = AuctionRules(), exploration: ExplorationPolicy = .off, traceCandidates: Int = 10, lossSampleRate: Double = 0.001
+        auction: AuctionRules = AuctionRules(), exploration: ExplorationPolicy = .off, traceCandidates: Int = 10, lossSampleRate: Double = 0.001,
+        engagement: EngagementCost = EngagementCost()
     ) {
+        self.engagement = engagement
         self.traceCandidates = traceCandidates
         self.lossSampleRate = lossSampleRate
         self.adLoad = adLoad
@@ -51,7 +55,9 @@ public struct DecisionEngine: Sendable {
             auction: auction)
         // Second price needs the best candidate left out: ranked paths fill one more than the slots.
         let wanted = positions.count + (auction.pricing == .secondPrice ? 1 : 0)
-        // The trace keeps a few more of the best candidates than the auction needs.
+        // Scored paths keep a few more of the best candidates than the auction needs, for the
+        // trace (free: they were scored anyway); the walk of a precomputed order stops at what
+        // the auction needs.
         let ranked = max(wanted, traceCandidates)
         var picks: [Pick]
         if case .uniformRandom(let seed) = policy {
@@ -64,18 +70,18 @@ public struct DecisionEngine: Sendable {
                 Decision(decisionID: request.decisionID, arm: arm, placements: placements), request: request, eligibility: eligibility, delivery: delivery,
                 considered: random, runnerUp: nil, slots: positions.count)
         } else if let ranking = view.ranking {
-            picks = Ranking.walk(ranking, count: ranked, eligibility: eligibility, delivery: delivery, now: request.now)
+            picks = Ranking.walk(ranking, count: wanted, eligibility: eligibility, delivery: delivery, now: request.now, engagement: engagement)
         } else {
             let retrieved = retriever.flatMap {
                 CandidateGeneration.retrieved(
                     eligibility, retriever: $0, k: candidateCount, valueOrder: view.valueOrder, valuePool: valuePool, request: request, delivery: delivery)
             }
             let candidates = retrieved ?? CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now)
-            picks = Ranking.best(candidates, count: ranked, ranker: ranker, request: request, relevance: eligibility.relevance)
+            picks = Ranking.best(candidates, count: ranked, ranker: ranker, request: request, relevance: eligibility.relevance, engagement: engagement)
             if let retrieved, let audit, audit.samples(request.decisionID) {
                 let full = Ranking.best(
                     CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now), count: positions.count, ranker: ranker, request: request,
-                    relevance: eligibility.relevance)
+                    relevance: eligibility.relevance, engagement: engagement)
                 let ids = Set(retrieved.map(\.candidate.adID))
                 audit.record(
                     chosen: full.count, found: full.filter { ids.contains($0.candidate.adID) }.count, fullValue: full.reduce(0) { $0 + $1.value },
@@ -142,8 +148,9 @@ public struct DecisionEngine: Sendable {
     func losses(_ decision: Decision, eligibility: Eligibility, delivery: DeliveryState, considered: [Pick], slots: Int) -> [CampaignLoss] {
         let snapshot = eligibility.snapshot
         let placed = Set(decision.placements.map(\.campaignID))
-        // With a slot left empty any eligible campaign could have had it: no bid to beat.
-        let lastValue = decision.placements.count == slots ? decision.placements.last?.expectedValueMicros : nil
+        // The auction's last winner (before exploration); with a slot left empty any eligible
+        // campaign could have had it: no bid to beat.
+        let lastValue = considered.count >= slots && decision.placements.count == slots ? considered[slots - 1].value : nil
         var bestValue: [CampaignID: Double] = [:]
         for pick in considered { bestValue[pick.candidate.campaignID] = max(bestValue[pick.candidate.campaignID] ?? 0, pick.value) }
         var out: [CampaignLoss] = []

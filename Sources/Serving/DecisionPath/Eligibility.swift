@@ -115,14 +115,24 @@ struct Eligibility {
 struct Relevance {
     static let weight = 0.8
     let notRelevant: [[Float]]
+    /// Their squared norms, computed once per decision.
+    let squaredNorms: [Double]
+
+    init(notRelevant: [[Float]]) {
+        self.notRelevant = notRelevant
+        self.squaredNorms = notRelevant.map(VectorMath.squaredNorm)
+    }
 
     var isNeutral: Bool { notRelevant.isEmpty }
 
     @inline(__always)
     func factor(_ ad: Ad) -> Double {
         guard !notRelevant.isEmpty, let vector = ad.embedding else { return 1 }
+        let norm = VectorMath.squaredNorm(vector)
         var closest = 0.0
-        for other in notRelevant where other.count == vector.count { closest = max(closest, VectorMath.cosine(vector, other)) }
+        for (other, otherNorm) in zip(notRelevant, squaredNorms) where other.count == vector.count {
+            closest = max(closest, VectorMath.cosine(vector, other, squaredNormA: norm, squaredNormB: otherNorm))
+        }
         return 1 - Self.weight * closest * closest
     }
 }

@@ -42,7 +42,8 @@ public struct ExplorationPolicy: Sendable, Equatable {
 /// won by the ad of highest drawn value; q(ad) is its share of wins, and the slot's ad is then
 /// drawn from q itself, so q is exactly the probability it was drawn with. The propensity every
 /// placement logs is therefore exact for the policy that served it:
-/// P(ad in slot) = (1 − share) · [ad is the auction's winner] + share · q(ad).
+/// P(ad in slot) = (1 − share) · [ad is the auction's winner] + share · q(ad); with no young ad
+/// to offer for the slot, exploring changes nothing and the winner's propensity is 1.
 /// An exploring slot that draws the auction's own winner changes nothing. An explored ad did not
 /// win an auction: it pays its billing type's reserve (never above its bid).
 enum Exploration {
@@ -59,19 +60,19 @@ enum Exploration {
     ) {
         guard policy.isOn, !picks.isEmpty else { return }
         var rng = SplitMix64(seed: StableHash.fnv1a(request.decisionID) ^ 0x6578_706C_6F72_6521)
-        var pool: [Pick]?
+        // The pool is needed on every slot: with no young ad to offer, exploring changes nothing
+        // and the winner's propensity is 1.
+        let pool = youngPool(policy: policy, eligibility: eligibility, delivery: delivery, now: request.now)
         for slot in picks.indices {
             let explores = Double.random(in: 0..<1, using: &rng) < policy.share
             let winner = picks[slot]
-            let winnerIsYoung = winner.candidate.impressions < policy.maxImpressions
-            guard explores || winnerIsYoung else {
-                picks[slot].propensity = 1 - policy.share
-                continue
-            }
-            if pool == nil { pool = youngPool(policy: policy, eligibility: eligibility, delivery: delivery, now: request.now) }
             // Ads of advertisers placed in the other slots are out: one ad per advertiser a page.
             let others = Set(picks.indices.filter { $0 != slot }.map { picks[$0].candidate.advertiserID })
-            let options = pool!.filter { !others.contains($0.candidate.advertiserID) }
+            let options = pool.filter { !others.contains($0.candidate.advertiserID) }
+            guard !options.isEmpty else {
+                picks[slot].propensity = 1
+                continue
+            }
             let choice = choose(
                 options: options, explores: explores, winner: winner.candidate.adID, draws: policy.draws, relevance: eligibility.relevance, rng: &rng)
             if let chosen = choice.chosen, choice.options[chosen].candidate.adID != winner.candidate.adID {
@@ -113,6 +114,7 @@ enum Exploration {
     /// Each option's share of `draws` Thompson draws won (ties to the lower ad id). Sums to 1.
     static func thompsonProbabilities(_ options: [Pick], draws: Int, relevance: Relevance = Relevance(notRelevant: []), rng: inout SplitMix64) -> [Double] {
         var wins = [Int](repeating: 0, count: options.count)
+        let factors = options.map { relevance.factor($0.candidate.ad) }
         for _ in 0..<draws {
             var best = -1
             var bestValue = -Double.infinity
@@ -120,7 +122,7 @@ enum Exploration {
                 let c = option.candidate
                 let ctr = BetaPrior.click.draw(successes: c.clicks, trials: c.impressions, using: &rng)
                 let value = Prediction(click: ctr, conversion: option.prediction.conversion)
-                    .expectedValuePerImpression(objective: c.objective, bidMicros: c.bidMicros) * relevance.factor(c.ad)
+                    .expectedValuePerImpression(objective: c.objective, bidMicros: c.bidMicros) * factors[i]
                 if best < 0 || value > bestValue || (value == bestValue && c.adID < options[best].candidate.adID) {
                     best = i
                     bestValue = value

@@ -20,6 +20,8 @@ public struct Candidate: Sendable {
     /// campaigns only): the group a pooled P(conversion | click) shrinks towards.
     public var advertiserClicks: Int64 = 0
     public var advertiserConversions: Int64 = 0
+    /// All-time hides of the ad (`EngagementCost`).
+    public var hides: Int64 = 0
     /// The ad's state slot: small, dense and stable while the ad exists, so a ranker can keep
     /// per-ad work in an array; -1 for a candidate made outside a catalog.
     public var adSlot: Int32

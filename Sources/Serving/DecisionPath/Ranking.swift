@@ -11,14 +11,18 @@ enum Ranking {
     /// Ranked by `predictForRanking`; a placed ad whose objective does not price conversions
     /// then gets its P(conversion) from `predict` (what the page shows and logs), which does not
     /// change its value. Its P(click) stays the one it was ranked by.
-    static func best(_ picks: [Pick], count: Int, ranker: some Ranker, request: DecisionRequest, relevance: Relevance) -> [Pick] {
+    static func best(
+        _ picks: [Pick], count: Int, ranker: some Ranker, request: DecisionRequest, relevance: Relevance, engagement: EngagementCost = EngagementCost()
+    ) -> [Pick] {
         let predictions = ranker.predictForRanking(picks.map(\.candidate), user: request.profile, context: request.context)
         var best: [Pick] = []
         best.reserveCapacity(count + 1)
         for (i, prediction) in predictions.enumerated() {
             var pick = picks[i]
-            pick.score(prediction)
+            pick.score(prediction, engagement: engagement)
             if !relevance.isNeutral { pick.value *= relevance.factor(pick.candidate.ad) }
+            // With an engagement cost, an ad worth less than it costs the user is not shown.
+            if engagement.isOn && pick.value <= 0 { continue }
             offer(pick, into: &best, capacity: count)
         }
         let unpriced = best.indices.filter { best[$0].candidate.objective != .conversions }
@@ -34,7 +38,9 @@ enum Ranking {
     /// beat what was picked. The delivery lock is held for the walk, which is short. With the
     /// user's "not relevant" feedback values shrink (`Relevance`): the walk goes on until the
     /// order's next value is below the last kept pick's shrunk value.
-    static func walk(_ ranking: RankingIndex, count: Int, eligibility: Eligibility, delivery: DeliveryState, now: Timestamp) -> [Pick] {
+    static func walk(
+        _ ranking: RankingIndex, count: Int, eligibility: Eligibility, delivery: DeliveryState, now: Timestamp, engagement: EngagementCost = EngagementCost()
+    ) -> [Pick] {
         let snapshot = ranking.snapshot
         var best: [Pick] = []
         best.reserveCapacity(count + 1)
@@ -42,14 +48,17 @@ enum Ranking {
         delivery.state.withLock { state in
             for adIndex in ranking.order {
                 if best.count == count && (relevance.isNeutral || ranking.values[Int(adIndex)] < best[count - 1].value) { break }
+                // The order's values are total values: from the first one not positive on, none is shown.
+                if engagement.isOn && ranking.values[Int(adIndex)] <= 0 { break }
                 let campaignIndex = snapshot.adCampaigns[Int(adIndex)]
                 let entry = snapshot.campaigns[Int(campaignIndex)]
                 if relevance.isNeutral, best.contains(where: { $0.candidate.advertiserID == entry.advertiserID }) { continue }
                 guard eligibility.admitsCampaign(campaignIndex), eligibility.hasBudget(campaignIndex, state), eligibility.admitsAd(adIndex) else { continue }
                 let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
+                let candidate = CandidateGeneration.candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), snapshot, now)
                 let pick = Pick(
-                    candidate: CandidateGeneration.candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), snapshot, now),
-                    prediction: ranking.predictions[Int(adIndex)], value: ranking.values[Int(adIndex)] * relevance.factor(snapshot.ads[Int(adIndex)]))
+                    candidate: candidate, prediction: ranking.predictions[Int(adIndex)],
+                    value: ranking.values[Int(adIndex)] * relevance.factor(snapshot.ads[Int(adIndex)]), cost: engagement.cost(candidate))
                 if relevance.isNeutral { best.append(pick) } else { offer(pick, into: &best, capacity: count) }
             }
         }

@@ -19,7 +19,10 @@ public final class RankingIndex: Sendable {
 
     /// With `forValue`, predictions come from `predictForRanking` (enough for the values; a
     /// value order does not place from its predictions).
-    init(snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker, now: Timestamp, forValue: Bool = false) {
+    init(
+        snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker, now: Timestamp, forValue: Bool = false,
+        engagement: EngagementCost = EngagementCost()
+    ) {
         let (counters, advertisers) = delivery.state.withLock { state in
             (snapshot.adStateSlots.map { state.ads[Int($0)] }, snapshot.campaigns.map { state.advertiserTotals($0) })
         }
@@ -35,7 +38,7 @@ public final class RankingIndex: Sendable {
                 ? ranker.predictForRanking(batch, user: nil, context: FeedContext()) : ranker.predict(batch, user: nil, context: FeedContext())
             for (candidate, prediction) in zip(batch, batchPredictions) {
                 predictions.append(prediction)
-                values.append(prediction.expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros))
+                values.append(prediction.expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros) - engagement.cost(candidate))
             }
             batch.removeAll(keepingCapacity: true)
         }
@@ -47,6 +50,7 @@ public final class RankingIndex: Sendable {
                     adID: snapshot.adIDs[adIndex], campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
                     bidMicros: entry.bidMicros, ad: snapshot.ads[adIndex], adAgeHours: snapshot.ads[adIndex].ageHours(at: now),
                     impressions: c.impressions, clicks: c.clicks, conversions: c.conversions, adSlot: snapshot.adStateSlots[adIndex])
+                candidate.hides = c.hides
                 candidate.advertiserClicks = advertisers[campaignIndex].clicks
                 candidate.advertiserConversions = advertisers[campaignIndex].conversions
                 batch.append(candidate)
