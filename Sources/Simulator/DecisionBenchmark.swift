@@ -43,6 +43,8 @@ public struct DecisionBenchmark: Sendable {
     public var auditDecisions: Int
     /// With `ml` and a candidate stage: ads of the value order added to the retrieved ones.
     public var valuePool: Int
+    /// Share of slots that explore young ads (`ExplorationPolicy`); 0: off, the library default.
+    public var exploreShare = 0.0
 
     public init(
         size: World.Size, requests: Int, organicCount: Int = 20, seed: UInt64 = 1, ranker: RankerChoice = .rule, candidates: Int = 500,
@@ -104,7 +106,9 @@ public struct DecisionBenchmark: Sendable {
         let serving: DecisionService
         switch ranker {
         case .rule:
-            serving = try await DecisionService.open(store: store, clock: clock, decisionIDs: DecisionIDGenerator(prefix: seed))
+            var configuration = ServingConfiguration()
+            configuration.exploration.share = exploreShare
+            serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: seed))
         case .ml:
             let started = ContinuousClock.now
             let models = try await train(world: world, store: store, clock: clock)
@@ -115,6 +119,7 @@ public struct DecisionBenchmark: Sendable {
             var configuration = ServingConfiguration()
             configuration.candidateCount = max(1, candidates)
             configuration.valuePool = valuePool
+            configuration.exploration.share = exploreShare
             serving = try await DecisionService.open(
                 store: store, clock: clock, configuration: configuration, ranker: LearnedRanker(click: models.click, conversion: models.conversion),
                 decisionIDs: DecisionIDGenerator(prefix: seed), retriever: retriever)

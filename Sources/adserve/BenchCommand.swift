@@ -29,11 +29,13 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Decisions to time.") var requests = 20_000
     @Option(help: "Organic posts per page (the default 20 opens 5 ad slots).") var organicCount = 20
     @Option(help: "Seed of the world and the request stream.") var seed: UInt64 = 1
+    @Option(help: "Share of slots that explore young ads (0: off; serve explores 0.05 by default).") var exploreShare = 0.0
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func validate() throws {
         guard ads > 0, users > 0, requests > 0 else { throw ValidationError("--ads, --users and --requests must be positive") }
         guard DecisionBenchmark.RankerChoice(rawValue: ranker) != nil else { throw ValidationError("--ranker must be rule or ml, not '\(ranker)'") }
+        guard (0...0.5).contains(exploreShare) else { throw ValidationError("--explore-share must be between 0 and 0.5") }
         guard candidates >= 0, trainingDecisions > 0, buildThreads > 0 else {
             throw ValidationError("--candidates must not be negative; --training-decisions and --build-threads must be positive")
         }
@@ -44,10 +46,11 @@ struct BenchCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(path: directory.appendingPathComponent("bench.db").path)
-        let benchmark = DecisionBenchmark(
+        var benchmark = DecisionBenchmark(
             size: World.Size(users: users, ads: ads), requests: requests, organicCount: organicCount, seed: seed,
             ranker: DecisionBenchmark.RankerChoice(rawValue: ranker) ?? .rule, candidates: candidates, trainingDecisions: trainingDecisions,
             buildThreads: buildThreads, auditDecisions: auditDecisions, valuePool: valuePool)
+        benchmark.exploreShare = exploreShare
         let result = try await benchmark.run(store: store)
         if json {
             print(try JSONFormat.string(result))
