@@ -142,7 +142,7 @@ public final class CatalogSnapshot: Sendable {
                     ageMin: Int16(clamping: targeting.ageMin ?? -1), ageMax: Int16(clamping: targeting.ageMax ?? -1),
                     countries: internAll(targeting.countries), genders: internAll(targeting.genders), languages: internAll(targeting.languages),
                     interests: internAll(targeting.interests), devices: internAll(targeting.devices),
-                    capStart: capStart, capEnd: Int32(capRules.count), hasLifetimeCap: campaign.frequencyCaps.contains { $0.perHours == nil },
+                    capStart: capStart, capEnd: Int32(capRules.count), hasLifetimeCap: campaign.hasLifetimeCap,
                     stateSlot: slot, adStart: start, adEnd: Int32(adIDs.count)))
             if targeting.countries.isEmpty {
                 anyCountry.append(index)

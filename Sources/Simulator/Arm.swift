@@ -109,8 +109,7 @@ public enum Arms {
     /// arm twice under two labels).
     public static func named(_ name: String, label: String? = nil, warmUpClicks: Int = MLArm.defaultWarmUpClicks) throws(AdServeError) -> any Arm {
         let label = label ?? name
-        let explores = name.hasSuffix(exploreSuffix)
-        let base = explores ? String(name.dropLast(exploreSuffix.count)) : name
+        let (base, explores) = split(name)
         let exploration = explores ? exploring : .off
         if let problem = problem(name) { throw problem }
         switch base {
@@ -123,10 +122,14 @@ public enum Arms {
         }
     }
 
+    /// An arm's name without its "+explore", and whether it had one.
+    static func split(_ name: String) -> (base: String, explores: Bool) {
+        name.hasSuffix(exploreSuffix) ? (String(name.dropLast(exploreSuffix.count)), true) : (name, false)
+    }
+
     /// Why `name` names no arm, or nil (without building the arm).
     public static func problem(_ name: String) -> AdServeError? {
-        let explores = name.hasSuffix(exploreSuffix)
-        let base = explores ? String(name.dropLast(exploreSuffix.count)) : name
+        let (base, explores) = split(name)
         guard known.contains(base), !explores || !["random", "most-viewed"].contains(base) else {
             return AdServeError.invalid(
                 "arms", "unknown arm '\(name)'; known: \(known.joined(separator: ", ")), and \(exploreSuffix) after baseline or an ml arm")

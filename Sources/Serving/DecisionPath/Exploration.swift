@@ -154,9 +154,8 @@ enum Exploration {
                       eligibility.hasBudget(campaignIndex, state) else { continue }
                 let entry = snapshot.campaigns[Int(campaignIndex)]
                 var pick = Pick(candidate: CandidateGeneration.candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), snapshot, now))
-                pick.score(Prediction(
-                    click: BetaPrior.click.mean(successes: counters.clicks, trials: counters.impressions),
-                    conversion: BetaPrior.conversion.mean(successes: counters.conversions, trials: counters.clicks)))
+                // Scored with the smoothed rates: the posterior means Thompson sampling draws around.
+                pick.score(RuleBasedRanker().predict(pick.candidate, user: nil, context: FeedContext()))
                 pool.append(pick)
             }
         }
