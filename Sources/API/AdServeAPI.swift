@@ -19,6 +19,10 @@ public struct APIConfiguration: Sendable {
     public var maxConcurrentRequests = 512
     public var quotas = CatalogQuotas()
     public var eventRules = EventRules()
+    /// Whether ads may name `file:` media. Such a URL is read from this server's own disk by the
+    /// content encoder, so from advertisers on the internet it would be a way to probe the
+    /// server's files: refused unless the operator allows it (a local demo, a trusted importer).
+    public var allowsFileMedia = false
     /// Configured keys shorter than this are refused: a short key can be guessed.
     public static let minimumKeyLength = 16
 
@@ -161,6 +165,7 @@ public struct AdServeAPI: Sendable {
             let missing = AdServeError(.notFound, "campaign \(input.campaignId) not found", field: "campaign_id")
             guard let campaign = try await serving.store.campaign(CampaignID(input.campaignId)) else { throw missing }
             try principal.requireOwner(campaign.advertiserID, else: missing)
+            try refuseFileMedia(input.mediaUrls)
             let created = try await catalog.createAd(input.draft(at: serving.clock.now()))
             return try JSON.response(AdPayload(created), status: .created)
         }
@@ -173,8 +178,17 @@ public struct AdServeAPI: Sendable {
             let id = AdID(try pathID(context))
             _ = try await ownedAd(id, principal)
             let patch = try await body(PatchAdBody.self, request)
+            try refuseFileMedia(patch.mediaUrls ?? [])
             let updated = try await catalog.updateAd(id) { patch.apply(to: &$0) }
             return try JSON.response(AdPayload(updated))
+        }
+    }
+
+    /// A 400 naming the first `file:` medium, unless the configuration allows them.
+    func refuseFileMedia(_ urls: [String]) throws(AdServeError) {
+        guard !configuration.allowsFileMedia else { return }
+        for (i, url) in urls.enumerated() where url.prefix(5).lowercased() == "file:" {
+            throw AdServeError.invalid("media_urls[\(i)]", "file URLs are not accepted by this server: give an https or data URL")
         }
     }
 

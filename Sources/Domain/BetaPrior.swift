@@ -16,6 +16,8 @@ public struct BetaPrior: Sendable, Equatable {
     public static let click = BetaPrior(alpha: 1, beta: 99)
     /// CVR (per click): mean 5%, worth 20 clicks.
     public static let conversion = BetaPrior(alpha: 1, beta: 19)
+    /// P(hide | impression): mean 2%, worth 50 impressions.
+    public static let hide = BetaPrior(alpha: 1, beta: 49)
 
     /// The smoothed rate after `successes` in `trials`, never above 1.
     @inline(__always)

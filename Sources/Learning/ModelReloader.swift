@@ -11,14 +11,21 @@ public final class ModelReloader: Sendable {
     public let repository: ModelRepository
     public let click: ModelSlot
     public let conversion: ModelSlot
+    /// The hide model's slot, for a ranker that prices hides (`EngagementCost`); nil: hide
+    /// models are not loaded.
+    public let hide: ModelSlot?
     /// If set, every loaded version is handed to online learning, which continues from it.
     public let learner: OnlineLearner?
     /// If set, the promoted two-tower model is installed in it (its index is built first).
     public let retriever: TwoTowerRetriever?
     private let installedCandidates = Mutex<Int?>(nil)
 
-    public init(repository: ModelRepository, click: ModelSlot, conversion: ModelSlot, learner: OnlineLearner? = nil, retriever: TwoTowerRetriever? = nil) {
+    public init(
+        repository: ModelRepository, click: ModelSlot, conversion: ModelSlot, hide: ModelSlot? = nil, learner: OnlineLearner? = nil,
+        retriever: TwoTowerRetriever? = nil
+    ) {
         self.repository = repository
+        self.hide = hide
         self.click = click
         self.conversion = conversion
         self.learner = learner
@@ -36,8 +43,8 @@ public final class ModelReloader: Sendable {
     public func reload() -> [Change] {
         var changes: [Change] = []
         for target in PredictionTarget.allCases {
-            let slot = target == .click ? click : conversion
-            guard let version = repository.promoted(target), slot.predictor?.meta.version != version else { continue }
+            let slots: [PredictionTarget: ModelSlot?] = [.click: click, .conversion: conversion, .hide: hide]
+            guard let slot = slots[target] ?? nil, let version = repository.promoted(target), slot.predictor?.meta.version != version else { continue }
             do {
                 let predictor = try repository.load(version)
                 guard predictor.meta.target == target else {

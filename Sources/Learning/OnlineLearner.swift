@@ -22,6 +22,8 @@ import Training
 public final class OnlineLearner: Sendable {
     public let click: ModelSlot
     public let conversion: ModelSlot
+    /// P(hide), when serving prices hides; nil: hides are not learned.
+    public let hide: ModelSlot?
 
     private struct Working {
         var meta: ModelMeta
@@ -51,9 +53,10 @@ public final class OnlineLearner: Sendable {
     private let seed: UInt64
 
     public init(
-        click: ModelSlot, conversion: ModelSlot, windows: AttributionWindows = AttributionWindows(), minimumUpdatesBeforePublishing: Int = 2_000,
-        recalibrationExamples: Int = 5_000, calibrationMemory: Int = 50_000, seed: UInt64 = 11
+        click: ModelSlot, conversion: ModelSlot, hide: ModelSlot? = nil, windows: AttributionWindows = AttributionWindows(),
+        minimumUpdatesBeforePublishing: Int = 2_000, recalibrationExamples: Int = 5_000, calibrationMemory: Int = 50_000, seed: UInt64 = 11
     ) {
+        self.hide = hide
         self.calibrationMemory = max(1, calibrationMemory)
         self.seed = seed
         self.recalibrationExamples = recalibrationExamples
@@ -61,7 +64,7 @@ public final class OnlineLearner: Sendable {
         self.conversion = conversion
         self.minimumUpdatesBeforePublishing = minimumUpdatesBeforePublishing
         // Both click labels wait for the window to close: see `AttributionJoin.labelsAtWindowClose`.
-        self.state = Mutex(State(join: AttributionJoin(windows: windows, labelsAtWindowClose: true)))
+        self.state = Mutex(State(join: AttributionJoin(windows: windows, labelsAtWindowClose: true, labelsHides: hide != nil)))
     }
 
     /// Continue learning from `model` (a fresh retrain, or an untrained model for a cold start).
@@ -75,7 +78,7 @@ public final class OnlineLearner: Sendable {
                 sampler: NegativeDownsampler(keepRate: meta.negativeKeepRate, seed: seed),
                 publishable: trained)
         }
-        if trained { slot(meta.target).replace(with: predictor) }
+        if trained { slot(meta.target)?.replace(with: predictor) }
     }
 
     public func served(id: String, features: ClickFeatureInput, at time: Timestamp) {
@@ -88,6 +91,10 @@ public final class OnlineLearner: Sendable {
 
     public func converted(id: String, at time: Timestamp) {
         state.withLock { $0.join.conversion(id: id, at: time) }
+    }
+
+    public func hidden(id: String, at time: Timestamp) {
+        state.withLock { $0.join.hide(id: id, at: time) }
     }
 
     /// Closes the windows that ended by `now`, learns from every newly labelled example,
@@ -129,7 +136,7 @@ public final class OnlineLearner: Sendable {
             }
             return (examples, published)
         }
-        for predictor in published { slot(predictor.meta.target).replace(with: predictor) }
+        for predictor in published { slot(predictor.meta.target)?.replace(with: predictor) }
         return examples
     }
 
@@ -146,7 +153,13 @@ public final class OnlineLearner: Sendable {
         }
     }
 
-    private func slot(_ target: PredictionTarget) -> ModelSlot { target == .click ? click : conversion }
+    private func slot(_ target: PredictionTarget) -> ModelSlot? {
+        switch target {
+        case .click: click
+        case .conversion: conversion
+        case .hide: hide
+        }
+    }
 }
 
 /// Online learning hears serving like any observer: the placements of the decisions of its
@@ -177,7 +190,8 @@ public struct OnlineLearning: ServingObserver {
         switch event.type {
         case .click: learner.clicked(id: event.placementKey, at: event.at)
         case .conversion: learner.converted(id: event.placementKey, at: event.at)
-        case .impression, .hide, .hideAdvertiser, .notRelevant: break
+        case .hide, .hideAdvertiser, .notRelevant: learner.hidden(id: event.placementKey, at: event.at)
+        case .impression: break
         }
     }
 }

@@ -11,8 +11,8 @@ extension ClickFeatureInput {
             age: user?.age, gender: user?.gender, country: user?.country, language: user?.language, interests: user?.interests ?? [],
             adId: candidate.adID.rawValue, campaignId: candidate.campaignID.rawValue, advertiserId: candidate.advertiserID.rawValue,
             format: candidate.ad.format.rawValue, objective: candidate.objective.rawValue, caption: candidate.ad.caption,
-            adImpressions: candidate.impressions, adClicks: candidate.clicks, adConversions: candidate.conversions, adAgeHours: candidate.adAgeHours,
-            userCampaignImpressions: candidate.userCampaignImpressions,
+            adImpressions: candidate.impressions, adClicks: candidate.clicks, adConversions: candidate.conversions, adHides: candidate.hides, adAgeHours: candidate.adAgeHours,
+            userCampaignImpressions: candidate.userCampaignImpressions, userHides: candidate.userHides,
             device: context.device, hour: context.hour, sessionPosition: context.sessionPosition,
             userAdSimilarity: Self.similarity(user, candidate.ad), hoursSinceActivity: Self.hoursSinceActivity(user, at: context.at),
             adContentCode: ContentCode.of(candidate.ad.embedding), userContentCode: ContentCode.of(user?.activityVector))
@@ -70,20 +70,25 @@ struct RecentTopics {
 }
 
 /// Ranks by calibrated model predictions: P(click) from the click model, P(conversion | click)
-/// from the conversion model. Where a model is missing (before the first training) it falls
-/// back to the rule-based estimate, so a new deployment serves from the first request.
+/// from the conversion model, and with a hide slot P(hide) from the hide model (the user's side
+/// of total value, `EngagementCost`). Where the click or conversion model is missing (before
+/// the first training) it falls back to the rule-based estimate, so a new deployment serves
+/// from the first request; without a hide model, total value uses the ads' hide rates.
 public struct LearnedRanker: Ranker {
     public let click: ModelSlot
     public let conversion: ModelSlot
+    public let hide: ModelSlot?
     public let fallback: RuleBasedRanker
     /// The ads' parts per model hash: the click model's, and the conversion model's when it
     /// hashes differently.
     private let clickAdParts = AdPartCache()
     private let conversionAdParts = AdPartCache()
+    private let hideAdParts = AdPartCache()
 
     /// The fallback pools P(conversion | click) by advertiser: it prices conversion ads until a
     /// conversion model is adopted.
-    public init(click: ModelSlot, conversion: ModelSlot, fallback: RuleBasedRanker = RuleBasedRanker(poolsConversions: true)) {
+    public init(click: ModelSlot, conversion: ModelSlot, hide: ModelSlot? = nil, fallback: RuleBasedRanker = RuleBasedRanker(poolsConversions: true)) {
+        self.hide = hide
         self.click = click
         self.conversion = conversion
         self.fallback = fallback
@@ -107,12 +112,14 @@ public struct LearnedRanker: Ranker {
     private func predict(_ candidates: [Candidate], user: UserProfile?, context: FeedContext, conversionsOnly: Bool) -> [Prediction] {
         let clickModel = click.predictor
         let conversionModel = conversion.predictor
-        guard clickModel != nil || conversionModel != nil, let first = candidates.first else {
+        let hideModel = hide?.predictor
+        guard clickModel != nil || conversionModel != nil || hideModel != nil, let first = candidates.first else {
             return fallback.predict(candidates, user: user, context: context)
         }
         let request = ClickFeatureInput(candidate: first, user: user, context: context)
         let clickScorer = clickModel.map { Scorer($0, request) }
         let conversionScorer = conversionModel.map { Scorer($0, request) }
+        let hideScorer = hideModel.map { Scorer($0, request) }
         // The ads' parts, fetched for the whole request at once (one per hash when the two
         // models share one). An ad's part reads only the ad, so a missing one is made without
         // the user's work (similarity, recent topics, activity code).
@@ -123,6 +130,10 @@ public struct LearnedRanker: Ranker {
                 ? clickParts!
                 : conversionAdParts.parts(
                     for: candidates, features: scorer.predictor.features, needed: { !conversionsOnly || $0.objective == .conversions }, make: make)
+        }
+        let hideParts = hideScorer.map { scorer in
+            clickScorer?.predictor.features == scorer.predictor.features
+                ? clickParts! : hideAdParts.parts(for: candidates, features: scorer.predictor.features, make: make)
         }
         var x = SparseFeatures()
         x.indices.reserveCapacity(128)
@@ -142,7 +153,8 @@ public struct LearnedRanker: Ranker {
                 recentTopicShare: about?.share, recentTopicRank: about?.rank)
             let pClick = clickScorer?.score(candidate, clickParts![i], signals, &x) ?? rule!.click
             let pConversion = needsConversion ? (conversionScorer?.score(candidate, conversionParts![i], signals, &x) ?? rule!.conversion) : 0
-            predictions.append(Prediction(click: pClick, conversion: pConversion))
+            let pHide = hideScorer?.score(candidate, hideParts![i], signals, &x)
+            predictions.append(Prediction(click: pClick, conversion: pConversion, hide: pHide))
         }
         return predictions
     }

@@ -20,12 +20,16 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
     /// Delivery counters of the ad when it was ranked (its historical CTR).
     public var adImpressions: Int64
     public var adClicks: Int64
-    /// Logged for comparisons with the rule-based estimate (not a model feature).
+    /// Logged for comparisons with the rule-based estimate (not model features); hides are
+    /// missing from logs older than the hide model.
     public var adConversions: Int64
+    public var adHides: Int64?
     /// Hours since the ad was created.
     public var adAgeHours: Int64
     /// How often this user saw the ad's campaign recently.
     public var userCampaignImpressions: Int
+    /// Ads the user had hidden before this decision; nil in logs older than feature version 6.
+    public var userHides: Int?
     // The context.
     public var device: String?
     public var hour: Int?
@@ -57,7 +61,7 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
     public init(
         age: Int?, gender: String?, country: String?, language: String?, interests: [String],
         adId: Int64, campaignId: Int64, advertiserId: Int64, format: String, objective: String, caption: String,
-        adImpressions: Int64, adClicks: Int64, adConversions: Int64 = 0, adAgeHours: Int64, userCampaignImpressions: Int,
+        adImpressions: Int64, adClicks: Int64, adConversions: Int64 = 0, adHides: Int64? = nil, adAgeHours: Int64, userCampaignImpressions: Int, userHides: Int? = nil,
         device: String?, hour: Int?, sessionPosition: Int?, userAdSimilarity: Double? = nil, recentTopicWeight: Double? = nil,
         recentTopicShare: Double? = nil, recentTopicRank: Int? = nil, hoursSinceActivity: Int? = nil, adContentCode: Int? = nil, userContentCode: Int? = nil,
         userSketch: VectorSketch? = nil, adSketch: VectorSketch? = nil
@@ -76,8 +80,10 @@ public struct ClickFeatureInput: Sendable, Codable, Equatable {
         self.adImpressions = adImpressions
         self.adClicks = adClicks
         self.adConversions = adConversions
+        self.adHides = adHides
         self.adAgeHours = adAgeHours
         self.userCampaignImpressions = userCampaignImpressions
+        self.userHides = userHides
         self.device = device
         self.hour = hour
         self.sessionPosition = sessionPosition
@@ -111,7 +117,9 @@ public struct ClickFeatures: Sendable, Equatable {
     /// activity code; hours since the user's last activity; recent-topic weights decayed to the
     /// decision's time, their share of all the user's recent activity in tenths, and the rank of
     /// the ad's product or company among the user's recent topics (1, 2, 3, later).
-    public static let version = 5
+    /// 6: the ads the user had hidden, in octaves (how little they tolerate ads: what a hide
+    /// model needs most); absent from inputs logged before it existed.
+    public static let version = 6
     public let hasher: FeatureHasher
     /// The namespaces keyed per candidate, hashed once.
     private let ctr, age, seen, similarity, recent, share, rank: UInt64
@@ -162,6 +170,7 @@ public struct ClickFeatures: Sendable, Equatable {
         part.keys.append(hasher.key(namespace: "c.hour", value: Int64(input.hour ?? -1)))
         part.keys.append(hasher.key(namespace: "c.depth", value: Self.log2Bucket(Int64(input.sessionPosition ?? 0))))
         part.keys.append(hasher.key(namespace: "u.since", value: input.hoursSinceActivity.map { Self.log2Bucket(Int64($0)) } ?? -1))
+        if let hides = input.userHides { part.keys.append(hasher.key(namespace: "u.hides", value: Self.log2Bucket(Int64(hides)))) }
         if let code = input.userContentCode {
             part.contentCode = hasher.key(namespace: "u.content", value: Int64(code))
             part.keys.append(part.contentCode!)

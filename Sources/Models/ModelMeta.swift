@@ -6,6 +6,9 @@ public enum PredictionTarget: String, Sendable, Codable, CaseIterable {
     case click
     /// P(conversion | click).
     case conversion
+    /// P(hide | impression): the user hides the ad, hides its advertiser or calls it not
+    /// relevant (the engagement cost of total value).
+    case hide
 }
 
 /// Everything stored with a model besides its weights.

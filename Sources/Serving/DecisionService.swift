@@ -34,6 +34,8 @@ public struct ServingConfiguration: Sendable {
     public var lossSampleRate = 0.001
     /// The name decisions carry (`Decision.arm`): an experiment arm's, or "default".
     public var arm = "default"
+    /// In a budget-split experiment, the campaigns this arm serves (`CampaignSlice`); nil: all.
+    public var campaignSlice: CampaignSlice?
     public init() {}
 }
 
@@ -77,9 +79,7 @@ public final class DecisionService: Sendable {
         self.store = store
         self.catalog = catalog
         self.delivery = delivery
-        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: signer, policy: configuration.policy, candidateCount: configuration.candidateCount, valuePool: configuration.valuePool,
-            auction: configuration.auction, exploration: configuration.exploration, traceCandidates: configuration.traceCapacity > 0 ? configuration.traceCandidates : 0,
-            lossSampleRate: configuration.lossSampleRate, engagement: configuration.engagement)
+        self.engine = Self.engine(configuration, signer: signer)
         self.ranker = ranker
         self.retriever = retriever
         self.candidateAudit = retriever != nil && configuration.candidateAuditRate > 0 ? CandidateAudit(sampleRate: configuration.candidateAuditRate) : nil
@@ -92,6 +92,15 @@ public final class DecisionService: Sendable {
         self.decisionIDs = Mutex(decisionIDs)
     }
 
+    /// The decision engine a configuration describes.
+    private static func engine(_ configuration: ServingConfiguration, signer: TokenSigner) -> DecisionEngine {
+        DecisionEngine(
+            adLoad: configuration.adLoad, signer: signer, policy: configuration.policy, candidateCount: configuration.candidateCount,
+            valuePool: configuration.valuePool, auction: configuration.auction, exploration: configuration.exploration,
+            traceCandidates: configuration.traceCapacity > 0 ? configuration.traceCandidates : 0, lossSampleRate: configuration.lossSampleRate,
+            engagement: configuration.engagement, campaignSlice: configuration.campaignSlice)
+    }
+
     private init(
         variantOf base: DecisionService, ranker: any Ranker, configuration: ServingConfiguration, decisionIDs: DecisionIDGenerator,
         retriever: (any CandidateRetriever)?
@@ -99,9 +108,7 @@ public final class DecisionService: Sendable {
         self.store = base.store
         self.catalog = base.catalog
         self.delivery = base.delivery
-        self.engine = DecisionEngine(adLoad: configuration.adLoad, signer: base.signer, policy: configuration.policy, candidateCount: configuration.candidateCount, valuePool: configuration.valuePool,
-            auction: configuration.auction, exploration: configuration.exploration, traceCandidates: configuration.traceCapacity > 0 ? configuration.traceCandidates : 0,
-            lossSampleRate: configuration.lossSampleRate, engagement: configuration.engagement)
+        self.engine = Self.engine(configuration, signer: base.signer)
         self.ranker = ranker
         self.retriever = retriever
         self.candidateAudit = retriever != nil && configuration.candidateAuditRate > 0 ? CandidateAudit(sampleRate: configuration.candidateAuditRate) : nil

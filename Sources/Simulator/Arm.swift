@@ -20,6 +20,8 @@ public protocol Arm: Sendable {
     var notes: [String] { get }
     /// The share of its slots that explore young ads (arms named with "+explore").
     var exploration: ExplorationPolicy { get }
+    /// The user's side of total value it ranks by (off but in `full`).
+    var engagement: EngagementCost { get }
 }
 
 extension Arm {
@@ -28,6 +30,7 @@ extension Arm {
     public func endOfDay(_ day: Int, at end: Timestamp) async throws {}
     public var notes: [String] { [] }
     public var exploration: ExplorationPolicy { .off }
+    public var engagement: EngagementCost { EngagementCost() }
 
     /// The base path's configuration for this arm: its name on every decision, and `policy`.
     func servingConfiguration(base: DecisionService, policy: SelectionPolicy) -> ServingConfiguration {
@@ -35,6 +38,7 @@ extension Arm {
         configuration.policy = policy
         configuration.arm = name
         configuration.exploration = exploration
+        configuration.engagement = engagement
         return configuration
     }
 }
@@ -99,11 +103,18 @@ struct MostViewedRanker: Ranker {
 }
 
 public enum Arms {
-    public static let known = ["baseline", "random", "ml", "ml+candidates", "ml-plain", "most-viewed"]
+    public static let known = ["baseline", "random", "ml", "ml+candidates", "ml-plain", "most-viewed", "full"]
+    /// Arms that take no "+explore" (random does not rank; `full` explores already).
+    static let neverExplore = ["random", "most-viewed", "full"]
     /// Appended to a ranked arm's name ("baseline+explore", "ml+explore"): the arm explores
     /// young ads with `exploring`.
     public static let exploreSuffix = "+explore"
     public static let exploring = ExplorationPolicy(share: 0.05)
+    /// `full`'s exchange rate: what one hide is taken to cost, in micros. Not tuned: an estimate
+    /// of this world's economics. A hide lowers the user's visit probability by about 5%, which
+    /// recovers over ~10 days: about 0.3 lost active days at ~0.10 currency units of revenue each
+    /// (measured in the A/A runs), plus a shorter session — 0.03 to 0.04 units.
+    public static let fullHideCost = EngagementCost(hideMicros: 40_000)
 
     /// The arm called `name`, labelled `label` in decisions and reports (an A/A test runs one
     /// arm twice under two labels).
@@ -117,6 +128,8 @@ public enum Arms {
         case "ml": return try MLArm(name: label, warmUpClicks: warmUpClicks, exploration: exploration)
         case "ml+candidates": return try MLArm(name: label, warmUpClicks: warmUpClicks, candidates: true, exploration: exploration)
         case "ml-plain": return try MLArm(name: label, seesContent: false, warmUpClicks: warmUpClicks, exploration: exploration)
+        // Everything on top of the learned path: exploration, and total value with a learned P(hide).
+        case "full": return try MLArm(name: label, warmUpClicks: warmUpClicks, exploration: exploring, engagement: fullHideCost)
         case "random": return RandomArm(name: label)
         default: return MostViewedArm(name: label)
         }
@@ -130,7 +143,7 @@ public enum Arms {
     /// Why `name` names no arm, or nil (without building the arm).
     public static func problem(_ name: String) -> AdServeError? {
         let (base, explores) = split(name)
-        guard known.contains(base), !explores || !["random", "most-viewed"].contains(base) else {
+        guard known.contains(base), !explores || !neverExplore.contains(base) else {
             return AdServeError.invalid(
                 "arms", "unknown arm '\(name)'; known: \(known.joined(separator: ", ")), and \(exploreSuffix) after baseline or an ml arm")
         }

@@ -25,6 +25,11 @@ import Training
 /// decisions are also ranked exhaustively, to measure how often the stage finds what the full
 /// ranker would have chosen (`CandidateAudit`).
 ///
+/// `full` is `ml` with everything the serving path offers on top: exploration of young ads, and
+/// total value with an engagement cost (`Arms.fullHideCost`), whose P(hide) comes from a hide
+/// model learned, retrained and gated like the click model (until one is adopted, the ads'
+/// hide rates); since a slot not worth its cost stays empty, users who hide ads get fewer.
+///
 /// `ml-plain` is the same arm blind to content and activity: its ranker and its learning see
 /// profiles without activity vector, recent topics or last-activity time, and ads without
 /// content vectors — the learned ranker as it was before it could read them.
@@ -38,12 +43,16 @@ public final class MLArm: Arm {
     /// gives an arm about 120 conversions a day, too few to learn from — over a 7-day run the
     /// retrained conversion models scored held-out AUC 0.46–0.62 and calibration 0.60–0.90.
     public static let learnedTargets: [PredictionTarget] = [.click]
+    /// What this arm learns: the click model, and where it prices hides (`engagement`) a hide
+    /// model too, retrained and gated the same way; until one is adopted, P(hide) is the ad's rate.
+    public let targets: [PredictionTarget]
     /// Online learning labels a click 15 minutes after the impression (clicks in this world come
     /// within seconds; the shorter the wait, the fresher the model).
     public static let learningWindows = AttributionWindows(
         clickMilliseconds: 15 * 60_000, conversionMilliseconds: Timestamp.millisecondsPerDay)
     let click = ModelSlot()
     let conversion = ModelSlot()
+    let hide: ModelSlot?
     let learner: OnlineLearner
     /// Every example the join has labelled, per target: the next retrain's training data.
     private let history = Mutex<[PredictionTarget: [JoinedExample]]>([:])
@@ -73,23 +82,28 @@ public final class MLArm: Arm {
     /// The candidate stage, for `ml+candidates`.
     public let retriever: TwoTowerRetriever?
     public let exploration: ExplorationPolicy
+    public let engagement: EngagementCost
     public static let candidateCount = 500
     private let service = Mutex<DecisionService?>(nil)
 
     public init(
         name: String = "ml", seesContent: Bool = true, configuration: TrainingConfiguration = MLArm.defaultConfiguration,
-        warmUpClicks: Int = MLArm.defaultWarmUpClicks, candidates: Bool = false, exploration: ExplorationPolicy = .off
+        warmUpClicks: Int = MLArm.defaultWarmUpClicks, candidates: Bool = false, exploration: ExplorationPolicy = .off,
+        engagement: EngagementCost = EngagementCost()
     ) throws(AdServeError) {
         self.name = name
         self.exploration = exploration
+        self.engagement = engagement
         retriever = candidates ? TwoTowerRetriever() : nil
         self.warmUpClicks = max(Self.minimumLabels, warmUpClicks)
         self.seesContent = seesContent
         self.configuration = configuration
         // Until a retrain has passed the gate the arm serves the rule-based estimate: an
         // untrained model is never published.
-        learner = OnlineLearner(click: click, conversion: conversion, windows: Self.learningWindows, minimumUpdatesBeforePublishing: .max)
-        for target in Self.learnedTargets {
+        hide = engagement.isOn ? ModelSlot() : nil
+        targets = Self.learnedTargets + (engagement.isOn ? [.hide] : [])
+        learner = OnlineLearner(click: click, conversion: conversion, hide: hide, windows: Self.learningWindows, minimumUpdatesBeforePublishing: .max)
+        for target in targets {
             let features = ClickFeatures(hasher: FeatureHasher(bits: configuration.bits))
             let meta = ModelMeta.untrained(kind: configuration.kind, target: target, features: features, at: Timestamp(milliseconds: 0))
             try learner.adopt(try ModelKinds.make(configuration.kind, hasher: features.hasher), meta: meta, trained: false)
@@ -107,7 +121,7 @@ public final class MLArm: Arm {
     }
 
     public func servingPath(base: DecisionService, seed: UInt64) -> DecisionService {
-        let ranker = LearnedRanker(click: click, conversion: conversion)
+        let ranker = LearnedRanker(click: click, conversion: conversion, hide: hide)
         var configuration = servingConfiguration(base: base, policy: .ranked)
         configuration.candidateCount = Self.candidateCount
         configuration.candidateAuditRate = retriever == nil ? 0 : 0.05
@@ -132,7 +146,7 @@ public final class MLArm: Arm {
         let examples = learner.advance(to: now)
         guard !examples.isEmpty else { return }
         history.withLock { history in
-            for example in examples { history[example.target, default: []].append(example) }
+            for example in examples where targets.contains(example.target) { history[example.target, default: []].append(example) }
         }
         let due = periods.withLock { periods -> Bool in
             for example in examples where example.target == .click && example.label && example.servedAt >= periods.start { periods.clicks += 1 }
@@ -156,12 +170,15 @@ public final class MLArm: Arm {
         let all = history.withLock { $0 }
         let (start, servedAtStart) = periods.withLock { ($0.start, $0.serving) }
         let retraining = Retraining(configuration: configuration)
-        for target in Self.learnedTargets {
+        for target in targets {
             let examples = all[target] ?? []
             guard let last = examples.last else { continue }
             let before = examples.filter { $0.servedAt < start }
             let period = examples.filter { $0.servedAt >= start }
-            guard Self.hasBothLabels(period) else { return }
+            // The click model's labels decide whether the period closes; a hide model skips a period without enough of both.
+            guard Self.hasBothLabels(period) else {
+                if target == .click { return } else { continue }
+            }
             guard Self.hasBothLabels(before) else { continue }
             let outcome = try retraining.retrain(
                 train: before, heldOut: period, heldOutName: name, target: target, serving: servedAtStart[target], now: last.labelledAt)
@@ -180,11 +197,12 @@ public final class MLArm: Arm {
             }
         }
         if let retriever { retrainCandidates(retriever, all[.click] ?? [], start: start, name: name) }
-        let serving = Dictionary(uniqueKeysWithValues: PredictionTarget.allCases.map { ($0, ($0 == .click ? click : conversion).predictor) })
+        let slots: [PredictionTarget: ModelSlot?] = [.click: click, .conversion: conversion, .hide: hide]
+        let serving = slots.compactMapValues { $0?.predictor }
         periods.withLock { periods in
             periods.start = now
             periods.clicks = 0
-            periods.serving = serving.compactMapValues { $0 }
+            periods.serving = serving
         }
     }
 

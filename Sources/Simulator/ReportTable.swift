@@ -24,6 +24,23 @@ public enum ReportTable {
         }
         var out = "AdServe simulation — seed \(report.seed), \(report.days) days, \(report.users) users, \(report.ads) ads in \(report.campaigns) campaigns\n"
         out += "money in currency units (1 = 1,000,000 micros)\n\n" + TextTable.render(rows) + "\n"
+        if !report.comparisons.isEmpty {
+            func lift(_ l: SimulationReport.Lift?) -> String {
+                guard let l else { return "-" }
+                func signed(_ v: Double) -> String { (v >= 0 ? "+" : "") + TextTable.fixed(v * 100, 1) + "%" }
+                return "\(signed(l.relative)) [\(signed(l.ci95[0])), \(signed(l.ci95[1]))]"
+            }
+            var rows: [[String]] = [["arm", "revenue/user", "CTR", "hide rate", "session s", "return", "explored (points)"]]
+            for name in report.comparisons.keys.sorted() {
+                guard let c = report.comparisons[name] else { continue }
+                rows.append([
+                    name, lift(c.revenuePerUser), lift(c.ctr), lift(c.hideRate), lift(c.sessionLengthS), lift(c.returnRate),
+                    TextTable.fixed(c.explorationSharePoints, 2),
+                ])
+            }
+            let control = report.comparisons.values.first?.control ?? ""
+            out += "\nagainst \(control) (relative difference [95% interval], per user; budgets \(report.budgetMode))\n" + TextTable.render(rows) + "\n"
+        }
         var daily: [[String]] = [["arm", "day", "impressions", "CTR", "revenue", "hide rate", "session s", "return"]]
         for name in report.arms.keys.sorted() {
             for d in report.arms[name]?.byDay ?? [] {

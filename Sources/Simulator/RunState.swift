@@ -82,14 +82,23 @@ struct RunState {
     var userRevenue: [Int64]
     var userSessions: [Int]
     var userSessionSeconds: [Double]
+    var userHides: [Int]
+    /// Days the user was active that had a next day in the run, and the ones they came back after.
+    var userActiveDaysWithTomorrow: [Int]
+    var userReturns: [Int]
+    let runDays: Int
+    /// Copies of each campaign in the store: one per arm when budgets are split (`CampaignSlice`).
+    let copies: Int
     /// [arm][afterPost] → (impressions, clicks)
     var byPosition: [[Int: (impressions: Int, clicks: Int)]]
     /// Per arm, per ad: shown at least once.
     var shown: [[Bool]]
     var totalCharged: Int64 = 0
 
-    init(world: World, arms: Int, days: Int, seed: UInt64) {
+    init(world: World, arms: Int, days: Int, seed: UInt64, copies: Int = 1) {
         self.world = world
+        self.copies = copies
+        self.runDays = days
         self.rng = SplitMix64(seed: seed ^ 0x51_4D55_4C41_5445)
         let users = world.userIDs.count
         satisfaction = Array(repeating: 1, count: users)
@@ -103,6 +112,9 @@ struct RunState {
         userRevenue = Array(repeating: 0, count: users)
         userSessions = Array(repeating: 0, count: users)
         userSessionSeconds = Array(repeating: 0, count: users)
+        userHides = Array(repeating: 0, count: users)
+        userActiveDaysWithTomorrow = Array(repeating: 0, count: users)
+        userReturns = Array(repeating: 0, count: users)
         byPosition = Array(repeating: [:], count: arms)
         shown = Array(repeating: Array(repeating: false, count: world.adQuality.count), count: arms)
         views = Array(repeating: 0, count: users * world.dimensions)
@@ -115,6 +127,9 @@ struct RunState {
             views[user * world.dimensions + d] += 1
         }
     }
+
+    /// The world's index of a served ad (its campaign's copy in an arm's slice, when budgets are split).
+    func worldAd(_ id: AdID) -> Int { Int(CampaignSlice.original(of: id.rawValue, count: copies) - 1) }
 
     mutating func schedule(_ action: Scheduled.Action, at time: Timestamp) {
         sequence += 1
@@ -180,7 +195,11 @@ struct RunState {
         if activeDay[user] != day {
             activeDay[user] = day
             days[arm][day].activeUsers += 1
-            if activeYesterday[user], day > 0 { days[arm][day - 1].returningUsers += 1 }
+            if day + 1 < runDays { userActiveDaysWithTomorrow[user] += 1 }
+            if activeYesterday[user], day > 0 {
+                days[arm][day - 1].returningUsers += 1
+                userReturns[user] += 1
+            }
         }
         days[arm][day].sessions += 1
         userSessions[user] += 1
@@ -197,7 +216,7 @@ struct RunState {
         var hides = 0
         var clicks = 0
         for placement in decision.placements {
-            let ad = Int(placement.ad.id.rawValue - 1)
+            let ad = worldAd(placement.ad.id)
             let affinity = world.affinity(user: user, ad: ad)
             let key = Int64(user) << 32 | Int64(ad)
             let seen = exposures[key, default: 0]
@@ -245,6 +264,7 @@ struct RunState {
             if hidden { days[arm][session.day].hides += 1 }
             userImpressions[user] += 1
             if clicked { userClicks[user] += 1 }
+            if hidden { userHides[user] += 1 }
             var position = byPosition[arm][placement.afterPost] ?? (0, 0)
             position.impressions += 1
             if clicked { position.clicks += 1 }

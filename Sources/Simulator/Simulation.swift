@@ -31,6 +31,8 @@ public struct Simulation: Sendable {
         public var days = 7
         public var seed: UInt64 = 1
         public var arms: [String] = ["baseline", "random"]
+        /// How campaign budgets are shared between arms (`BudgetMode`): split by default.
+        public var budgets = BudgetMode.split
         /// How every arm's winners are priced (`Auction`).
         public var pricing = AuctionRules.Pricing.secondPrice
         /// Learning arms: labelled clicks that close a retraining period until a retrain is adopted.
@@ -42,6 +44,20 @@ public struct Simulation: Sendable {
         public var duplicateRate = 0.01
         public var behaviour = Behaviour()
         public init() {}
+    }
+
+    /// How an experiment's arms share the advertisers' budgets.
+    ///
+    /// `split` (the default): each campaign is imported once per arm (with its ads, under a copy
+    /// of its advertiser) with each budget divided in proportion to the arm's share of users,
+    /// and each arm serves only its copies (`CampaignSlice`). Arms are separate markets: one
+    /// arm's spending never takes what the other could have bought, and each learns its ads'
+    /// rates only from its own impressions — the budget-split design of marketplace experiments.
+    ///
+    /// `shared`: every arm serves the same campaigns and draws on the same budgets; whichever
+    /// arm's users come first spends them (the interference that makes A/A runs disagree).
+    public enum BudgetMode: String, Sendable, CaseIterable {
+        case split, shared
     }
 
     public let configuration: Configuration
@@ -80,6 +96,12 @@ public struct Simulation: Sendable {
             }
             try Self.attachMedia(to: &batch, world: world, directory: directory)
         }
+        let userArm = world.userIDs.map { Arms.assign($0, arms: arms.count, salt: config.seed) }
+        let copies = config.budgets == .split ? arms.count : 1
+        if copies > 1 {
+            let shares = (0..<copies).map { arm in Double(userArm.count { $0 == arm }) / Double(max(1, userArm.count)) }
+            batch = Self.splitBudgets(batch, shares: shares)
+        }
         try await store.importBatch(batch)
 
         let clock = ManualClock(start)
@@ -87,7 +109,13 @@ public struct Simulation: Sendable {
         serving.profileCacheCapacity = config.size.users
         serving.auction.pricing = config.pricing
         let base = try await DecisionService.open(store: store, clock: clock, configuration: serving, decisionIDs: DecisionIDGenerator(prefix: config.seed))
-        let paths = arms.enumerated().map { index, arm in arm.servingPath(base: base, seed: config.seed &+ UInt64(index + 1) &* 0x9E37_79B9) }
+        // With split budgets each arm's path is built on a base that serves only its slice.
+        let paths = arms.enumerated().map { index, arm in
+            var sliced = base.configuration
+            sliced.campaignSlice = copies > 1 ? CampaignSlice(index: index, count: copies) : nil
+            let armBase = copies > 1 ? base.variant(ranker: base.ranker, configuration: sliced, decisionIDs: DecisionIDGenerator(prefix: config.seed)) : base
+            return arm.servingPath(base: armBase, seed: config.seed &+ UInt64(index + 1) &* 0x9E37_79B9)
+        }
         if let log { base.observers.add(ServeLogger(write: log)) }
         for arm in arms { if let observer = arm.observer { base.observers.add(observer) } }
         let ingestor = EventIngestor(serving: base)
@@ -101,8 +129,7 @@ public struct Simulation: Sendable {
             for path in paths { path.refresh(rebuildRanking: true) }
         }
         while try await activity.catchUp() == ActivityVectorUpdater.batch {}
-        var state = RunState(world: world, arms: arms.count, days: config.days, seed: config.seed)
-        let userArm = world.userIDs.map { Arms.assign($0, arms: arms.count, salt: config.seed) }
+        var state = RunState(world: world, arms: arms.count, days: config.days, seed: config.seed, copies: copies)
         var budgetDays: [SimulationReport.BudgetDay] = []
 
         for day in 0..<config.days {
@@ -138,7 +165,7 @@ public struct Simulation: Sendable {
             }
             state.endDay(day, behaviour: config.behaviour)
             let spend = try await store.campaignSpend(day: dayStart.day)
-            budgetDays.append(SimulationReport.BudgetDay(day: day + 1, campaigns: world.batch.campaigns, spend: spend))
+            budgetDays.append(SimulationReport.BudgetDay(day: day + 1, campaigns: batch.campaigns, spend: spend))
             for arm in arms { try await arm.endOfDay(day, at: dayEnd) }
             progress(day + 1, config.days)
         }
@@ -153,7 +180,7 @@ public struct Simulation: Sendable {
 
         let storeSpend = try await store.campaignSpend(day: start.day).reduce(0) { $0 + $1.totalMicros }
         var overspend: Micros = 0
-        let budgets = Dictionary(uniqueKeysWithValues: world.batch.campaigns.map { ($0.id, $0) })
+        let budgets = Dictionary(uniqueKeysWithValues: batch.campaigns.map { ($0.id, $0) })
         for row in try await store.campaignSpend(day: start.day) {
             if let campaign = budgets[row.campaignID] { overspend = max(overspend, row.totalMicros - campaign.totalBudgetMicros) }
         }
@@ -161,10 +188,51 @@ public struct Simulation: Sendable {
         let report = SimulationReport(
             seed: config.seed, days: config.days, users: config.size.users, ads: world.batch.ads.count,
             campaigns: world.batch.campaigns.count, world: world, content: config.content, arms: arms.map(\.name), state: state, userArm: userArm,
-            budgetDays: budgetDays)
+            budgetDays: budgetDays, budgetMode: config.budgets.rawValue)
         return Outcome(
             report: report, chargedMicros: state.totalCharged, storeSpendMicros: storeSpend, maxOverspendMicros: overspend,
             notes: Dictionary(arms.map { ($0.name, $0.notes) }, uniquingKeysWith: +))
+    }
+
+    /// The world imported once per arm for budget-split arms: arm `a` of `shares.count` gets a
+    /// copy of every advertiser, campaign and ad (ids `CampaignSlice.copy(of:)`), with each
+    /// campaign's daily and total budgets multiplied by `shares[a]` (rounded down; the last arm
+    /// takes what rounding left, so the copies' budgets add up to the original's). Users and
+    /// their history are shared.
+    static func splitBudgets(_ batch: ImportBatch, shares: [Double]) -> ImportBatch {
+        var split = ImportBatch(users: batch.users, activities: batch.activities)
+        let slices = shares.indices.map { CampaignSlice(index: $0, count: shares.count) }
+        for (advertiser, keyHash) in batch.advertisers {
+            for slice in slices {
+                var copy = advertiser
+                copy.id = AdvertiserID(slice.copy(of: advertiser.id.rawValue))
+                split.advertisers.append((copy, keyHash: "\(keyHash)-arm\(slice.index + 1)"))
+            }
+        }
+        for campaign in batch.campaigns {
+            var dailyLeft = campaign.dailyBudgetMicros
+            var totalLeft = campaign.totalBudgetMicros
+            for (slice, share) in zip(slices, shares) {
+                var copy = campaign
+                copy.id = CampaignID(slice.copy(of: campaign.id.rawValue))
+                copy.advertiserID = AdvertiserID(slice.copy(of: campaign.advertiserID.rawValue))
+                let last = slice.index + 1 == slice.count
+                copy.dailyBudgetMicros = last ? dailyLeft : Micros((Double(campaign.dailyBudgetMicros) * share).rounded(.down))
+                copy.totalBudgetMicros = last ? totalLeft : Micros((Double(campaign.totalBudgetMicros) * share).rounded(.down))
+                dailyLeft -= copy.dailyBudgetMicros
+                totalLeft -= copy.totalBudgetMicros
+                split.campaigns.append(copy)
+            }
+        }
+        for ad in batch.ads {
+            for slice in slices {
+                var copy = ad
+                copy.id = AdID(slice.copy(of: ad.id.rawValue))
+                copy.campaignID = CampaignID(slice.copy(of: ad.campaignID.rawValue))
+                split.ads.append(copy)
+            }
+        }
+        return split
     }
 
     /// Gives every campaign a generated medium (`GeneratedMedia`) drawn from its topic: one

@@ -169,10 +169,34 @@ public struct SimulationReport: Sendable, Codable, Equatable {
     public var newAdsDay: Int
     public var arms: [String: ArmReport]
     public var budgets: [BudgetDay]
+    /// How campaign budgets were shared between arms (`Simulation.BudgetMode`).
+    public var budgetMode: String
+    /// Every arm but the first against the first (the control), keyed by arm.
+    public var comparisons: [String: Comparison]
+
+    /// An arm's value relative to the control's (0.05: 5% higher), with its 95% interval.
+    public struct Lift: Sendable, Codable, Equatable {
+        public var relative: Double
+        public var ci95: [Double]
+    }
+
+    /// One arm against the control, per user (users are the units the experiment randomized):
+    /// revenue per user, CTR, hide rate, session length and next-day return as relative
+    /// differences with 95% intervals (nil where the control's value is 0), and the difference
+    /// in exploration share in percentage points.
+    public struct Comparison: Sendable, Codable, Equatable {
+        public var control: String
+        public var revenuePerUser: Lift?
+        public var ctr: Lift?
+        public var hideRate: Lift?
+        public var sessionLengthS: Lift?
+        public var returnRate: Lift?
+        public var explorationSharePoints: Double
+    }
 
     init(
         seed: UInt64, days: Int, users: Int, ads: Int, campaigns: Int, world: World, content: Bool, arms names: [String], state: RunState,
-        userArm: [Int], budgetDays: [BudgetDay]
+        userArm: [Int], budgetDays: [BudgetDay], budgetMode: String
     ) {
         self.world = world.kind.rawValue
         self.content = content
@@ -185,6 +209,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
         self.campaigns = campaigns
         self.budgets = budgetDays
         var arms: [String: ArmReport] = [:]
+        var estimatesByArm: [Estimates] = []
         for (arm, name) in names.enumerated() {
             let members = userArm.indices.filter { userArm[$0] == arm }
             let byDay = state.days[arm].enumerated().map { day, stats in
@@ -212,10 +237,9 @@ public struct SimulationReport: Sendable, Codable, Equatable {
                 }
             }
             let t = Self.totals(all, day: nil, users: members.count, days: days, returning: returning, active: days > 1 ? activeWithTomorrow : nil)
-            let ci = Interval(
-                ctr: Self.ratioInterval(members.map { Double(state.userClicks[$0]) }, members.map { Double(state.userImpressions[$0]) }),
-                revenuePerUserMicros: Self.meanInterval(members.map { Double(state.userRevenue[$0]) }),
-                sessionLengthS: Self.ratioInterval(members.map { state.userSessionSeconds[$0] }, members.map { Double(state.userSessions[$0]) }))
+            let estimates = Self.estimates(members, state)
+            estimatesByArm.append(estimates)
+            let ci = Interval(ctr: estimates.ctr.ci95, revenuePerUserMicros: estimates.revenuePerUser.ci95, sessionLengthS: estimates.sessionLength.ci95)
             var ctrByPosition: [String: Double] = [:]
             for (position, counts) in state.byPosition[arm] where counts.impressions > 0 {
                 ctrByPosition[String(position)] = Double(counts.clicks) / Double(counts.impressions)
@@ -225,6 +249,34 @@ public struct SimulationReport: Sendable, Codable, Equatable {
                 adsShown: state.shown[arm].count { $0 })
         }
         self.arms = arms
+        self.budgetMode = budgetMode
+        var comparisons: [String: Comparison] = [:]
+        if let control = estimatesByArm.first, let controlName = names.first, let controlArm = arms[controlName] {
+            for (arm, name) in names.enumerated().dropFirst() {
+                let e = estimatesByArm[arm]
+                comparisons[name] = Comparison(
+                    control: controlName, revenuePerUser: e.revenuePerUser.lift(over: control.revenuePerUser), ctr: e.ctr.lift(over: control.ctr),
+                    hideRate: e.hideRate.lift(over: control.hideRate), sessionLengthS: e.sessionLength.lift(over: control.sessionLength),
+                    returnRate: e.returnRate.lift(over: control.returnRate),
+                    explorationSharePoints: ((arms[name]?.explorationShare ?? 0) - controlArm.explorationShare) * 100)
+            }
+        }
+        self.comparisons = comparisons
+    }
+
+    /// One arm's per-user estimates, the source of its intervals and of the comparisons.
+    struct Estimates {
+        var revenuePerUser, ctr, hideRate, sessionLength, returnRate: UserEstimate
+    }
+
+    static func estimates(_ members: [Int], _ state: RunState) -> Estimates {
+        func values<T: BinaryInteger>(_ list: [T]) -> [Double] { members.map { Double(list[$0]) } }
+        return Estimates(
+            revenuePerUser: .mean(values(state.userRevenue)),
+            ctr: .ratio(values(state.userClicks), values(state.userImpressions)),
+            hideRate: .ratio(values(state.userHides), values(state.userImpressions)),
+            sessionLength: .ratio(members.map { state.userSessionSeconds[$0] }, values(state.userSessions)),
+            returnRate: .ratio(values(state.userReturns), values(state.userActiveDaysWithTomorrow)))
     }
 
     static func totals(_ s: DayStats, day: Int?, users: Int, days: Int, returning: Int, active: Int?) -> Totals {
@@ -241,30 +293,50 @@ public struct SimulationReport: Sendable, Codable, Equatable {
             explorationShare: ratio(Double(s.exploredImpressions), Double(s.impressions)))
     }
 
-    /// 95% interval of a mean over users (normal approximation).
-    static func meanInterval(_ values: [Double]) -> [Double] {
+}
+
+/// A statistic of one arm with its sampling variance, users being the experiment's units: a
+/// mean over users, or a ratio of sums over users (clicks / impressions), whose variance comes
+/// from the delta method treating each user as a cluster. Normal approximation throughout.
+struct UserEstimate {
+    var value: Double
+    var variance: Double
+
+    static func mean(_ values: [Double]) -> UserEstimate {
         let n = Double(values.count)
-        guard n > 1 else { return [0, 0] }
+        guard n > 1 else { return UserEstimate(value: values.first ?? 0, variance: 0) }
         let mean = values.reduce(0, +) / n
-        let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
-        let half = 1.96 * (variance / n).squareRoot()
-        return [mean - half, mean + half]
+        let squares = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+        return UserEstimate(value: mean, variance: squares / (n - 1) / n)
     }
 
-    /// 95% interval of a ratio of sums over users, Σa / Σb, treating users as clusters
-    /// (delta method: var ≈ Σ(aᵢ − r·bᵢ)² · n / ((n − 1) · (Σb)²)).
-    static func ratioInterval(_ a: [Double], _ b: [Double]) -> [Double] {
+    /// Σa / Σb, var ≈ Σ(aᵢ − r·bᵢ)² · n / ((n − 1) · (Σb)²).
+    static func ratio(_ a: [Double], _ b: [Double]) -> UserEstimate {
         let sumA = a.reduce(0, +)
         let sumB = b.reduce(0, +)
         let n = Double(a.count)
-        guard sumB > 0, n > 1 else { return [0, 0] }
+        guard sumB > 0, n > 1 else { return UserEstimate(value: 0, variance: 0) }
         let r = sumA / sumB
         var squares = 0.0
         for i in a.indices {
             let d = a[i] - r * b[i]
             squares += d * d
         }
-        let half = 1.96 * (squares * n / (n - 1)).squareRoot() / sumB
-        return [r - half, r + half]
+        return UserEstimate(value: r, variance: squares * n / (n - 1) / (sumB * sumB))
+    }
+
+    var ci95: [Double] {
+        let half = 1.96 * variance.squareRoot()
+        return [value - half, value + half]
+    }
+
+    /// This arm's value relative to the control's (self / control − 1), with the 95% interval of
+    /// the delta method for a ratio of independent estimates.
+    func lift(over control: UserEstimate) -> SimulationReport.Lift? {
+        guard control.value > 0 else { return nil }
+        let ratio = value / control.value
+        let relativeVariance = (value > 0 ? variance / (value * value) : 0) + control.variance / (control.value * control.value)
+        let half = 1.96 * ratio * relativeVariance.squareRoot()
+        return SimulationReport.Lift(relative: ratio - 1, ci95: [ratio - 1 - half, ratio - 1 + half])
     }
 }

@@ -46,10 +46,16 @@ public struct JoinedExample: Sendable, Equatable {
 /// whenever traffic rises and a burst of negatives when it falls (measured: a model learning at
 /// 2.9% CTR swung from 0.5% to 54% predicted).
 ///
+/// With `labelsHides`, every impression also makes a hide example when its click window
+/// closes: positive when the user hid it (or its advertiser, or called it not relevant) within
+/// the window. A conversion closes it at once (a converted impression was not hidden first, or
+/// the hide already counted).
+///
 /// Time is whatever the caller says it is (`drain(now:)`), so replays and tests need no sleeping.
 public struct AttributionJoin: Sendable {
     public let windows: AttributionWindows
     public let labelsAtWindowClose: Bool
+    public let labelsHides: Bool
 
     struct Pending {
         var features: ClickFeatureInput
@@ -57,6 +63,8 @@ public struct AttributionJoin: Sendable {
         var clickedAt: Timestamp?
         /// Whether the click example has been emitted.
         var clickLabelled = false
+        var hiddenAt: Timestamp?
+        var hideLabelled = false
     }
 
     /// Impressions whose click window is open, and clicks whose conversion window is open.
@@ -65,9 +73,10 @@ public struct AttributionJoin: Sendable {
     /// Events that matched no open window: too late, unknown impression, or duplicates.
     public private(set) var unattributed = 0
 
-    public init(windows: AttributionWindows = AttributionWindows(), labelsAtWindowClose: Bool = false) {
+    public init(windows: AttributionWindows = AttributionWindows(), labelsAtWindowClose: Bool = false, labelsHides: Bool = false) {
         self.windows = windows
         self.labelsAtWindowClose = labelsAtWindowClose
+        self.labelsHides = labelsHides
     }
 
     public var pendingCount: Int { pending.count }
@@ -89,11 +98,25 @@ public struct AttributionJoin: Sendable {
         pending[id] = entry
     }
 
+    /// A hide of the impression (or of its advertiser, or "not relevant"); ignored unless the
+    /// join labels hides.
+    public mutating func hide(id: String, at time: Timestamp) {
+        guard labelsHides else { return }
+        guard var entry = pending[id], entry.hiddenAt == nil, !entry.hideLabelled,
+              time.milliseconds - entry.servedAt.milliseconds <= windows.clickMilliseconds
+        else { unattributed += 1; return }
+        entry.hiddenAt = time
+        pending[id] = entry
+    }
+
     public mutating func conversion(id: String, at time: Timestamp) {
         guard let entry = pending[id], let clickedAt = entry.clickedAt,
               time.milliseconds - clickedAt.milliseconds <= windows.conversionMilliseconds
         else { unattributed += 1; return }
         pending[id] = nil
+        if labelsHides && !entry.hideLabelled {
+            ready.append(JoinedExample(target: .hide, id: id, features: entry.features, label: entry.hiddenAt != nil, servedAt: entry.servedAt, labelledAt: time))
+        }
         if !entry.clickLabelled {  // converted before its click window closed: the click is final too
             ready.append(JoinedExample(target: .click, id: id, features: entry.features, label: true, servedAt: entry.servedAt, labelledAt: time))
         }
@@ -108,11 +131,19 @@ public struct AttributionJoin: Sendable {
         var finished: [String] = []
         for (id, var entry) in pending {
             let clickEnd = entry.servedAt.milliseconds + windows.clickMilliseconds
-            if !entry.clickLabelled, clickEnd < t {
-                closed.append((id, JoinedExample(
-                    target: .click, id: id, features: entry.features, label: entry.clickedAt != nil, servedAt: entry.servedAt,
-                    labelledAt: Timestamp(milliseconds: clickEnd))))
-                entry.clickLabelled = true
+            if clickEnd < t, !entry.clickLabelled || (labelsHides && !entry.hideLabelled) {
+                if !entry.clickLabelled {
+                    closed.append((id, JoinedExample(
+                        target: .click, id: id, features: entry.features, label: entry.clickedAt != nil, servedAt: entry.servedAt,
+                        labelledAt: Timestamp(milliseconds: clickEnd))))
+                    entry.clickLabelled = true
+                }
+                if labelsHides && !entry.hideLabelled {
+                    closed.append((id, JoinedExample(
+                        target: .hide, id: id, features: entry.features, label: entry.hiddenAt != nil, servedAt: entry.servedAt,
+                        labelledAt: Timestamp(milliseconds: clickEnd))))
+                    entry.hideLabelled = true
+                }
                 pending[id] = entry
             }
             guard let clickedAt = entry.clickedAt else {
@@ -124,6 +155,11 @@ public struct AttributionJoin: Sendable {
                 closed.append((id, JoinedExample(
                     target: .conversion, id: id, features: entry.features, label: false, servedAt: entry.servedAt,
                     labelledAt: Timestamp(milliseconds: conversionEnd))))
+                if labelsHides && !entry.hideLabelled {  // a conversion window shorter than the click window
+                    closed.append((id, JoinedExample(
+                        target: .hide, id: id, features: entry.features, label: entry.hiddenAt != nil, servedAt: entry.servedAt,
+                        labelledAt: Timestamp(milliseconds: conversionEnd))))
+                }
                 finished.append(id)
             }
         }

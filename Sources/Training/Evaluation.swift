@@ -9,6 +9,7 @@ public enum RuleBasedEstimate {
         switch target {
         case .click: BetaPrior.click.mean(successes: features.adClicks, trials: features.adImpressions)
         case .conversion: BetaPrior.conversion.mean(successes: features.adConversions, trials: features.adClicks)
+        case .hide: BetaPrior.hide.mean(successes: features.adHides ?? 0, trials: features.adImpressions)
         }
     }
 

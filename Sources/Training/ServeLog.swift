@@ -48,7 +48,7 @@ public struct ServeLogLine: Sendable, Codable, Equatable {
         case .impression: if let features { join.impression(id: impressionId, features: features, at: time) }
         case .click: join.click(id: impressionId, at: time)
         case .conversion: join.conversion(id: impressionId, at: time)
-        case .hide: break
+        case .hide: join.hide(id: impressionId, at: time)
         }
     }
 }
@@ -109,7 +109,7 @@ public struct ServeLog: Sendable {
     /// serving order.
     /// `asOf` overrides the newest time (a caller that knows the log is complete up to later).
     public func joined(target: PredictionTarget, windows: AttributionWindows, asOf: Timestamp? = nil) -> (examples: [JoinedExample], summary: Summary) {
-        var join = AttributionJoin(windows: windows)
+        var join = AttributionJoin(windows: windows, labelsHides: target == .hide)
         var summary = Summary(malformed: malformed, windows: windows)
         var impressionTimes: (first: Int64, last: Int64) = (.max, .min)
         for line in lines {

@@ -8,7 +8,7 @@ import Training
 struct LogOptions: ParsableArguments {
     @Option(help: "Serve log, JSON lines: a server's --serve-log, or `adserve simulate --out`'s serve-log.jsonl.") var logs: String
     @Option(help: "Model repository directory.") var models = "adserve-models"
-    @Option(help: "What to predict: click or conversion.") var target = "click"
+    @Option(help: "What to predict: click, conversion (per click) or hide (per impression: hides, hidden advertisers and \"not relevant\").") var target = "click"
     @Option(help: "The latest part of the log held out for evaluation (time-ordered split): a duration such as 90s, 15m, 2h or 7d.")
     var holdout = "24h"
     @Option(help: "The same as --holdout: whole hours, or a duration with its unit.") var holdoutHours: String?
@@ -19,7 +19,7 @@ struct LogOptions: ParsableArguments {
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
-        guard PredictionTarget(rawValue: target) != nil else { throw ValidationError("--target must be click or conversion") }
+        guard PredictionTarget(rawValue: target) != nil else { throw ValidationError("--target must be click, conversion or hide") }
         _ = try holdoutMilliseconds()
         _ = try windows()
         guard threshold > 0, threshold < 1 else { throw ValidationError("--threshold must be between 0 and 1") }
@@ -63,7 +63,7 @@ func printJSON(_ value: some Encodable) throws {
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Join a serve log with its events, train a click or conversion model, evaluate it on the latest part, store it.",
+        abstract: "Join a serve log with its events, train a click, conversion or hide model, evaluate it on the latest part, store it.",
         discussion: """
             The new version is judged on the held-out part against the promoted model, or where none is promoted against \
             the rule-based estimate; --promote promotes it only if it passes the gate (NE not worse, calibration within ±5% \
@@ -264,10 +264,10 @@ struct ModelsCommand: ParsableCommand {
 
     struct Rollback: ParsableCommand {
         @Option(help: "Model repository directory.") var models = "adserve-models"
-        @Option(help: "click or conversion.") var target = "click"
+        @Option(help: "click, conversion or hide.") var target = "click"
 
         func run() throws {
-            guard let target = PredictionTarget(rawValue: target) else { throw ValidationError("--target must be click or conversion") }
+            guard let target = PredictionTarget(rawValue: target) else { throw ValidationError("--target must be click, conversion or hide") }
             let version = try ModelRepository(directory: models).rollback(target)
             print("rolled back: \(target.rawValue) serves v\(version)")
         }

@@ -46,7 +46,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Share of ranked slots given to young ads by Thompson sampling (0 turns exploration off; at most 0.5).")
     var exploreShare = 0.05
     @Option(help: "Ads with fewer impressions than this are young, explored.") var exploreBelow: Int64 = ExplorationPolicy.defaultMaxImpressions
-    @Option(help: "Total value: micros of advertiser value one expected hide costs, subtracted as P(hide) × this (0: rank by advertiser value alone).")
+    @Option(help: "Total value: micros of advertiser value one expected hide costs, subtracted as P(hide) × this (0: rank by advertiser value alone). With --ranker ml, P(hide) comes from the promoted hide model (`adserve train --target hide`) when there is one, else from each ad's hide rate.")
     var hideCostMicros = 0.0
     @Option(help: "Latest decisions whose traces are kept for GET /v1/decisions/{id}/explain and /why (0: none).") var traceCapacity = 10_000
     @Option(help: "Share of decisions on which every campaign's loss reason is tallied (GET /v1/reports/campaigns/{id}/losses).")
@@ -67,6 +67,8 @@ struct ServeCommand: AsyncParsableCommand {
     var contentEncoder = "minilm"
     @Option(help: "Close a connection idle this long: a duration (30s, 2m) or seconds.") var idleTimeout = "60s"
     @Option(help: "Requests in flight past which the server answers 503 at once.") var maxConcurrentRequests = 512
+    @Flag(help: "Accept file: media URLs from the API (the content encoder reads them from this server's disk): for local demos only.")
+    var allowFileMedia = false
     @Option(help: "Wrong API keys one client address may send per minute before it gets 429 for the rest of the minute.")
     var failedAuthPerMinute = 20
     @Option(help: "Campaigns one advertiser may hold (any status).") var maxCampaignsPerAdvertiser = 1_000
@@ -112,6 +114,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard idle >= 1000 else { throw ValidationError("--idle-timeout must be at least 1s") }
         configuration.maxConcurrentRequests = maxConcurrentRequests
+        configuration.allowsFileMedia = allowFileMedia
         configuration.failedAuthPerMinute = failedAuthPerMinute
         configuration.quotas.campaignsPerAdvertiser = maxCampaignsPerAdvertiser
         configuration.quotas.adsPerAdvertiser = maxAdsPerAdvertiser
@@ -180,15 +183,16 @@ struct ServeCommand: AsyncParsableCommand {
                 retriever = TwoTowerRetriever(settings: settings)
                 configuration.candidateCount = candidates
             }
-            let slots = (click: ModelSlot(), conversion: ModelSlot())
+            // A hide model is loaded (and learns online) only where hides are priced.
+            let slots = (click: ModelSlot(), conversion: ModelSlot(), hide: hideCostMicros > 0 ? ModelSlot() : nil)
             // Online learning continues from each promoted model, between retrains.
-            let learner = OnlineLearner(click: slots.click, conversion: slots.conversion, windows: try learningWindows())
+            let learner = OnlineLearner(click: slots.click, conversion: slots.conversion, hide: slots.hide, windows: try learningWindows())
             onlineLearner = learner
             let loader = ModelReloader(
-                repository: try ModelRepository(directory: models), click: slots.click, conversion: slots.conversion, learner: learner,
+                repository: try ModelRepository(directory: models), click: slots.click, conversion: slots.conversion, hide: slots.hide, learner: learner,
                 retriever: retriever)
             // Until a model is promoted, the learned ranker serves the rule-based estimate.
-            rankerInUse = LearnedRanker(click: slots.click, conversion: slots.conversion)
+            rankerInUse = LearnedRanker(click: slots.click, conversion: slots.conversion, hide: slots.hide)
             reloader = loader
         }
         let serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration, ranker: rankerInUse, retriever: retriever)

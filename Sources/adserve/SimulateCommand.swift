@@ -11,7 +11,7 @@ struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
         abstract: "Play simulated days of users and advertisers through the real serving path and report per-arm metrics.",
-        discussion: "Arms: \(Arms.known.joined(separator: ", ")); baseline and the ml arms explore young ads when named with \(Arms.exploreSuffix) (\(Int(Arms.exploring.share * 100))% of slots, ads under \(Arms.exploring.maxImpressions) impressions). Users are split between arms by a stable hash of their id. Same seed, same report."
+        discussion: "Arms: \(Arms.known.joined(separator: ", ")); baseline and the ml arms explore young ads when named with \(Arms.exploreSuffix) (\(Int(Arms.exploring.share * 100))% of slots, ads under \(Arms.exploring.maxImpressions) impressions); full is ml with exploration and a hide cost in total value. The first arm is the control the others are compared with. Users are split between arms by a stable hash of their id. Same seed, same report."
     )
 
     @Option(help: "Simulated users.") var users = World.Size.simulation.users
@@ -25,6 +25,8 @@ struct SimulateCommand: AsyncParsableCommand {
     var content = false
     @Option(help: "Learning arms: until a retrain is adopted, retrain after every N labelled clicks as well as each day's end (0: at days' ends only).")
     var warmUpClicks = MLArm.defaultWarmUpClicks
+    @Option(help: "How arms share campaign budgets: split (each campaign copied per arm with the arm's share of its budgets; arms never compete) or shared (every arm draws on the same budgets).")
+    var budgets = Simulation.BudgetMode.split.rawValue
     @Option(help: "Pricing of every arm: second (generalized second price) or first (winners pay their bids).")
     var pricing = AuctionRules.Pricing.secondPrice.rawValue
     @Option(help: "Campaigns created on day 4, whose ads' learning is measured (default: 5% of the campaigns).") var newCampaigns: Int?
@@ -37,6 +39,7 @@ struct SimulateCommand: AsyncParsableCommand {
         guard World.Kind(rawValue: world) != nil else { throw ValidationError("--world must be topics or products") }
         guard (newCampaigns ?? 0) >= 0 else { throw ValidationError("--new-campaigns must not be negative") }
         guard warmUpClicks >= 0 else { throw ValidationError("--warm-up-clicks must not be negative") }
+        guard Simulation.BudgetMode(rawValue: budgets) != nil else { throw ValidationError("--budgets must be split or shared") }
         guard AuctionRules.Pricing(rawValue: pricing) != nil else { throw ValidationError("--pricing must be second or first") }
         for name in arms.split(separator: ",") {
             if let problem = Arms.problem(String(name)) { throw ValidationError(problem.message) }
@@ -50,6 +53,7 @@ struct SimulateCommand: AsyncParsableCommand {
         configuration.warmUpClicks = warmUpClicks == 0 ? .max : warmUpClicks
         configuration.pricing = AuctionRules.Pricing(rawValue: pricing) ?? .secondPrice
         configuration.world = World.Kind(rawValue: world) ?? .topics
+        configuration.budgets = Simulation.BudgetMode(rawValue: budgets) ?? .split
         configuration.days = days
         configuration.seed = seed
         configuration.arms = arms.split(separator: ",").map(String.init)

@@ -218,6 +218,29 @@ extension APITests {
         }
     }
 
+    /// A `file:` medium would have the content encoder read the server's own disk: refused
+    /// from the API (create and update) unless the operator allows it.
+    @Test func fileMediaAreRefusedUnlessTheOperatorAllowsThem() async throws {
+        for allowed in [false, true] {
+            try await withAPI(configure: { $0.allowsFileMedia = allowed }) { api, _ in
+                let (id, key) = try await api.advertiser()
+                let campaign = try await api.campaign(id, key: key)
+                let created = try await api.call(.post, "/v1/ads", key: key, json: """
+                    {"campaign_id":\(campaign),"format":"image","media_urls":["https://cdn.example/a.jpg","FILE:///etc/passwd"],"caption":"","company":"Acme","product":"","description":""}
+                    """)
+                let ad = try await api.ad(campaign, key: key)
+                let patched = try await api.call(.patch, "/v1/ads/\(ad)", key: key, json: #"{"media_urls":["file:///etc/hostname"]}"#)
+                if allowed {
+                    #expect(created.status == 201 && patched.status == 200)
+                } else {
+                    #expect(created.status == 400 && created.errorField == "media_urls[1]", "\(created.text)")
+                    #expect(patched.status == 400 && patched.errorField == "media_urls[0]", "\(patched.text)")
+                    #expect(try await api.call(.get, "/v1/ads/\(ad)", key: key)["media_urls"] as? [String] != ["file:///etc/hostname"])
+                }
+            }
+        }
+    }
+
     @Test func quotasPerAdvertiserAreClear4xx() async throws {
         try await withAPI(configure: { $0.quotas.campaignsPerAdvertiser = 2; $0.quotas.adsPerAdvertiser = 1 }) { api, _ in
             let (id, key) = try await api.advertiser()

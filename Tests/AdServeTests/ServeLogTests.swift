@@ -161,7 +161,7 @@ import Training
         let four = features.encode(TrainingTests.input(caption: "product 4"))
         #expect(three != four)
         #expect(features.encode(TrainingTests.input(caption: "a product of")) == features.encode(TrainingTests.input(caption: "product")))
-        #expect(ClickFeatures.version == 5)
+        #expect(ClickFeatures.version == 6)
     }
 
     @Test func isoTimesRoundTrip() throws {

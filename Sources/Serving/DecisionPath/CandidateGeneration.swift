@@ -17,7 +17,7 @@ struct Pick {
     /// expected value less the engagement cost.
     mutating func score(_ prediction: Prediction, engagement: EngagementCost = EngagementCost()) {
         self.prediction = prediction
-        cost = engagement.cost(candidate)
+        cost = engagement.cost(candidate, hide: prediction.hide)
         value = prediction.expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros) - cost
     }
 
@@ -71,7 +71,7 @@ enum CandidateGeneration {
                 guard eligibility.hasBudget(campaignIndex, state) else { return false }
                 let entry = snapshot.campaigns[Int(campaignIndex)]
                 let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
-                picks.append(Pick(candidate: candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), snapshot, request.now)))
+                picks.append(Pick(candidate: candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), eligibility.userHides, snapshot, request.now)))
                 return true
             }
             for raw in keys {
@@ -107,7 +107,7 @@ enum CandidateGeneration {
                 let seen = eligibility.seen(entry.id)
                 for adIndex in entry.adStart..<entry.adEnd where eligibility.admitsAd(adIndex) {
                     let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
-                    picks.append(Pick(candidate: candidate(adIndex, entry, counters, state.advertiserTotals(entry), seen, snapshot, now)))
+                    picks.append(Pick(candidate: candidate(adIndex, entry, counters, state.advertiserTotals(entry), seen, eligibility.userHides, snapshot, now)))
                 }
             }
         }
@@ -117,7 +117,7 @@ enum CandidateGeneration {
     /// The candidate value of one ad: what a ranker may look at.
     static func candidate(
         _ adIndex: Int32, _ entry: CatalogSnapshot.Entry, _ counters: DeliveryCounters, _ advertiser: DeliveryState.RateTotals, _ seen: Int,
-        _ snapshot: CatalogSnapshot, _ now: Timestamp
+        _ userHides: Int, _ snapshot: CatalogSnapshot, _ now: Timestamp
     ) -> Candidate {
         let ad = snapshot.ads[Int(adIndex)]
         var candidate = Candidate(
@@ -127,6 +127,7 @@ enum CandidateGeneration {
         candidate.advertiserClicks = advertiser.clicks
         candidate.advertiserConversions = advertiser.conversions
         candidate.hides = counters.hides
+        candidate.userHides = userHides
         return candidate
     }
 }

@@ -22,12 +22,15 @@ public struct DecisionEngine: Sendable {
     public var traceCandidates: Int
     /// Share of decisions on which every campaign's fate is recorded (`CampaignLoss`).
     public var lossSampleRate: Double
+    /// A budget-split experiment arm's campaigns (`CampaignSlice`); nil: every campaign.
+    public var campaignSlice: CampaignSlice?
 
     public init(
         adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked, candidateCount: Int = 500, valuePool: Int = 100,
         auction: AuctionRules = AuctionRules(), exploration: ExplorationPolicy = .off, traceCandidates: Int = 10, lossSampleRate: Double = 0.001,
-        engagement: EngagementCost = EngagementCost()
+        engagement: EngagementCost = EngagementCost(), campaignSlice: CampaignSlice? = nil
     ) {
+        self.campaignSlice = campaignSlice
         self.engagement = engagement
         self.traceCandidates = traceCandidates
         self.lossSampleRate = lossSampleRate
@@ -52,7 +55,7 @@ public struct DecisionEngine: Sendable {
         guard !positions.isEmpty else { return Decision(decisionID: request.decisionID, arm: arm, placements: []) }
         let eligibility = Eligibility(
             snapshot: view.snapshot, profile: request.profile, context: request.context, userID: request.userID, now: request.now, delivery: delivery,
-            auction: auction)
+            auction: auction, slice: campaignSlice)
         // Second price needs the best candidate left out: ranked paths fill one more than the slots.
         let wanted = positions.count + (auction.pricing == .secondPrice ? 1 : 0)
         // Scored paths keep a few more of the best candidates than the auction needs, for the
@@ -156,7 +159,7 @@ public struct DecisionEngine: Sendable {
         var out: [CampaignLoss] = []
         out.reserveCapacity(snapshot.campaigns.count)
         delivery.state.withLock { state in
-            for index in snapshot.campaigns.indices {
+            for index in snapshot.campaigns.indices where eligibility.inSlice(Int32(index)) {
                 let i = Int32(index)
                 let entry = snapshot.campaigns[index]
                 var minimumBid: Micros?

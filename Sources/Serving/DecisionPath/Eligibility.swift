@@ -1,5 +1,28 @@
 import Domain
 
+/// One arm's share of the catalog in a budget-split experiment: the experiment creates each
+/// campaign once per arm, with that arm's share of the budgets, and arm `index` of `count`
+/// serves only the copies whose `(id − 1) mod count == index`. Arms then never compete for the
+/// same budget, and each learns only from its own copies' impressions.
+public struct CampaignSlice: Sendable, Equatable {
+    public var index: Int64
+    public var count: Int64
+
+    public init(index: Int, count: Int) {
+        precondition(count > 0 && (0..<count).contains(index), "a slice's index must be within 0..<count")
+        self.index = Int64(index)
+        self.count = Int64(count)
+    }
+
+    @inline(__always)
+    public func contains(_ campaign: CampaignID) -> Bool { (campaign.rawValue - 1) % count == index }
+
+    /// The id of campaign `id`'s copy (a campaign id, or an ad's or advertiser's) in this slice.
+    public func copy(of id: Int64) -> Int64 { (id - 1) * count + index + 1 }
+    /// The original id of a copy in any slice of `count`.
+    public static func original(of copy: Int64, count: Int) -> Int64 { (copy - 1) / Int64(count) + 1 }
+}
+
 /// Stage 1 of a decision: what this user may see now. The one place eligibility is written:
 /// schedule and targeting (from the snapshot's index), frequency caps and hides (from the
 /// user's delivery state), and budget (from campaign spend). Every selection — the exhaustive
@@ -24,13 +47,19 @@ struct Eligibility {
     let cappedAds: Set<Int64>
     /// How often the user saw each campaign (by id) in the cap memory: fatigue, for the ranker.
     let seenByCampaign: [Int64: Int]
+    /// How many ads the user has hidden (with "not relevant" and hidden advertisers' ads): how
+    /// little they tolerate ads, for the ranker.
+    var userHides: Int { hidden.count }
     /// Reserves: a campaign bidding less than its billing type's reserve is not eligible.
     let auction: AuctionRules
+    /// A budget-split arm's campaigns; nil: every campaign.
+    let slice: CampaignSlice?
 
     init(
         snapshot: CatalogSnapshot, profile: UserProfile?, context: FeedContext, userID: UserID, now: Timestamp, delivery: DeliveryState,
-        auction: AuctionRules = AuctionRules()
+        auction: AuctionRules = AuctionRules(), slice: CampaignSlice? = nil
     ) {
+        self.slice = slice
         let user = delivery.state.withLock { $0.users[userID] }
         self.snapshot = snapshot
         self.audience = snapshot.audience(for: profile, device: context.device)
@@ -46,11 +75,15 @@ struct Eligibility {
         self.auction = auction
     }
 
-    /// Schedule, targeting, frequency cap, reserve and hidden advertiser of one campaign.
+    /// Slice, schedule, targeting, frequency cap, reserve and hidden advertiser of one campaign.
     @inline(__always)
     func admitsCampaign(_ index: Int32) -> Bool {
-        snapshot.matches(index, audience, now) && !isCapped(index) && meetsReserve(index) && !advertiserHidden(index)
+        inSlice(index) && snapshot.matches(index, audience, now) && !isCapped(index) && meetsReserve(index) && !advertiserHidden(index)
     }
+
+    /// Whether the campaign belongs to this arm's slice (always, outside a budget-split experiment).
+    @inline(__always)
+    func inSlice(_ index: Int32) -> Bool { slice?.contains(snapshot.campaigns[Int(index)].id) ?? true }
 
     @inline(__always)
     func advertiserHidden(_ index: Int32) -> Bool {
@@ -95,7 +128,7 @@ struct Eligibility {
     func campaigns(_ delivery: DeliveryState) -> [Int32] {
         var matched: [Int32] = []
         snapshot.forEachMatchingCampaign(audience, at: now) { index in
-            if !isCapped(index) && meetsReserve(index) && !advertiserHidden(index) { matched.append(index) }
+            if inSlice(index) && !isCapped(index) && meetsReserve(index) && !advertiserHidden(index) { matched.append(index) }
         }
         delivery.state.withLock { state in matched.removeAll { !hasBudget($0, state) } }
         return matched

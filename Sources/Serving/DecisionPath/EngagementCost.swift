@@ -10,7 +10,7 @@ import Domain
 public struct EngagementCost: Sendable, Equatable {
     /// The exchange rate: micros of advertiser value one expected hide is worth.
     public var hideMicros: Double
-    public static let prior = BetaPrior(alpha: 1, beta: 49)
+    public static let prior = BetaPrior.hide
 
     public init(hideMicros: Double = 0) { self.hideMicros = max(0, hideMicros) }
 
@@ -19,9 +19,10 @@ public struct EngagementCost: Sendable, Equatable {
     @inline(__always)
     public static func pHide(hides: Int64, impressions: Int64) -> Double { prior.mean(successes: hides, trials: impressions) }
 
-    /// The expected cost of one impression of this candidate, in micros.
+    /// The expected cost of one impression of this candidate, in micros: with the ranker's
+    /// P(hide) for this user when it has a hide model (`Prediction.hide`), else the ad's rate.
     @inline(__always)
-    public func cost(_ candidate: Candidate) -> Double {
-        isOn ? hideMicros * Self.pHide(hides: candidate.hides, impressions: candidate.impressions) : 0
+    public func cost(_ candidate: Candidate, hide: Double? = nil) -> Double {
+        isOn ? hideMicros * (hide ?? Self.pHide(hides: candidate.hides, impressions: candidate.impressions)) : 0
     }
 }

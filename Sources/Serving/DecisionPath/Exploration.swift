@@ -153,7 +153,7 @@ enum Exploration {
                 guard counters.impressions < policy.maxImpressions, eligibility.admitsAd(adIndex), eligibility.admitsCampaign(campaignIndex),
                       eligibility.hasBudget(campaignIndex, state) else { continue }
                 let entry = snapshot.campaigns[Int(campaignIndex)]
-                var pick = Pick(candidate: CandidateGeneration.candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), snapshot, now))
+                var pick = Pick(candidate: CandidateGeneration.candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), eligibility.userHides, snapshot, now))
                 // Scored with the smoothed rates: the posterior means Thompson sampling draws around.
                 pick.score(RuleBasedRanker().predict(pick.candidate, user: nil, context: FeedContext()))
                 pool.append(pick)

@@ -22,6 +22,9 @@ public struct Candidate: Sendable {
     public var advertiserConversions: Int64 = 0
     /// All-time hides of the ad (`EngagementCost`).
     public var hides: Int64 = 0
+    /// Ads this user has hidden: a sign of how little they tolerate ads (the same for every
+    /// candidate of a request).
+    public var userHides = 0
     /// The ad's state slot: small, dense and stable while the ad exists, so a ranker can keep
     /// per-ad work in an array; -1 for a candidate made outside a catalog.
     public var adSlot: Int32
@@ -51,9 +54,13 @@ public struct Prediction: Sendable, Equatable {
     public var click: Double
     /// P(conversion | click).
     public var conversion: Double
-    public init(click: Double, conversion: Double) {
+    /// P(hide | impression) for this user, from a hide model; nil when the ranker has none
+    /// (total value then uses the ad's smoothed hide rate, `EngagementCost`).
+    public var hide: Double?
+    public init(click: Double, conversion: Double, hide: Double? = nil) {
         self.click = click
         self.conversion = conversion
+        self.hide = hide
     }
 
     /// Expected advertiser value of one impression, in micros: the bid times the probability of

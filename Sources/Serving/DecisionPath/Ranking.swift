@@ -55,7 +55,7 @@ enum Ranking {
                 if relevance.isNeutral, best.contains(where: { $0.candidate.advertiserID == entry.advertiserID }) { continue }
                 guard eligibility.admitsCampaign(campaignIndex), eligibility.hasBudget(campaignIndex, state), eligibility.admitsAd(adIndex) else { continue }
                 let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
-                let candidate = CandidateGeneration.candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), snapshot, now)
+                let candidate = CandidateGeneration.candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), eligibility.userHides, snapshot, now)
                 let pick = Pick(
                     candidate: candidate, prediction: ranking.predictions[Int(adIndex)],
                     value: ranking.values[Int(adIndex)] * relevance.factor(snapshot.ads[Int(adIndex)]), cost: engagement.cost(candidate))
@@ -101,7 +101,7 @@ enum Ranking {
                 let entry = snapshot.campaigns[Int(choice.campaignIndex)]
                 let counters = state.ads[Int(snapshot.adStateSlots[Int(choice.adIndex)])]
                 return Pick(
-                    candidate: CandidateGeneration.candidate(choice.adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), snapshot, request.now),
+                    candidate: CandidateGeneration.candidate(choice.adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), eligibility.userHides, snapshot, request.now),
                     propensity: choice.propensity)
             }
         }

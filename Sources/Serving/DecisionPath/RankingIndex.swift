@@ -38,7 +38,7 @@ public final class RankingIndex: Sendable {
                 ? ranker.predictForRanking(batch, user: nil, context: FeedContext()) : ranker.predict(batch, user: nil, context: FeedContext())
             for (candidate, prediction) in zip(batch, batchPredictions) {
                 predictions.append(prediction)
-                values.append(prediction.expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros) - engagement.cost(candidate))
+                values.append(prediction.expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros) - engagement.cost(candidate, hide: prediction.hide))
             }
             batch.removeAll(keepingCapacity: true)
         }
