@@ -153,7 +153,8 @@ public final class OnlineLearner: Sendable {
         }
     }
 
-    private func slot(_ target: PredictionTarget) -> ModelSlot? {
+    /// The serving slot of a target's model; nil for hides when they are not learned.
+    public func slot(_ target: PredictionTarget) -> ModelSlot? {
         switch target {
         case .click: click
         case .conversion: conversion

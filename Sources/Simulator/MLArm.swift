@@ -197,8 +197,9 @@ public final class MLArm: Arm {
             }
         }
         if let retriever { retrainCandidates(retriever, all[.click] ?? [], start: start, name: name) }
-        let slots: [PredictionTarget: ModelSlot?] = [.click: click, .conversion: conversion, .hide: hide]
-        let serving = slots.compactMapValues { $0?.predictor }
+        let serving = Dictionary(uniqueKeysWithValues: PredictionTarget.allCases.compactMap { target in
+            learner.slot(target)?.predictor.map { (target, $0) }
+        })
         periods.withLock { periods in
             periods.start = now
             periods.clicks = 0

@@ -86,7 +86,8 @@ struct RunState {
     /// Days the user was active that had a next day in the run, and the ones they came back after.
     var userActiveDaysWithTomorrow: [Int]
     var userReturns: [Int]
-    let runDays: Int
+    /// Days in the run.
+    var runDays: Int { days.first?.count ?? 0 }
     /// Copies of each campaign in the store: one per arm when budgets are split (`CampaignSlice`).
     let copies: Int
     /// [arm][afterPost] → (impressions, clicks)
@@ -98,7 +99,6 @@ struct RunState {
     init(world: World, arms: Int, days: Int, seed: UInt64, copies: Int = 1) {
         self.world = world
         self.copies = copies
-        self.runDays = days
         self.rng = SplitMix64(seed: seed ^ 0x51_4D55_4C41_5445)
         let users = world.userIDs.count
         satisfaction = Array(repeating: 1, count: users)

@@ -114,13 +114,16 @@ public struct AttributionJoin: Sendable {
               time.milliseconds - clickedAt.milliseconds <= windows.conversionMilliseconds
         else { unattributed += 1; return }
         pending[id] = nil
-        if labelsHides && !entry.hideLabelled {
-            ready.append(JoinedExample(target: .hide, id: id, features: entry.features, label: entry.hiddenAt != nil, servedAt: entry.servedAt, labelledAt: time))
-        }
+        if labelsHides && !entry.hideLabelled { ready.append(Self.hideExample(id, entry, labelledAt: time)) }
         if !entry.clickLabelled {  // converted before its click window closed: the click is final too
             ready.append(JoinedExample(target: .click, id: id, features: entry.features, label: true, servedAt: entry.servedAt, labelledAt: time))
         }
         ready.append(JoinedExample(target: .conversion, id: id, features: entry.features, label: true, servedAt: entry.servedAt, labelledAt: time))
+    }
+
+    /// The hide example of an impression: positive when a hide was attributed to it.
+    private static func hideExample(_ id: String, _ entry: Pending, labelledAt: Timestamp) -> JoinedExample {
+        JoinedExample(target: .hide, id: id, features: entry.features, label: entry.hiddenAt != nil, servedAt: entry.servedAt, labelledAt: labelledAt)
     }
 
     /// Closes every window that has ended by `now` and returns all examples labelled since the
@@ -139,9 +142,7 @@ public struct AttributionJoin: Sendable {
                     entry.clickLabelled = true
                 }
                 if labelsHides && !entry.hideLabelled {
-                    closed.append((id, JoinedExample(
-                        target: .hide, id: id, features: entry.features, label: entry.hiddenAt != nil, servedAt: entry.servedAt,
-                        labelledAt: Timestamp(milliseconds: clickEnd))))
+                    closed.append((id, Self.hideExample(id, entry, labelledAt: Timestamp(milliseconds: clickEnd))))
                     entry.hideLabelled = true
                 }
                 pending[id] = entry
@@ -156,9 +157,7 @@ public struct AttributionJoin: Sendable {
                     target: .conversion, id: id, features: entry.features, label: false, servedAt: entry.servedAt,
                     labelledAt: Timestamp(milliseconds: conversionEnd))))
                 if labelsHides && !entry.hideLabelled {  // a conversion window shorter than the click window
-                    closed.append((id, JoinedExample(
-                        target: .hide, id: id, features: entry.features, label: entry.hiddenAt != nil, servedAt: entry.servedAt,
-                        labelledAt: Timestamp(milliseconds: conversionEnd))))
+                    closed.append((id, Self.hideExample(id, entry, labelledAt: Timestamp(milliseconds: conversionEnd))))
                 }
                 finished.append(id)
             }
