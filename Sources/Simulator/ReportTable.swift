@@ -9,7 +9,7 @@ public enum ReportTable {
             i.count == 2 ? "[\(TextTable.fixed(i[0] * scale, 2))\(suffix), \(TextTable.fixed(i[1] * scale, 2))\(suffix)]" : "-"
         }
         var rows: [[String]] = [[
-            "arm", "users", "impressions", "clicks", "CTR", "CTR 95% CI", "expected CTR", "conv", "CVR", "revenue", "rev/user 95% CI",
+            "arm", "users", "impressions", "clicks", "CTR", "CTR 95% CI", "expected CTR", "conv", "CVR", "revenue", "rev/user 95% CI", "expected revenue",
             "RPM", "eCPM", "hide rate", "sessions/user/day", "session s", "session s 95% CI", "return", "most viewed", "explored", "ads shown",
         ]]
         for name in report.arms.keys.sorted() {
@@ -17,7 +17,7 @@ public enum ReportTable {
             rows.append([
                 name, String(a.users), String(a.impressions), String(a.clicks), pct(a.ctr), interval(a.ci95.ctr, scale: 100, suffix: "%"),
                 pct(a.expectedCtr), String(a.conversions), pct(a.cvr), money(a.revenueMicros),
-                interval(a.ci95.revenuePerUserMicros, scale: 1e-6), TextTable.fixed(a.rpmMicros / 1e6, 3), TextTable.fixed(a.ecpmMicros / 1e6, 3),
+                interval(a.ci95.revenuePerUserMicros, scale: 1e-6), TextTable.fixed(a.expectedRevenueMicros / 1e6, 2), TextTable.fixed(a.rpmMicros / 1e6, 3), TextTable.fixed(a.ecpmMicros / 1e6, 3),
                 pct(a.hideRate), TextTable.fixed(a.sessionsPerUser, 3), TextTable.fixed(a.sessionLengthS, 1), interval(a.ci95.sessionLengthS), a.returnRate.map(pct) ?? "-",
                 pct(a.mostViewedShare), pct(a.explorationShare), String(a.adsShown),
             ])
@@ -30,11 +30,11 @@ public enum ReportTable {
                 func signed(_ v: Double) -> String { (v >= 0 ? "+" : "") + TextTable.fixed(v * 100, 1) + "%" }
                 return "\(signed(l.relative)) [\(signed(l.ci95[0])), \(signed(l.ci95[1]))]"
             }
-            var rows: [[String]] = [["arm", "revenue/user", "CTR", "hide rate", "session s", "return", "explored (points)"]]
+            var rows: [[String]] = [["arm", "revenue/user", "expected revenue/user", "CTR", "hide rate", "session s", "return", "explored (points)"]]
             for name in report.comparisons.keys.sorted() {
                 guard let c = report.comparisons[name] else { continue }
                 rows.append([
-                    name, lift(c.revenuePerUser), lift(c.ctr), lift(c.hideRate), lift(c.sessionLengthS), lift(c.returnRate),
+                    name, lift(c.revenuePerUser), lift(c.expectedRevenuePerUser), lift(c.ctr), lift(c.hideRate), lift(c.sessionLengthS), lift(c.returnRate),
                     TextTable.fixed(c.explorationSharePoints, 2),
                 ])
             }

@@ -42,6 +42,9 @@ struct DayStats {
     var conversions = 0
     var hides = 0
     var revenueMicros: Int64 = 0
+    /// What the impressions served would have been charged in expectation, budgets aside
+    /// (`RunState.expectedCharge`).
+    var expectedRevenueMicros = 0.0
     var organicImpressions = 0
     var sessions = 0
     var sessionSeconds = 0.0
@@ -80,6 +83,7 @@ struct RunState {
     var userImpressions: [Int]
     var userClicks: [Int]
     var userRevenue: [Int64]
+    var userExpectedRevenue: [Double]
     var userSessions: [Int]
     var userSessionSeconds: [Double]
     var userHides: [Int]
@@ -110,6 +114,7 @@ struct RunState {
         userImpressions = Array(repeating: 0, count: users)
         userClicks = Array(repeating: 0, count: users)
         userRevenue = Array(repeating: 0, count: users)
+        userExpectedRevenue = Array(repeating: 0, count: users)
         userSessions = Array(repeating: 0, count: users)
         userSessionSeconds = Array(repeating: 0, count: users)
         userHides = Array(repeating: 0, count: users)
@@ -227,7 +232,9 @@ struct RunState {
             if let top = mostViewed(user: user), top == world.adDimension[ad] { days[arm][session.day].mostViewedImpressions += 1 }
             let clicked = chance(pClick)
             let advertiser = world.adAdvertiser[ad]
-            let converted = clicked && chance(behaviour.conversionProbability(advertiserRate: world.advertiserConversionRate[advertiser], affinity: affinity))
+            let pConversion = behaviour.conversionProbability(advertiserRate: world.advertiserConversionRate[advertiser], affinity: affinity)
+            let converted = clicked && chance(pConversion)
+            let expectedRevenue = Self.expectedCharge(placement.objective, price: placement.priceMicros, pClick: pClick, pConversion: pConversion)
             let hidden = !clicked && chance(behaviour.hideProbability(affinity: affinity, tolerance: world.userTolerance[user], adsThisSession: session.adsSeen))
             session.adsSeen += 1
             if affinity < behaviour.irrelevance { annoying += 1 }
@@ -259,6 +266,8 @@ struct RunState {
             shown[arm][ad] = true
             if placement.explored { days[arm][session.day].exploredImpressions += 1 }
             days[arm][session.day].expectedClicks += pClick
+            days[arm][session.day].expectedRevenueMicros += expectedRevenue
+            userExpectedRevenue[user] += expectedRevenue
             if clicked { days[arm][session.day].clicks += 1 }
             if converted { days[arm][session.day].conversions += 1 }
             if hidden { days[arm][session.day].hides += 1 }
@@ -285,6 +294,20 @@ struct RunState {
         } else {
             days[arm][session.day].sessionSeconds += session.seconds
             userSessionSeconds[user] += session.seconds
+        }
+    }
+
+    /// An impression's expected charge in micros: its price per billed event × the world's true
+    /// probability of that event (an impression: 1; a click; a click, then a conversion). Summed,
+    /// what the impressions served would have been charged with no budget stopping the charges:
+    /// set against revenue, it shows how much delivery budgets gave away (a conversion campaign
+    /// keeps being served while its clicks' conversions are still to come).
+    static func expectedCharge(_ objective: Objective, price: Micros, pClick: Double, pConversion: Double) -> Double {
+        let perEvent = Double(objective.pricePerBilledEvent(bid: price))
+        return switch objective {
+        case .awareness: perEvent
+        case .traffic: perEvent * pClick
+        case .conversions: perEvent * pClick * pConversion
         }
     }
 

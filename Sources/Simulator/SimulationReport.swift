@@ -6,6 +6,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
     public struct Interval: Sendable, Codable, Equatable {
         public var ctr: [Double]
         public var revenuePerUserMicros: [Double]
+        public var expectedRevenuePerUserMicros: [Double]
         public var sessionLengthS: [Double]
     }
 
@@ -21,6 +22,10 @@ public struct SimulationReport: Sendable, Codable, Equatable {
         public var hides: Int
         public var hideRate: Double
         public var revenueMicros: Int64
+        /// What the impressions served would have been charged in expectation with no budget
+        /// stopping the charges (`RunState.expectedCharge`): above `revenueMicros` by what
+        /// budgets gave away, and free of the luck of which impressions were clicked.
+        public var expectedRevenueMicros: Double
         public var rpmMicros: Double
         public var ecpmMicros: Double
         public var sessions: Int
@@ -187,6 +192,8 @@ public struct SimulationReport: Sendable, Codable, Equatable {
     public struct Comparison: Sendable, Codable, Equatable {
         public var control: String
         public var revenuePerUser: Lift?
+        /// Expected charges per user, budgets aside (`Totals.expectedRevenueMicros`).
+        public var expectedRevenuePerUser: Lift?
         public var ctr: Lift?
         public var hideRate: Lift?
         public var sessionLengthS: Lift?
@@ -225,6 +232,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
                 all.conversions += stats.conversions
                 all.hides += stats.hides
                 all.revenueMicros += stats.revenueMicros
+                all.expectedRevenueMicros += stats.expectedRevenueMicros
                 all.organicImpressions += stats.organicImpressions
                 all.sessions += stats.sessions
                 all.sessionSeconds += stats.sessionSeconds
@@ -239,7 +247,9 @@ public struct SimulationReport: Sendable, Codable, Equatable {
             let t = Self.totals(all, day: nil, users: members.count, days: days, returning: returning, active: days > 1 ? activeWithTomorrow : nil)
             let estimates = Self.estimates(members, state)
             estimatesByArm.append(estimates)
-            let ci = Interval(ctr: estimates.ctr.ci95, revenuePerUserMicros: estimates.revenuePerUser.ci95, sessionLengthS: estimates.sessionLength.ci95)
+            let ci = Interval(
+                ctr: estimates.ctr.ci95, revenuePerUserMicros: estimates.revenuePerUser.ci95,
+                expectedRevenuePerUserMicros: estimates.expectedRevenuePerUser.ci95, sessionLengthS: estimates.sessionLength.ci95)
             var ctrByPosition: [String: Double] = [:]
             for (position, counts) in state.byPosition[arm] where counts.impressions > 0 {
                 ctrByPosition[String(position)] = Double(counts.clicks) / Double(counts.impressions)
@@ -255,7 +265,8 @@ public struct SimulationReport: Sendable, Codable, Equatable {
             for (arm, name) in names.enumerated().dropFirst() {
                 let e = estimatesByArm[arm]
                 comparisons[name] = Comparison(
-                    control: controlName, revenuePerUser: e.revenuePerUser.lift(over: control.revenuePerUser), ctr: e.ctr.lift(over: control.ctr),
+                    control: controlName, revenuePerUser: e.revenuePerUser.lift(over: control.revenuePerUser),
+                    expectedRevenuePerUser: e.expectedRevenuePerUser.lift(over: control.expectedRevenuePerUser), ctr: e.ctr.lift(over: control.ctr),
                     hideRate: e.hideRate.lift(over: control.hideRate), sessionLengthS: e.sessionLength.lift(over: control.sessionLength),
                     returnRate: e.returnRate.lift(over: control.returnRate),
                     explorationSharePoints: ((arms[name]?.explorationShare ?? 0) - controlArm.explorationShare) * 100)
@@ -266,13 +277,14 @@ public struct SimulationReport: Sendable, Codable, Equatable {
 
     /// One arm's per-user estimates, the source of its intervals and of the comparisons.
     struct Estimates {
-        var revenuePerUser, ctr, hideRate, sessionLength, returnRate: UserEstimate
+        var revenuePerUser, expectedRevenuePerUser, ctr, hideRate, sessionLength, returnRate: UserEstimate
     }
 
     static func estimates(_ members: [Int], _ state: RunState) -> Estimates {
         func values<T: BinaryInteger>(_ list: [T]) -> [Double] { members.map { Double(list[$0]) } }
         return Estimates(
             revenuePerUser: .mean(values(state.userRevenue)),
+            expectedRevenuePerUser: .mean(members.map { state.userExpectedRevenue[$0] }),
             ctr: .ratio(values(state.userClicks), values(state.userImpressions)),
             hideRate: .ratio(values(state.userHides), values(state.userImpressions)),
             sessionLength: .ratio(members.map { state.userSessionSeconds[$0] }, values(state.userSessions)),
@@ -285,7 +297,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
             day: day, impressions: s.impressions, clicks: s.clicks, ctr: ratio(Double(s.clicks), Double(s.impressions)),
             expectedCtr: ratio(s.expectedClicks, Double(s.impressions)), conversions: s.conversions,
             cvr: ratio(Double(s.conversions), Double(s.clicks)), hides: s.hides, hideRate: ratio(Double(s.hides), Double(s.impressions)),
-            revenueMicros: s.revenueMicros, rpmMicros: ratio(Double(s.revenueMicros) * 1000, Double(s.organicImpressions + s.impressions)),
+            revenueMicros: s.revenueMicros, expectedRevenueMicros: s.expectedRevenueMicros, rpmMicros: ratio(Double(s.revenueMicros) * 1000, Double(s.organicImpressions + s.impressions)),
             ecpmMicros: ratio(Double(s.revenueMicros) * 1000, Double(s.impressions)), sessions: s.sessions,
             sessionsPerUser: ratio(Double(s.sessions), Double(users * days)), sessionLengthS: ratio(s.sessionSeconds, Double(s.sessions)),
             returnRate: active.map { ratio(Double(returning), Double($0)) }, activeUsers: s.activeUsers,

@@ -76,10 +76,18 @@ import Testing
         let comparison = try #require(report.comparisons["baseline-2"])
         #expect(comparison.control == "baseline")
         #expect(report.comparisons["baseline"] == nil)
-        for lift in [comparison.revenuePerUser, comparison.ctr, comparison.sessionLengthS] {
+        for lift in [comparison.revenuePerUser, comparison.expectedRevenuePerUser, comparison.ctr, comparison.sessionLengthS] {
             let lift = try #require(lift)
             #expect(lift.ci95[0] < lift.relative && lift.relative < lift.ci95[1])
         }
+        #expect(report.arms.values.allSatisfy { $0.expectedRevenueMicros > 0 })
+    }
+
+    @Test func anImpressionsExpectedChargeIsItsPricePerBilledEventTimesThatEventsProbability() {
+        // CPM: a 2,500,000-micro bid is 2,500 micros per impression, charged whatever the user does.
+        #expect(RunState.expectedCharge(.awareness, price: 2_500_000, pClick: 0.02, pConversion: 0.1) == 2_500)
+        #expect(RunState.expectedCharge(.traffic, price: 500_000, pClick: 0.02, pConversion: 0.1) == 10_000)
+        #expect(abs(RunState.expectedCharge(.conversions, price: 10_000_000, pClick: 0.02, pConversion: 0.1) - 20_000) < 1e-6)
     }
 
     @Test func sharedBudgetsServeOneCatalog() async throws {
