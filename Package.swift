@@ -92,6 +92,9 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
+            // The OpenAPI description (the repo's `openapi.yaml` links here) and the web dashboard,
+            // compiled into the binary and served at GET /openapi.yaml and GET /dashboard.
+            resources: [.embedInCode("openapi.yaml"), .embedInCode("dashboard.html")],
             swiftSettings: swiftSettings
         ),
         // The long-running services a server runs beside its HTTP listener, each stopping on

@@ -3,6 +3,7 @@ import Events
 import Foundation
 import Hummingbird
 import Serving
+import Signing
 import Storage
 
 /// Configuration of the HTTP API, with a default for every field.
@@ -76,13 +77,32 @@ public struct AdServeAPI: Sendable {
         router.add(middleware: LogRequestsMiddleware(.info))
         router.add(middleware: ErrorAndMetricsMiddleware(telemetry: telemetry))
         router.add(middleware: ConcurrencyLimitMiddleware(limit: configuration.maxConcurrentRequests))
+        let table = RouteTable()
+        router.add(middleware: MethodNotAllowedMiddleware(table: table))
         addOperationRoutes(to: router)
         addCatalogRoutes(to: router)
         addServingRoutes(to: router)
         addReportRoutes(to: router)
         addExplanationRoutes(to: router)
+        table.fill(router.routes.map { ("\($0.path)", $0.method.rawValue) })
         return router
     }
+
+    /// The OpenAPI description served at GET /openapi.yaml: the repo's `openapi.yaml`, compiled in.
+    public static let openAPIDocument = String(decoding: PackageResources.openapi_yaml, as: UTF8.self)
+    /// The web dashboard (`dashboard.html`, compiled in): one page whose script reads the JSON API
+    /// with the key its user gives, which stays in the browser tab's session storage.
+    static let dashboardPage = String(decoding: PackageResources.dashboard_html, as: UTF8.self)
+    /// The page runs only its own script (named by its SHA-256, so no injected script runs) and
+    /// talks only to this server.
+    static let dashboardPolicy: String = {
+        var hash = ""
+        if let open = dashboardPage.range(of: "<script>"), let close = dashboardPage.range(of: "</script>", range: open.upperBound..<dashboardPage.endIndex) {
+            hash = Data(SHA256.hash(Array(dashboardPage[open.upperBound..<close.lowerBound].utf8))).base64EncodedString()
+        }
+        return "default-src 'none'; script-src 'sha256-\(hash)'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
+            + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    }()
 
     func body<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
         try await JSON.decode(type, from: request, limit: configuration.maxBodyBytes)
@@ -93,6 +113,25 @@ public struct AdServeAPI: Sendable {
     func addOperationRoutes(to router: Router<AdServeRequestContext>) {
         router.get("/healthz") { _, _ in
             try JSON.response(["status": "ok"])
+        }
+        router.get("/openapi.yaml") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: Self.openAPIDocument)))
+        }
+        router.get("/dashboard") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: Self.dashboardPolicy],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: Self.dashboardPage)))
+        }
+        router.get("/v1/whoami") { request, context in
+            switch try await auth.principal(request, context) {
+            case .admin: return try JSON.response(WhoAmIPayload(role: "admin"))
+            case .feed: return try JSON.response(WhoAmIPayload(role: "feed"))
+            case .advertiser(let id):
+                let advertiser = try await serving.store.advertiser(id)
+                return try JSON.response(WhoAmIPayload(role: "advertiser", advertiserId: id.rawValue, advertiserName: advertiser?.name))
+            }
         }
         router.get("/metrics") { request, context in
             if configuration.metricsKey != nil { try auth.requireMetrics(request, context) }
@@ -168,6 +207,11 @@ public struct AdServeAPI: Sendable {
             try refuseFileMedia(input.mediaUrls)
             let created = try await catalog.createAd(input.draft(at: serving.clock.now()))
             return try JSON.response(AdPayload(created), status: .created)
+        }
+        router.get("/v1/campaigns/:id/ads") { request, context in
+            let principal = try await auth.principal(request, context)
+            let campaign = try await ownedCampaign(CampaignID(try pathID(context)), principal)
+            return try JSON.response(AdListPayload(ads: try await serving.store.ads(of: campaign.id).map { AdPayload($0) }))
         }
         router.get("/v1/ads/:id") { request, context in
             let principal = try await auth.principal(request, context)

@@ -56,6 +56,8 @@ struct ExplainPayload: Encodable {
     var policy: String
     var pricing: String
     var reserves: [String: Int64]
+    /// Ad positions the ad-load rules gave the page.
+    var slots: Int
     var placements: [Placed]
     var candidates: [Considered]
     var runnerUpValueMicros: Double?
@@ -76,6 +78,7 @@ struct ExplainPayload: Encodable {
         policy = t.policy
         pricing = t.auction.pricing.rawValue
         reserves = ["cpm": t.auction.reserveCPMMicros, "cpc": t.auction.reserveCPCMicros, "cpa": t.auction.reserveCPAMicros]
+        slots = t.slots
         let runnerUp = t.runnerUpValueMicros
         // What a winner was priced against: the next slot's winner, or for the last the runner-up.
         let auctionWinners = t.placed.filter { !$0.explored }

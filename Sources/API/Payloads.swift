@@ -148,6 +148,17 @@ struct CampaignListPayload: Encodable {
     var campaigns: [CampaignPayload]
 }
 
+struct AdListPayload: Encodable {
+    var ads: [AdPayload]
+}
+
+/// `GET /v1/whoami`: what the key is — what the dashboard shows its holder.
+struct WhoAmIPayload: Encodable {
+    var role: String
+    var advertiserId: Int64?
+    var advertiserName: String?
+}
+
 struct CreateAdBody: Decodable {
     var campaignId: Int64
     var format: AdFormat

@@ -98,6 +98,7 @@ struct ErrorAndMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
             body = .init(message: "internal error; see the server log for request \(context.id)", field: nil, code: "internal")
         }
         guard var response = try? JSON.response(ErrorPayload(error: body), status: status) else { return Response(status: .internalServerError) }
+        if let error = error as? HTTPError, let allow = error.headers[.allow] { response.headers[.allow] = allow }
         if status == .serviceUnavailable || status == .tooManyRequests {
             // 429: the limiter's window; 503: a moment (a full disk or a burst may pass).
             let seconds = status == .tooManyRequests ? "60" : "1"

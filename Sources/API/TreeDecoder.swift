@@ -48,7 +48,8 @@ struct TreeDecoder {
                 guard let s = value as? String else { throw mismatch(String.self, value, codingPath) }
                 return s as? T
             case is Bool.Type:
-                guard !(value is String), let b = value as? Bool else { throw mismatch(Bool.self, value, codingPath) }
+                // Only `true` and `false`: 0 and 1 would bridge to Bool too.
+                guard isBoolean, let b = value as? Bool else { throw mismatch(Bool.self, value, codingPath) }
                 return b as? T
             case is Int64.Type: return try integer() as? T
             case is Int.Type: return Int(exactly: try integer()) as? T

@@ -182,6 +182,10 @@ public final class SQLiteStore: AdStore {
 
     public func ad(_ id: AdID) async throws -> Ad? { try await fetch(Ad.self, "WHERE id = ?", [.integer(id.rawValue)]).first }
 
+    public func ads(of campaign: CampaignID) async throws -> [Ad] {
+        try await fetch(Ad.self, "WHERE campaign_id = ? ORDER BY id", [.integer(campaign.rawValue)])
+    }
+
     public func allAds() async throws -> [Ad] { try await fetch(Ad.self, "ORDER BY id", []) }
 
     public func adsPendingEmbedding(limit: Int) async throws -> [Ad] {

@@ -46,6 +46,8 @@ public protocol AdStore: Sendable {
     /// Reads, changes and writes one ad in a single write transaction (see `updateCampaign`).
     func updateAd(_ id: AdID, _ change: @escaping @Sendable (inout Ad) throws -> Void) async throws -> Ad
     func ad(_ id: AdID) async throws -> Ad?
+    /// One campaign's ads, oldest first.
+    func ads(of campaign: CampaignID) async throws -> [Ad]
     func allAds() async throws -> [Ad]
     /// Ads whose content vector is still to be computed, oldest first.
     func adsPendingEmbedding(limit: Int) async throws -> [Ad]

@@ -52,10 +52,16 @@ public struct DecisionEngine: Sendable {
         retriever: (any CandidateRetriever)? = nil, audit: CandidateAudit? = nil
     ) -> Decision {
         let positions = adLoad.positions(organicCount: request.organicCount)
-        guard !positions.isEmpty else { return Decision(decisionID: request.decisionID, arm: arm, placements: []) }
         let eligibility = Eligibility(
             snapshot: view.snapshot, profile: request.profile, context: request.context, userID: request.userID, now: request.now, delivery: delivery,
             auction: auction, slice: campaignSlice)
+        guard !positions.isEmpty else {
+            // No slot on this page: nothing is ranked, but the decision is traced like any other,
+            // so the id the feed was given can be explained.
+            var decision = Decision(decisionID: request.decisionID, arm: arm, placements: [])
+            if traceCandidates > 0 { decision.trace = trace(decision, request: request, eligibility: eligibility, considered: [], runnerUp: nil, slots: 0) }
+            return decision
+        }
         // Second price needs the best candidate left out: ranked paths fill one more than the slots.
         let wanted = positions.count + (auction.pricing == .secondPrice ? 1 : 0)
         // Scored paths keep a few more of the best candidates than the auction needs, for the
@@ -111,7 +117,7 @@ public struct DecisionEngine: Sendable {
     ) -> Decision {
         var decision = decision
         if traceCandidates > 0 {
-            decision.trace = trace(decision, request: request, eligibility: eligibility, considered: considered, runnerUp: runnerUp)
+            decision.trace = trace(decision, request: request, eligibility: eligibility, considered: considered, runnerUp: runnerUp, slots: slots)
         }
         if lossSampleRate > 0, Double(StableHash.fnv1a(request.decisionID, seed: 0x1055) % 1_000_000) < lossSampleRate * 1_000_000 {
             decision.losses = losses(decision, eligibility: eligibility, delivery: delivery, considered: considered, slots: slots)
@@ -119,7 +125,7 @@ public struct DecisionEngine: Sendable {
         return decision
     }
 
-    func trace(_ decision: Decision, request: DecisionRequest, eligibility: Eligibility, considered: [Pick], runnerUp: Pick?) -> DecisionTrace {
+    func trace(_ decision: Decision, request: DecisionRequest, eligibility: Eligibility, considered: [Pick], runnerUp: Pick?, slots: Int) -> DecisionTrace {
         let snapshot = eligibility.snapshot
         let placedAds = Set(decision.placements.map(\.candidate.adID))
         let policyName = switch policy {
@@ -128,7 +134,7 @@ public struct DecisionEngine: Sendable {
         }
         return DecisionTrace(
             decisionID: decision.decisionID, arm: decision.arm, userID: request.userID, at: request.now, profile: request.profile, context: request.context,
-            personalized: request.profile?.personalization ?? true, policy: policyName, auction: auction,
+            personalized: request.profile?.personalization ?? true, policy: policyName, auction: auction, slots: slots,
             placed: decision.placements.map {
                 DecisionTrace.Placed(
                     afterPost: $0.afterPost, candidate: $0.candidate, prediction: $0.prediction, valueMicros: $0.expectedValueMicros,

@@ -38,6 +38,8 @@ public struct DecisionTrace: Sendable {
     public var personalized: Bool
     public var policy: String
     public var auction: AuctionRules
+    /// Ad positions the ad-load rules gave the page (0 on a page too short for an ad).
+    public var slots: Int
     public var placed: [Placed]
     /// The best candidates, best first (at most `DecisionEngine.traceCandidates`).
     public var considered: [Considered]

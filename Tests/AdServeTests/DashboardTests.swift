@@ -1,0 +1,52 @@
+@testable import API
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Signing
+import Testing
+
+/// What the dashboard stands on: the page itself, who a key is, and a campaign's ads. (The page
+/// in a real browser is `scripts/dashboard-browser-test.py`, in CI.)
+@Suite struct DashboardTests {
+    @Test func thePageIsServedWithAPolicyThatRunsOnlyItsOwnScript() async throws {
+        let script = try #require(AdServeAPI.dashboardPage.components(separatedBy: "<script>").last?.components(separatedBy: "</script>").first)
+        let hash = Data(SHA256.hash(Array(script.utf8))).base64EncodedString()
+        #expect(AdServeAPI.dashboardPolicy.contains("script-src 'sha256-\(hash)';"))
+        #expect(!AdServeAPI.dashboardPolicy.contains("script-src 'unsafe-inline'"))
+        try await APITests().withAPI { api, _ in
+            let page = try await api.call(.get, "/dashboard", key: nil)
+            #expect(page.status == 200)
+            #expect(page.text.contains("<title>AdServe dashboard</title>"))
+        }
+    }
+
+    @Test func whoamiNamesTheKeysRoleAndTheAdvertiser() async throws {
+        try await APITests().withAPI { api, _ in
+            let (id, key) = try await api.advertiser("Acme")
+            let advertiser = try await api.call(.get, "/v1/whoami", key: key)
+            #expect(advertiser["role"] as? String == "advertiser")
+            #expect(advertiser["advertiser_id"] as? Int == id && advertiser["advertiser_name"] as? String == "Acme")
+            #expect(try await api.call(.get, "/v1/whoami")["role"] as? String == "admin")
+            #expect(try await api.call(.get, "/v1/whoami", key: APITests.feed)["role"] as? String == "feed")
+            #expect(try await api.call(.get, "/v1/whoami", key: "adv_not-a-key-at-all-000").status == 401)
+        }
+    }
+
+    @Test func aCampaignsAdsAreListedForItsOwnerAndTheAdminOnly() async throws {
+        try await APITests().withAPI { api, _ in
+            let (id, key) = try await api.advertiser("Acme")
+            let campaign = try await api.campaign(id, key: key)
+            let first = try await api.ad(campaign, key: key)
+            let second = try await api.ad(campaign, key: key)
+            let owned = try await api.call(.get, "/v1/campaigns/\(campaign)/ads", key: key)
+            #expect(owned.status == 200)
+            #expect((owned["ads"] as? [[String: Any]])?.compactMap { $0["id"] as? Int } == [first, second])
+            #expect(try await api.call(.get, "/v1/campaigns/\(campaign)/ads").status == 200)
+            // Another advertiser learns nothing, not even that the campaign exists.
+            let (_, other) = try await api.advertiser("Other")
+            let foreign = try await api.call(.get, "/v1/campaigns/\(campaign)/ads", key: other)
+            #expect(foreign.status == 404 && foreign.text.contains("campaign \(campaign)"))
+            #expect(try await api.call(.get, "/v1/campaigns/\(campaign)/ads", key: APITests.feed).status == 404)
+        }
+    }
+}

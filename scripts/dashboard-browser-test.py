@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""The dashboard in a real browser: headless Chromium driven by Selenium.
+
+Starts a server on a fresh store, then, as its users would:
+  - an advertiser logs in with their key, is refused a campaign without a name (with the API's
+    own message), creates a campaign and an ad;
+  - the feed backend (this script, over HTTP) asks for a decision and reports an impression
+    and a click on it;
+  - the advertiser's delivery totals and charts change to one impression and one click;
+  - the ads team logs in with the admin key and sees the decision in serving health.
+Fails on any step that does not happen, and on any error the page logged (a script error, a
+blocked resource). Screenshots of each step go to the artifacts folder.
+
+Usage: scripts/dashboard-browser-test.py [--binary .build/debug/adserve] [--artifacts artifacts/dashboard]
+Needs chromium and chromium-driver (Debian) and selenium (PyPI).
+"""
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+ADMIN = "browser-admin-key-0123456789"
+FEED = "browser-feed-key-0123456789"
+
+
+def call(base, method, path, key, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method=method,
+                                     headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        raise SystemExit(f"{method} {path}: {error.code} {error.read().decode()}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", default=".build/debug/adserve")
+    parser.add_argument("--artifacts", default="artifacts/dashboard")
+    args = parser.parse_args()
+    os.makedirs(args.artifacts, exist_ok=True)
+    work = tempfile.mkdtemp()
+    port = random.randint(20000, 40000)
+    base = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, ADSERVE_ADMIN_KEY=ADMIN, ADSERVE_FEED_KEY=FEED)
+    log = open(os.path.join(work, "server.log"), "w")
+    # The one ad wins alone, so under second price it pays the reserve: at the campaign's bid (the
+    # form's 0.50), a click is charged.
+    server = subprocess.Popen([args.binary, "serve", "--db", os.path.join(work, "adserve.db"), "--port", str(port),
+                               "--content-encoder", "none", "--reserve-cpc-micros", "500000"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    driver = None
+    step = 0
+
+    def shot(name):
+        nonlocal step
+        step += 1
+        path = os.path.join(args.artifacts, f"{step:02d}-{name}.png")
+        driver.save_screenshot(path)
+        print(f"  screenshot {path}")
+
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        advertiser = call(base, "POST", "/v1/advertisers", ADMIN, {"name": "Acme Running"})
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+        for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1600"]:
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
+        wait = WebDriverWait(driver, 15)
+        text = lambda element_id: driver.find_element(By.ID, element_id).text
+        visible = lambda element_id: driver.find_element(By.ID, element_id).is_displayed()
+
+        print("an advertiser logs in")
+        driver.get(base + "/dashboard")
+        shot("login")
+        driver.find_element(By.ID, "key").send_keys(advertiser["api_key"])
+        driver.find_element(By.ID, "login-button").click()
+        wait.until(lambda d: visible("advertiser"))
+        assert "Acme Running" in text("who"), text("who")
+        shot("advertiser")
+
+        print("a campaign without a name is refused with the API's message")
+        form = driver.find_element(By.ID, "campaign-form")
+        form.find_element(By.NAME, "name").clear()
+        driver.find_element(By.ID, "create-campaign").click()
+        wait.until(lambda d: text("campaign-error") != "")
+        assert text("campaign-error").startswith("name: "), text("campaign-error")
+        shot("campaign-refused")
+
+        print("the advertiser creates a campaign and an ad")
+        form.find_element(By.NAME, "name").send_keys("Spring sale")
+        driver.find_element(By.ID, "create-campaign").click()
+        wait.until(lambda d: visible("campaign") and "Spring sale" in text("campaign-title"))
+        assert "Spring sale" in text("campaigns")
+        ad_form = driver.find_element(By.ID, "ad-form")
+        for name, value in [("caption", "Run faster"), ("company", "Acme"), ("product", "Shoe"), ("description", "A fast shoe")]:
+            ad_form.find_element(By.NAME, name).send_keys(value)
+        driver.find_element(By.ID, "create-ad").click()
+        wait.until(lambda d: "Run faster" in text("ads"))
+        totals = driver.find_element(By.ID, "campaign-totals")
+        assert totals.get_attribute("data-impressions") == "0" and totals.get_attribute("data-clicks") == "0"
+        shot("campaign-and-ad")
+
+        print("the feed backend decides, and reports an impression and a click")
+        token = None
+        for _ in range(100):
+            decision = call(base, "POST", "/v1/decisions", FEED, {"user_id": "browser-user", "organic_count": 10})
+            if decision["ads"]:
+                token = decision["ads"][0]["impression_token"]
+                break
+            time.sleep(0.1)
+        assert token, "the new ad was never served"
+        call(base, "POST", "/v1/events", FEED, {"type": "impression", "impression_token": token})
+        time.sleep(1.2)  # a click sooner than a second after the decision is invalid traffic
+        clicked = call(base, "POST", "/v1/events", FEED, {"type": "click", "impression_token": token})
+        assert "invalid" not in clicked, clicked
+
+        print("the advertiser's totals and charts change")
+        wait.until(lambda d: totals.get_attribute("data-impressions") == "1" and totals.get_attribute("data-clicks") == "1")
+        series = json.loads(driver.find_element(By.ID, "chart-delivery").get_attribute("data-series"))
+        assert series["impressions"][-1] == 1 and series["clicks"][-1] == 1, series
+        assert int(totals.get_attribute("data-spend-micros")) > 0, "the click was not charged"
+        shot("delivery")
+
+        print("the ads team sees the decision in serving health")
+        driver.find_element(By.ID, "logout").click()
+        wait.until(lambda d: visible("login"))
+        driver.find_element(By.ID, "key").send_keys(ADMIN)
+        driver.find_element(By.ID, "login-button").click()
+        wait.until(lambda d: visible("ops") and (driver.find_element(By.ID, "ops-totals").get_attribute("data-decisions") or "0") != "0")
+        wait.until(lambda d: "POST /v1/decisions" in text("latency"))
+        assert "click" in text("events")
+        shot("serving-health")
+
+        # Network entries are the answers the API gave (the refused campaign's 400): expected.
+        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE" and entry.get("source") != "network"]
+        assert not errors, f"the page logged errors: {errors}"
+        print("dashboard browser test passed")
+    except Exception:
+        if driver:
+            shot("failure")
+            print("browser log:", driver.get_log("browser"), file=sys.stderr)
+        log.flush()
+        print(open(os.path.join(work, "server.log")).read()[-3000:], file=sys.stderr)
+        raise
+    finally:
+        if driver:
+            driver.quit()
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
