@@ -337,6 +337,18 @@ struct EventBody: Decodable {
     var valueMicros: Int64?
 }
 
+/// A delivery report written exactly as `GET /v1/reports/campaigns/{id}` and
+/// `GET /v1/reports/ads/{id}` write it: what `adserve report … --json` prints.
+public enum ReportDocument {
+    public static func campaign(_ id: CampaignID, _ report: DeliveryReport, pretty: Bool = true) throws -> String {
+        try JSONFormat.string(ReportPayload(campaignID: id, report), pretty: pretty)
+    }
+
+    public static func ad(_ id: AdID, _ report: DeliveryReport, pretty: Bool = true) throws -> String {
+        try JSONFormat.string(ReportPayload(adID: id, report), pretty: pretty)
+    }
+}
+
 struct ReportPayload: Encodable {
     struct Day: Encodable {
         var day: String

@@ -2,6 +2,8 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Events
+import Domain
 import Signing
 import Testing
 
@@ -29,6 +31,24 @@ import Testing
             #expect(try await api.call(.get, "/v1/whoami")["role"] as? String == "admin")
             #expect(try await api.call(.get, "/v1/whoami", key: APITests.feed)["role"] as? String == "feed")
             #expect(try await api.call(.get, "/v1/whoami", key: "adv_not-a-key-at-all-000").status == 401)
+        }
+    }
+
+    /// `adserve report campaign ID --json` prints `ReportDocument`: the API's own bytes.
+    @Test func theCommandLinesReportDocumentIsTheAPIs() async throws {
+        try await APITests().withAPI { api, world in
+            let (id, key) = try await api.advertiser("Acme")
+            let campaign = try await api.campaign(id, key: key)
+            _ = try await api.ad(campaign, key: key)
+            let decision = try await api.decideUntilServed("u1")
+            let token = try #require((decision["ads"] as? [[String: Any]])?.first?["impression_token"] as? String)
+            #expect(try await api.call(.post, "/v1/events", key: APITests.feed, json: #"{"type":"impression","impression_token":"\#(token)"}"#).status == 200)
+            world.clock.advance(milliseconds: 5_000)
+            #expect(try await api.call(.post, "/v1/events", key: APITests.feed, json: #"{"type":"click","impression_token":"\#(token)"}"#).status == 200)
+            let served = try await api.call(.get, "/v1/reports/campaigns/\(campaign)", key: key)
+            #expect(served["clicks"] as? Int == 1)
+            let report = try await Reports(store: world.store).campaign(CampaignID(Int64(campaign)))
+            #expect(try ReportDocument.campaign(CampaignID(Int64(campaign)), report, pretty: false) == served.text)
         }
     }
 
