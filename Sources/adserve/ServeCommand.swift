@@ -26,9 +26,48 @@ struct ServeCommand: AsyncParsableCommand {
             Keys, at least 16 characters each: ADSERVE_ADMIN_KEY (generated and printed if unset), ADSERVE_FEED_KEY (the feed \
             backend's; without it the feed routes accept the admin key, and the server says so at start), ADSERVE_METRICS_KEY \
             (optional; if set, /metrics needs it or the admin key).
+
+            Every option can also come from the environment, as ADSERVE_ and its name in upper snake case \
+            (ADSERVE_PORT=9090, ADSERVE_RESERVE_CPC_MICROS=100000, ADSERVE_DEMO=true), or from a JSON file named by \
+            --config or ADSERVE_CONFIG ({"port": 9090, "ranker": "ml", "demo": true}). The command line wins over the \
+            environment, which wins over the file. The effective configuration is printed at start, keys masked.
             """
     )
 
+    /// This command's settings from the config file, the environment and the command line.
+    static func settings(_ commandLine: [String], environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LayeredSettings {
+        var path = environment["ADSERVE_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        for (i, argument) in commandLine.enumerated() {
+            if argument == "--config", i + 1 < commandLine.count { path = commandLine[i + 1] }
+            if argument.hasPrefix("--config=") { path = String(argument.dropFirst("--config=".count)) }
+        }
+        var file: Data?
+        if let path {
+            guard let data = FileManager.default.contents(atPath: path) else { throw AdServeError.invalid("config", "cannot read \(path)") }
+            file = data
+        }
+        return try LayeredSettings(
+            options: LayeredSettings.options(fromHelp: helpMessage(columns: 10_000)), commandLine: commandLine, environment: environment,
+            prefix: "ADSERVE", configFile: file, configName: path ?? "config file")
+    }
+
+    /// The effective configuration, one line per setting with where it came from; keys masked.
+    static func describe(_ settings: LayeredSettings, keys: [(String, String?)]) -> String {
+        var lines = ["effective configuration (command line > environment ADSERVE_* > config file > default):"]
+        for setting in settings.settings where setting.name != "config" || setting.source != .defaultValue {
+            lines.append("  \(setting.name) = \(setting.value)  (\(setting.source.rawValue))")
+        }
+        for (name, key) in keys {
+            lines.append("  \(name) = " + (key.map { "set, \($0.count) characters (masked)" } ?? "not set"))
+        }
+        for variable in settings.unknownEnvironment where !keys.contains(where: { $0.0 == variable }) && variable != "ADSERVE_CONFIG" {
+            lines.append("  warning: \(variable) names no option of serve and is ignored")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    @Option(help: "A JSON file of settings: option names and values (the command line and ADSERVE_* variables win over it).")
+    var config: String?
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 8080
     @Option(help: "SQLite database file; created and migrated if missing.") var db = "./adserve.db"
@@ -148,6 +187,10 @@ struct ServeCommand: AsyncParsableCommand {
         let metricsKey = environment["ADSERVE_METRICS_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         var apiConfiguration = APIConfiguration(adminKey: adminKey, feedKey: feedKey, metricsKey: metricsKey)
         let idleTimeoutSeconds = try applyLimits(to: &apiConfiguration)
+        print(
+            Self.describe(
+                try Self.settings(Array(CommandLine.arguments.dropFirst(2)), environment: environment),
+                keys: [("ADSERVE_ADMIN_KEY", configuredAdminKey), ("ADSERVE_FEED_KEY", feedKey), ("ADSERVE_METRICS_KEY", metricsKey)]))
         try apiConfiguration.validate()
         if feedKey == nil {
             logger.warning("ADSERVE_FEED_KEY is not set: the feed routes (decisions, events, users) accept the admin key; give the feed backend its own key")
