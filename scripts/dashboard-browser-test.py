@@ -149,6 +149,9 @@ def main():
         wait.until(lambda d: visible("ops") and (driver.find_element(By.ID, "ops-totals").get_attribute("data-decisions") or "0") != "0")
         wait.until(lambda d: "POST /v1/decisions" in text("latency"))
         assert "click" in text("events")
+        # This server has no model repository: the table says so (promote and roll back are
+        # tested through the API in DashboardTests).
+        wait.until(lambda d: "No models" in text("models"))
         shot("serving-health")
 
         # Network entries are the answers the API gave (the refused campaign's 400): expected.

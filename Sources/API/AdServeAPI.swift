@@ -13,7 +13,8 @@ public struct APIConfiguration: Sendable {
     public var feedKey: String?
     /// If set, `/metrics` needs this key (or the admin key); otherwise it is open.
     public var metricsKey: String?
-    public var maxBodyBytes = 1 << 20
+    public var maxBodyBytes = defaultMaxBodyBytes
+    public static let defaultMaxBodyBytes = 1 << 20
     /// Wrong keys one client address may send per minute before it gets 429 for the rest of it.
     public var failedAuthPerMinute = 20
     /// Requests in flight past which the server answers 503 at once.
@@ -59,9 +60,12 @@ public struct AdServeAPI: Sendable {
     let auth: Authenticator
     let telemetry: Telemetry
     let configuration: APIConfiguration
+    /// The model repository the server serves from, if it has one (`GET /v1/models` lists none without).
+    let models: (any ModelAdministration)?
 
-    public init(serving: DecisionService, telemetry: Telemetry, configuration: APIConfiguration) {
+    public init(serving: DecisionService, telemetry: Telemetry, configuration: APIConfiguration, models: (any ModelAdministration)? = nil) {
         self.serving = serving
+        self.models = models
         self.catalog = CatalogService(store: serving.store, catalog: serving.catalog, clock: serving.clock, quotas: configuration.quotas)
         self.events = EventIngestor(serving: serving, rules: configuration.eventRules)
         self.reports = Reports(store: serving.store)
@@ -79,14 +83,21 @@ public struct AdServeAPI: Sendable {
         router.add(middleware: ConcurrencyLimitMiddleware(limit: configuration.maxConcurrentRequests))
         let table = RouteTable()
         router.add(middleware: MethodNotAllowedMiddleware(table: table))
+        router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodyBytes))
         addOperationRoutes(to: router)
-        addCatalogRoutes(to: router)
-        addServingRoutes(to: router)
-        addReportRoutes(to: router)
-        addExplanationRoutes(to: router)
+        // Everything under /v1 needs a key: the middleware puts its principal in the context.
+        let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(auth: auth))
+        addCatalogRoutes(to: v1)
+        addServingRoutes(to: v1)
+        addReportRoutes(to: v1)
+        addExplanationRoutes(to: v1)
+        addModelRoutes(to: v1)
         table.fill(router.routes.map { ("\($0.path)", $0.method.rawValue) })
         return router
     }
+
+    /// The routes under /v1: on the group that authenticates.
+    typealias V1 = RouterGroup<AdServeRequestContext>
 
     /// The OpenAPI description served at GET /openapi.yaml: the repo's `openapi.yaml`, compiled in.
     public static let openAPIDocument = String(decoding: PackageResources.openapi_yaml, as: UTF8.self)
@@ -104,15 +115,11 @@ public struct AdServeAPI: Sendable {
             + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     }()
 
-    func body<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
-        try await JSON.decode(type, from: request, limit: configuration.maxBodyBytes)
-    }
-
     // MARK: Operations
 
     func addOperationRoutes(to router: Router<AdServeRequestContext>) {
         router.get("/healthz") { _, _ in
-            try JSON.response(["status": "ok"])
+            ["status": "ok"]
         }
         router.get("/openapi.yaml") { _, _ in
             Response(
@@ -124,15 +131,6 @@ public struct AdServeAPI: Sendable {
                 status: .ok, headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: Self.dashboardPolicy],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: Self.dashboardPage)))
         }
-        router.get("/v1/whoami") { request, context in
-            switch try await auth.principal(request, context) {
-            case .admin: return try JSON.response(WhoAmIPayload(role: "admin"))
-            case .feed: return try JSON.response(WhoAmIPayload(role: "feed"))
-            case .advertiser(let id):
-                let advertiser = try await serving.store.advertiser(id)
-                return try JSON.response(WhoAmIPayload(role: "advertiser", advertiserId: id.rawValue, advertiserName: advertiser?.name))
-            }
-        }
         router.get("/metrics") { request, context in
             if configuration.metricsKey != nil { try auth.requireMetrics(request, context) }
             return Response(
@@ -143,88 +141,97 @@ public struct AdServeAPI: Sendable {
 
     // MARK: Catalog
 
-    func addCatalogRoutes(to router: Router<AdServeRequestContext>) {
-        router.post("/v1/advertisers") { request, context in
-            try await auth.principal(request, context).requireAdmin()
-            let input = try await body(CreateAdvertiserBody.self, request)
+    func addCatalogRoutes(to v1: V1) {
+        v1.get("whoami") { request, context in
+            switch try context.requirePrincipal() {
+            case .admin: return WhoAmIPayload(role: "admin")
+            case .feed: return WhoAmIPayload(role: "feed")
+            case .advertiser(let id):
+                let advertiser = try await catalog.advertiser(id)
+                return WhoAmIPayload(role: "advertiser", advertiserId: id.rawValue, advertiserName: advertiser?.name)
+            }
+        }
+        v1.post("advertisers") { request, context in
+            try context.requirePrincipal().requireAdmin()
+            let input = try await request.decode(as: CreateAdvertiserBody.self, context: context)
             let (advertiser, key) = try await catalog.createAdvertiser(name: input.name)
-            return try JSON.response(AdvertiserPayload(id: advertiser.id.rawValue, name: advertiser.name, apiKey: key), status: .created)
+            return EditedResponse(status: .created, response: AdvertiserPayload(id: advertiser.id.rawValue, name: advertiser.name, apiKey: key))
         }
-        router.post("/v1/advertisers/:id/keys") { request, context in
-            let id = try await ownedAdvertiser(request, context)
+        v1.post("advertisers/:id/keys") { request, context in
+            let id = try await ownedAdvertiser(context)
             let (key, apiKey) = try await catalog.createKey(for: id)
-            return try JSON.response(KeyPayload(key, apiKey: apiKey), status: .created)
+            return EditedResponse(status: .created, response: KeyPayload(key, apiKey: apiKey))
         }
-        router.get("/v1/advertisers/:id/keys") { request, context in
-            let id = try await ownedAdvertiser(request, context)
-            return try JSON.response(KeyListPayload(keys: try await serving.store.keys(of: id).map { KeyPayload($0) }))
+        v1.get("advertisers/:id/keys") { request, context in
+            let id = try await ownedAdvertiser(context)
+            return KeyListPayload(keys: try await catalog.keys(of: id).map { KeyPayload($0) })
         }
-        router.delete("/v1/advertisers/:id/keys/:key_id") { request, context in
-            let id = try await ownedAdvertiser(request, context)
+        v1.delete("advertisers/:id/keys/:key_id") { request, context in
+            let id = try await ownedAdvertiser(context)
             guard let raw = context.parameters.get("key_id"), let keyID = Int64(raw), keyID > 0 else {
                 throw AdServeError.invalid("key_id", "must be a positive integer")
             }
-            return try JSON.response(KeyPayload(try await catalog.revokeKey(keyID, of: id)))
+            return KeyPayload(try await catalog.revokeKey(keyID, of: id))
         }
-        router.get("/v1/advertisers/:id/campaigns") { request, context in
-            let principal = try await auth.principal(request, context)
+        v1.get("advertisers/:id/campaigns") { request, context in
+            let principal = try context.requirePrincipal()
             let id = AdvertiserID(try pathID(context))
             try principal.requireOwner(id, else: AdServeError.notFound("advertiser \(id)"))
-            guard try await serving.store.advertiser(id) != nil else { throw AdServeError.notFound("advertiser \(id)") }
-            let campaigns = try await serving.store.campaigns(of: id)
-            return try JSON.response(CampaignListPayload(campaigns: campaigns.map { CampaignPayload($0) }))
+            guard try await catalog.advertiser(id) != nil else { throw AdServeError.notFound("advertiser \(id)") }
+            let campaigns = try await catalog.campaigns(of: id)
+            return CampaignListPayload(campaigns: campaigns.map { CampaignPayload($0) })
         }
-        router.post("/v1/campaigns") { request, context in
-            let principal = try await auth.principal(request, context)
-            let input = try await body(CreateCampaignBody.self, request)
+        v1.post("campaigns") { request, context in
+            let principal = try context.requirePrincipal()
+            let input = try await request.decode(as: CreateCampaignBody.self, context: context)
             try principal.requireOwner(
                 AdvertiserID(input.advertiserId), else: AdServeError(.notFound, "advertiser \(input.advertiserId) not found", field: "advertiser_id"))
             let draft = try input.draft(at: serving.clock.now())
             let created = try await catalog.createCampaign(draft)
-            return try JSON.response(CampaignPayload(created), status: .created)
+            return EditedResponse(status: .created, response: CampaignPayload(created))
         }
-        router.get("/v1/campaigns/:id") { request, context in
-            let principal = try await auth.principal(request, context)
+        v1.get("campaigns/:id") { request, context in
+            let principal = try context.requirePrincipal()
             let campaign = try await ownedCampaign(CampaignID(try pathID(context)), principal)
-            let spend = serving.delivery.spend(of: campaign.id, snapshot: serving.catalog.snapshot, day: serving.clock.now().day)
-            return try JSON.response(CampaignPayload(campaign, spend: spend))
+            let spend = serving.spend(of: campaign.id)
+            return CampaignPayload(campaign, spend: spend)
         }
-        router.patch("/v1/campaigns/:id") { request, context in
-            let principal = try await auth.principal(request, context)
+        v1.patch("campaigns/:id") { request, context in
+            let principal = try context.requirePrincipal()
             let id = CampaignID(try pathID(context))
             _ = try await ownedCampaign(id, principal)
-            let patch = try await body(PatchCampaignBody.self, request)
+            let patch = try await request.decode(as: PatchCampaignBody.self, context: context)
             let change = try patch.change()
             let updated = try await catalog.updateCampaign(id) { change(&$0) }
-            return try JSON.response(CampaignPayload(updated))
+            return CampaignPayload(updated)
         }
-        router.post("/v1/ads") { request, context in
-            let principal = try await auth.principal(request, context)
-            let input = try await body(CreateAdBody.self, request)
+        v1.post("ads") { request, context in
+            let principal = try context.requirePrincipal()
+            let input = try await request.decode(as: CreateAdBody.self, context: context)
             let missing = AdServeError(.notFound, "campaign \(input.campaignId) not found", field: "campaign_id")
-            guard let campaign = try await serving.store.campaign(CampaignID(input.campaignId)) else { throw missing }
+            guard let campaign = try await catalog.campaign(CampaignID(input.campaignId)) else { throw missing }
             try principal.requireOwner(campaign.advertiserID, else: missing)
             try refuseFileMedia(input.mediaUrls)
             let created = try await catalog.createAd(input.draft(at: serving.clock.now()))
-            return try JSON.response(AdPayload(created), status: .created)
+            return EditedResponse(status: .created, response: AdPayload(created))
         }
-        router.get("/v1/campaigns/:id/ads") { request, context in
-            let principal = try await auth.principal(request, context)
+        v1.get("campaigns/:id/ads") { request, context in
+            let principal = try context.requirePrincipal()
             let campaign = try await ownedCampaign(CampaignID(try pathID(context)), principal)
-            return try JSON.response(AdListPayload(ads: try await serving.store.ads(of: campaign.id).map { AdPayload($0) }))
+            return AdListPayload(ads: try await catalog.ads(of: campaign.id).map { AdPayload($0) })
         }
-        router.get("/v1/ads/:id") { request, context in
-            let principal = try await auth.principal(request, context)
-            return try JSON.response(AdPayload(try await ownedAd(AdID(try pathID(context)), principal)))
+        v1.get("ads/:id") { request, context in
+            let principal = try context.requirePrincipal()
+            return AdPayload(try await ownedAd(AdID(try pathID(context)), principal))
         }
-        router.patch("/v1/ads/:id") { request, context in
-            let principal = try await auth.principal(request, context)
+        v1.patch("ads/:id") { request, context in
+            let principal = try context.requirePrincipal()
             let id = AdID(try pathID(context))
             _ = try await ownedAd(id, principal)
-            let patch = try await body(PatchAdBody.self, request)
+            let patch = try await request.decode(as: PatchAdBody.self, context: context)
             try refuseFileMedia(patch.mediaUrls ?? [])
             let updated = try await catalog.updateAd(id) { patch.apply(to: &$0) }
-            return try JSON.response(AdPayload(updated))
+            return AdPayload(updated)
         }
     }
 
@@ -237,63 +244,62 @@ public struct AdServeAPI: Sendable {
     }
 
     /// The path's advertiser, if the caller is the admin or that advertiser (else 404).
-    func ownedAdvertiser(_ request: Request, _ context: AdServeRequestContext) async throws -> AdvertiserID {
-        let principal = try await auth.principal(request, context)
+    func ownedAdvertiser(_ context: AdServeRequestContext) async throws -> AdvertiserID {
+        let principal = try context.requirePrincipal()
         let id = AdvertiserID(try pathID(context))
         try principal.requireOwner(id, else: AdServeError.notFound("advertiser \(id)"))
-        guard try await serving.store.advertiser(id) != nil else { throw AdServeError.notFound("advertiser \(id)") }
+        guard try await catalog.advertiser(id) != nil else { throw AdServeError.notFound("advertiser \(id)") }
         return id
     }
 
     func ownedCampaign(_ id: CampaignID, _ principal: Principal) async throws -> Campaign {
-        guard let campaign = try await serving.store.campaign(id) else { throw AdServeError.notFound("campaign \(id)") }
+        guard let campaign = try await catalog.campaign(id) else { throw AdServeError.notFound("campaign \(id)") }
         try principal.requireOwner(campaign.advertiserID, else: AdServeError.notFound("campaign \(id)"))
         return campaign
     }
 
     func ownedAd(_ id: AdID, _ principal: Principal) async throws -> Ad {
-        guard let ad = try await serving.store.ad(id) else { throw AdServeError.notFound("ad \(id)") }
-        guard let campaign = try await serving.store.campaign(ad.campaignID) else { throw AdServeError.notFound("ad \(id)") }
+        guard let ad = try await catalog.ad(id) else { throw AdServeError.notFound("ad \(id)") }
+        guard let campaign = try await catalog.campaign(ad.campaignID) else { throw AdServeError.notFound("ad \(id)") }
         try principal.requireOwner(campaign.advertiserID, else: AdServeError.notFound("ad \(id)"))
         return ad
     }
 
     // MARK: Users, decisions, events
 
-    func addServingRoutes(to router: Router<AdServeRequestContext>) {
-        router.put("/v1/users/:id") { request, context in
-            try await auth.principal(request, context).requireFeed()
+    func addServingRoutes(to v1: V1) {
+        v1.put("users/:id") { request, context in
+            try context.requirePrincipal().requireFeed()
             let id = try UserID(validating: context.parameters.get("id") ?? "")
-            let input = try await body(PutUserBody.self, request)
+            let input = try await request.decode(as: PutUserBody.self, context: context)
             // A profile update that leaves the opt-out out keeps the user's choice.
             var personalization = input.personalization
-            if personalization == nil { personalization = try await serving.store.user(id)?.personalization }
+            if personalization == nil { personalization = try await serving.profile(of: id)?.personalization }
             let profile = UserProfile(
                 id: id, age: input.age, gender: input.gender, country: input.country, language: input.language,
                 interests: input.interests ?? [], personalization: personalization ?? true)
             try await serving.putUser(profile)
-            return try JSON.response(UserPayload(profile.normalized()))
+            return UserPayload(profile.normalized())
         }
-        router.get("/v1/users/:id") { request, context in
-            try await auth.principal(request, context).requireFeed()
+        v1.get("users/:id") { request, context in
+            try context.requirePrincipal().requireFeed()
             let id = try UserID(validating: context.parameters.get("id") ?? "")
-            guard let profile = try await serving.store.user(id) else { throw AdServeError.notFound("user \(id)") }
-            return try JSON.response(UserPayload(profile))
+            guard let profile = try await serving.profile(of: id) else { throw AdServeError.notFound("user \(id)") }
+            return UserPayload(profile)
         }
-        router.post("/v1/users/:id/activity") { request, context in
-            try await auth.principal(request, context).requireFeed()
+        v1.post("users/:id/activity") { request, context in
+            try context.requirePrincipal().requireFeed()
             let id = try UserID(validating: context.parameters.get("id") ?? "")
-            let input = try await body(ActivityBody.self, request)
+            let input = try await request.decode(as: ActivityBody.self, context: context)
             let activity = Activity(
                 userID: id, type: input.type, topics: (input.topics ?? []).map { $0.lowercased() }, text: input.text,
                 adID: input.adId.map(AdID.init), seconds: input.seconds, at: serving.clock.now())
-            try activity.validate()
-            try await serving.store.appendActivity(activity)
-            return try JSON.response(AcceptedPayload(accepted: true), status: .accepted)
+            try await serving.recordActivity(activity)
+            return EditedResponse(status: .accepted, response: AcceptedPayload(accepted: true))
         }
-        router.post("/v1/decisions") { request, context in
-            try await auth.principal(request, context).requireFeed()
-            let input = try await body(DecisionBody.self, request)
+        v1.post("decisions") { request, context in
+            try context.requirePrincipal().requireFeed()
+            let input = try await request.decode(as: DecisionBody.self, context: context)
             let userID = try UserID(validating: input.userId)
             let context = FeedContext(device: input.context?.device, hour: input.context?.hour, sessionPosition: input.context?.sessionPosition)
             let decision = try await serving.decide(userID: userID, context: context, organicCount: input.organicCount)
@@ -301,11 +307,11 @@ public struct AdServeAPI: Sendable {
             telemetry.adsServed.increment(by: Int64(decision.placements.count))
             let explored = decision.placements.count { $0.explored }
             if explored > 0 { telemetry.adsExplored.increment(by: Int64(explored)) }
-            return try JSON.response(DecisionPayload(decision))
+            return DecisionPayload(decision)
         }
-        router.post("/v1/events") { request, context in
-            try await auth.principal(request, context).requireFeed()
-            let input = try await body(EventBody.self, request)
+        v1.post("events") { request, context in
+            try context.requirePrincipal().requireFeed()
+            let input = try await request.decode(as: EventBody.self, context: context)
             let result = try await events.ingest(IncomingEvent(type: input.type, impressionToken: input.impressionToken, valueMicros: input.valueMicros))
             if result.duplicate {
                 telemetry.duplicateEvents.increment()
@@ -314,42 +320,42 @@ public struct AdServeAPI: Sendable {
             } else {
                 telemetry.events[input.type]?.increment()
             }
-            return try JSON.response(AcceptedPayload(accepted: true, duplicate: result.duplicate, invalid: result.invalidReason))
+            return AcceptedPayload(accepted: true, duplicate: result.duplicate, invalid: result.invalidReason)
         }
-        router.post("/v1/token-secret/rotate") { request, context in
-            try await auth.principal(request, context).requireAdmin()
-            let input = try await body(RotateSecretBody.self, request)
+        v1.post("token-secret/rotate") { request, context in
+            try context.requirePrincipal().requireAdmin()
+            let input = try await request.decode(as: RotateSecretBody.self, context: context)
             if let grace = input.graceSeconds, grace < 0 || grace > 30 * 86_400 {
                 throw AdServeError.invalid("grace_seconds", "must be between 0 and 2592000 (30 days)")
             }
             let until = try await serving.rotateTokenSecret(graceMilliseconds: input.graceSeconds.map { $0 * 1000 })
-            return try JSON.response(RotatedSecretPayload(rotated: true, previousValidUntil: until.iso8601))
+            return RotatedSecretPayload(rotated: true, previousValidUntil: until.iso8601)
         }
     }
 
     // MARK: Reports
 
-    func addReportRoutes(to router: Router<AdServeRequestContext>) {
-        router.get("/v1/reports/campaigns/:id") { request, context in
-            let principal = try await auth.principal(request, context)
+    func addReportRoutes(to v1: V1) {
+        v1.get("reports/campaigns/:id") { request, context in
+            let principal = try context.requirePrincipal()
             let campaign = try await ownedCampaign(CampaignID(try pathID(context)), principal)
-            return try JSON.response(ReportPayload(campaignID: campaign.id, try await reports.campaign(campaign.id)))
+            return ReportPayload(campaignID: campaign.id, try await reports.campaign(campaign.id))
         }
-        router.get("/v1/reports/ads/:id") { request, context in
-            let principal = try await auth.principal(request, context)
+        v1.get("reports/ads/:id") { request, context in
+            let principal = try context.requirePrincipal()
             let ad = try await ownedAd(AdID(try pathID(context)), principal)
-            return try JSON.response(ReportPayload(adID: ad.id, try await reports.ad(ad.id)))
+            return ReportPayload(adID: ad.id, try await reports.ad(ad.id))
         }
     }
 
-    func addExplanationRoutes(to router: Router<AdServeRequestContext>) {
-        router.get("/v1/decisions/:decision_id/explain") { request, context in
-            try await auth.principal(request, context).requireAdmin()
+    func addExplanationRoutes(to v1: V1) {
+        v1.get("decisions/:decision_id/explain") { request, context in
+            try context.requirePrincipal().requireAdmin()
             let trace = try traced(context)
-            return try JSON.response(ExplainPayload(trace, ranker: serving.ranker))
+            return ExplainPayload(trace, ranker: serving.ranker)
         }
-        router.get("/v1/decisions/:decision_id/why") { request, context in
-            try await auth.principal(request, context).requireFeed()
+        v1.get("decisions/:decision_id/why") { request, context in
+            try context.requirePrincipal().requireFeed()
             let trace = try traced(context)
             guard let raw = request.uri.queryParameters.get("ad_id") else { throw AdServeError.invalid("ad_id", "is required: the ad the user asks about") }
             guard let id = Int64(raw), id > 0 else { throw AdServeError.invalid("ad_id", "must be a positive integer") }
@@ -358,14 +364,39 @@ public struct AdServeAPI: Sendable {
             }
             let contributions = serving.ranker.contributions(placed.candidate, user: trace.profile, context: trace.context)
             let text = WhyThisAd.text(trace: trace, placed: placed, campaign: serving.catalog.campaign(placed.candidate.campaignID), contributions: contributions)
-            return try JSON.response(WhyPayload(decisionId: trace.decisionID, adId: id, personalized: trace.personalized, text: text))
+            return WhyPayload(decisionId: trace.decisionID, adId: id, personalized: trace.personalized, text: text)
         }
-        router.get("/v1/reports/campaigns/:id/losses") { request, context in
-            let principal = try await auth.principal(request, context)
+        v1.get("reports/campaigns/:id/losses") { request, context in
+            let principal = try context.requirePrincipal()
             let campaign = try await ownedCampaign(CampaignID(try pathID(context)), principal)
-            return try JSON.response(
-                LossesPayload(campaignID: campaign.id, counts: serving.losses.counts(of: campaign.id), sampleRate: serving.configuration.lossSampleRate))
+            return LossesPayload(campaignID: campaign.id, counts: serving.losses.counts(of: campaign.id), sampleRate: serving.configuration.lossSampleRate)
         }
+    }
+
+    // MARK: Models
+
+    func addModelRoutes(to v1: V1) {
+        v1.get("models") { _, context in
+            try context.requirePrincipal().requireAdmin()
+            return ModelListPayload(models: try models?.models().map(ModelPayload.init) ?? [])
+        }
+        v1.post("models/rollback") { request, context in
+            try context.requirePrincipal().requireAdmin()
+            let input = try await request.decode(as: RollbackBody.self, context: context)
+            return ModelPayload(try repository().rollBack(input.target))
+        }
+        v1.post("models/:version/promote") { _, context in
+            try context.requirePrincipal().requireAdmin()
+            guard let raw = context.parameters.get("version"), let version = Int(raw), version > 0 else {
+                throw AdServeError.invalid("version", "must be a positive integer")
+            }
+            return ModelPayload(try repository().promote(version))
+        }
+    }
+
+    func repository() throws(AdServeError) -> any ModelAdministration {
+        guard let models else { throw AdServeError(.conflict, "this server has no model repository (serve --models DIR)") }
+        return models
     }
 
     /// The trace of the decision named in the path, kept by this node.

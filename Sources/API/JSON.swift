@@ -5,7 +5,27 @@ import NIOCore
 
 /// JSON in and out: snake_case on the wire, bodies bounded, decoding errors turned into
 /// `AdServeError`s that name the field.
-enum JSON {
+public enum JSON {
+    /// The context's request decoder: `decode` below, with the context's body limit.
+    public struct RequestCoder: RequestDecoder {
+        let limit: Int
+
+        public func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
+            try await JSON.decode(type, from: request, limit: limit)
+        }
+    }
+
+    /// The context's response encoder: every answer through one shared encoder.
+    public struct ResponseCoder: ResponseEncoder {
+        public func encode(_ value: some Encodable, from request: Request, context: some RequestContext) throws -> Response {
+            try JSON.response(value)
+        }
+    }
+
+    /// One encoder for every answer: its settings never change after this, and encoding with it
+    /// from many requests at once is safe.
+    static let encoder = JSONFormat.encoder()
+
     /// Reads and decodes a request body of at most `limit` bytes.
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T {
         let buffer: ByteBuffer
@@ -61,7 +81,7 @@ enum JSON {
     }
 
     static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try JSONFormat.encoder().encode(value)
+        let data = try encoder.encode(value)
         return Response(
             status: status, headers: [.contentType: "application/json"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))

@@ -1,5 +1,6 @@
 import Domain
 import Events
+import Hummingbird
 import Serving
 import Storage
 
@@ -472,3 +473,62 @@ extension PatchAdBody {
         if let v = embedding { ad.embedding = v }
     }
 }
+
+/// One stored model (`GET /v1/models`, promote, roll back). A metric that could not be computed
+/// (no held-out data) is left out.
+struct ModelPayload: Encodable {
+    var version: Int
+    var target: String
+    var kind: String
+    var createdAt: String
+    var trainingExamples: Int
+    var heldOutExamples: Int
+    var auc: Double?
+    var logloss: Double?
+    var ne: Double?
+    var calibration: Double?
+    var serving: Bool
+
+    init(_ m: ModelSummary) {
+        func finite(_ v: Double) -> Double? { v.isFinite ? v : nil }
+        version = m.version
+        target = m.target
+        kind = m.kind
+        createdAt = m.createdAt.iso8601
+        trainingExamples = m.trainingExamples
+        heldOutExamples = m.heldOutExamples
+        auc = finite(m.auc)
+        logloss = finite(m.logloss)
+        ne = finite(m.ne)
+        calibration = finite(m.calibration)
+        serving = m.serving
+    }
+}
+
+struct ModelListPayload: Encodable {
+    var models: [ModelPayload]
+}
+
+struct RollbackBody: Decodable {
+    var target: String
+}
+
+// Handlers return these; the context's encoder writes them.
+extension ModelPayload: ResponseEncodable {}
+extension ModelListPayload: ResponseEncodable {}
+extension AdvertiserPayload: ResponseEncodable {}
+extension KeyPayload: ResponseEncodable {}
+extension KeyListPayload: ResponseEncodable {}
+extension CampaignPayload: ResponseEncodable {}
+extension CampaignListPayload: ResponseEncodable {}
+extension AdPayload: ResponseEncodable {}
+extension AdListPayload: ResponseEncodable {}
+extension WhoAmIPayload: ResponseEncodable {}
+extension UserPayload: ResponseEncodable {}
+extension AcceptedPayload: ResponseEncodable {}
+extension DecisionPayload: ResponseEncodable {}
+extension RotatedSecretPayload: ResponseEncodable {}
+extension ReportPayload: ResponseEncodable {}
+extension ExplainPayload: ResponseEncodable {}
+extension WhyPayload: ResponseEncodable {}
+extension LossesPayload: ResponseEncodable {}

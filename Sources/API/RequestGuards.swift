@@ -2,17 +2,58 @@ import Domain
 import Hummingbird
 import Synchronization
 
-/// The request context of AdServe's routes: Hummingbird's core context and the client's
-/// address, which the failed-authentication limit counts by.
+/// The request context of AdServe's routes: Hummingbird's core context, the client's address
+/// (which the failed-authentication limit counts by), who the key names, and the JSON coders
+/// handlers decode bodies and encode answers through.
 public struct AdServeRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The peer's IP address ("unknown" for a test channel without one). Proxies' forwarding
     /// headers are not trusted: a client could name any address in them.
     public let clientAddress: String
+    /// Who the request's key names: set by `AuthenticationMiddleware` on the /v1 routes.
+    var principal: Principal?
+    /// The largest request body read: set by `BodyLimitMiddleware` from the configuration.
+    var bodyLimit = APIConfiguration.defaultMaxBodyBytes
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+    }
+
+    public var maxUploadSize: Int { bodyLimit }
+    /// `request.decode(as:context:)`: bounded, depth-checked, every error naming its field.
+    public var requestDecoder: JSON.RequestCoder { JSON.RequestCoder(limit: bodyLimit) }
+    /// Handlers return payloads; they are written with one shared encoder (snake_case keys).
+    public var responseEncoder: JSON.ResponseCoder { JSON.ResponseCoder() }
+
+    /// The principal of an authenticated route (a 401 if the route was not behind the middleware).
+    func requirePrincipal() throws(AdServeError) -> Principal {
+        guard let principal else { throw AdServeError(.unauthorized, "missing Authorization: Bearer KEY header") }
+        return principal
+    }
+}
+
+/// Resolves the request's key to its principal, into the context, before any /v1 handler runs.
+struct AuthenticationMiddleware: RouterMiddleware {
+    typealias Context = AdServeRequestContext
+    let auth: Authenticator
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.principal = try await auth.principal(request, context)
+        return try await next(request, context)
+    }
+}
+
+/// Puts the configured body limit in the context, where its decoder reads it.
+struct BodyLimitMiddleware: RouterMiddleware {
+    typealias Context = AdServeRequestContext
+    let limit: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.bodyLimit = limit
+        return try await next(request, context)
     }
 }
 

@@ -27,6 +27,15 @@ public struct CatalogService: Sendable {
     }
 
     /// Creates an advertiser and returns it with its API key (shown once; stored hashed).
+    // Reads, for the API's handlers.
+
+    public func advertiser(_ id: AdvertiserID) async throws -> Advertiser? { try await store.advertiser(id) }
+    public func keys(of advertiser: AdvertiserID) async throws -> [AdvertiserKey] { try await store.keys(of: advertiser) }
+    public func campaigns(of advertiser: AdvertiserID) async throws -> [Campaign] { try await store.campaigns(of: advertiser) }
+    public func campaign(_ id: CampaignID) async throws -> Campaign? { try await store.campaign(id) }
+    public func ad(_ id: AdID) async throws -> Ad? { try await store.ad(id) }
+    public func ads(of campaign: CampaignID) async throws -> [Ad] { try await store.ads(of: campaign) }
+
     public func createAdvertiser(name: String) async throws -> (Advertiser, apiKey: String) {
         let name = name.trimmingSpaces
         try Limits.checkText(name, field: "name", characters: Limits.maxNameLength, required: true, multiline: false)

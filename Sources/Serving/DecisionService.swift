@@ -251,6 +251,17 @@ public final class DecisionService: Sendable {
         return loaded
     }
 
+    /// What a campaign has spent today and in all, as this node's delivery state has it.
+    public func spend(of campaign: CampaignID) -> (today: Micros, total: Micros) {
+        delivery.spend(of: campaign, snapshot: catalog.snapshot, day: clock.now().day)
+    }
+
+    /// Records what a user did in the feed (validated first); the activity updater reads it.
+    public func recordActivity(_ activity: Activity) async throws {
+        try activity.validate()
+        try await store.appendActivity(activity)
+    }
+
     public func putUser(_ profile: UserProfile) async throws {
         let profile = profile.normalized()
         try profile.validate()

@@ -15,7 +15,8 @@ struct AdServeCommand: AsyncParsableCommand {
     )
 
     /// As ArgumentParser's own, except that `serve` also takes its settings from a config file
-    /// and the environment (`ServeCommand.settings`), folded in before the command line.
+    /// and the environment (`ServeCommand.settings`), folded in before the command line, and
+    /// that bad input ends with one line.
     static func main() async {
         do {
             var arguments = Array(CommandLine.arguments.dropFirst())
@@ -29,7 +30,13 @@ struct AdServeCommand: AsyncParsableCommand {
                 try command.run()
             }
         } catch {
-            exit(withError: error)
+            // Help and version are printed as ArgumentParser prints them; any other error ends
+            // with one line naming the problem (no usage text) and a non-zero status.
+            let code = exitCode(for: error)
+            guard code != .success else { exit(withError: error) }
+            let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            FileHandle.standardError.write(Data("adserve: \(message)\n".utf8))
+            exit(withError: ExitCode(code.rawValue))
         }
     }
 }

@@ -92,7 +92,7 @@ struct ServeCommand: AsyncParsableCommand {
     var lossSampleRate = 0.001
     @Option(help: "Ranking: rule (bid × smoothed historical rate, the control) or ml (bid × calibrated model predictions from --models).")
     var ranker = "rule"
-    @Option(help: "With --ranker ml: the model repository; promoted models are loaded and swapped in as they change.")
+    @Option(help: "The model repository: with --ranker ml promoted models are loaded and swapped in as they change; when it exists, GET /v1/models lists it and POST /v1/models/{version}/promote and /v1/models/rollback change it.")
     var models = "adserve-models"
     @Option(help: "With --ranker ml: K of the candidate stage — the ranker scores the promoted two-tower model's top K eligible ads and the fresh ones (0: every eligible ad). Until a two-tower model is promoted, every eligible ad is scored.")
     var candidates = 500
@@ -249,9 +249,12 @@ struct ServeCommand: AsyncParsableCommand {
         let snapshot = serving.catalog.snapshot
         logger.info("catalog loaded", metadata: ["active_campaigns": "\(snapshot.activeCampaignCount)", "active_ads": "\(snapshot.activeAdCount)"])
 
+        // The model routes (and the dashboard's model table) work on the repository when it exists,
+        // whatever the ranker; a rule-based server does not create one.
+        let modelAdministration = ranker == "ml" || FileManager.default.fileExists(atPath: models) ? try RepositoryAdministration(directory: models) : nil
         let api = AdServeAPI(
             serving: serving, telemetry: Telemetry(registry: registry),
-            configuration: apiConfiguration)
+            configuration: apiConfiguration, models: modelAdministration)
         var services: [any Service] = [ServingRefresherService(serving: serving)]
         if let logWriter { services.append(ServeLogFlushService(writer: logWriter, interval: .seconds(1), logger: logger)) }
         if let reloader, let onlineLearner {

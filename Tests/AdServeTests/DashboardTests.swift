@@ -2,10 +2,14 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import Events
 import Domain
+import Events
+import Learning
+import Models
 import Signing
+import TestSupport
 import Testing
+import Training
 
 /// What the dashboard stands on: the page itself, who a key is, and a campaign's ads. (The page
 /// in a real browser is `scripts/dashboard-browser-test.py`, in CI.)
@@ -67,6 +71,52 @@ import Testing
             let foreign = try await api.call(.get, "/v1/campaigns/\(campaign)/ads", key: other)
             #expect(foreign.status == 404 && foreign.text.contains("campaign \(campaign)"))
             #expect(try await api.call(.get, "/v1/campaigns/\(campaign)/ads", key: APITests.feed).status == 404)
+        }
+    }
+
+    @Test func modelsAreListedPromotedAndRolledBackByTheAdminOnly() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("models-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let repository = try ModelRepository(directory: directory)
+        let first = try repository.save(ModelFileTests.model(seed: 1), meta: ModelFileTests.meta)
+        let second = try repository.save(ModelFileTests.model(seed: 2), meta: ModelFileTests.meta)
+        try repository.promote(first.version)
+        let world = try await TestWorld.make()
+        let configuration = APIConfiguration(adminKey: APITests.admin, feedKey: APITests.feed)
+        let api = AdServeAPI(
+            serving: world.serving, telemetry: Telemetry(), configuration: configuration, models: try RepositoryAdministration(directory: directory))
+        try await Application(router: api.router()).test(.router) { client in
+            let api = APITests.Client(client: client)
+            func listed() async throws -> [(version: Int, serving: Bool)] {
+                let models = try #require(try await api.call(.get, "/v1/models")["models"] as? [[String: Any]])
+                return models.compactMap { m in (m["version"] as? Int).map { ($0, m["serving"] as? Bool ?? false) } }
+            }
+            #expect(try await listed().map(\.version) == [second.version, first.version])
+            #expect(try await listed().map(\.serving) == [false, true])
+            #expect(try await api.call(.get, "/v1/models", key: APITests.feed).status == 403)
+
+            let promoted = try await api.call(.post, "/v1/models/\(second.version)/promote")
+            #expect(promoted.status == 200 && promoted["serving"] as? Bool == true && promoted["target"] as? String == "click", "\(promoted.text)")
+            #expect(repository.promoted(.click) == second.version)
+            #expect(try await listed().map(\.serving) == [true, false])
+
+            let back = try await api.call(.post, "/v1/models/rollback", json: #"{"target":"click"}"#)
+            #expect(back.status == 200 && back["version"] as? Int == first.version, "\(back.text)")
+            #expect(repository.promoted(.click) == first.version)
+            #expect(try await api.call(.post, "/v1/models/rollback", json: #"{"target":"click"}"#).status == 409)
+            #expect(try await api.call(.post, "/v1/models/rollback", json: #"{"target":"clicks"}"#).errorField == "target")
+            #expect(try await api.call(.post, "/v1/models/99/promote").status == 404)
+            #expect(try await api.call(.post, "/v1/models/abc/promote").errorField == "version")
+            #expect(try await api.call(.post, "/v1/models/\(second.version)/promote", key: APITests.feed).status == 403)
+        }
+    }
+
+    @Test func aServerWithoutARepositoryListsNoModelsAndRefusesChanges() async throws {
+        try await APITests().withAPI { api, world in
+            let listed = try await api.call(.get, "/v1/models")
+            #expect(listed.status == 200 && (listed["models"] as? [Any])?.isEmpty == true)
+            let promoted = try await api.call(.post, "/v1/models/1/promote")
+            #expect(promoted.status == 409)
         }
     }
 }
