@@ -7,7 +7,8 @@ Starts a server on a fresh store, then, as its users would:
   - the feed backend (this script, over HTTP) asks for a decision and reports an impression
     and a click on it;
   - the advertiser's delivery totals and charts change to one impression and one click;
-  - the ads team logs in with the admin key and sees the decision in serving health.
+  - the ads team logs in with the admin key and sees the decision in serving health, and a small
+    simulation's arms, their comparison with intervals and its charts.
 Fails on any step that does not happen, and on any error the page logged (a script error, a
 blocked resource). Screenshots of each step go to the artifacts folder.
 
@@ -56,10 +57,14 @@ def main():
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ, ADSERVE_ADMIN_KEY=ADMIN, ADSERVE_FEED_KEY=FEED)
     log = open(os.path.join(work, "server.log"), "w")
+    # A small simulation for the ads team's page (two arms, two days).
+    simulation = os.path.join(work, "simulation")
+    subprocess.run([args.binary, "simulate", "--users", "1000", "--ads", "200", "--days", "2", "--arms", "baseline,random", "--out", simulation],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # The one ad wins alone, so under second price it pays the reserve: at the campaign's bid (the
     # form's 0.50), a click is charged.
     server = subprocess.Popen([args.binary, "serve", "--db", os.path.join(work, "adserve.db"), "--port", str(port),
-                               "--content-encoder", "none", "--reserve-cpc-micros", "500000"], env=env, stdout=log, stderr=subprocess.STDOUT)
+                               "--content-encoder", "none", "--reserve-cpc-micros", "500000", "--simulation", simulation], env=env, stdout=log, stderr=subprocess.STDOUT)
     driver = None
     step = 0
 
@@ -153,6 +158,13 @@ def main():
         # tested through the API in DashboardTests).
         wait.until(lambda d: "No models" in text("models"))
         shot("serving-health")
+
+        print("the ads team sees the simulation's arms, their comparison and its charts")
+        wait.until(lambda d: "random vs baseline" in text("sim-comparisons") and "baseline" in text("sim-arms"))
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#sim-charts img")) == 5 and all(
+            d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img) for img in d.find_elements(By.CSS_SELECTOR, "#sim-charts img")))
+        driver.execute_script("document.getElementById('sim-title').scrollIntoView()")
+        shot("simulation")
 
         # Network entries are the answers the API gave (the refused campaign's 400): expected.
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE" and entry.get("source") != "network"]

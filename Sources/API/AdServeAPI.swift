@@ -62,10 +62,16 @@ public struct AdServeAPI: Sendable {
     let configuration: APIConfiguration
     /// The model repository the server serves from, if it has one (`GET /v1/models` lists none without).
     let models: (any ModelAdministration)?
+    /// The simulation shown on the dashboard (`serve --simulation DIR`), if any.
+    let simulation: SimulationFolder?
 
-    public init(serving: DecisionService, telemetry: Telemetry, configuration: APIConfiguration, models: (any ModelAdministration)? = nil) {
+    public init(
+        serving: DecisionService, telemetry: Telemetry, configuration: APIConfiguration, models: (any ModelAdministration)? = nil,
+        simulation: SimulationFolder? = nil
+    ) {
         self.serving = serving
         self.models = models
+        self.simulation = simulation
         self.catalog = CatalogService(store: serving.store, catalog: serving.catalog, clock: serving.clock, quotas: configuration.quotas)
         self.events = EventIngestor(serving: serving, rules: configuration.eventRules)
         self.reports = Reports(store: serving.store)
@@ -92,6 +98,7 @@ public struct AdServeAPI: Sendable {
         addReportRoutes(to: v1)
         addExplanationRoutes(to: v1)
         addModelRoutes(to: v1)
+        addSimulationRoutes(to: v1)
         table.fill(router.routes.map { ("\($0.path)", $0.method.rawValue) })
         return router
     }
@@ -111,7 +118,7 @@ public struct AdServeAPI: Sendable {
         if let open = dashboardPage.range(of: "<script>"), let close = dashboardPage.range(of: "</script>", range: open.upperBound..<dashboardPage.endIndex) {
             hash = Data(SHA256.hash(Array(dashboardPage[open.upperBound..<close.lowerBound].utf8))).base64EncodedString()
         }
-        return "default-src 'none'; script-src 'sha256-\(hash)'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
+        return "default-src 'none'; script-src 'sha256-\(hash)'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data: blob:; "
             + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     }()
 
@@ -391,6 +398,27 @@ public struct AdServeAPI: Sendable {
                 throw AdServeError.invalid("version", "must be a positive integer")
             }
             return ModelPayload(try repository().promote(version))
+        }
+    }
+
+    // MARK: Simulation
+
+    func addSimulationRoutes(to v1: V1) {
+        v1.get("simulation") { _, context in
+            try context.requirePrincipal().requireAdmin()
+            guard let simulation else { throw AdServeError.notFound("simulation: this server shows none (serve --simulation DIR)") }
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: try simulation.report())))
+        }
+        v1.get("simulation/charts") { _, context in
+            try context.requirePrincipal().requireAdmin()
+            return ChartListPayload(charts: simulation?.charts() ?? [])
+        }
+        v1.get("simulation/charts/:name") { _, context in
+            try context.requirePrincipal().requireAdmin()
+            guard let simulation else { throw AdServeError.notFound("simulation: this server shows none (serve --simulation DIR)") }
+            let svg = try simulation.chart(context.parameters.get("name") ?? "")
+            return Response(status: .ok, headers: [.contentType: "image/svg+xml"], body: ResponseBody(byteBuffer: ByteBuffer(string: svg)))
         }
     }
 

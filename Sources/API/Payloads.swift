@@ -509,6 +509,10 @@ struct ModelListPayload: Encodable {
     var models: [ModelPayload]
 }
 
+struct ChartListPayload: Encodable {
+    var charts: [String]
+}
+
 struct RollbackBody: Decodable {
     var target: String
 }
@@ -516,6 +520,7 @@ struct RollbackBody: Decodable {
 // Handlers return these; the context's encoder writes them.
 extension ModelPayload: ResponseEncodable {}
 extension ModelListPayload: ResponseEncodable {}
+extension ChartListPayload: ResponseEncodable {}
 extension AdvertiserPayload: ResponseEncodable {}
 extension KeyPayload: ResponseEncodable {}
 extension KeyListPayload: ResponseEncodable {}

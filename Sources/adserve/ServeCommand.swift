@@ -68,6 +68,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "A JSON file of settings: option names and values (the command line and ADSERVE_* variables win over it).")
     var config: String?
+    @Option(help: "A folder written by `adserve simulate --out DIR`: its report (arms, comparisons with intervals) and charts are shown on the dashboard.")
+    var simulation: String?
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 8080
     @Option(help: "SQLite database file; created and migrated if missing.") var db = "./adserve.db"
@@ -254,7 +256,7 @@ struct ServeCommand: AsyncParsableCommand {
         let modelAdministration = ranker == "ml" || FileManager.default.fileExists(atPath: models) ? try RepositoryAdministration(directory: models) : nil
         let api = AdServeAPI(
             serving: serving, telemetry: Telemetry(registry: registry),
-            configuration: apiConfiguration, models: modelAdministration)
+            configuration: apiConfiguration, models: modelAdministration, simulation: simulation.map(SimulationFolder.init))
         var services: [any Service] = [ServingRefresherService(serving: serving)]
         if let logWriter { services.append(ServeLogFlushService(writer: logWriter, interval: .seconds(1), logger: logger)) }
         if let reloader, let onlineLearner {

@@ -119,4 +119,35 @@ import Training
             #expect(promoted.status == 409)
         }
     }
+
+    @Test func theSimulationShownIsReadFromItsFolderAndOnlyItsChartsAreServed() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("simulation-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Data(#"{"arms":{},"days":2,"seed":7,"users":10}"#.utf8).write(to: directory.appendingPathComponent("report.json"))
+        try Data("<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>".utf8).write(to: directory.appendingPathComponent("ctr.svg"))
+        try Data("secret".utf8).write(to: directory.appendingPathComponent("serve-log.jsonl"))
+        let world = try await TestWorld.make()
+        let api = AdServeAPI(
+            serving: world.serving, telemetry: Telemetry(), configuration: APIConfiguration(adminKey: APITests.admin, feedKey: APITests.feed),
+            simulation: SimulationFolder(directory: directory.path))
+        try await Application(router: api.router()).test(.router) { client in
+            let api = APITests.Client(client: client)
+            let report = try await api.call(.get, "/v1/simulation")
+            #expect(report.status == 200 && report["seed"] as? Int == 7)
+            #expect(try await api.call(.get, "/v1/simulation", key: APITests.feed).status == 403)
+            #expect(try await api.call(.get, "/v1/simulation/charts")["charts"] as? [String] == ["ctr.svg"])
+            let chart = try await api.call(.get, "/v1/simulation/charts/ctr.svg")
+            #expect(chart.status == 200 && chart.text.hasPrefix("<svg"))
+            // Nothing but a chart in the folder itself: not the serve log, not a path out of it.
+            #expect(try await api.call(.get, "/v1/simulation/charts/serve-log.jsonl").errorField == "name")
+            #expect(try await api.call(.get, "/v1/simulation/charts/..%2Freport.json").status == 400)
+            #expect(try await api.call(.get, "/v1/simulation/charts/missing.svg").status == 404)
+        }
+        try await APITests().withAPI { api, world in
+            #expect(try await api.call(.get, "/v1/simulation").status == 404)
+            let charts = try await api.call(.get, "/v1/simulation/charts")
+            #expect((charts["charts"] as? [String])?.isEmpty == true)
+        }
+    }
 }
