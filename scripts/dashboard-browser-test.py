@@ -3,7 +3,8 @@
 
 Starts a server on a fresh store, then, as its users would:
   - an advertiser logs in with their key, is refused a campaign without a name (with the API's
-    own message), creates a campaign and an ad;
+    own message), creates a campaign and an ad, edits the campaign (and is refused a bad bid),
+    pauses and resumes the ad;
   - the feed backend (this script, over HTTP) asks for a decision and reports an impression
     and a click on it;
   - the advertiser's delivery totals and charts change to one impression and one click;
@@ -124,6 +125,25 @@ def main():
         totals = driver.find_element(By.ID, "campaign-totals")
         assert totals.get_attribute("data-impressions") == "0" and totals.get_attribute("data-clicks") == "0"
         shot("campaign-and-ad")
+
+        print("the advertiser edits the campaign (a bad bid is refused with the API's message) and pauses and resumes the ad")
+        edit = driver.find_element(By.ID, "edit-campaign-form")
+        wait.until(lambda d: edit.find_element(By.NAME, "name").get_attribute("value") == "Spring sale")
+        edit.find_element(By.NAME, "daily").clear()
+        edit.find_element(By.NAME, "daily").send_keys("30")
+        driver.find_element(By.ID, "save-campaign").click()
+        wait.until(lambda d: "30.00" in text("campaigns"))
+        edit.find_element(By.NAME, "bid").clear()
+        edit.find_element(By.NAME, "bid").send_keys("abc")
+        driver.find_element(By.ID, "save-campaign").click()
+        wait.until(lambda d: text("edit-campaign-error").startswith("bid_micros: "))
+        edit.find_element(By.NAME, "bid").clear()
+        edit.find_element(By.NAME, "bid").send_keys("0.50")
+        driver.find_element(By.CSS_SELECTOR, "#ads button[data-status='paused']").click()
+        wait.until(lambda d: "paused" in text("ads"))
+        driver.find_element(By.CSS_SELECTOR, "#ads button[data-status='active']").click()
+        wait.until(lambda d: "paused" not in text("ads"))
+        shot("campaign-edited")
 
         print("the feed backend decides, and reports an impression and a click")
         token = None

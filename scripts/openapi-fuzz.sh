@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks a live server against openapi.yaml with schemathesis (PyPI): requests generated from
+# Checks a live server against openapi.yaml with schemathesis (PyPI). First every operation is
+# called with real objects and each answer checked (scripts/openapi-responses.py); then requests generated from
 # the description — valid ones, invalid ones, sequences that follow the links between
 # operations — must never get a 5xx, every response must match its schema (status, content
 # type, headers, body), every schema-violating request must be refused, and a known path asked
@@ -30,10 +31,17 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
     "$venv/bin/pip" install --quiet "schemathesis==4.32.5"
 fi
 
+# Real objects for every route: a small simulation (shown at /v1/simulation) whose serve log
+# trains two click models (listed, promoted and rolled back at /v1/models).
+"$bin" simulate --users 1000 --ads 200 --days 2 --arms baseline,random --out "$work/simulation" >/dev/null 2>&1
+for _ in 1 2; do
+    "$bin" train --logs "$work/simulation/serve-log.jsonl" --models "$work/models" --holdout 12h --no-tune >/dev/null 2>&1
+done
+
 # Wrong keys are part of the run (authentication checks): the per-address limit is lifted so
 # they do not turn the rest of the run into 429s.
 ADSERVE_ADMIN_KEY=$key "$bin" serve --db "$work/adserve.db" --port "$port" --content-encoder none \
-    --failed-auth-per-minute 1000000000 >"$work/server.log" 2>&1 &
+    --models "$work/models" --simulation "$work/simulation" --failed-auth-per-minute 1000000000 >"$work/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
@@ -42,6 +50,9 @@ done
 
 # The description served is the one checked.
 curl -sf "http://127.0.0.1:$port/openapi.yaml" | cmp - "$spec"
+
+# First every operation with real objects, each answer checked against the description.
+"$venv/bin/python" scripts/openapi-responses.py "$spec" "http://127.0.0.1:$port" "$key"
 
 cd "$work"
 status=0

@@ -37,6 +37,8 @@ public struct DecisionBenchmark: Sendable {
     public var candidates: Int
     public var trainingDecisions: Int
     public var buildThreads: Int
+    /// Told each phase as it starts (`adserve bench` writes them to stderr).
+    public var progress: @Sendable (String) -> Void = { _ in }
     /// With `ml` and a candidate stage: decisions audited after timing (not timed), each ranked
     /// over every eligible ad too, to measure how many of the full ranker's choices the
     /// candidate stage found.
@@ -96,6 +98,7 @@ public struct DecisionBenchmark: Sendable {
     /// times `requests` decisions of random users on random devices and hours, one after the other.
     public func run(store: some AdStore) async throws -> Result {
         let clock = ManualClock()
+        progress("generating and storing a world of \(size.ads) ads and \(size.users) users")
         let world = World(size: size, seed: seed, start: clock.now())
         var batch = world.batch
         SyntheticVectors.add(to: &batch, world: world, seed: seed)
@@ -110,6 +113,7 @@ public struct DecisionBenchmark: Sendable {
             configuration.exploration.share = exploreShare
             serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: seed))
         case .ml:
+            progress("training what ml serves on \(trainingDecisions) random decisions")
             let started = ContinuousClock.now
             let models = try await train(world: world, store: store, clock: clock)
             training = ((ContinuousClock.now - started).inSeconds, models.clicks)
@@ -124,6 +128,7 @@ public struct DecisionBenchmark: Sendable {
                 store: store, clock: clock, configuration: configuration, ranker: LearnedRanker(click: models.click, conversion: models.conversion),
                 decisionIDs: DecisionIDGenerator(prefix: seed), retriever: retriever)
             if let retriever {
+                progress("building the candidate index")
                 let building = ContinuousClock.now
                 retriever.install(models.twoTower, snapshot: serving.catalog.snapshot)
                 indexBuild = ((ContinuousClock.now - building).inSeconds, Double(retriever.indexMemoryBytes) / 1_048_576)
@@ -138,6 +143,7 @@ public struct DecisionBenchmark: Sendable {
         // Latencies in nanoseconds, to 3 significant digits.
         var latencies = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
         var served = 0
+        progress("timing \(requests) decisions")
         let begin = ContinuousClock.now
         for _ in 0..<requests {
             let (user, context) = request()

@@ -10,6 +10,9 @@ public struct IndexBenchmark: Sendable {
     public var efs = [100, 150, 200, 300]
     /// Threads that build the index (queries always run on one).
     public var buildThreads = 2
+    /// Told each phase as it starts and each search effort's result as it comes (`ann-bench`
+    /// writes them to stderr).
+    public var progress: @Sendable (String) -> Void = { _ in }
     public var seed: UInt64 = 1
 
     public init(dimension: Int, k: Int) {
@@ -49,9 +52,11 @@ public struct IndexBenchmark: Sendable {
         precondition(truthColumns >= k && k > 0, "the truth must hold at least k ids per query")
         let clock = ContinuousClock()
         let started = clock.now
+        progress("building the index over \(base.count / max(dimension, 1)) vectors on \(buildThreads) thread(s)")
         let index = HNSWIndex.build(vectors: base, dimension: dimension, m: m, efConstruction: efConstruction, threads: buildThreads, seed: seed)
         let buildSeconds = Self.seconds(clock.now - started)
         let queryCount = queries.count / dimension
+        progress("built in \((buildSeconds * 10).rounded() / 10) s; \(queryCount) queries per search effort, one thread")
         let scratch = SearchScratch()
         var latencies = [Double](repeating: 0, count: queryCount)
         var hits = [Int32](repeating: -1, count: queryCount * k)
@@ -82,6 +87,9 @@ public struct IndexBenchmark: Sendable {
                     recall: Double(found) / Double(queryCount * k),
                     qps: Double(queryCount) / max(sweepSeconds, 1e-9),
                     p50_us: Self.percentile(latencies, 0.50), p99_us: Self.percentile(latencies, 0.99)))
+                if let last = results.last {
+                    progress("ef \(ef): recall \((last.recall * 10_000).rounded() / 10_000), \(Int(last.qps)) queries/s")
+                }
             }
         }
         return Report(

@@ -48,6 +48,9 @@ struct ANNBenchCommand: ParsableCommand {
         benchmark.efConstruction = efConstruction
         benchmark.efs = efs
         benchmark.buildThreads = threads
+        let progress = Progress()
+        benchmark.progress = { progress.step($0) }
+        progress.step("read \(baseRows) base vectors and \(queryRows) queries of \(dim) dimensions")
         let report = benchmark.run(base: baseValues, queries: queryValues, truth: truthValues, truthColumns: k)
         if json {
             print(try JSONFormat.string(report))

@@ -51,6 +51,8 @@ struct BenchCommand: AsyncParsableCommand {
             ranker: DecisionBenchmark.RankerChoice(rawValue: ranker) ?? .rule, candidates: candidates, trainingDecisions: trainingDecisions,
             buildThreads: buildThreads, auditDecisions: auditDecisions, valuePool: valuePool)
         benchmark.exploreShare = exploreShare
+        let progress = Progress()
+        benchmark.progress = { progress.step($0) }
         let result = try await benchmark.run(store: store)
         if json {
             print(try JSONFormat.string(result))

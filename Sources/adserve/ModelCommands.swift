@@ -115,7 +115,10 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        let progress = Progress()
+        progress.step("reading and joining \(options.logs)")
         let (split, summary) = try options.joined()
+        progress.step("\(split.train.count) training and \(split.heldOut.count) held-out examples; training \(kind)" + (tune ? ", choosing its hyperparameters" : ""))
         var configuration = TrainingConfiguration()
         configuration.kind = kind
         configuration.bits = bits
@@ -135,11 +138,13 @@ struct TrainCommand: ParsableCommand {
             train: split.train, heldOut: split.heldOut, heldOutName: "last \(options.holdoutText) of \(options.logs)", target: target,
             serving: serving, now: SystemClock().now())
         let meta = try repository.save(outcome.candidate.model, meta: outcome.candidate.meta)
+        progress.step("saved v\(meta.version)")
         let promoted = promote && outcome.adopt
         if promoted { try repository.promote(meta.version) }
         // The candidate stage retrains with the click model: same examples, same kind of gate.
         var candidates: (meta: CandidateModelMeta, promoted: Bool, summary: String)?
         if target == .click {
+            progress.step("training the candidate stage's two-tower model")
             let serving = try repository.promotedCandidateModel.map { try repository.loadCandidateModel($0) }
             let retrained = CandidateRetraining(parameters: try tower.parameters()).retrain(
                 train: split.train, heldOut: split.heldOut, heldOutName: "last \(options.holdoutText) of \(options.logs)", serving: serving, now: SystemClock().now())
