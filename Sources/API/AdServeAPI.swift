@@ -111,6 +111,9 @@ public struct AdServeAPI: Sendable {
     /// The web dashboard (`dashboard.html`, compiled in): one page whose script reads the JSON API
     /// with the key its user gives, which stays in the browser tab's session storage.
     static let dashboardPage = String(decoding: PackageResources.dashboard_html, as: UTF8.self)
+    /// The two files' bytes as served, made once.
+    static let openAPIBytes = ByteBuffer(bytes: PackageResources.openapi_yaml)
+    static let dashboardBytes = ByteBuffer(bytes: PackageResources.dashboard_html)
     /// The page runs only its own script (named by its SHA-256, so no injected script runs) and
     /// talks only to this server.
     static let dashboardPolicy: String = {
@@ -131,12 +134,12 @@ public struct AdServeAPI: Sendable {
         router.get("/openapi.yaml") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: Self.openAPIDocument)))
+                body: ResponseBody(byteBuffer: Self.openAPIBytes))
         }
         router.get("/dashboard") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: Self.dashboardPolicy],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: Self.dashboardPage)))
+                body: ResponseBody(byteBuffer: Self.dashboardBytes))
         }
         router.get("/metrics") { request, context in
             if configuration.metricsKey != nil { try auth.requireMetrics(request, context) }

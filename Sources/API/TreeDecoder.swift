@@ -67,12 +67,8 @@ struct TreeDecoder {
             return n.doubleValue
         }
 
-        /// `true` and `false`: Foundation's parser gives them as an NSNumber of type "c" (char),
-        /// which no JSON number gets, so they are told apart from 1 and 0.
-        private var isBoolean: Bool {
-            if type(of: value) == Bool.self { return true }
-            return (value as? NSNumber).map { $0.objCType.pointee == CChar(UInt8(ascii: "c")) } ?? false
-        }
+        /// `true` and `false`, told apart from 1 and 0.
+        private var isBoolean: Bool { JSONFormat.isBoolean(value) }
 
         /// An integer that fits Int64 exactly: `1.5`, `1e30` and `true` are refused, with this path.
         private func integer() throws -> Int64 {

@@ -19,6 +19,14 @@ public enum JSONFormat {
     }
 
     /// A value as one JSON text.
+    /// Whether a value from `JSONSerialization` is `true` or `false`: Foundation's parser gives
+    /// them as an NSNumber of type "c" (char), which no JSON number gets, so they are told apart
+    /// from 1 and 0.
+    public static func isBoolean(_ value: Any) -> Bool {
+        if type(of: value) == Bool.self { return true }
+        return (value as? NSNumber).map { $0.objCType.pointee == CChar(UInt8(ascii: "c")) } ?? false
+    }
+
     public static func string(_ value: some Encodable, pretty: Bool = false) throws -> String {
         String(decoding: try encoder(pretty: pretty).encode(value), as: UTF8.self)
     }

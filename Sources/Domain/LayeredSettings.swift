@@ -68,13 +68,6 @@ public struct LayeredSettings: Sendable {
         }
     }
 
-    /// `true` and `false` as JSONSerialization gives them, told apart from the numbers 1 and 0.
-    static func isBoolean(_ value: Any?) -> Bool {
-        guard let value else { return false }
-        if type(of: value) == Bool.self { return true }
-        return (value as? NSNumber).map { $0.objCType.pointee == CChar(UInt8(ascii: "c")) } ?? false
-    }
-
     /// - Parameters:
     ///   - configFile: the file's contents (a JSON object), if one was named.
     ///   - configName: how to name the file in errors.
@@ -108,8 +101,9 @@ public struct LayeredSettings: Sendable {
                 let name = key.replacingOccurrences(of: "_", with: "-")
                 guard let option = byName[name] else { throw AdServeError.invalid("\(configName): \(key)", "names no option of this command") }
                 let value: String
-                switch object[key] {
-                case let flag as Bool where Self.isBoolean(object[key]): value = flag ? "true" : "false"
+                let raw: Any = object[key] ?? NSNull()
+                switch raw {
+                case let flag as Bool where JSONFormat.isBoolean(raw): value = flag ? "true" : "false"
                 case let number as NSNumber: value = number.stringValue
                 case let text as String: value = text
                 default: throw AdServeError.invalid("\(configName): \(key)", "must be a string, a number or true/false")

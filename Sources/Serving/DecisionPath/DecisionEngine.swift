@@ -58,9 +58,9 @@ public struct DecisionEngine: Sendable {
         guard !positions.isEmpty else {
             // No slot on this page: nothing is ranked, but the decision is traced like any other,
             // so the id the feed was given can be explained.
-            var decision = Decision(decisionID: request.decisionID, arm: arm, placements: [])
-            if traceCandidates > 0 { decision.trace = trace(decision, request: request, eligibility: eligibility, considered: [], runnerUp: nil, slots: 0) }
-            return decision
+            return finish(
+                Decision(decisionID: request.decisionID, arm: arm, placements: []), request: request, eligibility: eligibility, delivery: delivery,
+                considered: [], runnerUp: nil, slots: 0)
         }
         // Second price needs the best candidate left out: ranked paths fill one more than the slots.
         let wanted = positions.count + (auction.pricing == .secondPrice ? 1 : 0)
@@ -111,7 +111,7 @@ public struct DecisionEngine: Sendable {
             decision, request: request, eligibility: eligibility, delivery: delivery, considered: considered, runnerUp: runnerUp, slots: positions.count)
     }
 
-    /// Adds the trace and, on sampled decisions, every campaign's fate.
+    /// Adds the trace and, on sampled decisions with a slot to compete for, every campaign's fate.
     private func finish(
         _ decision: Decision, request: DecisionRequest, eligibility: Eligibility, delivery: DeliveryState, considered: [Pick], runnerUp: Pick?, slots: Int
     ) -> Decision {
@@ -119,7 +119,7 @@ public struct DecisionEngine: Sendable {
         if traceCandidates > 0 {
             decision.trace = trace(decision, request: request, eligibility: eligibility, considered: considered, runnerUp: runnerUp, slots: slots)
         }
-        if lossSampleRate > 0, Double(StableHash.fnv1a(request.decisionID, seed: 0x1055) % 1_000_000) < lossSampleRate * 1_000_000 {
+        if lossSampleRate > 0, slots > 0, Double(StableHash.fnv1a(request.decisionID, seed: 0x1055) % 1_000_000) < lossSampleRate * 1_000_000 {
             decision.losses = losses(decision, eligibility: eligibility, delivery: delivery, considered: considered, slots: slots)
         }
         return decision
