@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // System SQLite (libsqlite3-dev, present on the Swift image; `.ci/run` installs it if missing).
@@ -46,6 +47,11 @@ let package = Package(
         // The application-level store protocol; implementations live in their own modules.
         .target(name: "Storage", dependencies: ["Domain"], swiftSettings: swiftSettings),
         .target(name: "SQLiteStorage", dependencies: ["Domain", "Storage", "CSQLite"], swiftSettings: swiftSettings),
+        // The fleet's store: PostgreSQL through postgres-nio's connection pool, the same contract.
+        .target(
+            name: "PostgresStorage",
+            dependencies: ["Domain", "Storage", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
         // The decision path: catalog snapshot, eligibility index, ranking, ad load, live delivery state.
         .target(name: "Serving", dependencies: ["Domain", "Signing", "Storage"], swiftSettings: swiftSettings),
         // Event ingestion and billing: token verification, dedupe, spend charged once.
@@ -112,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "adserve",
             dependencies: [
-                "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing",
+                "Domain", "Signing", "Storage", "SQLiteStorage", "PostgresStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing",
                 "Learning", "API", "Services", "ContentEncoding", "ContentUpdates", "VectorIndex",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -126,14 +132,17 @@ let package = Package(
         // Temporary stores and a test world with quick fixtures; production targets never import it.
         .target(
             name: "TestSupport",
-            dependencies: ["Domain", "Storage", "SQLiteStorage", "Serving"],
+            dependencies: [
+                "Domain", "Storage", "SQLiteStorage", "PostgresStorage", "Serving",
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AdServeTests",
             dependencies: [
-                "Domain", "Signing", "Storage", "SQLiteStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing", "Learning",
+                "Domain", "Signing", "Storage", "SQLiteStorage", "PostgresStorage", "Serving", "Events", "Simulator", "Models", "Training", "ModelServing", "Learning",
                 "API", "Services", "TestSupport", "ContentEncoding", "ContentUpdates", "VectorIndex",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

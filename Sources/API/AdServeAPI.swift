@@ -356,6 +356,21 @@ public struct AdServeAPI: Sendable {
             let ad = try await ownedAd(AdID(try pathID(context)), principal)
             return ReportPayload(adID: ad.id, try await reports.ad(ad.id))
         }
+        v1.get("reports/campaigns/:id/pacing") { request, context in
+            let principal = try context.requirePrincipal()
+            let campaign = try await ownedCampaign(CampaignID(try pathID(context)), principal)
+            let now = serving.clock.now()
+            var day = now.day
+            if let text = request.uri.queryParameters.get("day") {
+                let parsed = try? Timestamp(iso8601: text + "T00:00:00Z", field: "day")
+                guard let parsed, text.count == 10 else { throw AdServeError.invalid("day", "must be a date, YYYY-MM-DD (UTC)") }
+                day = parsed.day
+            }
+            let report = try await reports.pacing(of: campaign, day: day, now: now, curve: serving.pacer?.curve ?? .flat)
+            return PacingPayload(
+                campaignId: campaign.id.rawValue, day: Timestamp.isoDate(day: day), paced: serving.pacer != nil,
+                passRate: serving.delivery.pace(of: campaign.id, snapshot: serving.catalog.snapshot), report)
+        }
     }
 
     func addExplanationRoutes(to v1: V1) {

@@ -81,6 +81,7 @@ struct CreateCampaignBody: Decodable {
     var frequencyCaps: [FrequencyCapPayload]?
     var status: Status?
     var maxConversionValueMicros: Int64?
+    var pacing: PacingMode?
 }
 
 struct PatchCampaignBody: Decodable {
@@ -95,6 +96,7 @@ struct PatchCampaignBody: Decodable {
     var frequencyCap: FrequencyCapPayload?
     var frequencyCaps: [FrequencyCapPayload]?
     var maxConversionValueMicros: Int64?
+    var pacing: PacingMode?
 }
 
 struct CampaignPayload: Encodable {
@@ -114,6 +116,7 @@ struct CampaignPayload: Encodable {
     var status: Status
     var pausedAt: String?
     var maxConversionValueMicros: Int64
+    var pacing: PacingMode
     var createdAt: String
     var spentTodayMicros: Int64?
     var spentTotalMicros: Int64?
@@ -139,6 +142,7 @@ struct CampaignPayload: Encodable {
         status = c.status
         pausedAt = c.pausedAt.map(\.iso8601)
         maxConversionValueMicros = c.maxConversionValueMicros
+        pacing = c.pacing
         createdAt = c.createdAt.iso8601
         spentTodayMicros = spend?.today
         spentTotalMicros = spend?.total
@@ -350,6 +354,35 @@ public enum ReportDocument {
     }
 }
 
+/// `GET /v1/reports/campaigns/{id}/pacing`: target against actual spend by hour.
+struct PacingPayload: ResponseEncodable {
+    struct Hour: Encodable {
+        var hour: Int
+        var targetMicros: Int64
+        var spendMicros: Int64?
+    }
+    var campaignId: Int64
+    var day: String
+    var dailyBudgetMicros: Int64
+    /// Whether this node paces budgets (`serve --no-pacing` turns it off).
+    var paced: Bool
+    /// The campaign's current pass rate on this node: the share of decisions that consider it.
+    var passRate: Double
+    /// The largest gap between spend and target so far, as a share of the daily budget.
+    var largestError: Double
+    var hours: [Hour]
+
+    init(campaignId: Int64, day: String, paced: Bool, passRate: Double, _ report: PacingReport) {
+        self.campaignId = campaignId
+        self.day = day
+        self.dailyBudgetMicros = report.dailyBudgetMicros
+        self.paced = paced
+        self.passRate = passRate
+        self.largestError = report.largestError
+        self.hours = report.hours.map { Hour(hour: $0.hour, targetMicros: $0.targetMicros, spendMicros: $0.spendMicros) }
+    }
+}
+
 struct ReportPayload: Encodable {
     struct Day: Encodable {
         var day: String
@@ -426,7 +459,7 @@ extension CreateCampaignBody {
             targeting: targeting?.targeting ?? Targeting(),
             frequencyCap: caps.single, frequencyCaps: caps.list ?? [],
             status: status ?? .active, createdAt: now,
-            maxConversionValueMicros: maxConversionValueMicros ?? Limits.defaultMaxConversionValueMicros)
+            maxConversionValueMicros: maxConversionValueMicros ?? Limits.defaultMaxConversionValueMicros, pacing: pacing ?? .standard)
     }
 }
 
@@ -449,6 +482,7 @@ extension PatchCampaignBody {
             if let v = caps.single { campaign.frequencyCap = v }
             if let v = caps.list { campaign.frequencyCaps = v }
             if let v = patch.maxConversionValueMicros { campaign.maxConversionValueMicros = v }
+            if let v = patch.pacing { campaign.pacing = v }
         }
     }
 }

@@ -27,6 +27,15 @@ public enum Objective: String, Sendable, Codable, CaseIterable {
     }
 }
 
+/// How a campaign's daily budget is spent over the day.
+public enum PacingMode: String, Sendable, Codable, CaseIterable {
+    /// Spread over the day, following its traffic (budget pacing throttles the campaign when it
+    /// runs ahead): the default.
+    case standard
+    /// As fast as it wins: for a launch or a flash sale; the budget may be gone by morning.
+    case accelerated
+}
+
 public enum AdFormat: String, Sendable, Codable, CaseIterable {
     case image, video
 }
@@ -118,6 +127,8 @@ public struct Campaign: Sendable, Equatable, Codable {
     public var pausedAt: Timestamp?
     /// The largest `value_micros` a conversion of this campaign may report.
     public var maxConversionValueMicros: Micros
+    /// Whether the daily budget is spread over the day or spent as fast as it wins.
+    public var pacing: PacingMode
     /// The store's catalog revision of this version of the campaign: newer writes have higher
     /// revisions, so an out-of-order update never replaces a newer one in memory.
     public var revision: Int64
@@ -127,7 +138,7 @@ public struct Campaign: Sendable, Equatable, Codable {
         dailyBudgetMicros: Micros, totalBudgetMicros: Micros, startAt: Timestamp? = nil, endAt: Timestamp? = nil,
         targeting: Targeting = Targeting(), frequencyCap: FrequencyCap? = nil, frequencyCaps: [FrequencyCap] = [], status: Status = .active,
         createdAt: Timestamp, pausedAt: Timestamp? = nil, maxConversionValueMicros: Micros = Limits.defaultMaxConversionValueMicros,
-        revision: Int64 = 0
+        pacing: PacingMode = .standard, revision: Int64 = 0
     ) {
         self.id = id
         self.advertiserID = advertiserID
@@ -144,6 +155,7 @@ public struct Campaign: Sendable, Equatable, Codable {
         self.createdAt = createdAt
         self.pausedAt = pausedAt
         self.maxConversionValueMicros = maxConversionValueMicros
+        self.pacing = pacing
         self.revision = revision
     }
 

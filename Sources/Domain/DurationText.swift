@@ -1,4 +1,4 @@
-/// Durations as people type them on a command line: `90s`, `15m`, `2h`, `7d`, or a plain
+/// Durations as people type them on a command line: `500ms`, `90s`, `15m`, `2h`, `7d`, or a plain
 /// number of seconds (`3600`). Every window and holdout option reads them through here.
 public enum DurationText {
     private static let units: [(suffix: Character, milliseconds: Int64)] = [
@@ -9,7 +9,10 @@ public enum DurationText {
     public static func milliseconds(_ text: String) -> Int64? {
         var digits = Substring(text)
         var scale: Int64 = 1000
-        if let last = digits.last, let unit = units.first(where: { $0.suffix == last }) {
+        if digits.hasSuffix("ms") {
+            scale = 1
+            digits = digits.dropLast(2)
+        } else if let last = digits.last, let unit = units.first(where: { $0.suffix == last }) {
             scale = unit.milliseconds
             digits = digits.dropLast()
         }
@@ -21,7 +24,7 @@ public enum DurationText {
     /// Parses an option's value, or throws an error naming the option and the accepted forms.
     public static func parse(_ text: String, option: String) throws(AdServeError) -> Int64 {
         guard let value = milliseconds(text) else {
-            throw AdServeError.invalid(option, "'\(text)' is not a duration: write a positive whole number of seconds or one with a unit, such as 90s, 15m, 2h or 7d")
+            throw AdServeError.invalid(option, "'\(text)' is not a duration: write a positive whole number of seconds or one with a unit, such as 500ms, 90s, 15m, 2h or 7d")
         }
         return value
     }

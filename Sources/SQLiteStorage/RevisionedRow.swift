@@ -30,7 +30,7 @@ extension Campaign: RevisionedRow {
     static let columns = [
         "id", "advertiser_id", "name", "objective", "bid_micros", "daily_budget_micros", "total_budget_micros", "start_at", "end_at",
         "targeting", "cap_impressions", "cap_hours", "status", "created_at", "paused_at", "max_conversion_value_micros", "revision",
-        "frequency_caps",
+        "frequency_caps", "pacing",
     ]
 
     var rowID: Int64 {
@@ -45,7 +45,7 @@ extension Campaign: RevisionedRow {
          .text(try SQLiteStore.encode(targeting)), frequencyCap.map { .integer(Int64($0.impressions)) } ?? .null,
          frequencyCap.flatMap { $0.perHours.map { .integer(Int64($0)) } } ?? .null, .text(status.rawValue), .integer(createdAt.milliseconds),
          pausedAt.map { .integer($0.milliseconds) } ?? .null, .integer(maxConversionValueMicros), .integer(revision),
-         .text(try SQLiteStore.encode(frequencyCaps))]
+         .text(try SQLiteStore.encode(frequencyCaps)), .text(pacing.rawValue)]
     }
 
     init(row: Row) throws {
@@ -60,7 +60,8 @@ extension Campaign: RevisionedRow {
             totalBudgetMicros: row.int(6), startAt: row.optionalInt(7).map(Timestamp.init(milliseconds:)),
             endAt: row.optionalInt(8).map(Timestamp.init(milliseconds:)), targeting: try SQLiteStore.decode(Targeting.self, row.text(9)),
             frequencyCap: cap, frequencyCaps: caps ?? [], status: try SQLiteStore.enumValue(Status.self, row.text(12)), createdAt: Timestamp(milliseconds: row.int(13)),
-            pausedAt: row.optionalInt(14).map(Timestamp.init(milliseconds:)), maxConversionValueMicros: row.int(15), revision: row.int(16))
+            pausedAt: row.optionalInt(14).map(Timestamp.init(milliseconds:)), maxConversionValueMicros: row.int(15),
+            pacing: try SQLiteStore.enumValue(PacingMode.self, row.text(18)), revision: row.int(16))
     }
 }
 

@@ -192,6 +192,19 @@ public final class SQLiteStore: AdStore {
         try await fetch(Ad.self, "WHERE embedding_status = 'pending' ORDER BY id LIMIT ?", [.integer(Int64(limit))])
     }
 
+    public func catalogChanges(after revision: Int64) async throws -> CatalogChanges {
+        try await reader.run { db in
+            // One read transaction: both lists come from the same snapshot.
+            try db.execute("BEGIN")
+            defer { try? db.execute("COMMIT") }
+            let campaigns = try db.query("\(Campaign.selectSQL) WHERE revision > ? ORDER BY revision", [.integer(revision)], Campaign.init(row:))
+            let ads = try db.query("\(Ad.selectSQL) WHERE revision > ? ORDER BY revision", [.integer(revision)], Ad.init(row:))
+            let latest = try db.query("SELECT value FROM catalog_revision WHERE id = 1") { $0.int(0) }.first ?? revision
+            let highest = max(revision, latest, campaigns.last?.revision ?? revision, ads.last?.revision ?? revision)
+            return CatalogChanges(campaigns: campaigns, ads: ads, revision: highest)
+        }
+    }
+
     /// Inserts a row with a new catalog revision; the store assigns the id.
     private func create<T: RevisionedRow>(_ value: T) async throws -> T {
         try await writer.run { db in
@@ -305,6 +318,10 @@ public final class SQLiteStore: AdStore {
     ) async throws {
         try await writer.run { db in
             try db.transaction {
+                // An item at or before the cursor was already added (by this process or another).
+                if let cursor, try db.query("SELECT value FROM cursors WHERE name = ?", [.text(cursor.name)], { $0.int(0) }).first ?? 0 >= cursor.value {
+                    return
+                }
                 let current = try db.query("SELECT activity_vector, activity_vector_at, recent_topics FROM users WHERE id = ?", [.text(user.rawValue)]) {
                     (vector: $0.blob(0).map(Self.bytesToFloats), at: $0.optionalInt(1).map(Timestamp.init(milliseconds:)),
                      topics: try $0.optionalText(2).map { try Self.decode([String: Double].self, $0) } ?? [:])
@@ -329,7 +346,9 @@ public final class SQLiteStore: AdStore {
 
     public func setCursor(named name: String, to value: Int64) async throws {
         try await writer.run { db in
-            try db.run("INSERT INTO cursors(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value", [.text(name), .integer(value)])
+            // Never backwards: another process may have read further.
+            try db.run(
+                "INSERT INTO cursors(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)", [.text(name), .integer(value)])
         }
     }
 
@@ -498,6 +517,23 @@ public final class SQLiteStore: AdStore {
         try await daily(table: "ad_daily", key: "ad_id", id: ad.rawValue)
     }
 
+    public func hourlySpend(campaign: CampaignID, day: Int64) async throws -> [Micros] {
+        let start = day * Timestamp.millisecondsPerDay
+        return try await reader.run { db in
+            var hours = [Micros](repeating: 0, count: 24)
+            try db.forEachRow(
+                """
+                SELECT (at - ?1) / 3600000, SUM(charged_micros) FROM events
+                WHERE campaign_id = ?2 AND at >= ?1 AND at < ?1 + 86400000 AND charged_micros > 0 GROUP BY 1
+                """, [.integer(start), .integer(campaign.rawValue)]
+            ) { row in
+                let hour = Int(row.int(0))
+                if (0..<24).contains(hour) { hours[hour] = row.int(1) }
+            }
+            return hours
+        }
+    }
+
     private func daily(table: String, key: String, id: Int64) async throws -> [DailyCounters] {
         try await reader.run { db in
             try db.query("SELECT day, impressions, clicks, conversions, hides, spend_micros, invalid_clicks FROM \(table) WHERE \(key) = ? ORDER BY day", [.integer(id)]) {
@@ -536,30 +572,11 @@ extension SQLiteStore {
              activity.seconds.map(SQLValue.real) ?? .null, .integer(activity.at.milliseconds)])
     }
 
-    static func encode<T: Encodable>(_ value: T) throws -> String {
-        String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
-    }
-
-    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-        try JSONDecoder().decode(type, from: Data(text.utf8))
-    }
-
-    static func enumValue<T: RawRepresentable<String>>(_ type: T.Type, _ raw: String) throws -> T {
-        guard let value = T(rawValue: raw) else { throw AdServeError(.storage, "unknown \(T.self) '\(raw)' in store") }
-        return value
-    }
-
-    static func floatsToBytes(_ floats: [Float]) -> [UInt8] {
-        floats.withUnsafeBytes { Array($0) }
-    }
-
-    static func bytesToFloats(_ bytes: [UInt8]) -> [Float] {
-        var floats = [Float](repeating: 0, count: bytes.count / MemoryLayout<Float>.size)
-        floats.withUnsafeMutableBytes { target in
-            bytes.withUnsafeBytes { source in target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[0..<target.count])) }
-        }
-        return floats
-    }
+    static func encode<T: Encodable>(_ value: T) throws -> String { try StoredValues.encode(value) }
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T { try StoredValues.decode(type, text) }
+    static func enumValue<T: RawRepresentable<String>>(_ type: T.Type, _ raw: String) throws -> T { try StoredValues.enumValue(type, raw) }
+    static func floatsToBytes(_ floats: [Float]) -> [UInt8] { StoredValues.floatsToBytes(floats) }
+    static func bytesToFloats(_ bytes: [UInt8]) -> [Float] { StoredValues.bytesToFloats(bytes) }
 }
 
 extension Row {

@@ -95,5 +95,13 @@ enum Schema {
         """
         ALTER TABLE campaigns ADD COLUMN frequency_caps TEXT;
         """,
+        // 10: serving nodes read catalog changes by revision; pacing reports read a campaign's
+        // charges by hour; a campaign's pacing mode
+        """
+        CREATE INDEX campaigns_by_revision ON campaigns(revision);
+        CREATE INDEX ads_by_revision ON ads(revision);
+        CREATE INDEX events_by_campaign_time ON events(campaign_id, at);
+        ALTER TABLE campaigns ADD COLUMN pacing TEXT NOT NULL DEFAULT 'standard';
+        """,
     ]
 }

@@ -25,6 +25,8 @@ public final class CatalogPublisher: Sendable {
     }
 
     private let master = Mutex(Master())
+    /// The store's catalog revision this node has read up to (`catalogChanges(after:)`).
+    private let storeRevision = Mutex<Int64>(-1)
     private let published: Mutex<CatalogSnapshot>
     private let delivery: DeliveryState
 
@@ -33,22 +35,44 @@ public final class CatalogPublisher: Sendable {
         self.published = Mutex(CatalogSnapshot(campaigns: [:], ads: [:], campaignSlots: [:], adSlots: [:]))
     }
 
-    /// Loads every campaign and ad from the store and publishes them.
-    public func load(from store: some AdStore) async throws {
-        let campaigns = try await store.allCampaigns()
-        let ads = try await store.allAds()
+    /// Loads every campaign and ad from the store and publishes them; returns the catalog
+    /// revision they were read at (for `catalogChanges(after:)`).
+    @discardableResult
+    public func load(from store: some AdStore) async throws -> Int64 {
+        // After -1: rows imported with revision 0 too, all from one snapshot.
+        let changes = try await store.catalogChanges(after: -1)
+        take(changes)
+        storeRevision.withLock { $0 = max($0, changes.revision) }
+        publishIfChanged()
+        return changes.revision
+    }
+
+    /// Reads the campaigns and ads written to the store since the last load or pull (by any node
+    /// over the same store) into the catalog; returns how many rows changed. The next
+    /// `publishIfChanged()` serves them.
+    @discardableResult
+    public func pullChanges(from store: some AdStore) async throws -> Int {
+        let changes = try await store.catalogChanges(after: storeRevision.withLock { $0 })
+        take(changes)
+        storeRevision.withLock { $0 = max($0, changes.revision) }
+        return changes.campaigns.count + changes.ads.count
+    }
+
+    /// Puts changed campaigns and ads in the catalog (each unless a newer revision of it is
+    /// already there); the next `publishIfChanged()` serves them.
+    public func take(_ changes: CatalogChanges) {
+        guard !changes.campaigns.isEmpty || !changes.ads.isEmpty else { return }
         master.withLock { m in
-            for campaign in campaigns {
+            for campaign in changes.campaigns where (m.campaigns[campaign.id]?.revision ?? .min) <= campaign.revision {
                 m.campaigns[campaign.id] = campaign
                 m.assignSlots(campaign: campaign.id)
             }
-            for ad in ads {
+            for ad in changes.ads where (m.ads[ad.id]?.revision ?? .min) <= ad.revision {
                 m.ads[ad.id] = ad
                 m.assignSlots(ad: ad.id)
             }
             m.version &+= 1
         }
-        publishIfChanged()
     }
 
     /// The snapshot a request reads from start to end.

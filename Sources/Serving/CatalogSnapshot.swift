@@ -40,6 +40,10 @@ public final class CatalogSnapshot: Sendable {
         var hasLifetimeCap: Bool
         /// Stable index into `DeliveryState`'s per-campaign arrays.
         var stateSlot: Int32
+        /// Whether budget pacing spreads its daily budget (`PacingMode.standard`).
+        var paced: Bool
+        /// When the campaign was created (pacing spreads the budget from then on, that day).
+        var createdAt: Int64
         /// The campaign's active ads: `ads[adStart..<adEnd]`.
         var adStart: Int32
         var adEnd: Int32
@@ -143,7 +147,8 @@ public final class CatalogSnapshot: Sendable {
                     countries: internAll(targeting.countries), genders: internAll(targeting.genders), languages: internAll(targeting.languages),
                     interests: internAll(targeting.interests), devices: internAll(targeting.devices),
                     capStart: capStart, capEnd: Int32(capRules.count), hasLifetimeCap: campaign.hasLifetimeCap,
-                    stateSlot: slot, adStart: start, adEnd: Int32(adIDs.count)))
+                    stateSlot: slot, paced: campaign.pacing == .standard, createdAt: campaign.createdAt.milliseconds, adStart: start,
+                    adEnd: Int32(adIDs.count)))
             if targeting.countries.isEmpty {
                 anyCountry.append(index)
             } else {

@@ -36,6 +36,9 @@ public struct ServingConfiguration: Sendable {
     public var arm = "default"
     /// In a budget-split experiment, the campaigns this arm serves (`CampaignSlice`); nil: all.
     public var campaignSlice: CampaignSlice?
+    /// Budget pacing over the day (`BudgetPacer`); off by default (`serve` turns it on): the
+    /// simulator and tests run without it unless they ask.
+    public var pacing: BudgetPacer.Settings?
     public init() {}
 }
 
@@ -58,6 +61,10 @@ public final class DecisionService: Sendable {
     /// The latest decisions' traces and the campaigns' loss reasons (shared with variants).
     public let traces: DecisionTraces
     public let losses: LossTally
+    /// Budget pacing, when configured (shared with variants, like the budgets it paces).
+    public let pacer: BudgetPacer?
+    /// Until when decisions do not ask the store for profiles (it just failed to answer).
+    private let storeAwayUntil = Mutex<ContinuousClock.Instant?>(nil)
     private let profiles: ProfileCache
     private let decisionIDs: Mutex<DecisionIDGenerator>
     /// Best-first order of the current snapshot, when the ranker is user-independent.
@@ -88,6 +95,7 @@ public final class DecisionService: Sendable {
         self.observers = ServingObservers()
         self.traces = DecisionTraces(capacity: configuration.traceCapacity)
         self.losses = LossTally()
+        self.pacer = configuration.pacing.map { BudgetPacer(settings: $0) }
         self.profiles = ProfileCache(capacity: configuration.profileCacheCapacity)
         self.decisionIDs = Mutex(decisionIDs)
     }
@@ -117,6 +125,7 @@ public final class DecisionService: Sendable {
         self.observers = base.observers
         self.traces = base.traces
         self.losses = base.losses
+        self.pacer = base.pacer
         self.profiles = base.profiles
         self.decisionIDs = Mutex(decisionIDs)
     }
@@ -225,7 +234,7 @@ public final class DecisionService: Sendable {
         if let hour = context.hour, !(0...23).contains(hour) { throw AdServeError.invalid("context.hour", "must be between 0 and 23") }
         if let position = context.sessionPosition, position < 0 { throw AdServeError.invalid("context.session_position", "must not be negative") }
         // A user who opted out is decided for (and logged) with the context and coarse demographics only.
-        let profile = try await profile(of: userID).map { $0.personalization ? $0 : $0.depersonalized() }
+        let profile = try await profileIfReachable(userID).map { $0.personalization ? $0 : $0.depersonalized() }
         let decisionID = decisionIDs.withLock { $0.next() }
         let view: CatalogView
         if ranker.isUserIndependent, let order = ranking.withLock({ $0 }) {
@@ -234,6 +243,7 @@ public final class DecisionService: Sendable {
             view = CatalogView(snapshot: catalog.snapshot, valueOrder: valueOrder.withLock { $0.index })
         }
         let now = clock.now()
+        pacer?.countDecision(at: now)
         var context = context
         context.at = now
         let request = DecisionRequest(decisionID: decisionID, userID: userID, profile: profile, context: context, organicCount: organicCount, now: now)
@@ -250,6 +260,24 @@ public final class DecisionService: Sendable {
         profiles.insertIfAbsent(loaded, for: userID)
         return loaded
     }
+
+    /// The profile for a decision: from the cache, else from the store — and while the store is
+    /// unreachable, none (the decision then uses the context and serves untargeted ads), so
+    /// decisions go on through a database outage. The next decision asks the store again.
+    /// After the store failed to answer, decisions skip it for `storeRetryAfter` rather than
+    /// each wait for it.
+    func profileIfReachable(_ userID: UserID) async throws -> UserProfile? {
+        if let cached = profiles.lookup(userID) { return cached }
+        if let until = storeAwayUntil.withLock({ $0 }), ContinuousClock.now < until { return nil }
+        do {
+            return try await profile(of: userID)
+        } catch let error as AdServeError where error.code == .unavailable {
+            storeAwayUntil.withLock { $0 = ContinuousClock.now + Self.storeRetryAfter }
+            return nil
+        }
+    }
+
+    static let storeRetryAfter = Duration.seconds(2)
 
     /// What a campaign has spent today and in all, as this node's delivery state has it.
     public func spend(of campaign: CampaignID) -> (today: Micros, total: Micros) {

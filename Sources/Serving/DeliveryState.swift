@@ -11,6 +11,14 @@ public final class DeliveryState: Sendable {
         var day: Int64 = .min
         var today: Micros = 0
         var total: Micros = 0
+        /// The pacing pass rate (`BudgetPacer`): the probability that a decision considers the
+        /// campaign; 1 without pacing.
+        var pace: Float = 1
+        /// Where today's pacing target starts (`BudgetPacer.target`): the day it was set, the
+        /// share of the day's traffic gone by then and the spend then.
+        var paceDay: Int64 = .min
+        var anchorShare: Double = 0
+        var anchorSpend: Micros = 0
 
         func spentToday(day now: Int64) -> Micros { day == now ? today : 0 }
     }
@@ -118,7 +126,9 @@ public final class DeliveryState: Sendable {
         state.withLock { s in
             for row in spend {
                 guard let slot = snapshot.campaignSlots[row.campaignID] else { continue }
-                s.spend[Int(slot)] = CampaignSpendState(day: now.day, today: row.todayMicros, total: row.totalMicros)
+                s.spend[Int(slot)].day = now.day
+                s.spend[Int(slot)].today = row.todayMicros
+                s.spend[Int(slot)].total = row.totalMicros
             }
             for (adID, c) in counters {
                 // Only conversion campaigns' clicks pool P(conversion | click): others track none.
@@ -146,6 +156,53 @@ public final class DeliveryState: Sendable {
             }
         }
         retainYoung(activeIn: snapshot)
+    }
+
+    /// Takes in what the whole fleet has spent, read from the store: each campaign's spend
+    /// becomes the larger of what this node knows and what the store says (both only grow within
+    /// a day, and the store holds this node's own charges too, so the larger is the newer).
+    /// Returns how many campaigns' spend rose.
+    @discardableResult
+    public func mergeFleetSpend(_ rows: [CampaignSpend], snapshot: CatalogSnapshot, day: Int64) -> Int {
+        state.withLock { s in
+            var raised = 0
+            for row in rows {
+                guard let slot = snapshot.campaignSlots[row.campaignID].map(Int.init), slot < s.spend.count else { continue }
+                var spend = s.spend[slot]
+                if day > spend.day {
+                    spend.today = 0
+                    spend.day = day
+                }
+                guard day == spend.day else { continue }
+                let before = (spend.today, spend.total)
+                spend.today = max(spend.today, row.todayMicros)
+                spend.total = max(spend.total, row.totalMicros)
+                if (spend.today, spend.total) != before { raised += 1 }
+                s.spend[slot] = spend
+            }
+            return raised
+        }
+    }
+
+    /// Takes in the fleet's all-time counters per ad, read from the store, the same way: each
+    /// counter becomes the larger of this node's and the store's, so the rule-based rates and
+    /// exploration's young list see the impressions and clicks other nodes served.
+    public func mergeFleetCounters(_ counters: [AdID: DeliveryCounters], snapshot: CatalogSnapshot) {
+        state.withLock { s in
+            for (adID, c) in counters {
+                guard let slot = snapshot.adSlots[adID].map(Int.init), slot < s.ads.count else { continue }
+                var mine = s.ads[slot]
+                let wasYoung = mine.impressions < s.youngBelow
+                mine.impressions = max(mine.impressions, c.impressions)
+                mine.clicks = max(mine.clicks, c.clicks)
+                mine.conversions = max(mine.conversions, c.conversions)
+                mine.hides = max(mine.hides, c.hides)
+                mine.spendMicros = max(mine.spendMicros, c.spendMicros)
+                mine.invalidClicks = max(mine.invalidClicks, c.invalidClicks)
+                s.ads[slot] = mine
+                if wasYoung, mine.impressions >= s.youngBelow { s.removeYoung(Int32(slot)) }
+            }
+        }
     }
 
     /// Applies one durably recorded event.
@@ -215,6 +272,12 @@ public final class DeliveryState: Sendable {
         for (slot, count) in zip(snapshot.adStateSlots, impressions) where count < bound { young.append(slot) }
         young.sort()
         state.withLock { $0.young = young }
+    }
+
+    /// The pacing pass rate of one campaign (1: not throttled).
+    public func pace(of campaign: CampaignID, snapshot: CatalogSnapshot) -> Double {
+        guard let slot = snapshot.campaignSlots[campaign].map(Int.init) else { return 1 }
+        return state.withLock { s in slot < s.spend.count ? Double(s.spend[slot].pace) : 1 }
     }
 
     /// Spend of one campaign, today and in total (for tests and reports).

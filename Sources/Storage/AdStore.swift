@@ -51,6 +51,10 @@ public protocol AdStore: Sendable {
     func allAds() async throws -> [Ad]
     /// Ads whose content vector is still to be computed, oldest first.
     func adsPendingEmbedding(limit: Int) async throws -> [Ad]
+    /// The campaigns and ads written after catalog revision `revision`, read from one snapshot:
+    /// how a serving node sees what other nodes wrote. Revisions are handed out in commit order,
+    /// so `next.revision` is a cursor that never skips a write.
+    func catalogChanges(after revision: Int64) async throws -> CatalogChanges
 
     /// Loads a whole generated world in one transaction, with the ids it carries (users' activity
     /// vectors and recent topics too, where the world gives them).
@@ -105,6 +109,8 @@ public protocol AdStore: Sendable {
 
     func dailyCounters(campaign: CampaignID) async throws -> [DailyCounters]
     func dailyCounters(ad: AdID) async throws -> [DailyCounters]
+    /// What the campaign was charged in each hour (UTC) of `day`: 24 values, for its pacing curve.
+    func hourlySpend(campaign: CampaignID, day: Int64) async throws -> [Micros]
 }
 
 /// A generated catalog with its own ids, for `importBatch`.
@@ -121,6 +127,18 @@ public struct ImportBatch: Sendable {
         self.ads = ads
         self.users = users
         self.activities = activities
+    }
+}
+
+/// What `catalogChanges(after:)` found: the rows, and the revision to ask after next time.
+public struct CatalogChanges: Sendable {
+    public var campaigns: [Campaign]
+    public var ads: [Ad]
+    public var revision: Int64
+    public init(campaigns: [Campaign], ads: [Ad], revision: Int64) {
+        self.campaigns = campaigns
+        self.ads = ads
+        self.revision = revision
     }
 }
 

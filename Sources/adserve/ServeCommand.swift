@@ -9,6 +9,7 @@ import Logging
 import Metrics
 import ModelServing
 import Models
+import PostgresStorage
 import Prometheus
 import SQLiteStorage
 import Serving
@@ -16,12 +17,13 @@ import ServiceLifecycle
 import Services
 import Signing
 import Simulator
+import Storage
 import Training
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Start the HTTP server on an embedded SQLite store.",
+        abstract: "Start the HTTP server on an embedded SQLite store, or as one node of a fleet over PostgreSQL (--store postgres://…).",
         discussion: """
             Keys, at least 16 characters each: ADSERVE_ADMIN_KEY (generated and printed if unset), ADSERVE_FEED_KEY (the feed \
             backend's; without it the feed routes accept the admin key, and the server says so at start), ADSERVE_METRICS_KEY \
@@ -73,6 +75,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 8080
     @Option(help: "SQLite database file; created and migrated if missing.") var db = "./adserve.db"
+    @Option(help: "The store, when not the --db file: a postgres://user:password@host:port/database URL (add ?sslmode=require for TLS) shared by a fleet of nodes; migrated at start.")
+    var store: String?
+    @Option(help: "With a PostgreSQL store: connections this node may hold open at once.") var storeConnections = 16
+    @Option(help: "How often this node reads what other nodes over the same store wrote (catalog changes, spend) and takes a pacing step: a duration (500ms, 1s) or seconds.")
+    var fleetSync = "1s"
+    @Flag(help: "No budget pacing: a campaign may spend its daily budget as fast as it wins (by default each budget is spread over the day, following the day's traffic).")
+    var noPacing = false
     @Flag(help: "Fill an empty store with a generated demo world (1,000 advertisers, 10,000 campaigns, 100,000 ads, 100,000 users) and play light simulated traffic against it.")
     var demo = false
     @Flag(help: "With --demo: no background traffic.") var noTraffic = false
@@ -136,6 +145,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard ["rule", "ml"].contains(ranker) else { throw ValidationError("--ranker must be rule or ml") }
         guard (0...100_000).contains(candidates) else { throw ValidationError("--candidates must be between 0 and 100000") }
         guard ["minilm", "none"].contains(contentEncoder) else { throw ValidationError("--content-encoder must be minilm or none") }
+        if let store, PostgresStore.isURL(store) { _ = try PostgresStore.Address(url: store) }
+        guard (1...1_000).contains(storeConnections) else { throw ValidationError("--store-connections must be between 1 and 1000") }
+        guard try DurationText.parse(fleetSync, option: "fleet-sync") >= 10 else { throw ValidationError("--fleet-sync must be at least 10ms") }
         _ = try learningWindows()
         var scratch = APIConfiguration(adminKey: "")
         try applyLimits(to: &scratch)
@@ -199,7 +211,15 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         let clock = SystemClock()
-        let store = try SQLiteStore(path: db)
+        let store: any AdStore
+        let storeName: String
+        if let url = self.store, PostgresStore.isURL(url) {
+            let postgres = try await PostgresStore.open(url: url, maximumConnections: storeConnections, logger: logger)
+            (store, storeName) = (postgres, postgres.location)
+        } else {
+            let path = self.store ?? db
+            (store, storeName) = (try SQLiteStore(path: path), path)
+        }
         // The demo world is regenerated from its seed at every start (its hidden side drives the
         // traffic); it is loaded into the store only when the store is empty.
         let world = demo ? World(size: .demo, seed: seed, start: clock.now()) : nil
@@ -217,6 +237,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.traceCapacity = traceCapacity
         configuration.engagement = EngagementCost(hideMicros: hideCostMicros)
         configuration.lossSampleRate = lossSampleRate
+        configuration.pacing = noPacing ? nil : BudgetPacer.Settings()
         var reloader: ModelReloader?
         var onlineLearner: OnlineLearner?
         var rankerInUse: any Ranker = RuleBasedRanker()
@@ -257,7 +278,10 @@ struct ServeCommand: AsyncParsableCommand {
         let api = AdServeAPI(
             serving: serving, telemetry: Telemetry(registry: registry),
             configuration: apiConfiguration, models: modelAdministration, simulation: simulation.map(SimulationFolder.init))
-        var services: [any Service] = [ServingRefresherService(serving: serving)]
+        var services: [any Service] = [
+            ServingRefresherService(serving: serving),
+            FleetSyncService(serving: serving, interval: .milliseconds(try DurationText.parse(fleetSync, option: "fleet-sync")), logger: logger),
+        ]
         if let logWriter { services.append(ServeLogFlushService(writer: logWriter, interval: .seconds(1), logger: logger)) }
         if let reloader, let onlineLearner {
             services.append(ModelReloaderService(reloader: reloader, learner: onlineLearner, clock: clock, interval: .seconds(5), logger: logger))
@@ -278,7 +302,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(address: .hostname(host, port: port), serverName: "adserve"),
             services: services,
             onServerRunning: { channel in
-                var banner = "AdServe listening on http://\(host):\(channel.localAddress?.port ?? port) (store: \(db))\n"
+                var banner = "AdServe listening on http://\(host):\(channel.localAddress?.port ?? port) (store: \(storeName))\n"
                 if configuredAdminKey == nil { banner += "admin key (set ADSERVE_ADMIN_KEY to choose one): \(adminKey)\n" }
                 if feedKey == nil { banner += "WARNING: no ADSERVE_FEED_KEY: the feed routes accept the admin key\n" }
                 FileHandle.standardOutput.write(Data(banner.utf8))

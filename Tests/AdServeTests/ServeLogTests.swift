@@ -139,17 +139,17 @@ import Training
     }
 
     @Test(arguments: [
-        ("90s", Int64(90_000)), ("15m", 900_000), ("2h", 7_200_000), ("7d", 604_800_000), ("3600", 3_600_000),
+        ("500ms", Int64(500)), ("90s", 90_000), ("15m", 900_000), ("2h", 7_200_000), ("7d", 604_800_000), ("3600", 3_600_000),
     ])
     func durationsAreReadAsPeopleTypeThem(text: String, milliseconds: Int64) throws {
         #expect(try DurationText.parse(text, option: "holdout") == milliseconds)
         #expect(DurationText.milliseconds(DurationText.format(milliseconds: milliseconds)) == milliseconds)
     }
 
-    @Test(arguments: ["", "h", "0", "-5m", "1.5h", "2w", "99999999999999999d"])
+    @Test(arguments: ["", "h", "ms", "0", "-5m", "1.5h", "2w", "99999999999999999d"])
     func badDurationsAreRefusedNamingTheOption(text: String) {
         #expect(DurationText.milliseconds(text) == nil)
-        #expect(throws: AdServeError.invalid("click-window", "'\(text)' is not a duration: write a positive whole number of seconds or one with a unit, such as 90s, 15m, 2h or 7d")) {
+        #expect(throws: AdServeError.invalid("click-window", "'\(text)' is not a duration: write a positive whole number of seconds or one with a unit, such as 500ms, 90s, 15m, 2h or 7d")) {
             try DurationText.parse(text, option: "click-window")
         }
     }

@@ -54,7 +54,7 @@ public struct DecisionEngine: Sendable {
         let positions = adLoad.positions(organicCount: request.organicCount)
         let eligibility = Eligibility(
             snapshot: view.snapshot, profile: request.profile, context: request.context, userID: request.userID, now: request.now, delivery: delivery,
-            auction: auction, slice: campaignSlice)
+            auction: auction, slice: campaignSlice, paceSeed: StableHash.fnv1a(request.decisionID))
         guard !positions.isEmpty else {
             // No slot on this page: nothing is ranked, but the decision is traced like any other,
             // so the id the feed was given can be explained.
@@ -184,8 +184,10 @@ public struct DecisionEngine: Sendable {
                     reason = .frequencyCap
                 } else if eligibility.ads(of: i).isEmpty {
                     reason = (entry.adStart..<entry.adEnd).contains { eligibility.cappedAds.contains(snapshot.adIDs[Int($0)].rawValue) } ? .frequencyCap : .hiddenByUser
-                } else if !eligibility.hasBudget(i, state) {
+                } else if !eligibility.hasRoom(i, state) {
                     reason = .budget
+                } else if !eligibility.passesPacing(i, state) {
+                    reason = .pacing
                 } else {
                     reason = .outbid
                     if let lastValue, let value = bestValue[entry.id], value > 0 {

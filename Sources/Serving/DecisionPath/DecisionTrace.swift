@@ -68,6 +68,8 @@ public enum LossReason: String, Sendable, Codable, CaseIterable {
     case frequencyCap = "frequency_cap"
     /// Its daily or total budget is spent.
     case budget
+    /// Budget pacing held it back from this decision: it was ahead of its spend target.
+    case pacing
     /// Eligible, but others' expected values were higher.
     case outbid
 }

@@ -54,12 +54,16 @@ struct Eligibility {
     let auction: AuctionRules
     /// A budget-split arm's campaigns; nil: every campaign.
     let slice: CampaignSlice?
+    /// This decision's seed for pacing draws: one uniform per campaign, the same every time
+    /// the decision asks about that campaign.
+    let paceSeed: UInt64
 
     init(
         snapshot: CatalogSnapshot, profile: UserProfile?, context: FeedContext, userID: UserID, now: Timestamp, delivery: DeliveryState,
-        auction: AuctionRules = AuctionRules(), slice: CampaignSlice? = nil
+        auction: AuctionRules = AuctionRules(), slice: CampaignSlice? = nil, paceSeed: UInt64 = 0
     ) {
         self.slice = slice
+        self.paceSeed = paceSeed
         let user = delivery.state.withLock { $0.users[userID] }
         self.snapshot = snapshot
         self.audience = snapshot.audience(for: profile, device: context.device)
@@ -101,14 +105,32 @@ struct Eligibility {
     @inline(__always)
     func isCapped(_ index: Int32) -> Bool { !capped.isEmpty && capped.contains(index) }
 
-    /// Whether the campaign can still be charged, from its spend (read under the delivery lock).
+    /// Whether the campaign may spend in this decision: budget left (`hasRoom`) and, when it
+    /// is paced, let through by its pass rate (read under the delivery lock).
     @inline(__always)
     func hasBudget(_ index: Int32, _ state: borrowing DeliveryState.State) -> Bool {
+        hasRoom(index, state) && passesPacing(index, state)
+    }
+
+    /// Whether the campaign can still be charged, from its spend.
+    @inline(__always)
+    func hasRoom(_ index: Int32, _ state: borrowing DeliveryState.State) -> Bool {
         let entry = snapshot.campaigns[Int(index)]
         let spend = state.spend[Int(entry.stateSlot)]
         return Budget.hasRoom(
             dailyBudget: entry.dailyBudgetMicros, spentToday: spend.spentToday(day: day),
             totalBudget: entry.totalBudgetMicros, spentTotal: spend.total)
+    }
+
+    /// Whether pacing lets the campaign into this decision: always at pass rate 1, else with
+    /// that probability (a hash of the decision's seed and the campaign, uniform in [0, 1)).
+    @inline(__always)
+    func passesPacing(_ index: Int32, _ state: borrowing DeliveryState.State) -> Bool {
+        let entry = snapshot.campaigns[Int(index)]
+        let pace = state.spend[Int(entry.stateSlot)].pace
+        guard pace < 1 else { return true }
+        var mixer = SplitMix64(seed: paceSeed ^ UInt64(bitPattern: entry.id.rawValue) &* 0x9E37_79B9_7F4A_7C15)
+        return Float(mixer.next() >> 40) * 0x1p-24 < pace
     }
 
     /// Whether some ads of eligible campaigns are shut out for this user (hidden or at a per-ad cap).
