@@ -3,6 +3,7 @@ import ArgumentParser
 import Domain
 import Events
 import Foundation
+import PostgresStorage
 import SQLiteStorage
 import Storage
 
@@ -16,6 +17,7 @@ struct ReportCommand: AsyncParsableCommand {
     @Argument(help: "campaign or ad") var kind: String
     @Argument(help: "Its id.") var id: Int64
     @Option(help: "SQLite database file of the server.") var db = "./adserve.db"
+    @Option(help: "The fleet's store instead: a postgres://user:password@host:port/database URL (as serve --store).") var store: String?
     @Flag(help: "Print the API's JSON document.") var json = false
 
     /// Bad input ends the command with one line and a non-zero status (no usage text).
@@ -26,9 +28,17 @@ struct ReportCommand: AsyncParsableCommand {
     func run() async throws {
         guard kind == "campaign" || kind == "ad" else { throw Failure(description: "the first argument must be campaign or ad, not \"\(kind)\"") }
         guard id > 0 else { throw Failure(description: "the id must be a positive integer") }
-        // A mistyped path must not become a new, empty store.
-        guard FileManager.default.fileExists(atPath: db) else { throw Failure(description: "no store at \(db) (--db names a server's SQLite file)") }
-        let store = try SQLiteStore(path: db)
+        let store: any AdStore
+        let db: String
+        if let url = self.store, PostgresStore.isURL(url) {
+            let postgres = try await PostgresStore.open(url: url, maximumConnections: 2)
+            (store, db) = (postgres, postgres.location)
+        } else {
+            db = self.store ?? self.db
+            // A mistyped path must not become a new, empty store.
+            guard FileManager.default.fileExists(atPath: db) else { throw Failure(description: "no store at \(db) (--db names a server's SQLite file)") }
+            store = try SQLiteStore(path: db)
+        }
         let reports = Reports(store: store)
         if kind == "campaign" {
             guard let campaign = try await store.campaign(CampaignID(id)) else { throw Failure(description: "campaign \(id) not found in \(db)") }
