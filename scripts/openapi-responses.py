@@ -85,6 +85,8 @@ call("GET", "/v1/decisions/{decision_id}/why", path_parameters={"decision_id": d
 call("GET", "/v1/reports/campaigns/{id}", path_parameters={"id": cid}, expect=200)
 call("GET", "/v1/reports/ads/{id}", path_parameters={"id": adid}, expect=200)
 call("GET", "/v1/reports/campaigns/{id}/losses", path_parameters={"id": cid}, expect=200)
+call("GET", "/v1/reports/campaigns/{id}/pacing", path_parameters={"id": cid}, expect=200)
+call("GET", "/v1/reports/campaigns/{id}/pacing", path_parameters={"id": cid}, query={"day": "2026-13-40"}, expect=400)
 
 models = call("GET", "/v1/models", expect=200)["models"]
 clicks = sorted(m["version"] for m in models if m["target"] == "click")
