@@ -13,8 +13,8 @@ import Testing
         let catalog: CatalogService
         let events: EventIngestor
 
-        init(_ database: TemporaryStore, clock: ManualClock, prefix: UInt64) async throws {
-            let store = try await database.open()
+        init(_ database: TemporaryStore, clock: ManualClock, prefix: UInt64, storeTimeout: Duration = .seconds(120)) async throws {
+            let store = try await database.open(timeout: storeTimeout)
             serving = try await DecisionService.open(
                 store: store, clock: clock, configuration: .payingBids, decisionIDs: DecisionIDGenerator(prefix: prefix))
             catalog = CatalogService(store: store, catalog: serving.catalog, clock: clock)
@@ -106,7 +106,7 @@ import Testing
     func throughADatabaseOutageDecisionsGoOnAndEventsAreRefusedUntilItIsBack(kind: StoreKind) async throws {
         try await kind.withTemporary { database in
             let clock = ManualClock(TestWorld.start)
-            let node = try await Node(database, clock: clock, prefix: 1)
+            let node = try await Node(database, clock: clock, prefix: 1, storeTimeout: .seconds(5))
             _ = try await node.campaignWithAd(name: "c", bid: 1_000_000, daily: 10_000_000, total: 10_000_000, clock: clock)
             node.serving.refresh()
             let token = try #require(try await node.decide("u1").placements.first).impressionToken

@@ -59,9 +59,12 @@ public final class TemporaryStore: Sendable {
         self.postgres = postgres
     }
 
-    public func open() async throws -> any AdStore {
+    /// `timeout`: how long a PostgreSQL operation may take before it is `unavailable` — long by
+    /// default, as the whole suite shares two cores with the simulator tests; short for a test
+    /// of an outage.
+    public func open(timeout: Duration = .seconds(120)) async throws -> any AdStore {
         if let sqlite { return try sqlite.open() }
-        let store = try await PostgresStore.open(url: postgres!.url, maximumConnections: 8)
+        let store = try await PostgresStore.open(url: postgres!.url, maximumConnections: 8, connectTimeout: .seconds(30), timeout: timeout)
         opened.add(store)
         return store
     }
