@@ -106,7 +106,7 @@ import Testing
     func throughADatabaseOutageDecisionsGoOnAndEventsAreRefusedUntilItIsBack(kind: StoreKind) async throws {
         try await kind.withTemporary { database in
             let clock = ManualClock(TestWorld.start)
-            let node = try await Node(database, clock: clock, prefix: 1, storeTimeout: .seconds(5))
+            let node = try await Node(database, clock: clock, prefix: 1, storeTimeout: .seconds(20))
             _ = try await node.campaignWithAd(name: "c", bid: 1_000_000, daily: 10_000_000, total: 10_000_000, clock: clock)
             node.serving.refresh()
             let token = try #require(try await node.decide("u1").placements.first).impressionToken
