@@ -21,6 +21,13 @@ public final class DeliveryState: Sendable {
         var anchorSpend: Micros = 0
 
         func spentToday(day now: Int64) -> Micros { day == now ? today : 0 }
+
+        /// Starts a new day's spend when `day` is later than the one held.
+        mutating func roll(to day: Int64) {
+            guard day > self.day else { return }
+            today = 0
+            self.day = day
+        }
     }
 
     struct UserState {
@@ -169,10 +176,7 @@ public final class DeliveryState: Sendable {
             for row in rows {
                 guard let slot = snapshot.campaignSlots[row.campaignID].map(Int.init), slot < s.spend.count else { continue }
                 var spend = s.spend[slot]
-                if day > spend.day {
-                    spend.today = 0
-                    spend.day = day
-                }
+                spend.roll(to: day)
                 guard day == spend.day else { continue }
                 let before = (spend.today, spend.total)
                 spend.today = max(spend.today, row.todayMicros)
@@ -214,10 +218,7 @@ public final class DeliveryState: Sendable {
         let day = event.at.day
         state.withLock { s in
             if let campaignSlot, campaignSlot < s.spend.count, charged > 0 {
-                if day > s.spend[campaignSlot].day {
-                    s.spend[campaignSlot].today = 0
-                    s.spend[campaignSlot].day = day
-                }
+                s.spend[campaignSlot].roll(to: day)
                 // An event of an earlier day applied late counts in the total only.
                 if day == s.spend[campaignSlot].day { s.spend[campaignSlot].today += charged }
                 s.spend[campaignSlot].total += charged

@@ -20,13 +20,14 @@ extension DecisionService {
     public func syncWithFleet(counters: Bool) async throws -> FleetSyncReport {
         let rows = try await catalog.pullChanges(from: store)
         if rows > 0 { refresh(rebuildRanking: false) }
-        let day = clock.now().day
+        let now = clock.now()
+        let day = now.day
         let spend = try await store.campaignSpend(day: day)
         let snapshot = catalog.snapshot
         let raised = delivery.mergeFleetSpend(spend, snapshot: snapshot, day: day)
         if counters { delivery.mergeFleetCounters(try await store.adCounters(), snapshot: snapshot) }
         // Pacing steps on the spend just read: every node on the same numbers.
-        pacer?.tick(now: clock.now(), snapshot: snapshot, delivery: delivery)
+        pacer?.tick(now: now, snapshot: snapshot, delivery: delivery)
         return FleetSyncReport(catalogRows: rows, campaignsRaised: raised)
     }
 }
