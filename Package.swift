@@ -111,6 +111,7 @@ let package = Package(
             dependencies: [
                 "Domain", "Serving", "Training", "Learning", "Simulator", "ContentEncoding", "ContentUpdates",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

@@ -107,7 +107,7 @@ public struct EventIngestor: Sendable {
             decisionID: token.decisionID, priceMicros: billed ? token.priceMicros : 0, valueMicros: value, at: now, invalidReason: invalid)
         let outcome = try await store.record(record)
         if !outcome.duplicate {
-            serving.delivery.apply(record, charged: outcome.chargedMicros, snapshot: serving.catalog.snapshot)
+            serving.applyRecorded(record, charged: outcome.chargedMicros)
             if invalid == nil {
                 for observer in serving.observers.all { observer.recorded(record) }
             }

@@ -7,8 +7,9 @@ import Storage
 import Synchronization
 import Training
 
-/// Keeps the serving models learning between full retrains: served impressions and their
-/// events go through the attribution join; whatever it labels updates a working copy of the
+/// Keeps the serving models learning between full retrains: served placements wait for the
+/// feed's impression report (`AwaitingReport`), then reported impressions and their events go
+/// through the attribution join; whatever it labels updates a working copy of the
 /// click or conversion model, which is then published to the serving slot. Serving keeps
 /// predicting from the last published copy meanwhile (readers never wait on learning).
 ///
@@ -42,6 +43,37 @@ public final class OnlineLearner: Sendable {
     private struct State {
         var join: AttributionJoin
         var working: [PredictionTarget: Working] = [:]
+        var awaiting: AwaitingReport
+    }
+
+    /// Placements served but not yet reported seen by the feed, with the features the ranker
+    /// saw: they enter the join when their impression is reported, so the join holds reported
+    /// impressions only. Bounded: past `capacity` the oldest is forgotten (never reported, or
+    /// reported later than `capacity` placements allow) and counted.
+    struct AwaitingReport {
+        var served: [String: (features: ClickFeatureInput, at: Timestamp)] = [:]
+        var order: [String] = []
+        var head = 0
+        let capacity: Int
+        var forgotten = 0
+
+        mutating func add(_ id: String, features: ClickFeatureInput, at time: Timestamp) {
+            guard served[id] == nil else { return }
+            if order.count < capacity {
+                order.append(id)
+            } else {
+                // The oldest slot's placement goes, unless it was already reported.
+                if served.removeValue(forKey: order[head]) != nil { forgotten += 1 }
+                order[head] = id
+                head = (head + 1) % capacity
+            }
+            served[id] = (features, time)
+        }
+
+        /// The served placement, taken out; nil if unknown, forgotten or already reported.
+        mutating func take(_ id: String) -> (features: ClickFeatureInput, at: Timestamp)? {
+            served.removeValue(forKey: id)
+        }
     }
 
     private let state: Mutex<State>
@@ -54,7 +86,8 @@ public final class OnlineLearner: Sendable {
 
     public init(
         click: ModelSlot, conversion: ModelSlot, hide: ModelSlot? = nil, windows: AttributionWindows = AttributionWindows(),
-        minimumUpdatesBeforePublishing: Int = 2_000, recalibrationExamples: Int = 5_000, calibrationMemory: Int = 50_000, seed: UInt64 = 11
+        minimumUpdatesBeforePublishing: Int = 2_000, recalibrationExamples: Int = 5_000, calibrationMemory: Int = 50_000, seed: UInt64 = 11,
+        awaitingReports: Int = 200_000
     ) {
         self.hide = hide
         self.calibrationMemory = max(1, calibrationMemory)
@@ -64,7 +97,10 @@ public final class OnlineLearner: Sendable {
         self.conversion = conversion
         self.minimumUpdatesBeforePublishing = minimumUpdatesBeforePublishing
         // Both click labels wait for the window to close: see `AttributionJoin.labelsAtWindowClose`.
-        self.state = Mutex(State(join: AttributionJoin(windows: windows, labelsAtWindowClose: true, labelsHides: hide != nil)))
+        self.state = Mutex(
+            State(
+                join: AttributionJoin(windows: windows, labelsAtWindowClose: true, labelsHides: hide != nil),
+                awaiting: AwaitingReport(capacity: max(1, awaitingReports))))
     }
 
     /// Continue learning from `model` (a fresh retrain, or an untrained model for a cold start).
@@ -81,8 +117,23 @@ public final class OnlineLearner: Sendable {
         if trained { slot(meta.target)?.replace(with: predictor) }
     }
 
+    /// A placement served (at decision time): it waits for the feed to report it seen.
     public func served(id: String, features: ClickFeatureInput, at time: Timestamp) {
-        state.withLock { $0.join.impression(id: id, features: features, at: time) }
+        state.withLock { $0.awaiting.add(id, features: features, at: time) }
+    }
+
+    /// The feed reported the placement seen: it enters the join, served when it was decided.
+    public func reported(id: String) {
+        state.withLock { state in
+            guard let served = state.awaiting.take(id) else { return }
+            state.join.impression(id: id, features: served.features, at: served.at)
+        }
+    }
+
+    /// Impressions in the join (reported, windows open), placements awaiting their report, and
+    /// placements forgotten unreported since start.
+    public var counts: (joined: Int, awaiting: Int, forgotten: Int) {
+        state.withLock { ($0.join.pendingCount, $0.awaiting.served.count, $0.awaiting.forgotten) }
     }
 
     public func clicked(id: String, at time: Timestamp) {
@@ -186,13 +237,14 @@ public struct OnlineLearning: ServingObserver {
         }
     }
 
-    /// Events of impressions this learner never saw match no open window and are ignored.
+    /// An impression report moves its placement into the join; events of impressions this
+    /// learner never saw match no open window and are ignored.
     public func recorded(_ event: EventRecord) {
         switch event.type {
+        case .impression: learner.reported(id: event.placementKey)
         case .click: learner.clicked(id: event.placementKey, at: event.at)
         case .conversion: learner.converted(id: event.placementKey, at: event.at)
         case .hide, .hideAdvertiser, .notRelevant: learner.hidden(id: event.placementKey, at: event.at)
-        case .impression: break
         }
     }
 }

@@ -437,21 +437,23 @@ public final class PostgresStore: AdStore {
     }
 
     public func user(_ id: UserID) async throws -> UserProfile? {
-        try await read { db in
-            try await db.rows(
-                """
-                SELECT id, age, gender, country, language, interests, activity_vector, activity_vector_at, recent_topics, personalization
-                FROM users WHERE id = \(id.rawValue)
-                """
-            ).first.map { row in
-                let (id, age, gender, country, language, interests, vector, vectorAt, topics, personalization) =
-                    try row.decode((String, Int64?, String?, String?, String?, String, Data?, Int64?, String?, Bool).self)
-                return UserProfile(
-                    id: try UserID(validating: id), age: age.map { Int($0) }, gender: gender, country: country, language: language,
-                    interests: try StoredValues.decode([String].self, interests), activityVector: vector.map(Self.floats),
-                    activityVectorAt: vectorAt.map(Timestamp.init(milliseconds:)),
-                    recentTopics: try topics.map { try StoredValues.decode([String: Double].self, $0) } ?? [:], personalization: personalization)
-            }
+        try await read { db in try await Self.profile(id, db) }
+    }
+
+    private static func profile(_ id: UserID, _ db: PostgresConnection) async throws -> UserProfile? {
+        try await db.rows(
+            """
+            SELECT id, age, gender, country, language, interests, activity_vector, activity_vector_at, recent_topics, personalization
+            FROM users WHERE id = \(id.rawValue)
+            """
+        ).first.map { row in
+            let (id, age, gender, country, language, interests, vector, vectorAt, topics, personalization) =
+                try row.decode((String, Int64?, String?, String?, String?, String, Data?, Int64?, String?, Bool).self)
+            return UserProfile(
+                id: try UserID(validating: id), age: age.map { Int($0) }, gender: gender, country: country, language: language,
+                interests: try StoredValues.decode([String].self, interests), activityVector: vector.map(Self.floats),
+                activityVectorAt: vectorAt.map(Timestamp.init(milliseconds:)),
+                recentTopics: try topics.map { try StoredValues.decode([String: Double].self, $0) } ?? [:], personalization: personalization)
         }
     }
 
@@ -631,44 +633,36 @@ public final class PostgresStore: AdStore {
         }
     }
 
-    public func impressions(since: Timestamp) async throws -> [ImpressionRecord] {
+    public func userRecord(_ id: UserID, impressionsSince since: Timestamp) async throws -> UserRecord {
+        // Four reads on one connection (read committed: each sees what was committed when it ran;
+        // serving guards against events applied meanwhile, see `UserCache`).
         try await read { db in
-            try await db.rows("SELECT user_id, campaign_id, ad_id, at FROM events WHERE type = 'impression' AND at >= \(since.milliseconds) ORDER BY at")
-                .map { row in
-                    let (user, campaign, ad, at) = try row.decode((String, Int64, Int64, Int64).self)
-                    return ImpressionRecord(userID: try UserID(validating: user), campaignID: CampaignID(campaign), adID: AdID(ad), at: Timestamp(milliseconds: at))
-                }
-        }
-    }
-
-    public func impressionCounts(campaigns: [CampaignID]) async throws -> [ImpressionCount] {
-        guard !campaigns.isEmpty else { return [] }
-        return try await read { db in
-            try await db.rows(
+            let user = id.rawValue
+            let recent = try await db.rows(
+                "SELECT campaign_id, ad_id, at FROM events WHERE user_id = \(user) AND type = 'impression' AND at >= \(since.milliseconds) ORDER BY at"
+            ).map { row in
+                let (campaign, ad, at) = try row.decode((Int64, Int64, Int64).self)
+                return ImpressionRecord(userID: id, campaignID: CampaignID(campaign), adID: AdID(ad), at: Timestamp(milliseconds: at))
+            }
+            let lifetime = try await db.rows(
                 """
-                SELECT user_id, campaign_id, ad_id, COUNT(*) FROM events WHERE type = 'impression' AND campaign_id = ANY(\(campaigns.map(\.rawValue)))
-                GROUP BY user_id, campaign_id, ad_id
+                SELECT campaign_id, ad_id, COUNT(*) FROM events WHERE user_id = \(user) AND type = 'impression'
+                GROUP BY campaign_id, ad_id ORDER BY campaign_id, ad_id
                 """
             ).map { row in
-                let (user, campaign, ad, count) = try row.decode((String, Int64, Int64, Int64).self)
-                return ImpressionCount(userID: try UserID(validating: user), campaignID: CampaignID(campaign), adID: AdID(ad), impressions: Int(count))
+                let (campaign, ad, count) = try row.decode((Int64, Int64, Int64).self)
+                return ImpressionCount(userID: id, campaignID: CampaignID(campaign), adID: AdID(ad), impressions: Int(count))
             }
-        }
-    }
-
-    public func hides() async throws -> [HideRecord] {
-        try await read { db in
-            try await db.rows(
+            let hides = try await db.rows(
                 """
-                SELECT e.user_id, e.ad_id, c.advertiser_id, e.type FROM events e JOIN campaigns c ON c.id = e.campaign_id
-                WHERE e.type IN ('hide', 'hide_advertiser', 'not_relevant') ORDER BY e.at
+                SELECT e.ad_id, c.advertiser_id, e.type FROM events e JOIN campaigns c ON c.id = e.campaign_id
+                WHERE e.user_id = \(user) AND e.type IN ('hide', 'hide_advertiser', 'not_relevant') ORDER BY e.at, e.placement_key
                 """
             ).map { row in
-                let (user, ad, advertiser, type) = try row.decode((String, Int64, Int64, String).self)
-                return HideRecord(
-                    userID: try UserID(validating: user), adID: AdID(ad), advertiserID: AdvertiserID(advertiser),
-                    type: try StoredValues.enumValue(EventType.self, type))
+                let (ad, advertiser, type) = try row.decode((Int64, Int64, String).self)
+                return HideRecord(userID: id, adID: AdID(ad), advertiserID: AdvertiserID(advertiser), type: try StoredValues.enumValue(EventType.self, type))
             }
+            return UserRecord(profile: try await Self.profile(id, db), recent: recent, lifetime: lifetime, hides: hides)
         }
     }
 

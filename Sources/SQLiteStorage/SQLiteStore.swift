@@ -285,18 +285,20 @@ public final class SQLiteStore: AdStore {
     }
 
     public func user(_ id: UserID) async throws -> UserProfile? {
-        try await reader.run { db in
-            try db.query(
-                "SELECT id, age, gender, country, language, interests, activity_vector, activity_vector_at, recent_topics, personalization FROM users WHERE id = ?",
-                [.text(id.rawValue)]
-            ) { row in
-                UserProfile(
-                    id: try UserID(validating: row.text(0)), age: row.optionalInt(1).map { Int($0) }, gender: row.optionalText(2),
-                    country: row.optionalText(3), language: row.optionalText(4), interests: try Self.decode([String].self, row.text(5)),
-                    activityVector: row.blob(6).map(Self.bytesToFloats), activityVectorAt: row.optionalInt(7).map(Timestamp.init(milliseconds:)),
-                    recentTopics: try row.optionalText(8).map { try Self.decode([String: Double].self, $0) } ?? [:], personalization: row.int(9) != 0)
-            }.first
-        }
+        try await reader.run { db in try Self.profile(id, db) }
+    }
+
+    private static func profile(_ id: UserID, _ db: SQLiteConnection) throws -> UserProfile? {
+        try db.query(
+            "SELECT id, age, gender, country, language, interests, activity_vector, activity_vector_at, recent_topics, personalization FROM users WHERE id = ?",
+            [.text(id.rawValue)]
+        ) { row in
+            UserProfile(
+                id: try UserID(validating: row.text(0)), age: row.optionalInt(1).map { Int($0) }, gender: row.optionalText(2),
+                country: row.optionalText(3), language: row.optionalText(4), interests: try Self.decode([String].self, row.text(5)),
+                activityVector: row.blob(6).map(Self.bytesToFloats), activityVectorAt: row.optionalInt(7).map(Timestamp.init(milliseconds:)),
+                recentTopics: try row.optionalText(8).map { try Self.decode([String: Double].self, $0) } ?? [:], personalization: row.int(9) != 0)
+        }.first
     }
 
     public func activities(after id: Int64, limit: Int) async throws -> [(id: Int64, activity: Activity)] {
@@ -460,50 +462,29 @@ public final class SQLiteStore: AdStore {
         }
     }
 
-    public func impressions(since: Timestamp) async throws -> [ImpressionRecord] {
+    public func userRecord(_ id: UserID, impressionsSince since: Timestamp) async throws -> UserRecord {
         try await reader.run { db in
-            try db.query("SELECT user_id, campaign_id, ad_id, at FROM events WHERE type = 'impression' AND at >= ? ORDER BY at", [.integer(since.milliseconds)]) {
-                ImpressionRecord(
-                    userID: try UserID(validating: $0.text(0)), campaignID: CampaignID($0.int(1)), adID: AdID($0.int(2)),
-                    at: Timestamp(milliseconds: $0.int(3)))
-            }
-        }
-    }
-
-    public func impressionCounts(campaigns: [CampaignID]) async throws -> [ImpressionCount] {
-        guard !campaigns.isEmpty else { return [] }
-        return try await reader.run { db in
-            // In chunks: SQLite limits the variables of one statement.
-            var counts: [ImpressionCount] = []
-            for start in stride(from: 0, to: campaigns.count, by: 500) {
-                let chunk = campaigns[start..<min(start + 500, campaigns.count)]
-                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
-                counts += try db.query(
-                    """
-                    SELECT user_id, campaign_id, ad_id, COUNT(*) FROM events WHERE type = 'impression' AND campaign_id IN (\(marks))
-                    GROUP BY user_id, campaign_id, ad_id
-                    """, chunk.map { .integer($0.rawValue) }
-                ) {
-                    ImpressionCount(
-                        userID: try UserID(validating: $0.text(0)), campaignID: CampaignID($0.int(1)), adID: AdID($0.int(2)), impressions: Int($0.int(3)))
-                }
-            }
-            return counts
-        }
-    }
-
-    public func hides() async throws -> [HideRecord] {
-        try await reader.run { db in
-            try db.query(
+            // One read transaction: the four reads see the same moment.
+            try db.execute("BEGIN")
+            defer { try? db.execute("COMMIT") }
+            let user = SQLValue.text(id.rawValue)
+            let recent = try db.query(
+                "SELECT campaign_id, ad_id, at FROM events WHERE user_id = ? AND type = 'impression' AND at >= ? ORDER BY at",
+                [user, .integer(since.milliseconds)]
+            ) { ImpressionRecord(userID: id, campaignID: CampaignID($0.int(0)), adID: AdID($0.int(1)), at: Timestamp(milliseconds: $0.int(2))) }
+            let lifetime = try db.query(
+                "SELECT campaign_id, ad_id, COUNT(*) FROM events WHERE user_id = ? AND type = 'impression' GROUP BY campaign_id, ad_id ORDER BY campaign_id, ad_id",
+                [user]
+            ) { ImpressionCount(userID: id, campaignID: CampaignID($0.int(0)), adID: AdID($0.int(1)), impressions: Int($0.int(2))) }
+            let hides = try db.query(
                 """
-                SELECT e.user_id, e.ad_id, c.advertiser_id, e.type FROM events e JOIN campaigns c ON c.id = e.campaign_id
-                WHERE e.type IN ('hide', 'hide_advertiser', 'not_relevant') ORDER BY e.at
-                """
+                SELECT e.ad_id, c.advertiser_id, e.type FROM events e JOIN campaigns c ON c.id = e.campaign_id
+                WHERE e.user_id = ? AND e.type IN ('hide', 'hide_advertiser', 'not_relevant') ORDER BY e.at, e.placement_key
+                """, [user]
             ) {
-                HideRecord(
-                    userID: try UserID(validating: $0.text(0)), adID: AdID($0.int(1)), advertiserID: AdvertiserID($0.int(2)),
-                    type: try SQLiteStore.enumValue(EventType.self, $0.text(3)))
+                HideRecord(userID: id, adID: AdID($0.int(0)), advertiserID: AdvertiserID($0.int(1)), type: try Self.enumValue(EventType.self, $0.text(2)))
             }
+            return UserRecord(profile: try Self.profile(id, db), recent: recent, lifetime: lifetime, hides: hides)
         }
     }
 

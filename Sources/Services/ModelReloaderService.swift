@@ -5,19 +5,14 @@ import ServiceLifecycle
 
 /// Polls the model repository and swaps newly promoted (or rolled-back-to) models into serving,
 /// without a restart and without failing a request; a model that does not load is refused and
-/// logged, and the serving model stays. On the same beat, online learning closes the windows
-/// that have ended and publishes what it learned.
+/// logged, and the serving model stays. (Online learning runs in `LearningService`.)
 public struct ModelReloaderService: Service {
     let reloader: ModelReloader
-    let learner: OnlineLearner
-    let clock: any WallClock
     let interval: Duration
     let logger: Logger
 
-    public init(reloader: ModelReloader, learner: OnlineLearner, clock: any WallClock, interval: Duration = .seconds(5), logger: Logger) {
+    public init(reloader: ModelReloader, interval: Duration = .seconds(5), logger: Logger) {
         self.reloader = reloader
-        self.learner = learner
-        self.clock = clock
         self.interval = interval
         self.logger = logger
     }
@@ -37,7 +32,6 @@ public struct ModelReloaderService: Service {
                         logger.error("candidate model refused", metadata: ["version": "\(version)", "reason": "\(reason)"])
                     }
                 }
-                learner.advance(to: clock.now())
                 try? await Task.sleep(for: interval)
             }
         }

@@ -236,7 +236,7 @@ public final class CatalogSnapshot: Sendable {
     /// What a user's frequency caps shut out now: the indices of campaigns at a campaign-wide
     /// cap and the ids of ads at a per-ad cap, from the user's recent impressions (windowed caps)
     /// and lifetime counts (lifetime caps). A few impressions per user, so cheap.
-    func capped(_ user: DeliveryState.UserState?, now: Int64) -> (campaigns: [Int32], ads: Set<Int64>) {
+    func capped(_ user: UserState?, now: Int64) -> (campaigns: [Int32], ads: Set<Int64>) {
         guard let user, !user.recent.isEmpty || !user.lifetimeCampaigns.isEmpty else { return ([], []) }
         // One pass over the recent impressions, grouped by capped campaign.
         var recentByCampaign: [Int64: [(ad: Int64, at: Int64)]] = [:]

@@ -8,7 +8,11 @@ import Synchronization
 public struct ServingConfiguration: Sendable {
     public var adLoad = AdLoadPolicy()
     public var tokenLifetimeMilliseconds: Int64 = 7 * Timestamp.millisecondsPerDay
-    public var profileCacheCapacity = 1_000_000
+    /// Users whose profile and delivery state are cached (`UserCache`), and how old an entry
+    /// may grow before it is loaded again (nil: never, right for one node alone on its store;
+    /// a fleet sets it so caps and hides recorded by other nodes arrive).
+    public var userCacheCapacity = 1_000_000
+    public var userStateMaxAgeMilliseconds: Int64?
     public var maxOrganicCount = 500
     public var policy = SelectionPolicy.ranked
     /// K of the candidate stage, when the service has a retriever, and the best eligible ads
@@ -65,7 +69,8 @@ public final class DecisionService: Sendable {
     public let pacer: BudgetPacer?
     /// Until when decisions do not ask the store for profiles (it just failed to answer).
     private let storeAwayUntil = Mutex<ContinuousClock.Instant?>(nil)
-    private let profiles: ProfileCache
+    /// Users' profiles and delivery state (shared with variants).
+    public let users: UserCache
     private let decisionIDs: Mutex<DecisionIDGenerator>
     /// Best-first order of the current snapshot, when the ranker is user-independent.
     private let ranking = Mutex<RankingIndex?>(nil)
@@ -96,7 +101,7 @@ public final class DecisionService: Sendable {
         self.traces = DecisionTraces(capacity: configuration.traceCapacity)
         self.losses = LossTally()
         self.pacer = configuration.pacing.map { BudgetPacer(settings: $0) }
-        self.profiles = ProfileCache(capacity: configuration.profileCacheCapacity)
+        self.users = UserCache(capacity: configuration.userCacheCapacity, maxAge: configuration.userStateMaxAgeMilliseconds)
         self.decisionIDs = Mutex(decisionIDs)
     }
 
@@ -126,11 +131,11 @@ public final class DecisionService: Sendable {
         self.traces = base.traces
         self.losses = base.losses
         self.pacer = base.pacer
-        self.profiles = base.profiles
+        self.users = base.users
         self.decisionIDs = Mutex(decisionIDs)
     }
 
-    /// Another serving path over the same store, catalog, delivery state, signer and profile
+    /// Another serving path over the same store, catalog, delivery state, signer and user
     /// cache — an experiment arm: its own ranker, policy and ad load, shared budgets and caps.
     public func variant(
         ranker: any Ranker, configuration: ServingConfiguration, decisionIDs: DecisionIDGenerator, retriever: (any CandidateRetriever)? = nil
@@ -140,7 +145,8 @@ public final class DecisionService: Sendable {
         return variant
     }
 
-    /// Opens the serving state over a store: loads the catalog and rebuilds delivery state.
+    /// Opens the serving state over a store: loads the catalog and rebuilds campaigns' spend
+    /// and ads' counters (users are loaded as decisions need them).
     public static func open(
         store: any AdStore, clock: any WallClock, configuration: ServingConfiguration = ServingConfiguration(),
         ranker: any Ranker = RuleBasedRanker(), decisionIDs: DecisionIDGenerator = DecisionIDGenerator(),
@@ -233,8 +239,9 @@ public final class DecisionService: Sendable {
         }
         if let hour = context.hour, !(0...23).contains(hour) { throw AdServeError.invalid("context.hour", "must be between 0 and 23") }
         if let position = context.sessionPosition, position < 0 { throw AdServeError.invalid("context.session_position", "must not be negative") }
+        let user = try await userIfReachable(userID)
         // A user who opted out is decided for (and logged) with the context and coarse demographics only.
-        let profile = try await profileIfReachable(userID).map { $0.personalization ? $0 : $0.depersonalized() }
+        let profile = user?.profile.map { $0.personalization ? $0 : $0.depersonalized() }
         let decisionID = decisionIDs.withLock { $0.next() }
         let view: CatalogView
         if ranker.isUserIndependent, let order = ranking.withLock({ $0 }) {
@@ -246,7 +253,8 @@ public final class DecisionService: Sendable {
         pacer?.countDecision(at: now)
         var context = context
         context.at = now
-        let request = DecisionRequest(decisionID: decisionID, userID: userID, profile: profile, context: context, organicCount: organicCount, now: now)
+        let request = DecisionRequest(
+            decisionID: decisionID, userID: userID, profile: profile, user: user?.state, context: context, organicCount: organicCount, now: now)
         let decision = engine.decide(request, arm: configuration.arm, view: view, delivery: delivery, ranker: ranker, retriever: retriever, audit: candidateAudit)
         if let trace = decision.trace { traces.record(trace) }
         losses.record(decision.losses)
@@ -255,22 +263,36 @@ public final class DecisionService: Sendable {
     }
 
     public func profile(of userID: UserID) async throws -> UserProfile? {
-        if let cached = profiles.lookup(userID) { return cached }
-        let loaded = try await store.user(userID)
-        profiles.insertIfAbsent(loaded, for: userID)
-        return loaded
+        try await user(userID).profile
     }
 
-    /// The profile for a decision: from the cache, else from the store — and while the store is
-    /// unreachable, none (the decision then uses the context and serves untargeted ads), so
-    /// decisions go on through a database outage. The next decision asks the store again.
-    /// After the store failed to answer, decisions skip it for `storeRetryAfter` rather than
-    /// each wait for it.
-    func profileIfReachable(_ userID: UserID) async throws -> UserProfile? {
-        if let cached = profiles.lookup(userID) { return cached }
+    /// A user's cached entry, else the store's record of them, cached unless an event for
+    /// the user was applied while it was read (then read again, at most three times).
+    func user(_ id: UserID) async throws -> UserCache.Entry {
+        let now = clock.now().milliseconds
+        if let entry = users.lookup(id, now: now) { return entry }
+        var attempt = 0
+        while true {
+            let ticket = users.ticket(for: id)
+            let record = try await store.userRecord(id, impressionsSince: Timestamp(milliseconds: now - UserState.capMemoryMilliseconds))
+            let state = UserState(record, snapshot: catalog.snapshot)
+            attempt += 1
+            if users.insert(profile: record.profile, state: state, loadedAt: now, for: id, ticket: ticket) || attempt == 3 {
+                return UserCache.Entry(profile: record.profile, state: state, loadedAt: now)
+            }
+        }
+    }
+
+    /// The user for a decision: from the cache, else from the store — and while the store is
+    /// unreachable, nothing (the decision then uses the context, serves untargeted ads and
+    /// knows no caps or hides of an uncached user), so decisions go on through a database
+    /// outage. After the store failed to answer, decisions skip it for `storeRetryAfter`
+    /// rather than each wait for it.
+    func userIfReachable(_ id: UserID) async throws -> UserCache.Entry? {
+        if let entry = users.lookup(id, now: clock.now().milliseconds) { return entry }
         if let until = storeAwayUntil.withLock({ $0 }), ContinuousClock.now < until { return nil }
         do {
-            return try await profile(of: userID)
+            return try await user(id)
         } catch let error as AdServeError where error.code == .unavailable {
             storeAwayUntil.withLock { $0 = ContinuousClock.now + Self.storeRetryAfter }
             return nil
@@ -295,14 +317,22 @@ public final class DecisionService: Sendable {
         try profile.validate()
         try await store.upsertUser(profile)
         // What the store now holds: the new profile with the activity vector the server keeps.
-        profiles.store(try await store.user(profile.id) ?? profile, for: profile.id)
+        users.updateProfile(try await store.user(profile.id) ?? profile, for: profile.id)
     }
 
     /// Reloads a user's profile into the cache (after the server changed what it keeps of
     /// them, such as the activity vector), if the cache holds it.
     public func reloadProfile(_ id: UserID) async throws {
-        guard profiles.lookup(id) != nil else { return }
-        profiles.store(try await store.user(id), for: id)
+        guard users.lookup(id, now: clock.now().milliseconds) != nil else { return }
+        users.updateProfile(try await store.user(id), for: id)
+    }
+
+    /// Applies one durably recorded event to live state: its campaign's spend, its ad's
+    /// counters and, if cached, its user's caps and hides.
+    public func applyRecorded(_ event: EventRecord, charged: Micros) {
+        let snapshot = catalog.snapshot
+        delivery.apply(event, charged: charged, snapshot: snapshot)
+        users.apply(event, snapshot: snapshot)
     }
 }
 

@@ -2,9 +2,9 @@ import Domain
 import Storage
 import Synchronization
 
-/// What has been delivered, live: spend per campaign, counters per ad, and per user the recent
-/// impressions (frequency caps) and hidden ads. Rebuilt from the store at start, then kept up to
-/// date by event ingestion after each durable write. Campaigns and ads are dense arrays indexed
+/// What has been delivered, live: spend per campaign and counters per ad (per user state is
+/// `UserCache`'s). Rebuilt from the store at start, then kept up to date by event ingestion
+/// after each durable write and by the fleet sync. Campaigns and ads are dense arrays indexed
 /// by the stable slots `CatalogPublisher` assigns, so the decision path reads them without hashing.
 public final class DeliveryState: Sendable {
     struct CampaignSpendState {
@@ -30,44 +30,10 @@ public final class DeliveryState: Sendable {
         }
     }
 
-    struct UserState {
-        /// (campaign id, ad id, time in ms) of recent impressions (the longest cap window), oldest first.
-        var recent: [(campaign: Int64, ad: Int64, at: Int64)] = []
-        /// Impressions ever, per campaign and per ad, of the campaigns with a lifetime cap only.
-        var lifetimeCampaigns: [Int64: Int] = [:]
-        var lifetimeAds: [Int64: Int] = [:]
-        var hiddenAds: Set<Int64> = []
-        var hiddenAdvertisers: Set<Int64> = []
-        /// Content vectors of the ads the user called "not relevant", newest last, at most
-        /// `maxNotRelevant`: ads like them are down-weighted for this user (`Eligibility.relevance`).
-        var notRelevant: [[Float]] = []
-
-        /// Applies one hide, hidden advertiser or "not relevant" (`advertiser` and `vector` from the catalog).
-        mutating func feedback(_ type: EventType, ad: Int64, advertiser: Int64?, vector: [Float]?) {
-            switch type {
-            case .hide: hiddenAds.insert(ad)
-            case .hideAdvertiser:
-                hiddenAds.insert(ad)
-                if let advertiser { hiddenAdvertisers.insert(advertiser) }
-            case .notRelevant:
-                hiddenAds.insert(ad)
-                if let vector, !vector.isEmpty {
-                    notRelevant.append(vector)
-                    if notRelevant.count > DeliveryState.maxNotRelevant { notRelevant.removeFirst() }
-                }
-            case .impression, .click, .conversion: break
-            }
-        }
-    }
-
-    /// How many "not relevant" ads are remembered per user.
-    static let maxNotRelevant = 16
-
     struct State {
         var spend: [CampaignSpendState] = []
         /// Per ad state slot: all-time impressions, clicks and conversions (the rule-based rates).
         var ads: [DeliveryCounters] = []
-        var users: [UserID: UserState] = [:]
         /// Per advertiser: all-time valid clicks and conversions of its ads (pooled P(conversion)).
         var advertisers: [Int64: RateTotals] = [:]
 
@@ -99,9 +65,6 @@ public final class DeliveryState: Sendable {
         var conversions: Int64 = 0
     }
 
-    /// How long impressions are remembered for frequency caps: the longest cap window.
-    static let capMemoryMilliseconds = Int64(Limits.maxCapHours) * Timestamp.millisecondsPerHour
-
     /// `youngBelow`: ads with fewer impressions are young, candidates for exploration
     /// (`ExplorationPolicy.maxImpressions`).
     public init(youngBelow: Int64 = ExplorationPolicy.defaultMaxImpressions) {
@@ -119,16 +82,12 @@ public final class DeliveryState: Sendable {
         }
     }
 
-    /// Rebuilds spend, ad counters, recent impressions and hides from the store.
+    /// Rebuilds spend and ad counters from the store: a read of the catalog's size, whatever
+    /// the history's length or the number of users.
     public func restore(from store: some AdStore, catalog: CatalogPublisher, now: Timestamp) async throws {
         let snapshot = catalog.snapshot
         let spend = try await store.campaignSpend(day: now.day)
         let counters = try await store.adCounters()
-        let impressions = try await store.impressions(since: now.adding(milliseconds: -Self.capMemoryMilliseconds))
-        let hides = try await store.hides()
-        // Every campaign with a lifetime cap, active or not: a paused one resumes with its counts.
-        let lifetimeCapped = snapshot.campaignsByID.values.filter(\.hasLifetimeCap).map(\.id).sorted()
-        let lifetime = lifetimeCapped.isEmpty ? [] : try await store.impressionCounts(campaigns: lifetimeCapped)
         ensureCapacity(campaigns: snapshot.campaignSlots.count, ads: snapshot.adSlots.count)
         state.withLock { s in
             for row in spend {
@@ -146,20 +105,6 @@ public final class DeliveryState: Sendable {
                 }
                 guard let slot = snapshot.adSlots[adID] else { continue }
                 s.ads[Int(slot)] = c
-            }
-            for impression in impressions {
-                s.users[impression.userID, default: UserState()].recent.append(
-                    (impression.campaignID.rawValue, impression.adID.rawValue, impression.at.milliseconds))
-            }
-            for row in lifetime {
-                var user = s.users[row.userID, default: UserState()]
-                user.lifetimeCampaigns[row.campaignID.rawValue, default: 0] += row.impressions
-                user.lifetimeAds[row.adID.rawValue, default: 0] += row.impressions
-                s.users[row.userID] = user
-            }
-            for hide in hides {
-                let vector = Self.feedbackContext(campaign: nil, ad: hide.adID, snapshot: snapshot).vector
-                s.users[hide.userID, default: UserState()].feedback(hide.type, ad: hide.adID.rawValue, advertiser: hide.advertiserID.rawValue, vector: vector)
             }
         }
         retainYoung(activeIn: snapshot)
@@ -209,7 +154,8 @@ public final class DeliveryState: Sendable {
         }
     }
 
-    /// Applies one durably recorded event.
+    /// Applies one durably recorded event to its campaign's spend and its ad's counters (its
+    /// user's part is `UserCache.apply`; `DecisionService.applyRecorded` does both).
     public func apply(_ event: EventRecord, charged: Micros, snapshot: CatalogSnapshot) {
         let campaignSlot = snapshot.campaignSlots[event.campaignID].map(Int.init)
         let adSlot = snapshot.adSlots[event.adID].map(Int.init)
@@ -229,15 +175,6 @@ public final class DeliveryState: Sendable {
                     s.ads[adSlot].impressions += 1
                     if s.ads[adSlot].impressions == s.youngBelow { s.removeYoung(Int32(adSlot)) }
                 }
-                let horizon = event.at.milliseconds - Self.capMemoryMilliseconds
-                var user = s.users[event.userID, default: UserState()]
-                user.recent.removeAll { $0.at < horizon }
-                user.recent.append((event.campaignID.rawValue, event.adID.rawValue, event.at.milliseconds))
-                if campaign?.hasLifetimeCap == true {
-                    user.lifetimeCampaigns[event.campaignID.rawValue, default: 0] += 1
-                    user.lifetimeAds[event.adID.rawValue, default: 0] += 1
-                }
-                s.users[event.userID] = user
             case .click:
                 if let adSlot, adSlot < s.ads.count {
                     if event.invalidReason == nil { s.ads[adSlot].clicks += 1 } else { s.ads[adSlot].invalidClicks += 1 }
@@ -248,16 +185,8 @@ public final class DeliveryState: Sendable {
                 if let advertiser { s.advertisers[advertiser, default: RateTotals()].conversions += 1 }
             case .hide, .hideAdvertiser, .notRelevant:
                 if let adSlot, adSlot < s.ads.count { s.ads[adSlot].hides += 1 }
-                let (advertiser, vector) = Self.feedbackContext(campaign: event.campaignID, ad: event.adID, snapshot: snapshot)
-                s.users[event.userID, default: UserState()].feedback(event.type, ad: event.adID.rawValue, advertiser: advertiser, vector: vector)
             }
         }
-    }
-
-    /// The advertiser of a campaign and the content vector of an ad.
-    static func feedbackContext(campaign: CampaignID?, ad: AdID, snapshot: CatalogSnapshot) -> (advertiser: Int64?, vector: [Float]?) {
-        // Every campaign and ad the catalog knows, active or not, as a restart would see them.
-        (campaign.flatMap { snapshot.campaignsByID[$0] }?.advertiserID.rawValue, snapshot.adsByID[ad]?.embedding)
     }
 
     /// Keeps only the young ads that are active in `snapshot` (a paused or removed ad gains no

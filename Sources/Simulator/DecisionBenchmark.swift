@@ -185,7 +185,7 @@ public struct DecisionBenchmark: Sendable {
     ) {
         var configuration = ServingConfiguration()
         configuration.policy = .uniformRandom(seed: seed)
-        configuration.profileCacheCapacity = 0
+        configuration.userCacheCapacity = 0
         let explorer = try await DecisionService.open(store: store, clock: clock, configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: ~seed))
         let log = LogBuffer()
         explorer.observers.add(ServeLogger { log.append($0) })

@@ -106,7 +106,7 @@ public struct Simulation: Sendable {
 
         let clock = ManualClock(start)
         var serving = ServingConfiguration()
-        serving.profileCacheCapacity = config.size.users
+        serving.userCacheCapacity = 2 * config.size.users
         serving.auction.pricing = config.pricing
         let base = try await DecisionService.open(store: store, clock: clock, configuration: serving, decisionIDs: DecisionIDGenerator(prefix: config.seed))
         // With split budgets each arm's path is built on a base that serves only its slice.

@@ -98,12 +98,13 @@ public protocol AdStore: Sendable {
     func campaignSpend(day: Int64) async throws -> [CampaignSpend]
     /// All-time counters per ad: the historical rates of the rule-based ranking.
     func adCounters() async throws -> [AdID: DeliveryCounters]
-    /// Impressions since a time: the frequency-cap windows.
-    func impressions(since: Timestamp) async throws -> [ImpressionRecord]
-    /// Impressions ever per user and ad, of these campaigns (lifetime frequency caps).
-    func impressionCounts(campaigns: [CampaignID]) async throws -> [ImpressionCount]
-    /// Every hide, hidden advertiser and "not relevant", oldest first.
-    func hides() async throws -> [HideRecord]
+
+    // MARK: State the serving path loads per user
+
+    /// What serving keeps of one user, read on one connection: the profile, the impressions
+    /// since `since` (the frequency-cap windows), impressions ever per campaign and ad (lifetime
+    /// caps), and every hide, hidden advertiser and "not relevant", oldest first.
+    func userRecord(_ id: UserID, impressionsSince since: Timestamp) async throws -> UserRecord
 
     // MARK: Reports
 
@@ -196,6 +197,21 @@ public struct CampaignSpend: Sendable, Equatable {
         self.campaignID = campaignID
         self.todayMicros = todayMicros
         self.totalMicros = totalMicros
+    }
+}
+
+/// One user's serving state as the store holds it (`AdStore.userRecord`).
+public struct UserRecord: Sendable, Equatable {
+    public var profile: UserProfile?
+    /// Impressions since the time asked for, oldest first.
+    public var recent: [ImpressionRecord]
+    public var lifetime: [ImpressionCount]
+    public var hides: [HideRecord]
+    public init(profile: UserProfile?, recent: [ImpressionRecord] = [], lifetime: [ImpressionCount] = [], hides: [HideRecord] = []) {
+        self.profile = profile
+        self.recent = recent
+        self.lifetime = lifetime
+        self.hides = hides
     }
 }
 

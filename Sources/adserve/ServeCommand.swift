@@ -80,6 +80,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "With a PostgreSQL store: connections this node may hold open at once.") var storeConnections = 16
     @Option(help: "How often this node reads what other nodes over the same store wrote (catalog changes, spend) and takes a pacing step: a duration (500ms, 1s) or seconds.")
     var fleetSync = "1s"
+    @Option(help: "Users whose profile, recent impressions (caps) and hides this node keeps in memory; past it the least recently read are evicted and loaded again from the store when next seen.")
+    var userCache = 1_000_000
+    @Option(help: "How long a cached user stays before it is loaded again, so impressions and hides other nodes recorded reach this node: a duration (30s, 2m) or seconds; 0 keeps users until evicted (one node alone on its store).")
+    var userCacheTtl = "60s"
+    @Option(help: "Decisions and events waiting for online learning and the serve log (drained every 100 ms off the request path); when full the oldest are dropped and counted (adserve_learning_dropped_total), never a decision or an event.")
+    var learningBuffer = 50_000
     @Flag(help: "No budget pacing: a campaign may spend its daily budget as fast as it wins (by default each budget is spread over the day, following the day's traffic).")
     var noPacing = false
     @Flag(help: "Fill an empty store with a generated demo world (1,000 advertisers, 10,000 campaigns, 100,000 ads, 100,000 users) and play light simulated traffic against it.")
@@ -238,6 +244,10 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.engagement = EngagementCost(hideMicros: hideCostMicros)
         configuration.lossSampleRate = lossSampleRate
         configuration.pacing = noPacing ? nil : BudgetPacer.Settings()
+        guard userCache >= 0 else { throw ValidationError("--user-cache must not be negative") }
+        guard learningBuffer >= 1 else { throw ValidationError("--learning-buffer must be at least 1") }
+        configuration.userCacheCapacity = userCache
+        configuration.userStateMaxAgeMilliseconds = userCacheTtl == "0" ? nil : try DurationText.parse(userCacheTtl, option: "user-cache-ttl")
         var reloader: ModelReloader?
         var onlineLearner: OnlineLearner?
         var rankerInUse: any Ranker = RuleBasedRanker()
@@ -262,13 +272,18 @@ struct ServeCommand: AsyncParsableCommand {
             reloader = loader
         }
         let serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration, ranker: rankerInUse, retriever: retriever)
-        if let onlineLearner { serving.observers.add(OnlineLearning(onlineLearner)) }
+        // Online learning and the serve log hear serving through a bounded buffer, drained off
+        // the request path by `LearningService`.
+        var learning: [any ServingObserver] = []
+        if let onlineLearner { learning.append(OnlineLearning(onlineLearner)) }
         var logWriter: ServeLogWriter?
         if let serveLog {
             let writer = try ServeLogWriter(path: serveLog, append: true)
-            serving.observers.add(ServeLogger { writer.write($0) })
+            learning.append(ServeLogger { writer.write($0) })
             logWriter = writer
         }
+        let learningBuffer = learning.isEmpty ? nil : ObserverBuffer(capacity: self.learningBuffer, observers: learning)
+        if let learningBuffer { serving.observers.add(learningBuffer) }
         let snapshot = serving.catalog.snapshot
         logger.info("catalog loaded", metadata: ["active_campaigns": "\(snapshot.activeCampaignCount)", "active_ads": "\(snapshot.activeAdCount)"])
 
@@ -283,8 +298,9 @@ struct ServeCommand: AsyncParsableCommand {
             FleetSyncService(serving: serving, interval: .milliseconds(try DurationText.parse(fleetSync, option: "fleet-sync")), logger: logger),
         ]
         if let logWriter { services.append(ServeLogFlushService(writer: logWriter, interval: .seconds(1), logger: logger)) }
-        if let reloader, let onlineLearner {
-            services.append(ModelReloaderService(reloader: reloader, learner: onlineLearner, clock: clock, interval: .seconds(5), logger: logger))
+        if let reloader { services.append(ModelReloaderService(reloader: reloader, interval: .seconds(5), logger: logger)) }
+        if let learningBuffer {
+            services.append(LearningService(buffer: learningBuffer, learner: onlineLearner, clock: clock, logger: logger))
         }
         // Users' recent topics are kept with or without an encoder; vectors need one. The demo's
         // media URLs are made up: its ads are encoded from their text.

@@ -107,6 +107,7 @@ import Training
         let f = Self.features(ad: 1, userHides: 0)
         for (i, type) in [EventType.hide, .hideAdvertiser, .notRelevant, .impression].enumerated() {
             learner.served(id: "d/\(i)", features: f, at: Self.t0)
+            learner.reported(id: "d/\(i)")
             observer.recorded(EventRecord(
                 placementKey: "d/\(i)", type: type, userID: try UserID(validating: "u"), adID: AdID(1), campaignID: CampaignID(1), decisionID: "d",
                 priceMicros: 0, at: Self.t0.adding(milliseconds: 1_000)))

@@ -270,8 +270,8 @@ extension StoreKind: CustomTestStringConvertible {
         }
     }
 
-    /// Keys, quotas, and what serving rebuilds at start: impressions, lifetime counts, hides,
-    /// click counts and per-ad counters.
+    /// Keys, quotas, what serving loads per user (profile, impressions, lifetime counts, hides)
+    /// and at start (per-ad counters), and click counts.
     @Test(arguments: StoreKind.available) func keysAndServingStateReadBack(kind: StoreKind) async throws {
         try await with(kind) { database in
             let store = try await database.open()
@@ -300,10 +300,19 @@ extension StoreKind: CustomTestStringConvertible {
             try await record("p2", .impression)
             try await record("p2", .click)
             try await record("p2", .hideAdvertiser)
-            #expect(try await store.impressions(since: at).count == 2)
-            #expect(try await store.impressions(since: at.adding(milliseconds: 1)).isEmpty)
-            #expect(try await store.impressionCounts(campaigns: [created.id]).map(\.impressions) == [2])
-            #expect(try await store.hides() == [HideRecord(userID: try UserID(validating: "u1"), adID: ad.id, advertiserID: advertiser.id, type: .hideAdvertiser)])
+            let u1 = try UserID(validating: "u1")
+            try await store.upsertUser(UserProfile(id: u1, age: 30, interests: ["running"]))
+            let record = try await store.userRecord(u1, impressionsSince: at)
+            #expect(record.profile?.interests == ["running"])
+            #expect(record.recent == [
+                ImpressionRecord(userID: u1, campaignID: created.id, adID: ad.id, at: at), ImpressionRecord(userID: u1, campaignID: created.id, adID: ad.id, at: at),
+            ])
+            #expect(record.lifetime == [ImpressionCount(userID: u1, campaignID: created.id, adID: ad.id, impressions: 2)])
+            #expect(record.hides == [HideRecord(userID: u1, adID: ad.id, advertiserID: advertiser.id, type: .hideAdvertiser)])
+            let later = try await store.userRecord(u1, impressionsSince: at.adding(milliseconds: 1))
+            #expect(later.recent.isEmpty && later.lifetime.count == 1)
+            // Another user's record holds none of it; an unknown user has no profile.
+            #expect(try await store.userRecord(try UserID(validating: "u2"), impressionsSince: at) == UserRecord(profile: nil))
             #expect(try await store.clickCount(of: try UserID(validating: "u1"), campaign: created.id, since: at, upTo: 10) == 1)
             #expect(try await store.clickCount(of: try UserID(validating: "u1"), campaign: nil, since: at.adding(milliseconds: 1), upTo: 10) == 0)
             let counters = try await store.adCounters()[ad.id]

@@ -325,6 +325,7 @@ import Training
             for _ in 0..<(minutes * 60) {  // one impression a second
                 id += 1
                 learner.served(id: "i\(id)", features: ad, at: time)
+                learner.reported(id: "i\(id)")
                 if Double.random(in: 0..<1, using: &rng) < ctr { learner.clicked(id: "i\(id)", at: time.adding(milliseconds: 5_000)) }
                 time = time.adding(milliseconds: 1_000)
                 if id % 60 == 0 { learner.advance(to: time) }
@@ -367,6 +368,7 @@ import Training
         for i in 0..<60_000 {
             let ad = Int.random(in: 0..<20, using: &rng)
             learner.served(id: "i\(i)", features: ads[ad], at: time)
+            learner.reported(id: "i\(i)")
             if Double.random(in: 0..<1, using: &rng) < ctr(ad) {
                 learner.clicked(id: "i\(i)", at: time)
                 clicks += 1

@@ -95,14 +95,20 @@ public struct DecisionRequest: Sendable {
     public var decisionID: String
     public var userID: UserID
     public var profile: UserProfile?
+    /// What was delivered to the user (caps, hides); nil: nothing known (a new user, or the
+    /// store unreachable).
+    public var user: UserState?
     public var context: FeedContext
     public var organicCount: Int
     public var now: Timestamp
 
-    public init(decisionID: String, userID: UserID, profile: UserProfile?, context: FeedContext, organicCount: Int, now: Timestamp) {
+    public init(
+        decisionID: String, userID: UserID, profile: UserProfile?, user: UserState? = nil, context: FeedContext, organicCount: Int, now: Timestamp
+    ) {
         self.decisionID = decisionID
         self.userID = userID
         self.profile = profile
+        self.user = user
         self.context = context
         self.organicCount = organicCount
         self.now = now

@@ -53,7 +53,7 @@ public struct DecisionEngine: Sendable {
     ) -> Decision {
         let positions = adLoad.positions(organicCount: request.organicCount)
         let eligibility = Eligibility(
-            snapshot: view.snapshot, profile: request.profile, context: request.context, userID: request.userID, now: request.now, delivery: delivery,
+            snapshot: view.snapshot, profile: request.profile, context: request.context, user: request.user, now: request.now,
             auction: auction, slice: campaignSlice, paceSeed: StableHash.fnv1a(request.decisionID))
         guard !positions.isEmpty else {
             // No slot on this page: nothing is ranked, but the decision is traced like any other,

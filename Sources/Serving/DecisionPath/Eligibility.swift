@@ -59,12 +59,11 @@ struct Eligibility {
     let paceSeed: UInt64
 
     init(
-        snapshot: CatalogSnapshot, profile: UserProfile?, context: FeedContext, userID: UserID, now: Timestamp, delivery: DeliveryState,
+        snapshot: CatalogSnapshot, profile: UserProfile?, context: FeedContext, user: UserState?, now: Timestamp,
         auction: AuctionRules = AuctionRules(), slice: CampaignSlice? = nil, paceSeed: UInt64 = 0
     ) {
         self.slice = slice
         self.paceSeed = paceSeed
-        let user = delivery.state.withLock { $0.users[userID] }
         self.snapshot = snapshot
         self.audience = snapshot.audience(for: profile, device: context.device)
         self.now = now.milliseconds
