@@ -416,6 +416,15 @@ public final class PostgresStore: AdStore {
                     """)
             }
             for activity in batch.activities { try await Self.insert(activity, db) }
+            for event in batch.history {
+                try await db.run(
+                    """
+                    INSERT INTO events(placement_key, type, user_id, ad_id, campaign_id, decision_id, price_micros, charged_micros, value_micros, at, invalid_reason)
+                    VALUES (\(event.placementKey), \(event.type.rawValue), \(event.userID.rawValue), \(event.adID.rawValue), \(event.campaignID.rawValue),
+                            \(event.decisionID), \(event.priceMicros), 0, \(event.valueMicros), \(event.at.milliseconds), \(event.invalidReason?.rawValue))
+                    ON CONFLICT (placement_key, type) DO NOTHING
+                    """)
+            }
             // Rows came with their own ids: the next generated ones start above them.
             for table in ["advertisers", "campaigns", "ads"] {
                 try await db.run(

@@ -268,8 +268,22 @@ public final class SQLiteStore: AdStore {
                          .text(try Self.encode(user.recentTopics)), .text(user.id.rawValue)])
                 }
                 for activity in batch.activities { try Self.insert(activity, db) }
+                for event in batch.history { try Self.insertEvent(event, db) }
             }
         }
+    }
+
+    /// Inserts an event row, uncharged; a repeated one changes nothing (`db.changes` says which).
+    private static func insertEvent(_ event: EventRecord, _ db: SQLiteConnection) throws {
+        try db.run(
+            """
+            INSERT OR IGNORE INTO events(placement_key, type, user_id, ad_id, campaign_id, decision_id, price_micros, charged_micros, value_micros, at, invalid_reason)
+            VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
+            """,
+            [.text(event.placementKey), .text(event.type.rawValue), .text(event.userID.rawValue), .integer(event.adID.rawValue),
+             .integer(event.campaignID.rawValue), .text(event.decisionID), .integer(event.priceMicros),
+             event.valueMicros.map { .integer($0) } ?? .null, .integer(event.at.milliseconds),
+             event.invalidReason.map { .text($0.rawValue) } ?? .null])
     }
 
     public func isEmpty() async throws -> Bool {
@@ -383,15 +397,7 @@ public final class SQLiteStore: AdStore {
     public func record(_ event: EventRecord) async throws -> EventOutcome {
         try await writer.run { db in
             try db.transaction {
-                try db.run(
-                    """
-                    INSERT OR IGNORE INTO events(placement_key, type, user_id, ad_id, campaign_id, decision_id, price_micros, charged_micros, value_micros, at, invalid_reason)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
-                    """,
-                    [.text(event.placementKey), .text(event.type.rawValue), .text(event.userID.rawValue), .integer(event.adID.rawValue),
-                     .integer(event.campaignID.rawValue), .text(event.decisionID), .integer(event.priceMicros),
-                     event.valueMicros.map { .integer($0) } ?? .null, .integer(event.at.milliseconds),
-                     event.invalidReason.map { .text($0.rawValue) } ?? .null])
+                try Self.insertEvent(event, db)
                 guard db.changes == 1 else { return EventOutcome(duplicate: true, chargedMicros: 0) }
                 let day = event.at.day
                 var charged: Micros = 0

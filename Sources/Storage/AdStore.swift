@@ -121,13 +121,20 @@ public struct ImportBatch: Sendable {
     public var ads: [Ad]
     public var users: [UserProfile]
     public var activities: [Activity]
+    /// Past events, stored as history: they count in users' caps and hides (`userRecord`),
+    /// never in spend or counters (nothing is charged). A repeated one is ignored.
+    public var history: [EventRecord]
 
-    public init(advertisers: [(Advertiser, keyHash: String)] = [], campaigns: [Campaign] = [], ads: [Ad] = [], users: [UserProfile] = [], activities: [Activity] = []) {
+    public init(
+        advertisers: [(Advertiser, keyHash: String)] = [], campaigns: [Campaign] = [], ads: [Ad] = [], users: [UserProfile] = [], activities: [Activity] = [],
+        history: [EventRecord] = []
+    ) {
         self.advertisers = advertisers
         self.campaigns = campaigns
         self.ads = ads
         self.users = users
         self.activities = activities
+        self.history = history
     }
 }
 

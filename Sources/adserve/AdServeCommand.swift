@@ -10,7 +10,7 @@ struct AdServeCommand: AsyncParsableCommand {
         abstract: "Ad serving for a social photo/video feed: decisions, events, billing, reports.",
         subcommands: [
             ServeCommand.self, SimulateCommand.self, BenchCommand.self, CTRBenchCommand.self, TrainCommand.self, EvalCommand.self, ModelsCommand.self,
-            EmbedCommand.self, ANNBenchCommand.self, ReportCommand.self,
+            EmbedCommand.self, ANNBenchCommand.self, UserBenchCommand.self, ReportCommand.self,
         ]
     )
 

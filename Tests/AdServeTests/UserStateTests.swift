@@ -4,6 +4,7 @@ import Foundation
 import Learning
 import Models
 import Serving
+import Simulator
 import Storage
 import Synchronization
 import Testing
@@ -172,5 +173,21 @@ import TestSupport
         // Once their click windows close, the two reported impressions are the only examples.
         let examples = learner.advance(to: TestWorld.start.adding(milliseconds: 2 * Timestamp.millisecondsPerHour))
         #expect(examples.map(\.id).sorted() == ["d/6", "d/7"])
+    }
+
+    /// `adserve user-bench` on a small store: the node starts holding no user, the cold pass
+    /// loads more users than the cache holds and the cache stays at its bound; a second run
+    /// reuses the filled store.
+    @Test func theUserBenchmarkKeepsTheCacheWithinItsBound() async throws {
+        let database = TemporaryDatabase()
+        var benchmark = UserScaleBenchmark(users: 600, ads: 100, history: 2, userCache: 64, coldDecisions: 400, warmDecisions: 50)
+        let first = try await benchmark.run(store: try database.open())
+        #expect(first.fill_s != nil)
+        #expect(first.cached_users <= 64)
+        #expect(first.evictions >= 400 - 64)
+        #expect(first.cold.requests == 400 && first.warm.requests == 50)
+        benchmark.warmDecisions = 0
+        let second = try await benchmark.run(store: try database.open())
+        #expect(second.fill_s == nil)
     }
 }
