@@ -55,7 +55,7 @@ public struct EventIngestor: Sendable {
 
     public func ingest(_ event: IncomingEvent) async throws -> IngestedEvent {
         let now = serving.clock.now()
-        let token = try serving.signer.verify(event.impressionToken, now: now)
+        let token = try await verified(event.impressionToken, now: now)
         let campaign = serving.catalog.campaign(token.campaignID)
         if let value = event.valueMicros {
             let max = min(campaign?.maxConversionValueMicros ?? Limits.maxMoney, Limits.maxMoney)
@@ -82,6 +82,14 @@ public struct EventIngestor: Sendable {
         }
         let outcome = try await record(event.type, token, campaign, value: event.valueMicros, invalid: invalid, at: now)
         return IngestedEvent(outcome: outcome, invalidReason: outcome.duplicate ? nil : invalid)
+    }
+
+    /// The token, verified; one this node cannot verify is tried again after reading the
+    /// secret (another node may have rotated it since this one last synced).
+    private func verified(_ text: String, now: Timestamp) async throws -> ImpressionToken {
+        if let token = try? serving.signer.verify(text, now: now) { return token }
+        _ = await serving.recheckTokenSecret()
+        return try serving.signer.verify(text, now: now)
     }
 
     /// Why this click is not a person's, or nil. Counts include the user's invalid clicks: a bot

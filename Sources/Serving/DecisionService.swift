@@ -69,6 +69,8 @@ public final class DecisionService: Sendable {
     public let pacer: BudgetPacer?
     /// Until when decisions do not ask the store for profiles (it just failed to answer).
     private let storeAwayUntil = Mutex<ContinuousClock.Instant?>(nil)
+    /// When an unverifiable token last made this node read the token secret again.
+    let secretRecheck = Mutex<ContinuousClock.Instant?>(nil)
     /// Users' profiles and delivery state (shared with variants).
     public let users: UserCache
     private let decisionIDs: Mutex<DecisionIDGenerator>

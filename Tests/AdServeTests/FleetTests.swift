@@ -76,6 +76,39 @@ import Testing
         }
     }
 
+    /// A secret rotated through one node reaches the others: a token the rotating node signs is
+    /// verified on another node at once (it reads the secret again on a token it cannot verify),
+    /// and after a sync the other node signs with the new key too; tokens signed before the
+    /// rotation verify everywhere within the grace period.
+    @Test(arguments: StoreKind.available) func aSecretRotatedOnOneNodeReachesTheOthers(kind: StoreKind) async throws {
+        try await kind.withTemporary { database in
+        let clock = ManualClock(TestWorld.start)
+        let a = try await Node(database, clock: clock, prefix: 1)
+        let b = try await Node(database, clock: clock, prefix: 2)
+        _ = try await a.campaignWithAd(name: "rotation", bid: 1_000, daily: 10_000_000, total: 100_000_000, clock: clock)
+        a.serving.refresh()
+        try await b.serving.syncWithFleet(counters: false)
+        let before = try #require(try await b.decide("u1").placements.first).impressionToken
+        try await a.serving.rotateTokenSecret()
+        // Signed by A with the new key, reported to B, which has not synced since.
+        let signedByA = try #require(try await a.decide("u2").placements.first).impressionToken
+        #expect(try await !b.events.ingest(IncomingEvent(type: .impression, impressionToken: signedByA)).duplicate)
+        // B now signs with the new key: A verifies without reading anything.
+        let sync = try await b.serving.syncWithFleet(counters: false)
+        #expect(!sync.secretRotated)  // already taken in by the recheck above
+        let signedByB = try #require(try await b.decide("u3").placements.first).impressionToken
+        #expect(try await !a.events.ingest(IncomingEvent(type: .impression, impressionToken: signedByB)).duplicate)
+        // A token from before the rotation still verifies on both nodes.
+        #expect(try await !a.events.ingest(IncomingEvent(type: .impression, impressionToken: before)).duplicate)
+        #expect(try await b.events.ingest(IncomingEvent(type: .impression, impressionToken: before)).duplicate)
+        // A forged token is still refused.
+        let forged = String(signedByB.dropLast(2)) + (signedByB.hasSuffix("AA") ? "BB" : "AA")
+        await #expect(throws: AdServeError.self) {
+            try await b.events.ingest(IncomingEvent(type: .impression, impressionToken: forged))
+        }
+        }
+    }
+
     /// The rule-based rates and exploration see the other nodes' impressions after a counter sync.
     @Test(arguments: StoreKind.available) func adCountersFromOtherNodesAreTakenIn(kind: StoreKind) async throws {
         try await kind.withTemporary { database in

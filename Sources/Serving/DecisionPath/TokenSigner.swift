@@ -11,6 +11,8 @@ import Synchronization
 public struct TokenSigner: Sendable {
     private struct Keys {
         var current: HMAC.Key
+        /// The current key's bytes, to tell whether the store holds another.
+        var currentBytes: [UInt8]
         var previous: HMAC.Key?
         var previousValidUntil: Int64
     }
@@ -26,14 +28,28 @@ public struct TokenSigner: Sendable {
 
     public init(key: [UInt8], lifetimeMilliseconds: Int64 = 7 * Timestamp.millisecondsPerDay, previous: (value: [UInt8], validUntil: Timestamp)? = nil) {
         self.shared = SharedKeys(Keys(
-            current: HMAC.Key(key), previous: previous.map { HMAC.Key($0.value) }, previousValidUntil: previous?.validUntil.milliseconds ?? 0))
+            current: HMAC.Key(key), currentBytes: key, previous: previous.map { HMAC.Key($0.value) },
+            previousValidUntil: previous?.validUntil.milliseconds ?? 0))
         self.lifetimeMilliseconds = lifetimeMilliseconds
     }
 
     /// Signs from now on with `key`; the key it replaces verifies until `previousValidUntil`.
     public func rotate(to key: [UInt8], previousValidUntil: Timestamp) {
         shared.keys.withLock { keys in
-            keys = Keys(current: HMAC.Key(key), previous: keys.current, previousValidUntil: previousValidUntil.milliseconds)
+            keys = Keys(current: HMAC.Key(key), currentBytes: key, previous: keys.current, previousValidUntil: previousValidUntil.milliseconds)
+        }
+    }
+
+    /// Takes the keys the store holds, when its current key is not this signer's (another node
+    /// rotated it). Returns whether anything changed.
+    @discardableResult
+    public func adopt(current key: [UInt8], previous: (value: [UInt8], validUntil: Timestamp)?) -> Bool {
+        shared.keys.withLock { keys in
+            guard keys.currentBytes != key else { return false }
+            keys = Keys(
+                current: HMAC.Key(key), currentBytes: key, previous: previous.map { HMAC.Key($0.value) },
+                previousValidUntil: previous?.validUntil.milliseconds ?? 0)
+            return true
         }
     }
 
