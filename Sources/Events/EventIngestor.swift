@@ -87,9 +87,12 @@ public struct EventIngestor: Sendable {
     /// The token, verified; one this node cannot verify is tried again after reading the
     /// secret (another node may have rotated it since this one last synced).
     private func verified(_ text: String, now: Timestamp) async throws -> ImpressionToken {
-        if let token = try? serving.signer.verify(text, now: now) { return token }
-        _ = await serving.recheckTokenSecret()
-        return try serving.signer.verify(text, now: now)
+        do {
+            return try serving.signer.verify(text, now: now)
+        } catch {
+            guard await serving.recheckTokenSecret() else { throw error }
+            return try serving.signer.verify(text, now: now)
+        }
     }
 
     /// Why this click is not a person's, or nil. Counts include the user's invalid clicks: a bot

@@ -59,7 +59,7 @@ public struct PacingReport: Sendable, Equatable {
         hours = (0..<24).map { hour in
             let end = Timestamp(milliseconds: dayStart + Int64(hour + 1) * Timestamp.millisecondsPerHour)
             let started = Timestamp(milliseconds: dayStart + Int64(hour) * Timestamp.millisecondsPerHour) <= now
-            let until = min(end, now) == end ? end : now
+            let until = min(end, now)
             // The end of the day is the whole day (a share of 1), not the next day's midnight.
             let share = until == end && hour == 23 ? 1 : curve.shareElapsed(at: until)
             spent += hour < hourlySpend.count ? hourlySpend[hour] : 0

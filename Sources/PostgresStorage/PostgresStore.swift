@@ -310,8 +310,6 @@ public final class PostgresStore: AdStore {
         try await fetch(CampaignRow.self, "WHERE advertiser_id = $1 ORDER BY id", Self.binds(advertiser.rawValue))
     }
 
-    public func allCampaigns() async throws -> [Campaign] { try await fetch(CampaignRow.self, "ORDER BY id", PostgresBindings()) }
-
     public func createAd(_ ad: Ad) async throws -> Ad { try await create(AdRow.self, ad) }
 
     public func updateAd(_ id: AdID, _ change: @escaping @Sendable (inout Ad) throws -> Void) async throws -> Ad {
@@ -416,15 +414,7 @@ public final class PostgresStore: AdStore {
                     """)
             }
             for activity in batch.activities { try await Self.insert(activity, db) }
-            for event in batch.history {
-                try await db.run(
-                    """
-                    INSERT INTO events(placement_key, type, user_id, ad_id, campaign_id, decision_id, price_micros, charged_micros, value_micros, at, invalid_reason)
-                    VALUES (\(event.placementKey), \(event.type.rawValue), \(event.userID.rawValue), \(event.adID.rawValue), \(event.campaignID.rawValue),
-                            \(event.decisionID), \(event.priceMicros), 0, \(event.valueMicros), \(event.at.milliseconds), \(event.invalidReason?.rawValue))
-                    ON CONFLICT (placement_key, type) DO NOTHING
-                    """)
-            }
+            for event in batch.history { _ = try await Self.insertEvent(event, db) }
             // Rows came with their own ids: the next generated ones start above them.
             for table in ["advertisers", "campaigns", "ads"] {
                 try await db.run(
@@ -533,15 +523,7 @@ public final class PostgresStore: AdStore {
 
     public func record(_ event: EventRecord) async throws -> EventOutcome {
         try await write { db in
-            let inserted = try await db.rows(
-                """
-                INSERT INTO events(placement_key, type, user_id, ad_id, campaign_id, decision_id, price_micros, charged_micros, value_micros, at, invalid_reason)
-                VALUES (\(event.placementKey), \(event.type.rawValue), \(event.userID.rawValue), \(event.adID.rawValue), \(event.campaignID.rawValue),
-                        \(event.decisionID), \(event.priceMicros), 0, \(event.valueMicros), \(event.at.milliseconds), \(event.invalidReason?.rawValue))
-                ON CONFLICT (placement_key, type) DO NOTHING RETURNING 1
-                """
-            ).count
-            guard inserted == 1 else { return EventOutcome(duplicate: true, chargedMicros: 0) }
+            guard try await Self.insertEvent(event, db) else { return EventOutcome(duplicate: true, chargedMicros: 0) }
             let day = event.at.day
             var charged: Micros = 0
             if event.priceMicros > 0 && event.invalidReason == nil {
@@ -726,6 +708,18 @@ extension PostgresStore {
         return binds
     }
 
+    /// Inserts an event row, uncharged; false when it was already recorded (nothing changed).
+    private static func insertEvent(_ event: EventRecord, _ db: PostgresConnection) async throws -> Bool {
+        try await db.rows(
+            """
+            INSERT INTO events(placement_key, type, user_id, ad_id, campaign_id, decision_id, price_micros, charged_micros, value_micros, at, invalid_reason)
+            VALUES (\(event.placementKey), \(event.type.rawValue), \(event.userID.rawValue), \(event.adID.rawValue), \(event.campaignID.rawValue),
+                    \(event.decisionID), \(event.priceMicros), 0, \(event.valueMicros), \(event.at.milliseconds), \(event.invalidReason?.rawValue))
+            ON CONFLICT (placement_key, type) DO NOTHING RETURNING 1
+            """
+        ).count == 1
+    }
+
     fileprivate static func bytes(_ floats: [Float]) -> Data { Data(StoredValues.floatsToBytes(floats)) }
     fileprivate static func floats(_ data: Data) -> [Float] { StoredValues.bytesToFloats([UInt8](data)) }
 
@@ -869,10 +863,10 @@ private enum AdRow: CatalogTable {
         b.append(ad.company)
         b.append(ad.product)
         b.append(ad.description)
-        try b.append(ad.embedding.map { Data(StoredValues.floatsToBytes($0)) })
+        try b.append(ad.embedding.map(PostgresStore.bytes))
         b.append(ad.embeddingStatus.rawValue)
         b.append(ad.embeddingError)
-        try b.append(ad.imageEmbedding.map { Data(StoredValues.floatsToBytes($0)) })
+        try b.append(ad.imageEmbedding.map(PostgresStore.bytes))
         b.append(ad.status.rawValue)
         b.append(ad.createdAt.milliseconds)
         b.append(ad.revision)
@@ -885,9 +879,9 @@ private enum AdRow: CatalogTable {
         return Ad(
             id: AdID(id), campaignID: CampaignID(campaign), format: try StoredValues.enumValue(AdFormat.self, format),
             mediaURLs: try StoredValues.decode([String].self, media), caption: caption, company: company, product: product, description: description,
-            embedding: embedding.map { StoredValues.bytesToFloats([UInt8]($0)) },
+            embedding: embedding.map(PostgresStore.floats),
             embeddingStatus: try StoredValues.enumValue(EmbeddingStatus.self, embeddingStatus), embeddingError: embeddingError,
-            imageEmbedding: image.map { StoredValues.bytesToFloats([UInt8]($0)) }, status: try StoredValues.enumValue(Status.self, status),
+            imageEmbedding: image.map(PostgresStore.floats), status: try StoredValues.enumValue(Status.self, status),
             createdAt: Timestamp(milliseconds: createdAt), revision: revision)
     }
 }

@@ -172,8 +172,6 @@ public final class SQLiteStore: AdStore {
         try await fetch(Campaign.self, "WHERE advertiser_id = ? ORDER BY id", [.integer(advertiser.rawValue)])
     }
 
-    public func allCampaigns() async throws -> [Campaign] { try await fetch(Campaign.self, "ORDER BY id", []) }
-
     public func createAd(_ ad: Ad) async throws -> Ad { try await create(ad) }
 
     public func updateAd(_ id: AdID, _ change: @escaping @Sendable (inout Ad) throws -> Void) async throws -> Ad {
@@ -195,13 +193,13 @@ public final class SQLiteStore: AdStore {
     public func catalogChanges(after revision: Int64) async throws -> CatalogChanges {
         try await reader.run { db in
             // One read transaction: both lists come from the same snapshot.
-            try db.execute("BEGIN")
-            defer { try? db.execute("COMMIT") }
-            let campaigns = try db.query("\(Campaign.selectSQL) WHERE revision > ? ORDER BY revision", [.integer(revision)], Campaign.init(row:))
-            let ads = try db.query("\(Ad.selectSQL) WHERE revision > ? ORDER BY revision", [.integer(revision)], Ad.init(row:))
-            let latest = try db.query("SELECT value FROM catalog_revision WHERE id = 1") { $0.int(0) }.first ?? revision
-            let highest = max(revision, latest, campaigns.last?.revision ?? revision, ads.last?.revision ?? revision)
-            return CatalogChanges(campaigns: campaigns, ads: ads, revision: highest)
+            try db.readTransaction {
+                let campaigns = try db.query("\(Campaign.selectSQL) WHERE revision > ? ORDER BY revision", [.integer(revision)], Campaign.init(row:))
+                let ads = try db.query("\(Ad.selectSQL) WHERE revision > ? ORDER BY revision", [.integer(revision)], Ad.init(row:))
+                let latest = try db.query("SELECT value FROM catalog_revision WHERE id = 1") { $0.int(0) }.first ?? revision
+                let highest = max(revision, latest, campaigns.last?.revision ?? revision, ads.last?.revision ?? revision)
+                return CatalogChanges(campaigns: campaigns, ads: ads, revision: highest)
+            }
         }
     }
 
@@ -471,26 +469,26 @@ public final class SQLiteStore: AdStore {
     public func userRecord(_ id: UserID, impressionsSince since: Timestamp) async throws -> UserRecord {
         try await reader.run { db in
             // One read transaction: the four reads see the same moment.
-            try db.execute("BEGIN")
-            defer { try? db.execute("COMMIT") }
-            let user = SQLValue.text(id.rawValue)
-            let recent = try db.query(
-                "SELECT campaign_id, ad_id, at FROM events WHERE user_id = ? AND type = 'impression' AND at >= ? ORDER BY at",
-                [user, .integer(since.milliseconds)]
-            ) { ImpressionRecord(userID: id, campaignID: CampaignID($0.int(0)), adID: AdID($0.int(1)), at: Timestamp(milliseconds: $0.int(2))) }
-            let lifetime = try db.query(
-                "SELECT campaign_id, ad_id, COUNT(*) FROM events WHERE user_id = ? AND type = 'impression' GROUP BY campaign_id, ad_id ORDER BY campaign_id, ad_id",
-                [user]
-            ) { ImpressionCount(userID: id, campaignID: CampaignID($0.int(0)), adID: AdID($0.int(1)), impressions: Int($0.int(2))) }
-            let hides = try db.query(
-                """
-                SELECT e.ad_id, c.advertiser_id, e.type FROM events e JOIN campaigns c ON c.id = e.campaign_id
-                WHERE e.user_id = ? AND e.type IN ('hide', 'hide_advertiser', 'not_relevant') ORDER BY e.at, e.placement_key
-                """, [user]
-            ) {
-                HideRecord(userID: id, adID: AdID($0.int(0)), advertiserID: AdvertiserID($0.int(1)), type: try Self.enumValue(EventType.self, $0.text(2)))
+            try db.readTransaction {
+                let user = SQLValue.text(id.rawValue)
+                let recent = try db.query(
+                    "SELECT campaign_id, ad_id, at FROM events WHERE user_id = ? AND type = 'impression' AND at >= ? ORDER BY at",
+                    [user, .integer(since.milliseconds)]
+                ) { ImpressionRecord(userID: id, campaignID: CampaignID($0.int(0)), adID: AdID($0.int(1)), at: Timestamp(milliseconds: $0.int(2))) }
+                let lifetime = try db.query(
+                    "SELECT campaign_id, ad_id, COUNT(*) FROM events WHERE user_id = ? AND type = 'impression' GROUP BY campaign_id, ad_id ORDER BY campaign_id, ad_id",
+                    [user]
+                ) { ImpressionCount(userID: id, campaignID: CampaignID($0.int(0)), adID: AdID($0.int(1)), impressions: Int($0.int(2))) }
+                let hides = try db.query(
+                    """
+                    SELECT e.ad_id, c.advertiser_id, e.type FROM events e JOIN campaigns c ON c.id = e.campaign_id
+                    WHERE e.user_id = ? AND e.type IN ('hide', 'hide_advertiser', 'not_relevant') ORDER BY e.at, e.placement_key
+                    """, [user]
+                ) {
+                    HideRecord(userID: id, adID: AdID($0.int(0)), advertiserID: AdvertiserID($0.int(1)), type: try Self.enumValue(EventType.self, $0.text(2)))
+                }
+                return UserRecord(profile: try Self.profile(id, db), recent: recent, lifetime: lifetime, hides: hides)
             }
-            return UserRecord(profile: try Self.profile(id, db), recent: recent, lifetime: lifetime, hides: hides)
         }
     }
 

@@ -35,16 +35,11 @@ public final class CatalogPublisher: Sendable {
         self.published = Mutex(CatalogSnapshot(campaigns: [:], ads: [:], campaignSlots: [:], adSlots: [:]))
     }
 
-    /// Loads every campaign and ad from the store and publishes them; returns the catalog
-    /// revision they were read at (for `catalogChanges(after:)`).
-    @discardableResult
-    public func load(from store: some AdStore) async throws -> Int64 {
-        // After -1: rows imported with revision 0 too, all from one snapshot.
-        let changes = try await store.catalogChanges(after: -1)
-        take(changes)
-        storeRevision.withLock { $0 = max($0, changes.revision) }
+    /// Loads every campaign and ad from the store and publishes them: the first pull, from
+    /// revision -1 (rows imported with revision 0 too, all from one snapshot).
+    public func load(from store: some AdStore) async throws {
+        try await pullChanges(from: store)
         publishIfChanged()
-        return changes.revision
     }
 
     /// Reads the campaigns and ads written to the store since the last load or pull (by any node
@@ -60,7 +55,7 @@ public final class CatalogPublisher: Sendable {
 
     /// Puts changed campaigns and ads in the catalog (each unless a newer revision of it is
     /// already there); the next `publishIfChanged()` serves them.
-    public func take(_ changes: CatalogChanges) {
+    private func take(_ changes: CatalogChanges) {
         guard !changes.campaigns.isEmpty || !changes.ads.isEmpty else { return }
         master.withLock { m in
             for campaign in changes.campaigns where (m.campaigns[campaign.id]?.revision ?? .min) <= campaign.revision {

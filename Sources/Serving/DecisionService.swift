@@ -273,6 +273,11 @@ public final class DecisionService: Sendable {
     func user(_ id: UserID) async throws -> UserCache.Entry {
         let now = clock.now().milliseconds
         if let entry = users.lookup(id, now: now) { return entry }
+        return try await loadUser(id, now: now)
+    }
+
+    /// Reads a user from the store into the cache (see `user(_:)`).
+    private func loadUser(_ id: UserID, now: Int64) async throws -> UserCache.Entry {
         var attempt = 0
         while true {
             let ticket = users.ticket(for: id)
@@ -291,10 +296,11 @@ public final class DecisionService: Sendable {
     /// outage. After the store failed to answer, decisions skip it for `storeRetryAfter`
     /// rather than each wait for it.
     func userIfReachable(_ id: UserID) async throws -> UserCache.Entry? {
-        if let entry = users.lookup(id, now: clock.now().milliseconds) { return entry }
+        let now = clock.now().milliseconds
+        if let entry = users.lookup(id, now: now) { return entry }
         if let until = storeAwayUntil.withLock({ $0 }), ContinuousClock.now < until { return nil }
         do {
-            return try await user(id)
+            return try await loadUser(id, now: now)
         } catch let error as AdServeError where error.code == .unavailable {
             storeAwayUntil.withLock { $0 = ContinuousClock.now + Self.storeRetryAfter }
             return nil

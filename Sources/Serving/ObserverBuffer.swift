@@ -19,10 +19,8 @@ public final class ObserverBuffer: ServingObserver {
         var head = 0
         var count = 0
         var dropped = 0
-        var accepted = 0
 
         mutating func push(_ work: Work) {
-            accepted += 1
             if count == slots.count {
                 // Full: the oldest goes.
                 slots[head] = work
@@ -91,8 +89,8 @@ public final class ObserverBuffer: ServingObserver {
         }
     }
 
-    /// Work waiting now, work dropped because the buffer was full, and work accepted, since start.
-    public var counts: (waiting: Int, dropped: Int, accepted: Int) {
-        ring.withLock { ($0.count, $0.dropped, $0.accepted) }
+    /// Work waiting now, and work dropped since start because the buffer was full.
+    public var counts: (waiting: Int, dropped: Int) {
+        ring.withLock { ($0.count, $0.dropped) }
     }
 }

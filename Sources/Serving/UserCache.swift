@@ -149,12 +149,9 @@ public final class UserCache: Sendable {
     public func lookup(_ id: UserID, now: Int64) -> Entry? {
         let (box, _) = place(id)
         return box.state.withLock { shard -> Entry? in
-            guard var entry = shard.entries[id] else { return nil }
+            guard let entry = shard.entries[id] else { return nil }
             if let maxAge, now - entry.loadedAt >= maxAge || now < entry.loadedAt { return nil }
-            if !entry.referenced {
-                entry.referenced = true
-                shard.entries[id] = entry
-            }
+            if !entry.referenced { shard.entries[id]?.referenced = true }
             return entry
         }
     }

@@ -140,20 +140,8 @@ public struct DecisionBenchmark: Sendable {
             let user = world.userIDs[Int.random(in: 0..<world.userIDs.count, using: &rng)]
             return (user, FeedContext(device: World.devices.randomElement(using: &rng), hour: Int.random(in: 0...23, using: &rng)))
         }
-        // Latencies in nanoseconds, to 3 significant digits.
-        var latencies = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
-        var served = 0
         progress("timing \(requests) decisions")
-        let begin = ContinuousClock.now
-        for _ in 0..<requests {
-            let (user, context) = request()
-            let started = ContinuousClock.now
-            let decision = try await serving.decide(userID: user, context: context, organicCount: organicCount)
-            _ = latencies.record(UInt64(max(0, (ContinuousClock.now - started).inSeconds * 1e9)))
-            served += decision.placements.count
-        }
-        let seconds = (ContinuousClock.now - begin).inSeconds
-        func milliseconds(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e6 }
+        let timed = try await TimedDecisions.run(serving, count: requests, organicCount: organicCount) { _ in request() }
         let memory = ResidentMemory.read()
         var audit: CandidateAudit.Counts?
         if let retriever = serving.retriever, auditDecisions > 0 {
@@ -170,9 +158,9 @@ public struct DecisionBenchmark: Sendable {
         return Result(
             ranker: ranker.rawValue, candidates: ranker == .ml ? candidates : 0, value_pool: ranker == .ml && candidates > 0 ? valuePool : 0,
             ads: size.ads, users: size.users, requests: requests,
-            p50_ms: milliseconds(latencies.valueAtPercentile(50)), p99_ms: milliseconds(latencies.valueAtPercentile(99)),
-            mean_ms: latencies.mean / 1e6, max_ms: milliseconds(latencies.max), decisions_per_s: Double(requests) / seconds,
-            ads_per_decision: Double(served) / Double(requests), active_campaigns: serving.catalog.snapshot.activeCampaignCount,
+            p50_ms: timed.milliseconds(atPercentile: 50), p99_ms: timed.milliseconds(atPercentile: 99),
+            mean_ms: timed.latencies.mean / 1e6, max_ms: Double(timed.latencies.max) / 1e6, decisions_per_s: timed.decisionsPerSecond,
+            ads_per_decision: timed.adsPerDecision, active_campaigns: serving.catalog.snapshot.activeCampaignCount,
             rss_mb: memory.current, peak_rss_mb: memory.peak, training_s: training?.seconds, index_build_s: indexBuild?.seconds,
             index_mb: indexBuild?.megabytes, training_clicks: training?.clicks, candidate_recall: audit?.recall,
             candidate_value_share: audit?.valueShare, audited_decisions: audit?.decisions)
@@ -237,6 +225,36 @@ final class LogBuffer: Sendable {
     private let stored = Mutex<[ServeLogLine]>([])
     func append(_ line: ServeLogLine) { stored.withLock { $0.append(line) } }
     var lines: [ServeLogLine] { stored.withLock { $0 } }
+}
+
+/// Decisions timed one after the other, each from its request to its answer.
+struct TimedDecisions {
+    /// Latencies in nanoseconds, to 3 significant digits.
+    var latencies = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+    var count = 0
+    var adsPlaced = 0
+    var seconds = 0.0
+
+    /// Times `count` decisions of the users and contexts `next` gives for each index.
+    static func run(
+        _ serving: DecisionService, count: Int, organicCount: Int, next: (Int) -> (UserID, FeedContext)
+    ) async throws -> TimedDecisions {
+        var timed = TimedDecisions(count: count)
+        let begin = ContinuousClock.now
+        for i in 0..<count {
+            let (user, context) = next(i)
+            let started = ContinuousClock.now
+            let decision = try await serving.decide(userID: user, context: context, organicCount: organicCount)
+            _ = timed.latencies.record(UInt64(max(0, (ContinuousClock.now - started).inSeconds * 1e9)))
+            timed.adsPlaced += decision.placements.count
+        }
+        timed.seconds = (ContinuousClock.now - begin).inSeconds
+        return timed
+    }
+
+    func milliseconds(atPercentile percentile: Double) -> Double { Double(latencies.valueAtPercentile(percentile)) / 1e6 }
+    var decisionsPerSecond: Double { Double(count) / max(seconds, 1e-9) }
+    var adsPerDecision: Double { Double(adsPlaced) / Double(max(1, count)) }
 }
 
 /// This process's resident memory from /proc/self/status (Linux), in megabytes; zeros elsewhere.

@@ -1,6 +1,5 @@
 import Domain
 import Foundation
-import Histogram
 import Serving
 import Storage
 
@@ -116,20 +115,10 @@ public struct UserScaleBenchmark: Sendable {
     }
 
     private func time(_ serving: DecisionService, count: Int, next: (Int) -> (UserID, FeedContext)) async throws -> Pass {
-        var latencies = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
-        var served = 0
-        let begin = ContinuousClock.now
-        for i in 0..<count {
-            let (user, context) = next(i)
-            let started = ContinuousClock.now
-            let decision = try await serving.decide(userID: user, context: context, organicCount: 20)
-            _ = latencies.record(UInt64(max(0, (ContinuousClock.now - started).inSeconds * 1e9)))
-            served += decision.placements.count
-        }
-        let seconds = (ContinuousClock.now - begin).inSeconds
+        let timed = try await TimedDecisions.run(serving, count: count, organicCount: 20, next: next)
         return Pass(
-            requests: count, p50_ms: Double(latencies.valueAtPercentile(50)) / 1e6, p99_ms: Double(latencies.valueAtPercentile(99)) / 1e6,
-            mean_ms: latencies.mean / 1e6, decisions_per_s: Double(count) / max(seconds, 1e-9), ads_per_decision: Double(served) / Double(max(1, count)))
+            requests: count, p50_ms: timed.milliseconds(atPercentile: 50), p99_ms: timed.milliseconds(atPercentile: 99),
+            mean_ms: timed.latencies.mean / 1e6, decisions_per_s: timed.decisionsPerSecond, ads_per_decision: timed.adsPerDecision)
     }
 
     /// The catalog, then the users and their history in chunks of 50,000 users (one transaction each).

@@ -39,7 +39,6 @@ public protocol AdStore: Sendable {
     func updateCampaign(_ id: CampaignID, _ change: @escaping @Sendable (inout Campaign) throws -> Void) async throws -> Campaign
     func campaign(_ id: CampaignID) async throws -> Campaign?
     func campaigns(of advertiser: AdvertiserID) async throws -> [Campaign]
-    func allCampaigns() async throws -> [Campaign]
 
     /// Inserts an ad; its `id` and `revision` are ignored and assigned by the store.
     func createAd(_ ad: Ad) async throws -> Ad

@@ -136,6 +136,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "A paused campaign's earlier tokens are charged for this long after the pause, then not: a duration or seconds.")
     var pauseGrace = "5m"
 
+    /// `--user-cache-ttl` in milliseconds; nil for `0` (users stay until evicted).
+    func userCacheMaxAge() throws -> Int64? {
+        userCacheTtl == "0" ? nil : try DurationText.parse(userCacheTtl, option: "user-cache-ttl")
+    }
+
     func validate() throws {
         guard (1...8760).contains(tokenHours) else { throw ValidationError("--token-hours must be between 1 and 8760") }
         guard (0...0.5).contains(exploreShare) else { throw ValidationError("--explore-share must be between 0 and 0.5") }
@@ -154,6 +159,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let store, PostgresStore.isURL(store) { _ = try PostgresStore.Address(url: store) }
         guard (1...1_000).contains(storeConnections) else { throw ValidationError("--store-connections must be between 1 and 1000") }
         guard try DurationText.parse(fleetSync, option: "fleet-sync") >= 10 else { throw ValidationError("--fleet-sync must be at least 10ms") }
+        guard userCache >= 0 else { throw ValidationError("--user-cache must not be negative") }
+        guard learningBuffer >= 1 else { throw ValidationError("--learning-buffer must be at least 1") }
+        _ = try userCacheMaxAge()
         _ = try learningWindows()
         var scratch = APIConfiguration(adminKey: "")
         try applyLimits(to: &scratch)
@@ -244,10 +252,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.engagement = EngagementCost(hideMicros: hideCostMicros)
         configuration.lossSampleRate = lossSampleRate
         configuration.pacing = noPacing ? nil : BudgetPacer.Settings()
-        guard userCache >= 0 else { throw ValidationError("--user-cache must not be negative") }
-        guard learningBuffer >= 1 else { throw ValidationError("--learning-buffer must be at least 1") }
         configuration.userCacheCapacity = userCache
-        configuration.userStateMaxAgeMilliseconds = userCacheTtl == "0" ? nil : try DurationText.parse(userCacheTtl, option: "user-cache-ttl")
+        configuration.userStateMaxAgeMilliseconds = try userCacheMaxAge()
         var reloader: ModelReloader?
         var onlineLearner: OnlineLearner?
         var rankerInUse: any Ranker = RuleBasedRanker()
