@@ -40,6 +40,16 @@ public enum StableHash {
         return hash
     }
 
+    /// SplitMix64's finalizer: every input bit affects every output bit (FNV-1a's low bits
+    /// depend only on the input bytes' low bits, so a hash taken modulo a small number needs it).
+    @inlinable @inline(__always)
+    public static func mix(_ x: UInt64) -> UInt64 {
+        var z = x
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
     @inlinable
     static func fnv1a(bytes: UnsafeBufferPointer<UInt8>, seed: UInt64) -> UInt64 {
         var hash = seed

@@ -57,12 +57,12 @@ public struct FeatureHasher: Sendable, Equatable {
 
     @inline(__always)
     public func key(namespaceSeed: UInt64, value: Int64) -> UInt64 {
-        Self.mix(namespaceSeed ^ UInt64(bitPattern: value) &* 0x9E37_79B9_7F4A_7C15)
+        StableHash.mix(namespaceSeed ^ UInt64(bitPattern: value) &* 0x9E37_79B9_7F4A_7C15)
     }
 
     /// The key of the conjunction of two features (a cross), order-sensitive.
     public func cross(_ a: UInt64, _ b: UInt64) -> UInt64 {
-        Self.mix(a &* 0xBF58_476D_1CE4_E5B9 ^ (b &+ 0x94D0_49BB_1331_11EB))
+        StableHash.mix(a &* 0xBF58_476D_1CE4_E5B9 ^ (b &+ 0x94D0_49BB_1331_11EB))
     }
 
     /// The table slot of a key.
@@ -71,14 +71,6 @@ public struct FeatureHasher: Sendable, Equatable {
         UInt32(truncatingIfNeeded: (key ^ (key >> 29)) & UInt64(dimension - 1))
     }
 
-    /// SplitMix64's finalizer: every input bit affects every output bit.
-    @inline(__always)
-    static func mix(_ x: UInt64) -> UInt64 {
-        var z = x
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 
     /// The bias feature every example carries (hashed once, not per example).
     public private(set) var biasIndex: UInt32

@@ -40,6 +40,9 @@ public struct ServingConfiguration: Sendable {
     public var arm = "default"
     /// In a budget-split experiment, the campaigns this arm serves (`CampaignSlice`); nil: all.
     public var campaignSlice: CampaignSlice?
+    /// In a budget-split experiment whose arms pool their ads' history, the copies of each ad
+    /// (one per arm): every event counts for all of them (`DeliveryState.historyCopies`). 1: none.
+    public var historyCopies = 1
     /// Budget pacing over the day (`BudgetPacer`); off by default (`serve` turns it on): the
     /// simulator and tests run without it unless they ask.
     public var pacing: BudgetPacer.Settings?
@@ -156,7 +159,7 @@ public final class DecisionService: Sendable {
     ) async throws -> DecisionService {
         let key = try await store.secret(named: Self.tokenSecretName) { Secrets.randomBytes(32) }
         let previous = try await store.previousSecret(named: Self.tokenSecretName)
-        let delivery = DeliveryState(youngBelow: configuration.exploration.maxImpressions)
+        let delivery = DeliveryState(youngBelow: configuration.exploration.maxImpressions, historyCopies: configuration.historyCopies)
         let catalog = CatalogPublisher(delivery: delivery)
         try await catalog.load(from: store)
         try await delivery.restore(from: store, catalog: catalog, now: clock.now())

@@ -47,6 +47,28 @@ public final class DeliveryState: Sendable {
         var young: [Int32] = []
         var youngBelow: Int64
 
+        /// Adds one event to an ad's counters and, for a conversion campaign's click or
+        /// conversion, to its advertiser's totals.
+        mutating func count(_ event: EventRecord, adSlot: Int?, advertiser: Int64?) {
+            switch event.type {
+            case .impression:
+                if let adSlot, adSlot < ads.count {
+                    ads[adSlot].impressions += 1
+                    if ads[adSlot].impressions == youngBelow { removeYoung(Int32(adSlot)) }
+                }
+            case .click:
+                if let adSlot, adSlot < ads.count {
+                    if event.invalidReason == nil { ads[adSlot].clicks += 1 } else { ads[adSlot].invalidClicks += 1 }
+                }
+                if event.invalidReason == nil, let advertiser { advertisers[advertiser, default: RateTotals()].clicks += 1 }
+            case .conversion:
+                if let adSlot, adSlot < ads.count { ads[adSlot].conversions += 1 }
+                if let advertiser { advertisers[advertiser, default: RateTotals()].conversions += 1 }
+            case .hide, .hideAdvertiser, .notRelevant:
+                if let adSlot, adSlot < ads.count { ads[adSlot].hides += 1 }
+            }
+        }
+
         mutating func removeYoung(_ slot: Int32) {
             var low = 0
             var high = young.count
@@ -59,6 +81,11 @@ public final class DeliveryState: Sendable {
     }
 
     let state: Mutex<State>
+    /// Copies of each ad and advertiser in a budget-split experiment (one per arm,
+    /// `CampaignSlice`) whose history is pooled: an event's counters are added to every copy,
+    /// so each arm's rule-based rates, exploration and pooled P(conversion) read the ad's whole
+    /// history, as one ad's counters would in production, while budgets stay split. 1: no copies.
+    let historyCopies: Int
 
     struct RateTotals {
         var clicks: Int64 = 0
@@ -67,8 +94,9 @@ public final class DeliveryState: Sendable {
 
     /// `youngBelow`: ads with fewer impressions are young, candidates for exploration
     /// (`ExplorationPolicy.maxImpressions`).
-    public init(youngBelow: Int64 = ExplorationPolicy.defaultMaxImpressions) {
+    public init(youngBelow: Int64 = ExplorationPolicy.defaultMaxImpressions, historyCopies: Int = 1) {
         state = Mutex(State(youngBelow: youngBelow))
+        self.historyCopies = max(1, historyCopies)
     }
 
     func ensureCapacity(campaigns: Int, ads: Int) {
@@ -158,10 +186,10 @@ public final class DeliveryState: Sendable {
     /// user's part is `UserCache.apply`; `DecisionService.applyRecorded` does both).
     public func apply(_ event: EventRecord, charged: Micros, snapshot: CatalogSnapshot) {
         let campaignSlot = snapshot.campaignSlots[event.campaignID].map(Int.init)
-        let adSlot = snapshot.adSlots[event.adID].map(Int.init)
         let campaign = snapshot.campaignsByID[event.campaignID]
         let advertiser = (event.type == .click || event.type == .conversion) && campaign?.objective == .conversions ? campaign?.advertiserID.rawValue : nil
         let day = event.at.day
+        let copies = historyCopies
         state.withLock { s in
             if let campaignSlot, campaignSlot < s.spend.count, charged > 0 {
                 s.spend[campaignSlot].roll(to: day)
@@ -169,22 +197,16 @@ public final class DeliveryState: Sendable {
                 if day == s.spend[campaignSlot].day { s.spend[campaignSlot].today += charged }
                 s.spend[campaignSlot].total += charged
             }
-            switch event.type {
-            case .impression:
-                if let adSlot, adSlot < s.ads.count {
-                    s.ads[adSlot].impressions += 1
-                    if s.ads[adSlot].impressions == s.youngBelow { s.removeYoung(Int32(adSlot)) }
-                }
-            case .click:
-                if let adSlot, adSlot < s.ads.count {
-                    if event.invalidReason == nil { s.ads[adSlot].clicks += 1 } else { s.ads[adSlot].invalidClicks += 1 }
-                }
-                if event.invalidReason == nil, let advertiser { s.advertisers[advertiser, default: RateTotals()].clicks += 1 }
-            case .conversion:
-                if let adSlot, adSlot < s.ads.count { s.ads[adSlot].conversions += 1 }
-                if let advertiser { s.advertisers[advertiser, default: RateTotals()].conversions += 1 }
-            case .hide, .hideAdvertiser, .notRelevant:
-                if let adSlot, adSlot < s.ads.count { s.ads[adSlot].hides += 1 }
+            guard copies > 1 else {
+                s.count(event, adSlot: snapshot.adSlots[event.adID].map(Int.init), advertiser: advertiser)
+                return
+            }
+            // Spend is the copy's own; the history is every copy's.
+            let ad = CampaignSlice.original(of: event.adID.rawValue, count: copies)
+            let owner = advertiser.map { CampaignSlice.original(of: $0, count: copies) }
+            for index in 0..<copies {
+                let slice = CampaignSlice(index: index, count: copies)
+                s.count(event, adSlot: snapshot.adSlots[AdID(slice.copy(of: ad))].map(Int.init), advertiser: owner.map(slice.copy(of:)))
             }
         }
     }

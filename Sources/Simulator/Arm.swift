@@ -161,8 +161,10 @@ public enum Arms {
         return arms
     }
 
-    /// Which arm a user is in: a stable hash of the user id, salted per experiment.
+    /// Which arm a user is in: a stable hash of the user id, salted per experiment and mixed,
+    /// so every seed draws a new partition (FNV-1a alone modulo 2 is the parity of the id's
+    /// digits: the salt could only swap the two halves).
     public static func assign(_ user: UserID, arms: Int, salt: UInt64) -> Int {
-        Int(StableHash.fnv1a(user.rawValue, seed: 0xcbf2_9ce4_8422_2325 ^ salt) % UInt64(max(1, arms)))
+        Int(StableHash.mix(StableHash.fnv1a(user.rawValue) ^ StableHash.mix(salt)) % UInt64(max(1, arms)))
     }
 }

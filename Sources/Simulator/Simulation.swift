@@ -33,6 +33,11 @@ public struct Simulation: Sendable {
         public var arms: [String] = ["baseline", "random"]
         /// How campaign budgets are shared between arms (`BudgetMode`): split by default.
         public var budgets = BudgetMode.split
+        /// Whether split arms pool their ads' history (`HistoryMode`): pooled by default.
+        public var history = HistoryMode.pooled
+        /// Budget pacing (`BudgetPacer`), stepped every simulated second as `serve` steps it
+        /// at each fleet sync; nil: campaigns spend as fast as they win.
+        public var pacing: BudgetPacer.Settings?
         /// How every arm's winners are priced (`Auction`).
         public var pricing = AuctionRules.Pricing.secondPrice
         /// Learning arms: labelled clicks that close a retraining period until a retrain is adopted.
@@ -60,8 +65,22 @@ public struct Simulation: Sendable {
         case split, shared
     }
 
+    /// Whose impressions, clicks, conversions and hides an ad's counters hold when budgets are
+    /// split. `pooled` (the default): every arm's, as production keeps one history per ad
+    /// whatever experiment its viewers are in; the rule-based rates, exploration and pooled
+    /// P(conversion) of every arm then start from the same evidence, so two arms running one
+    /// policy stop drifting apart on which ads their early clicks happened to favour (what made
+    /// A/A runs disagree). `per-arm`: each arm's copies count only that arm's events. Learned
+    /// models train on their own arm's logs either way.
+    public enum HistoryMode: String, Sendable, CaseIterable {
+        case pooled
+        case perArm = "per-arm"
+    }
+
     public let configuration: Configuration
     public init(configuration: Configuration) { self.configuration = configuration }
+    /// When every run's first day begins: 2026-06-01 00:00 UTC.
+    public static let start = Timestamp(milliseconds: 1_780_272_000_000)
 
     /// What a run produced: the report and, for checks, a few totals.
     public struct Outcome: Sendable {
@@ -86,7 +105,7 @@ public struct Simulation: Sendable {
         guard !arms.isEmpty else { throw AdServeError.invalid("arms", "name at least one arm") }
         guard config.days > 0 else { throw AdServeError.invalid("days", "must be positive") }
 
-        let start = Timestamp(milliseconds: 1_780_272_000_000)  // 2026-06-01 00:00 UTC
+        let start = Self.start
         let world = World(size: config.size, seed: config.seed, start: start, kind: config.world)
         guard try await store.isEmpty() else { throw AdServeError.invalid("store", "the simulation needs an empty store") }
         var batch = world.batch
@@ -108,6 +127,8 @@ public struct Simulation: Sendable {
         var serving = ServingConfiguration()
         serving.userCacheCapacity = 2 * config.size.users
         serving.auction.pricing = config.pricing
+        serving.historyCopies = config.history == .pooled ? copies : 1
+        serving.pacing = config.pacing
         let base = try await DecisionService.open(store: store, clock: clock, configuration: serving, decisionIDs: DecisionIDGenerator(prefix: config.seed))
         // With split budgets each arm's path is built on a base that serves only its slice.
         let paths = arms.enumerated().map { index, arm in
@@ -137,9 +158,14 @@ public struct Simulation: Sendable {
             let dayEnd = dayStart.adding(milliseconds: Timestamp.millisecondsPerDay)
             state.scheduleSessions(day: day, dayStart: dayStart, behaviour: config.behaviour)
             var lastRefresh = dayStart
+            var lastPace = dayStart.milliseconds - 1_000
             while let next = state.queue.min, next.time < dayEnd {
                 _ = state.queue.removeMin()
                 clock.set(next.time)
+                if let pacer = base.pacer, next.time.milliseconds - lastPace >= 1_000 {
+                    pacer.tick(now: next.time, snapshot: base.catalog.snapshot, delivery: base.delivery)
+                    lastPace = next.time.milliseconds
+                }
                 if next.time.milliseconds - lastRefresh.milliseconds >= 10 * 60_000 {
                     for arm in arms { try arm.advance(to: next.time) }
                     for path in paths { path.refresh(rebuildRanking: true) }
@@ -188,7 +214,7 @@ public struct Simulation: Sendable {
         let report = SimulationReport(
             seed: config.seed, days: config.days, users: config.size.users, ads: world.batch.ads.count,
             campaigns: world.batch.campaigns.count, world: world, content: config.content, arms: arms.map(\.name), state: state, userArm: userArm,
-            budgetDays: budgetDays, budgetMode: config.budgets.rawValue)
+            budgetDays: budgetDays, budgetMode: config.budgets.rawValue, historyMode: copies > 1 ? config.history.rawValue : nil)
         return Outcome(
             report: report, chargedMicros: state.totalCharged, storeSpendMicros: storeSpend, maxOverspendMicros: overspend,
             notes: Dictionary(arms.map { ($0.name, $0.notes) }, uniquingKeysWith: +))

@@ -176,6 +176,8 @@ public struct SimulationReport: Sendable, Codable, Equatable {
     public var budgets: [BudgetDay]
     /// How campaign budgets were shared between arms (`Simulation.BudgetMode`).
     public var budgetMode: String
+    /// With split budgets, whether the arms pooled their ads' history (`Simulation.HistoryMode`).
+    public var historyMode: String?
     /// Every arm but the first against the first (the control), keyed by arm.
     public var comparisons: [String: Comparison]
 
@@ -203,7 +205,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
 
     init(
         seed: UInt64, days: Int, users: Int, ads: Int, campaigns: Int, world: World, content: Bool, arms names: [String], state: RunState,
-        userArm: [Int], budgetDays: [BudgetDay], budgetMode: String
+        userArm: [Int], budgetDays: [BudgetDay], budgetMode: String, historyMode: String? = nil
     ) {
         self.world = world.kind.rawValue
         self.content = content
@@ -260,6 +262,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
         }
         self.arms = arms
         self.budgetMode = budgetMode
+        self.historyMode = historyMode
         var comparisons: [String: Comparison] = [:]
         if let control = estimatesByArm.first, let controlName = names.first, let controlArm = arms[controlName] {
             for (arm, name) in names.enumerated().dropFirst() {

@@ -27,6 +27,9 @@ struct SimulateCommand: AsyncParsableCommand {
     var warmUpClicks = MLArm.defaultWarmUpClicks
     @Option(help: "How arms share campaign budgets: split (each campaign copied per arm with the arm's share of its budgets; arms never compete) or shared (every arm draws on the same budgets).")
     var budgets = Simulation.BudgetMode.split.rawValue
+    @Option(help: "With split budgets, whose events an ad's counters hold: pooled (every arm's, one history per ad as in production) or per-arm (each arm's copies count only that arm's events).")
+    var adHistory = Simulation.HistoryMode.pooled.rawValue
+    @Flag(help: "Pace every campaign's daily budget over the day, as `serve` does by default.") var pacing = false
     @Option(help: "Pricing of every arm: second (generalized second price) or first (winners pay their bids).")
     var pricing = AuctionRules.Pricing.secondPrice.rawValue
     @Option(help: "Campaigns created on day 4, whose ads' learning is measured (default: 5% of the campaigns).") var newCampaigns: Int?
@@ -40,6 +43,7 @@ struct SimulateCommand: AsyncParsableCommand {
         guard (newCampaigns ?? 0) >= 0 else { throw ValidationError("--new-campaigns must not be negative") }
         guard warmUpClicks >= 0 else { throw ValidationError("--warm-up-clicks must not be negative") }
         guard Simulation.BudgetMode(rawValue: budgets) != nil else { throw ValidationError("--budgets must be split or shared") }
+        guard Simulation.HistoryMode(rawValue: adHistory) != nil else { throw ValidationError("--ad-history must be pooled or per-arm") }
         guard AuctionRules.Pricing(rawValue: pricing) != nil else { throw ValidationError("--pricing must be second or first") }
         for name in arms.split(separator: ",") {
             if let problem = Arms.problem(String(name)) { throw ValidationError(problem.message) }
@@ -54,6 +58,8 @@ struct SimulateCommand: AsyncParsableCommand {
         configuration.pricing = AuctionRules.Pricing(rawValue: pricing) ?? .secondPrice
         configuration.world = World.Kind(rawValue: world) ?? .topics
         configuration.budgets = Simulation.BudgetMode(rawValue: budgets) ?? .split
+        configuration.history = Simulation.HistoryMode(rawValue: adHistory) ?? .pooled
+        configuration.pacing = pacing ? BudgetPacer.Settings() : nil
         configuration.days = days
         configuration.seed = seed
         configuration.arms = arms.split(separator: ",").map(String.init)

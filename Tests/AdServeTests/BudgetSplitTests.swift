@@ -1,9 +1,10 @@
 import Domain
 import Foundation
 import SQLiteStorage
-import Serving
+@testable import Serving
 @testable import Simulator
 import Storage
+import TestSupport
 import Testing
 
 /// Budget-split experiments: each arm a separate market with its share of every budget, and
@@ -60,6 +61,7 @@ import Testing
         let outcome = try await Simulation(configuration: c).run(log: { logs.add($0) })
         let report = outcome.report
         #expect(report.budgetMode == "split")
+        #expect(report.historyMode == "pooled")
         #expect(Set(report.arms.keys) == ["baseline", "baseline-2"])
         let impressions = logs.lines.filter { $0.kind == .impression }
         #expect(impressions.count > 1_000)
@@ -88,6 +90,75 @@ import Testing
         #expect(RunState.expectedCharge(.awareness, price: 2_500_000, pClick: 0.02, pConversion: 0.1) == 2_500)
         #expect(RunState.expectedCharge(.traffic, price: 500_000, pClick: 0.02, pConversion: 0.1) == 10_000)
         #expect(abs(RunState.expectedCharge(.conversions, price: 10_000_000, pClick: 0.02, pConversion: 0.1) - 20_000) < 1e-6)
+    }
+
+    /// Pooled history: an event on one arm's copy of an ad counts in every copy's counters
+    /// (and its advertiser's pooled conversion totals in every copy of the advertiser), while
+    /// the spend stays the charged copy's. Per arm: the other copy hears nothing.
+    @Test(arguments: [1, 2]) func pooledHistoryCountsAnEventForEveryCopyButChargesOnlyItsOwn(historyCopies: Int) async throws {
+        let clock = ManualClock(TestWorld.start)
+        let world = World(size: World.Size(users: 50, ads: 200), seed: 2, start: clock.now())
+        let database = TemporaryDatabase()
+        let store = try SQLiteStore(path: database.path, durability: .scratch)
+        try await store.importBatch(Simulation.splitBudgets(world.batch, shares: [0.5, 0.5]))
+        var configuration = ServingConfiguration()
+        configuration.historyCopies = historyCopies
+        let serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration)
+        let snapshot = serving.catalog.snapshot
+        let original = try #require(world.batch.campaigns.first { $0.objective == .conversions })
+        let ad = try #require(world.batch.ads.first { $0.campaignID == original.id })
+        let (mine, theirs) = (CampaignSlice(index: 0, count: 2), CampaignSlice(index: 1, count: 2))
+        let user = world.userIDs[0]
+        for (type, price) in [(EventType.impression, Micros(0)), (.click, 0), (.conversion, 3_000_000)] {
+            serving.delivery.apply(
+                EventRecord(
+                    placementKey: "p/\(type)", type: type, userID: user, adID: AdID(mine.copy(of: ad.id.rawValue)),
+                    campaignID: CampaignID(mine.copy(of: original.id.rawValue)), decisionID: "d", priceMicros: price, at: clock.now()),
+                charged: price, snapshot: snapshot)
+        }
+        let counters = serving.delivery.state.withLock { s in
+            [mine, theirs].map { s.ads[Int(snapshot.adSlots[AdID($0.copy(of: ad.id.rawValue))]!)] }
+        }
+        let advertisers = serving.delivery.state.withLock { s in
+            [mine, theirs].map { s.advertisers[$0.copy(of: original.advertiserID.rawValue)] ?? DeliveryState.RateTotals() }
+        }
+        #expect(counters[0].impressions == 1 && counters[0].clicks == 1 && counters[0].conversions == 1)
+        #expect(advertisers[0].clicks == 1 && advertisers[0].conversions == 1)
+        let heard: Int64 = historyCopies == 2 ? 1 : 0
+        #expect(counters[1].impressions == heard && counters[1].clicks == heard && counters[1].conversions == heard)
+        #expect(advertisers[1].clicks == heard && advertisers[1].conversions == heard)
+        // Money is the charged copy's alone.
+        #expect(serving.spend(of: CampaignID(mine.copy(of: original.id.rawValue))).total == 3_000_000)
+        #expect(serving.spend(of: CampaignID(theirs.copy(of: original.id.rawValue))).total == 0)
+    }
+
+    /// `simulate --pacing` steps the pacer as the server does: the campaigns that an unpaced
+    /// day exhausts early (their last impression hours before midnight) are spread over the
+    /// day, so they serve later; and no budget is passed either way.
+    @Test func pacedRunsSpreadTheCampaignsThatWouldRunOutEarly() async throws {
+        func lastImpressions(pacing: Bool) async throws -> [Int64: Int64] {
+            var c = SimulatorTests.configuration(seed: 5, days: 1)
+            c.size = World.Size(users: 3_000, ads: 300)
+            c.arms = ["baseline"]
+            c.pacing = pacing ? BudgetPacer.Settings() : nil
+            let logs = LineCollector()
+            let outcome = try await Simulation(configuration: c).run(log: { logs.add($0) })
+            #expect(outcome.maxOverspendMicros <= 0)
+            var last: [Int64: Int64] = [:]
+            for line in logs.lines where line.kind == .impression {
+                guard let campaign = line.features?.campaignId else { continue }
+                last[campaign] = max(last[campaign] ?? 0, line.timeMs)
+            }
+            return last
+        }
+        let unpaced = try await lastImpressions(pacing: false)
+        let paced = try await lastImpressions(pacing: true)
+        let dayStart = Simulation.start.milliseconds
+        let evening = dayStart + 18 * Timestamp.millisecondsPerHour
+        let early = unpaced.filter { $0.value < evening }.map(\.key)
+        #expect(early.count >= 3, "the unpaced day should exhaust some campaigns early")
+        let hours = { (times: [Int64: Int64]) in early.map { Double((times[$0] ?? dayStart) - dayStart) / 3_600_000 }.reduce(0, +) / Double(early.count) }
+        #expect(hours(paced) > hours(unpaced) + 2, "paced: \(hours(paced)) h, unpaced: \(hours(unpaced)) h")
     }
 
     @Test func sharedBudgetsServeOneCatalog() async throws {
