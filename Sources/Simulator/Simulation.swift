@@ -33,8 +33,8 @@ public struct Simulation: Sendable {
         public var arms: [String] = ["baseline", "random"]
         /// How campaign budgets are shared between arms (`BudgetMode`): split by default.
         public var budgets = BudgetMode.split
-        /// Whether split arms pool their ads' history (`HistoryMode`): pooled by default.
-        public var history = HistoryMode.pooled
+        /// Whether split arms pool their ads' history (`HistoryMode`): per arm by default.
+        public var history = HistoryMode.perArm
         /// Budget pacing (`BudgetPacer`), stepped every simulated second as `serve` steps it
         /// at each fleet sync; nil: campaigns spend as fast as they win.
         public var pacing: BudgetPacer.Settings?
@@ -66,12 +66,12 @@ public struct Simulation: Sendable {
     }
 
     /// Whose impressions, clicks, conversions and hides an ad's counters hold when budgets are
-    /// split. `pooled` (the default): every arm's, as production keeps one history per ad
-    /// whatever experiment its viewers are in; the rule-based rates, exploration and pooled
-    /// P(conversion) of every arm then start from the same evidence, so two arms running one
-    /// policy stop drifting apart on which ads their early clicks happened to favour (what made
-    /// A/A runs disagree). `per-arm`: each arm's copies count only that arm's events. Learned
-    /// models train on their own arm's logs either way.
+    /// split. `per-arm` (the default): each arm's copies count only that arm's events, so no arm
+    /// learns from another's traffic. `pooled`: every arm's, as production keeps one history per
+    /// ad whatever experiment its viewers are in; two arms running one policy then stop drifting
+    /// apart on which ads their early clicks happened to favour (A/A CTR steadies), but a control
+    /// also learns from what a treatment explored, which shrinks the treatment's measured lift.
+    /// Learned models train on their own arm's logs either way.
     public enum HistoryMode: String, Sendable, CaseIterable {
         case pooled
         case perArm = "per-arm"

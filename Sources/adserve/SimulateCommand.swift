@@ -27,8 +27,8 @@ struct SimulateCommand: AsyncParsableCommand {
     var warmUpClicks = MLArm.defaultWarmUpClicks
     @Option(help: "How arms share campaign budgets: split (each campaign copied per arm with the arm's share of its budgets; arms never compete) or shared (every arm draws on the same budgets).")
     var budgets = Simulation.BudgetMode.split.rawValue
-    @Option(help: "With split budgets, whose events an ad's counters hold: pooled (every arm's, one history per ad as in production) or per-arm (each arm's copies count only that arm's events).")
-    var adHistory = Simulation.HistoryMode.pooled.rawValue
+    @Option(help: "With split budgets, whose events an ad's counters hold: per-arm (each arm's copies count only that arm's events) or pooled (every arm's, one history per ad as in production; a control then learns from a treatment's traffic).")
+    var adHistory = Simulation.HistoryMode.perArm.rawValue
     @Flag(help: "Pace every campaign's daily budget over the day, as `serve` does by default.") var pacing = false
     @Option(help: "Pricing of every arm: second (generalized second price) or first (winners pay their bids).")
     var pricing = AuctionRules.Pricing.secondPrice.rawValue
@@ -58,7 +58,7 @@ struct SimulateCommand: AsyncParsableCommand {
         configuration.pricing = AuctionRules.Pricing(rawValue: pricing) ?? .secondPrice
         configuration.world = World.Kind(rawValue: world) ?? .topics
         configuration.budgets = Simulation.BudgetMode(rawValue: budgets) ?? .split
-        configuration.history = Simulation.HistoryMode(rawValue: adHistory) ?? .pooled
+        configuration.history = Simulation.HistoryMode(rawValue: adHistory) ?? .perArm
         configuration.pacing = pacing ? BudgetPacer.Settings() : nil
         configuration.days = days
         configuration.seed = seed
