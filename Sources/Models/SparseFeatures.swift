@@ -71,7 +71,6 @@ public struct FeatureHasher: Sendable, Equatable {
         UInt32(truncatingIfNeeded: (key ^ (key >> 29)) & UInt64(dimension - 1))
     }
 
-
     /// The bias feature every example carries (hashed once, not per example).
     public private(set) var biasIndex: UInt32
 }

@@ -24,7 +24,7 @@ import Testing
     }
 
     @Test func splitBudgetsAddUpToTheOriginalsInProportionToTraffic() throws {
-        let world = World(size: World.Size(users: 300, ads: 100), seed: 4, start: Timestamp(milliseconds: 1_780_272_000_000), kind: .topics)
+        let world = World(size: World.Size(users: 300, ads: 100), seed: 4, start: Simulation.start, kind: .topics)
         let shares = [0.3, 0.7]
         let split = Simulation.splitBudgets(world.batch, shares: shares)
         #expect(split.campaigns.count == 2 * world.batch.campaigns.count)

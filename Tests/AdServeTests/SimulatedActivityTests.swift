@@ -80,7 +80,7 @@ import Training
         let logs = LineCollector()
         let report = try await Simulation(configuration: c).run(log: { logs.add($0) }).report
         #expect(report.newAds == 40 && report.newAdsDay == 2 && report.ads == 240)
-        let dayTwo = Timestamp(milliseconds: 1_780_272_000_000 + Timestamp.millisecondsPerDay)
+        let dayTwo = Simulation.start.adding(milliseconds: Timestamp.millisecondsPerDay)
         // Each arm serves its own copy of every ad (budgets are split): ad ids map back to the world's.
         let newAdImpressions = logs.lines.filter { $0.kind == .impression && CampaignSlice.original(of: $0.features?.adId ?? 1, count: 2) > 200 }
         #expect(!newAdImpressions.isEmpty)
