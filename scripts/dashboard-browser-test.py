@@ -19,13 +19,14 @@ Needs chromium and chromium-driver (Debian) and selenium (PyPI).
 import argparse
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+
+from free_port import free_port
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -47,6 +48,32 @@ def call(base, method, path, key, body=None):
         raise SystemExit(f"{method} {path}: {error.code} {error.read().decode()}")
 
 
+def start_server(binary, work, simulation, env, log):
+    """Starts `serve` on a free port and waits for /healthz; a second port is tried if the first
+    was taken between the pick and the bind. Exits with the server's log if it never answers."""
+    for attempt in range(3):
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen([binary, "serve", "--db", os.path.join(work, "adserve.db"), "--port", str(port),
+                                   "--content-encoder", "none", "--reserve-cpc-micros", "500000", "--simulation", simulation],
+                                  env=env, stdout=log, stderr=subprocess.STDOUT)
+        for _ in range(300):
+            if server.poll() is not None:
+                break
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1)
+                return server, base
+            except OSError:
+                time.sleep(0.1)
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        log.flush()
+        print(f"the server did not start on port {port} (attempt {attempt + 1})", file=sys.stderr)
+    print(open(os.path.join(work, "server.log")).read()[-3000:], file=sys.stderr)
+    raise SystemExit("the server did not start")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default=".build/debug/adserve")
@@ -54,8 +81,6 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.artifacts, exist_ok=True)
     work = tempfile.mkdtemp()
-    port = random.randint(20000, 40000)
-    base = f"http://127.0.0.1:{port}"
     env = dict(os.environ, ADSERVE_ADMIN_KEY=ADMIN, ADSERVE_FEED_KEY=FEED)
     log = open(os.path.join(work, "server.log"), "w")
     # A small simulation for the ads team's page (two arms, two days).
@@ -64,8 +89,7 @@ def main():
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # The one ad wins alone, so under second price it pays the reserve: at the campaign's bid (the
     # form's 0.50), a click is charged.
-    server = subprocess.Popen([args.binary, "serve", "--db", os.path.join(work, "adserve.db"), "--port", str(port),
-                               "--content-encoder", "none", "--reserve-cpc-micros", "500000", "--simulation", simulation], env=env, stdout=log, stderr=subprocess.STDOUT)
+    server, base = start_server(args.binary, work, simulation, env, log)
     driver = None
     step = 0
 
@@ -77,12 +101,6 @@ def main():
         print(f"  screenshot {path}")
 
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
         advertiser = call(base, "POST", "/v1/advertisers", ADMIN, {"name": "Acme Running"})
 
         options = webdriver.ChromeOptions()

@@ -35,6 +35,8 @@ import threading
 import time
 import urllib.parse
 
+from free_port import free_port
+
 ADMIN_KEY = "fleet-admin-key-0123456789"
 FEED_KEY = "fleet-feed-key-0123456789"
 
@@ -243,14 +245,16 @@ def main():
     print(f"fleet check: {args.nodes} nodes over {kind}, {args.seconds:.0f} s of load from {args.workers} clients"
           f"{'' if args.no_kill else ', one node killed with SIGKILL halfway'}; logs in {folder}", flush=True)
 
-    base_port = 21000 + random.randrange(20000)
+    ports = []
+    for _ in range(args.nodes):
+        ports.append(free_port(avoid=ports))
     nodes = []
     try:
         # The first node migrates the store; the others start on it together.
-        nodes.append(Node(0, args.binary, store, base_port, folder, args.fleet_sync))
+        nodes.append(Node(0, args.binary, store, ports[0], folder, args.fleet_sync))
         nodes[0].wait_ready()
         for i in range(1, args.nodes):
-            nodes.append(Node(i, args.binary, store, base_port + i, folder, args.fleet_sync))
+            nodes.append(Node(i, args.binary, store, ports[i], folder, args.fleet_sync))
         for node in nodes[1:]:
             node.wait_ready()
 

@@ -6,7 +6,7 @@
 set -euo pipefail
 bin=${1:-.build/debug/adserve}
 work=$(mktemp -d)
-port=$((20000 + RANDOM % 20000))
+port=$(python3 "$(dirname "$0")/free_port.py")
 key=kill9-admin-key-0123456789
 pid=""
 cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true; rm -rf "$work"; }

@@ -20,7 +20,7 @@ examples=${2:-25}
 spec=$(realpath Sources/API/openapi.yaml)
 venv=${ADSERVE_FUZZ_VENV:-/tmp/adserve-schemathesis}
 work=$(mktemp -d)
-port=$((20000 + RANDOM % 20000))
+port=$(python3 "$(dirname "$0")/free_port.py")
 key=fuzz-admin-key-0123456789
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; rm -rf "$work"; }
