@@ -121,11 +121,29 @@ public struct ClickFeatures: Sendable, Equatable {
     /// model needs most); absent from inputs logged before it existed.
     public static let version = 6
     public let hasher: FeatureHasher
+    public let set: FeatureSet
     /// The namespaces keyed per candidate, hashed once.
     private let ctr, age, seen, similarity, recent, share, rank: UInt64
 
-    public init(hasher: FeatureHasher) {
+    /// Which of the features a model reads (the encoding of each is the same).
+    ///
+    /// - `full`: all of them.
+    /// - `compact`: no identifiers, caption words, interests, content codes or crosses — the
+    ///   bias, the request's coarse context (age, gender, device, hour, session depth, hours
+    ///   since the last activity, hides) and the per-candidate signals (historical CTR, ad age,
+    ///   times seen, user·ad similarity, recent-topic weight, share and rank): a few dozen
+    ///   weights, which a few hundred clicks can learn, where the full set's sparse weights
+    ///   still add noise about as fast as signal.
+    ///
+    /// The trainer's search chooses between them on the examples after those it learns
+    /// (`TrainingConfiguration.chooseFeatureSet`); the model's metadata records the choice.
+    public enum FeatureSet: String, Sendable, Codable, CaseIterable {
+        case full, compact
+    }
+
+    public init(hasher: FeatureHasher, set: FeatureSet = .full) {
         self.hasher = hasher
+        self.set = set
         ctr = hasher.namespaceSeed("a.ctr")
         age = hasher.namespaceSeed("a.age")
         seen = hasher.namespaceSeed("x.seen")
@@ -138,6 +156,8 @@ public struct ClickFeatures: Sendable, Equatable {
     /// The request's part: the user and the context, the same for every candidate.
     public struct RequestPart: Sendable {
         var keys: [UInt64] = []
+        /// The coarse context among `keys`: what the compact set reads of the request.
+        var context: [UInt64] = []
         var interests: [UInt64] = []
         var ageBucket: UInt64 = 0
         var gender: UInt64 = 0
@@ -162,15 +182,15 @@ public struct ClickFeatures: Sendable, Equatable {
         part.ageBucket = hasher.key(namespace: "u.age", value: input.age.map(Self.ageBucket) ?? "unknown")
         part.gender = hasher.key(namespace: "u.gender", value: input.gender ?? "unknown")
         part.device = hasher.key(namespace: "c.device", value: input.device ?? "unknown")
-        part.keys = [part.ageBucket, part.gender, part.device]
-        if let country = input.country { part.keys.append(hasher.key(namespace: "u.country", value: country)) }
-        if let language = input.language { part.keys.append(hasher.key(namespace: "u.language", value: language)) }
+        part.context = [part.ageBucket, part.gender, part.device]
+        if let country = input.country { part.context.append(hasher.key(namespace: "u.country", value: country)) }
+        if let language = input.language { part.context.append(hasher.key(namespace: "u.language", value: language)) }
         part.interests = input.interests.map { hasher.key(namespace: "u.interest", value: $0) }
-        part.keys += part.interests
-        part.keys.append(hasher.key(namespace: "c.hour", value: Int64(input.hour ?? -1)))
-        part.keys.append(hasher.key(namespace: "c.depth", value: Self.log2Bucket(Int64(input.sessionPosition ?? 0))))
-        part.keys.append(hasher.key(namespace: "u.since", value: input.hoursSinceActivity.map { Self.log2Bucket(Int64($0)) } ?? -1))
-        if let hides = input.userHides { part.keys.append(hasher.key(namespace: "u.hides", value: Self.log2Bucket(Int64(hides)))) }
+        part.context.append(hasher.key(namespace: "c.hour", value: Int64(input.hour ?? -1)))
+        part.context.append(hasher.key(namespace: "c.depth", value: Self.log2Bucket(Int64(input.sessionPosition ?? 0))))
+        part.context.append(hasher.key(namespace: "u.since", value: input.hoursSinceActivity.map { Self.log2Bucket(Int64($0)) } ?? -1))
+        if let hides = input.userHides { part.context.append(hasher.key(namespace: "u.hides", value: Self.log2Bucket(Int64(hides)))) }
+        part.keys = part.context + part.interests
         if let code = input.userContentCode {
             part.contentCode = hasher.key(namespace: "u.content", value: Int64(code))
             part.keys.append(part.contentCode!)
@@ -205,17 +225,23 @@ public struct ClickFeatures: Sendable, Equatable {
         x.indices.removeAll(keepingCapacity: true)
         x.values.removeAll(keepingCapacity: true)
         x.append(hasher.biasIndex)
-        for key in request.keys { x.append(hasher.slot(key)) }
-        for key in ad.keys { x.append(hasher.slot(key)) }
+        let full = set == .full
+        if full {
+            for key in request.keys { x.append(hasher.slot(key)) }
+            for key in ad.keys { x.append(hasher.slot(key)) }
+        } else {
+            for key in request.context { x.append(hasher.slot(key)) }
+        }
         x.append(hasher.slot(hasher.key(namespaceSeed: ctr, value: Self.ctrBucket(impressions: impressions, clicks: clicks))))
         x.append(hasher.slot(hasher.key(namespaceSeed: age, value: Self.ageBucket(hours: ageHours))))
         x.append(hasher.slot(hasher.key(namespaceSeed: self.seen, value: Int64(min(seen, 8)))))
         x.append(hasher.slot(hasher.key(namespaceSeed: self.similarity, value: Self.similarityBucket(similarity))))
         let recent = hasher.key(namespaceSeed: self.recent, value: Self.weightBucket(recentTopicWeight))
         x.append(hasher.slot(recent))
-        x.append(hasher.slot(hasher.cross(recent, ad.advertiser)))
         x.append(hasher.slot(hasher.key(namespaceSeed: share, value: Self.shareBucket(recentTopicShare))))
         x.append(hasher.slot(hasher.key(namespaceSeed: rank, value: Int64(min(recentTopicRank ?? 0, 4)))))
+        guard full else { return }
+        x.append(hasher.slot(hasher.cross(recent, ad.advertiser)))
         if let adCode = ad.contentCode {
             if let userCode = request.contentCode { x.append(hasher.slot(hasher.cross(userCode, adCode))) }
             for interest in request.interests { x.append(hasher.slot(hasher.cross(interest, adCode))) }

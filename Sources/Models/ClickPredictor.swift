@@ -19,7 +19,7 @@ public struct ClickPredictor: Sendable {
         var serving = model
         serving.prepareForServing()
         self.model = serving
-        self.features = ClickFeatures(hasher: model.hasher)
+        self.features = ClickFeatures(hasher: model.hasher, set: meta.featureSet ?? .full)
     }
 
     /// The calibrated probability for an encoded example.

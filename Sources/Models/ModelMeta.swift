@@ -26,6 +26,8 @@ public struct ModelMeta: Sendable, Codable, Equatable {
     public var featureVersion: Int
     public var hashBits: Int
     public var hashSeed: UInt64
+    /// Which features the model reads; nil (metadata written before the choice existed): full.
+    public var featureSet: ClickFeatures.FeatureSet?
     /// Negative downsampling keep-rate the model was trained with (1 = none); predictions are
     /// recalibrated by `q = p / (p + (1 − p) / w)` before the calibrator.
     public var negativeKeepRate: Double
@@ -62,6 +64,7 @@ public struct ModelMeta: Sendable, Codable, Equatable {
         self.featureVersion = ClickFeatures.version
         self.hashBits = features.hasher.bits
         self.hashSeed = features.hasher.seed
+        self.featureSet = features.set
         self.negativeKeepRate = negativeKeepRate
         self.calibrator = calibrator
         self.metrics = metrics

@@ -1,5 +1,6 @@
 import Domain
 import Serving
+import Training
 
 /// One arm of the simulated A/B test: a named configuration of the real serving path, plus the
 /// hooks a learning arm needs. New arms are added here (`Arm.named`), never in the simulation
@@ -118,18 +119,20 @@ public enum Arms {
 
     /// The arm called `name`, labelled `label` in decisions and reports (an A/A test runs one
     /// arm twice under two labels).
-    public static func named(_ name: String, label: String? = nil, warmUpClicks: Int = MLArm.defaultWarmUpClicks) throws(AdServeError) -> any Arm {
+    public static func named(
+        _ name: String, label: String? = nil, warmUpClicks: Int = MLArm.defaultWarmUpClicks, training: TrainingConfiguration = MLArm.defaultConfiguration
+    ) throws(AdServeError) -> any Arm {
         let label = label ?? name
         let (base, explores) = split(name)
         let exploration = explores ? exploring : .off
         if let problem = problem(name) { throw problem }
         switch base {
         case "baseline": return BaselineArm(name: label, exploration: exploration)
-        case "ml": return try MLArm(name: label, warmUpClicks: warmUpClicks, exploration: exploration)
-        case "ml+candidates": return try MLArm(name: label, warmUpClicks: warmUpClicks, candidates: true, exploration: exploration)
-        case "ml-plain": return try MLArm(name: label, seesContent: false, warmUpClicks: warmUpClicks, exploration: exploration)
+        case "ml": return try MLArm(name: label, configuration: training, warmUpClicks: warmUpClicks, exploration: exploration)
+        case "ml+candidates": return try MLArm(name: label, configuration: training, warmUpClicks: warmUpClicks, candidates: true, exploration: exploration)
+        case "ml-plain": return try MLArm(name: label, seesContent: false, configuration: training, warmUpClicks: warmUpClicks, exploration: exploration)
         // Everything on top of the learned path: exploration, and total value with a learned P(hide).
-        case "full": return try MLArm(name: label, warmUpClicks: warmUpClicks, exploration: exploring, engagement: fullHideCost)
+        case "full": return try MLArm(name: label, configuration: training, warmUpClicks: warmUpClicks, exploration: exploring, engagement: fullHideCost)
         case "random": return RandomArm(name: label)
         default: return MostViewedArm(name: label)
         }
@@ -151,12 +154,14 @@ public enum Arms {
     }
 
     /// The arms of a list; a name given again is labelled with its count ("baseline-2").
-    public static func list(_ names: [String], warmUpClicks: Int = MLArm.defaultWarmUpClicks) throws(AdServeError) -> [any Arm] {
+    public static func list(
+        _ names: [String], warmUpClicks: Int = MLArm.defaultWarmUpClicks, training: TrainingConfiguration = MLArm.defaultConfiguration
+    ) throws(AdServeError) -> [any Arm] {
         var seen: [String: Int] = [:]
         var arms: [any Arm] = []
         for name in names {
             seen[name, default: 0] += 1
-            arms.append(try named(name, label: seen[name]! > 1 ? "\(name)-\(seen[name]!)" : name, warmUpClicks: warmUpClicks))
+            arms.append(try named(name, label: seen[name]! > 1 ? "\(name)-\(seen[name]!)" : name, warmUpClicks: warmUpClicks, training: training))
         }
         return arms
     }

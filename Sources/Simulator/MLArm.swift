@@ -186,6 +186,7 @@ public final class MLArm: Arm {
             if outcome.adopt {
                 // The setting the gate judged, not a new search on more data.
                 var adopted = configuration
+                adopted.featureSet = outcome.candidate.meta.featureSet ?? .full
                 if let search = outcome.candidate.search {
                     adopted.tune = false
                     adopted.ftrl = search.parameters

@@ -66,6 +66,9 @@ public struct FTRLSearch: Sendable {
         /// How many standard errors the best had to win by.
         public var standardErrorsAsked: Double
 
+        /// The validation log loss of the chosen setting (nil when the search did not run).
+        public var chosenLogloss: Double? { chosen == best ? bestLogloss : baseLogloss }
+
         public var parameters: FTRLProximal.Parameters { chosen.parameters }
         public var epochs: Int { chosen.epochs }
 

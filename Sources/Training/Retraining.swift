@@ -31,7 +31,8 @@ public struct Retraining: Sendable {
             func metrics(_ m: OfflineMetrics) -> String {
                 "AUC \(TextTable.fixed(m.auc, 4)) NE \(TextTable.fixed(m.ne, 4)) calibration \(TextTable.fixed(m.calibration, 3))"
             }
-            let chosen = candidate.search.map { " (\($0.chosen.summary)\($0.chosen == $0.given ? ", as given" : ", chosen"))" } ?? ""
+            let features = candidate.featureSetSummary.map { ", \($0)" } ?? ""
+            let chosen = candidate.search.map { " (\($0.chosen.summary)\($0.chosen == $0.given ? ", as given" : ", chosen")\(features))" } ?? ""
             return "trained on \(candidate.meta.trainingExamples) examples\(chosen), judged on \(m.count): \(metrics(m)); \(comparedWith) \(metrics(s)) — "
                 + (adopt ? "adopted" : "not adopted") + ": " + verdict.reasons.joined(separator: "; ")
         }

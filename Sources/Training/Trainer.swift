@@ -25,6 +25,11 @@ public struct TrainingConfiguration: Sendable, Equatable {
     /// After the calibrator is fitted, the model also learns from the held-back examples (one
     /// pass), so it is as fresh as the data; the calibrator stays.
     public var learnFromCalibrationData = false
+    /// The features the model reads (`ClickFeatures.FeatureSet`).
+    public var featureSet = ClickFeatures.FeatureSet.full
+    /// FTRL with `tune`: search the other feature set too, and train with the set whose chosen
+    /// setting scores the lower log loss on the validation examples.
+    public var chooseFeatureSet = true
     public var seed: UInt64 = 7
     /// Hyperparameters of the FTRL kind.
     public var ftrl = FTRLProximal.Parameters()
@@ -55,8 +60,25 @@ public struct Trainer: Sendable {
         public var heldOutPredictions: [Double]
         /// The hyperparameters the search chose (nil: not searched, the configuration's).
         public var search: FTRLSearch.Choice?
+        /// With `chooseFeatureSet`: each set searched and the validation log loss of its
+        /// chosen setting, the configuration's set first; the set trained is `meta.featureSet`.
+        public var featureSets: [FeatureSetScore] = []
+        /// The feature set trained and why, in words; nil when the sets were not compared.
+        public var featureSetSummary: String? {
+            guard featureSets.count > 1 else { return nil }
+            let trained = meta.featureSet ?? .full
+            let scores = featureSets.map { "\($0.set.rawValue) \($0.logloss.map { TextTable.fixed($0, 4) } ?? "not scored")" }
+            return "\(trained.rawValue) features (validation log loss: \(scores.joined(separator: ", ")))"
+        }
         public var model: any ClickModel { predictor.model }
         public var meta: ModelMeta { predictor.meta }
+    }
+
+    /// One feature set's result in the search.
+    public struct FeatureSetScore: Sendable, Equatable, Codable {
+        public var set: ClickFeatures.FeatureSet
+        /// The validation log loss of the setting the search chose for it (nil: too few labels).
+        public var logloss: Double?
     }
 
     /// Trains on `examples` (but for the latest `calibrationHours`, which fit the calibrator) and
@@ -71,7 +93,8 @@ public struct Trainer: Sendable {
             throw AdServeError.invalid(
                 "logs", "the \(examples.count) \(target.rawValue) examples are all \(positives > 0 ? "positive" : "negative"): nothing to learn (are their attribution windows still open?)")
         }
-        let features = ClickFeatures(hasher: FeatureHasher(bits: config.bits))
+        let hasher = FeatureHasher(bits: config.bits)
+        var features = ClickFeatures(hasher: hasher, set: config.featureSet)
         let ordered = examples.sorted { $0.servedAt < $1.servedAt }
         let span = ordered.last!.servedAt.milliseconds - ordered.first!.servedAt.milliseconds
         let window = config.calibration == .none ? 0 : min(config.calibrationWindowMilliseconds, span / 3)
@@ -79,7 +102,7 @@ public struct Trainer: Sendable {
         let cut = config.calibration == .none ? ordered.count : ordered.firstIndex { $0.servedAt.milliseconds > cutTime } ?? ordered.count
         let fitting = ordered[..<max(cut, 1)]
         let calibrating = ordered[max(cut, 1)...]
-        let encoded = fitting.map { features.encode($0.features) }
+        var encoded = fitting.map { features.encode($0.features) }
 
         var sampler = NegativeDownsampler(
             keepRate: config.negativeKeepRate, correction: config.importanceWeighting ? .importanceWeight : .recalibrate, seed: config.seed)
@@ -88,16 +111,32 @@ public struct Trainer: Sendable {
         var ftrl = config.ftrl
         var epochs = max(1, config.epochs)
         var search: FTRLSearch.Choice?
-        let calibrationEncoded = calibrating.map { features.encode($0.features) }
+        var calibrationEncoded = calibrating.map { features.encode($0.features) }
+        var featureSets: [FeatureSetScore] = []
         if config.tune && config.kind == FTRLProximal.kind {
             // Settings are judged where the model will be: on the examples after those it
             // learns, the calibration window (without one, the latest fifth of the examples).
             var searchSampler = sampler
             let weights = fitting.map { searchSampler.sample(label: $0.label) ?? 0 }
-            let choice = FTRLSearch(maxEpochs: max(2, config.epochs)).choose(
-                features: encoded, labels: fitting.map(\.label), weights: weights,
-                validation: calibrating.isEmpty ? nil : (calibrationEncoded, calibrating.map(\.label)), hasher: features.hasher, base: config.ftrl,
-                baseEpochs: config.epochs, calibration: config.calibration, adjust: { DownsamplingRecalibration.recalibrate($0, keepRate: keepRate) })
+            let labels = fitting.map(\.label)
+            func choose(_ x: [SparseFeatures], _ validation: [SparseFeatures]) -> FTRLSearch.Choice {
+                FTRLSearch(maxEpochs: max(2, config.epochs)).choose(
+                    features: x, labels: labels, weights: weights,
+                    validation: calibrating.isEmpty ? nil : (validation, calibrating.map(\.label)), hasher: hasher, base: config.ftrl,
+                    baseEpochs: config.epochs, calibration: config.calibration, adjust: { DownsamplingRecalibration.recalibrate($0, keepRate: keepRate) })
+            }
+            var choice = choose(encoded, calibrationEncoded)
+            if config.chooseFeatureSet {
+                featureSets = [FeatureSetScore(set: features.set, logloss: choice.chosenLogloss)]
+                let other = ClickFeatures(hasher: hasher, set: features.set == .full ? .compact : .full)
+                let otherEncoded = fitting.map { other.encode($0.features) }
+                let otherCalibration = calibrating.map { other.encode($0.features) }
+                let otherChoice = choose(otherEncoded, otherCalibration)
+                featureSets.append(FeatureSetScore(set: other.set, logloss: otherChoice.chosenLogloss))
+                if let mine = choice.chosenLogloss, let theirs = otherChoice.chosenLogloss, theirs < mine {
+                    (features, encoded, calibrationEncoded, choice) = (other, otherEncoded, otherCalibration, otherChoice)
+                }
+            }
             (ftrl, epochs, search) = (choice.parameters, choice.epochs, choice)
         }
         var model = try ModelKinds.make(config.kind, hasher: features.hasher, ftrl: ftrl)
@@ -127,7 +166,7 @@ public struct Trainer: Sendable {
             calibrator: calibrator, metrics: OfflineMetrics(predictions: [], labels: []), evaluatedOn: heldOutName)
         let predictions = try ClickPredictor(meta: meta, model: model).predictions(for: heldOut)
         meta.metrics = OfflineMetrics(predictions: predictions, labels: heldOut.map(\.label))
-        return Result(predictor: try ClickPredictor(meta: meta, model: model), heldOutPredictions: predictions, search: search)
+        return Result(predictor: try ClickPredictor(meta: meta, model: model), heldOutPredictions: predictions, search: search, featureSets: featureSets)
     }
 
     /// Calibrated predictions of `predictor` on `examples`, measured.

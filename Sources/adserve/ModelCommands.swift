@@ -86,6 +86,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "FTRL α (learning rate scale; with --tune, the setting the search compares with).") var alpha = FTRLProximal.Parameters().alpha
     @Option(help: "FTRL L1.") var l1 = FTRLProximal.Parameters().l1
     @Option(help: "FTRL L2.") var l2 = FTRLProximal.Parameters().l2
+    @Option(help: "The features the model reads: full, compact (no ids, words, interests or crosses), or choose (ftrl_lr with --tune: search both, keep the one with the lower validation log loss).")
+    var featureSet = "choose"
     @OptionGroup var tower: TwoTowerOptions
 
     func validate() throws {
@@ -95,6 +97,9 @@ struct TrainCommand: ParsableCommand {
         guard negativeKeepRate > 0, negativeKeepRate <= 1 else { throw ValidationError("--negative-keep-rate must be in (0, 1]") }
         guard CalibrationMethod(rawValue: calibration) != nil else { throw ValidationError("--calibration must be platt, isotonic or none") }
         _ = try DurationText.parse(calibrationWindow, option: "calibration-window")
+        guard featureSet == "choose" || ClickFeatures.FeatureSet(rawValue: featureSet) != nil else {
+            throw ValidationError("--feature-set must be full, compact or choose")
+        }
     }
 
     struct Output: Codable {
@@ -109,6 +114,9 @@ struct TrainCommand: ParsableCommand {
         var gate: [String]
         /// What the hyperparameter search chose (ftrl_lr with --tune).
         var hyperparameters: FTRLSearch.Choice?
+        /// The features the model reads, and with --feature-set choose each set's validation log loss.
+        var featureSet: String
+        var featureSets: [Trainer.FeatureSetScore]
         /// The two-tower candidate model trained beside a click model.
         var candidates: CandidateModelMeta?
         var candidatesPromoted: Bool?
@@ -131,6 +139,8 @@ struct TrainCommand: ParsableCommand {
         configuration.ftrl.alpha = alpha
         configuration.ftrl.l1 = l1
         configuration.ftrl.l2 = l2
+        configuration.featureSet = ClickFeatures.FeatureSet(rawValue: featureSet) ?? .full
+        configuration.chooseFeatureSet = featureSet == "choose"
         let target = options.predictionTarget
         let repository = try ModelRepository(directory: options.models)
         let serving = try repository.promoted(target).map { try repository.load($0) }
@@ -165,12 +175,14 @@ struct TrainCommand: ParsableCommand {
             try printJSON(Output(
                 version: meta.version, kind: kind, target: target.rawValue, trainingExamples: meta.trainingExamples, log: summary, models: rows,
                 comparedWith: outcome.comparedWith, promoted: promoted, gate: outcome.verdict.reasons, hyperparameters: outcome.candidate.search,
+                featureSet: (meta.featureSet ?? .full).rawValue, featureSets: outcome.candidate.featureSets,
                 candidates: candidates?.meta,
                 candidatesPromoted: candidates?.promoted))
         } else {
             print("logs: \(summary.impressions) impressions, \(summary.malformed) malformed lines, \(summary.unattributed) events outside their window, \(summary.pending) still inside a window at \(summary.asOf.iso8601)")
             print("trained v\(meta.version) (\(kind), \(target.rawValue)) on \(meta.trainingExamples) examples, calibrator \(meta.calibrator.kind); held-out: \(heldOut.count) examples, the last \(options.holdoutText)")
             if let search = outcome.candidate.search { print("hyperparameters: \(search.summary)") }
+            print("features: " + (outcome.candidate.featureSetSummary ?? "\((meta.featureSet ?? .full).rawValue) (as given)"))
             print(EvaluationRow.table(rows, ndcgK: options.ndcgK, threshold: options.threshold))
             let verdict = outcome.adopt ? "passes" : "fails"
             print("gate, against the \(outcome.comparedWith): \(verdict): " + outcome.verdict.reasons.joined(separator: "; ")

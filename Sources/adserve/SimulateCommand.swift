@@ -2,6 +2,7 @@ import ArgumentParser
 import ContentEncoding
 import Domain
 import Foundation
+import Models
 import SQLiteStorage
 import Serving
 import Simulator
@@ -25,6 +26,8 @@ struct SimulateCommand: AsyncParsableCommand {
     var content = false
     @Option(help: "Learning arms: until a retrain is adopted, retrain after every N labelled clicks as well as each day's end (0: at days' ends only).")
     var warmUpClicks = MLArm.defaultWarmUpClicks
+    @Option(help: "Learning arms: the features their models read — choose (each retrain searches full and compact and keeps the better on later examples), full or compact.")
+    var featureSet = "choose"
     @Option(help: "How arms share campaign budgets: split (each campaign copied per arm with the arm's share of its budgets; arms never compete) or shared (every arm draws on the same budgets).")
     var budgets = Simulation.BudgetMode.split.rawValue
     @Option(help: "With split budgets, whose events an ad's counters hold: per-arm (each arm's copies count only that arm's events) or pooled (every arm's, one history per ad as in production; a control then learns from a treatment's traffic).")
@@ -42,6 +45,9 @@ struct SimulateCommand: AsyncParsableCommand {
         guard World.Kind(rawValue: world) != nil else { throw ValidationError("--world must be topics or products") }
         guard (newCampaigns ?? 0) >= 0 else { throw ValidationError("--new-campaigns must not be negative") }
         guard warmUpClicks >= 0 else { throw ValidationError("--warm-up-clicks must not be negative") }
+        guard featureSet == "choose" || ClickFeatures.FeatureSet(rawValue: featureSet) != nil else {
+            throw ValidationError("--feature-set must be choose, full or compact")
+        }
         guard Simulation.BudgetMode(rawValue: budgets) != nil else { throw ValidationError("--budgets must be split or shared") }
         guard Simulation.HistoryMode(rawValue: adHistory) != nil else { throw ValidationError("--ad-history must be pooled or per-arm") }
         guard AuctionRules.Pricing(rawValue: pricing) != nil else { throw ValidationError("--pricing must be second or first") }
@@ -55,6 +61,8 @@ struct SimulateCommand: AsyncParsableCommand {
         configuration.size = World.Size(users: users, ads: ads)
         configuration.size.newCampaigns = newCampaigns ?? max(1, configuration.size.campaigns / 20)
         configuration.warmUpClicks = warmUpClicks == 0 ? .max : warmUpClicks
+        configuration.training.featureSet = ClickFeatures.FeatureSet(rawValue: featureSet) ?? .full
+        configuration.training.chooseFeatureSet = featureSet == "choose"
         configuration.pricing = AuctionRules.Pricing(rawValue: pricing) ?? .secondPrice
         configuration.world = World.Kind(rawValue: world) ?? .topics
         configuration.budgets = Simulation.BudgetMode(rawValue: budgets) ?? .split

@@ -177,6 +177,90 @@ import Training
         #expect(try repository.list().map(\.version) == [1, 2])
     }
 
+    /// The compact set reads no identifier, word, interest or cross: inputs differing only in
+    /// those encode alike, and its slots are among the full set's.
+    @Test func theCompactSetReadsOnlyTheDenseSignals() {
+        let hasher = FeatureHasher(bits: 18)
+        let full = ClickFeatures(hasher: hasher)
+        let compact = ClickFeatures(hasher: hasher, set: .compact)
+        var a = Self.input(ad: 1, interests: ["travel"], clicks: 30, impressions: 1_000)
+        a.recentTopicShare = 0.5
+        a.userContentCode = 3
+        a.adContentCode = 9
+        var b = Self.input(ad: 2, interests: ["food", "sports"], caption: "Fresh pasta tonight", clicks: 30, impressions: 1_000)
+        b.recentTopicShare = 0.5
+        b.userContentCode = 4
+        b.adContentCode = 8
+        #expect(compact.encode(a) == compact.encode(b))
+        #expect(full.encode(a) != full.encode(b))
+        #expect(Set(compact.encode(a).indices).isSubset(of: Set(full.encode(a).indices)))
+        #expect(compact.encode(a).indices.count < full.encode(a).indices.count / 2)
+        // What the compact set does read moves it.
+        var c = a
+        c.recentTopicShare = 0.9
+        #expect(compact.encode(c) != compact.encode(a))
+    }
+
+    /// With `chooseFeatureSet` the trainer keeps the set that predicts the later examples better.
+    /// Compact where clicks follow one dense signal (the share of the user's recent activity
+    /// about the ad's product) but each ad always comes with the same share, so the ads' ids
+    /// absorb part of the signal — and the later examples are new ads; full where clicks follow
+    /// the interest × caption match, which only the full set sees. The choice is recorded in the
+    /// model and survives the repository.
+    @Test func theSearchChoosesTheFeatureSetTheDataSupports() throws {
+        var configuration = TrainingConfiguration()
+        configuration.bits = 16
+        configuration.calibrationWindowMilliseconds = 20 * 60_000
+        let trainer = Trainer(configuration: configuration)
+
+        var rng = SplitMix64(seed: 5)
+        // Ads 1–30 for the first 40 minutes, 31–60 for the next 20 (the validation tail), 61–90 held out.
+        func examples(ads: ClosedRange<Int64>, count: Int, from first: Int) -> [JoinedExample] {
+            (0..<count).map { n in
+                let i = first + n
+                let ad = Int64.random(in: ads, using: &rng)
+                var input = Self.input(ad: ad, caption: "product \(ad)")
+                let share = Double(ad % 11) / 10
+                input.recentTopicShare = share > 0 ? share : nil
+                let time = Self.t0.adding(milliseconds: Int64(i) * 1_000)
+                return JoinedExample(
+                    target: .click, id: "d\(i)/1", features: input, label: Double.random(in: 0..<1, using: &rng) < 0.01 + 0.15 * share,
+                    servedAt: time, labelledAt: time)
+            }
+        }
+        let train = examples(ads: 1...30, count: 2_400, from: 0) + examples(ads: 31...60, count: 1_200, from: 2_400)
+        let heldOut = examples(ads: 61...90, count: 1_200, from: 3_600)
+        let sparse = try trainer.train(train, target: .click, heldOut: heldOut, heldOutName: "new ads", now: Self.t0)
+        #expect(sparse.meta.featureSet == .compact, "\(sparse.featureSetSummary ?? "")")
+        #expect(sparse.predictor.features.set == .compact)
+        #expect(sparse.featureSets.map(\.set) == [.full, .compact])
+
+        // The set kept is the one that scored lower, and it predicts the new ads.
+        let scores = sparse.featureSets.compactMap { score in score.logloss.map { (score.set, $0) } }
+        #expect(scores.count == 2 && scores.min { $0.1 < $1.1 }?.0 == .compact)
+        #expect(sparse.meta.metrics.auc > 0.6)  // the true rates: about 0.67
+
+        // Asked for the full set, the trainer keeps it and compares nothing.
+        var fixed = configuration
+        fixed.chooseFeatureSet = false
+        let given = try Trainer(configuration: fixed).train(train, target: .click, heldOut: heldOut, heldOutName: "new ads", now: Self.t0)
+        #expect(given.meta.featureSet == .full)
+        #expect(given.featureSets.isEmpty)
+
+        let crossed = try trainer.train(
+            Self.examples(count: 20_000, seed: 1), target: .click, heldOut: Self.examples(count: 3_000, seed: 2), heldOutName: "later", now: Self.t0)
+        #expect(crossed.meta.featureSet == .full, "\(crossed.featureSetSummary ?? "")")
+
+        // Saved and loaded, the compact model predicts as trained.
+        let directory = TemporaryDatabase()
+        let repository = try ModelRepository(directory: directory.directory.path)
+        let saved = try repository.save(sparse.model, meta: sparse.meta)
+        let loaded = try repository.load(saved.version)
+        #expect(loaded.features.set == .compact)
+        let inputs = heldOut.prefix(100).map { loaded.features.encode($0.features) }
+        #expect(inputs.map(loaded.predict) == inputs.map(sparse.predictor.predict))
+    }
+
     @Test func aCorruptPromotedModelIsRefusedAndTheServingOneStays() throws {
         let directory = TemporaryDatabase()
         let repository = try ModelRepository(directory: directory.directory.path)
