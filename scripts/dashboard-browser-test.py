@@ -61,8 +61,12 @@ def start_server(binary, work, simulation, env, log):
             if server.poll() is not None:
                 break
             try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                return server, base
+                with urllib.request.urlopen(base + "/healthz", timeout=1):
+                    pass
+                # Answered — by our server only if it is still running (another listener may hold the port).
+                if server.poll() is None:
+                    return server, base
+                break
             except OSError:
                 time.sleep(0.1)
         if server.poll() is None:

@@ -32,11 +32,26 @@ def is_free(port):
             return False
 
 
+def kernel_pick():
+    """A free port the kernel picks (inside the ephemeral range)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def free_port(avoid=()):
-    """A free port in 10000–(ephemeral start − 1), or above the ephemeral range when that is empty."""
+    """A free port in 10000–(ephemeral start − 1), or above the ephemeral range; where the
+    ephemeral range leaves neither (e.g. 1024–65535), one the kernel picks."""
     low, high = ephemeral_range()
-    ranges = [(10000, low - 1)] if low - 1 > 10000 else [(high + 1, 65535)]
-    start, end = ranges[0]
+    if low - 1 > 10000:
+        start, end = 10000, low - 1
+    elif high < 65535:
+        start, end = high + 1, 65535
+    else:
+        port = kernel_pick()
+        while port in avoid:
+            port = kernel_pick()
+        return port
     for _ in range(500):
         port = random.randint(start, end)
         if port not in avoid and is_free(port):

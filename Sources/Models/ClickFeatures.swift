@@ -129,14 +129,15 @@ public struct ClickFeatures: Sendable, Equatable {
     ///
     /// - `full`: all of them.
     /// - `compact`: no identifiers, caption words, interests, content codes or crosses — the
-    ///   bias, the request's coarse context (age, gender, device, hour, session depth, hours
-    ///   since the last activity, hides) and the per-candidate signals (historical CTR, ad age,
+    ///   bias, the request's coarse context (age, gender, country, language, device, hour,
+    ///   session depth, hours since the last activity, hides) and the per-candidate signals (historical CTR, ad age,
     ///   times seen, user·ad similarity, recent-topic weight, share and rank): a few dozen
     ///   weights, which a few hundred clicks can learn, where the full set's sparse weights
     ///   still add noise about as fast as signal.
     ///
-    /// The trainer's search chooses between them on the examples after those it learns
-    /// (`TrainingConfiguration.chooseFeatureSet`); the model's metadata records the choice.
+    /// The trainer uses `TrainingConfiguration.featureSet` (full by default) or, with
+    /// `chooseFeatureSet`, switches to the other on a clear win on the examples after those it
+    /// learns; the model's metadata records the set.
     public enum FeatureSet: String, Sendable, Codable, CaseIterable {
         case full, compact
     }

@@ -104,7 +104,7 @@ public final class MLArm: Arm {
         targets = Self.learnedTargets + (engagement.isOn ? [.hide] : [])
         learner = OnlineLearner(click: click, conversion: conversion, hide: hide, windows: Self.learningWindows, minimumUpdatesBeforePublishing: .max)
         for target in targets {
-            let features = ClickFeatures(hasher: FeatureHasher(bits: configuration.bits))
+            let features = ClickFeatures(hasher: FeatureHasher(bits: configuration.bits), set: configuration.featureSet)
             let meta = ModelMeta.untrained(kind: configuration.kind, target: target, features: features, at: Timestamp(milliseconds: 0))
             try learner.adopt(try ModelKinds.make(configuration.kind, hasher: features.hasher), meta: meta, trained: false)
         }

@@ -104,6 +104,19 @@ public struct FTRLSearch: Sendable {
         hasher: FeatureHasher, base: FTRLProximal.Parameters = .init(), baseEpochs: Int = 1, calibration: CalibrationMethod = .none,
         adjust: @Sendable (Double) -> Double = { $0 }
     ) -> Choice {
+        scored(
+            features: features, labels: labels, weights: weights, validation: validation, hasher: hasher, base: base, baseEpochs: baseEpochs,
+            calibration: calibration, adjust: adjust
+        ).choice
+    }
+
+    /// `choose`, with the chosen setting's log loss on each validation example (empty when the
+    /// search did not run): what a caller comparing two searches on the same examples pairs.
+    public func scored(
+        features: [SparseFeatures], labels: [Bool], weights: [Double]? = nil, validation: (features: [SparseFeatures], labels: [Bool])? = nil,
+        hasher: FeatureHasher, base: FTRLProximal.Parameters = .init(), baseEpochs: Int = 1, calibration: CalibrationMethod = .none,
+        adjust: @Sendable (Double) -> Double = { $0 }
+    ) -> (choice: Choice, losses: [Float]) {
         precondition(features.count == labels.count && (weights?.count ?? labels.count) == labels.count)
         let cut = validation == nil ? labels.count - Int((Double(labels.count) * validationShare).rounded()) : labels.count
         let fitX = Array(features[..<cut])
@@ -117,9 +130,10 @@ public struct FTRLSearch: Sendable {
         let tailPositives = tailY.count(where: { $0 })
         let given = Setting(alpha: base.alpha, beta: base.beta, l1: base.l1, l2: base.l2, epochs: max(1, baseEpochs))
         guard min(fitPositives, cut - fitPositives, tailPositives, tail - tailPositives) >= minimumLabels else {
-            return Choice(
+            let choice = Choice(
                 given: given, chosen: given, best: nil, bestLogloss: nil, baseLogloss: nil, standardError: nil, validationExamples: tail, settingsTried: 0,
                 standardErrorsAsked: standardErrors)
+            return (choice, [])
         }
 
         var grid: [FTRLProximal.Parameters] = []
@@ -156,15 +170,24 @@ public struct FTRLSearch: Sendable {
             for e in 1...epochs where mean(s, e) < mean(best.setting, best.epochs) { best = (s, e) }
         }
         // The paired difference per tail example, base − best: its mean is the gain.
-        let differences = zip(scored[baseIndex][basePasses - 1], scored[best.setting][best.epochs - 1]).map { Double($0) - Double($1) }
-        let gain = differences.reduce(0, +) / Double(tail)
-        let variance = differences.reduce(0) { $0 + ($1 - gain) * ($1 - gain) } / Double(max(1, tail - 1))
-        let standardError = (variance / Double(tail)).squareRoot()
+        let (gain, standardError) = Self.pairedGain(scored[baseIndex][basePasses - 1], scored[best.setting][best.epochs - 1]) ?? (0, 0)
         let p = settings[best.setting]
         let bestSetting = Setting(alpha: p.alpha, beta: p.beta, l1: p.l1, l2: p.l2, epochs: best.epochs)
-        return Choice(
-            given: given, chosen: gain > standardErrors * standardError ? bestSetting : given, best: bestSetting, bestLogloss: mean(best.setting, best.epochs),
+        let movesOn = gain > standardErrors * standardError
+        let choice = Choice(
+            given: given, chosen: movesOn ? bestSetting : given, best: bestSetting, bestLogloss: mean(best.setting, best.epochs),
             baseLogloss: mean(baseIndex, basePasses), standardError: standardError, validationExamples: tail,
             settingsTried: settings.count * epochs, standardErrorsAsked: standardErrors)
+        return (choice, movesOn ? scored[best.setting][best.epochs - 1] : scored[baseIndex][basePasses - 1])
+    }
+
+    /// The paired comparison of two searches scored on the same validation examples: the mean
+    /// of `a − b` per example (positive: `b` scored lower) and its standard error.
+    public static func pairedGain(_ a: [Float], _ b: [Float]) -> (gain: Double, standardError: Double)? {
+        guard a.count == b.count, a.count > 1 else { return nil }
+        let differences = zip(a, b).map { Double($0) - Double($1) }
+        let gain = differences.reduce(0, +) / Double(differences.count)
+        let variance = differences.reduce(0) { $0 + ($1 - gain) * ($1 - gain) } / Double(differences.count - 1)
+        return (gain, (variance / Double(differences.count)).squareRoot())
     }
 }

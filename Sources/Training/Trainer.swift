@@ -27,9 +27,11 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var learnFromCalibrationData = false
     /// The features the model reads (`ClickFeatures.FeatureSet`).
     public var featureSet = ClickFeatures.FeatureSet.full
-    /// FTRL with `tune`: search the other feature set too, and train with the set whose chosen
-    /// setting scores the lower log loss on the validation examples.
-    public var chooseFeatureSet = true
+    /// FTRL with `tune`: search the other feature set too, and train with it if its chosen
+    /// setting beats `featureSet`'s on the same validation examples by more than one standard
+    /// error of the paired per-example difference. Off by default: on the simulator's worlds
+    /// it moved nothing measurable (README, "Content and activity in the simulator").
+    public var chooseFeatureSet = false
     public var seed: UInt64 = 7
     /// Hyperparameters of the FTRL kind.
     public var ftrl = FTRLProximal.Parameters()
@@ -68,7 +70,12 @@ public struct Trainer: Sendable {
             guard featureSets.count > 1 else { return nil }
             let trained = meta.featureSet ?? .full
             let scores = featureSets.map { "\($0.set.rawValue) \($0.logloss.map { TextTable.fixed($0, 4) } ?? "not scored")" }
-            return "\(trained.rawValue) features (validation log loss: \(scores.joined(separator: ", ")))"
+            let other = featureSets[1]
+            let verdict = other.gain.map { gain in
+                let errors = other.standardError.map { $0 > 0 ? gain / $0 : 0 } ?? 0
+                return "; \(other.set.rawValue) \(gain > 0 ? "lower" : "not lower") by \(TextTable.fixed(errors, 1)) standard errors, one needed"
+            } ?? ""
+            return "\(trained.rawValue) features (validation log loss: \(scores.joined(separator: ", "))\(verdict))"
         }
         public var model: any ClickModel { predictor.model }
         public var meta: ModelMeta { predictor.meta }
@@ -79,6 +86,10 @@ public struct Trainer: Sendable {
         public var set: ClickFeatures.FeatureSet
         /// The validation log loss of the setting the search chose for it (nil: too few labels).
         public var logloss: Double?
+        /// For the other set: how much lower its log loss was than the configured set's, per
+        /// example, and the standard error of that paired difference.
+        public var gain: Double?
+        public var standardError: Double?
     }
 
     /// Trains on `examples` (but for the latest `calibrationHours`, which fit the calibrator) and
@@ -119,21 +130,27 @@ public struct Trainer: Sendable {
             var searchSampler = sampler
             let weights = fitting.map { searchSampler.sample(label: $0.label) ?? 0 }
             let labels = fitting.map(\.label)
-            func choose(_ x: [SparseFeatures], _ validation: [SparseFeatures]) -> FTRLSearch.Choice {
-                FTRLSearch(maxEpochs: max(2, config.epochs)).choose(
+            let searcher = FTRLSearch(maxEpochs: max(2, config.epochs))
+            func choose(_ x: [SparseFeatures], _ validation: [SparseFeatures]) -> (choice: FTRLSearch.Choice, losses: [Float]) {
+                searcher.scored(
                     features: x, labels: labels, weights: weights,
                     validation: calibrating.isEmpty ? nil : (validation, calibrating.map(\.label)), hasher: hasher, base: config.ftrl,
                     baseEpochs: config.epochs, calibration: config.calibration, adjust: { DownsamplingRecalibration.recalibrate($0, keepRate: keepRate) })
             }
-            var choice = choose(encoded, calibrationEncoded)
+            var (choice, losses) = choose(encoded, calibrationEncoded)
             if config.chooseFeatureSet {
+                // The other set is trained only on a clear win over the configured one, judged
+                // on the same examples: like a setting, the lower of two noisy scores is lower
+                // partly by chance (and each search has already kept its own best).
                 featureSets = [FeatureSetScore(set: features.set, logloss: choice.chosenLogloss)]
                 let other = ClickFeatures(hasher: hasher, set: features.set == .full ? .compact : .full)
                 let otherEncoded = fitting.map { other.encode($0.features) }
                 let otherCalibration = calibrating.map { other.encode($0.features) }
-                let otherChoice = choose(otherEncoded, otherCalibration)
-                featureSets.append(FeatureSetScore(set: other.set, logloss: otherChoice.chosenLogloss))
-                if let mine = choice.chosenLogloss, let theirs = otherChoice.chosenLogloss, theirs < mine {
+                let (otherChoice, otherLosses) = choose(otherEncoded, otherCalibration)
+                let paired = FTRLSearch.pairedGain(losses, otherLosses)
+                featureSets.append(
+                    FeatureSetScore(set: other.set, logloss: otherChoice.chosenLogloss, gain: paired?.gain, standardError: paired?.standardError))
+                if let paired, paired.gain > searcher.standardErrors * paired.standardError {
                     (features, encoded, calibrationEncoded, choice) = (other, otherEncoded, otherCalibration, otherChoice)
                 }
             }

@@ -86,8 +86,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "FTRL α (learning rate scale; with --tune, the setting the search compares with).") var alpha = FTRLProximal.Parameters().alpha
     @Option(help: "FTRL L1.") var l1 = FTRLProximal.Parameters().l1
     @Option(help: "FTRL L2.") var l2 = FTRLProximal.Parameters().l2
-    @Option(help: "The features the model reads: full, compact (no ids, words, interests or crosses), or choose (ftrl_lr with --tune: search both, keep the one with the lower validation log loss).")
-    var featureSet = "choose"
+    @Option(help: "The features the model reads: full, compact (no ids, words, interests or crosses), or choose (ftrl_lr with --tune: search both; compact only if it beats full by one standard error on the validation examples).")
+    var featureSet = "full"
     @OptionGroup var tower: TwoTowerOptions
 
     func validate() throws {

@@ -26,8 +26,8 @@ struct SimulateCommand: AsyncParsableCommand {
     var content = false
     @Option(help: "Learning arms: until a retrain is adopted, retrain after every N labelled clicks as well as each day's end (0: at days' ends only).")
     var warmUpClicks = MLArm.defaultWarmUpClicks
-    @Option(help: "Learning arms: the features their models read — choose (each retrain searches full and compact and keeps the better on later examples), full or compact.")
-    var featureSet = "choose"
+    @Option(help: "Learning arms: the features their models read — full, compact, or choose (each retrain searches both; compact only if it beats full by one standard error on later examples).")
+    var featureSet = "full"
     @Option(help: "How arms share campaign budgets: split (each campaign copied per arm with the arm's share of its budgets; arms never compete) or shared (every arm draws on the same budgets).")
     var budgets = Simulation.BudgetMode.split.rawValue
     @Option(help: "With split budgets, whose events an ad's counters hold: per-arm (each arm's copies count only that arm's events) or pooled (every arm's, one history per ad as in production; a control then learns from a treatment's traffic).")

@@ -201,8 +201,8 @@ import Training
         #expect(compact.encode(c) != compact.encode(a))
     }
 
-    /// With `chooseFeatureSet` the trainer keeps the set that predicts the later examples better.
-    /// Compact where clicks follow one dense signal (the share of the user's recent activity
+    /// With `chooseFeatureSet` the trainer switches to the compact set only where it predicts
+    /// the later examples clearly better (by one standard error of the paired difference). Compact where clicks follow one dense signal (the share of the user's recent activity
     /// about the ad's product) but each ad always comes with the same share, so the ads' ids
     /// absorb part of the signal — and the later examples are new ads; full where clicks follow
     /// the interest × caption match, which only the full set sees. The choice is recorded in the
@@ -211,6 +211,7 @@ import Training
         var configuration = TrainingConfiguration()
         configuration.bits = 16
         configuration.calibrationWindowMilliseconds = 20 * 60_000
+        configuration.chooseFeatureSet = true
         let trainer = Trainer(configuration: configuration)
 
         var rng = SplitMix64(seed: 5)
@@ -235,17 +236,21 @@ import Training
         #expect(sparse.predictor.features.set == .compact)
         #expect(sparse.featureSets.map(\.set) == [.full, .compact])
 
-        // The set kept is the one that scored lower, and it predicts the new ads.
-        let scores = sparse.featureSets.compactMap { score in score.logloss.map { (score.set, $0) } }
-        #expect(scores.count == 2 && scores.min { $0.1 < $1.1 }?.0 == .compact)
+        // Kept because it scored lower by more than a standard error; and it predicts the new ads.
+        let compact = sparse.featureSets[1]
+        #expect(try #require(compact.gain) > #require(compact.standardError))
         #expect(sparse.meta.metrics.auc > 0.6)  // the true rates: about 0.67
 
-        // Asked for the full set, the trainer keeps it and compares nothing.
+        // Without the choice (the default), the trainer keeps the set it is given and compares nothing.
+        #expect(!TrainingConfiguration().chooseFeatureSet)
         var fixed = configuration
         fixed.chooseFeatureSet = false
         let given = try Trainer(configuration: fixed).train(train, target: .click, heldOut: heldOut, heldOutName: "new ads", now: Self.t0)
         #expect(given.meta.featureSet == .full)
         #expect(given.featureSets.isEmpty)
+        fixed.featureSet = .compact
+        let asked = try Trainer(configuration: fixed).train(train, target: .click, heldOut: heldOut, heldOutName: "new ads", now: Self.t0)
+        #expect(asked.meta.featureSet == .compact && asked.predictor.features.set == .compact)
 
         let crossed = try trainer.train(
             Self.examples(count: 20_000, seed: 1), target: .click, heldOut: Self.examples(count: 3_000, seed: 2), heldOutName: "later", now: Self.t0)
@@ -259,6 +264,14 @@ import Training
         #expect(loaded.features.set == .compact)
         let inputs = heldOut.prefix(100).map { loaded.features.encode($0.features) }
         #expect(inputs.map(loaded.predict) == inputs.map(sparse.predictor.predict))
+
+        // Metadata written before the set was recorded reads as full.
+        let json = try JSONFormat.encoder().encode(given.meta)
+        var object = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+        #expect(object.removeValue(forKey: "feature_set") as? String == "full")
+        let old = try JSONFormat.decoder().decode(ModelMeta.self, from: JSONSerialization.data(withJSONObject: object))
+        #expect(old.featureSet == nil)
+        #expect(try ClickPredictor(meta: old, model: given.model).features.set == .full)
     }
 
     @Test func aCorruptPromotedModelIsRefusedAndTheServingOneStays() throws {
