@@ -35,7 +35,7 @@ import threading
 import time
 import urllib.parse
 
-from free_port import free_port
+from free_port import free_ports
 
 ADMIN_KEY = "fleet-admin-key-0123456789"
 FEED_KEY = "fleet-feed-key-0123456789"
@@ -245,9 +245,7 @@ def main():
     print(f"fleet check: {args.nodes} nodes over {kind}, {args.seconds:.0f} s of load from {args.workers} clients"
           f"{'' if args.no_kill else ', one node killed with SIGKILL halfway'}; logs in {folder}", flush=True)
 
-    ports = []
-    for _ in range(args.nodes):
-        ports.append(free_port(avoid=ports))
+    ports = free_ports(args.nodes)
     nodes = []
     try:
         # The first node migrates the store; the others start on it together.

@@ -59,9 +59,13 @@ def free_port(avoid=()):
     raise SystemExit(f"no free port found in {start}–{end}")
 
 
-if __name__ == "__main__":
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+def free_ports(count):
+    """`count` distinct free ports."""
     picked = []
     for _ in range(count):
         picked.append(free_port(avoid=picked))
-    print("\n".join(str(p) for p in picked))
+    return picked
+
+
+if __name__ == "__main__":
+    print("\n".join(str(p) for p in free_ports(int(sys.argv[1]) if len(sys.argv) > 1 else 1)))

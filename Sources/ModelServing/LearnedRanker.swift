@@ -120,9 +120,10 @@ public struct LearnedRanker: Ranker {
         let clickScorer = clickModel.map { Scorer($0, request) }
         let conversionScorer = conversionModel.map { Scorer($0, request) }
         let hideScorer = hideModel.map { Scorer($0, request) }
-        // The ads' parts, fetched for the whole request at once (one per hash when the
-        // models share one; a part does not depend on the feature set). An ad's part reads only the ad, so a missing one is made without
-        // the user's work (similarity, recent topics, activity code).
+        // The ads' parts, fetched for the whole request at once (one per hash when the models
+        // share one; a part does not depend on the feature set). An ad's part reads only the
+        // ad, so a missing one is made without the user's work (similarity, recent topics,
+        // activity code).
         let make = { (candidate: Candidate) in ClickFeatureInput(candidate: candidate, user: nil, context: FeedContext()) }
         let clickParts = clickScorer.map { clickAdParts.parts(for: candidates, features: $0.predictor.features, make: make) }
         let conversionParts = conversionScorer.map { scorer in

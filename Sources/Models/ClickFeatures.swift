@@ -156,8 +156,8 @@ public struct ClickFeatures: Sendable, Equatable {
 
     /// The request's part: the user and the context, the same for every candidate.
     public struct RequestPart: Sendable {
-        var keys: [UInt64] = []
-        /// The coarse context among `keys`: what the compact set reads of the request.
+        /// The coarse context: all the compact set reads of the request (the full set adds the
+        /// interests and the activity code).
         var context: [UInt64] = []
         var interests: [UInt64] = []
         var ageBucket: UInt64 = 0
@@ -191,11 +191,7 @@ public struct ClickFeatures: Sendable, Equatable {
         part.context.append(hasher.key(namespace: "c.depth", value: Self.log2Bucket(Int64(input.sessionPosition ?? 0))))
         part.context.append(hasher.key(namespace: "u.since", value: input.hoursSinceActivity.map { Self.log2Bucket(Int64($0)) } ?? -1))
         if let hides = input.userHides { part.context.append(hasher.key(namespace: "u.hides", value: Self.log2Bucket(Int64(hides)))) }
-        part.keys = part.context + part.interests
-        if let code = input.userContentCode {
-            part.contentCode = hasher.key(namespace: "u.content", value: Int64(code))
-            part.keys.append(part.contentCode!)
-        }
+        part.contentCode = input.userContentCode.map { hasher.key(namespace: "u.content", value: Int64($0)) }
         return part
     }
 
@@ -227,11 +223,11 @@ public struct ClickFeatures: Sendable, Equatable {
         x.values.removeAll(keepingCapacity: true)
         x.append(hasher.biasIndex)
         let full = set == .full
+        for key in request.context { x.append(hasher.slot(key)) }
         if full {
-            for key in request.keys { x.append(hasher.slot(key)) }
+            for key in request.interests { x.append(hasher.slot(key)) }
+            if let code = request.contentCode { x.append(hasher.slot(code)) }
             for key in ad.keys { x.append(hasher.slot(key)) }
-        } else {
-            for key in request.context { x.append(hasher.slot(key)) }
         }
         x.append(hasher.slot(hasher.key(namespaceSeed: ctr, value: Self.ctrBucket(impressions: impressions, clicks: clicks))))
         x.append(hasher.slot(hasher.key(namespaceSeed: age, value: Self.ageBucket(hours: ageHours))))
