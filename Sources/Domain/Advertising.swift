@@ -209,12 +209,20 @@ public struct Ad: Sendable, Equatable, Codable {
     }
 
     private final class Box: Sendable {
-        let fields: Fields
+        // What a ranker reads of every candidate, copied from `fields` and declared first, so
+        // that they share the object's first cache line (the fields proper span three more).
+        let createdAt: Timestamp
+        let revision: Int64
         /// Σ x² of the content vector, kept with it: a ranker's cosine per candidate needs it.
         let embeddingSquaredNorm: Double
+        let embedding: [Float]?
+        let fields: Fields
         init(_ fields: Fields) {
-            self.fields = fields
+            createdAt = fields.createdAt
+            revision = fields.revision
+            embedding = fields.embedding
             embeddingSquaredNorm = fields.embedding.map(VectorMath.squaredNorm) ?? 0
+            self.fields = fields
         }
     }
 
@@ -267,7 +275,7 @@ public struct Ad: Sendable, Equatable, Codable {
     /// The ad's content vector in the text space (`Limits.embeddingDimensions`): supplied by the
     /// advertiser, or computed from its text by the content encoder.
     public var embedding: [Float]? {
-        get { box.fields.embedding }
+        get { box.embedding }
         set { change { $0.embedding = newValue } }
     }
     /// `VectorMath.squaredNorm` of `embedding` (0 without one), computed when the ad is made.
@@ -292,12 +300,12 @@ public struct Ad: Sendable, Equatable, Codable {
         set { change { $0.status = newValue } }
     }
     public var createdAt: Timestamp {
-        get { box.fields.createdAt }
+        get { box.createdAt }
         set { change { $0.createdAt = newValue } }
     }
     /// The store's catalog revision of this version of the ad (see `Campaign.revision`).
     public var revision: Int64 {
-        get { box.fields.revision }
+        get { box.revision }
         set { change { $0.revision = newValue } }
     }
 

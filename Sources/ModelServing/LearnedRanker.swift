@@ -149,38 +149,43 @@ public struct LearnedRanker: Ranker {
             let rule = (clickScorer == nil || (conversionScorer == nil && needsConversion)) ? fallback.predict(candidate, user: user, context: context) : nil
             // What this user has to do with this ad: computed once, read by both models.
             let about = recent?.about(candidate.ad)
-            let signals = UserAdSignals(
+            let signals = ClickFeatures.CandidateSignals(
+                impressions: candidate.impressions, clicks: candidate.clicks, ageHours: candidate.adAgeHours, seen: candidate.userCampaignImpressions,
                 similarity: ClickFeatureInput.similarity(activity, squaredNorm: activityNorm, candidate.ad), recentTopicWeight: about?.weight,
                 recentTopicShare: about?.share, recentTopicRank: about?.rank)
-            let pClick = clickScorer?.score(candidate, clickParts![i], signals, &x) ?? rule!.click
-            let pConversion = needsConversion ? (conversionScorer?.score(candidate, conversionParts![i], signals, &x) ?? rule!.conversion) : 0
-            let pHide = hideScorer?.score(candidate, hideParts![i], signals, &x)
+            let pClick = clickScorer?.score(clickParts![i], signals, &x) ?? rule!.click
+            let pConversion = needsConversion ? (conversionScorer?.score(conversionParts![i], signals, &x) ?? rule!.conversion) : 0
+            let pHide = hideScorer?.score(hideParts![i], signals, &x)
             predictions.append(Prediction(click: pClick, conversion: pConversion, hide: pHide))
         }
         return predictions
     }
 
-    private struct UserAdSignals {
-        var similarity: Double?
-        var recentTopicWeight: Double?
-        var recentTopicShare: Double?
-        var recentTopicRank: Int?
-    }
-
-    /// One model's view of one request: the request's part of the features computed once.
+    /// One model's view of one request: the request's part of the features computed once, and
+    /// for a linear model the sum of its weights.
     private struct Scorer {
         let predictor: ClickPredictor
         let request: ClickFeatures.RequestPart
+        /// The linear model's weights (empty for another kind) and the request's share of the margin.
+        let weights: [Double]
+        let requestMargin: Double
 
         init(_ predictor: ClickPredictor, _ input: ClickFeatureInput) {
             self.predictor = predictor
             self.request = predictor.features.requestPart(input)
+            weights = predictor.linearWeights ?? []
+            requestMargin = weights.isEmpty ? 0 : predictor.features.requestMargin(request, weights: weights)
         }
 
-        func score(_ candidate: Candidate, _ ad: ClickFeatures.AdPart, _ signals: UserAdSignals, _ x: inout SparseFeatures) -> Double {
-            predictor.features.encode(request, ad, impressions: candidate.impressions, clicks: candidate.clicks, ageHours: candidate.adAgeHours,
-                seen: candidate.userCampaignImpressions, similarity: signals.similarity, recentTopicWeight: signals.recentTopicWeight,
-                recentTopicShare: signals.recentTopicShare, recentTopicRank: signals.recentTopicRank, into: &x)
+        /// A linear model sums the ad's and the candidate's weights onto the request's (no
+        /// example is built); another model predicts from the encoded example.
+        func score(_ ad: ClickFeatures.AdPart, _ signals: ClickFeatures.CandidateSignals, _ x: inout SparseFeatures) -> Double {
+            let features = predictor.features
+            if !weights.isEmpty {
+                let margin = requestMargin + features.adMargin(ad, weights: weights) + features.candidateMargin(request, ad, signals, weights: weights)
+                return predictor.predict(margin: margin)
+            }
+            features.encode(request, ad, signals, into: &x)
             return predictor.predict(x)
         }
     }
@@ -188,48 +193,56 @@ public struct LearnedRanker: Ranker {
 
 /// The ad's part of the features (ids, format, caption words) per ad version, for one feature
 /// hash: computed once, not once per request. Kept by ad state slot (`Candidate.adSlot`), so a
-/// lookup is an array read; an entry made for another ad, version or hash is replaced.
+/// lookup is an array read; an entry made for another ad, version or hash is replaced. Which
+/// entry a slot holds is kept apart from the parts (struct of arrays), so checking it reads no
+/// part.
 final class AdPartCache: Sendable {
-    private struct Entry {
-        var ad: Int64
-        var revision: Int64
-        var hasher: FeatureHasher
-        var part: ClickFeatures.AdPart
+    private struct Table {
+        /// Per slot: the ad, its revision and the hash its part was made with (nil: no entry).
+        var ads: [Int64] = []
+        var revisions: [Int64] = []
+        var hashers: [FeatureHasher?] = []
+        var parts: [ClickFeatures.AdPart] = []
+
+        func holds(_ slot: Int, _ candidate: Candidate, _ hasher: FeatureHasher) -> Bool {
+            slot >= 0 && slot < ads.count && ads[slot] == candidate.ad.id.rawValue && revisions[slot] == candidate.ad.revision && hashers[slot] == hasher
+        }
+
+        mutating func set(_ slot: Int, _ candidate: Candidate, _ hasher: FeatureHasher, _ part: ClickFeatures.AdPart) {
+            if slot >= ads.count {
+                let count = max(slot + 1 - ads.count, ads.count / 2)
+                ads += repeatElement(-1, count: count)
+                revisions += repeatElement(-1, count: count)
+                hashers += repeatElement(nil, count: count)
+                parts += repeatElement(ClickFeatures.AdPart(), count: count)
+            }
+            ads[slot] = candidate.ad.id.rawValue
+            revisions[slot] = candidate.ad.revision
+            hashers[slot] = hasher
+            parts[slot] = part
+        }
     }
-    private let entries = Mutex<[Entry?]>([])
+    private let table = Mutex(Table())
 
     /// The part of every candidate's ad that is `needed` (an empty part for the others), looked
     /// up under one lock; the missing ones are made from `make`'s input outside it and added.
     func parts(
         for candidates: [Candidate], features: ClickFeatures, needed: ((Candidate) -> Bool)? = nil, make: (Candidate) -> ClickFeatureInput
     ) -> [ClickFeatures.AdPart] {
-        var found: [ClickFeatures.AdPart?] = entries.withLock { entries in
-            candidates.map { candidate in
-                if let needed, !needed(candidate) { return ClickFeatures.AdPart() }
+        var parts = [ClickFeatures.AdPart](repeating: ClickFeatures.AdPart(), count: candidates.count)
+        var missing: [Int] = []
+        table.withLock { table in
+            for (i, candidate) in candidates.enumerated() {
+                if let needed, !needed(candidate) { continue }
                 let slot = Int(candidate.adSlot)
-                guard slot >= 0, slot < entries.count, let entry = entries[slot], entry.ad == candidate.ad.id.rawValue,
-                      entry.revision == candidate.ad.revision, entry.hasher == features.hasher else { return nil }
-                return entry.part
+                if table.holds(slot, candidate, features.hasher) { parts[i] = table.parts[slot] } else { missing.append(i) }
             }
         }
-        var made: [(slot: Int, Entry)] = []
-        for i in found.indices where found[i] == nil {
-            let candidate = candidates[i]
-            let part = features.adPart(make(candidate))
-            found[i] = part
-            if candidate.adSlot >= 0 {
-                let entry = Entry(ad: candidate.ad.id.rawValue, revision: candidate.ad.revision, hasher: features.hasher, part: part)
-                made.append((Int(candidate.adSlot), entry))
-            }
+        guard !missing.isEmpty else { return parts }
+        for i in missing { parts[i] = features.adPart(make(candidates[i])) }
+        table.withLock { table in
+            for i in missing where candidates[i].adSlot >= 0 { table.set(Int(candidates[i].adSlot), candidates[i], features.hasher, parts[i]) }
         }
-        if !made.isEmpty {
-            entries.withLock { entries in
-                for (slot, entry) in made {
-                    if slot >= entries.count { entries += [Entry?](repeating: nil, count: max(slot + 1 - entries.count, entries.count / 2)) }
-                    entries[slot] = entry
-                }
-            }
-        }
-        return found.map { $0! }
+        return parts
     }
 }

@@ -166,16 +166,19 @@ public struct ClickFeatures: Sendable, Equatable {
         var contentCode: UInt64?
     }
 
-    /// The ad's part: ids, format, objective and caption words, the same for every request.
+    /// The ad's part: ids, format, objective and caption words, the same for every request. One
+    /// array of keys (a cached part is one allocation to reach): the ad, campaign, advertiser,
+    /// format and objective, then the caption's words, then the content code if there is one.
     public struct AdPart: Sendable {
         /// No features: a placeholder for an ad a model will not score.
         public init() {}
         var keys: [UInt64] = []
-        var words: [UInt64] = []
-        var campaign: UInt64 = 0
-        var advertiser: UInt64 = 0
-        var format: UInt64 = 0
+        var wordCount = 0
         var contentCode: UInt64?
+        static let wordStart = 5
+        var campaign: UInt64 { keys.count > 1 ? keys[1] : 0 }
+        var advertiser: UInt64 { keys.count > 2 ? keys[2] : 0 }
+        var format: UInt64 { keys.count > 3 ? keys[3] : 0 }
     }
 
     public func requestPart(_ input: ClickFeatureInput) -> RequestPart {
@@ -197,67 +200,143 @@ public struct ClickFeatures: Sendable, Equatable {
 
     public func adPart(_ input: ClickFeatureInput) -> AdPart {
         var part = AdPart()
-        part.advertiser = hasher.key(namespace: "a.advertiser", value: input.advertiserId)
-        part.campaign = hasher.key(namespace: "a.campaign", value: input.campaignId)
-        part.format = hasher.key(namespace: "a.format", value: input.format)
-        part.words = Self.words(input.caption).map { hasher.key(namespace: "a.word", value: $0) }
+        let words = Self.words(input.caption)
         part.keys = [
             hasher.key(namespace: "a.ad", value: input.adId),
-            part.campaign, part.advertiser, part.format,
+            hasher.key(namespace: "a.campaign", value: input.campaignId),
+            hasher.key(namespace: "a.advertiser", value: input.advertiserId),
+            hasher.key(namespace: "a.format", value: input.format),
             hasher.key(namespace: "a.objective", value: input.objective),
-        ] + part.words
+        ]
+        part.keys.reserveCapacity(AdPart.wordStart + words.count + 1)
+        for word in words { part.keys.append(hasher.key(namespace: "a.word", value: word)) }
+        part.wordCount = words.count
         if let code = input.adContentCode {
-            part.contentCode = hasher.key(namespace: "a.content", value: Int64(code))
-            part.keys.append(part.contentCode!)
+            let key = hasher.key(namespace: "a.content", value: Int64(code))
+            part.contentCode = key
+            part.keys.append(key)
         }
         return part
     }
 
+    /// What varies per candidate besides the ad: its live counters and what this user has to do
+    /// with it.
+    public struct CandidateSignals: Sendable {
+        public var impressions: Int64
+        public var clicks: Int64
+        public var ageHours: Int64
+        public var seen: Int
+        public var similarity: Double?
+        public var recentTopicWeight: Double?
+        public var recentTopicShare: Double?
+        public var recentTopicRank: Int?
+
+        public init(
+            impressions: Int64, clicks: Int64, ageHours: Int64, seen: Int, similarity: Double?, recentTopicWeight: Double?, recentTopicShare: Double?,
+            recentTopicRank: Int?
+        ) {
+            self.impressions = impressions
+            self.clicks = clicks
+            self.ageHours = ageHours
+            self.seen = seen
+            self.similarity = similarity
+            self.recentTopicWeight = recentTopicWeight
+            self.recentTopicShare = recentTopicShare
+            self.recentTopicRank = recentTopicRank
+        }
+    }
+
     /// The example for one candidate: bias, request and ad parts, the ad's live counters, and
     /// the crosses. Works from 64-bit keys only: no strings, no allocation once `x` has grown.
-    public func encode(
-        _ request: RequestPart, _ ad: AdPart, impressions: Int64, clicks: Int64, ageHours: Int64, seen: Int, similarity: Double?,
-        recentTopicWeight: Double?, recentTopicShare: Double?, recentTopicRank: Int?, into x: inout SparseFeatures
-    ) {
+    public func encode(_ request: RequestPart, _ ad: AdPart, _ signals: CandidateSignals, into x: inout SparseFeatures) {
         x.indices.removeAll(keepingCapacity: true)
         x.values.removeAll(keepingCapacity: true)
-        x.append(hasher.biasIndex)
-        let full = set == .full
-        for key in request.context { x.append(hasher.slot(key)) }
-        if full {
-            for key in request.interests { x.append(hasher.slot(key)) }
-            if let code = request.contentCode { x.append(hasher.slot(code)) }
-            for key in ad.keys { x.append(hasher.slot(key)) }
+        emitRequest(request, into: &x)
+        emitAd(ad, into: &x)
+        emitCandidate(request, ad, signals, into: &x)
+    }
+
+    /// A linear model's margin (Σ weights of the example's features, `weights` indexed by slot)
+    /// in three sums, so that a ranker scoring many candidates for one request adds the
+    /// request's features once: `requestMargin` + `adMargin` + `candidateMargin` is the margin
+    /// of `encode`'s example, up to the order of the additions.
+    public func requestMargin(_ request: RequestPart, weights: [Double]) -> Double {
+        weights.withUnsafeBufferPointer { w in
+            var sum = MarginSum(weights: w)
+            emitRequest(request, into: &sum)
+            return sum.total
         }
-        x.append(hasher.slot(hasher.key(namespaceSeed: ctr, value: Self.ctrBucket(impressions: impressions, clicks: clicks))))
-        x.append(hasher.slot(hasher.key(namespaceSeed: age, value: Self.ageBucket(hours: ageHours))))
-        x.append(hasher.slot(hasher.key(namespaceSeed: self.seen, value: Int64(min(seen, 8)))))
-        x.append(hasher.slot(hasher.key(namespaceSeed: self.similarity, value: Self.similarityBucket(similarity))))
-        let recent = hasher.key(namespaceSeed: self.recent, value: Self.weightBucket(recentTopicWeight))
-        x.append(hasher.slot(recent))
-        x.append(hasher.slot(hasher.key(namespaceSeed: share, value: Self.shareBucket(recentTopicShare))))
-        x.append(hasher.slot(hasher.key(namespaceSeed: rank, value: Int64(min(recentTopicRank ?? 0, 4)))))
-        guard full else { return }
-        x.append(hasher.slot(hasher.cross(recent, ad.advertiser)))
-        if let adCode = ad.contentCode {
-            if let userCode = request.contentCode { x.append(hasher.slot(hasher.cross(userCode, adCode))) }
-            for interest in request.interests { x.append(hasher.slot(hasher.cross(interest, adCode))) }
+    }
+
+    public func adMargin(_ ad: AdPart, weights: [Double]) -> Double {
+        weights.withUnsafeBufferPointer { w in
+            var sum = MarginSum(weights: w)
+            emitAd(ad, into: &sum)
+            return sum.total
         }
-        for interest in request.interests {
-            for word in ad.words { x.append(hasher.slot(hasher.cross(interest, word))) }
-            x.append(hasher.slot(hasher.cross(interest, ad.advertiser)))
-            x.append(hasher.slot(hasher.cross(interest, ad.campaign)))
+    }
+
+    public func candidateMargin(_ request: RequestPart, _ ad: AdPart, _ signals: CandidateSignals, weights: [Double]) -> Double {
+        weights.withUnsafeBufferPointer { w in
+            var sum = MarginSum(weights: w)
+            emitCandidate(request, ad, signals, into: &sum)
+            return sum.total
         }
-        x.append(hasher.slot(hasher.cross(request.ageBucket, ad.advertiser)))
-        x.append(hasher.slot(hasher.cross(request.gender, ad.format)))
-        x.append(hasher.slot(hasher.cross(request.device, ad.format)))
+    }
+
+    // The one list of features, in three sections; `encode` and the margins read the same code.
+
+    /// The bias and the request's features.
+    @inline(__always)
+    private func emitRequest<Sink: FeatureSink>(_ request: RequestPart, into sink: inout Sink) {
+        sink.add(hasher.biasIndex)
+        for key in request.context { sink.add(hasher.slot(key)) }
+        guard set == .full else { return }
+        for key in request.interests { sink.add(hasher.slot(key)) }
+        if let code = request.contentCode { sink.add(hasher.slot(code)) }
+    }
+
+    /// The ad's own features.
+    @inline(__always)
+    private func emitAd<Sink: FeatureSink>(_ ad: AdPart, into sink: inout Sink) {
+        guard set == .full else { return }
+        for key in ad.keys { sink.add(hasher.slot(key)) }
+    }
+
+    /// The live counters, the user·ad signals and the crosses.
+    @inline(__always)
+    private func emitCandidate<Sink: FeatureSink>(_ request: RequestPart, _ ad: AdPart, _ signals: CandidateSignals, into sink: inout Sink) {
+        sink.add(hasher.slot(hasher.key(namespaceSeed: ctr, value: Self.ctrBucket(impressions: signals.impressions, clicks: signals.clicks))))
+        sink.add(hasher.slot(hasher.key(namespaceSeed: age, value: Self.ageBucket(hours: signals.ageHours))))
+        sink.add(hasher.slot(hasher.key(namespaceSeed: seen, value: Int64(min(signals.seen, 8)))))
+        sink.add(hasher.slot(hasher.key(namespaceSeed: similarity, value: Self.similarityBucket(signals.similarity))))
+        let recent = hasher.key(namespaceSeed: self.recent, value: Self.weightBucket(signals.recentTopicWeight))
+        sink.add(hasher.slot(recent))
+        sink.add(hasher.slot(hasher.key(namespaceSeed: share, value: Self.shareBucket(signals.recentTopicShare))))
+        sink.add(hasher.slot(hasher.key(namespaceSeed: rank, value: Int64(min(signals.recentTopicRank ?? 0, 4)))))
+        guard set == .full else { return }
+        let advertiser = ad.advertiser, campaign = ad.campaign, format = ad.format
+        ad.keys.withUnsafeBufferPointer { keys in
+            sink.add(hasher.slot(hasher.cross(recent, advertiser)))
+            if let adCode = ad.contentCode {
+                if let userCode = request.contentCode { sink.add(hasher.slot(hasher.cross(userCode, adCode))) }
+                for interest in request.interests { sink.add(hasher.slot(hasher.cross(interest, adCode))) }
+            }
+            let words = AdPart.wordStart..<(AdPart.wordStart + ad.wordCount)
+            for interest in request.interests {
+                for j in words { sink.add(hasher.slot(hasher.cross(interest, keys[j]))) }
+                sink.add(hasher.slot(hasher.cross(interest, advertiser)))
+                sink.add(hasher.slot(hasher.cross(interest, campaign)))
+            }
+            sink.add(hasher.slot(hasher.cross(request.ageBucket, advertiser)))
+            sink.add(hasher.slot(hasher.cross(request.gender, format)))
+            sink.add(hasher.slot(hasher.cross(request.device, format)))
+        }
     }
 
     /// The same encoding from the raw input alone (training, evaluation, tests).
     public func encode(_ input: ClickFeatureInput, into x: inout SparseFeatures) {
-        encode(requestPart(input), adPart(input), impressions: input.adImpressions, clicks: input.adClicks, ageHours: input.adAgeHours,
-               seen: input.userCampaignImpressions, similarity: input.userAdSimilarity, recentTopicWeight: input.recentTopicWeight,
-               recentTopicShare: input.recentTopicShare, recentTopicRank: input.recentTopicRank, into: &x)
+        encode(requestPart(input), adPart(input), CandidateSignals(input), into: &x)
     }
 
     /// Octaves of a weight: ≤ 0.25, ≤ 0.5, ≤ 1, ≤ 2, … up to 64 and more; -100 when there is none.
@@ -322,6 +401,33 @@ public struct ClickFeatures: Sendable, Equatable {
     static func words(_ caption: String) -> [Substring] {
         caption.lowercased().split { !$0.isLetter && !$0.isNumber }.filter { $0.count >= 3 || $0.contains(where: \.isNumber) }
     }
+}
+
+extension ClickFeatures.CandidateSignals {
+    /// The signals a logged input recorded.
+    public init(_ input: ClickFeatureInput) {
+        self.init(
+            impressions: input.adImpressions, clicks: input.adClicks, ageHours: input.adAgeHours, seen: input.userCampaignImpressions,
+            similarity: input.userAdSimilarity, recentTopicWeight: input.recentTopicWeight, recentTopicShare: input.recentTopicShare,
+            recentTopicRank: input.recentTopicRank)
+    }
+}
+
+/// Where the feature list goes: an example's indices, or a linear model's running margin.
+protocol FeatureSink {
+    mutating func add(_ slot: UInt32)
+}
+
+extension SparseFeatures: FeatureSink {
+    @inline(__always)
+    mutating func add(_ slot: UInt32) { append(slot) }
+}
+
+struct MarginSum: FeatureSink {
+    let weights: UnsafeBufferPointer<Double>
+    var total = 0.0
+    @inline(__always)
+    mutating func add(_ slot: UInt32) { total += weights[Int(slot)] }
 }
 
 #if canImport(Glibc)

@@ -16,8 +16,13 @@ public protocol ClickModel: Sendable {
     /// Readies the model to predict many times between updates (precomputed weights); the
     /// predictions do not change. An update undoes it.
     mutating func prepareForServing()
+    /// For a linear model readied by `prepareForServing`: its weight per feature slot, so that
+    /// `predict(x)` is σ(Σ weights[xᵢ]) and a ranker may sum the weights in parts
+    /// (`ClickFeatures.requestMargin`). Nil for any other model.
+    var linearWeights: [Double]? { get }
 }
 
 extension ClickModel {
     public mutating func prepareForServing() {}
+    public var linearWeights: [Double]? { nil }
 }

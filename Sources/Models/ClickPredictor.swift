@@ -7,6 +7,8 @@ public struct ClickPredictor: Sendable {
     public let meta: ModelMeta
     public let model: any ClickModel
     public let features: ClickFeatures
+    /// The served weights of a linear model (`ClickModel.linearWeights`), nil for another kind.
+    public let linearWeights: [Double]?
 
     public init(meta: ModelMeta, model: any ClickModel) throws(AdServeError) {
         guard meta.featureVersion == ClickFeatures.version else {
@@ -19,12 +21,19 @@ public struct ClickPredictor: Sendable {
         var serving = model
         serving.prepareForServing()
         self.model = serving
+        self.linearWeights = serving.linearWeights
         self.features = ClickFeatures(hasher: model.hasher, set: meta.featureSet ?? .full)
     }
 
     /// The calibrated probability for an encoded example.
     public func predict(_ x: SparseFeatures) -> Double {
         meta.calibrated(model.predict(x))
+    }
+
+    /// The calibrated probability of a linear model's margin (Σ `linearWeights` of the
+    /// example's features): what `predict` returns for that example.
+    public func predict(margin: Double) -> Double {
+        meta.calibrated(sigmoid(margin))
     }
 }
 

@@ -40,6 +40,10 @@ public struct FTRLProximal: ClickModel, Equatable {
         served = ServedWeights((0..<z.count).map(weight))
     }
 
+    /// Every feature value is 1 (`SparseFeatures.append`'s default, the only one the encoder
+    /// uses), so the margin is the sum of the served weights.
+    public var linearWeights: [Double]? { served?.w }
+
     public init(hasher: FeatureHasher = FeatureHasher(), parameters: Parameters = Parameters()) {
         self.hasher = hasher
         self.parameters = parameters

@@ -83,11 +83,20 @@ import Training
         b.recentTopicRank = 2
         let request = features.requestPart(a)
         var x = SparseFeatures()
-        features.encode(
-            request, features.adPart(b), impressions: b.adImpressions, clicks: b.adClicks, ageHours: b.adAgeHours, seen: b.userCampaignImpressions,
-            similarity: b.userAdSimilarity, recentTopicWeight: b.recentTopicWeight, recentTopicShare: b.recentTopicShare,
-            recentTopicRank: b.recentTopicRank, into: &x)
+        features.encode(request, features.adPart(b), ClickFeatures.CandidateSignals(b), into: &x)
         #expect(x == features.encode(b))
+        // A linear model's margin in the ranker's three sums is the example's, in either set.
+        var rng = SplitMix64(seed: 7)
+        let weights = (0..<features.hasher.dimension).map { _ in Double.random(in: -1...1, using: &rng) }
+        for set in ClickFeatures.FeatureSet.allCases {
+            let encoder = ClickFeatures(hasher: features.hasher, set: set)
+            let example = encoder.encode(b)
+            let summed = encoder.requestMargin(request, weights: weights) + encoder.adMargin(encoder.adPart(b), weights: weights)
+                + encoder.candidateMargin(request, encoder.adPart(b), ClickFeatures.CandidateSignals(b), weights: weights)
+            let margin = example.indices.reduce(0.0) { $0 + weights[Int($1)] }
+            #expect(abs(summed - margin) < 1e-9, "\(set): \(summed) against \(margin)")
+            #expect(example.indices.count > (set == .full ? 30 : 10))
+        }
         // The user·ad similarity is a feature (version 3): buckets of a tenth, and one for none.
         var unknown = b
         unknown.userAdSimilarity = nil
