@@ -193,34 +193,18 @@ public struct LearnedRanker: Ranker {
 
 /// The ad's part of the features (ids, format, caption words) per ad version, for one feature
 /// hash: computed once, not once per request. Kept by ad state slot (`Candidate.adSlot`), so a
-/// lookup is an array read; an entry made for another ad, version or hash is replaced. Which
-/// entry a slot holds is kept apart from the parts (struct of arrays), so checking it reads no
-/// part.
+/// lookup is one array read (the entry's ad, revision and part share a cache line); an entry
+/// made for another ad or version is replaced, and a model with another hash starts the cache
+/// over.
 final class AdPartCache: Sendable {
+    private struct Entry {
+        var ad: Int64 = -1
+        var revision: Int64 = -1
+        var part = ClickFeatures.AdPart()
+    }
     private struct Table {
-        /// Per slot: the ad, its revision and the hash its part was made with (nil: no entry).
-        var ads: [Int64] = []
-        var revisions: [Int64] = []
-        var hashers: [FeatureHasher?] = []
-        var parts: [ClickFeatures.AdPart] = []
-
-        func holds(_ slot: Int, _ candidate: Candidate, _ hasher: FeatureHasher) -> Bool {
-            slot >= 0 && slot < ads.count && ads[slot] == candidate.ad.id.rawValue && revisions[slot] == candidate.ad.revision && hashers[slot] == hasher
-        }
-
-        mutating func set(_ slot: Int, _ candidate: Candidate, _ hasher: FeatureHasher, _ part: ClickFeatures.AdPart) {
-            if slot >= ads.count {
-                let count = max(slot + 1 - ads.count, ads.count / 2)
-                ads += repeatElement(-1, count: count)
-                revisions += repeatElement(-1, count: count)
-                hashers += repeatElement(nil, count: count)
-                parts += repeatElement(ClickFeatures.AdPart(), count: count)
-            }
-            ads[slot] = candidate.ad.id.rawValue
-            revisions[slot] = candidate.ad.revision
-            hashers[slot] = hasher
-            parts[slot] = part
-        }
+        var hasher: FeatureHasher?
+        var entries: [Entry] = []
     }
     private let table = Mutex(Table())
 
@@ -232,16 +216,32 @@ final class AdPartCache: Sendable {
         var parts = [ClickFeatures.AdPart](repeating: ClickFeatures.AdPart(), count: candidates.count)
         var missing: [Int] = []
         table.withLock { table in
+            let sameHash = table.hasher == features.hasher
             for (i, candidate) in candidates.enumerated() {
                 if let needed, !needed(candidate) { continue }
                 let slot = Int(candidate.adSlot)
-                if table.holds(slot, candidate, features.hasher) { parts[i] = table.parts[slot] } else { missing.append(i) }
+                if sameHash, slot >= 0, slot < table.entries.count, table.entries[slot].ad == candidate.ad.id.rawValue,
+                   table.entries[slot].revision == candidate.ad.revision {
+                    parts[i] = table.entries[slot].part
+                } else {
+                    missing.append(i)
+                }
             }
         }
         guard !missing.isEmpty else { return parts }
         for i in missing { parts[i] = features.adPart(make(candidates[i])) }
         table.withLock { table in
-            for i in missing where candidates[i].adSlot >= 0 { table.set(Int(candidates[i].adSlot), candidates[i], features.hasher, parts[i]) }
+            if table.hasher != features.hasher {
+                table.hasher = features.hasher
+                table.entries = []
+            }
+            for i in missing where candidates[i].adSlot >= 0 {
+                let slot = Int(candidates[i].adSlot)
+                if slot >= table.entries.count {
+                    table.entries += repeatElement(Entry(), count: max(slot + 1 - table.entries.count, table.entries.count / 2))
+                }
+                table.entries[slot] = Entry(ad: candidates[i].ad.id.rawValue, revision: candidates[i].ad.revision, part: parts[i])
+            }
         }
         return parts
     }

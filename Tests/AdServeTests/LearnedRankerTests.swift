@@ -12,8 +12,8 @@ import TestSupport
 
     /// An FTRL model trained on a few examples where the caption word decides the click, so
     /// that predictions differ by ad; identity calibration.
-    static func trainedModel(_ target: PredictionTarget, clicked: String) throws -> ClickPredictor {
-        let features = ClickFeatures(hasher: FeatureHasher(bits: 12))
+    static func trainedModel(_ target: PredictionTarget, clicked: String, seed: UInt64 = 0x5EED_AD5E) throws -> ClickPredictor {
+        let features = ClickFeatures(hasher: FeatureHasher(bits: 12, seed: seed))
         var model = FTRLProximal(hasher: features.hasher)
         for round in 0..<200 {
             for word in ["alpha", "beta", "gamma"] {
@@ -87,6 +87,12 @@ import TestSupport
         var loose = after
         loose.adSlot = -1
         #expect(ranker.predict([loose], user: Self.user, context: context)[0] == fresh)
+        // A model with another hash swapped in (trained alike, so it predicts alike): the old
+        // hash's cached keys would read its weights at the wrong slots, and are not reused.
+        let rehashed = try Self.trainedModel(.click, clicked: "alpha", seed: 42)
+        click.replace(with: rehashed)
+        let afterSwap = ranker.predict([after], user: Self.user, context: context)[0]
+        #expect(afterSwap == LearnedRanker(click: ModelSlot(rehashed), conversion: ModelSlot()).predict([after], user: Self.user, context: context)[0])
     }
 
     /// Placed ads carry their full prediction: with a conversion model, a traffic ad's P(conversion)
