@@ -210,7 +210,7 @@ public struct Ad: Sendable, Equatable, Codable {
 
     private final class Box: Sendable {
         // What a ranker reads of every candidate, copied from `fields` and declared first, so
-        // that they share the object's first cache line (the fields proper span three more).
+        // that they sit next to the object's header (the fields proper span three more lines).
         let createdAt: Timestamp
         let revision: Int64
         /// Σ x² of the content vector, kept with it: a ranker's cosine per candidate needs it.

@@ -193,7 +193,7 @@ public struct LearnedRanker: Ranker {
 
 /// The ad's part of the features (ids, format, caption words) per ad version, for one feature
 /// hash: computed once, not once per request. Kept by ad state slot (`Candidate.adSlot`), so a
-/// lookup is one array read (the entry's ad, revision and part share a cache line); an entry
+/// lookup is one array read (the entry's ad, revision and part: 48 bytes together); an entry
 /// made for another ad or version is replaced, and a model with another hash starts the cache
 /// over.
 final class AdPartCache: Sendable {

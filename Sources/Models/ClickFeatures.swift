@@ -172,9 +172,9 @@ public struct ClickFeatures: Sendable, Equatable {
     public struct AdPart: Sendable {
         /// No features: a placeholder for an ad a model will not score.
         public init() {}
-        var keys: [UInt64] = []
-        var wordCount = 0
-        var contentCode: UInt64?
+        fileprivate(set) var keys: [UInt64] = []
+        fileprivate(set) var wordCount = 0
+        fileprivate(set) var contentCode: UInt64?
         static let wordStart = 5
         var campaign: UInt64 { keys.count > 1 ? keys[1] : 0 }
         var advertiser: UInt64 { keys.count > 2 ? keys[2] : 0 }

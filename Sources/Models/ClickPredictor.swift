@@ -31,7 +31,8 @@ public struct ClickPredictor: Sendable {
     }
 
     /// The calibrated probability of a linear model's margin (Σ `linearWeights` of the
-    /// example's features): what `predict` returns for that example.
+    /// example's features): what `predict` returns for that example, up to the rounding of a
+    /// sum added in another order.
     public func predict(margin: Double) -> Double {
         meta.calibrated(sigmoid(margin))
     }
