@@ -261,25 +261,23 @@ public struct ClickFeatures: Sendable, Equatable {
     /// request's features once: `requestMargin` + `adMargin` + `candidateMargin` is the margin
     /// of `encode`'s example, up to the order of the additions.
     public func requestMargin(_ request: RequestPart, weights: [Double]) -> Double {
-        weights.withUnsafeBufferPointer { w in
-            var sum = MarginSum(weights: w)
-            emitRequest(request, into: &sum)
-            return sum.total
-        }
+        Self.margin(weights) { emitRequest(request, into: &$0) }
     }
 
     public func adMargin(_ ad: AdPart, weights: [Double]) -> Double {
-        weights.withUnsafeBufferPointer { w in
-            var sum = MarginSum(weights: w)
-            emitAd(ad, into: &sum)
-            return sum.total
-        }
+        Self.margin(weights) { emitAd(ad, into: &$0) }
     }
 
     public func candidateMargin(_ request: RequestPart, _ ad: AdPart, _ signals: CandidateSignals, weights: [Double]) -> Double {
+        Self.margin(weights) { emitCandidate(request, ad, signals, into: &$0) }
+    }
+
+    /// The weights of what `emit` lists, summed.
+    @inline(__always)
+    private static func margin(_ weights: [Double], _ emit: (inout MarginSum) -> Void) -> Double {
         weights.withUnsafeBufferPointer { w in
             var sum = MarginSum(weights: w)
-            emitCandidate(request, ad, signals, into: &sum)
+            emit(&sum)
             return sum.total
         }
     }
