@@ -102,7 +102,11 @@ public struct Trainer: Sendable {
         let positives = examples.reduce(0) { $0 + ($1.label ? 1 : 0) }
         guard positives > 0, positives < examples.count else {
             throw AdServeError.invalid(
-                "logs", "the \(examples.count) \(target.rawValue) examples are all \(positives > 0 ? "positive" : "negative"): nothing to learn (are their attribution windows still open?)")
+                "logs",
+                "the \(examples.count) \(target.rawValue) examples are all \(positives > 0 ? "positive" : "negative"): nothing to learn"
+                    + (positives > 0
+                        ? " (a negative is labelled only once its attribution window has closed: the log may be shorter than the window; `adserve train` takes --click-window and --conversion-window)"
+                        : " (are their attribution windows still open?)"))
         }
         let hasher = FeatureHasher(bits: config.bits)
         var features = ClickFeatures(hasher: hasher, set: config.featureSet)

@@ -134,6 +134,21 @@ import Training
         }
     }
 
+    /// A log shorter than its attribution window has positives only (negatives wait for the
+    /// window to close): the error names the flags that shorten it.
+    @Test func allPositiveExamplesPointToTheAttributionWindows() {
+        let positives = Self.examples(count: 50, seed: 3).map { example in
+            var e = example
+            e.label = true
+            return e
+        }
+        #expect {
+            try Trainer(configuration: TrainingConfiguration()).train(positives, target: .conversion, heldOut: [], heldOutName: "none", now: Self.t0)
+        } throws: { error in
+            "\(error)".contains("all positive") && "\(error)".contains("--conversion-window")
+        }
+    }
+
     @Test func trainedModelRoundTripsThroughTheRepositoryAndPromotionIsGated() throws {
         let directory = TemporaryDatabase()
         let repository = try ModelRepository(directory: directory.directory.path)
