@@ -47,6 +47,11 @@ public struct DecisionBenchmark: Sendable {
     public var valuePool: Int
     /// Share of slots that explore young ads (`ExplorationPolicy`); 0: off, the library default.
     public var exploreShare = 0.0
+    /// Times the same `requests` are timed, one round after another in this process; the
+    /// headline figures are the median round's (by decisions/s), and every round is reported. On
+    /// a shared machine one round can run a third slower than the next, so comparing two builds
+    /// needs several.
+    public var rounds = 1
 
     public init(
         size: World.Size, requests: Int, organicCount: Int = 20, seed: UInt64 = 1, ranker: RankerChoice = .rule, candidates: Int = 500,
@@ -92,6 +97,14 @@ public struct DecisionBenchmark: Sendable {
         /// ... and the share of the full ranking's expected value the staged pages kept.
         public var candidate_value_share: Double?
         public var audited_decisions: Int?
+        /// With several rounds: each round's p50, p99 and decisions/s, in the order run.
+        public var rounds: [Round]?
+    }
+
+    public struct Round: Sendable, Codable {
+        public var p50_ms: Double
+        public var p99_ms: Double
+        public var decisions_per_s: Double
     }
 
     /// Generates the world into `store` (which must be empty), trains what `ml` serves, and
@@ -140,8 +153,13 @@ public struct DecisionBenchmark: Sendable {
             let user = world.userIDs[Int.random(in: 0..<world.userIDs.count, using: &rng)]
             return (user, FeedContext(device: World.devices.randomElement(using: &rng), hour: Int.random(in: 0...23, using: &rng)))
         }
-        progress("timing \(requests) decisions")
-        let timed = try await TimedDecisions.run(serving, count: requests, organicCount: organicCount) { _ in request() }
+        let stream = (0..<requests).map { _ in request() }
+        var timings: [TimedDecisions] = []
+        for round in 1...max(1, rounds) {
+            progress("timing \(requests) decisions" + (rounds > 1 ? " (round \(round) of \(rounds))" : ""))
+            timings.append(try await TimedDecisions.run(serving, count: requests, organicCount: organicCount) { stream[$0] })
+        }
+        let timed = timings.sorted { $0.decisionsPerSecond < $1.decisionsPerSecond }[timings.count / 2]
         let memory = ResidentMemory.read()
         var audit: CandidateAudit.Counts?
         if let retriever = serving.retriever, auditDecisions > 0 {
@@ -163,7 +181,10 @@ public struct DecisionBenchmark: Sendable {
             ads_per_decision: timed.adsPerDecision, active_campaigns: serving.catalog.snapshot.activeCampaignCount,
             rss_mb: memory.current, peak_rss_mb: memory.peak, training_s: training?.seconds, index_build_s: indexBuild?.seconds,
             index_mb: indexBuild?.megabytes, training_clicks: training?.clicks, candidate_recall: audit?.recall,
-            candidate_value_share: audit?.valueShare, audited_decisions: audit?.decisions)
+            candidate_value_share: audit?.valueShare, audited_decisions: audit?.decisions,
+            rounds: timings.count > 1
+                ? timings.map { Round(p50_ms: $0.milliseconds(atPercentile: 50), p99_ms: $0.milliseconds(atPercentile: 99), decisions_per_s: $0.decisionsPerSecond) }
+                : nil)
     }
 
     /// What `ml` serves, trained on a log of uniformly random decisions with clicks and

@@ -27,13 +27,15 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Ads in the generated world (10 per campaign, 10 campaigns per advertiser).") var ads = 100_000
     @Option(help: "Users in the generated world.") var users = 100_000
     @Option(help: "Decisions to time.") var requests = 20_000
+    @Option(help: "Times the same requests are timed in this process; the figures are the median round's, and each round is printed.")
+    var rounds = 1
     @Option(help: "Organic posts per page (the default 20 opens 5 ad slots).") var organicCount = 20
     @Option(help: "Seed of the world and the request stream.") var seed: UInt64 = 1
     @Option(help: "Share of slots that explore young ads (0: off; serve explores 0.05 by default).") var exploreShare = 0.0
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func validate() throws {
-        guard ads > 0, users > 0, requests > 0 else { throw ValidationError("--ads, --users and --requests must be positive") }
+        guard ads > 0, users > 0, requests > 0, rounds > 0 else { throw ValidationError("--ads, --users, --requests and --rounds must be positive") }
         guard DecisionBenchmark.RankerChoice(rawValue: ranker) != nil else { throw ValidationError("--ranker must be rule or ml, not '\(ranker)'") }
         guard (0...0.5).contains(exploreShare) else { throw ValidationError("--explore-share must be between 0 and 0.5") }
         guard candidates >= 0, trainingDecisions > 0, buildThreads > 0 else {
@@ -51,6 +53,7 @@ struct BenchCommand: AsyncParsableCommand {
             ranker: DecisionBenchmark.RankerChoice(rawValue: ranker) ?? .rule, candidates: candidates, trainingDecisions: trainingDecisions,
             buildThreads: buildThreads, auditDecisions: auditDecisions, valuePool: valuePool)
         benchmark.exploreShare = exploreShare
+        benchmark.rounds = rounds
         let progress = Progress()
         benchmark.progress = { progress.step($0) }
         let result = try await benchmark.run(store: store)
@@ -61,6 +64,11 @@ struct BenchCommand: AsyncParsableCommand {
             print("decision path (\(path)), in-process, one task: \(ads) ads (\(result.active_campaigns) campaigns), \(users) users, \(requests) requests")
             print("p50 \(TextTable.fixed(result.p50_ms, 3)) ms   p99 \(TextTable.fixed(result.p99_ms, 3)) ms   mean \(TextTable.fixed(result.mean_ms, 3)) ms   max \(TextTable.fixed(result.max_ms, 3)) ms")
             print("\(TextTable.fixed(result.decisions_per_s, 0)) decisions/s   \(TextTable.fixed(result.ads_per_decision, 2)) ads per decision")
+            if let rounds = result.rounds {
+                print("rounds (median shown above): " + rounds.map {
+                    "p50 \(TextTable.fixed($0.p50_ms, 3)) / p99 \(TextTable.fixed($0.p99_ms, 3)) ms, \(TextTable.fixed($0.decisions_per_s, 0))/s"
+                }.joined(separator: "; "))
+            }
             print("resident memory \(TextTable.fixed(result.rss_mb, 0)) MB (peak \(TextTable.fixed(result.peak_rss_mb, 0)) MB)")
             if let training = result.training_s {
                 print("trained in \(TextTable.fixed(training, 1)) s on \(result.training_clicks ?? 0) clicks"

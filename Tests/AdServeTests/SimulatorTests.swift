@@ -132,3 +132,27 @@ extension Simulation {
         return outcome
     }
 }
+
+/// `adserve bench` on a small world: the same requests timed in several rounds, each reported,
+/// the headline figures being the median round's.
+@Suite struct DecisionBenchmarkTests {
+    @Test func roundsAreReportedAndTheHeadlineIsTheMedianRound() async throws {
+        let database = TemporaryDatabase()
+        var benchmark = DecisionBenchmark(size: World.Size(users: 200, ads: 200), requests: 40, ranker: .rule)
+        benchmark.rounds = 3
+        let result = try await benchmark.run(store: try SQLiteStore(path: database.path, durability: .scratch))
+        let rounds = try #require(result.rounds)
+        #expect(rounds.count == 3)
+        let median = rounds.map(\.decisions_per_s).sorted()[1]
+        #expect(result.decisions_per_s == median)
+        let headline = try #require(rounds.first { $0.decisions_per_s == median })
+        #expect(result.p50_ms == headline.p50_ms && result.p99_ms == headline.p99_ms)
+        #expect(rounds.allSatisfy { $0.p50_ms > 0 && $0.p50_ms <= $0.p99_ms })
+        #expect(result.ads_per_decision > 0)
+        // One round reports no list.
+        benchmark.rounds = 1
+        let other = TemporaryDatabase()
+        let single = try await benchmark.run(store: try SQLiteStore(path: other.path, durability: .scratch))
+        #expect(single.rounds == nil)
+    }
+}
