@@ -115,6 +115,7 @@ public struct DecisionBenchmark: Sendable {
         let world = World(size: size, seed: seed, start: clock.now())
         var batch = world.batch
         SyntheticVectors.add(to: &batch, world: world, seed: seed)
+        SyntheticVectors.addRecentTopics(to: &batch, seed: seed)
         try await store.importBatch(batch)
 
         var training: (seconds: Double, clicks: Int)?
@@ -316,6 +317,25 @@ public enum SyntheticVectors {
         for i in batch.users.indices {
             batch.users[i].activityVector = vector(world.userLatent[(i * k)..<((i + 1) * k)], noise: 0.8)
             batch.users[i].activityVectorAt = world.start
+        }
+    }
+
+    /// Recent topics for every user with an activity vector, as the activity updater leaves
+    /// them (`UserProfile.recentTopics`): two to four products or companies of the world's ads,
+    /// lowercased, with weights from 0.5 to 4 — so that the ranker's recent-topic features do
+    /// their per-candidate work, as they do for any active user.
+    public static func addRecentTopics(to batch: inout ImportBatch, seed: UInt64) {
+        var rng = SplitMix64(seed: seed ^ 0x70_1C5)
+        let companies = batch.advertisers.map { $0.0.name.lowercased() }
+        let products = World.products
+        for i in batch.users.indices where batch.users[i].activityVector != nil {
+            var topics: [String: Double] = [:]
+            for _ in 0..<Int.random(in: 2...4, using: &rng) {
+                let name = Double.random(in: 0..<1, using: &rng) < 0.75 || companies.isEmpty
+                    ? products[Int.random(in: 0..<products.count, using: &rng)] : companies[Int.random(in: 0..<companies.count, using: &rng)]
+                topics[name, default: 0] += Double.random(in: 0.5...4, using: &rng)
+            }
+            batch.users[i].recentTopics = topics
         }
     }
 }
