@@ -216,12 +216,16 @@ public struct Ad: Sendable, Equatable, Codable {
         /// Σ x² of the content vector, kept with it: a ranker's cosine per candidate needs it.
         let embeddingSquaredNorm: Double
         let embedding: [Float]?
+        /// The product and company, lowercased, the empty ones left out: the names recent topics
+        /// are matched by for every candidate of an active user, made once per ad version.
+        let topicNames: [String]
         let fields: Fields
         init(_ fields: Fields) {
             createdAt = fields.createdAt
             revision = fields.revision
             embedding = fields.embedding
             embeddingSquaredNorm = fields.embedding.map(VectorMath.squaredNorm) ?? 0
+            topicNames = [fields.product, fields.company].map { $0.lowercased() }.filter { !$0.isEmpty }
             self.fields = fields
         }
     }
@@ -260,6 +264,10 @@ public struct Ad: Sendable, Equatable, Codable {
         get { box.fields.caption }
         set { change { $0.caption = newValue } }
     }
+    /// What the ad is about, by name (`ActivityVector.names(of:)`): its product and company,
+    /// lowercased.
+    public var topicNames: [String] { box.topicNames }
+
     public var company: String {
         get { box.fields.company }
         set { change { $0.company = newValue } }

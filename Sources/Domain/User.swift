@@ -99,9 +99,7 @@ public enum ActivityVector {
     }
 
     /// What an ad is about, by name, to match against recent topics: its product and company.
-    public static func names(of ad: Ad) -> [String] {
-        [ad.product, ad.company].map { $0.lowercased() }.filter { !$0.isEmpty }
-    }
+    public static func names(of ad: Ad) -> [String] { ad.topicNames }
 
     /// A click on an ad says more than a like; hiding it says the opposite.
     public static let clickWeight: Float = 4

@@ -95,6 +95,17 @@ import TestSupport
         #expect(afterSwap == LearnedRanker(click: ModelSlot(rehashed), conversion: ModelSlot()).predict([after], user: Self.user, context: context)[0])
     }
 
+    /// The names recent topics are matched by are made once per ad version: lowercased product
+    /// and company, the empty ones left out, and they follow an edit.
+    @Test func anAdsTopicNamesFollowItsEdits() {
+        var ad = Self.candidate(slot: 1, objective: .traffic, caption: "alpha offer").ad
+        #expect(ad.topicNames == ["thing", "acme"])
+        #expect(ActivityVector.names(of: ad) == ad.topicNames)
+        ad.product = "Trail Shoes"
+        ad.company = ""
+        #expect(ad.topicNames == ["trail shoes"])
+    }
+
     /// Placed ads carry their full prediction: with a conversion model, a traffic ad's P(conversion)
     /// is the model's, not the 0 the ranking skipped.
     @Test func placementsCarryFullPredictions() async throws {
