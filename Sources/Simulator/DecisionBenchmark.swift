@@ -48,7 +48,9 @@ public struct DecisionBenchmark: Sendable {
     /// Share of slots that explore young ads (`ExplorationPolicy`); 0: off, the library default.
     public var exploreShare = 0.0
     /// Times the same `requests` are timed, one round after another in this process; the
-    /// headline figures are the median round's (by decisions/s), and every round is reported. On
+    /// headline figures are the median round's (by decisions/s; of an even number of rounds, the
+    /// slower middle one), and every round is reported. Round 1 also loads the users into the
+    /// user cache and fills the ranker's ad-part cache, which later rounds find full. On
     /// a shared machine one round can run a third slower than the next, so comparing two builds
     /// needs several.
     public var rounds = 1
@@ -160,7 +162,8 @@ public struct DecisionBenchmark: Sendable {
             progress("timing \(requests) decisions" + (rounds > 1 ? " (round \(round) of \(rounds))" : ""))
             timings.append(try await TimedDecisions.run(serving, count: requests, organicCount: organicCount) { stream[$0] })
         }
-        let timed = timings.sorted { $0.decisionsPerSecond < $1.decisionsPerSecond }[timings.count / 2]
+        // The median round; of an even number, the slower of the two middle ones.
+        let timed = timings.sorted { $0.decisionsPerSecond < $1.decisionsPerSecond }[(timings.count - 1) / 2]
         let memory = ResidentMemory.read()
         var audit: CandidateAudit.Counts?
         if let retriever = serving.retriever, auditDecisions > 0 {

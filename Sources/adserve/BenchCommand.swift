@@ -27,7 +27,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Ads in the generated world (10 per campaign, 10 campaigns per advertiser).") var ads = 100_000
     @Option(help: "Users in the generated world.") var users = 100_000
     @Option(help: "Decisions to time.") var requests = 20_000
-    @Option(help: "Times the same requests are timed in this process; the figures are the median round's, and each round is printed.")
+    @Option(help: "Times the same requests are timed in this process (round 1 also fills the user and ad-part caches); the figures are the median round's, and each round is printed.")
     var rounds = 1
     @Option(help: "Organic posts per page (the default 20 opens 5 ad slots).") var organicCount = 20
     @Option(help: "Seed of the world and the request stream.") var seed: UInt64 = 1

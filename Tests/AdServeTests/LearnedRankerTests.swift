@@ -104,6 +104,10 @@ import TestSupport
         ad.product = "Trail Shoes"
         ad.company = ""
         #expect(ad.topicNames == ["trail shoes"])
+        var fields = ad.fields
+        fields.company = "Northwind Outfitters"
+        ad.fields = fields
+        #expect(ad.topicNames == ["trail shoes", "northwind outfitters"])
     }
 
     /// Placed ads carry their full prediction: with a conversion model, a traffic ad's P(conversion)
