@@ -180,15 +180,13 @@ public struct DecisionBenchmark: Sendable {
         return Result(
             ranker: ranker.rawValue, candidates: ranker == .ml ? candidates : 0, value_pool: ranker == .ml && candidates > 0 ? valuePool : 0,
             ads: size.ads, users: size.users, requests: requests,
-            p50_ms: timed.milliseconds(atPercentile: 50), p99_ms: timed.milliseconds(atPercentile: 99),
-            mean_ms: timed.latencies.mean / 1e6, max_ms: Double(timed.latencies.max) / 1e6, decisions_per_s: timed.decisionsPerSecond,
+            p50_ms: timed.round.p50_ms, p99_ms: timed.round.p99_ms,
+            mean_ms: timed.latencies.mean / 1e6, max_ms: Double(timed.latencies.max) / 1e6, decisions_per_s: timed.round.decisions_per_s,
             ads_per_decision: timed.adsPerDecision, active_campaigns: serving.catalog.snapshot.activeCampaignCount,
             rss_mb: memory.current, peak_rss_mb: memory.peak, training_s: training?.seconds, index_build_s: indexBuild?.seconds,
             index_mb: indexBuild?.megabytes, training_clicks: training?.clicks, candidate_recall: audit?.recall,
             candidate_value_share: audit?.valueShare, audited_decisions: audit?.decisions,
-            rounds: timings.count > 1
-                ? timings.map { Round(p50_ms: $0.milliseconds(atPercentile: 50), p99_ms: $0.milliseconds(atPercentile: 99), decisions_per_s: $0.decisionsPerSecond) }
-                : nil)
+            rounds: timings.count > 1 ? timings.map(\.round) : nil)
     }
 
     /// What `ml` serves, trained on a log of uniformly random decisions with clicks and
@@ -280,6 +278,10 @@ struct TimedDecisions {
     func milliseconds(atPercentile percentile: Double) -> Double { Double(latencies.valueAtPercentile(percentile)) / 1e6 }
     var decisionsPerSecond: Double { Double(count) / max(seconds, 1e-9) }
     var adsPerDecision: Double { Double(adsPlaced) / Double(max(1, count)) }
+    /// The figures a round reports.
+    var round: DecisionBenchmark.Round {
+        DecisionBenchmark.Round(p50_ms: milliseconds(atPercentile: 50), p99_ms: milliseconds(atPercentile: 99), decisions_per_s: decisionsPerSecond)
+    }
 }
 
 /// This process's resident memory from /proc/self/status (Linux), in megabytes; zeros elsewhere.

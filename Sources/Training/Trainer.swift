@@ -101,12 +101,11 @@ public struct Trainer: Sendable {
         guard !examples.isEmpty else { throw AdServeError.invalid("logs", "no \(target.rawValue) examples to train on") }
         let positives = examples.reduce(0) { $0 + ($1.label ? 1 : 0) }
         guard positives > 0, positives < examples.count else {
+            let hint = positives > 0
+                ? "a negative is labelled only once its attribution window has closed: the log may be shorter than the window; `adserve train` takes --click-window and --conversion-window"
+                : "are their attribution windows still open?"
             throw AdServeError.invalid(
-                "logs",
-                "the \(examples.count) \(target.rawValue) examples are all \(positives > 0 ? "positive" : "negative"): nothing to learn"
-                    + (positives > 0
-                        ? " (a negative is labelled only once its attribution window has closed: the log may be shorter than the window; `adserve train` takes --click-window and --conversion-window)"
-                        : " (are their attribution windows still open?)"))
+                "logs", "the \(examples.count) \(target.rawValue) examples are all \(positives > 0 ? "positive" : "negative"): nothing to learn (\(hint))")
         }
         let hasher = FeatureHasher(bits: config.bits)
         var features = ClickFeatures(hasher: hasher, set: config.featureSet)
