@@ -30,6 +30,8 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // glibc's allocator statistics and malloc_trim (<malloc.h>): the benchmarks' memory figures.
+        .systemLibrary(name: "CMalloc"),
         // Values every other module speaks: ids, money, campaigns, ads, users, errors, clocks
         // (the system clock and a manual one), durations, JSON and text-table formats.
         .target(name: "Domain", swiftSettings: swiftSettings),
@@ -70,7 +72,7 @@ let package = Package(
             name: "Simulator",
             dependencies: [
                 "Domain", "Storage", "Serving", "Events", "Models", "Training", "ModelServing", "Learning", "ContentEncoding", "ContentUpdates",
-                .product(name: "HeapModule", package: "swift-collections"),
+                "CMalloc", .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: swiftSettings

@@ -1,3 +1,4 @@
+import CMalloc
 import Domain
 import Foundation
 import Histogram
@@ -85,9 +86,16 @@ public struct DecisionBenchmark: Sendable {
         public var decisions_per_s: Double
         public var ads_per_decision: Double
         public var active_campaigns: Int
-        /// Resident memory after timing, and its peak over the run (world generation included).
+        /// Resident memory after timing, and its peak over the run (world generation and
+        /// training included). Freed memory is returned to the system before timing
+        /// (`ResidentMemory.returnFreed`), so `rss_mb` is mostly what serving holds (with the
+        /// binary, the runtime, the store's page cache and the request list), not the generated
+        /// world the harness dropped.
         public var rss_mb: Double
         public var peak_rss_mb: Double
+        /// What the allocator had handed out and not had back after timing: the live heap,
+        /// without the binary, the stacks, or freed pages the allocator keeps.
+        public var heap_mb: Double
         /// With `ml`: seconds spent training and building the candidate index, the index's size.
         public var training_s: Double?
         public var index_build_s: Double?
@@ -113,26 +121,19 @@ public struct DecisionBenchmark: Sendable {
     /// times `requests` decisions of random users on random devices and hours, one after the other.
     public func run(store: some AdStore) async throws -> Result {
         let clock = ManualClock()
-        progress("generating and storing a world of \(size.ads) ads and \(size.users) users")
-        let world = World(size: size, seed: seed, start: clock.now())
-        var batch = world.batch
-        SyntheticVectors.add(to: &batch, world: world, seed: seed)
-        SyntheticVectors.addRecentTopics(to: &batch, seed: seed)
-        try await store.importBatch(batch)
-
+        let (userIDs, trained) = try await prepare(store: store, clock: clock)
         var training: (seconds: Double, clicks: Int)?
         var indexBuild: (seconds: Double, megabytes: Double)?
         let serving: DecisionService
-        switch ranker {
-        case .rule:
+        switch (ranker, trained) {
+        case (.ml, nil):
+            preconditionFailure("prepare trains what ml serves")
+        case (.rule, _):
             var configuration = ServingConfiguration()
             configuration.exploration.share = exploreShare
             serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: seed))
-        case .ml:
-            progress("training what ml serves on \(trainingDecisions) random decisions")
-            let started = ContinuousClock.now
-            let models = try await train(world: world, store: store, clock: clock)
-            training = ((ContinuousClock.now - started).inSeconds, models.clicks)
+        case (.ml, let (models, seconds)?):
+            training = (seconds, models.clicks)
             var settings = TwoTowerRetriever.Settings()
             settings.buildThreads = buildThreads
             let retriever = candidates > 0 ? TwoTowerRetriever(settings: settings) : nil
@@ -151,9 +152,10 @@ public struct DecisionBenchmark: Sendable {
             }
         }
 
+        ResidentMemory.returnFreed()
         var rng = SplitMix64(seed: seed ^ 0x5EED)
         func request() -> (UserID, FeedContext) {
-            let user = world.userIDs[Int.random(in: 0..<world.userIDs.count, using: &rng)]
+            let user = userIDs[Int.random(in: 0..<userIDs.count, using: &rng)]
             return (user, FeedContext(device: World.devices.randomElement(using: &rng), hour: Int.random(in: 0...23, using: &rng)))
         }
         let stream = (0..<requests).map { _ in request() }
@@ -165,6 +167,7 @@ public struct DecisionBenchmark: Sendable {
         // The median round; of an even number, the slower of the two middle ones.
         let timed = timings.sorted { $0.decisionsPerSecond < $1.decisionsPerSecond }[(timings.count - 1) / 2]
         let memory = ResidentMemory.read()
+        let heap = ResidentMemory.heapInUse()
         var audit: CandidateAudit.Counts?
         if let retriever = serving.retriever, auditDecisions > 0 {
             var configuration = serving.configuration
@@ -183,17 +186,41 @@ public struct DecisionBenchmark: Sendable {
             p50_ms: timed.round.p50_ms, p99_ms: timed.round.p99_ms,
             mean_ms: timed.latencies.mean / 1e6, max_ms: Double(timed.latencies.max) / 1e6, decisions_per_s: timed.round.decisions_per_s,
             ads_per_decision: timed.adsPerDecision, active_campaigns: serving.catalog.snapshot.activeCampaignCount,
-            rss_mb: memory.current, peak_rss_mb: memory.peak, training_s: training?.seconds, index_build_s: indexBuild?.seconds,
+            rss_mb: memory.current, peak_rss_mb: memory.peak, heap_mb: heap, training_s: training?.seconds, index_build_s: indexBuild?.seconds,
             index_mb: indexBuild?.megabytes, training_clicks: training?.clicks, candidate_recall: audit?.recall,
             candidate_value_share: audit?.valueShare, audited_decisions: audit?.decisions,
             rounds: timings.count > 1 ? timings.map(\.round) : nil)
     }
 
+    typealias Models = (click: ModelSlot, conversion: ModelSlot, twoTower: TwoTowerModel, clicks: Int)
+
+    /// Generates the world into `store` and, with `ml`, trains what it serves (and how many
+    /// seconds that took). The generated world — its import batch with every vector, its
+    /// latent factors, its profiles — is the harness's, not the server's: it is gone when this
+    /// returns, so the resident memory measured after timing is the serving path's own. The
+    /// requests need only the users' ids.
+    private func prepare(store: some AdStore, clock: ManualClock) async throws -> (userIDs: [UserID], trained: (models: Models, seconds: Double)?) {
+        progress("generating and storing a world of \(size.ads) ads and \(size.users) users")
+        let world = World(size: size, seed: seed, start: clock.now())
+        try await store.importBatch(Self.batch(of: world, seed: seed))
+        guard ranker == .ml else { return (world.userIDs, nil) }
+        progress("training what ml serves on \(trainingDecisions) random decisions")
+        let started = ContinuousClock.now
+        let models = try await train(world: world, store: store, clock: clock)
+        return (world.userIDs, (models, (ContinuousClock.now - started).inSeconds))
+    }
+
+    /// The world's import batch with synthetic content and activity vectors and recent topics.
+    private static func batch(of world: World, seed: UInt64) -> ImportBatch {
+        var batch = world.batch
+        SyntheticVectors.add(to: &batch, world: world, seed: seed)
+        SyntheticVectors.addRecentTopics(to: &batch, seed: seed)
+        return batch
+    }
+
     /// What `ml` serves, trained on a log of uniformly random decisions with clicks and
     /// conversions drawn from the world's behaviour.
-    private func train(world: World, store: some AdStore, clock: ManualClock) async throws -> (
-        click: ModelSlot, conversion: ModelSlot, twoTower: TwoTowerModel, clicks: Int
-    ) {
+    private func train(world: World, store: some AdStore, clock: ManualClock) async throws -> Models {
         var configuration = ServingConfiguration()
         configuration.policy = .uniformRandom(seed: seed)
         configuration.userCacheCapacity = 0
@@ -295,6 +322,13 @@ enum ResidentMemory {
         }
         return (field("VmRSS"), field("VmHWM"))
     }
+
+    /// Megabytes the allocator has handed out and not had back (glibc's `mallinfo2`).
+    static func heapInUse() -> Double { Double(cmalloc_bytes_in_use()) / 1_048_576 }
+
+    /// Returns the pages of freed memory to the system (`malloc_trim`): after a setup that
+    /// allocated and dropped gigabytes, glibc keeps them resident otherwise.
+    static func returnFreed() { _ = cmalloc_trim() }
 }
 
 /// Synthetic content and activity vectors for a generated world (the benchmark's, and tests').

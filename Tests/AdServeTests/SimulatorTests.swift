@@ -149,6 +149,9 @@ extension Simulation {
         #expect(result.p50_ms == headline.p50_ms && result.p99_ms == headline.p99_ms)
         #expect(rounds.allSatisfy { $0.p50_ms > 0 && $0.p50_ms <= $0.p99_ms })
         #expect(result.ads_per_decision > 0)
+        // The live heap is read from the allocator: more than nothing, less than the process
+        // held at its peak.
+        #expect(result.heap_mb > 0 && result.heap_mb < result.peak_rss_mb)
         // One round reports no list.
         benchmark.rounds = 1
         let other = TemporaryDatabase()
