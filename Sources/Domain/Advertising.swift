@@ -215,18 +215,48 @@ public struct Ad: Sendable, Equatable, Codable {
         let revision: Int64
         /// Σ x² of the content vector, kept with it: a ranker's cosine per candidate needs it.
         let embeddingSquaredNorm: Double
+        /// The content vector as given, or (`compacted()`) as bytes, with `fields.embedding` nil.
         let embedding: [Float]?
+        let compactEmbedding: QuantizedVector?
         /// The product and company, lowercased, the empty ones left out: the names recent topics
         /// are matched by for every candidate of an active user, made once per ad version.
         let topicNames: [String]
         let fields: Fields
-        init(_ fields: Fields) {
+        /// When compacted: the vector's sketch and content code as given, made before its floats
+        /// are let go, so the models' inputs stay what they were (declared last: read once per
+        /// ad version, not per candidate).
+        let contentSketch: VectorSketch?
+        let contentCode: Int?
+        init(_ fields: Fields, compact: Bool = false) {
             createdAt = fields.createdAt
             revision = fields.revision
-            embedding = fields.embedding
-            embeddingSquaredNorm = fields.embedding.map(VectorMath.squaredNorm) ?? 0
             topicNames = [fields.product, fields.company].map { $0.lowercased() }.filter { !$0.isEmpty }
-            self.fields = fields
+            if compact, let vector = fields.embedding {
+                let quantized = QuantizedVector(vector)
+                embedding = nil
+                compactEmbedding = quantized
+                contentSketch = VectorSketch(vector)
+                contentCode = ContentCode.of(vector)
+                embeddingSquaredNorm = quantized.squaredNorm
+                var rest = fields
+                rest.embedding = nil
+                self.fields = rest
+            } else {
+                embedding = fields.embedding
+                compactEmbedding = nil
+                contentSketch = nil
+                contentCode = nil
+                embeddingSquaredNorm = fields.embedding.map(VectorMath.squaredNorm) ?? 0
+                self.fields = fields
+            }
+        }
+
+        /// All fields, the content vector made from its bytes when compacted.
+        var allFields: Fields {
+            guard let compactEmbedding else { return fields }
+            var all = fields
+            all.embedding = compactEmbedding.floats
+            return all
         }
     }
 
@@ -234,12 +264,12 @@ public struct Ad: Sendable, Equatable, Codable {
 
     /// All fields at once.
     public var fields: Fields {
-        get { box.fields }
+        get { box.allFields }
         set { box = Box(newValue) }
     }
 
     private mutating func change(_ body: (inout Fields) -> Void) {
-        var fields = box.fields
+        var fields = box.allFields
         body(&fields)
         box = Box(fields)
     }
@@ -283,11 +313,49 @@ public struct Ad: Sendable, Equatable, Codable {
     /// The ad's content vector in the text space (`Limits.embeddingDimensions`): supplied by the
     /// advertiser, or computed from its text by the content encoder.
     public var embedding: [Float]? {
-        get { box.embedding }
-        set { change { $0.embedding = newValue } }
+        get { box.embedding ?? box.compactEmbedding?.floats }
+        set {
+            // Dropping a compacted vector needs no floats made first.
+            if newValue == nil, isCompacted { box = Box(box.fields) } else { change { $0.embedding = newValue } }
+        }
     }
     /// `VectorMath.squaredNorm` of `embedding` (0 without one), computed when the ad is made.
     public var embeddingSquaredNorm: Double { box.embeddingSquaredNorm }
+
+    /// The same ad with its content vector kept as bytes (`QuantizedVector`, a quarter of the
+    /// memory; each component off by at most 1/254 of the largest): what the serving catalog
+    /// holds. `embedding` then returns the floats the bytes stand for, made anew on each read;
+    /// a ranker reads the vector through `contentCosine`, which makes nothing.
+    public func compacted() -> Ad {
+        guard box.embedding != nil else { return self }
+        var ad = self
+        ad.box = Box(box.fields, compact: true)
+        return ad
+    }
+
+    /// Whether the content vector is kept as bytes (`compacted()`).
+    public var isCompacted: Bool { box.compactEmbedding != nil }
+
+    /// Of a compacted ad, the sketch of its content vector as it was given (`VectorSketch`),
+    /// made when it was compacted; nil otherwise (`AdSketches` makes and caches it then).
+    public var contentSketch: VectorSketch? { box.contentSketch }
+
+    /// `ContentCode.of(embedding)`, of a compacted ad as it was given.
+    public var contentCode: Int? { isCompacted ? box.contentCode : ContentCode.of(box.embedding) }
+
+    /// Cosine of the content vector and `other`, whose `VectorMath.squaredNorm` is
+    /// `squaredNorm`; nil without a content vector or when the sizes differ. Of a vector as
+    /// given, bit for bit `VectorMath.cosine(other, embedding, …)`.
+    @inline(__always)
+    public func contentCosine(_ other: [Float], squaredNorm: Double) -> Double? {
+        if let embedding = box.embedding {
+            guard other.count == embedding.count else { return nil }
+            return VectorMath.cosine(other, embedding, squaredNormA: squaredNorm, squaredNormB: box.embeddingSquaredNorm)
+        }
+        guard let compact = box.compactEmbedding, other.count == compact.count else { return nil }
+        guard !other.isEmpty, squaredNorm > 0, box.embeddingSquaredNorm > 0 else { return 0 }
+        return compact.dot(other) / (squaredNorm * box.embeddingSquaredNorm).squareRoot()
+    }
     public var embeddingStatus: EmbeddingStatus {
         get { box.fields.embeddingStatus }
         set { change { $0.embeddingStatus = newValue } }
@@ -329,9 +397,9 @@ public struct Ad: Sendable, Equatable, Codable {
     }
 
     public init(from decoder: any Decoder) throws { box = Box(try Fields(from: decoder)) }
-    public func encode(to encoder: any Encoder) throws { try box.fields.encode(to: encoder) }
+    public func encode(to encoder: any Encoder) throws { try box.allFields.encode(to: encoder) }
 
-    public static func == (lhs: Ad, rhs: Ad) -> Bool { lhs.box === rhs.box || lhs.box.fields == rhs.box.fields }
+    public static func == (lhs: Ad, rhs: Ad) -> Bool { lhs.box === rhs.box || lhs.box.allFields == rhs.box.allFields }
 }
 
 extension Ad {

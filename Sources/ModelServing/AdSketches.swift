@@ -4,7 +4,8 @@ import Serving
 import Synchronization
 
 /// Content sketches of ads (`VectorSketch`) per ad version: a projection of 384 floats is
-/// worth computing once, not once per impression logged or per index refresh.
+/// worth computing once, not once per impression logged or per index refresh. The catalog's
+/// ads carry theirs (`Ad.contentSketch`); the cache holds the others'.
 public final class AdSketches: Sendable {
     public static let shared = AdSketches()
 
@@ -16,8 +17,10 @@ public final class AdSketches: Sendable {
 
     public init() {}
 
-    /// The sketch of the ad's content vector; nil while it has none.
+    /// The sketch of the ad's content vector; nil while it has none. A compacted ad (the
+    /// catalog's) carries its own, made from its floats before they were let go.
     public func sketch(of ad: Ad) -> VectorSketch? {
+        if ad.isCompacted { return ad.contentSketch }
         guard ad.embedding != nil else { return nil }
         let key = Key(ad: ad.id.rawValue, revision: ad.revision)
         if let cached = sketches.withLock({ $0[key] }) { return cached }

@@ -15,7 +15,7 @@ extension ClickFeatureInput {
             userCampaignImpressions: candidate.userCampaignImpressions, userHides: candidate.userHides,
             device: context.device, hour: context.hour, sessionPosition: context.sessionPosition,
             userAdSimilarity: Self.similarity(user, candidate.ad), hoursSinceActivity: Self.hoursSinceActivity(user, at: context.at),
-            adContentCode: ContentCode.of(candidate.ad.embedding), userContentCode: ContentCode.of(user?.activityVector))
+            adContentCode: candidate.ad.contentCode, userContentCode: ContentCode.of(user?.activityVector))
         (recentTopicWeight, recentTopicShare, recentTopicRank) = RecentTopics(user, at: context.at)?.about(candidate.ad) ?? (nil, nil, nil)
     }
 
@@ -32,8 +32,8 @@ extension ClickFeatureInput {
     /// The same from the activity vector and its squared norm, computed once per request.
     @inline(__always)
     static func similarity(_ activity: [Float]?, squaredNorm: Double, _ ad: Ad) -> Double? {
-        guard let activity, let embedding = ad.embedding, activity.count == embedding.count else { return nil }
-        return VectorMath.cosine(activity, embedding, squaredNormA: squaredNorm, squaredNormB: ad.embeddingSquaredNorm)
+        guard let activity else { return nil }
+        return ad.contentCosine(activity, squaredNorm: squaredNorm)
     }
 }
 

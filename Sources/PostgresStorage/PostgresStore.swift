@@ -368,7 +368,7 @@ public final class PostgresStore: AdStore {
             // One snapshot for both lists and the counter.
             try await db.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             let campaigns = try await Self.fetch(CampaignRow.self, "WHERE revision > $1 ORDER BY revision", Self.binds(revision), db)
-            let ads = try await Self.fetch(AdRow.self, "WHERE revision > $1 ORDER BY revision", Self.binds(revision), db)
+            let ads = try await Self.fetch(AdRow.self, "WHERE revision > $1 ORDER BY revision", Self.binds(revision), db).map { $0.compacted() }
             let latest = try await db.rows("SELECT value FROM catalog_revision WHERE id = 1").first?.decode(Int64.self) ?? revision
             let highest = max(revision, latest, campaigns.last?.revision ?? revision, ads.last?.revision ?? revision)
             return CatalogChanges(campaigns: campaigns, ads: ads, revision: highest)

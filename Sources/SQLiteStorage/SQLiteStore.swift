@@ -195,7 +195,7 @@ public final class SQLiteStore: AdStore {
             // One read transaction: both lists come from the same snapshot.
             try db.readTransaction {
                 let campaigns = try db.query("\(Campaign.selectSQL) WHERE revision > ? ORDER BY revision", [.integer(revision)], Campaign.init(row:))
-                let ads = try db.query("\(Ad.selectSQL) WHERE revision > ? ORDER BY revision", [.integer(revision)], Ad.init(row:))
+                let ads = try db.query("\(Ad.selectSQL) WHERE revision > ? ORDER BY revision", [.integer(revision)]) { try Ad(row: $0).compacted() }
                 let latest = try db.query("SELECT value FROM catalog_revision WHERE id = 1") { $0.int(0) }.first ?? revision
                 let highest = max(revision, latest, campaigns.last?.revision ?? revision, ads.last?.revision ?? revision)
                 return CatalogChanges(campaigns: campaigns, ads: ads, revision: highest)

@@ -63,7 +63,7 @@ public final class CatalogPublisher: Sendable {
                 m.assignSlots(campaign: campaign.id)
             }
             for ad in changes.ads where (m.ads[ad.id]?.revision ?? .min) <= ad.revision {
-                m.ads[ad.id] = ad
+                m.ads[ad.id] = ad.compacted()
                 m.assignSlots(ad: ad.id)
             }
             m.version &+= 1
@@ -85,6 +85,7 @@ public final class CatalogPublisher: Sendable {
 
     /// Puts a stored ad in the catalog, unless a newer revision of it is already there.
     public func upsert(_ ad: Ad) {
+        let ad = ad.compacted()
         master.withLock { m in
             if let current = m.ads[ad.id], current.revision > ad.revision { return }
             m.ads[ad.id] = ad

@@ -138,6 +138,10 @@ public struct ImportBatch: Sendable {
 }
 
 /// What `catalogChanges(after:)` found: the rows, and the revision to ask after next time.
+/// The serving catalog is its reader, so the ads come compacted (`Ad.compacted()`: content
+/// vectors as bytes). SQLite compacts each row as it reads it, so a node loading a million ads
+/// never holds all their vectors as floats at once nor keeps the pages they leave behind;
+/// PostgreSQL compacts the decoded rows.
 public struct CatalogChanges: Sendable {
     public var campaigns: [Campaign]
     public var ads: [Ad]

@@ -189,6 +189,55 @@ import Training
         withExtendedLifetime(database) {}
     }
 
+    /// A content vector kept as bytes: each component within half a step of the float, its
+    /// cosines within 0.002 of the floats', and an ad compacted serves the same fields back.
+    @Test func compactedContentVectorsKeepCosinesAndFields() throws {
+        var rng = SplitMix64(seed: 9)
+        func unit() -> [Float] { VectorMath.unitLength((0..<Limits.embeddingDimensions).map { _ in Float(rng.gaussian()) }) }
+        let vector = unit()
+        let quantized = QuantizedVector(vector)
+        let step = vector.map(abs).max()! / 127
+        #expect(zip(quantized.floats, vector).allSatisfy { abs($0 - $1) <= step / 2 * 1.0001 })
+        #expect(quantized.codes.contains(127) || quantized.codes.contains(-127))
+        #expect(QuantizedVector([0, .nan, 1]).floats == [0, 0, 1])
+        let ad = Ad(
+            id: AdID(1), campaignID: CampaignID(1), format: .image, mediaURLs: [], caption: "Trail shoes", company: "Acme",
+            product: "shoes", description: "", embedding: vector, createdAt: Timestamp(milliseconds: 0), revision: 3)
+        let compact = ad.compacted()
+        #expect(compact.isCompacted && !ad.isCompacted)
+        #expect(compact.embedding == quantized.floats)
+        #expect(compact.fields.embedding == quantized.floats && compact.caption == ad.caption && compact.revision == 3)
+        #expect(abs(compact.embeddingSquaredNorm - VectorMath.squaredNorm(quantized.floats)) < 1e-12)
+        // Its sketch and content code are those of the floats as given, as an uncompacted ad's are.
+        #expect(compact.contentSketch == VectorSketch(vector) && ad.contentSketch == nil)
+        #expect(AdSketches().sketch(of: compact) == AdSketches().sketch(of: ad))
+        #expect(compact.contentCode == ContentCode.of(vector) && ad.contentCode == ContentCode.of(vector))
+        // Coded and compared as its fields: the floats its bytes stand for.
+        let coded = try JSONDecoder().decode(Ad.self, from: try JSONEncoder().encode(compact))
+        #expect(coded.embedding == quantized.floats && coded == compact && compact != ad)
+        // A length that is no multiple of the dot's 16 lanes.
+        let short: [Float] = (0..<21).map { Float($0) / 7 - 1.3 }
+        let q = QuantizedVector(short)
+        #expect(abs(q.dot(short) - VectorMath.dot(q.floats, short)) < 1e-4)
+        for _ in 0..<20 {
+            var other = unit()
+            for i in 0..<100 { other[i] = vector[i] }  // some related, some not
+            let norm = VectorMath.squaredNorm(other)
+            let exact = try #require(ad.contentCosine(other, squaredNorm: norm))
+            #expect(exact == VectorMath.cosine(other, vector))
+            #expect(abs(try #require(compact.contentCosine(other, squaredNorm: norm)) - exact) < 0.002)
+        }
+        #expect(compact.contentCosine([1, 2], squaredNorm: 5) == nil)
+        // Editing a compacted ad starts from its fields, vector included; dropping the vector
+        // keeps the rest.
+        var edited = compact
+        edited.caption = "Road shoes"
+        #expect(!edited.isCompacted && edited.embedding == quantized.floats)
+        var dropped = compact
+        dropped.embedding = nil
+        #expect(!dropped.isCompacted && dropped.embedding == nil && dropped.caption == ad.caption && dropped.contentCode == nil)
+    }
+
     /// Sketches keep inner products (about cosines) and survive their JSON coding.
     @Test func sketchesApproximateCosinesAndRoundTrip() throws {
         var rng = SplitMix64(seed: 5)

@@ -213,6 +213,14 @@ extension StoreKind: CustomTestStringConvertible {
             let updated = try await nodeB.updateCampaign(first.id) { $0.name = "renamed" }
             let last = try await nodeA.catalogChanges(after: revision)
             #expect(last.campaigns == [updated] && last.revision == updated.revision)
+            // An ad with a content vector comes compacted for the catalog; a plain read is exact.
+            let vector = (0..<Limits.embeddingDimensions).map { Float($0 % 11) / 11 - 0.4 }
+            let vectored = try await nodeA.createAd(
+                Ad(id: AdID(0), campaignID: first.id, format: .image, mediaURLs: ["m"], caption: "vectored", company: "Acme", product: "p",
+                   description: "d", embedding: vector, createdAt: Timestamp(seconds: 3)))
+            let pulled = try #require(try await nodeB.catalogChanges(after: last.revision).ads.first { $0.id == vectored.id })
+            #expect(pulled.isCompacted && pulled.embedding == QuantizedVector(vector).floats)
+            #expect(try await nodeB.ad(vectored.id)?.embedding == vector)
         }
     }
 

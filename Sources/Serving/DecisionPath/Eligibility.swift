@@ -181,11 +181,10 @@ struct Relevance {
 
     @inline(__always)
     func factor(_ ad: Ad) -> Double {
-        guard !notRelevant.isEmpty, let vector = ad.embedding else { return 1 }
-        let norm = VectorMath.squaredNorm(vector)
+        guard !notRelevant.isEmpty else { return 1 }
         var closest = 0.0
-        for (other, otherNorm) in zip(notRelevant, squaredNorms) where other.count == vector.count {
-            closest = max(closest, VectorMath.cosine(vector, other, squaredNormA: norm, squaredNormB: otherNorm))
+        for (other, otherNorm) in zip(notRelevant, squaredNorms) {
+            if let cosine = ad.contentCosine(other, squaredNorm: otherNorm) { closest = max(closest, cosine) }
         }
         return 1 - Self.weight * closest * closest
     }
