@@ -125,14 +125,13 @@ public struct DecisionBenchmark: Sendable {
         var training: (seconds: Double, clicks: Int)?
         var indexBuild: (seconds: Double, megabytes: Double)?
         let serving: DecisionService
-        switch (ranker, trained) {
-        case (.ml, nil):
-            preconditionFailure("prepare trains what ml serves")
-        case (.rule, _):
+        // `prepare` trains exactly when the ranker is `ml`.
+        switch trained {
+        case nil:
             var configuration = ServingConfiguration()
             configuration.exploration.share = exploreShare
             serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: seed))
-        case (.ml, let (models, seconds)?):
+        case let (models, seconds)?:
             training = (seconds, models.clicks)
             var settings = TwoTowerRetriever.Settings()
             settings.buildThreads = buildThreads
