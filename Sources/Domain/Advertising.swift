@@ -343,6 +343,18 @@ public struct Ad: Sendable, Equatable, Codable {
     /// `ContentCode.of(embedding)`, of a compacted ad as it was given.
     public var contentCode: Int? { isCompacted ? box.contentCode : ContentCode.of(box.embedding) }
 
+    /// Loads the first line of the ad's storage, where a ranker's reads start (its age, the
+    /// addresses of its content bytes and topic names), without retaining it (`CacheTouch`).
+    public func touchStorage() -> UInt64 {
+        UInt64(bitPattern: box.createdAt.milliseconds)
+    }
+
+    /// Loads the lines of the content bytes and of the topic names (after `touchStorage`,
+    /// whose line holds their addresses).
+    public func touchContent() -> UInt64 {
+        UInt64(truncatingIfNeeded: box.topicNames.count) ^ (box.compactEmbedding?.touch() ?? 0)
+    }
+
     /// Cosine of the content vector and `other`, whose `VectorMath.squaredNorm` is
     /// `squaredNorm`; nil without a content vector or when the sizes differ. Of a vector as
     /// given, bit for bit `VectorMath.cosine(other, embedding, …)`.

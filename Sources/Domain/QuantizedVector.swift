@@ -16,6 +16,12 @@ public struct QuantizedVector: Sendable, Equatable {
 
     public var count: Int { codes.count }
 
+    /// Loads one word of each cache line of the codes (`CacheTouch`).
+    @inline(__always)
+    public func touch() -> UInt64 {
+        codes.withUnsafeBytes { $0.baseAddress.map { CacheTouch.lines($0, bytes: codes.count) } ?? 0 }
+    }
+
     /// The floats the codes stand for.
     public var floats: [Float] { codes.map { Float($0) * scale } }
 

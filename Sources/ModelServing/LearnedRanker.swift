@@ -144,14 +144,16 @@ public struct LearnedRanker: Ranker {
         let activityNorm = activity.map(VectorMath.squaredNorm) ?? 0
         var predictions: [Prediction] = []
         predictions.reserveCapacity(candidates.count)
-        for (i, candidate) in candidates.enumerated() {
-            let needsConversion = !conversionsOnly || candidate.objective == .conversions
-            let rule = (clickScorer == nil || (conversionScorer == nil && needsConversion)) ? fallback.predict(candidate, user: user, context: context) : nil
+        // Candidates are read in place (`candidates[i]`), not copied: a copy retains the ad.
+        for i in candidates.indices {
+            let needsConversion = !conversionsOnly || candidates[i].objective == .conversions
+            let rule = (clickScorer == nil || (conversionScorer == nil && needsConversion)) ? fallback.predict(candidates[i], user: user, context: context) : nil
             // What this user has to do with this ad: computed once, read by both models.
-            let about = recent?.about(candidate.ad)
+            let about = recent?.about(candidates[i].ad)
             let signals = ClickFeatures.CandidateSignals(
-                impressions: candidate.impressions, clicks: candidate.clicks, ageHours: candidate.adAgeHours, seen: candidate.userCampaignImpressions,
-                similarity: ClickFeatureInput.similarity(activity, squaredNorm: activityNorm, candidate.ad), recentTopicWeight: about?.weight,
+                impressions: candidates[i].impressions, clicks: candidates[i].clicks, ageHours: candidates[i].adAgeHours,
+                seen: candidates[i].userCampaignImpressions,
+                similarity: ClickFeatureInput.similarity(activity, squaredNorm: activityNorm, candidates[i].ad), recentTopicWeight: about?.weight,
                 recentTopicShare: about?.share, recentTopicRank: about?.rank)
             let pClick = clickScorer?.score(clickParts![i], signals, &x) ?? rule!.click
             let pConversion = needsConversion ? (conversionScorer?.score(conversionParts![i], signals, &x) ?? rule!.conversion) : 0
@@ -162,8 +164,9 @@ public struct LearnedRanker: Ranker {
     }
 
     /// One model's view of one request: the request's part of the features computed once, and
-    /// for a linear model the sum of its weights.
-    private struct Scorer {
+    /// for a linear model the sum of its weights. A class: scoring a candidate through an
+    /// optional would otherwise copy it, retaining its arrays, once per candidate.
+    private final class Scorer {
         let predictor: ClickPredictor
         let request: ClickFeatures.RequestPart
         /// The linear model's weights (empty for another kind) and the request's share of the margin.
@@ -217,6 +220,7 @@ final class AdPartCache: Sendable {
         var missing: [Int] = []
         table.withLock { table in
             let sameHash = table.hasher == features.hasher
+            if sameHash { Self.touch(candidates, table.entries) }
             for (i, candidate) in candidates.enumerated() {
                 if let needed, !needed(candidate) { continue }
                 let slot = Int(candidate.adSlot)
@@ -244,5 +248,18 @@ final class AdPartCache: Sendable {
             }
         }
         return parts
+    }
+
+    /// Touches the candidates' entries, then their parts' keys (`CacheTouch`), before the
+    /// copies that retain them.
+    private static func touch(_ candidates: [Candidate], _ entries: [Entry]) {
+        var folded: UInt64 = 0
+        for i in candidates.indices where candidates[i].adSlot >= 0 && Int(candidates[i].adSlot) < entries.count {
+            folded ^= UInt64(bitPattern: entries[Int(candidates[i].adSlot)].ad)
+        }
+        for i in candidates.indices where candidates[i].adSlot >= 0 && Int(candidates[i].adSlot) < entries.count {
+            folded ^= UInt64(truncatingIfNeeded: entries[Int(candidates[i].adSlot)].part.keyCount)
+        }
+        CacheTouch.keep(folded)
     }
 }

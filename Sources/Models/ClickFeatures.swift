@@ -176,6 +176,8 @@ public struct ClickFeatures: Sendable, Equatable {
         fileprivate(set) var wordCount = 0
         fileprivate(set) var contentCode: UInt64?
         static let wordStart = 5
+        /// How many keys the part holds (reading it loads the keys' first line).
+        public var keyCount: Int { keys.count }
         var campaign: UInt64 { keys.count > 1 ? keys[1] : 0 }
         var advertiser: UInt64 { keys.count > 2 ? keys[2] : 0 }
         var format: UInt64 { keys.count > 3 ? keys[3] : 0 }

@@ -238,6 +238,22 @@ import Training
         #expect(!dropped.isCompacted && dropped.embedding == nil && dropped.caption == ad.caption && dropped.contentCode == nil)
     }
 
+    /// The prefetching pass (`CacheTouch`) reads one word of each 64-byte line and never past
+    /// the bytes it is given: the words at 0, 64, 128 and 192 of 200 bytes, not 192 of 199.
+    @Test func cacheTouchReadsOneWordPerLineWithinItsBytes() {
+        let words = (0..<25).map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 }  // 200 bytes
+        words.withUnsafeBytes { raw in
+            let base = raw.baseAddress!
+            #expect(CacheTouch.lines(base, bytes: 200) == words[0] ^ words[8] ^ words[16] ^ words[24])
+            #expect(CacheTouch.lines(base, bytes: 199) == words[0] ^ words[8] ^ words[16])
+            #expect(CacheTouch.lines(base, bytes: 7) == 0)
+        }
+        // A vector's bytes: 21 codes hold one whole word, at 0.
+        let q = QuantizedVector((0..<21).map { Float($0) - 10 })
+        let first = q.codes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        #expect(q.touch() == first)
+    }
+
     /// Sketches keep inner products (about cosines) and survive their JSON coding.
     @Test func sketchesApproximateCosinesAndRoundTrip() throws {
         var rng = SplitMix64(seed: 5)

@@ -62,6 +62,14 @@ enum CandidateGeneration {
             }, into: &keys)
         }
         guard found else { return nil }
+        // The retrieved ads in this snapshot (one gone from it but still indexed is dropped),
+        // their storage touched before they are read one by one.
+        var adIndices: [Int32] = []
+        adIndices.reserveCapacity(keys.count)
+        for raw in keys {
+            if let adIndex = snapshot.adIndex(slot: RetrievalKey(rawValue: raw).adSlot) { adIndices.append(adIndex) }
+        }
+        touch(adIndices, snapshot)
         var picks: [Pick] = []
         picks.reserveCapacity(keys.count + valuePool)
         var retrieved = Set<Int32>(minimumCapacity: keys.count)
@@ -74,8 +82,8 @@ enum CandidateGeneration {
                 picks.append(Pick(candidate: candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), eligibility.userHides, snapshot, request.now)))
                 return true
             }
-            for raw in keys {
-                guard let adIndex = snapshot.adIndex(slot: RetrievalKey(rawValue: raw).adSlot) else { continue }
+            touchCounters(adIndices, snapshot, state)
+            for adIndex in adIndices {
                 retrieved.insert(adIndex)
                 _ = add(adIndex)
             }
@@ -93,6 +101,30 @@ enum CandidateGeneration {
             }
         }
         return picks
+    }
+
+    /// Touches the ads' storage (`CacheTouch`): first the line each starts with, then their
+    /// content bytes and topic names, whose addresses that line holds.
+    static func touch(_ adIndices: [Int32], _ snapshot: CatalogSnapshot) {
+        var folded: UInt64 = 0
+        for adIndex in adIndices { folded ^= snapshot.ads[Int(adIndex)].touchStorage() }
+        for adIndex in adIndices { folded ^= snapshot.ads[Int(adIndex)].touchContent() }
+        CacheTouch.keep(folded)
+    }
+
+    /// Touches the ads' delivery counters and their campaigns' entries, then the campaigns'
+    /// spend (under the delivery lock).
+    static func touchCounters(_ adIndices: [Int32], _ snapshot: CatalogSnapshot, _ state: borrowing DeliveryState.State) {
+        var folded: UInt64 = 0
+        for adIndex in adIndices {
+            folded ^= UInt64(bitPattern: state.ads[Int(snapshot.adStateSlots[Int(adIndex)])].impressions)
+            folded ^= UInt64(bitPattern: snapshot.campaigns[Int(snapshot.adCampaigns[Int(adIndex)])].bidMicros)
+        }
+        for adIndex in adIndices {
+            let slot = Int(snapshot.campaigns[Int(snapshot.adCampaigns[Int(adIndex)])].stateSlot)
+            if slot >= 0 && slot < state.spend.count { folded ^= UInt64(bitPattern: state.spend[slot].total) }
+        }
+        CacheTouch.keep(folded)
     }
 
     /// Every eligible ad of the eligible campaigns, with its live counters.
