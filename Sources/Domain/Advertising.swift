@@ -343,14 +343,14 @@ public struct Ad: Sendable, Equatable, Codable {
     /// `ContentCode.of(embedding)`, of a compacted ad as it was given.
     public var contentCode: Int? { isCompacted ? box.contentCode : ContentCode.of(box.embedding) }
 
-    /// Loads the first line of the ad's storage, where a ranker's reads start (its age, the
-    /// addresses of its content bytes and topic names), without retaining it (`CacheTouch`).
+    /// Loads the first line of the ad's storage, where a ranker's reads start (its age and the
+    /// address of its content bytes), without retaining it (`CacheTouch`).
     public func touchStorage() -> UInt64 {
         UInt64(bitPattern: box.createdAt.milliseconds)
     }
 
-    /// Loads the lines of the content bytes and of the topic names (after `touchStorage`,
-    /// whose line holds their addresses).
+    /// Loads the lines of the content bytes and the first of the topic names (after
+    /// `touchStorage`, so that their addresses are at hand).
     public func touchContent() -> UInt64 {
         UInt64(truncatingIfNeeded: box.topicNames.count) ^ (box.compactEmbedding?.touch() ?? 0)
     }

@@ -238,20 +238,22 @@ import Training
         #expect(!dropped.isCompacted && dropped.embedding == nil && dropped.caption == ad.caption && dropped.contentCode == nil)
     }
 
-    /// The prefetching pass (`CacheTouch`) reads one word of each 64-byte line and never past
-    /// the bytes it is given: the words at 0, 64, 128 and 192 of 200 bytes, not 192 of 199.
+    /// The prefetching pass (`CacheTouch`) loads a word every 64 bytes and the last word, and
+    /// never reads past the bytes it is given: of 200 bytes the words at 0, 64, 128, 192 and
+    /// 192 again; of 199 those at 0, 64, 128 and 191.
     @Test func cacheTouchReadsOneWordPerLineWithinItsBytes() {
-        let words = (0..<25).map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 }  // 200 bytes
+        let words = (0..<25).map { UInt64($0 + 1) &* 0x9E37_79B9_7F4A_7C15 }  // 200 bytes
         words.withUnsafeBytes { raw in
             let base = raw.baseAddress!
-            #expect(CacheTouch.lines(base, bytes: 200) == words[0] ^ words[8] ^ words[16] ^ words[24])
-            #expect(CacheTouch.lines(base, bytes: 199) == words[0] ^ words[8] ^ words[16])
+            let at191 = base.loadUnaligned(fromByteOffset: 191, as: UInt64.self)
+            #expect(CacheTouch.lines(base, bytes: 200) == words[0] &+ words[8] &+ words[16] &+ words[24] &+ words[24])
+            #expect(CacheTouch.lines(base, bytes: 199) == words[0] &+ words[8] &+ words[16] &+ at191)
             #expect(CacheTouch.lines(base, bytes: 7) == 0)
         }
-        // A vector's bytes: 21 codes hold one whole word, at 0.
+        // A vector's bytes: of 21 codes the words at 0 and 13.
         let q = QuantizedVector((0..<21).map { Float($0) - 10 })
-        let first = q.codes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-        #expect(q.touch() == first)
+        let expected = q.codes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) &+ $0.loadUnaligned(fromByteOffset: 13, as: UInt64.self) }
+        #expect(q.touch() == expected)
     }
 
     /// Sketches keep inner products (about cosines) and survive their JSON coding.
