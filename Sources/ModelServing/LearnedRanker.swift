@@ -253,13 +253,10 @@ final class AdPartCache: Sendable {
     /// Touches the candidates' entries, then their parts' keys (`CacheTouch`), before the
     /// copies that retain them.
     private static func touch(_ candidates: [Candidate], _ entries: [Entry]) {
+        let slots = candidates.indices.lazy.map { Int(candidates[$0].adSlot) }.filter { $0 >= 0 && $0 < entries.count }
         var folded: UInt64 = 0
-        for i in candidates.indices where candidates[i].adSlot >= 0 && Int(candidates[i].adSlot) < entries.count {
-            folded ^= UInt64(bitPattern: entries[Int(candidates[i].adSlot)].ad)
-        }
-        for i in candidates.indices where candidates[i].adSlot >= 0 && Int(candidates[i].adSlot) < entries.count {
-            folded ^= UInt64(truncatingIfNeeded: entries[Int(candidates[i].adSlot)].part.keyCount)
-        }
+        for slot in slots { folded ^= UInt64(bitPattern: entries[slot].ad) }
+        for slot in slots { folded ^= UInt64(truncatingIfNeeded: entries[slot].part.keyCount) }
         CacheTouch.keep(folded)
     }
 }

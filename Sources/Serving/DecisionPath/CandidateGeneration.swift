@@ -118,11 +118,11 @@ enum CandidateGeneration {
         var folded: UInt64 = 0
         for adIndex in adIndices {
             folded ^= UInt64(bitPattern: state.ads[Int(snapshot.adStateSlots[Int(adIndex)])].impressions)
-            folded ^= UInt64(bitPattern: snapshot.campaigns[Int(snapshot.adCampaigns[Int(adIndex)])].bidMicros)
+            folded ^= UInt64(UInt32(bitPattern: snapshot.campaigns[Int(snapshot.adCampaigns[Int(adIndex)])].stateSlot))
         }
+        // The entries are in cache now; their spend slots are read as `hasRoom` reads them.
         for adIndex in adIndices {
-            let slot = Int(snapshot.campaigns[Int(snapshot.adCampaigns[Int(adIndex)])].stateSlot)
-            if slot >= 0 && slot < state.spend.count { folded ^= UInt64(bitPattern: state.spend[slot].total) }
+            folded ^= UInt64(bitPattern: state.spend[Int(snapshot.campaigns[Int(snapshot.adCampaigns[Int(adIndex)])].stateSlot)].total)
         }
         CacheTouch.keep(folded)
     }
