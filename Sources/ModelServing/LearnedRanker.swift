@@ -253,6 +253,8 @@ final class AdPartCache: Sendable {
     /// Touches the candidates' entries, then their parts' keys (`CacheTouch`), before the
     /// copies that retain them.
     private static func touch(_ candidates: [Candidate], _ entries: [Entry]) {
+        // Lazy: each pass derives the valid slots again (from candidates already in cache)
+        // rather than storing them, so the touch allocates nothing.
         let slots = candidates.indices.lazy.map { Int(candidates[$0].adSlot) }.filter { $0 >= 0 && $0 < entries.count }
         var folded: UInt64 = 0
         for slot in slots { folded ^= UInt64(bitPattern: entries[slot].ad) }
