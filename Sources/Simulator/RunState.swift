@@ -6,7 +6,8 @@ import Serving
 /// reproducible.
 struct Scheduled: Comparable {
     enum Action {
-        case session(user: Int)
+        /// The user's `index`th session of the day.
+        case session(user: Int, index: Int)
         case page(Session)
         case event(PendingEvent)
     }
@@ -22,6 +23,8 @@ struct Scheduled: Comparable {
 struct Session {
     var user: Int
     var day: Int
+    /// Which of the user's sessions that day (0 first).
+    var index: Int
     var page: Int
     var adsSeen: Int
     var seconds: Double
@@ -56,11 +59,31 @@ struct DayStats {
     var exploredImpressions = 0
 }
 
+/// What a random draw of a run is for: the key of a paired run's draws (`RunState.drawing`).
+struct Moment {
+    enum Purpose: UInt64 {
+        case visit = 1, secondSession, thirdSession, sessionStart, activity, click, conversion, hide, duplicate, clickDelay, conversionDelay, continuing
+    }
+    var purpose: Purpose
+    var day = 0
+    var session = 0
+    var page = 0
+    var slot = 0
+}
+
 /// The mutable state of a run: the event queue, the world's memory of users (satisfaction,
 /// exposures), and every counter the report needs.
 struct RunState {
     let world: World
+    /// Hashed assignment: every draw comes from this one stream, in the order the run asks.
     var rng: SplitMix64
+    /// Paired assignment (`Simulation.Assignment.paired`): users are `people` persons' twins
+    /// (user `u` is person `u % people`), and each draw comes from a generator seeded by `seed`,
+    /// the person and the `Moment` it is for. A person's twins then get the same luck in every
+    /// arm — the same visits, the same uniform against whichever ad's P(click) fills a slot:
+    /// common random numbers. Where twins' paths part (another ad, a session cut short), later
+    /// draws still match by moment, not by how many came before.
+    let pairing: (people: Int, seed: UInt64)?
     var queue = Heap<Scheduled>()
     var sequence = 0
 
@@ -100,10 +123,11 @@ struct RunState {
     var shown: [[Bool]]
     var totalCharged: Int64 = 0
 
-    init(world: World, arms: Int, days: Int, seed: UInt64, copies: Int = 1) {
+    init(world: World, arms: Int, days: Int, seed: UInt64, copies: Int = 1, people: Int? = nil) {
         self.world = world
         self.copies = copies
         self.rng = SplitMix64(seed: seed ^ 0x51_4D55_4C41_5445)
+        self.pairing = people.map { ($0, StableHash.mix(seed ^ 0x5041_4952_4544)) }
         let users = world.userIDs.count
         satisfaction = Array(repeating: 1, count: users)
         annoyingToday = Array(repeating: 0, count: users)
@@ -141,22 +165,38 @@ struct RunState {
         queue.insert(Scheduled(time: time, sequence: sequence, action: action))
     }
 
-    mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &rng) < p }
+    /// Runs `body` with the generator of `user`'s draw at `moment`: the run's stream, or with
+    /// pairing a generator of that person and moment alone.
+    mutating func drawing<T>(_ user: Int, _ moment: Moment, _ body: (inout SplitMix64) -> T) -> T {
+        guard let pairing else { return body(&rng) }
+        var key = StableHash.mix(pairing.seed ^ UInt64(user % pairing.people))
+        key = StableHash.mix(key ^ moment.purpose.rawValue)
+        key = StableHash.mix(key ^ UInt64(moment.day) << 40 ^ UInt64(moment.session) << 32 ^ UInt64(moment.page) << 16 ^ UInt64(moment.slot))
+        var generator = SplitMix64(seed: key)
+        return body(&generator)
+    }
+
+    mutating func chance(_ p: Double, _ user: Int, _ moment: Moment) -> Bool {
+        drawing(user, moment) { Double.random(in: 0..<1, using: &$0) } < p
+    }
 
     /// Who visits today, and when their sessions start (diurnal curve).
     mutating func scheduleSessions(day: Int, dayStart: Timestamp, behaviour: Behaviour) {
         let arrivals = Behaviour.hourlyArrivals
-        for user in world.userIDs.indices where chance(world.userVisit[user] * satisfaction[user]) {
-            let sessions = 1 + (chance(0.4) ? 1 : 0) + (chance(0.15) ? 1 : 0)
-            for _ in 0..<sessions {
-                var r = Double.random(in: 0..<1, using: &rng)
-                var hour = 23
-                for (h, share) in arrivals.enumerated() {
-                    if r < share { hour = h; break }
-                    r -= share
+        for user in world.userIDs.indices where chance(world.userVisit[user] * satisfaction[user], user, Moment(purpose: .visit, day: day)) {
+            let sessions = 1 + (chance(0.4, user, Moment(purpose: .secondSession, day: day)) ? 1 : 0)
+                + (chance(0.15, user, Moment(purpose: .thirdSession, day: day)) ? 1 : 0)
+            for index in 0..<sessions {
+                let offset = drawing(user, Moment(purpose: .sessionStart, day: day, session: index)) { rng in
+                    var r = Double.random(in: 0..<1, using: &rng)
+                    var hour = 23
+                    for (h, share) in arrivals.enumerated() {
+                        if r < share { hour = h; break }
+                        r -= share
+                    }
+                    return Int64(hour) * Timestamp.millisecondsPerHour + Int64.random(in: 0..<Timestamp.millisecondsPerHour, using: &rng)
                 }
-                let offset = Int64(hour) * Timestamp.millisecondsPerHour + Int64.random(in: 0..<Timestamp.millisecondsPerHour, using: &rng)
-                schedule(.session(user: user), at: dayStart.adding(milliseconds: offset))
+                schedule(.session(user: user, index: index), at: dayStart.adding(milliseconds: offset))
             }
         }
     }
@@ -164,7 +204,8 @@ struct RunState {
     /// What the user lingered on among a page's organic posts, as the feed backend reports it:
     /// something on one of their latent topics (the strongest most often). In the topics world a
     /// view, like, comment or post; in the products world a view of a product, with its dwell.
-    mutating func organicActivity(user: Int, at time: Timestamp) -> Activity {
+    mutating func organicActivity(_ session: Session, at time: Timestamp) -> Activity {
+        let user = session.user
         let k = world.dimensions
         var best = 0
         var weights: [Double] = []
@@ -173,19 +214,24 @@ struct RunState {
             weights.append(w * w)
             if weights[d] > weights[best] { best = d }
         }
-        var r = Double.random(in: 0..<max(weights.reduce(0, +), 1e-9), using: &rng)
-        var topic = best
-        for (d, w) in weights.enumerated() {
-            if r < w { topic = d; break }
-            r -= w
+        let kind = world.kind
+        let moment = Moment(purpose: .activity, day: session.day, session: session.index, page: session.page)
+        let (topic, type, text, seconds) = drawing(user, moment) { rng in
+            var r = Double.random(in: 0..<max(weights.reduce(0, +), 1e-9), using: &rng)
+            var topic = best
+            for (d, w) in weights.enumerated() {
+                if r < w { topic = d; break }
+                r -= w
+            }
+            let type = kind == .products ? .view : [ActivityType.view, .view, .like, .like, .comment, .post][Int.random(in: 0..<6, using: &rng)]
+            let words = World.topics[topic % World.topics.count].words
+            let text = type == .comment || type == .post ? words.randomElement(using: &rng) : nil
+            let seconds = type == .view ? Double.random(in: 2...60, using: &rng) : nil
+            return (topic, type, text, seconds)
         }
         views[user * k + topic] += 1
-        let type = world.kind == .products ? .view : [ActivityType.view, .view, .like, .like, .comment, .post][Int.random(in: 0..<6, using: &rng)]
-        let words = World.topics[topic % World.topics.count].words
         return Activity(
-            userID: world.userIDs[user], type: type, topics: [world.dimensionNames[topic]],
-            text: type == .comment || type == .post ? words.randomElement(using: &rng) : nil,
-            seconds: type == .view ? Double.random(in: 2...60, using: &rng) : nil, at: time)
+            userID: world.userIDs[user], type: type, topics: [world.dimensionNames[topic]], text: text, seconds: seconds, at: time)
     }
 
     /// The dimension the user has viewed most so far (ties: the lowest); nil before any view.
@@ -196,7 +242,7 @@ struct RunState {
         return best
     }
 
-    mutating func startSession(user: Int, arm: Int, day: Int, at time: Timestamp) {
+    mutating func startSession(user: Int, index: Int, arm: Int, day: Int, at time: Timestamp) {
         if activeDay[user] != day {
             activeDay[user] = day
             days[arm][day].activeUsers += 1
@@ -208,7 +254,7 @@ struct RunState {
         }
         days[arm][day].sessions += 1
         userSessions[user] += 1
-        schedule(.page(Session(user: user, day: day, page: 0, adsSeen: 0, seconds: 0)), at: time)
+        schedule(.page(Session(user: user, day: day, index: index, page: 0, adsSeen: 0, seconds: 0)), at: time)
     }
 
     /// The user scrolls one page: sees its ads, maybe clicks, converts later, or hides; then
@@ -220,7 +266,10 @@ struct RunState {
         var annoying = 0
         var hides = 0
         var clicks = 0
-        for placement in decision.placements {
+        for (slot, placement) in decision.placements.enumerated() {
+            func at(_ purpose: Moment.Purpose) -> Moment {
+                Moment(purpose: purpose, day: session.day, session: session.index, page: session.page, slot: slot)
+            }
             let ad = worldAd(placement.ad.id)
             let affinity = world.affinity(user: user, ad: ad)
             let key = Int64(user) << 32 | Int64(ad)
@@ -230,12 +279,13 @@ struct RunState {
                 affinity: affinity, quality: world.adQuality[ad], afterPost: placement.afterPost, seenBefore: seen, hour: time.hourOfDay)
             if ad >= world.firstNewAd { newAdImpressions[arm][ad - world.firstNewAd].append((placement.prediction.click, pClick)) }
             if let top = mostViewed(user: user), top == world.adDimension[ad] { days[arm][session.day].mostViewedImpressions += 1 }
-            let clicked = chance(pClick)
+            let clicked = chance(pClick, user, at(.click))
             let advertiser = world.adAdvertiser[ad]
             let pConversion = behaviour.conversionProbability(advertiserRate: world.advertiserConversionRate[advertiser], affinity: affinity)
-            let converted = clicked && chance(pConversion)
+            let converted = clicked && chance(pConversion, user, at(.conversion))
             let expectedRevenue = Self.expectedCharge(placement.objective, price: placement.priceMicros, pClick: pClick, pConversion: pConversion)
-            let hidden = !clicked && chance(behaviour.hideProbability(affinity: affinity, tolerance: world.userTolerance[user], adsThisSession: session.adsSeen))
+            let hidden = !clicked
+                && chance(behaviour.hideProbability(affinity: affinity, tolerance: world.userTolerance[user], adsThisSession: session.adsSeen), user, at(.hide))
             session.adsSeen += 1
             if affinity < behaviour.irrelevance { annoying += 1 }
 
@@ -243,16 +293,16 @@ struct RunState {
             let seenAt = time.adding(milliseconds: Int64(placement.afterPost) * 5_000)
             let token = placement.impressionToken
             schedule(.event(PendingEvent(type: .impression, token: token, user: user, day: session.day)), at: seenAt)
-            if chance(config.duplicateRate) {
+            if chance(config.duplicateRate, user, at(.duplicate)) {
                 schedule(.event(PendingEvent(type: .impression, token: token, user: user, day: session.day)), at: seenAt.adding(milliseconds: 30_000))
             }
             if clicked {
                 clicks += 1
-                let clickAt = seenAt.adding(milliseconds: Int64.random(in: 2_000...10_000, using: &rng))
+                let clickAt = seenAt.adding(milliseconds: drawing(user, at(.clickDelay)) { Int64.random(in: 2_000...10_000, using: &$0) })
                 schedule(.event(PendingEvent(type: .click, token: token, user: user, day: session.day)), at: clickAt)
                 if converted {
                     let meanHours = world.advertiserConversionDelayHours[advertiser]
-                    let hours = min(-log(Double.random(in: 0.0001..<1, using: &rng)) * meanHours, 6 * 24)
+                    let hours = min(-log(drawing(user, at(.conversionDelay)) { Double.random(in: 0.0001..<1, using: &$0) }) * meanHours, 6 * 24)
                     let convertedAt = clickAt.adding(milliseconds: Int64(hours * 3_600_000) + 1)
                     schedule(.event(PendingEvent(type: .conversion, token: token, user: user, day: session.day)), at: convertedAt)
                 }
@@ -288,7 +338,9 @@ struct RunState {
         days[arm][session.day].organicImpressions += config.organicPerPage
         session.page += 1
         let goOn = session.page < config.maxPagesPerSession
-            && chance(behaviour.continueProbability(base: world.userContinue[user], annoyingAds: annoying, hides: hides, tolerance: world.userTolerance[user]))
+            && chance(
+                behaviour.continueProbability(base: world.userContinue[user], annoyingAds: annoying, hides: hides, tolerance: world.userTolerance[user]), user,
+                Moment(purpose: .continuing, day: session.day, session: session.index, page: session.page - 1))
         if goOn {
             schedule(.page(session), at: time.adding(milliseconds: Int64(pageSeconds * 1000)))
         } else {

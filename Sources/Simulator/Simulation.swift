@@ -31,6 +31,8 @@ public struct Simulation: Sendable {
         public var days = 7
         public var seed: UInt64 = 1
         public var arms: [String] = ["baseline", "random"]
+        /// Which users each arm serves (`Assignment`): hashed by default.
+        public var assignment = Assignment.hashed
         /// How campaign budgets are shared between arms (`BudgetMode`): split by default.
         public var budgets = BudgetMode.split
         /// Whether split arms pool their ads' history (`HistoryMode`): per arm by default.
@@ -51,6 +53,21 @@ public struct Simulation: Sendable {
         public var duplicateRate = 0.01
         public var behaviour = Behaviour()
         public init() {}
+    }
+
+    /// Which users an experiment's arms serve.
+    ///
+    /// `hashed` (the default): each of the world's users belongs to one arm, by a stable hash of
+    /// their id and the seed, and every random draw of the run comes from one stream.
+    ///
+    /// `paired`: the world's first users/arms people each appear once in every arm, as twins
+    /// (`World.twins`) with the same traits, and the same luck (`RunState.pairing`: each draw is
+    /// keyed by the person and the moment it is for — common random numbers). The arms then
+    /// differ only by what they serve, and the report compares them person by person: each
+    /// interval comes from the twins' paired differences. The number of users served is the
+    /// same as `hashed`'s, and so is each arm's share of every budget.
+    public enum Assignment: String, Sendable, CaseIterable {
+        case hashed, paired
     }
 
     /// How an experiment's arms share the advertisers' budgets.
@@ -108,7 +125,12 @@ public struct Simulation: Sendable {
         guard config.days > 0 else { throw AdServeError.invalid("days", "must be positive") }
 
         let start = Self.start
-        let world = World(size: config.size, seed: config.seed, start: start, kind: config.world)
+        var world = World(size: config.size, seed: config.seed, start: start, kind: config.world)
+        let people = config.assignment == .paired ? config.size.users / arms.count : nil
+        if let people {
+            guard people > 0 else { throw AdServeError.invalid("users", "a paired run needs at least one user per arm") }
+            world = world.twins(people: people, arms: arms.count)
+        }
         guard try await store.isEmpty() else { throw AdServeError.invalid("store", "the simulation needs an empty store") }
         var batch = world.batch
         if config.content {
@@ -117,7 +139,8 @@ public struct Simulation: Sendable {
             }
             try Self.attachMedia(to: &batch, world: world, directory: directory)
         }
-        let userArm = world.userIDs.map { Arms.assign($0, arms: arms.count, salt: config.seed) }
+        let userArm = people.map { people in world.userIDs.indices.map { $0 / people } }
+            ?? world.userIDs.map { Arms.assign($0, arms: arms.count, salt: config.seed) }
         let copies = config.budgets == .split ? arms.count : 1
         if copies > 1 {
             let shares = (0..<copies).map { arm in Double(userArm.count { $0 == arm }) / Double(max(1, userArm.count)) }
@@ -152,7 +175,7 @@ public struct Simulation: Sendable {
             for path in paths { path.refresh(rebuildRanking: true) }
         }
         while try await activity.catchUp() == ActivityVectorUpdater.batch {}
-        var state = RunState(world: world, arms: arms.count, days: config.days, seed: config.seed, copies: copies)
+        var state = RunState(world: world, arms: arms.count, days: config.days, seed: config.seed, copies: copies, people: people)
         var budgetDays: [SimulationReport.BudgetDay] = []
 
         for day in 0..<config.days {
@@ -174,8 +197,8 @@ public struct Simulation: Sendable {
                     lastRefresh = next.time
                 }
                 switch next.action {
-                case .session(let user):
-                    state.startSession(user: user, arm: userArm[user], day: day, at: next.time)
+                case .session(let user, let index):
+                    state.startSession(user: user, index: index, arm: userArm[user], day: day, at: next.time)
                 case .page(let session):
                     let arm = userArm[session.user]
                     while try await activity.catchUp() == ActivityVectorUpdater.batch {}
@@ -184,7 +207,7 @@ public struct Simulation: Sendable {
                     let decision = try await paths[arm].decide(userID: world.userIDs[session.user], context: context, organicCount: config.organicPerPage)
                     state.servePage(session, decision: decision, arm: arm, at: next.time, config: config)
                     // What the user lingered on among the page's posts, as the feed reports it.
-                    try await store.appendActivity(state.organicActivity(user: session.user, at: next.time))
+                    try await store.appendActivity(state.organicActivity(session, at: next.time))
                 case .event(let event):
                     // Every event the simulated feed sends must be accepted: an error here is a bug.
                     let result = try await ingestor.ingest(IncomingEvent(type: event.type, impressionToken: event.token))
@@ -214,9 +237,10 @@ public struct Simulation: Sendable {
         }
         for day in budgetDays { overspend = max(overspend, day.maxOverspendMicros) }
         let report = SimulationReport(
-            seed: config.seed, days: config.days, users: config.size.users, ads: world.batch.ads.count,
+            seed: config.seed, days: config.days, users: world.userIDs.count, ads: world.batch.ads.count,
             campaigns: world.batch.campaigns.count, world: world, content: config.content, arms: arms.map(\.name), state: state, userArm: userArm,
-            budgetDays: budgetDays, budgetMode: config.budgets.rawValue, historyMode: copies > 1 ? config.history.rawValue : nil)
+            budgetDays: budgetDays, budgetMode: config.budgets.rawValue, historyMode: copies > 1 ? config.history.rawValue : nil,
+            assignment: config.assignment.rawValue)
         return Outcome(
             report: report, chargedMicros: state.totalCharged, storeSpendMicros: storeSpend, maxOverspendMicros: overspend,
             notes: Dictionary(arms.map { ($0.name, $0.notes) }, uniquingKeysWith: +))

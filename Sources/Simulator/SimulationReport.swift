@@ -178,6 +178,9 @@ public struct SimulationReport: Sendable, Codable, Equatable {
     public var budgetMode: String
     /// With split budgets, whether the arms pooled their ads' history (`Simulation.HistoryMode`).
     public var historyMode: String?
+    /// Which users the arms served (`Simulation.Assignment`): hashed, or paired (every person in
+    /// every arm; comparisons and their intervals are then person by person).
+    public var assignment: String
     /// Every arm but the first against the first (the control), keyed by arm.
     public var comparisons: [String: Comparison]
 
@@ -205,7 +208,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
 
     init(
         seed: UInt64, days: Int, users: Int, ads: Int, campaigns: Int, world: World, content: Bool, arms names: [String], state: RunState,
-        userArm: [Int], budgetDays: [BudgetDay], budgetMode: String, historyMode: String? = nil
+        userArm: [Int], budgetDays: [BudgetDay], budgetMode: String, historyMode: String? = nil, assignment: String = "hashed"
     ) {
         self.world = world.kind.rawValue
         self.content = content
@@ -263,15 +266,18 @@ public struct SimulationReport: Sendable, Codable, Equatable {
         self.arms = arms
         self.budgetMode = budgetMode
         self.historyMode = historyMode
+        self.assignment = assignment
+        let paired = assignment == Simulation.Assignment.paired.rawValue
         var comparisons: [String: Comparison] = [:]
         if let control = estimatesByArm.first, let controlName = names.first, let controlArm = arms[controlName] {
             for (arm, name) in names.enumerated().dropFirst() {
                 let e = estimatesByArm[arm]
                 comparisons[name] = Comparison(
-                    control: controlName, revenuePerUser: e.revenuePerUser.lift(over: control.revenuePerUser),
-                    expectedRevenuePerUser: e.expectedRevenuePerUser.lift(over: control.expectedRevenuePerUser), ctr: e.ctr.lift(over: control.ctr),
-                    hideRate: e.hideRate.lift(over: control.hideRate), sessionLengthS: e.sessionLength.lift(over: control.sessionLength),
-                    returnRate: e.returnRate.lift(over: control.returnRate),
+                    control: controlName, revenuePerUser: e.revenuePerUser.lift(over: control.revenuePerUser, paired: paired),
+                    expectedRevenuePerUser: e.expectedRevenuePerUser.lift(over: control.expectedRevenuePerUser, paired: paired),
+                    ctr: e.ctr.lift(over: control.ctr, paired: paired), hideRate: e.hideRate.lift(over: control.hideRate, paired: paired),
+                    sessionLengthS: e.sessionLength.lift(over: control.sessionLength, paired: paired),
+                    returnRate: e.returnRate.lift(over: control.returnRate, paired: paired),
                     explorationSharePoints: ((arms[name]?.explorationShare ?? 0) - controlArm.explorationShare) * 100)
             }
         }
@@ -316,13 +322,16 @@ public struct SimulationReport: Sendable, Codable, Equatable {
 struct UserEstimate {
     var value: Double
     var variance: Double
+    /// Each user's linearized contribution eᵢ (a mean: yᵢ − ȳ; a ratio Σa/Σb: (aᵢ − r·bᵢ) / b̄),
+    /// with `variance` = Σeᵢ² / (n (n − 1)); paired arms' covariance is Σeᵢfᵢ / (n (n − 1)).
+    var influence: [Double]
 
     static func mean(_ values: [Double]) -> UserEstimate {
         let n = Double(values.count)
-        guard n > 1 else { return UserEstimate(value: values.first ?? 0, variance: 0) }
+        guard n > 1 else { return UserEstimate(value: values.first ?? 0, variance: 0, influence: []) }
         let mean = values.reduce(0, +) / n
-        let squares = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
-        return UserEstimate(value: mean, variance: squares / (n - 1) / n)
+        let influence = values.map { $0 - mean }
+        return UserEstimate(value: mean, variance: influence.reduce(0) { $0 + $1 * $1 } / (n - 1) / n, influence: influence)
     }
 
     /// Σa / Σb, var ≈ Σ(aᵢ − r·bᵢ)² · n / ((n − 1) · (Σb)²).
@@ -330,14 +339,15 @@ struct UserEstimate {
         let sumA = a.reduce(0, +)
         let sumB = b.reduce(0, +)
         let n = Double(a.count)
-        guard sumB > 0, n > 1 else { return UserEstimate(value: 0, variance: 0) }
+        guard sumB > 0, n > 1 else { return UserEstimate(value: 0, variance: 0, influence: []) }
         let r = sumA / sumB
         var squares = 0.0
         for i in a.indices {
             let d = a[i] - r * b[i]
             squares += d * d
         }
-        return UserEstimate(value: r, variance: squares * n / (n - 1) / (sumB * sumB))
+        let meanB = sumB / n
+        return UserEstimate(value: r, variance: squares * n / (n - 1) / (sumB * sumB), influence: a.indices.map { (a[$0] - r * b[$0]) / meanB })
     }
 
     var ci95: [Double] {
@@ -346,12 +356,20 @@ struct UserEstimate {
     }
 
     /// This arm's value relative to the control's (self / control − 1), with the 95% interval of
-    /// the delta method for a ratio of independent estimates.
-    func lift(over control: UserEstimate) -> SimulationReport.Lift? {
+    /// the delta method for a ratio of two estimates: independent ones, or with `paired` (both
+    /// arms measured on the same people, in the same order) correlated ones, whose covariance
+    /// comes from the people's paired contributions.
+    func lift(over control: UserEstimate, paired: Bool = false) -> SimulationReport.Lift? {
         guard control.value > 0 else { return nil }
         let ratio = value / control.value
-        let relativeVariance = (value > 0 ? variance / (value * value) : 0) + control.variance / (control.value * control.value)
-        let half = 1.96 * ratio * relativeVariance.squareRoot()
+        var relativeVariance = (value > 0 ? variance / (value * value) : 0) + control.variance / (control.value * control.value)
+        if paired, value > 0, influence.count == control.influence.count, influence.count > 1 {
+            let n = Double(influence.count)
+            var products = 0.0
+            for i in influence.indices { products += influence[i] * control.influence[i] }
+            relativeVariance -= 2 * products / (n - 1) / n / (value * control.value)
+        }
+        let half = 1.96 * ratio * max(0, relativeVariance).squareRoot()
         return SimulationReport.Lift(relative: ratio - 1, ci95: [ratio - 1 - half, ratio - 1 + half])
     }
 }

@@ -61,7 +61,7 @@ public struct World: Sendable {
     public static let devices = ["ios", "android", "web"]
     public static let products = ["sneakers", "headphones", "backpack", "serum", "watch", "coffee", "mat", "novel", "camera", "jacket"]
 
-    public let size: Size
+    public private(set) var size: Size
     public let seed: UInt64
     public let start: Timestamp
     public let kind: Kind
@@ -72,15 +72,15 @@ public struct World: Sendable {
     public let firstNewAd: Int
 
     /// What AdServe is told: advertisers, campaigns, ads, users with their observable profiles.
-    public let batch: ImportBatch
-    /// Users, index i ↔ `UserID("u\(i + 1)")`.
-    public let userIDs: [UserID]
-    public let userLatent: [Float]
-    public let userTolerance: [Double]
-    public let userVisit: [Double]
-    public let userContinue: [Double]
-    public let userDevice: [String]
-    public let userTopics: [Int]
+    public private(set) var batch: ImportBatch
+    /// Users, index i ↔ `UserID("u\(i + 1)")` (twins: see `twins(people:arms:)`).
+    public private(set) var userIDs: [UserID]
+    public private(set) var userLatent: [Float]
+    public private(set) var userTolerance: [Double]
+    public private(set) var userVisit: [Double]
+    public private(set) var userContinue: [Double]
+    public private(set) var userDevice: [String]
+    public private(set) var userTopics: [Int]
     /// Ads, index i ↔ `AdID(i + 1)`.
     public let adLatent: [Float]
     /// The latent dimension each ad's campaign was made for (its topic or its product).
@@ -256,6 +256,49 @@ public struct World: Sendable {
         self.adAdvertiser = adAdvertiser
         self.advertiserConversionRate = conversionRate
         self.advertiserConversionDelayHours = conversionDelay
+    }
+
+    /// The world's first `people` users, each once per arm: user `a × people + p` is person `p`'s
+    /// twin in arm `a`, with the person's latent traits, profile and history under an id of its
+    /// own (`u<p+1>` in the first arm, `u<p+1>-<a+1>` in arm `a + 1`), so the server keeps each
+    /// twin's caps, hides and activity apart. The advertisers, campaigns and ads are this world's.
+    /// The paired assignment of `Simulation.Assignment`.
+    public func twins(people: Int, arms: Int) -> World {
+        precondition(people >= 1 && people <= userIDs.count && arms >= 1, "twins of 1...\(userIDs.count) people in at least one arm")
+        let k = dimensions
+        var world = self
+        func repeated<T>(_ values: [T], width: Int = 1) -> [T] {
+            (0..<arms).flatMap { _ in values[0..<(people * width)] }
+        }
+        let ids = (0..<arms).flatMap { arm in
+            (0..<people).map { p in arm == 0 ? userIDs[p] : UserID(trusted: "\(userIDs[p].rawValue)-\(arm + 1)") }
+        }
+        let person = Dictionary(uniqueKeysWithValues: userIDs[0..<people].enumerated().map { ($1, $0) })
+        world.size.users = people * arms
+        world.userIDs = ids
+        world.userLatent = repeated(userLatent, width: k)
+        world.userTolerance = repeated(userTolerance)
+        world.userVisit = repeated(userVisit)
+        world.userContinue = repeated(userContinue)
+        world.userDevice = repeated(userDevice)
+        world.userTopics = repeated(userTopics)
+        let profiles = batch.users.compactMap { profile in person[profile.id].map { ($0, profile) } }
+        let activities = batch.activities.compactMap { activity in person[activity.userID].map { ($0, activity) } }
+        world.batch.users = (0..<arms).flatMap { arm in
+            profiles.map { p, profile in
+                var twin = profile
+                twin.id = ids[arm * people + p]
+                return twin
+            }
+        }
+        world.batch.activities = (0..<arms).flatMap { arm in
+            activities.map { p, activity in
+                var twin = activity
+                twin.userID = ids[arm * people + p]
+                return twin
+            }
+        }
+        return world
     }
 
     /// Cosine affinity of a user and an ad, in [-1, 1] (both latent vectors are unit length).

@@ -12,7 +12,7 @@ struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
         abstract: "Play simulated days of users and advertisers through the real serving path and report per-arm metrics.",
-        discussion: "Arms: \(Arms.known.joined(separator: ", ")); baseline and the ml arms explore young ads when named with \(Arms.exploreSuffix) (\(Int(Arms.exploring.share * 100))% of slots, ads under \(Arms.exploring.maxImpressions) impressions); full is ml with exploration and a hide cost in total value. The first arm is the control the others are compared with. Users are split between arms by a stable hash of their id. Same seed, same report."
+        discussion: "Arms: \(Arms.known.joined(separator: ", ")); baseline and the ml arms explore young ads when named with \(Arms.exploreSuffix) (\(Int(Arms.exploring.share * 100))% of slots, ads under \(Arms.exploring.maxImpressions) impressions); full is ml with exploration and a hide cost in total value. The first arm is the control the others are compared with. Users are split between arms by a stable hash of their id, or with --assignment paired every person is served by every arm, with the same luck, and the arms are compared person by person. Same seed, same report."
     )
 
     @Option(help: "Simulated users.") var users = World.Size.simulation.users
@@ -28,6 +28,8 @@ struct SimulateCommand: AsyncParsableCommand {
     var warmUpClicks = MLArm.defaultWarmUpClicks
     @Option(help: "Learning arms: the features their models read — full, compact, or choose (each retrain searches both; compact only if it beats full by one standard error on later examples).")
     var featureSet = "full"
+    @Option(help: "Which users each arm serves: hashed (each user in one arm, by a stable hash of the id) or paired (users/arms people, each in every arm as a twin with the same traits and the same random draws; intervals from the paired differences).")
+    var assignment = Simulation.Assignment.hashed.rawValue
     @Option(help: "How arms share campaign budgets: split (each campaign copied per arm with the arm's share of its budgets; arms never compete) or shared (every arm draws on the same budgets).")
     var budgets = Simulation.BudgetMode.split.rawValue
     @Option(help: "With split budgets, whose events an ad's counters hold: per-arm (each arm's copies count only that arm's events) or pooled (every arm's, one history per ad as in production; a control then learns from a treatment's traffic).")
@@ -48,6 +50,7 @@ struct SimulateCommand: AsyncParsableCommand {
         guard featureSet == "choose" || ClickFeatures.FeatureSet(rawValue: featureSet) != nil else {
             throw ValidationError("--feature-set must be choose, full or compact")
         }
+        guard Simulation.Assignment(rawValue: assignment) != nil else { throw ValidationError("--assignment must be hashed or paired") }
         guard Simulation.BudgetMode(rawValue: budgets) != nil else { throw ValidationError("--budgets must be split or shared") }
         guard Simulation.HistoryMode(rawValue: adHistory) != nil else { throw ValidationError("--ad-history must be pooled or per-arm") }
         guard AuctionRules.Pricing(rawValue: pricing) != nil else { throw ValidationError("--pricing must be second or first") }
@@ -65,6 +68,7 @@ struct SimulateCommand: AsyncParsableCommand {
         configuration.training.chooseFeatureSet = featureSet == "choose"
         configuration.pricing = AuctionRules.Pricing(rawValue: pricing) ?? .secondPrice
         configuration.world = World.Kind(rawValue: world) ?? .topics
+        configuration.assignment = Simulation.Assignment(rawValue: assignment) ?? .hashed
         configuration.budgets = Simulation.BudgetMode(rawValue: budgets) ?? .split
         configuration.history = Simulation.HistoryMode(rawValue: adHistory) ?? .perArm
         configuration.pacing = pacing ? BudgetPacer.Settings() : nil
