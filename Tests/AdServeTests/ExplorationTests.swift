@@ -100,7 +100,7 @@ import Testing
         }
     }
 
-    @Test func thompsonProbabilitiesSumToOneAndFavourTheBetterPosterior() {
+    @Test func thompsonProbabilitiesSumToOneAndFavourTheBetterPosterior() throws {
         func pick(_ id: Int64, impressions: Int64, clicks: Int64) -> Pick {
             let ad = Ad(
                 id: AdID(id), campaignID: CampaignID(id), format: .image, mediaURLs: [], caption: "", company: "c", product: "p", description: "",
@@ -114,8 +114,8 @@ import Testing
         for _ in 0..<20 {
             let choice = Exploration.choose(options: options, explores: true, winner: AdID(1), draws: 64, rng: &rng)
             #expect(abs(choice.q.reduce(0, +) - 1) < 1e-12)
-            let chosen = try? #require(choice.chosen)
-            #expect(chosen.map { choice.q[$0] > 0 } == true)
+            let chosen = try #require(choice.chosen)
+            #expect(choice.q[chosen] > 0)
         }
         let q = Exploration.thompsonProbabilities(options, draws: 4_000, rng: &rng)
         // 5% observed beats 0.5% observed; the unseen ad (prior mean 1%, wide) wins sometimes.

@@ -114,7 +114,7 @@ import Testing
         try await kind.withTemporary { database in
         let clock = ManualClock(TestWorld.start)
         let a = try await Node(database, clock: clock, prefix: 1)
-        let (campaign, ad) = try await a.campaignWithAd(name: "c", bid: 1_000, daily: 1_000_000_000, total: 1_000_000_000, clock: clock)
+        let (_, ad) = try await a.campaignWithAd(name: "c", bid: 1_000, daily: 1_000_000_000, total: 1_000_000_000, clock: clock)
         a.serving.refresh()
         let b = try await Node(database, clock: clock, prefix: 2)
         for user in ["u1", "u2", "u3"] {
