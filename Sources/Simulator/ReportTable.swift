@@ -39,7 +39,7 @@ public enum ReportTable {
                 ])
             }
             let control = report.comparisons.values.first?.control ?? ""
-            out += "\nagainst \(control) (relative difference [95% interval], per user\(report.assignment == "paired" ? ", users paired" : ""); budgets \(report.budgetMode)\(report.historyMode.map { ", ad history \($0)" } ?? ""))\n" + TextTable.render(rows) + "\n"
+            out += "\nagainst \(control) (relative difference [95% interval], per user\(report.assignment == Simulation.Assignment.paired.rawValue ? ", users paired" : ""); budgets \(report.budgetMode)\(report.historyMode.map { ", ad history \($0)" } ?? ""))\n" + TextTable.render(rows) + "\n"
         }
         var daily: [[String]] = [["arm", "day", "impressions", "CTR", "revenue", "hide rate", "session s", "return"]]
         for name in report.arms.keys.sorted() {

@@ -240,7 +240,7 @@ public struct Simulation: Sendable {
             seed: config.seed, days: config.days, users: world.userIDs.count, ads: world.batch.ads.count,
             campaigns: world.batch.campaigns.count, world: world, content: config.content, arms: arms.map(\.name), state: state, userArm: userArm,
             budgetDays: budgetDays, budgetMode: config.budgets.rawValue, historyMode: copies > 1 ? config.history.rawValue : nil,
-            assignment: config.assignment.rawValue)
+            assignment: config.assignment)
         return Outcome(
             report: report, chargedMicros: state.totalCharged, storeSpendMicros: storeSpend, maxOverspendMicros: overspend,
             notes: Dictionary(arms.map { ($0.name, $0.notes) }, uniquingKeysWith: +))

@@ -208,7 +208,7 @@ public struct SimulationReport: Sendable, Codable, Equatable {
 
     init(
         seed: UInt64, days: Int, users: Int, ads: Int, campaigns: Int, world: World, content: Bool, arms names: [String], state: RunState,
-        userArm: [Int], budgetDays: [BudgetDay], budgetMode: String, historyMode: String? = nil, assignment: String = "hashed"
+        userArm: [Int], budgetDays: [BudgetDay], budgetMode: String, historyMode: String? = nil, assignment: Simulation.Assignment = .hashed
     ) {
         self.world = world.kind.rawValue
         self.content = content
@@ -266,8 +266,8 @@ public struct SimulationReport: Sendable, Codable, Equatable {
         self.arms = arms
         self.budgetMode = budgetMode
         self.historyMode = historyMode
-        self.assignment = assignment
-        let paired = assignment == Simulation.Assignment.paired.rawValue
+        self.assignment = assignment.rawValue
+        let paired = assignment == .paired
         var comparisons: [String: Comparison] = [:]
         if let control = estimatesByArm.first, let controlName = names.first, let controlArm = arms[controlName] {
             for (arm, name) in names.enumerated().dropFirst() {
