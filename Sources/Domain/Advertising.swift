@@ -218,19 +218,33 @@ public struct Ad: Sendable, Equatable, Codable {
         /// The content vector as given, or (`compacted()`) as bytes, with `fields.embedding` nil.
         let embedding: [Float]?
         let compactEmbedding: QuantizedVector?
-        /// The product and company, lowercased, the empty ones left out: the names recent topics
-        /// are matched by for every candidate of an active user, made once per ad version.
-        let topicNames: [String]
+        /// The names recent topics are matched by for every candidate of an active user, made
+        /// once per ad version and kept in place (`TopicNames`).
+        let topicNames: TopicNames
         let fields: Fields
+        /// When compacted: the caption, the description and the media URLs in one string
+        /// (`PackedText`), with those fields empty in `fields`: one allocation instead of two to
+        /// five (the caption, the description, the URLs' array and each URL).
+        let text: PackedText?
         /// When compacted: the vector's sketch and content code as given, made before its floats
         /// are let go, so the models' inputs stay what they were (declared last: read once per
         /// ad version, not per candidate).
         let contentSketch: VectorSketch?
         let contentCode: Int?
+        /// Made by `compacted()` (from complete fields: a box that is not compact holds them as given).
+        let compact: Bool
         init(_ fields: Fields, compact: Bool = false) {
+            self.compact = compact
             createdAt = fields.createdAt
             revision = fields.revision
-            topicNames = [fields.product, fields.company].map { $0.lowercased() }.filter { !$0.isEmpty }
+            topicNames = TopicNames(product: fields.product, company: fields.company)
+            var rest = fields
+            text = compact ? PackedText(caption: fields.caption, description: fields.description, mediaURLs: fields.mediaURLs) : nil
+            if text != nil {
+                rest.caption = ""
+                rest.description = ""
+                rest.mediaURLs = []
+            }
             if compact, let vector = fields.embedding {
                 let quantized = QuantizedVector(vector)
                 embedding = nil
@@ -238,26 +252,78 @@ public struct Ad: Sendable, Equatable, Codable {
                 contentSketch = VectorSketch(vector)
                 contentCode = ContentCode.of(vector)
                 embeddingSquaredNorm = quantized.squaredNorm
-                var rest = fields
                 rest.embedding = nil
-                self.fields = rest
             } else {
                 embedding = fields.embedding
                 compactEmbedding = nil
                 contentSketch = nil
                 contentCode = nil
                 embeddingSquaredNorm = fields.embedding.map(VectorMath.squaredNorm) ?? 0
-                self.fields = fields
             }
+            self.fields = rest
         }
 
-        /// All fields, the content vector made from its bytes when compacted.
+        var caption: String { text?.caption ?? fields.caption }
+        var description: String { text?.description ?? fields.description }
+        var mediaURLs: [String] { text?.mediaURLs ?? fields.mediaURLs }
+
+        /// All fields, the content vector made from its bytes and the text unpacked when compacted.
         var allFields: Fields {
-            guard let compactEmbedding else { return fields }
-            var all = fields
-            all.embedding = compactEmbedding.floats
+            var all = textFields
+            if let compactEmbedding { all.embedding = compactEmbedding.floats }
             return all
         }
+
+        /// `fields` with the text unpacked, without making the floats of a compacted vector.
+        var textFields: Fields {
+            guard let text else { return fields }
+            var all = fields
+            all.caption = text.caption
+            all.description = text.description
+            all.mediaURLs = text.mediaURLs
+            return all
+        }
+    }
+
+    /// An ad's product and company, lowercased, the empty ones left out: what recent topics are
+    /// matched by. At most two names, kept in place (an array would be one more allocation per
+    /// ad); read without allocating.
+    public struct TopicNames: RandomAccessCollection, Sendable, Equatable {
+        private let product: String
+        private let company: String
+        public let count: Int
+
+        init(product: String, company: String) {
+            let names = [product, company].map { $0.lowercased() }.filter { !$0.isEmpty }
+            self.product = names.first ?? ""
+            self.company = names.count > 1 ? names[1] : ""
+            count = names.count
+        }
+
+        public var startIndex: Int { 0 }
+        public var endIndex: Int { count }
+        public subscript(position: Int) -> String {
+            precondition(position >= 0 && position < count, "topic name \(position) of \(count)")
+            return position == 0 ? product : company
+        }
+    }
+
+    /// A compacted ad's caption, description and media URLs in one string, separated by U+001E
+    /// (record separator). An ad whose text holds that character is not packed.
+    struct PackedText: Sendable {
+        static let separator: Character = "\u{1E}"
+        let joined: String
+
+        init?(caption: String, description: String, mediaURLs: [String]) {
+            let parts = [caption, description] + mediaURLs
+            guard !parts.contains(where: { $0.contains(Self.separator) }) else { return nil }
+            joined = parts.joined(separator: String(Self.separator))
+        }
+
+        private var parts: [Substring] { joined.split(separator: Self.separator, omittingEmptySubsequences: false) }
+        var caption: String { String(joined.prefix { $0 != Self.separator }) }
+        var description: String { String(parts[1]) }
+        var mediaURLs: [String] { parts.dropFirst(2).map(String.init) }
     }
 
     private var box: Box
@@ -287,16 +353,16 @@ public struct Ad: Sendable, Equatable, Codable {
         set { change { $0.format = newValue } }
     }
     public var mediaURLs: [String] {
-        get { box.fields.mediaURLs }
+        get { box.mediaURLs }
         set { change { $0.mediaURLs = newValue } }
     }
     public var caption: String {
-        get { box.fields.caption }
+        get { box.caption }
         set { change { $0.caption = newValue } }
     }
     /// What the ad is about, by name (`ActivityVector.names(of:)`): its product and company,
     /// lowercased.
-    public var topicNames: [String] { box.topicNames }
+    public var topicNames: TopicNames { box.topicNames }
 
     public var company: String {
         get { box.fields.company }
@@ -307,7 +373,7 @@ public struct Ad: Sendable, Equatable, Codable {
         set { change { $0.product = newValue } }
     }
     public var description: String {
-        get { box.fields.description }
+        get { box.description }
         set { change { $0.description = newValue } }
     }
     /// The ad's content vector in the text space (`Limits.embeddingDimensions`): supplied by the
@@ -316,7 +382,7 @@ public struct Ad: Sendable, Equatable, Codable {
         get { box.embedding ?? box.compactEmbedding?.floats }
         set {
             // Dropping a compacted vector needs no floats made first.
-            if newValue == nil, isCompacted { box = Box(box.fields) } else { change { $0.embedding = newValue } }
+            if newValue == nil, isCompacted { box = Box(box.textFields) } else { change { $0.embedding = newValue } }
         }
     }
     /// `VectorMath.squaredNorm` of `embedding` (0 without one), computed when the ad is made.
@@ -326,8 +392,10 @@ public struct Ad: Sendable, Equatable, Codable {
     /// memory; each component off by at most 1/254 of the largest): what the serving catalog
     /// holds. `embedding` then returns the floats the bytes stand for, made anew on each read;
     /// a ranker reads the vector through `contentCosine`, which makes nothing.
+    /// Its caption, description and media URLs are kept in one string too (read back as
+    /// they were given).
     public func compacted() -> Ad {
-        guard box.embedding != nil else { return self }
+        guard !box.compact else { return self }
         var ad = self
         ad.box = Box(box.fields, compact: true)
         return ad
@@ -349,10 +417,10 @@ public struct Ad: Sendable, Equatable, Codable {
         UInt64(bitPattern: box.createdAt.milliseconds)
     }
 
-    /// Loads the lines of the content bytes and the first of the topic names (after
-    /// `touchStorage`, so that their addresses are at hand).
+    /// Loads the lines of the content bytes (after `touchStorage`, so that their address is at
+    /// hand); the topic names are in the ad's own storage.
     public func touchContent() -> UInt64 {
-        UInt64(truncatingIfNeeded: box.topicNames.count) ^ (box.compactEmbedding?.touch() ?? 0)
+        box.compactEmbedding?.touch() ?? 0
     }
 
     /// Cosine of the content vector and `other`, whose `VectorMath.squaredNorm` is

@@ -99,7 +99,7 @@ public enum ActivityVector {
     }
 
     /// What an ad is about, by name, to match against recent topics: its product and company.
-    public static func names(of ad: Ad) -> [String] { ad.topicNames }
+    public static func names(of ad: Ad) -> [String] { Array(ad.topicNames) }
 
     /// A click on an ad says more than a like; hiding it says the opposite.
     public static let clickWeight: Float = 4

@@ -59,7 +59,7 @@ struct RecentTopics {
     func about(_ ad: Ad) -> (weight: Double?, share: Double?, rank: Int?) {
         var weight = 0.0
         var rank = Int.max
-        for name in ActivityVector.names(of: ad) {
+        for name in ad.topicNames {
             guard let w = topics[name] else { continue }
             weight += w
             rank = min(rank, (top.firstIndex(of: name) ?? 3) + 1)
@@ -196,9 +196,9 @@ public struct LearnedRanker: Ranker {
 
 /// The ad's part of the features (ids, format, caption words) per ad version, for one feature
 /// hash: computed once, not once per request. Kept by ad state slot (`Candidate.adSlot`), so a
-/// lookup is one array read (the entry's ad, revision and part: 48 bytes together); an entry
+/// lookup is one array read (the entry's ad, revision and part: 32 bytes together); an entry
 /// made for another ad or version is replaced, and a model with another hash starts the cache
-/// over.
+/// over. The value order scores every ad, so at a million ads the cache holds a million parts.
 final class AdPartCache: Sendable {
     private struct Entry {
         var ad: Int64 = -1
@@ -242,7 +242,13 @@ final class AdPartCache: Sendable {
             for i in missing where candidates[i].adSlot >= 0 {
                 let slot = Int(candidates[i].adSlot)
                 if slot >= table.entries.count {
-                    table.entries += repeatElement(Entry(), count: max(slot + 1 - table.entries.count, table.entries.count / 2))
+                    // Grown by an eighth, at an exact capacity (appending would double it): slots
+                    // grow only as the catalog does.
+                    var grown: [Entry] = []
+                    grown.reserveCapacity(max(slot + 1, table.entries.count + table.entries.count / 8))
+                    grown += table.entries
+                    grown += repeatElement(Entry(), count: grown.capacity - grown.count)
+                    table.entries = grown
                 }
                 table.entries[slot] = Entry(ad: candidates[i].ad.id.rawValue, revision: candidates[i].ad.revision, part: parts[i])
             }

@@ -173,8 +173,12 @@ public struct ClickFeatures: Sendable, Equatable {
         /// No features: a placeholder for an ad a model will not score.
         public init() {}
         fileprivate(set) var keys: [UInt64] = []
-        fileprivate(set) var wordCount = 0
-        fileprivate(set) var contentCode: UInt64?
+        // 16 bytes in all (a cache keeps one per ad): the content code, when there is one, is
+        // the last key.
+        fileprivate var words: Int32 = 0
+        fileprivate var hasContentCode = false
+        var wordCount: Int { Int(words) }
+        var contentCode: UInt64? { hasContentCode ? keys.last : nil }
         static let wordStart = 5
         /// How many keys the part holds (reading it loads the keys' first line).
         public var keyCount: Int { keys.count }
@@ -212,11 +216,10 @@ public struct ClickFeatures: Sendable, Equatable {
         ]
         part.keys.reserveCapacity(AdPart.wordStart + words.count + 1)
         for word in words { part.keys.append(hasher.key(namespace: "a.word", value: word)) }
-        part.wordCount = words.count
+        part.words = Int32(words.count)
         if let code = input.adContentCode {
-            let key = hasher.key(namespace: "a.content", value: Int64(code))
-            part.contentCode = key
-            part.keys.append(key)
+            part.keys.append(hasher.key(namespace: "a.content", value: Int64(code)))
+            part.hasContentCode = true
         }
         return part
     }

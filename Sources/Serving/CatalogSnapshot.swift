@@ -87,6 +87,8 @@ public final class CatalogSnapshot: Sendable {
     public let version: UInt64
 
     public var activeAdCount: Int { adIDs.count }
+    /// One more than the highest state slot of an active ad: every active ad's `RetrievalKey.adSlot` is below it.
+    public var adSlotCount: Int { adIndexBySlot.count }
     public var activeCampaignCount: Int { campaigns.count }
 
     init(campaigns allCampaigns: [CampaignID: Campaign], ads allAds: [AdID: Ad], campaignSlots: [CampaignID: Int32], adSlots: [AdID: Int32], version: UInt64 = 0) {

@@ -241,6 +241,33 @@ import Training
     /// The prefetching pass (`CacheTouch`) loads a word every 64 bytes and the last word, and
     /// never reads past the bytes it is given: of 200 bytes the words at 0, 64, 128, 192 and
     /// 192 again; of 199 those at 0, 64, 128 and 191.
+    /// A compacted ad keeps its caption, description and media URLs in one string and reads
+    /// them back as given: no URL, one, several, empty fields, and text holding the separator
+    /// (not packed). Edits start from the whole text.
+    @Test func compactedAdsReadTheirTextBackAsGiven() throws {
+        func ad(caption: String, description: String, media: [String]) -> Ad {
+            Ad(id: AdID(7), campaignID: CampaignID(2), format: .video, mediaURLs: media, caption: caption, company: "Acme", product: "Shoes",
+               description: description, createdAt: Timestamp(milliseconds: 5), revision: 4)
+        }
+        let cases = [
+            ad(caption: "Trail shoes for wet days", description: "Acme shoes: trail, wet, grip", media: []),
+            ad(caption: "Run", description: "", media: ["https://cdn.example/ads/7/image.jpg"]),
+            ad(caption: "", description: "d", media: ["https://cdn.example/ads/7/video.mp4", "", "https://cdn.example/ads/7/poster.jpg"]),
+            ad(caption: "a\u{1E}b", description: "split\u{1E}", media: ["x\u{1E}y"]),
+        ]
+        for original in cases {
+            let compact = original.compacted()
+            #expect(compact.caption == original.caption && compact.description == original.description)
+            #expect(compact.mediaURLs == original.mediaURLs && compact.fields == original.fields && compact == original)
+            #expect(Array(compact.topicNames) == ["shoes", "acme"] && compact.compacted() == compact)
+            let coded = try JSONDecoder().decode(Ad.self, from: try JSONEncoder().encode(compact))
+            #expect(coded == original && coded.caption == original.caption && coded.mediaURLs == original.mediaURLs)
+            var edited = compact
+            edited.caption = "New caption"
+            #expect(edited.caption == "New caption" && edited.description == original.description && edited.mediaURLs == original.mediaURLs)
+        }
+    }
+
     @Test func cacheTouchReadsOneWordPerLineWithinItsBytes() {
         let words = (0..<25).map { UInt64($0 + 1) &* 0x9E37_79B9_7F4A_7C15 }  // 200 bytes
         words.withUnsafeBytes { raw in

@@ -23,7 +23,7 @@ public struct RetrievalKey: Hashable, Comparable, Sendable {
     public let rawValue: Int64
     public init(rawValue: Int64) { self.rawValue = rawValue }
     init(adSlot: Int32, campaignSlot: Int32) { rawValue = Int64(campaignSlot) << 32 | Int64(UInt32(bitPattern: adSlot)) }
-    var adSlot: Int64 { rawValue & 0xFFFF_FFFF }
+    public var adSlot: Int64 { rawValue & 0xFFFF_FFFF }
     var campaignSlot: Int { Int(rawValue >> 32) }
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 }
