@@ -238,9 +238,6 @@ import Training
         #expect(!dropped.isCompacted && dropped.embedding == nil && dropped.caption == ad.caption && dropped.contentCode == nil)
     }
 
-    /// The prefetching pass (`CacheTouch`) loads a word every 64 bytes and the last word, and
-    /// never reads past the bytes it is given: of 200 bytes the words at 0, 64, 128, 192 and
-    /// 192 again; of 199 those at 0, 64, 128 and 191.
     /// A compacted ad keeps its caption, description and media URLs in one string and reads
     /// them back as given: no URL, one, several, empty fields, and text holding the separator
     /// (not packed). Edits start from the whole text.
@@ -268,6 +265,9 @@ import Training
         }
     }
 
+    /// The prefetching pass (`CacheTouch`) loads a word every 64 bytes and the last word, and
+    /// never reads past the bytes it is given: of 200 bytes the words at 0, 64, 128, 192 and
+    /// 192 again; of 199 those at 0, 64, 128 and 191.
     @Test func cacheTouchReadsOneWordPerLineWithinItsBytes() {
         let words = (0..<25).map { UInt64($0 + 1) &* 0x9E37_79B9_7F4A_7C15 }  // 200 bytes
         words.withUnsafeBytes { raw in
