@@ -44,7 +44,8 @@ public final class TwoTowerRetriever: CandidateRetriever {
         }
     }
 
-    /// What the index holds for one ad state slot; `key` -1: nothing.
+    /// What the index holds for one ad state slot; `key` -1: nothing. Arrays of them are sized
+    /// by the snapshot's `adSlotCount`, which every active ad's slot is below.
     struct Indexed: Equatable {
         var key: Int64 = -1
         var id: Int64 = 0
@@ -56,12 +57,6 @@ public final class TwoTowerRetriever: CandidateRetriever {
             key = active.key.rawValue
             id = active.ad.id.rawValue
             revision = active.ad.revision
-        }
-
-        /// `indexed` with `entry` at its ad's slot, grown as needed.
-        static func put(_ entry: Indexed, slot: Int, in indexed: inout [Indexed]) {
-            if slot >= indexed.count { indexed += repeatElement(Indexed(), count: slot + 1 - indexed.count) }
-            indexed[slot] = entry
         }
     }
 
@@ -101,7 +96,7 @@ public final class TwoTowerRetriever: CandidateRetriever {
             state.snapshot?.forEachActiveAd { active in
                 keys.append(active.key.rawValue)
                 vectors += vector(of: active, model)
-                Indexed.put(Indexed(active), slot: Int(active.key.adSlot), in: &indexed)
+                indexed[Int(active.key.adSlot)] = Indexed(active)
             }
             let index = LiveVectorIndex(dimension: model.dimension, m: settings.m, efConstruction: settings.efConstruction)
             if !keys.isEmpty { index.load(keys: keys, vectors: vectors, threads: settings.buildThreads) }
@@ -127,13 +122,11 @@ public final class TwoTowerRetriever: CandidateRetriever {
             var upserts: [(key: Int64, vector: [Float])] = []
             let indexed = current.indexed.withLock { $0 }
             var next = [Indexed](repeating: Indexed(), count: max(indexed.count, snapshot.adSlotCount))
-            var activeCount = 0
             snapshot.forEachActiveAd { ad in
                 let entry = Indexed(ad)
                 let slot = Int(ad.key.adSlot)
                 if slot >= indexed.count || indexed[slot] != entry { upserts.append((entry.key, vector(of: ad, current.model))) }
-                Indexed.put(entry, slot: slot, in: &next)
-                activeCount += 1
+                next[slot] = entry
             }
             // Gone from the active ads, or indexed under another key (its campaign's slot).
             let removals = indexed.indices.compactMap { slot in
@@ -142,7 +135,7 @@ public final class TwoTowerRetriever: CandidateRetriever {
             current.index.update(upserts: upserts, removals: removals)
             current.indexed.withLock { $0 = next }
             let pending = current.index.snapshot.freshCount
-            if !state.rebuilding, pending > 64, Double(pending) > settings.rebuildFraction * Double(max(1, activeCount)) {
+            if !state.rebuilding, pending > 64, Double(pending) > settings.rebuildFraction * Double(max(1, snapshot.activeAdCount)) {
                 state.rebuilding = true
                 let threads = settings.buildThreads
                 // A thread of its own: a rebuild blocks for seconds to minutes, which would
