@@ -148,7 +148,7 @@ public final class TwoTowerRetriever: CandidateRetriever {
         }
     }
 
-    public func retrieve(user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: (Int64) -> Bool, into keys: inout [Int64]) -> Bool {
+    public func retrieve(user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64]) -> Bool {
         keys.removeAll(keepingCapacity: true)
         guard let current = generation.withLock({ $0 }) else { return false }
         let model = current.model
@@ -159,14 +159,26 @@ public final class TwoTowerRetriever: CandidateRetriever {
         let side = model.userSide(user, device: context.device)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: model.dimension) { query in
             model.userVector(side, into: query)
-            current.index.search(UnsafeBufferPointer(query), k: k, ef: max(settings.ef, k), scratch: scratch, into: &hits, filter: admits)
+            current.index.search(UnsafeBufferPointer(query), k: k, ef: max(settings.ef, k), scratch: scratch, into: &hits, batchFilter: admits)
         }
         for hit in hits { keys.append(hit.key) }
         let since = now.milliseconds - settings.freshHours * Timestamp.millisecondsPerHour
         let found = keys.count
         for ad in fresh.withLock({ $0 }) where ad.createdAt >= since && ad.createdAt <= now.milliseconds {
-            if admits(ad.key), !keys[0..<found].contains(ad.key) { keys.append(ad.key) }
+            if !keys[0..<found].contains(ad.key) { keys.append(ad.key) }
         }
+        // The fresh ads judged together; the refused ones dropped, the order kept.
+        guard keys.count > found else { return true }
+        let admitted = [Bool](unsafeUninitializedCapacity: keys.count - found) { admitted, count in
+            keys[found...].withUnsafeBufferPointer { admits($0, admitted) }
+            count = admitted.count
+        }
+        var kept = found
+        for (offset, admit) in admitted.enumerated() where admit {
+            keys[kept] = keys[found + offset]
+            kept += 1
+        }
+        keys.removeLast(keys.count - kept)
         return true
     }
 

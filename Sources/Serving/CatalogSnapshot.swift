@@ -191,6 +191,14 @@ public final class CatalogSnapshot: Sendable {
         return index >= 0 ? index : nil
     }
 
+    /// Loads the lines of campaign `index`'s entry (`CacheTouch`), which judging it reads first.
+    @inline(__always)
+    func touchCampaign(_ index: Int32) -> UInt64 {
+        campaigns.withUnsafeBufferPointer { entries in
+            CacheTouch.lines(UnsafeRawPointer(entries.baseAddress! + Int(index)), bytes: MemoryLayout<Entry>.stride)
+        }
+    }
+
     /// The active campaign at a campaign state slot, if any.
     @inline(__always)
     func campaignIndex(slot: Int) -> Int32? {

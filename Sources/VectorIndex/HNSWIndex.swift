@@ -98,7 +98,21 @@ public final class HNSWIndex: @unchecked Sendable {
     public func search(
         _ query: UnsafeBufferPointer<Float>, k: Int, ef: Int, scratch: SearchScratch, filter: (Int32) -> Bool
     ) -> Int {
-        withoutActuallyEscaping(filter) { predicate in
+        search(query, k: k, ef: ef, scratch: scratch) { nodes, allowed in
+            for j in nodes.indices { allowed[j] = filter(nodes[j]) }
+        }
+    }
+
+    /// Like `search(_:k:ef:scratch:filter:)` with the filter asked for a batch of nodes at a
+    /// time (writing `allowed[j]` for `nodes[j]`): the neighbours of one expanded node that
+    /// could enter the results. A filter that reads memory of its own per node can start all
+    /// of a batch's loads before it needs the first.
+    @discardableResult
+    public func search(
+        _ query: UnsafeBufferPointer<Float>, k: Int, ef: Int, scratch: SearchScratch,
+        batchFilter: (_ nodes: UnsafeBufferPointer<Int32>, _ allowed: UnsafeMutableBufferPointer<Bool>) -> Void
+    ) -> Int {
+        withoutActuallyEscaping(batchFilter) { predicate in
             runSearch(query, k: k, ef: ef, scratch: scratch, filter: PredicateFilter(predicate: predicate))
         }
     }

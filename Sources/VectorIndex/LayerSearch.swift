@@ -1,18 +1,29 @@
-/// Which nodes a search may return (every node is still usable as a hop). A generic parameter,
-/// so the unfiltered search compiles with the test folded away.
+/// Which nodes a search may return (every node is still usable as a hop), judged a batch at a
+/// time: the neighbours of one expanded node that could enter the results, so that the misses
+/// a filter takes on its own data (keys, campaigns) overlap instead of queuing one node after
+/// another. A generic parameter, so the unfiltered search compiles with the test folded away.
 protocol NodeFilter {
-    func allows(_ node: Int32) -> Bool
+    /// True when every node may be returned: the search then never asks.
+    static var acceptsAll: Bool { get }
+    /// Writes to `allowed[j]` whether `nodes[j]` may be returned, for `j < count`.
+    func allows(_ nodes: UnsafePointer<Int32>, count: Int, into allowed: UnsafeMutablePointer<Bool>)
 }
 
 /// No filter.
 struct AcceptAll: NodeFilter {
-    @inline(__always) func allows(_: Int32) -> Bool { true }
+    static var acceptsAll: Bool { true }
+    @inline(__always) func allows(_: UnsafePointer<Int32>, count: Int, into allowed: UnsafeMutablePointer<Bool>) {
+        allowed.update(repeating: true, count: count)
+    }
 }
 
-/// The caller's predicate, for the duration of one search.
+/// The caller's predicate over a batch, for the duration of one search.
 struct PredicateFilter: NodeFilter {
-    let predicate: (Int32) -> Bool
-    @inline(__always) func allows(_ node: Int32) -> Bool { predicate(node) }
+    static var acceptsAll: Bool { false }
+    let predicate: (UnsafeBufferPointer<Int32>, UnsafeMutableBufferPointer<Bool>) -> Void
+    @inline(__always) func allows(_ nodes: UnsafePointer<Int32>, count: Int, into allowed: UnsafeMutablePointer<Bool>) {
+        predicate(UnsafeBufferPointer(start: nodes, count: count), UnsafeMutableBufferPointer(start: allowed, count: count))
+    }
 }
 
 /// The graph walks shared by queries and insertions. With `locks` (a multi-threaded build) every
@@ -97,6 +108,7 @@ extension HNSWIndex {
         let generation = scratch.nextGeneration()
         let fresh = scratch.fresh
         let freshScores = scratch.freshScores
+        let allowed = scratch.allowed
         var candidates = scratch.candidates
         var results = scratch.results
         candidates.removeAll()
@@ -105,7 +117,9 @@ extension HNSWIndex {
         visited[Int(entry)] = generation
         let entryScore = dotProduct(query, base + Int(entry) &* stride, blocks: blocks)
         candidates.push(ScoredNode(score: entryScore, id: entry))
-        if filter.allows(entry) { results.push(ScoredNode(score: entryScore, id: entry)) }
+        fresh[0] = entry
+        if !Filter.acceptsAll { filter.allows(fresh, count: 1, into: allowed) }
+        if Filter.acceptsAll || allowed[0] { results.push(ScoredNode(score: entryScore, id: entry)) }
         // The score a node must beat to enter the results: -∞ until they hold `ef` nodes.
         var bound = results.count == ef ? results.top.score : -Float.infinity
         // Touching the first 256 bytes of a row is enough: the hardware prefetcher follows
@@ -144,12 +158,22 @@ extension HNSWIndex {
                 freshScores[j] = dotProduct(query, base + Int(fresh[j]) &* stride, blocks: blocks)
             }
 
-            for j in 0..<unvisited {
+            // Only the neighbours that beat the bound may enter: kept in place, in order, and
+            // judged by the filter together.
+            var passing = 0
+            for j in 0..<unvisited where freshScores[j] > bound {
+                fresh[passing] = fresh[j]
+                freshScores[passing] = freshScores[j]
+                passing &+= 1
+            }
+            if !Filter.acceptsAll && passing > 0 { filter.allows(fresh, count: passing, into: allowed) }
+            for j in 0..<passing {
                 let score = freshScores[j]
+                // The bound rises as nodes enter: a later one may no longer beat it.
                 if score <= bound { continue }
                 let hit = ScoredNode(score: score, id: fresh[j])
                 candidates.push(hit)
-                if !filter.allows(hit.id) { continue }
+                if !Filter.acceptsAll && !allowed[j] { continue }
                 if results.count < ef {
                     results.push(hit)
                     if results.count == ef { bound = results.top.score }

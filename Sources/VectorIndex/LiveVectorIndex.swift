@@ -172,6 +172,19 @@ public final class LiveVectorIndex: Sendable {
         return true
     }
 
+    /// `filter`'s verdict on one key.
+    @inline(__always)
+    static func admits(_ key: Int64, _ filter: KeyBatchFilter) -> Bool {
+        var key = key
+        var admitted = false
+        withUnsafePointer(to: &key) { key in
+            withUnsafeMutablePointer(to: &admitted) { admitted in
+                filter(UnsafeBufferPointer(start: key, count: 1), UnsafeMutableBufferPointer(start: admitted, count: 1))
+            }
+        }
+        return admitted
+    }
+
     /// One search result: a key and its inner product with the query.
     public struct Hit: Sendable, Equatable {
         public var key: Int64
@@ -192,13 +205,32 @@ public final class LiveVectorIndex: Sendable {
     public func search(
         _ query: UnsafeBufferPointer<Float>, k: Int, ef: Int, scratch: SearchScratch, into hits: inout [Hit], filter: (Int64) -> Bool
     ) {
+        search(query, k: k, ef: ef, scratch: scratch, into: &hits) { keys, admitted in
+            for j in keys.indices { admitted[j] = filter(keys[j]) }
+        }
+    }
+
+    /// Judges keys a batch at a time: writes `admitted[j]` for `keys[j]`.
+    public typealias KeyBatchFilter = (_ keys: UnsafeBufferPointer<Int64>, _ admitted: UnsafeMutableBufferPointer<Bool>) -> Void
+
+    /// `search(_:k:ef:scratch:into:filter:)` with the filter asked for a batch of keys at a time
+    /// (the neighbours of one expanded node that could enter the results; fresh keys one by
+    /// one), so that a filter reading memory of its own per key starts those loads together.
+    public func search(
+        _ query: UnsafeBufferPointer<Float>, k: Int, ef: Int, scratch: SearchScratch, into hits: inout [Hit], batchFilter filter: KeyBatchFilter
+    ) {
         precondition(query.count == dimension, "query has \(query.count) floats, expected \(dimension)")
         hits.removeAll(keepingCapacity: true)
         guard k > 0 else { return }
         let s = snapshot
-        let n = s.graph.search(query, k: k, ef: ef, scratch: scratch) { row in
-            let key = s.graphKeys[Int(row)]
-            return (s.hidden.isEmpty || !s.hidden.contains(key)) && filter(key)
+        let n = withUnsafeTemporaryAllocation(of: Int64.self, capacity: s.graph.graph.maxDegree(at: 0) + 1) { keys in
+            s.graph.search(query, k: k, ef: ef, scratch: scratch) { rows, admitted in
+                // The rows' keys gathered in one pass: their loads overlap.
+                for j in rows.indices { keys[j] = s.graphKeys[Int(rows[j])] }
+                filter(UnsafeBufferPointer(rebasing: keys[..<rows.count]), admitted)
+                guard !s.hidden.isEmpty else { return }
+                for j in rows.indices where admitted[j] && s.hidden.contains(keys[j]) { admitted[j] = false }
+            }
         }
         for i in 0..<n { hits.append(Hit(key: s.graphKeys[Int(scratch.ids[i])], score: scratch.scores[i])) }
         // Ties among graph hits: smaller key first, as among fresh ones.
@@ -218,7 +250,7 @@ public final class LiveVectorIndex: Sendable {
                 for d in 0..<dimension { score += fresh[base + d] * query[d] }
                 let hit = Hit(key: key, score: score)
                 if hits.count == k, let last = hits.last, !Self.before(hit, last) { continue }
-                guard filter(key) else { continue }
+                guard Self.admits(key, filter) else { continue }
                 // Insert in order, dropping the worst beyond k.
                 if hits.count == k { hits.removeLast() }
                 hits.append(hit)

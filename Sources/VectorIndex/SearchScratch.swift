@@ -23,6 +23,8 @@ public final class SearchScratch: @unchecked Sendable {
     /// The not-yet-visited neighbours of the node being expanded, and their scores.
     private(set) var fresh: UnsafeMutablePointer<Int32>
     private(set) var freshScores: UnsafeMutablePointer<Float>
+    /// The filter's verdicts on the neighbours that could enter the results.
+    private(set) var allowed: UnsafeMutablePointer<Bool>
     private var freshCapacity = 0
 
     /// Where a search leaves the XOR of the words it touched to start loading rows early, so
@@ -53,6 +55,7 @@ public final class SearchScratch: @unchecked Sendable {
         results = ScoreHeap(capacity: 256)
         fresh = AlignedMemory.allocate(Int32.self, count: 1)
         freshScores = AlignedMemory.allocate(Float.self, count: 1)
+        allowed = AlignedMemory.allocate(Bool.self, count: 1)
         query = AlignedMemory.allocate(Float.self, count: 1)
         hitIDs = AlignedMemory.allocate(Int32.self, count: 1)
         hitScores = AlignedMemory.allocate(Float.self, count: 1)
@@ -64,6 +67,7 @@ public final class SearchScratch: @unchecked Sendable {
         results.release()
         AlignedMemory.free(fresh)
         AlignedMemory.free(freshScores)
+        AlignedMemory.free(allowed)
         AlignedMemory.free(query)
         AlignedMemory.free(hitIDs)
         AlignedMemory.free(hitScores)
@@ -83,8 +87,10 @@ public final class SearchScratch: @unchecked Sendable {
         if maxDegree > freshCapacity {
             AlignedMemory.free(fresh)
             AlignedMemory.free(freshScores)
+            AlignedMemory.free(allowed)
             fresh = AlignedMemory.allocate(Int32.self, count: maxDegree)
             freshScores = AlignedMemory.allocate(Float.self, count: maxDegree)
+            allowed = AlignedMemory.allocate(Bool.self, count: maxDegree)
             freshCapacity = maxDegree
         }
         if stride > queryCapacity {

@@ -36,7 +36,7 @@ import Training
     /// A retriever that finds nothing: the candidates are the value pool alone.
     struct EmptyRetriever: CandidateRetriever {
         func sync(_ snapshot: CatalogSnapshot, at now: Timestamp) {}
-        func retrieve(user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: (Int64) -> Bool, into keys: inout [Int64]) -> Bool {
+        func retrieve(user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64]) -> Bool {
             keys.removeAll()
             return true
         }
@@ -137,7 +137,9 @@ import Training
             var byKey: [Int64: AdID] = [:]
             snapshot.forEachActiveAd { byKey[$0.key.rawValue] = $0.ad.id }
             _ = retriever.retrieve(
-                user: UserProfile(id: user), context: FeedContext(), k: 3, now: now, admits: { byKey[$0].map { !hidden.contains($0) } ?? false }, into: &keys)
+                user: UserProfile(id: user), context: FeedContext(), k: 3, now: now, admits: { keys, admitted in
+                    for j in keys.indices { admitted[j] = byKey[keys[j]].map { !hidden.contains($0) } ?? false }
+                }, into: &keys)
             return Set(keys.compactMap { byKey[$0] })
         }
         // Six ads made now: all fresh, so all come back beside the top 3.

@@ -172,6 +172,40 @@ private func exactTop(_ base: [Float], dimension: Int, query: ArraySlice<Float>,
         #expect(!index.search(Self.vector(7), k: 50, ef: 100, scratch: scratch).contains { $0.key == 7 })
     }
 
+    /// A filter asked a batch of keys at a time (as the decision path asks it): batches of
+    /// several keys do come, a refused or removed key never comes back, and the hits are the
+    /// exact filtered top k but for what the graph's approximation misses.
+    @Test func aBatchFilterKeepsOnlyWhatItAdmits() {
+        let index = LiveVectorIndex(dimension: Self.dimension, m: 8, efConstruction: 64)
+        for i in 0..<1_000 { index.upsert(Int64(i), Self.vector(i)) }
+        #expect(index.rebuild())
+        for i in 1_000..<1_040 { index.upsert(Int64(i), Self.vector(i)) }  // the fresh pool
+        index.remove(4)
+        let visible = (0..<1_040).filter { $0 != 4 }
+        let scratch = SearchScratch()
+        var largestBatch = 0
+        var found = 0
+        var wanted = 0
+        for q in stride(from: 0, to: 2_400, by: 61) {
+            let query = Self.vector(q)
+            var hits: [LiveVectorIndex.Hit] = []
+            query.withUnsafeBufferPointer { query in
+                index.search(query, k: 20, ef: 80, scratch: scratch, into: &hits) { keys, admitted in
+                    largestBatch = max(largestBatch, keys.count)
+                    for j in keys.indices { admitted[j] = keys[j] % 3 != 0 }
+                }
+            }
+            #expect(hits.count == 20 && hits.allSatisfy { $0.key % 3 != 0 && $0.key != 4 })
+            let exact = visible.filter { $0 % 3 != 0 }
+                .map { (key: Int64($0), score: zip(query, Self.vector($0)).reduce(Float(0)) { $0 + $1.0 * $1.1 }) }
+                .sorted { $0.score > $1.score }.prefix(20).map(\.key)
+            found += Set(exact).intersection(hits.map(\.key)).count
+            wanted += exact.count
+        }
+        #expect(largestBatch > 1)
+        #expect(Double(found) / Double(wanted) >= 0.9)
+    }
+
     /// Searches from several tasks while one task writes and another rebuilds: no search ever
     /// returns a key removed before it began, and nothing written is lost by the rebuilds.
     @Test func writesAndRebuildsWhileSearching() async {

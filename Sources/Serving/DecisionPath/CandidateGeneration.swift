@@ -48,17 +48,30 @@ enum CandidateGeneration {
         // still in the index (published, not yet synced) passes here and is dropped below.
         var verdicts = [UInt8](repeating: 0, count: snapshot.campaignIndexBySlot.count)
         let found = verdicts.withUnsafeMutableBufferPointer { verdicts in
-            retriever.retrieve(user: request.profile, context: request.context, k: k, now: request.now, admits: { raw in
-                let key = RetrievalKey(rawValue: raw)
-                let slot = key.campaignSlot
-                guard slot >= 0, slot < verdicts.count else { return false }
-                if verdicts[slot] == 0 {
-                    let admitted = snapshot.campaignIndex(slot: slot).map(eligibility.admitsCampaign) ?? false
-                    verdicts[slot] = admitted ? 1 : 2
+            retriever.retrieve(user: request.profile, context: request.context, k: k, now: request.now, admits: { keys, admitted in
+                // The entries of the campaigns not judged yet, loaded together first: judged
+                // one key after another, each would miss the cache behind the one before.
+                var folded: UInt64 = 0
+                for raw in keys {
+                    let slot = RetrievalKey(rawValue: raw).campaignSlot
+                    guard slot >= 0, slot < verdicts.count, verdicts[slot] == 0, let index = snapshot.campaignIndex(slot: slot) else { continue }
+                    folded ^= snapshot.touchCampaign(index)
                 }
-                guard verdicts[slot] == 1 else { return false }
-                guard eligibility.filtersAds else { return true }
-                return snapshot.adIndex(slot: key.adSlot).map(eligibility.admitsAd) ?? false
+                CacheTouch.keep(folded)
+                for j in keys.indices {
+                    let key = RetrievalKey(rawValue: keys[j])
+                    let slot = key.campaignSlot
+                    guard slot >= 0, slot < verdicts.count else {
+                        admitted[j] = false
+                        continue
+                    }
+                    if verdicts[slot] == 0 {
+                        let admits = snapshot.campaignIndex(slot: slot).map(eligibility.admitsCampaign) ?? false
+                        verdicts[slot] = admits ? 1 : 2
+                    }
+                    admitted[j] = verdicts[slot] == 1
+                        && (!eligibility.filtersAds || (snapshot.adIndex(slot: key.adSlot).map(eligibility.admitsAd) ?? false))
+                }
             }, into: &keys)
         }
         guard found else { return nil }

@@ -13,8 +13,12 @@ public protocol CandidateRetriever: Sendable {
     /// `admits` accepts, then the fresh ads `admits` accepts that are not among them. Returns
     /// false when it cannot retrieve (no model yet): the decision path then scores every
     /// eligible ad.
-    func retrieve(user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: (Int64) -> Bool, into keys: inout [Int64]) -> Bool
+    func retrieve(user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64]) -> Bool
 }
+
+/// The decision's eligibility as the retriever asks it: a batch of keys at a time (writing
+/// `admitted[j]` for `keys[j]`), so that the misses judging them takes overlap.
+public typealias RetrievalFilter = (_ keys: UnsafeBufferPointer<Int64>, _ admitted: UnsafeMutableBufferPointer<Bool>) -> Void
 
 /// How a retriever names an ad: the ad's state slot in the low half, its campaign's state slot
 /// in the high half (both stable while they exist). The search's filter judges the campaign from
