@@ -169,14 +169,14 @@ public final class TwoTowerRetriever: CandidateRetriever {
         }
         // The fresh ads judged together; the refused ones dropped, the order kept.
         guard keys.count > found else { return true }
-        let admitted = [Bool](unsafeUninitializedCapacity: keys.count - found) { admitted, count in
-            keys[found...].withUnsafeBufferPointer { admits($0, admitted) }
-            count = admitted.count
-        }
         var kept = found
-        for (offset, admit) in admitted.enumerated() where admit {
-            keys[kept] = keys[found + offset]
-            kept += 1
+        withUnsafeTemporaryAllocation(of: Bool.self, capacity: keys.count - found) { admitted in
+            admitted.initialize(repeating: false)
+            keys[found...].withUnsafeBufferPointer { admits($0, admitted) }
+            for offset in admitted.indices where admitted[offset] {
+                keys[kept] = keys[found + offset]
+                kept += 1
+            }
         }
         keys.removeLast(keys.count - kept)
         return true

@@ -223,7 +223,7 @@ public final class LiveVectorIndex: Sendable {
         hits.removeAll(keepingCapacity: true)
         guard k > 0 else { return }
         let s = snapshot
-        let n = withUnsafeTemporaryAllocation(of: Int64.self, capacity: s.graph.graph.maxDegree(at: 0) + 1) { keys in
+        let n = withUnsafeTemporaryAllocation(of: Int64.self, capacity: s.graph.graph.maxDegree(at: 0)) { keys in
             s.graph.search(query, k: k, ef: ef, scratch: scratch) { rows, admitted in
                 // The rows' keys gathered in one pass: their loads overlap.
                 for j in rows.indices { keys[j] = s.graphKeys[Int(rows[j])] }
