@@ -105,7 +105,7 @@ extension HNSWIndex {
         let stride = vectors.stride
         let blocks = vectors.blocks
         let visited = scratch.visited
-        let generation = scratch.nextGeneration()
+        scratch.clearVisited()
         let fresh = scratch.fresh
         let freshScores = scratch.freshScores
         let allowed = scratch.allowed
@@ -114,7 +114,10 @@ extension HNSWIndex {
         candidates.removeAll()
         results.removeAll()
 
-        visited[Int(entry)] = generation
+        visited[Int(entry) &>> 6] |= 1 &<< UInt64(entry & 63)
+        scratch.reserveMarks(1)
+        scratch.marked[scratch.markedCount] = entry
+        scratch.markedCount &+= 1
         let entryScore = dotProduct(query, base + Int(entry) &* stride, blocks: blocks)
         candidates.push(ScoredNode(score: entryScore, id: entry))
         fresh[0] = entry
@@ -139,12 +142,19 @@ extension HNSWIndex {
                 var unvisited = 0
                 for j in 0..<degree {
                     let neighbour = list[j &+ 1]
+                    let word = Int(neighbour) &>> 6
+                    let bit: UInt64 = 1 &<< UInt64(neighbour & 63)
+                    let marks = visited[word]
                     fresh[unvisited] = neighbour
-                    unvisited &+= visited[Int(neighbour)] == generation ? 0 : 1
-                    visited[Int(neighbour)] = generation
+                    unvisited &+= marks & bit == 0 ? 1 : 0
+                    visited[word] = marks | bit
                 }
                 return unvisited
             }
+            // Logged, so that the next search clears only these nodes' words.
+            scratch.reserveMarks(unvisited)
+            (scratch.marked + scratch.markedCount).update(from: fresh, count: unvisited)
+            scratch.markedCount &+= unvisited
 
             for j in 0..<unvisited {
                 touched ^= touchLines(base + Int(fresh[j]) &* stride, bytes: rowBytes)

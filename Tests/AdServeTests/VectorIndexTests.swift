@@ -82,6 +82,35 @@ private func exactTop(_ base: [Float], dimension: Int, query: ArraySlice<Float>,
         #expect(recall(index, k: 10, ef: 200, allowed: { $0 % 3 == 0 }) >= 0.97)
     }
 
+    /// A search forgets the visited marks of the one before, whichever index and effort that
+    /// one had: after a search on a large index, small searches clear only the words they
+    /// marked, large ones clear every word, and either way the answer is a fresh scratch's.
+    @Test func aScratchUsedAgainAnswersAsAFreshOne() {
+        let d = Self.dimension
+        let small = HNSWIndex.build(vectors: Self.base, dimension: d, m: 12, efConstruction: 100, threads: 1, seed: 3)
+        let largeBase = clusteredVectors(count: 20_000, dimension: 4, seed: 5)
+        let large = HNSWIndex.build(vectors: largeBase, dimension: 4, m: 4, efConstruction: 16, threads: 1, seed: 3)
+        let largeQueries = clusteredVectors(count: 20, dimension: 4, seed: 6)
+        let reused = SearchScratch()
+        var compared = 0
+        for q in 0..<20 {
+            for ef in [1, 10, 300] {
+                let searches: [(HNSWIndex, [Float])] = [
+                    (large, Array(largeQueries[(q * 4)..<((q + 1) * 4)])), (small, Array(Self.queries[(q * d)..<((q + 1) * d)])),
+                ]
+                for (index, query) in searches {
+                    let fresh = SearchScratch()
+                    let expected = index.search(query, k: min(ef, 10), ef: ef, scratch: fresh)
+                    let found = index.search(query, k: min(ef, 10), ef: ef, scratch: reused)
+                    #expect(found == expected)
+                    #expect(Array(reused.ids) == Array(fresh.ids))
+                    compared += expected
+                }
+            }
+        }
+        #expect(compared == 20 * 2 * (1 + 10 + 10))
+    }
+
     @Test func addedVectorsAreFoundAndSmallIndexesAnswerWhatTheyHave() {
         let index = HNSWIndex(dimension: 4, m: 4, efConstruction: 16, seed: 1)
         let scratch = SearchScratch()

@@ -116,11 +116,14 @@ enum CandidateGeneration {
         return picks
     }
 
-    /// Touches the ads' storage (`CacheTouch`): first the line each starts with, then their
-    /// content bytes and topic names, whose addresses that line holds.
+    /// Touches the ads' storage (`CacheTouch`): first the line each starts with and its id,
+    /// then their content bytes and topic names, whose addresses that line holds.
     static func touch(_ adIndices: [Int32], _ snapshot: CatalogSnapshot) {
         var folded: UInt64 = 0
-        for adIndex in adIndices { folded ^= snapshot.ads[Int(adIndex)].touchStorage() }
+        for adIndex in adIndices {
+            folded ^= snapshot.ads[Int(adIndex)].touchStorage()
+            folded ^= UInt64(bitPattern: snapshot.adIDs[Int(adIndex)].rawValue)
+        }
         for adIndex in adIndices { folded ^= snapshot.ads[Int(adIndex)].touchContent() }
         CacheTouch.keep(folded)
     }
