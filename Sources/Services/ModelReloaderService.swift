@@ -20,19 +20,26 @@ public struct ModelReloaderService: Service {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                for change in reloader.reload() {
-                    switch change {
-                    case .loaded(let target, let version):
-                        logger.info("model loaded", metadata: ["target": "\(target.rawValue)", "version": "\(version)"])
-                    case .refused(let target, let version, let reason):
-                        logger.error("model refused", metadata: ["target": "\(target.rawValue)", "version": "\(version)", "reason": "\(reason)"])
-                    case .loadedCandidates(let version):
-                        logger.info("candidate model loaded, its index built", metadata: ["version": "\(version)"])
-                    case .refusedCandidates(let version, let reason):
-                        logger.error("candidate model refused", metadata: ["version": "\(version)", "reason": "\(reason)"])
-                    }
-                }
+                Self.reload(reloader, logger: logger)
                 try? await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    /// One reload, each change logged. A server calls it once before it listens, so that its
+    /// first request is already served by the promoted models and their candidate index, not by
+    /// the fallback scoring every eligible ad (seconds a decision at a million ads).
+    public static func reload(_ reloader: ModelReloader, logger: Logger) {
+        for change in reloader.reload() {
+            switch change {
+            case .loaded(let target, let version):
+                logger.info("model loaded", metadata: ["target": "\(target.rawValue)", "version": "\(version)"])
+            case .refused(let target, let version, let reason):
+                logger.error("model refused", metadata: ["target": "\(target.rawValue)", "version": "\(version)", "reason": "\(reason)"])
+            case .loadedCandidates(let version):
+                logger.info("candidate model loaded, its index built", metadata: ["version": "\(version)"])
+            case .refusedCandidates(let version, let reason):
+                logger.error("candidate model refused", metadata: ["version": "\(version)", "reason": "\(reason)"])
             }
         }
     }

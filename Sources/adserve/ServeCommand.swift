@@ -292,6 +292,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let learningBuffer { serving.observers.add(learningBuffer) }
         let snapshot = serving.catalog.snapshot
         logger.info("catalog loaded", metadata: ["active_campaigns": "\(snapshot.activeCampaignCount)", "active_ads": "\(snapshot.activeAdCount)"])
+        // The promoted models loaded and their candidate index built before the server listens:
+        // until then a learned server would score every eligible ad for each request.
+        if let reloader { ModelReloaderService.reload(reloader, logger: logger) }
 
         // The model routes (and the dashboard's model table) work on the repository when it exists,
         // whatever the ranker; a rule-based server does not create one.
