@@ -28,7 +28,8 @@ public struct ModelReloaderService: Service {
 
     /// One reload, each change logged. A server calls it once before it listens, so that its
     /// first request is already served by the promoted models and their candidate index, not by
-    /// the fallback scoring every eligible ad (seconds a decision at a million ads).
+    /// the fallback scoring every eligible ad (about a microsecond an ad: a tenth of a second a
+    /// decision at 100k ads, a second at a million).
     public static func reload(_ reloader: ModelReloader, logger: Logger) {
         for change in reloader.reload() {
             switch change {
