@@ -114,13 +114,11 @@ extension HNSWIndex {
         candidates.removeAll()
         results.removeAll()
 
+        fresh[0] = entry
         visited[Int(entry) &>> 6] |= 1 &<< UInt64(entry & 63)
-        scratch.reserveMarks(1)
-        scratch.marked[scratch.markedCount] = entry
-        scratch.markedCount &+= 1
+        scratch.logMarks(fresh, count: 1)
         let entryScore = dotProduct(query, base + Int(entry) &* stride, blocks: blocks)
         candidates.push(ScoredNode(score: entryScore, id: entry))
-        fresh[0] = entry
         if !Filter.acceptsAll { filter.allows(fresh, count: 1, into: allowed) }
         if Filter.acceptsAll || allowed[0] { results.push(ScoredNode(score: entryScore, id: entry)) }
         // The score a node must beat to enter the results: -∞ until they hold `ef` nodes.
@@ -151,10 +149,7 @@ extension HNSWIndex {
                 }
                 return unvisited
             }
-            // Logged, so that the next search clears only these nodes' words.
-            scratch.reserveMarks(unvisited)
-            (scratch.marked + scratch.markedCount).update(from: fresh, count: unvisited)
-            scratch.markedCount &+= unvisited
+            scratch.logMarks(fresh, count: unvisited)
 
             for j in 0..<unvisited {
                 touched ^= touchLines(base + Int(fresh[j]) &* stride, bytes: rowBytes)

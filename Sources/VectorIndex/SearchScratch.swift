@@ -11,14 +11,14 @@ public final class SearchScratch: @unchecked Sendable {
     /// Node `i` has been visited by the current search iff bit `i % 64` of `visited[i / 64]`
     /// is set: one bit a node, so the marks of a million nodes (128 KB) stay in the core's own
     /// cache while the search's rows stream past. A search logs the nodes it marks
-    /// (`markVisited`), and the next one clears only their words — or every word, when it
-    /// marked more nodes than there are words.
+    /// (`logMarks`), and the next one clears only their words — or every word, once it has
+    /// marked more nodes than there are words (the log then stops: it never outgrows them).
     private(set) var visited: UnsafeMutablePointer<UInt64>
     private var visitedWords = 0
-    /// The nodes marked since the marks were last cleared; the first `markedCount` are valid.
-    private(set) var marked: UnsafeMutablePointer<Int32>
-    private var markedCapacity = 0
-    var markedCount = 0
+    /// The nodes marked since the marks were last cleared (room for `visitedWords`); the first
+    /// `markedCount` are valid, and `markedCount == visitedWords` means "clear every word".
+    private var marked: UnsafeMutablePointer<Int32>
+    private var markedCount = 0
 
     /// Nodes reached but not yet expanded, best on top.
     var candidates: ScoreHeap<BestOnTop>
@@ -89,6 +89,8 @@ public final class SearchScratch: @unchecked Sendable {
             let capacity = max(words, visitedWords * 3 / 2)
             AlignedMemory.free(visited)
             visited = AlignedMemory.allocateZeroed(UInt64.self, count: capacity)
+            AlignedMemory.free(marked)
+            marked = AlignedMemory.allocate(Int32.self, count: capacity)
             visitedWords = capacity
             markedCount = 0
         }
@@ -128,18 +130,16 @@ public final class SearchScratch: @unchecked Sendable {
         markedCount = 0
     }
 
-    /// Room to log `extra` more marked nodes (grows by half, so a search allocates only until
-    /// the scratch has seen its largest search).
+    /// Logs `count` nodes just marked, so that the next search clears only their words; past
+    /// `visitedWords` nodes it stops logging, and the next search clears every word.
     @inline(__always)
-    func reserveMarks(_ extra: Int) {
-        guard markedCount &+ extra > markedCapacity else { return }
-        growMarks(markedCount + extra)
-    }
-
-    private func growMarks(_ needed: Int) {
-        let capacity = max(needed, markedCapacity * 3 / 2, 1024)
-        marked = AlignedMemory.grow(marked, keeping: markedCount, to: capacity)
-        markedCapacity = capacity
+    func logMarks(_ nodes: UnsafePointer<Int32>, count: Int) {
+        guard markedCount &+ count <= visitedWords else {
+            markedCount = visitedWords
+            return
+        }
+        (marked + markedCount).update(from: nodes, count: count)
+        markedCount &+= count
     }
 
     /// Moves the best `k` of `results` into the hits, best first, and empties `results`.
