@@ -16,9 +16,11 @@ public struct ServingConfiguration: Sendable {
     public var maxOrganicCount = 500
     public var policy = SelectionPolicy.ranked
     /// K of the candidate stage, when the service has a retriever, and the best eligible ads
-    /// of the value order added to the retrieved ones (the value pool).
+    /// of the value order added to the retrieved ones (the value pool), then each objective's
+    /// best eligible ads not among them (`CandidateGeneration.retrieved`).
     public var candidateCount = 500
     public var valuePool = 100
+    public var objectivePool = 20
     /// How old the value order may grow before a refresh rebuilds it: it ranks every ad with
     /// the serving ranker (seconds of work at a million ads), so not on every catalog change.
     public var valueOrderMilliseconds: Int64 = 30_000
@@ -114,7 +116,7 @@ public final class DecisionService: Sendable {
     private static func engine(_ configuration: ServingConfiguration, signer: TokenSigner) -> DecisionEngine {
         DecisionEngine(
             adLoad: configuration.adLoad, signer: signer, policy: configuration.policy, candidateCount: configuration.candidateCount,
-            valuePool: configuration.valuePool, auction: configuration.auction, exploration: configuration.exploration,
+            valuePool: configuration.valuePool, objectivePool: configuration.objectivePool, auction: configuration.auction, exploration: configuration.exploration,
             traceCandidates: configuration.traceCapacity > 0 ? configuration.traceCandidates : 0, lossSampleRate: configuration.lossSampleRate,
             engagement: configuration.engagement, campaignSlice: configuration.campaignSlice)
     }
@@ -193,7 +195,7 @@ public final class DecisionService: Sendable {
                 if let current, current.snapshot.version > index.snapshot.version { return }
                 current = index
             }
-        } else if retriever != nil, configuration.valuePool > 0 {
+        } else if retriever != nil, configuration.valuePool > 0 || configuration.objectivePool > 0 {
             let snapshot = catalog.snapshot
             let due = valueOrder.withLock { order in
                 // Due when missing, old, or empty while the catalog is not (a new server's first ads).

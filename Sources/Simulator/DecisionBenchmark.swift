@@ -44,8 +44,10 @@ public struct DecisionBenchmark: Sendable {
     /// over every eligible ad too, to measure how many of the full ranker's choices the
     /// candidate stage found.
     public var auditDecisions: Int
-    /// With `ml` and a candidate stage: ads of the value order added to the retrieved ones.
+    /// With `ml` and a candidate stage: ads of the value order added to the retrieved ones, and
+    /// of each objective's order after them (`ServingConfiguration.objectivePool`).
     public var valuePool: Int
+    public var objectivePool = ServingConfiguration().objectivePool
     /// Share of slots that explore young ads (`ExplorationPolicy`); 0: off, the library default.
     public var exploreShare = 0.0
     /// Times the same `requests` are timed, one round after another in this process; the
@@ -76,6 +78,7 @@ public struct DecisionBenchmark: Sendable {
         public var ranker: String
         public var candidates: Int
         public var value_pool: Int
+        public var objective_pool: Int
         public var ads: Int
         public var users: Int
         public var requests: Int
@@ -139,6 +142,7 @@ public struct DecisionBenchmark: Sendable {
             var configuration = ServingConfiguration()
             configuration.candidateCount = max(1, candidates)
             configuration.valuePool = valuePool
+            configuration.objectivePool = objectivePool
             configuration.exploration.share = exploreShare
             serving = try await DecisionService.open(
                 store: store, clock: clock, configuration: configuration, ranker: LearnedRanker(click: models.click, conversion: models.conversion),
@@ -181,6 +185,7 @@ public struct DecisionBenchmark: Sendable {
         }
         return Result(
             ranker: ranker.rawValue, candidates: ranker == .ml ? candidates : 0, value_pool: ranker == .ml && candidates > 0 ? valuePool : 0,
+            objective_pool: ranker == .ml && candidates > 0 ? objectivePool : 0,
             ads: size.ads, users: size.users, requests: requests,
             p50_ms: timed.round.p50_ms, p99_ms: timed.round.p99_ms,
             mean_ms: timed.latencies.mean / 1e6, max_ms: Double(timed.latencies.max) / 1e6, decisions_per_s: timed.round.decisions_per_s,

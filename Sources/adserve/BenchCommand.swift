@@ -2,6 +2,7 @@ import ArgumentParser
 import Domain
 import Foundation
 import SQLiteStorage
+import Serving
 import Simulator
 
 struct BenchCommand: AsyncParsableCommand {
@@ -25,6 +26,8 @@ struct BenchCommand: AsyncParsableCommand {
     var auditDecisions = 100
     @Option(help: "With --ranker ml and a candidate stage: ads of the value order (the model's best ads for anyone) added to the retrieved ones.")
     var valuePool = 100
+    @Option(help: "With --ranker ml and a candidate stage: ads of each objective's value order added after the value pool (the best of each billing type for anyone, not among the candidates yet).")
+    var objectivePool = ServingConfiguration().objectivePool
 
     @Option(help: "Ads in the generated world (10 per campaign, 10 campaigns per advertiser).") var ads = 100_000
     @Option(help: "Users in the generated world.") var users = 100_000
@@ -40,6 +43,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard ads > 0, users > 0, requests > 0, rounds > 0 else { throw ValidationError("--ads, --users, --requests and --rounds must be positive") }
         guard DecisionBenchmark.RankerChoice(rawValue: ranker) != nil else { throw ValidationError("--ranker must be rule or ml, not '\(ranker)'") }
         guard (0...0.5).contains(exploreShare) else { throw ValidationError("--explore-share must be between 0 and 0.5") }
+        guard valuePool >= 0, objectivePool >= 0 else { throw ValidationError("--value-pool and --objective-pool must not be negative") }
         guard candidates >= 0, trainingDecisions > 0, buildThreads > 0 else {
             throw ValidationError("--candidates must not be negative; --training-decisions and --build-threads must be positive")
         }
@@ -55,6 +59,7 @@ struct BenchCommand: AsyncParsableCommand {
             ranker: DecisionBenchmark.RankerChoice(rawValue: ranker) ?? .rule, candidates: candidates, trainingDecisions: trainingDecisions,
             buildThreads: buildThreads, auditDecisions: auditDecisions, valuePool: valuePool)
         benchmark.exploreShare = exploreShare
+        benchmark.objectivePool = objectivePool
         benchmark.rounds = rounds
         let progress = Progress()
         benchmark.progress = { progress.step($0) }
@@ -62,7 +67,7 @@ struct BenchCommand: AsyncParsableCommand {
         if json {
             print(try JSONFormat.string(result))
         } else {
-            let path = result.ranker == "ml" ? (result.candidates > 0 ? "ml, candidate stage K \(result.candidates) + value pool \(result.value_pool)" : "ml, every eligible ad scored") : "rule"
+            let path = result.ranker == "ml" ? (result.candidates > 0 ? "ml, candidate stage K \(result.candidates) + value pool \(result.value_pool) + \(result.objective_pool) per objective" : "ml, every eligible ad scored") : "rule"
             print("decision path (\(path)), in-process, one task: \(ads) ads (\(result.active_campaigns) campaigns), \(users) users, \(requests) requests")
             print("p50 \(TextTable.fixed(result.p50_ms, 3)) ms   p99 \(TextTable.fixed(result.p99_ms, 3)) ms   mean \(TextTable.fixed(result.mean_ms, 3)) ms   max \(TextTable.fixed(result.max_ms, 3)) ms")
             print("\(TextTable.fixed(result.decisions_per_s, 0)) decisions/s   \(TextTable.fixed(result.ads_per_decision, 2)) ads per decision")

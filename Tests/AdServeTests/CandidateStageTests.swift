@@ -54,6 +54,7 @@ import Training
     @Test func valuePoolServesTheRankersBestAdsAndFollowsTheCatalog() async throws {
         var configuration = ServingConfiguration()
         configuration.valuePool = 2
+        configuration.objectivePool = 0  // the shared order alone (each objective's: the next test)
         let world = try await TestWorld.make(configuration: configuration, ranker: FlatRanker(), retriever: EmptyRetriever())
         var ads: [Micros: Ad] = [:]
         for bid in 1...5 {
@@ -82,6 +83,39 @@ import Training
             try await Task.sleep(for: .milliseconds(25))
         }
         #expect(latest == [9_000_000, 4_000_000])
+    }
+
+    /// Converts ten times as often for a user as for no one: the value order (no user) ranks a
+    /// conversion ad behind the traffic ads that a user's ranking puts it before.
+    struct ConversionsForUsersRanker: Ranker {
+        func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction {
+            Prediction(click: 0.01, conversion: user == nil ? 0.05 : 0.5)
+        }
+    }
+
+    /// Each objective's own order adds its best ads after the value pool: the conversion ad the
+    /// shared order ranks last reaches the ranker, which places it first; the traffic order adds
+    /// its best ad not in the pool yet. Without the objective pool only the shared order's best
+    /// ad is ranked.
+    @Test func objectivePoolBringsEachBillingTypesBestAds() async throws {
+        for objectivePool in [0, 1] {
+            var configuration = ServingConfiguration()
+            configuration.valuePool = 1
+            configuration.objectivePool = objectivePool
+            let world = try await TestWorld.make(configuration: configuration, ranker: ConversionsForUsersRanker(), retriever: EmptyRetriever())
+            var traffic: [CampaignID] = []
+            for bid in [5, 4] {
+                let campaign = try await world.campaign(try await world.advertiser("traffic\(bid)"), bid: Micros(bid) * 1_000_000)
+                try await world.ad(campaign)
+                traffic.append(campaign.id)
+            }
+            let conversions = try await world.campaign(try await world.advertiser("shop"), objective: .conversions, bid: 50_000_000)
+            try await world.ad(conversions)
+            _ = try await world.user("u1")
+            world.publish()
+            let placed = try await world.decide("u1").placements.map(\.campaignID)
+            #expect(placed == (objectivePool == 0 ? [traffic[0]] : [conversions.id, traffic[0], traffic[1]]), "objective pool \(objectivePool)")
+        }
     }
 
     /// With K at least the number of ads, the staged path ranks exactly what the exhaustive path

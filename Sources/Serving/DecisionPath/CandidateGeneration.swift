@@ -33,12 +33,17 @@ enum CandidateGeneration {
     /// to `valuePool` more: the best eligible ads of the value order (`valueOrder`, the serving
     /// ranker's value with no user), so that ads worth most whoever sees them (high bids, high
     /// conversion rates, CPM) reach the ranker although the retrieval model, which predicts
-    /// clicks, would not fetch them. Nil when the retriever cannot retrieve. Schedule,
+    /// clicks, would not fetch them; then up to `objectivePool` more of each objective's own
+    /// order (`RankingIndex.objectiveOrders`). A value with no user misjudges the objectives
+    /// unequally: a conversion ad's value for a user holds the user's own conversion rate, two to
+    /// ten times the no-user one in the bench's audits, so the best conversion ads for a user
+    /// sit thousands of places down the shared order but near the top of their own. Nil when the
+    /// retriever cannot retrieve. Schedule,
     /// targeting, caps and hides are checked during the index search (unlocked); budgets right
     /// after, under the delivery lock.
     static func retrieved(
-        _ eligibility: Eligibility, retriever: any CandidateRetriever, k: Int, valueOrder: RankingIndex?, valuePool: Int, request: DecisionRequest,
-        delivery: DeliveryState
+        _ eligibility: Eligibility, retriever: any CandidateRetriever, k: Int, valueOrder: RankingIndex?, valuePool: Int, objectivePool: Int = 0,
+        request: DecisionRequest, delivery: DeliveryState
     ) -> [Pick]? {
         let snapshot = eligibility.snapshot
         var keys: [Int64] = []
@@ -84,7 +89,7 @@ enum CandidateGeneration {
         }
         touch(adIndices, snapshot)
         var picks: [Pick] = []
-        picks.reserveCapacity(keys.count + valuePool)
+        picks.reserveCapacity(keys.count + valuePool + Objective.allCases.count * objectivePool)
         var retrieved = Set<Int32>(minimumCapacity: keys.count)
         delivery.state.withLock { state in
             func add(_ adIndex: Int32) -> Bool {
@@ -100,17 +105,21 @@ enum CandidateGeneration {
                 retrieved.insert(adIndex)
                 _ = add(adIndex)
             }
-            guard let valueOrder, valuePool > 0 else { return }
+            guard let valueOrder, valuePool > 0 || objectivePool > 0 else { return }
             let sameSnapshot = valueOrder.snapshot === snapshot
-            var added = 0
-            for orderIndex in valueOrder.order {
-                guard added < valuePool else { break }
-                // The order's ad in this snapshot (an order a few snapshots old names ads by slot).
-                guard let adIndex = sameSnapshot
-                    ? orderIndex : snapshot.adIndex(slot: Int64(valueOrder.snapshot.adStateSlots[Int(orderIndex)])) else { continue }
-                guard !retrieved.contains(adIndex), eligibility.admitsAd(adIndex),
-                      eligibility.admitsCampaign(snapshot.adCampaigns[Int(adIndex)]), add(adIndex) else { continue }
-                added += 1
+            // The best ads for anyone, then each objective's best not among them yet.
+            for (order, pool) in [(valueOrder.order, valuePool)] + valueOrder.objectiveOrders.map({ ($0, objectivePool) }) {
+                var added = 0
+                for orderIndex in order {
+                    guard added < pool else { break }
+                    // The order's ad in this snapshot (an order a few snapshots old names ads by slot).
+                    guard let adIndex = sameSnapshot
+                        ? orderIndex : snapshot.adIndex(slot: Int64(valueOrder.snapshot.adStateSlots[Int(orderIndex)])) else { continue }
+                    guard !retrieved.contains(adIndex), eligibility.admitsAd(adIndex),
+                          eligibility.admitsCampaign(snapshot.adCampaigns[Int(adIndex)]), add(adIndex) else { continue }
+                    retrieved.insert(adIndex)
+                    added += 1
+                }
             }
         }
         return picks

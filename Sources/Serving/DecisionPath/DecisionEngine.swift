@@ -12,6 +12,8 @@ public struct DecisionEngine: Sendable {
     /// and how many of the best eligible ads of the rule-based order join them (the value pool).
     public var candidateCount: Int
     public var valuePool: Int
+    /// How many more of each objective's best ads join them (`CandidateGeneration.retrieved`).
+    public var objectivePool: Int
     /// Pricing and reserves (`Auction`).
     public var auction: AuctionRules
     /// The share of ranked slots given to young ads (`Exploration`).
@@ -27,6 +29,7 @@ public struct DecisionEngine: Sendable {
 
     public init(
         adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked, candidateCount: Int = 500, valuePool: Int = 100,
+        objectivePool: Int = 20,
         auction: AuctionRules = AuctionRules(), exploration: ExplorationPolicy = .off, traceCandidates: Int = 10, lossSampleRate: Double = 0.001,
         engagement: EngagementCost = EngagementCost(), campaignSlice: CampaignSlice? = nil
     ) {
@@ -41,6 +44,7 @@ public struct DecisionEngine: Sendable {
         self.policy = policy
         self.candidateCount = candidateCount
         self.valuePool = valuePool
+        self.objectivePool = objectivePool
     }
 
     /// Decides one page. With a best-first order in the view (a user-independent ranker) the
@@ -83,7 +87,8 @@ public struct DecisionEngine: Sendable {
         } else {
             let retrieved = retriever.flatMap {
                 CandidateGeneration.retrieved(
-                    eligibility, retriever: $0, k: candidateCount, valueOrder: view.valueOrder, valuePool: valuePool, request: request, delivery: delivery)
+                    eligibility, retriever: $0, k: candidateCount, valueOrder: view.valueOrder, valuePool: valuePool, objectivePool: objectivePool,
+                    request: request, delivery: delivery)
             }
             let candidates = retrieved ?? CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now)
             picks = Ranking.best(candidates, count: ranked, ranker: ranker, request: request, relevance: eligibility.relevance, engagement: engagement)

@@ -13,6 +13,11 @@ public final class RankingIndex: Sendable {
     public let snapshot: CatalogSnapshot
     /// Ad indices of `snapshot`, by expected value descending, then ad id ascending.
     let order: [Int32]
+    /// `order` split by the campaigns' objective (`Objective.allCases` order): each billing
+    /// type's ads best first. A value with no user is far from the value for a user in
+    /// different ways per objective (a conversion ad's rises most with the user's own conversion
+    /// rate), so the candidate stage's value pool draws from each objective's order.
+    let objectiveOrders: [[Int32]]
     /// Per ad index of `snapshot`.
     let predictions: [Prediction]
     let values: [Double]
@@ -61,6 +66,12 @@ public final class RankingIndex: Sendable {
         self.order = Array(0..<Int32(snapshot.adIDs.count)).sorted { a, b in
             values[Int(a)] != values[Int(b)] ? values[Int(a)] > values[Int(b)] : snapshot.adIDs[Int(a)] < snapshot.adIDs[Int(b)]
         }
+        var objectiveOrders = [[Int32]](repeating: [], count: Objective.allCases.count)
+        for adIndex in order {
+            let objective = snapshot.campaigns[Int(snapshot.adCampaigns[Int(adIndex)])].objective
+            objectiveOrders[Objective.allCases.firstIndex(of: objective)!].append(adIndex)
+        }
+        self.objectiveOrders = objectiveOrders
         self.snapshot = snapshot
         self.predictions = predictions
         self.values = values
