@@ -107,8 +107,8 @@ enum CandidateGeneration {
             }
             guard let valueOrder, valuePool > 0 || objectivePool > 0 else { return }
             let sameSnapshot = valueOrder.snapshot === snapshot
-            // The best ads for anyone, then each objective's best not among them yet.
-            for (order, pool) in [(valueOrder.order, valuePool)] + valueOrder.objectiveOrders.map({ ($0, objectivePool) }) {
+            /// Adds up to `pool` eligible ads of `order` that are not candidates yet.
+            func addBest(of order: [Int32], pool: Int) {
                 var added = 0
                 for orderIndex in order {
                     guard added < pool else { break }
@@ -121,6 +121,9 @@ enum CandidateGeneration {
                     added += 1
                 }
             }
+            // The best ads for anyone, then each objective's best not among them yet.
+            addBest(of: valueOrder.order, pool: valuePool)
+            for order in valueOrder.objectiveOrders { addBest(of: order, pool: objectivePool) }
         }
         return picks
     }
