@@ -42,7 +42,7 @@ enum CandidateGeneration {
     /// targeting, caps and hides are checked during the index search (unlocked); budgets right
     /// after, under the delivery lock.
     static func retrieved(
-        _ eligibility: Eligibility, retriever: any CandidateRetriever, k: Int, valueOrder: RankingIndex?, valuePool: Int, objectivePool: Int = 0,
+        _ eligibility: Eligibility, retriever: any CandidateRetriever, k: Int, valueOrder: RankingIndex?, valuePool: Int, objectivePool: Int,
         request: DecisionRequest, delivery: DeliveryState
     ) -> [Pick]? {
         let snapshot = eligibility.snapshot

@@ -9,10 +9,11 @@ public struct DecisionEngine: Sendable {
     public var signer: TokenSigner
     public var policy: SelectionPolicy
     /// K of the candidate stage: how many ads a retriever hands the ranker (plus fresh ones),
-    /// and how many of the best eligible ads of the rule-based order join them (the value pool).
+    /// how many of the best eligible ads of the value order (the serving ranker's value with no
+    /// user) join them (the value pool), and how many more of each objective's own order
+    /// (`CandidateGeneration.retrieved`).
     public var candidateCount: Int
     public var valuePool: Int
-    /// How many more of each objective's best ads join them (`CandidateGeneration.retrieved`).
     public var objectivePool: Int
     /// Pricing and reserves (`Auction`).
     public var auction: AuctionRules
