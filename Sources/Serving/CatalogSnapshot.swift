@@ -69,6 +69,9 @@ public final class CatalogSnapshot: Sendable {
     let byCountry: [[Int32]]
     let anyCountry: [Int32]
     let vocabulary: [String: Int32]
+    /// The interests active campaigns target, sorted: the segments of the value order
+    /// (`RankingIndex.interestOrders`).
+    public let targetedInterests: [String]
 
     /// Every campaign and ad known, active or not, by id (for events, reports and auth).
     public let campaignsByID: [CampaignID: Campaign]
@@ -101,6 +104,7 @@ public final class CatalogSnapshot: Sendable {
             return id
         }
         var targetValues: [Int32] = []
+        var targetedInterests = Set<String>()
         func internAll(_ values: [String]) -> Values {
             let start = Int32(targetValues.count)
             targetValues += values.map(intern).sorted()
@@ -125,6 +129,7 @@ public final class CatalogSnapshot: Sendable {
             let servable = campaignAds.compactMap { ad in adSlots[ad.id].map { (ad, $0) } }.sorted { $0.0.id < $1.0.id }
             guard !servable.isEmpty else { continue }
             let targeting = campaign.targeting
+            targetedInterests.formUnion(targeting.interests)
             let index = Int32(entries.count)
             let start = Int32(adIDs.count)
             for (ad, adSlot) in servable {
@@ -171,6 +176,7 @@ public final class CatalogSnapshot: Sendable {
         self.byCountry = byCountry
         self.anyCountry = anyCountry
         self.vocabulary = vocabulary
+        self.targetedInterests = targetedInterests.sorted()
         self.campaignsByID = allCampaigns
         self.adsByID = allAds
         self.campaignSlots = campaignSlots

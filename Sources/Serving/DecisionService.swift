@@ -24,6 +24,11 @@ public struct ServingConfiguration: Sendable {
     /// How old the value order may grow before a refresh rebuilds it: it ranks every ad with
     /// the serving ranker (seconds of work at a million ads), so not on every catalog change.
     public var valueOrderMilliseconds: Int64 = 30_000
+    /// How many of the best eligible ads for each of the user's interests join the candidates
+    /// (`RankingIndex.interestOrders`), and how old those orders may grow: each costs a ranking
+    /// of every ad, so they are rebuilt less often than the value order and carried over between.
+    public var interestPool = 20
+    public var interestOrderMilliseconds: Int64 = 300_000
     /// Share of decisions on which the candidate stage is audited against the exhaustive
     /// ranking (`CandidateAudit`); 0 audits none.
     public var candidateAuditRate = 0.0
@@ -87,8 +92,15 @@ public final class DecisionService: Sendable {
     private struct ValueOrder {
         var index: RankingIndex?
         var builtAt: Int64 = 0
+        /// When its interest orders were ranked anew (carried over in between).
+        var interestsBuiltAt: Int64 = 0
         var building = false
+        /// How long the last build took (wall time).
+        var buildSeconds: Double?
     }
+
+    /// How long the value order's last build took, in seconds (nil before the first).
+    public var valueOrderBuildSeconds: Double? { valueOrder.withLock { $0.buildSeconds } }
 
     public init(
         store: any AdStore, catalog: CatalogPublisher, delivery: DeliveryState, signer: TokenSigner, ranker: any Ranker = RuleBasedRanker(),
@@ -116,7 +128,7 @@ public final class DecisionService: Sendable {
     private static func engine(_ configuration: ServingConfiguration, signer: TokenSigner) -> DecisionEngine {
         DecisionEngine(
             adLoad: configuration.adLoad, signer: signer, policy: configuration.policy, candidateCount: configuration.candidateCount,
-            valuePool: configuration.valuePool, objectivePool: configuration.objectivePool, auction: configuration.auction, exploration: configuration.exploration,
+            valuePool: configuration.valuePool, objectivePool: configuration.objectivePool, interestPool: configuration.interestPool, auction: configuration.auction, exploration: configuration.exploration,
             traceCandidates: configuration.traceCapacity > 0 ? configuration.traceCandidates : 0, lossSampleRate: configuration.lossSampleRate,
             engagement: configuration.engagement, campaignSlice: configuration.campaignSlice)
     }
@@ -195,7 +207,7 @@ public final class DecisionService: Sendable {
                 if let current, current.snapshot.version > index.snapshot.version { return }
                 current = index
             }
-        } else if retriever != nil, configuration.valuePool > 0 || configuration.objectivePool > 0 {
+        } else if retriever != nil, configuration.valuePool > 0 || configuration.objectivePool > 0 || configuration.interestPool > 0 {
             let snapshot = catalog.snapshot
             let due = valueOrder.withLock { order in
                 // Due when missing, old, or empty while the catalog is not (a new server's first ads).
@@ -205,17 +217,27 @@ public final class DecisionService: Sendable {
                 } ?? true
                 let due = !order.building && stale
                 if due { order.building = true }
-                return due
+                // The interest orders to carry over: young enough, and for the interests targeted now.
+                let young = now.milliseconds >= order.interestsBuiltAt && now.milliseconds - order.interestsBuiltAt < configuration.interestOrderMilliseconds
+                let carried = order.index?.interestOrders
+                return (due: due, interests: young && carried.map { $0.keys.sorted() == snapshot.targetedInterests } == true ? carried : nil)
             }
-            guard due else { return published }
+            guard due.due else { return published }
+            let carried = configuration.interestPool > 0 ? due.interests : [:]
             let build: @Sendable () -> Void = { [self] in
                 // Ranked by the serving ranker itself, with no user: the ads worth most to anyone.
-                let index = RankingIndex(snapshot: snapshot, delivery: delivery, ranker: ranker, now: now, forValue: true, engagement: engine.engagement)
+                let started = ContinuousClock.now
+                let index = RankingIndex(
+                    snapshot: snapshot, delivery: delivery, ranker: ranker, now: now, forValue: true, engagement: engine.engagement,
+                    buildInterests: carried == nil, interests: carried)
+                let elapsed = ContinuousClock.now - started
                 valueOrder.withLock { order in
                     order.building = false
+                    order.buildSeconds = elapsed.inSeconds
                     if let current = order.index, current.snapshot.version > index.snapshot.version { return }
                     order.index = index
                     order.builtAt = now.milliseconds
+                    if carried == nil { order.interestsBuiltAt = now.milliseconds }
                 }
             }
             if valueOrderInBackground { Thread.detachNewThread(build) } else { build() }

@@ -48,6 +48,8 @@ public struct DecisionBenchmark: Sendable {
     /// of each objective's order after them (`ServingConfiguration.objectivePool`).
     public var valuePool: Int
     public var objectivePool = ServingConfiguration().objectivePool
+    /// How many of each of the user's interests' own order (`ServingConfiguration.interestPool`).
+    public var interestPool = ServingConfiguration().interestPool
     /// Share of slots that explore young ads (`ExplorationPolicy`); 0: off, the library default.
     public var exploreShare = 0.0
     /// Times the same `requests` are timed, one round after another in this process; the
@@ -79,6 +81,10 @@ public struct DecisionBenchmark: Sendable {
         public var candidates: Int
         public var value_pool: Int
         public var objective_pool: Int
+        public var interest_pool: Int
+        /// With `ml` and a candidate stage: seconds the value order (with its objective and
+        /// interest orders) took to build.
+        public var value_order_s: Double?
         public var ads: Int
         public var users: Int
         public var requests: Int
@@ -143,6 +149,7 @@ public struct DecisionBenchmark: Sendable {
             configuration.candidateCount = max(1, candidates)
             configuration.valuePool = valuePool
             configuration.objectivePool = objectivePool
+            configuration.interestPool = interestPool
             configuration.exploration.share = exploreShare
             serving = try await DecisionService.open(
                 store: store, clock: clock, configuration: configuration, ranker: LearnedRanker(click: models.click, conversion: models.conversion),
@@ -186,6 +193,7 @@ public struct DecisionBenchmark: Sendable {
         return Result(
             ranker: ranker.rawValue, candidates: ranker == .ml ? candidates : 0, value_pool: ranker == .ml && candidates > 0 ? valuePool : 0,
             objective_pool: ranker == .ml && candidates > 0 ? objectivePool : 0,
+            interest_pool: ranker == .ml && candidates > 0 ? interestPool : 0, value_order_s: serving.valueOrderBuildSeconds,
             ads: size.ads, users: size.users, requests: requests,
             p50_ms: timed.round.p50_ms, p99_ms: timed.round.p99_ms,
             mean_ms: timed.latencies.mean / 1e6, max_ms: Double(timed.latencies.max) / 1e6, decisions_per_s: timed.round.decisions_per_s,

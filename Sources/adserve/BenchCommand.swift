@@ -28,6 +28,8 @@ struct BenchCommand: AsyncParsableCommand {
     var valuePool = 100
     @Option(help: "With --ranker ml and a candidate stage: ads of each objective's value order added after the value pool (the best of each billing type for anyone, not among the candidates yet).")
     var objectivePool = ServingConfiguration().objectivePool
+    @Option(help: "How many more of each of the user's interests' own value order (ml with candidates).")
+    var interestPool = ServingConfiguration().interestPool
 
     @Option(help: "Ads in the generated world (10 per campaign, 10 campaigns per advertiser).") var ads = 100_000
     @Option(help: "Users in the generated world.") var users = 100_000
@@ -43,7 +45,9 @@ struct BenchCommand: AsyncParsableCommand {
         guard ads > 0, users > 0, requests > 0, rounds > 0 else { throw ValidationError("--ads, --users, --requests and --rounds must be positive") }
         guard DecisionBenchmark.RankerChoice(rawValue: ranker) != nil else { throw ValidationError("--ranker must be rule or ml, not '\(ranker)'") }
         guard (0...0.5).contains(exploreShare) else { throw ValidationError("--explore-share must be between 0 and 0.5") }
-        guard valuePool >= 0, objectivePool >= 0 else { throw ValidationError("--value-pool and --objective-pool must not be negative") }
+        guard valuePool >= 0, objectivePool >= 0, interestPool >= 0 else {
+            throw ValidationError("--value-pool, --objective-pool and --interest-pool must not be negative")
+        }
         guard candidates >= 0, trainingDecisions > 0, buildThreads > 0 else {
             throw ValidationError("--candidates must not be negative; --training-decisions and --build-threads must be positive")
         }
@@ -60,6 +64,7 @@ struct BenchCommand: AsyncParsableCommand {
             buildThreads: buildThreads, auditDecisions: auditDecisions, valuePool: valuePool)
         benchmark.exploreShare = exploreShare
         benchmark.objectivePool = objectivePool
+        benchmark.interestPool = interestPool
         benchmark.rounds = rounds
         let progress = Progress()
         benchmark.progress = { progress.step($0) }

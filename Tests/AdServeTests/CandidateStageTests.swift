@@ -118,6 +118,75 @@ import Training
         }
     }
 
+    /// Clicks likely when one of the user's interests is a word of the ad's caption.
+    struct InterestCaptionRanker: Ranker {
+        func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction {
+            let words = Set(candidate.ad.caption.split(separator: " ").map(String.init))
+            return Prediction(click: (user?.interests ?? []).contains(where: words.contains) ? 0.5 : 0.01, conversion: 0)
+        }
+    }
+
+    /// A world ranked by `InterestCaptionRanker` with a value pool of one ad, no objective pool
+    /// and no retrieved ads: what reaches the ranker beyond the value order's best is the
+    /// interest pool's.
+    static func interestWorld(interestPool: Int) async throws -> TestWorld {
+        var configuration = ServingConfiguration()
+        configuration.valuePool = 1
+        configuration.objectivePool = 0
+        configuration.interestPool = interestPool
+        return try await TestWorld.make(configuration: configuration, ranker: InterestCaptionRanker(), retriever: EmptyRetriever())
+    }
+
+    /// Each of the user's interests' own order adds its best ads: the ad that is worth least to
+    /// anyone but most to a runner reaches the ranker for a runner, which places it first.
+    /// Without the interest pool only the shared order's best ad is ranked; a reader, whose
+    /// interest no campaign targets, gets no pool, so the runner's ad stays out.
+    @Test func interestPoolBringsTheBestAdsForTheUsersInterests() async throws {
+        for interestPool in [0, 1] {
+            let world = try await Self.interestWorld(interestPool: interestPool)
+            var plain: [CampaignID] = []
+            for bid in [5, 4] {
+                let campaign = try await world.campaign(try await world.advertiser("plain\(bid)"), bid: Micros(bid) * 1_000_000)
+                try await world.ad(campaign, caption: "a plain thing")
+                plain.append(campaign.id)
+            }
+            let running = try await world.campaign(try await world.advertiser("shoes"))
+            try await world.ad(running, caption: "running shoes")
+            // A campaign that targets runners makes "running" a segment of the value order.
+            let club = try await world.campaign(try await world.advertiser("club"), bid: 100_000, targeting: Targeting(interests: ["running"]))
+            try await world.ad(club, caption: "join the club")
+            _ = try await world.user("runner", interests: ["running"])
+            _ = try await world.user("reader", interests: ["books"])
+            world.publish()
+            let placed = try await world.decide("runner").placements.map(\.campaignID)
+            #expect(placed == (interestPool == 0 ? [plain[0]] : [running.id, plain[0]]), "interest pool \(interestPool)")
+            #expect(try await world.decide("reader").placements.map(\.campaignID) == [plain[0]], "interest pool \(interestPool)")
+        }
+    }
+
+    /// The interest orders cost a ranking of every ad per interest, so a value order rebuilt
+    /// within `interestOrderMilliseconds` carries them over: an ad made after them reaches a
+    /// runner through the interest pool only once they are ranked anew.
+    @Test func interestOrdersAreCarriedOverUntilDue() async throws {
+        let world = try await Self.interestWorld(interestPool: 1)
+        let configuration = world.serving.configuration
+        let plain = try await world.campaign(try await world.advertiser("plain"), bid: 5_000_000)
+        try await world.ad(plain, caption: "a plain thing")
+        let club = try await world.campaign(try await world.advertiser("club"), bid: 100_000, targeting: Targeting(interests: ["running"]))
+        try await world.ad(club, caption: "join the club")
+        _ = try await world.user("runner", interests: ["running"])
+        world.publish()
+        let shoes = try await world.campaign(try await world.advertiser("shoes"))
+        try await world.ad(shoes, caption: "running shoes")
+        // The value order is due again; the interest orders, from before the shoes, are not.
+        world.clock.advance(milliseconds: configuration.valueOrderMilliseconds + 1_000)
+        world.publish()
+        #expect(try await world.decide("runner").placements.map(\.campaignID) == [plain.id, club.id])
+        world.clock.advance(milliseconds: configuration.interestOrderMilliseconds)
+        world.publish()
+        #expect(try await world.decide("runner").placements.map(\.campaignID) == [shoes.id, plain.id])
+    }
+
     /// With K at least the number of ads, the staged path ranks exactly what the exhaustive path
     /// ranks: the same ads in the same slots for every request.
     @Test func stagedPathEqualsExhaustiveWhenKCoversEveryAd() async throws {

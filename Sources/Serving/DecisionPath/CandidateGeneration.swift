@@ -37,13 +37,16 @@ enum CandidateGeneration {
     /// order (`RankingIndex.objectiveOrders`). A value with no user misjudges the objectives
     /// unequally: a conversion ad's value for a user holds the user's own conversion rate, two to
     /// ten times the no-user one in the bench's audits, so the best conversion ads for a user
-    /// sit thousands of places down the shared order but near the top of their own. Nil when the
+    /// sit thousands of places down the shared order but near the top of their own. Then up to
+    /// `interestPool` more of each of the user's interests' order (`RankingIndex.interestOrders`):
+    /// the best ads for someone of that interest, which the interest × ad crosses of a learned
+    /// ranker lift for this user and a value for no user leaves out. Nil when the
     /// retriever cannot retrieve. Schedule,
     /// targeting, caps and hides are checked during the index search (unlocked); budgets right
     /// after, under the delivery lock.
     static func retrieved(
         _ eligibility: Eligibility, retriever: any CandidateRetriever, k: Int, valueOrder: RankingIndex?, valuePool: Int, objectivePool: Int,
-        request: DecisionRequest, delivery: DeliveryState
+        interestPool: Int, request: DecisionRequest, delivery: DeliveryState
     ) -> [Pick]? {
         let snapshot = eligibility.snapshot
         var keys: [Int64] = []
@@ -89,7 +92,7 @@ enum CandidateGeneration {
         }
         touch(adIndices, snapshot)
         var picks: [Pick] = []
-        picks.reserveCapacity(keys.count + valuePool + Objective.allCases.count * objectivePool)
+        picks.reserveCapacity(keys.count + valuePool + Objective.allCases.count * objectivePool + 3 * interestPool)
         var retrieved = Set<Int32>(minimumCapacity: keys.count)
         delivery.state.withLock { state in
             func add(_ adIndex: Int32) -> Bool {
@@ -105,17 +108,19 @@ enum CandidateGeneration {
                 retrieved.insert(adIndex)
                 _ = add(adIndex)
             }
-            guard let valueOrder, valuePool > 0 || objectivePool > 0 else { return }
+            guard let valueOrder, valuePool > 0 || objectivePool > 0 || interestPool > 0 else { return }
             let sameSnapshot = valueOrder.snapshot === snapshot
-            /// Adds up to `pool` eligible ads of `order` that are not candidates yet.
-            func addBest(of order: [Int32], pool: Int) {
+            /// Adds up to `pool` eligible ads of `order` (ad indices of the value order's snapshot,
+            /// or with `bySlot` ad state slots) that are not candidates yet.
+            func addBest(of order: [Int32], pool: Int, bySlot: Bool = false) {
                 var added = 0
-                for orderIndex in order {
+                for entry in order {
                     guard added < pool else { break }
                     // The order's ad in this snapshot (an order a few snapshots old names ads by slot).
-                    guard let adIndex = sameSnapshot
-                        ? orderIndex : snapshot.adIndex(slot: Int64(valueOrder.snapshot.adStateSlots[Int(orderIndex)])) else { continue }
-                    guard !retrieved.contains(adIndex), eligibility.admitsAd(adIndex),
+                    let adIndex = bySlot
+                        ? snapshot.adIndex(slot: Int64(entry))
+                        : sameSnapshot ? entry : snapshot.adIndex(slot: Int64(valueOrder.snapshot.adStateSlots[Int(entry)]))
+                    guard let adIndex, !retrieved.contains(adIndex), eligibility.admitsAd(adIndex),
                           eligibility.admitsCampaign(snapshot.adCampaigns[Int(adIndex)]), add(adIndex) else { continue }
                     retrieved.insert(adIndex)
                     added += 1
@@ -124,6 +129,11 @@ enum CandidateGeneration {
             // The best ads for anyone, then each objective's best not among them yet.
             addBest(of: valueOrder.order, pool: valuePool)
             for order in valueOrder.objectiveOrders { addBest(of: order, pool: objectivePool) }
+            // Then the best for someone of each of the user's interests.
+            guard interestPool > 0, let interests = request.profile?.interests else { return }
+            for interest in interests {
+                if let order = valueOrder.interestOrders[interest] { addBest(of: order, pool: interestPool, bySlot: true) }
+            }
         }
         return picks
     }

@@ -10,11 +10,12 @@ public struct DecisionEngine: Sendable {
     public var policy: SelectionPolicy
     /// K of the candidate stage: how many ads a retriever hands the ranker (plus fresh ones),
     /// how many of the best eligible ads of the value order (the serving ranker's value with no
-    /// user) join them (the value pool), and how many more of each objective's own order
-    /// (`CandidateGeneration.retrieved`).
+    /// user) join them (the value pool), how many more of each objective's own order, and how
+    /// many of each of the user's interests' order (`CandidateGeneration.retrieved`).
     public var candidateCount: Int
     public var valuePool: Int
     public var objectivePool: Int
+    public var interestPool: Int
     /// Pricing and reserves (`Auction`).
     public var auction: AuctionRules
     /// The share of ranked slots given to young ads (`Exploration`).
@@ -30,7 +31,7 @@ public struct DecisionEngine: Sendable {
 
     public init(
         adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked, candidateCount: Int = 500, valuePool: Int = 100,
-        objectivePool: Int = 20,
+        objectivePool: Int = 20, interestPool: Int = 20,
         auction: AuctionRules = AuctionRules(), exploration: ExplorationPolicy = .off, traceCandidates: Int = 10, lossSampleRate: Double = 0.001,
         engagement: EngagementCost = EngagementCost(), campaignSlice: CampaignSlice? = nil
     ) {
@@ -46,6 +47,7 @@ public struct DecisionEngine: Sendable {
         self.candidateCount = candidateCount
         self.valuePool = valuePool
         self.objectivePool = objectivePool
+        self.interestPool = interestPool
     }
 
     /// Decides one page. With a best-first order in the view (a user-independent ranker) the
@@ -89,7 +91,7 @@ public struct DecisionEngine: Sendable {
             let retrieved = retriever.flatMap {
                 CandidateGeneration.retrieved(
                     eligibility, retriever: $0, k: candidateCount, valueOrder: view.valueOrder, valuePool: valuePool, objectivePool: objectivePool,
-                    request: request, delivery: delivery)
+                    interestPool: interestPool, request: request, delivery: delivery)
             }
             let candidates = retrieved ?? CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now)
             picks = Ranking.best(candidates, count: ranked, ranker: ranker, request: request, relevance: eligibility.relevance, engagement: engagement)

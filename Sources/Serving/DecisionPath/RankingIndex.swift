@@ -22,50 +22,87 @@ public final class RankingIndex: Sendable {
     let predictions: [Prediction]
     let values: [Double]
 
+    /// Per interest that campaigns target (`CatalogSnapshot.targetedInterests`; a value order
+    /// only, when asked for): the state slots (`RetrievalKey.adSlot`) of the `interestDepth` best
+    /// ads for a user known by that interest alone, best first. The user's interests move a
+    /// learned ranker's value through its interest × ad crosses, which a value for no user leaves
+    /// out. Slots, not indices: the orders cost one ranking of every ad per interest, so a value
+    /// order may carry them over from an older one (`ServingConfiguration.interestOrderMilliseconds`).
+    let interestOrders: [String: [Int32]]
+    static let interestDepth = 4_096
+
     /// With `forValue`, predictions come from `predictForRanking` (enough for the values; a
-    /// value order does not place from its predictions).
+    /// value order does not place from its predictions). `interests`: orders to carry over, or
+    /// nil to rank every targeted interest's anew (`buildInterests`, with a ranker that depends
+    /// on the user), or neither.
     init(
         snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker, now: Timestamp, forValue: Bool = false,
-        engagement: EngagementCost = EngagementCost()
+        engagement: EngagementCost = EngagementCost(), buildInterests: Bool = false, interests: [String: [Int32]]? = nil
     ) {
         let (counters, advertisers) = delivery.state.withLock { state in
             (snapshot.adStateSlots.map { state.ads[Int($0)] }, snapshot.campaigns.map { state.advertiserTotals($0) })
         }
-        var predictions: [Prediction] = []
-        var values: [Double] = []
-        predictions.reserveCapacity(snapshot.adIDs.count)
-        values.reserveCapacity(snapshot.adIDs.count)
-        // In batches, so a learned ranker does its per-request work once per batch.
-        var batch: [Candidate] = []
-        batch.reserveCapacity(4096)
-        func flush() {
-            let batchPredictions = forValue
-                ? ranker.predictForRanking(batch, user: nil, context: FeedContext()) : ranker.predict(batch, user: nil, context: FeedContext())
-            for (candidate, prediction) in zip(batch, batchPredictions) {
-                predictions.append(prediction)
-                values.append(prediction.expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros) - engagement.cost(candidate, hide: prediction.hide))
+        /// Every ad's prediction and value for `user`.
+        func score(_ user: UserProfile?) -> (predictions: [Prediction], values: [Double]) {
+            var predictions: [Prediction] = []
+            var values: [Double] = []
+            predictions.reserveCapacity(snapshot.adIDs.count)
+            values.reserveCapacity(snapshot.adIDs.count)
+            // In batches, so a learned ranker does its per-request work once per batch.
+            var batch: [Candidate] = []
+            batch.reserveCapacity(4096)
+            func flush() {
+                let batchPredictions = forValue
+                    ? ranker.predictForRanking(batch, user: user, context: FeedContext()) : ranker.predict(batch, user: user, context: FeedContext())
+                for (candidate, prediction) in zip(batch, batchPredictions) {
+                    predictions.append(prediction)
+                    values.append(
+                        prediction.expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros)
+                            - engagement.cost(candidate, hide: prediction.hide))
+                }
+                batch.removeAll(keepingCapacity: true)
             }
-            batch.removeAll(keepingCapacity: true)
+            for campaignIndex in snapshot.campaigns.indices {
+                let entry = snapshot.campaigns[campaignIndex]
+                for adIndex in Int(entry.adStart)..<Int(entry.adEnd) {
+                    let c = counters[adIndex]
+                    var candidate = Candidate(
+                        adID: snapshot.adIDs[adIndex], campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
+                        bidMicros: entry.bidMicros, ad: snapshot.ads[adIndex], adAgeHours: snapshot.ads[adIndex].ageHours(at: now),
+                        impressions: c.impressions, clicks: c.clicks, conversions: c.conversions, adSlot: snapshot.adStateSlots[adIndex])
+                    candidate.hides = c.hides
+                    candidate.advertiserClicks = advertisers[campaignIndex].clicks
+                    candidate.advertiserConversions = advertisers[campaignIndex].conversions
+                    batch.append(candidate)
+                    if batch.count == 4096 { flush() }
+                }
+            }
+            flush()
+            return (predictions, values)
         }
-        for campaignIndex in snapshot.campaigns.indices {
-            let entry = snapshot.campaigns[campaignIndex]
-            for adIndex in Int(entry.adStart)..<Int(entry.adEnd) {
-                let c = counters[adIndex]
-                var candidate = Candidate(
-                    adID: snapshot.adIDs[adIndex], campaignID: entry.id, advertiserID: entry.advertiserID, objective: entry.objective,
-                    bidMicros: entry.bidMicros, ad: snapshot.ads[adIndex], adAgeHours: snapshot.ads[adIndex].ageHours(at: now),
-                    impressions: c.impressions, clicks: c.clicks, conversions: c.conversions, adSlot: snapshot.adStateSlots[adIndex])
-                candidate.hides = c.hides
-                candidate.advertiserClicks = advertisers[campaignIndex].clicks
-                candidate.advertiserConversions = advertisers[campaignIndex].conversions
-                batch.append(candidate)
-                if batch.count == 4096 { flush() }
+        /// The ads best first by `values`, then by ad id; the first `limit` only.
+        func sorted(_ values: [Double], limit: Int = .max) -> [Int32] {
+            var kept = Array(0..<Int32(snapshot.adIDs.count))
+            if kept.count > limit {
+                // Only the ads at or above the limit-th value need sorting.
+                let threshold = values.sorted(by: >)[limit - 1]
+                kept.removeAll { values[Int($0)] < threshold }
+            }
+            kept.sort { a, b in
+                values[Int(a)] != values[Int(b)] ? values[Int(a)] > values[Int(b)] : snapshot.adIDs[Int(a)] < snapshot.adIDs[Int(b)]
+            }
+            return Array(kept.prefix(limit))
+        }
+        let (predictions, values) = score(nil)
+        self.order = sorted(values)
+        var interestOrders = interests ?? [:]
+        if interests == nil, buildInterests, !ranker.isUserIndependent {
+            for interest in snapshot.targetedInterests {
+                let best = sorted(score(UserProfile(id: UserID(trusted: "segment"), interests: [interest])).values, limit: Self.interestDepth)
+                interestOrders[interest] = best.map { snapshot.adStateSlots[Int($0)] }
             }
         }
-        flush()
-        self.order = Array(0..<Int32(snapshot.adIDs.count)).sorted { a, b in
-            values[Int(a)] != values[Int(b)] ? values[Int(a)] > values[Int(b)] : snapshot.adIDs[Int(a)] < snapshot.adIDs[Int(b)]
-        }
+        self.interestOrders = interestOrders
         var objectiveOrders = [[Int32]](repeating: [], count: Objective.allCases.count)
         for adIndex in order {
             let objective = snapshot.campaigns[Int(snapshot.adCampaigns[Int(adIndex)])].objective
