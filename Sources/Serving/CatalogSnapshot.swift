@@ -69,9 +69,11 @@ public final class CatalogSnapshot: Sendable {
     let byCountry: [[Int32]]
     let anyCountry: [Int32]
     let vocabulary: [String: Int32]
-    /// The interests active campaigns target, sorted: the segments of the value order
-    /// (`RankingIndex.interestOrders`).
+    /// The interests most active campaigns target (at most `maxTargetedInterests`, by campaigns
+    /// then name), sorted: the segments of the value order (`RankingIndex.interestOrders`),
+    /// each of which costs a ranking of every ad.
     public let targetedInterests: [String]
+    public static let maxTargetedInterests = 32
 
     /// Every campaign and ad known, active or not, by id (for events, reports and auth).
     public let campaignsByID: [CampaignID: Campaign]
@@ -104,7 +106,7 @@ public final class CatalogSnapshot: Sendable {
             return id
         }
         var targetValues: [Int32] = []
-        var targetedInterests = Set<String>()
+        var targetingCampaigns: [String: Int] = [:]
         func internAll(_ values: [String]) -> Values {
             let start = Int32(targetValues.count)
             targetValues += values.map(intern).sorted()
@@ -129,7 +131,7 @@ public final class CatalogSnapshot: Sendable {
             let servable = campaignAds.compactMap { ad in adSlots[ad.id].map { (ad, $0) } }.sorted { $0.0.id < $1.0.id }
             guard !servable.isEmpty else { continue }
             let targeting = campaign.targeting
-            targetedInterests.formUnion(targeting.interests)
+            for interest in Set(targeting.interests) { targetingCampaigns[interest, default: 0] += 1 }
             let index = Int32(entries.count)
             let start = Int32(adIDs.count)
             for (ad, adSlot) in servable {
@@ -176,7 +178,8 @@ public final class CatalogSnapshot: Sendable {
         self.byCountry = byCountry
         self.anyCountry = anyCountry
         self.vocabulary = vocabulary
-        self.targetedInterests = targetedInterests.sorted()
+        self.targetedInterests = targetingCampaigns.sorted { ($0.value, $1.key) > ($1.value, $0.key) }
+            .prefix(Self.maxTargetedInterests).map(\.key).sorted()
         self.campaignsByID = allCampaigns
         self.adsByID = allAds
         self.campaignSlots = campaignSlots

@@ -217,19 +217,19 @@ public final class DecisionService: Sendable {
                 } ?? true
                 let due = !order.building && stale
                 if due { order.building = true }
-                // The interest orders to carry over: young enough, and for the interests targeted now.
+                // The interest orders to carry over while young (an interest targeted since gets
+                // its order at once); all ranked anew when old.
                 let young = now.milliseconds >= order.interestsBuiltAt && now.milliseconds - order.interestsBuiltAt < configuration.interestOrderMilliseconds
-                let carried = order.index?.interestOrders
-                return (due: due, interests: young && carried.map { $0.keys.sorted() == snapshot.targetedInterests } == true ? carried : nil)
+                return (due: due, interests: young ? order.index?.interestOrders ?? [:] : nil)
             }
             guard due.due else { return published }
-            let carried = configuration.interestPool > 0 ? due.interests : [:]
+            let carried = due.interests
             let build: @Sendable () -> Void = { [self] in
                 // Ranked by the serving ranker itself, with no user: the ads worth most to anyone.
                 let started = ContinuousClock.now
                 let index = RankingIndex(
                     snapshot: snapshot, delivery: delivery, ranker: ranker, now: now, forValue: true, engagement: engine.engagement,
-                    buildInterests: carried == nil, interests: carried)
+                    buildInterests: configuration.interestPool > 0, interests: carried ?? [:])
                 let elapsed = ContinuousClock.now - started
                 valueOrder.withLock { order in
                     order.building = false

@@ -29,6 +29,10 @@ struct Pick {
 /// exhaustive stage), or what a retrieval model finds for the user among the eligible ads —
 /// its top K and a small pool of fresh ads (`retrieved`).
 enum CandidateGeneration {
+    /// How many of the user's interests (in the profile's order) add their pool: a profile
+    /// may hold a hundred.
+    static let maxInterestPools = 4
+
     /// The retriever's top `k` eligible ads for this user and its eligible fresh ads, then up
     /// to `valuePool` more: the best eligible ads of the value order (`valueOrder`, the serving
     /// ranker's value with no user), so that ads worth most whoever sees them (high bids, high
@@ -92,7 +96,7 @@ enum CandidateGeneration {
         }
         touch(adIndices, snapshot)
         var picks: [Pick] = []
-        picks.reserveCapacity(keys.count + valuePool + Objective.allCases.count * objectivePool + 3 * interestPool)
+        picks.reserveCapacity(keys.count + valuePool + Objective.allCases.count * objectivePool + maxInterestPools * interestPool)
         var retrieved = Set<Int32>(minimumCapacity: keys.count)
         delivery.state.withLock { state in
             func add(_ adIndex: Int32) -> Bool {
@@ -129,10 +133,13 @@ enum CandidateGeneration {
             // The best ads for anyone, then each objective's best not among them yet.
             addBest(of: valueOrder.order, pool: valuePool)
             for order in valueOrder.objectiveOrders { addBest(of: order, pool: objectivePool) }
-            // Then the best for someone of each of the user's interests.
+            // Then the best for someone of each of the user's interests (the first few that have an order).
             guard interestPool > 0, let interests = request.profile?.interests else { return }
-            for interest in interests {
-                if let order = valueOrder.interestOrders[interest] { addBest(of: order, pool: interestPool, bySlot: true) }
+            var pools = 0
+            for interest in interests where pools < maxInterestPools {
+                guard let order = valueOrder.interestOrders[interest] else { continue }
+                addBest(of: order, pool: interestPool, bySlot: true)
+                pools += 1
             }
         }
         return picks

@@ -26,18 +26,18 @@ public final class RankingIndex: Sendable {
     /// only, when asked for): the state slots (`RetrievalKey.adSlot`) of the `interestDepth` best
     /// ads for a user known by that interest alone, best first. The user's interests move a
     /// learned ranker's value through its interest × ad crosses, which a value for no user leaves
-    /// out. Slots, not indices: the orders cost one ranking of every ad per interest, so a value
-    /// order may carry them over from an older one (`ServingConfiguration.interestOrderMilliseconds`).
+    /// out. Slots, not indices: each order costs a ranking of every ad, so a value order carries
+    /// them over from an older one (`ServingConfiguration.interestOrderMilliseconds`).
     let interestOrders: [String: [Int32]]
     static let interestDepth = 4_096
 
     /// With `forValue`, predictions come from `predictForRanking` (enough for the values; a
-    /// value order does not place from its predictions). `interests`: orders to carry over, or
-    /// nil to rank every targeted interest's anew (`buildInterests`, with a ranker that depends
-    /// on the user), or neither.
+    /// value order does not place from its predictions). With `buildInterests` (and a ranker
+    /// that depends on the user), every interest targeted now has an order: carried over from
+    /// `interests` if there, else ranked anew; orders of interests no longer targeted are dropped.
     init(
         snapshot: CatalogSnapshot, delivery: DeliveryState, ranker: some Ranker, now: Timestamp, forValue: Bool = false,
-        engagement: EngagementCost = EngagementCost(), buildInterests: Bool = false, interests: [String: [Int32]]? = nil
+        engagement: EngagementCost = EngagementCost(), buildInterests: Bool = false, interests: [String: [Int32]] = [:]
     ) {
         let (counters, advertisers) = delivery.state.withLock { state in
             (snapshot.adStateSlots.map { state.ads[Int($0)] }, snapshot.campaigns.map { state.advertiserTotals($0) })
@@ -84,7 +84,8 @@ public final class RankingIndex: Sendable {
         func sorted(_ values: [Double], limit: Int = .max) -> [Int32] {
             var kept = Array(0..<Int32(snapshot.adIDs.count))
             if kept.count > limit {
-                // Only the ads at or above the limit-th value need sorting.
+                // Only the ads at or above the limit-th value are sorted by the comparator (the
+                // threshold comes from a plain sort of the values, much the cheaper).
                 let threshold = values.sorted(by: >)[limit - 1]
                 kept.removeAll { values[Int($0)] < threshold }
             }
@@ -95,11 +96,13 @@ public final class RankingIndex: Sendable {
         }
         let (predictions, values) = score(nil)
         self.order = sorted(values)
-        var interestOrders = interests ?? [:]
-        if interests == nil, buildInterests, !ranker.isUserIndependent {
+        var interestOrders: [String: [Int32]] = [:]
+        if buildInterests, !ranker.isUserIndependent {
             for interest in snapshot.targetedInterests {
-                let best = sorted(score(UserProfile(id: UserID(trusted: "segment"), interests: [interest])).values, limit: Self.interestDepth)
-                interestOrders[interest] = best.map { snapshot.adStateSlots[Int($0)] }
+                interestOrders[interest] = interests[interest] ?? {
+                    let best = sorted(score(UserProfile(id: UserID(trusted: "segment"), interests: [interest])).values, limit: Self.interestDepth)
+                    return best.map { snapshot.adStateSlots[Int($0)] }
+                }()
             }
         }
         self.interestOrders = interestOrders
