@@ -128,7 +128,8 @@ public final class DecisionService: Sendable {
     private static func engine(_ configuration: ServingConfiguration, signer: TokenSigner) -> DecisionEngine {
         DecisionEngine(
             adLoad: configuration.adLoad, signer: signer, policy: configuration.policy, candidateCount: configuration.candidateCount,
-            valuePool: configuration.valuePool, objectivePool: configuration.objectivePool, interestPool: configuration.interestPool, auction: configuration.auction, exploration: configuration.exploration,
+            valuePool: configuration.valuePool, objectivePool: configuration.objectivePool, interestPool: configuration.interestPool,
+            auction: configuration.auction, exploration: configuration.exploration,
             traceCandidates: configuration.traceCapacity > 0 ? configuration.traceCandidates : 0, lossSampleRate: configuration.lossSampleRate,
             engagement: configuration.engagement, campaignSlice: configuration.campaignSlice)
     }

@@ -25,10 +25,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "With --ranker ml and a candidate stage: decisions audited after timing (ranked over every eligible ad too; not timed).")
     var auditDecisions = 100
     @Option(help: "With --ranker ml and a candidate stage: ads of the value order (the model's best ads for anyone) added to the retrieved ones.")
-    var valuePool = 100
+    var valuePool = ServingConfiguration().valuePool
     @Option(help: "With --ranker ml and a candidate stage: ads of each objective's value order added after the value pool (the best of each billing type for anyone, not among the candidates yet).")
     var objectivePool = ServingConfiguration().objectivePool
-    @Option(help: "How many more of each of the user's interests' own value order (ml with candidates).")
+    @Option(help: "With --ranker ml and a candidate stage: ads of each of the user's interests' value order added after the objective pools (the best for a user of that interest, not among the candidates yet).")
     var interestPool = ServingConfiguration().interestPool
 
     @Option(help: "Ads in the generated world (10 per campaign, 10 campaigns per advertiser).") var ads = 100_000

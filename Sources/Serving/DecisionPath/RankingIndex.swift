@@ -13,8 +13,8 @@ public final class RankingIndex: Sendable {
     public let snapshot: CatalogSnapshot
     /// Ad indices of `snapshot`, by expected value descending, then ad id ascending.
     let order: [Int32]
-    /// `order` split by the campaigns' objective (`Objective.allCases` order): each billing
-    /// type's ads best first. A value with no user is far from the value for a user in
+    /// `order` split by the campaigns' objective (`Objective.allCases` order; a value order
+    /// only, empty otherwise): each billing type's ads best first. A value with no user is far from the value for a user in
     /// different ways per objective (a conversion ad's rises most with the user's own conversion
     /// rate), so the candidate stage's value pool draws from each objective's order.
     let objectiveOrders: [[Int32]]
@@ -42,11 +42,12 @@ public final class RankingIndex: Sendable {
         let (counters, advertisers) = delivery.state.withLock { state in
             (snapshot.adStateSlots.map { state.ads[Int($0)] }, snapshot.campaigns.map { state.advertiserTotals($0) })
         }
-        /// Every ad's prediction and value for `user`.
-        func score(_ user: UserProfile?) -> (predictions: [Prediction], values: [Double]) {
+        /// Every ad's value for `user`, and its prediction when `keepPredictions` (only the
+        /// order for no user keeps them).
+        func score(_ user: UserProfile?, keepPredictions: Bool) -> (predictions: [Prediction], values: [Double]) {
             var predictions: [Prediction] = []
             var values: [Double] = []
-            predictions.reserveCapacity(snapshot.adIDs.count)
+            if keepPredictions { predictions.reserveCapacity(snapshot.adIDs.count) }
             values.reserveCapacity(snapshot.adIDs.count)
             // In batches, so a learned ranker does its per-request work once per batch.
             var batch: [Candidate] = []
@@ -55,7 +56,7 @@ public final class RankingIndex: Sendable {
                 let batchPredictions = forValue
                     ? ranker.predictForRanking(batch, user: user, context: FeedContext()) : ranker.predict(batch, user: user, context: FeedContext())
                 for (candidate, prediction) in zip(batch, batchPredictions) {
-                    predictions.append(prediction)
+                    if keepPredictions { predictions.append(prediction) }
                     values.append(
                         prediction.expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros)
                             - engagement.cost(candidate, hide: prediction.hide))
@@ -94,20 +95,21 @@ public final class RankingIndex: Sendable {
             }
             return Array(kept.prefix(limit))
         }
-        let (predictions, values) = score(nil)
+        let (predictions, values) = score(nil, keepPredictions: true)
         self.order = sorted(values)
         var interestOrders: [String: [Int32]] = [:]
         if buildInterests, !ranker.isUserIndependent {
             for interest in snapshot.targetedInterests {
                 interestOrders[interest] = interests[interest] ?? {
-                    let best = sorted(score(UserProfile(id: UserID(trusted: "segment"), interests: [interest])).values, limit: Self.interestDepth)
+                    let best = sorted(score(UserProfile(id: UserID(trusted: "segment"), interests: [interest]), keepPredictions: false).values, limit: Self.interestDepth)
                     return best.map { snapshot.adStateSlots[Int($0)] }
                 }()
             }
         }
         self.interestOrders = interestOrders
-        var objectiveOrders = [[Int32]](repeating: [], count: Objective.allCases.count)
-        for adIndex in order {
+        // Only a value order's candidate stage reads them; the control's walk does not.
+        var objectiveOrders = [[Int32]](repeating: [], count: forValue ? Objective.allCases.count : 0)
+        for adIndex in order where forValue {
             let objective = snapshot.campaigns[Int(snapshot.adCampaigns[Int(adIndex)])].objective
             objectiveOrders[Objective.allCases.firstIndex(of: objective)!].append(adIndex)
         }
