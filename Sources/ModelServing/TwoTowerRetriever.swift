@@ -17,8 +17,10 @@ import VectorIndex
 /// `rebuildFraction` of the index it is rebuilt off the request path.
 public final class TwoTowerRetriever: CandidateRetriever {
     public struct Settings: Sendable {
-        /// Search effort; the search uses `max(ef, k)`.
-        public var ef = 500
+        /// Search effort; the search uses `max(ef, k)`. At K 100 a larger effort found as much
+        /// value (500: 0.896 of the full ranking's kept against 0.895 at 100, one 100k world)
+        /// at 60% of the decisions per second.
+        public var ef = 100
         public var m = 16
         public var efConstruction = 100
         /// Threads that build the index (1 keeps a simulation reproducible).

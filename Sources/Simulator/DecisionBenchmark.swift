@@ -50,6 +50,8 @@ public struct DecisionBenchmark: Sendable {
     public var objectivePool = ServingConfiguration().objectivePool
     /// How many of each of the user's interests' own order (`ServingConfiguration.interestPool`).
     public var interestPool = ServingConfiguration().interestPool
+    /// The index search's effort (`TwoTowerRetriever.Settings.ef`; the search uses `max(ef, K)`).
+    public var searchEffort = TwoTowerRetriever.Settings().ef
     /// Share of slots that explore young ads (`ExplorationPolicy`); 0: off, the library default.
     public var exploreShare = 0.0
     /// Times the same `requests` are timed, one round after another in this process; the
@@ -61,7 +63,7 @@ public struct DecisionBenchmark: Sendable {
     public var rounds = 1
 
     public init(
-        size: World.Size, requests: Int, organicCount: Int = 20, seed: UInt64 = 1, ranker: RankerChoice = .rule, candidates: Int = 500,
+        size: World.Size, requests: Int, organicCount: Int = 20, seed: UInt64 = 1, ranker: RankerChoice = .rule, candidates: Int = ServingConfiguration().candidateCount,
         trainingDecisions: Int = 20_000, buildThreads: Int = 2, auditDecisions: Int = 100, valuePool: Int = ServingConfiguration().valuePool
     ) {
         self.size = size
@@ -82,6 +84,8 @@ public struct DecisionBenchmark: Sendable {
         public var value_pool: Int
         public var objective_pool: Int
         public var interest_pool: Int
+        /// With `ml` and a candidate stage: the index search's effort (ef) in use, `max(ef, K)`.
+        public var search_effort: Int
         /// With `ml` and a candidate stage: seconds the value order (with its objective and
         /// interest orders) took to build.
         public var value_order_s: Double?
@@ -144,6 +148,7 @@ public struct DecisionBenchmark: Sendable {
             training = (seconds, models.clicks)
             var settings = TwoTowerRetriever.Settings()
             settings.buildThreads = buildThreads
+            settings.ef = searchEffort
             let retriever = candidates > 0 ? TwoTowerRetriever(settings: settings) : nil
             var configuration = ServingConfiguration()
             configuration.candidateCount = max(1, candidates)
@@ -193,7 +198,8 @@ public struct DecisionBenchmark: Sendable {
         return Result(
             ranker: ranker.rawValue, candidates: ranker == .ml ? candidates : 0, value_pool: ranker == .ml && candidates > 0 ? valuePool : 0,
             objective_pool: ranker == .ml && candidates > 0 ? objectivePool : 0,
-            interest_pool: ranker == .ml && candidates > 0 ? interestPool : 0, value_order_s: serving.valueOrderBuildSeconds,
+            interest_pool: ranker == .ml && candidates > 0 ? interestPool : 0,
+            search_effort: ranker == .ml && candidates > 0 ? max(searchEffort, candidates) : 0, value_order_s: serving.valueOrderBuildSeconds,
             ads: size.ads, users: size.users, requests: requests,
             p50_ms: timed.round.p50_ms, p99_ms: timed.round.p99_ms,
             mean_ms: timed.latencies.mean / 1e6, max_ms: Double(timed.latencies.max) / 1e6, decisions_per_s: timed.round.decisions_per_s,

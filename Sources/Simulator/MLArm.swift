@@ -83,7 +83,7 @@ public final class MLArm: Arm {
     public let retriever: TwoTowerRetriever?
     public let exploration: ExplorationPolicy
     public let engagement: EngagementCost
-    public static let candidateCount = 500
+    public static let candidateCount = ServingConfiguration().candidateCount
     private let service = Mutex<DecisionService?>(nil)
 
     public init(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Domain
 import Foundation
+import ModelServing
 import SQLiteStorage
 import Serving
 import Simulator
@@ -19,7 +20,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     @Option(help: "The ranker to time: rule (bid × smoothed CTR, the control) or ml (learned, behind the candidate stage).") var ranker = "rule"
-    @Option(help: "With --ranker ml: K of the candidate stage (0 scores every eligible ad).") var candidates = 500
+    @Option(help: "With --ranker ml: K of the candidate stage (0 scores every eligible ad).") var candidates = ServingConfiguration().candidateCount
     @Option(help: "With --ranker ml: random decisions logged to train the models on.") var trainingDecisions = 20_000
     @Option(help: "With --ranker ml: threads that build the candidate index.") var buildThreads = 2
     @Option(help: "With --ranker ml and a candidate stage: decisions audited after timing (ranked over every eligible ad too; not timed).")
@@ -30,6 +31,8 @@ struct BenchCommand: AsyncParsableCommand {
     var objectivePool = ServingConfiguration().objectivePool
     @Option(help: "With --ranker ml and a candidate stage: ads of each of the user's interests' value order added after the objective pools (the best for a user of that interest, not among the candidates yet).")
     var interestPool = ServingConfiguration().interestPool
+    @Option(help: "With --ranker ml and a candidate stage: the index search's effort (ef; the search uses the larger of it and --candidates).")
+    var searchEffort = TwoTowerRetriever.Settings().ef
 
     @Option(help: "Ads in the generated world (10 per campaign, 10 campaigns per advertiser).") var ads = 100_000
     @Option(help: "Users in the generated world.") var users = 100_000
@@ -48,8 +51,8 @@ struct BenchCommand: AsyncParsableCommand {
         guard valuePool >= 0, objectivePool >= 0, interestPool >= 0 else {
             throw ValidationError("--value-pool, --objective-pool and --interest-pool must not be negative")
         }
-        guard candidates >= 0, trainingDecisions > 0, buildThreads > 0 else {
-            throw ValidationError("--candidates must not be negative; --training-decisions and --build-threads must be positive")
+        guard candidates >= 0, trainingDecisions > 0, buildThreads > 0, searchEffort > 0 else {
+            throw ValidationError("--candidates must not be negative; --training-decisions, --build-threads and --search-effort must be positive")
         }
     }
 
@@ -65,6 +68,7 @@ struct BenchCommand: AsyncParsableCommand {
         benchmark.exploreShare = exploreShare
         benchmark.objectivePool = objectivePool
         benchmark.interestPool = interestPool
+        benchmark.searchEffort = searchEffort
         benchmark.rounds = rounds
         let progress = Progress()
         benchmark.progress = { progress.step($0) }

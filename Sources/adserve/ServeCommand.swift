@@ -112,7 +112,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The model repository: with --ranker ml promoted models are loaded and swapped in as they change; when it exists, GET /v1/models lists it and POST /v1/models/{version}/promote and /v1/models/rollback change it.")
     var models = "adserve-models"
     @Option(help: "With --ranker ml: K of the candidate stage — the ranker scores the promoted two-tower model's top K eligible ads and the fresh ones (0: every eligible ad). Until a two-tower model is promoted, every eligible ad is scored.")
-    var candidates = 500
+    var candidates = ServingConfiguration().candidateCount
+    @Option(help: "With --ranker ml and a candidate stage: the index search's effort (ef): how many ads the search keeps in view as it walks the index; it uses the larger of this and --candidates. More finds the model's true top K more often, at a cost in time.")
+    var searchEffort = TwoTowerRetriever.Settings().ef
     @Option(help: "With --ranker ml: how long online learning waits for a click after an impression: a duration (90s, 15m, 1h) or seconds.")
     var clickWindow = "1h"
     @Option(help: "With --ranker ml: how long online learning waits for a conversion after a click: a duration (1h, 7d) or seconds.")
@@ -155,6 +157,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard ["rule", "ml"].contains(ranker) else { throw ValidationError("--ranker must be rule or ml") }
         guard (0...100_000).contains(candidates) else { throw ValidationError("--candidates must be between 0 and 100000") }
+        guard (1...100_000).contains(searchEffort) else { throw ValidationError("--search-effort must be between 1 and 100000") }
         guard ["minilm", "none"].contains(contentEncoder) else { throw ValidationError("--content-encoder must be minilm or none") }
         if let store, PostgresStore.isURL(store) { _ = try PostgresStore.Address(url: store) }
         guard (1...1_000).contains(storeConnections) else { throw ValidationError("--store-connections must be between 1 and 1000") }
@@ -262,6 +265,7 @@ struct ServeCommand: AsyncParsableCommand {
             if candidates > 0 {
                 var settings = TwoTowerRetriever.Settings()
                 settings.buildThreads = 2
+                settings.ef = searchEffort
                 retriever = TwoTowerRetriever(settings: settings)
                 configuration.candidateCount = candidates
             }

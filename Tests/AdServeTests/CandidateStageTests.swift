@@ -1,9 +1,9 @@
-import Domain
+@testable import Domain
 import Foundation
 import ModelServing
 import Models
 import SQLiteStorage
-import Serving
+@testable import Serving
 import Simulator
 import Storage
 import Testing
@@ -399,6 +399,24 @@ import Training
         #expect(q.touch() == expected)
     }
 
+    /// The candidate stage's set of ad indices answers as `Set` does, through growth past its
+    /// first table and with indices that share a home slot.
+    @Test func adIndexSetAnswersAsASetDoes() {
+        var rng = SplitMix64(seed: 12)
+        var set = AdIndexSet(capacity: 4)
+        var reference = Set<Int32>()
+        for _ in 0..<3_000 {
+            // Many repeats, and a few indices a power of two apart.
+            let index = Bool.random(using: &rng) ? Int32.random(in: 0..<2_000, using: &rng) : Int32.random(in: 0..<8, using: &rng) << 20
+            #expect(set.contains(index) == reference.contains(index))
+            set.insert(index)
+            reference.insert(index)
+        }
+        #expect(set.count == reference.count)
+        #expect((0..<2_100).allSatisfy { set.contains(Int32($0)) == reference.contains(Int32($0)) })
+        #expect((0..<8).allSatisfy { set.contains(Int32($0) << 20) })
+    }
+
     /// Sketches keep inner products (about cosines) and survive their JSON coding.
     @Test func sketchesApproximateCosinesAndRoundTrip() throws {
         var rng = SplitMix64(seed: 5)
@@ -411,6 +429,16 @@ import Training
         #expect(abs(Double(sa.dot(sa)) - 1) < 0.02)
         #expect(abs(Double(sa.dot(sb)) - VectorMath.cosine(a, b)) < 0.25)
         #expect(VectorSketch([1, 2, 3]) == nil)
+        // Each byte is its row of the projection applied to the vector, summed plainly in
+        // Double, scaled to unit length: the eight-lane sums may move a byte by one at most.
+        let width = Limits.embeddingDimensions
+        let rows = (0..<VectorSketch.dimension).map { row in
+            (0..<width).reduce(0.0) { $0 + Double(VectorSketch.projection[row * width + $1]) * Double(a[$1]) }
+        }
+        let norm = rows.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let plain = rows.map { Int(($0 / norm * 127).rounded()) }
+        #expect((0..<VectorSketch.dimension).allSatisfy { abs(Int(sa.bytes[$0]) - plain[$0]) <= 1 })
+        #expect((0..<VectorSketch.dimension).filter { Int(sa.bytes[$0]) == plain[$0] }.count >= 60)
         let data = try JSONFormat.encoder().encode([sa])
         #expect(try JSONFormat.decoder().decode([VectorSketch].self, from: data) == [sa])
         #expect(throws: DecodingError.self) { try JSONFormat.decoder().decode([VectorSketch].self, from: Data("[\"zz\"]".utf8)) }

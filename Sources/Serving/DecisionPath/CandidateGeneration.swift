@@ -97,7 +97,7 @@ enum CandidateGeneration {
         touch(adIndices, snapshot)
         var picks: [Pick] = []
         picks.reserveCapacity(keys.count + valuePool + Objective.allCases.count * objectivePool + maxInterestPools * interestPool)
-        var retrieved = Set<Int32>(minimumCapacity: keys.count)
+        var retrieved = AdIndexSet(capacity: keys.count + valuePool + Objective.allCases.count * objectivePool + maxInterestPools * interestPool)
         delivery.state.withLock { state in
             func add(_ adIndex: Int32) -> Bool {
                 let campaignIndex = snapshot.adCampaigns[Int(adIndex)]
@@ -206,5 +206,51 @@ enum CandidateGeneration {
         candidate.hides = counters.hides
         candidate.userHides = userHides
         return candidate
+    }
+}
+
+/// The ad indices already among a request's candidates: open addressing over a power-of-two
+/// table at most half full, sized once for the request. Swift's `Set` hashes each index with
+/// a seeded SipHash; this is a multiply and a shift.
+struct AdIndexSet {
+    private var slots: [Int32]
+    private let shift: Int
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        var bits = 4
+        while 1 << bits < 2 * max(capacity, 1) { bits += 1 }
+        slots = [Int32](repeating: -1, count: 1 << bits)
+        shift = 64 - bits
+    }
+
+    @inline(__always)
+    private func home(_ index: Int32) -> Int { Int(truncatingIfNeeded: (UInt64(UInt32(bitPattern: index)) &* 0x9E37_79B9_7F4A_7C15) >> UInt64(shift)) }
+
+    func contains(_ index: Int32) -> Bool {
+        var i = home(index)
+        while slots[i] != -1 {
+            if slots[i] == index { return true }
+            i = (i + 1) & (slots.count - 1)
+        }
+        return false
+    }
+
+    /// Adds a non-negative index; grows the table past half full.
+    mutating func insert(_ index: Int32) {
+        var i = home(index)
+        while slots[i] != -1 {
+            if slots[i] == index { return }
+            i = (i + 1) & (slots.count - 1)
+        }
+        slots[i] = index
+        count += 1
+        if 2 * count > slots.count { grow() }
+    }
+
+    private mutating func grow() {
+        let old = slots
+        self = AdIndexSet(capacity: old.count)
+        for index in old where index != -1 { insert(index) }
     }
 }

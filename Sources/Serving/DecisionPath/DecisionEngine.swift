@@ -30,7 +30,7 @@ public struct DecisionEngine: Sendable {
     public var campaignSlice: CampaignSlice?
 
     public init(
-        adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked, candidateCount: Int = 500, valuePool: Int = 100,
+        adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked, candidateCount: Int = 100, valuePool: Int = 100,
         objectivePool: Int = 20, interestPool: Int = 20,
         auction: AuctionRules = AuctionRules(), exploration: ExplorationPolicy = .off, traceCandidates: Int = 10, lossSampleRate: Double = 0.001,
         engagement: EngagementCost = EngagementCost(), campaignSlice: CampaignSlice? = nil
