@@ -16,8 +16,8 @@ pid=""
 cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-# 1,000 ads, so that the two-tower model's recall@500 can beat the most-clicked ads' and be
-# promoted (at 500 ads or fewer both find every clicked ad).
+# 1,000 ads, so that the two-tower model's recall@K (K 100, the serving default) can beat the
+# most-clicked ads' and be promoted (when K covers every ad both find every clicked ad).
 "$bin" simulate --users 3000 --ads 1000 --days 2 --arms random --seed 3 --out "$work/sim" >"$work/simulate.log" 2>&1
 "$bin" train --logs "$work/sim/serve-log.jsonl" --target click --models "$work/models" --promote >"$work/train.log" 2>&1
 if [ ! -s "$work/models/promoted-candidates.json" ]; then

@@ -25,6 +25,7 @@ public struct VectorSketch: Sendable, Equatable, Hashable, Codable {
         // running sum would wait on each of 24,576 additions in turn).
         var projected = [Float](repeating: 0, count: Self.dimension)
         let width = Limits.embeddingDimensions
+        precondition(width % 8 == 0, "the projection is summed eight floats at a time")
         Self.projection.withUnsafeBytes { p in
             vector.withUnsafeBytes { v in
                 for row in 0..<Self.dimension {

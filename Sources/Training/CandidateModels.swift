@@ -31,7 +31,8 @@ public struct CandidateRetraining: Sendable {
     public var parameters: TwoTowerModel.Parameters
     public var k: Int
 
-    public init(parameters: TwoTowerModel.Parameters = .init(), k: Int = 500) {
+    /// `k`: the K the candidate stage serves, which the gate judges recall at.
+    public init(parameters: TwoTowerModel.Parameters = .init(), k: Int) {
         self.parameters = parameters
         self.k = k
     }

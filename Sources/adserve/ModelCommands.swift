@@ -2,6 +2,7 @@ import ArgumentParser
 import Domain
 import Foundation
 import Models
+import Serving
 import Training
 
 /// Options shared by `train` and `eval`: where the log is, how it is joined and split.
@@ -89,8 +90,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "The features the model reads: full, compact (no ids, words, interests or crosses), or choose (ftrl_lr with --tune: search both; compact only if it beats full by one standard error on the validation examples).")
     var featureSet = "full"
     @OptionGroup var tower: TwoTowerOptions
+    @Option(help: "With --target click: K the two-tower model is judged at — it is promoted if its recall@K of the held-out period's clicked ads beats the most-clicked ads' — by default the K a server's candidate stage searches (serve --candidates).")
+    var candidates = ServingConfiguration().candidateCount
 
     func validate() throws {
+        guard (1...100_000).contains(candidates) else { throw ValidationError("--candidates must be between 1 and 100000") }
         guard ModelKinds.known.contains(kind) else { throw ValidationError("--kind must be one of \(ModelKinds.known.joined(separator: ", "))") }
         guard (10...26).contains(bits) else { throw ValidationError("--bits must be between 10 and 26") }
         guard (1...20).contains(epochs) else { throw ValidationError("--epochs must be between 1 and 20") }
@@ -156,7 +160,7 @@ struct TrainCommand: ParsableCommand {
         if target == .click {
             progress.step("training the candidate stage's two-tower model")
             let serving = try repository.promotedCandidateModel.map { try repository.loadCandidateModel($0) }
-            let retrained = CandidateRetraining(parameters: try tower.parameters()).retrain(
+            let retrained = CandidateRetraining(parameters: try tower.parameters(), k: self.candidates).retrain(
                 train: split.train, heldOut: split.heldOut, heldOutName: "last \(options.holdoutText) of \(options.logs)", serving: serving, now: SystemClock().now())
             let saved = try repository.saveCandidateModel(retrained.model, meta: retrained.meta)
             if promote && retrained.adopt { try repository.promoteCandidateModel(saved.version) }

@@ -400,13 +400,13 @@ import Training
     }
 
     /// The candidate stage's set of ad indices answers as `Set` does, through growth past its
-    /// first table and with indices that share a home slot.
+    /// first table (from 16 slots) and the collisions of a table kept at most half full.
     @Test func adIndexSetAnswersAsASetDoes() {
         var rng = SplitMix64(seed: 12)
         var set = AdIndexSet(capacity: 4)
         var reference = Set<Int32>()
         for _ in 0..<3_000 {
-            // Many repeats, and a few indices a power of two apart.
+            // Many repeats (and 0), and a few large indices.
             let index = Bool.random(using: &rng) ? Int32.random(in: 0..<2_000, using: &rng) : Int32.random(in: 0..<8, using: &rng) << 20
             #expect(set.contains(index) == reference.contains(index))
             set.insert(index)

@@ -238,6 +238,7 @@ struct AdIndexSet {
 
     /// Adds a non-negative index; grows the table past half full.
     mutating func insert(_ index: Int32) {
+        precondition(index >= 0, "ad indices are not negative")
         var i = home(index)
         while slots[i] != -1 {
             if slots[i] == index { return }
