@@ -20,17 +20,20 @@ public enum VectorMath {
     /// `b` have the same length.
     @inline(__always)
     public static func dot(_ a: [Float], _ b: [Float]) -> Double {
+        a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in dot(a, b) } }
+    }
+
+    /// The same over buffers: a row of a larger matrix, say.
+    @inline(__always)
+    public static func dot(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Double {
         precondition(a.count == b.count, "dot of \(a.count) and \(b.count) floats")
         let lanes = a.count / 8 * 8
+        let bytesA = UnsafeRawBufferPointer(a), bytesB = UnsafeRawBufferPointer(b)
         var acc = SIMD8<Float>()
-        a.withUnsafeBytes { a in
-            b.withUnsafeBytes { b in
-                var offset = 0
-                while offset < lanes &* 4 {
-                    acc += a.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self) * b.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
-                    offset &+= 32
-                }
-            }
+        var offset = 0
+        while offset < lanes &* 4 {
+            acc += bytesA.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self) * bytesB.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            offset &+= 32
         }
         var sum = Double(acc.sum())
         for i in lanes..<a.count { sum += Double(a[i]) * Double(b[i]) }

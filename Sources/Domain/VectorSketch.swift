@@ -21,22 +21,13 @@ public struct VectorSketch: Sendable, Equatable, Hashable, Codable {
     /// The sketch of a vector of the shared text space; nil for any other size or a zero vector.
     public init?(_ vector: [Float]?) {
         guard let vector, vector.count == Limits.embeddingDimensions else { return nil }
-        // Each row summed in eight lanes (a serving request makes one sketch of its user: one
-        // running sum would wait on each of 24,576 additions in turn).
+        // Each row summed as `VectorMath.dot` sums, in eight lanes (a serving request makes one
+        // sketch of its user: one running sum would wait on each of 24,576 additions in turn).
         var projected = [Float](repeating: 0, count: Self.dimension)
-        let width = Limits.embeddingDimensions
-        precondition(width % 8 == 0, "the projection is summed eight floats at a time")
-        Self.projection.withUnsafeBytes { p in
-            vector.withUnsafeBytes { v in
+        Self.projection.withUnsafeBufferPointer { p in
+            vector.withUnsafeBufferPointer { v in
                 for row in 0..<Self.dimension {
-                    var acc = SIMD8<Float>()
-                    let base = row &* width &* 4
-                    var offset = 0
-                    while offset < width &* 4 {
-                        acc += p.loadUnaligned(fromByteOffset: base &+ offset, as: SIMD8<Float>.self) * v.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
-                        offset &+= 32
-                    }
-                    projected[row] = acc.sum()
+                    projected[row] = Float(VectorMath.dot(UnsafeBufferPointer(rebasing: p[(row * v.count)..<((row + 1) * v.count)]), v))
                 }
             }
         }

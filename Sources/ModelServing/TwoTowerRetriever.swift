@@ -29,6 +29,9 @@ public final class TwoTowerRetriever: CandidateRetriever {
         public var freshLimit = 50
         public var rebuildFraction = 0.05
         public init() {}
+
+        /// The effort a search for the top `k` uses: never less than `k`.
+        public func effort(k: Int) -> Int { max(ef, k) }
     }
 
     /// A model with the index of its ad vectors and what the index holds.
@@ -161,7 +164,7 @@ public final class TwoTowerRetriever: CandidateRetriever {
         let side = model.userSide(user, device: context.device)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: model.dimension) { query in
             model.userVector(side, into: query)
-            current.index.search(UnsafeBufferPointer(query), k: k, ef: max(settings.ef, k), scratch: scratch, into: &hits, batchFilter: admits)
+            current.index.search(UnsafeBufferPointer(query), k: k, ef: settings.effort(k: k), scratch: scratch, into: &hits, batchFilter: admits)
         }
         for hit in hits { keys.append(hit.key) }
         let since = now.milliseconds - settings.freshHours * Timestamp.millisecondsPerHour

@@ -130,6 +130,14 @@ public struct DecisionBenchmark: Sendable {
         public var decisions_per_s: Double
     }
 
+    /// The candidate stage's retriever with `ml`: its index built on `buildThreads`, searched at `searchEffort`.
+    var retrieverSettings: TwoTowerRetriever.Settings {
+        var settings = TwoTowerRetriever.Settings()
+        settings.buildThreads = buildThreads
+        settings.ef = searchEffort
+        return settings
+    }
+
     /// Generates the world into `store` (which must be empty), trains what `ml` serves, and
     /// times `requests` decisions of random users on random devices and hours, one after the other.
     public func run(store: some AdStore) async throws -> Result {
@@ -146,10 +154,7 @@ public struct DecisionBenchmark: Sendable {
             serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: seed))
         case let (models, seconds)?:
             training = (seconds, models.clicks)
-            var settings = TwoTowerRetriever.Settings()
-            settings.buildThreads = buildThreads
-            settings.ef = searchEffort
-            let retriever = candidates > 0 ? TwoTowerRetriever(settings: settings) : nil
+            let retriever = candidates > 0 ? TwoTowerRetriever(settings: retrieverSettings) : nil
             var configuration = ServingConfiguration()
             configuration.candidateCount = max(1, candidates)
             configuration.valuePool = valuePool
@@ -199,7 +204,7 @@ public struct DecisionBenchmark: Sendable {
             ranker: ranker.rawValue, candidates: ranker == .ml ? candidates : 0, value_pool: ranker == .ml && candidates > 0 ? valuePool : 0,
             objective_pool: ranker == .ml && candidates > 0 ? objectivePool : 0,
             interest_pool: ranker == .ml && candidates > 0 ? interestPool : 0,
-            search_effort: ranker == .ml && candidates > 0 ? max(searchEffort, candidates) : 0, value_order_s: serving.valueOrderBuildSeconds,
+            search_effort: ranker == .ml && candidates > 0 ? retrieverSettings.effort(k: candidates) : 0, value_order_s: serving.valueOrderBuildSeconds,
             ads: size.ads, users: size.users, requests: requests,
             p50_ms: timed.round.p50_ms, p99_ms: timed.round.p99_ms,
             mean_ms: timed.latencies.mean / 1e6, max_ms: Double(timed.latencies.max) / 1e6, decisions_per_s: timed.round.decisions_per_s,

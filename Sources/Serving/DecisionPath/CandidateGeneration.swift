@@ -95,9 +95,11 @@ enum CandidateGeneration {
             if let adIndex = snapshot.adIndex(slot: RetrievalKey(rawValue: raw).adSlot) { adIndices.append(adIndex) }
         }
         touch(adIndices, snapshot)
+        // The most candidates the stage can hand on: the retrieved ads and every pool full.
+        let most = keys.count + valuePool + Objective.allCases.count * objectivePool + maxInterestPools * interestPool
         var picks: [Pick] = []
-        picks.reserveCapacity(keys.count + valuePool + Objective.allCases.count * objectivePool + maxInterestPools * interestPool)
-        var retrieved = AdIndexSet(capacity: keys.count + valuePool + Objective.allCases.count * objectivePool + maxInterestPools * interestPool)
+        picks.reserveCapacity(most)
+        var retrieved = AdIndexSet(capacity: most)
         delivery.state.withLock { state in
             func add(_ adIndex: Int32) -> Bool {
                 let campaignIndex = snapshot.adCampaigns[Int(adIndex)]

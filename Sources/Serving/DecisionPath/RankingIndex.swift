@@ -109,9 +109,11 @@ public final class RankingIndex: Sendable {
         self.interestOrders = interestOrders
         // Only a value order's candidate stage reads them; the control's walk does not.
         var objectiveOrders = [[Int32]](repeating: [], count: forValue ? Objective.allCases.count : 0)
-        for adIndex in order where forValue {
-            let objective = snapshot.campaigns[Int(snapshot.adCampaigns[Int(adIndex)])].objective
-            objectiveOrders[Objective.allCases.firstIndex(of: objective)!].append(adIndex)
+        if forValue {
+            for adIndex in order {
+                let objective = snapshot.campaigns[Int(snapshot.adCampaigns[Int(adIndex)])].objective
+                objectiveOrders[Objective.allCases.firstIndex(of: objective)!].append(adIndex)
+            }
         }
         self.objectiveOrders = objectiveOrders
         self.snapshot = snapshot
