@@ -120,7 +120,8 @@ public enum Arms {
     /// The arm called `name`, labelled `label` in decisions and reports (an A/A test runs one
     /// arm twice under two labels).
     public static func named(
-        _ name: String, label: String? = nil, warmUpClicks: Int = MLArm.defaultWarmUpClicks, training: TrainingConfiguration = MLArm.defaultConfiguration
+        _ name: String, label: String? = nil, warmUpClicks: Int = MLArm.defaultWarmUpClicks, training: TrainingConfiguration = MLArm.defaultConfiguration,
+        stage: MLArm.CandidateStage = MLArm.CandidateStage()
     ) throws(AdServeError) -> any Arm {
         let label = label ?? name
         let (base, explores) = split(name)
@@ -129,7 +130,7 @@ public enum Arms {
         switch base {
         case "baseline": return BaselineArm(name: label, exploration: exploration)
         case "ml": return try MLArm(name: label, configuration: training, warmUpClicks: warmUpClicks, exploration: exploration)
-        case "ml+candidates": return try MLArm(name: label, configuration: training, warmUpClicks: warmUpClicks, candidates: true, exploration: exploration)
+        case "ml+candidates": return try MLArm(name: label, configuration: training, warmUpClicks: warmUpClicks, candidates: true, stage: stage, exploration: exploration)
         case "ml-plain": return try MLArm(name: label, seesContent: false, configuration: training, warmUpClicks: warmUpClicks, exploration: exploration)
         // Everything on top of the learned path: exploration, and total value with a learned P(hide).
         case "full": return try MLArm(name: label, configuration: training, warmUpClicks: warmUpClicks, exploration: exploring, engagement: fullHideCost)
@@ -155,13 +156,14 @@ public enum Arms {
 
     /// The arms of a list; a name given again is labelled with its count ("baseline-2").
     public static func list(
-        _ names: [String], warmUpClicks: Int = MLArm.defaultWarmUpClicks, training: TrainingConfiguration = MLArm.defaultConfiguration
+        _ names: [String], warmUpClicks: Int = MLArm.defaultWarmUpClicks, training: TrainingConfiguration = MLArm.defaultConfiguration,
+        stage: MLArm.CandidateStage = MLArm.CandidateStage()
     ) throws(AdServeError) -> [any Arm] {
         var seen: [String: Int] = [:]
         var arms: [any Arm] = []
         for name in names {
             seen[name, default: 0] += 1
-            arms.append(try named(name, label: seen[name]! > 1 ? "\(name)-\(seen[name]!)" : name, warmUpClicks: warmUpClicks, training: training))
+            arms.append(try named(name, label: seen[name]! > 1 ? "\(name)-\(seen[name]!)" : name, warmUpClicks: warmUpClicks, training: training, stage: stage))
         }
         return arms
     }

@@ -75,7 +75,7 @@ public final class MLArm: Arm {
     public var notes: [String] {
         var notes = retrains.withLock { $0 }
         if let audit = service.withLock({ $0?.candidateAudit })?.current, let recall = audit.recall {
-            notes.append("candidate stage: found \(audit.found) of the \(audit.chosen) ads the full ranker chose in \(audit.decisions) audited decisions (recall \(TextTable.fixed(recall, 3))), keeping \(TextTable.fixed(audit.valueShare ?? 0, 3)) of its expected value")
+            notes.append("candidate stage (K \(stage.count), search effort \(max(stage.searchEffort, stage.count))): found \(audit.found) of the \(audit.chosen) ads the full ranker chose in \(audit.decisions) audited decisions (recall \(TextTable.fixed(recall, 3))), keeping \(TextTable.fixed(audit.valueShare ?? 0, 3)) of its expected value")
         }
         return notes
     }
@@ -83,18 +83,28 @@ public final class MLArm: Arm {
     public let retriever: TwoTowerRetriever?
     public let exploration: ExplorationPolicy
     public let engagement: EngagementCost
-    public static let candidateCount = ServingConfiguration().candidateCount
+    /// The candidate stage's K and search effort (`ml+candidates`; the serving defaults unless
+    /// `simulate --candidates` / `--search-effort` say otherwise).
+    public struct CandidateStage: Sendable {
+        public var count = ServingConfiguration().candidateCount
+        public var searchEffort = TwoTowerRetriever.Settings().ef
+        public init() {}
+    }
+    public let stage: CandidateStage
     private let service = Mutex<DecisionService?>(nil)
 
     public init(
         name: String = "ml", seesContent: Bool = true, configuration: TrainingConfiguration = MLArm.defaultConfiguration,
-        warmUpClicks: Int = MLArm.defaultWarmUpClicks, candidates: Bool = false, exploration: ExplorationPolicy = .off,
-        engagement: EngagementCost = EngagementCost()
+        warmUpClicks: Int = MLArm.defaultWarmUpClicks, candidates: Bool = false, stage: CandidateStage = CandidateStage(),
+        exploration: ExplorationPolicy = .off, engagement: EngagementCost = EngagementCost()
     ) throws(AdServeError) {
+        self.stage = stage
         self.name = name
         self.exploration = exploration
         self.engagement = engagement
-        retriever = candidates ? TwoTowerRetriever() : nil
+        var settings = TwoTowerRetriever.Settings()
+        settings.ef = stage.searchEffort
+        retriever = candidates ? TwoTowerRetriever(settings: settings) : nil
         self.warmUpClicks = max(Self.minimumLabels, warmUpClicks)
         self.seesContent = seesContent
         self.configuration = configuration
@@ -123,7 +133,7 @@ public final class MLArm: Arm {
     public func servingPath(base: DecisionService, seed: UInt64) -> DecisionService {
         let ranker = LearnedRanker(click: click, conversion: conversion, hide: hide)
         var configuration = servingConfiguration(base: base, policy: .ranked)
-        configuration.candidateCount = Self.candidateCount
+        configuration.candidateCount = stage.count
         configuration.candidateAuditRate = retriever == nil ? 0 : 0.05
         let path = base.variant(
             ranker: seesContent ? ranker : ContentBlindRanker(inner: ranker), configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: seed),
@@ -216,7 +226,7 @@ public final class MLArm: Arm {
         let before = examples.filter { $0.servedAt < start }
         let period = examples.filter { $0.servedAt >= start }
         guard period.count(where: \.label) >= Self.minimumLabels, before.count(where: \.label) >= Self.minimumLabels else { return }
-        let retraining = CandidateRetraining(k: Self.candidateCount)
+        let retraining = CandidateRetraining(k: stage.count)
         let outcome = retraining.retrain(train: before, heldOut: period, heldOutName: name, serving: retriever.model, now: start)
         retrains.withLock { $0.append("\(name) candidates: " + outcome.summary) }
         guard outcome.adopt else { return }

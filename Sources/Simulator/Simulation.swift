@@ -44,6 +44,8 @@ public struct Simulation: Sendable {
         public var pricing = AuctionRules.Pricing.secondPrice
         /// Learning arms: labelled clicks that close a retraining period until a retrain is adopted.
         public var warmUpClicks = MLArm.defaultWarmUpClicks
+        /// `ml+candidates`'s K and search effort.
+        public var candidateStage = MLArm.CandidateStage()
         /// How the learned arms train (`MLArm.defaultConfiguration`; `simulate --feature-set`).
         public var training = MLArm.defaultConfiguration
         /// Organic posts per page; the default ad load opens 2 ad slots in 10 posts.
@@ -120,7 +122,7 @@ public struct Simulation: Sendable {
         store: some AdStore, progress: @Sendable (Int, Int) -> Void = { _, _ in }, log: (@Sendable (ServeLogLine) -> Void)? = nil
     ) async throws -> Outcome {
         let config = configuration
-        let arms = try Arms.list(config.arms, warmUpClicks: config.warmUpClicks, training: config.training)
+        let arms = try Arms.list(config.arms, warmUpClicks: config.warmUpClicks, training: config.training, stage: config.candidateStage)
         guard !arms.isEmpty else { throw AdServeError.invalid("arms", "name at least one arm") }
         guard config.days > 0 else { throw AdServeError.invalid("days", "must be positive") }
 

@@ -38,6 +38,10 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Pricing of every arm: second (generalized second price) or first (winners pay their bids).")
     var pricing = AuctionRules.Pricing.secondPrice.rawValue
     @Option(help: "Campaigns created on day 4, whose ads' learning is measured (default: 5% of the campaigns).") var newCampaigns: Int?
+    @Option(help: "ml+candidates: K of the candidate stage, the ads its index search hands the ranker beside the value, objective and interest pools (serve's --candidates).")
+    var candidates = MLArm.CandidateStage().count
+    @Option(help: "ml+candidates: the index search's effort (ef); it uses the larger of this and --candidates (serve's --search-effort).")
+    var searchEffort = MLArm.CandidateStage().searchEffort
     @Flag(help: "Print the report as JSON.") var json = false
     @Option(help: "Write the serve log (serve-log.jsonl, the format `adserve train --logs` reads), report.json and SVG charts into this folder.") var out: String?
 
@@ -54,6 +58,8 @@ struct SimulateCommand: AsyncParsableCommand {
         guard Simulation.BudgetMode(rawValue: budgets) != nil else { throw ValidationError("--budgets must be split or shared") }
         guard Simulation.HistoryMode(rawValue: adHistory) != nil else { throw ValidationError("--ad-history must be pooled or per-arm") }
         guard AuctionRules.Pricing(rawValue: pricing) != nil else { throw ValidationError("--pricing must be second or first") }
+        guard (1...100_000).contains(candidates) else { throw ValidationError("--candidates must be between 1 and 100000") }
+        guard (1...100_000).contains(searchEffort) else { throw ValidationError("--search-effort must be between 1 and 100000") }
         for name in arms.split(separator: ",") {
             if let problem = Arms.problem(String(name)) { throw ValidationError(problem.message) }
         }
@@ -64,6 +70,8 @@ struct SimulateCommand: AsyncParsableCommand {
         configuration.size = World.Size(users: users, ads: ads)
         configuration.size.newCampaigns = newCampaigns ?? max(1, configuration.size.campaigns / 20)
         configuration.warmUpClicks = warmUpClicks == 0 ? .max : warmUpClicks
+        configuration.candidateStage.count = candidates
+        configuration.candidateStage.searchEffort = searchEffort
         configuration.training.featureSet = ClickFeatures.FeatureSet(rawValue: featureSet) ?? .full
         configuration.training.chooseFeatureSet = featureSet == "choose"
         configuration.pricing = AuctionRules.Pricing(rawValue: pricing) ?? .secondPrice

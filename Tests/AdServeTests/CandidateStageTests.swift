@@ -231,6 +231,22 @@ import Training
         withExtendedLifetime(database) {}
     }
 
+    /// `simulate --candidates` and `--search-effort` reach `ml+candidates`: its serving path
+    /// hands the ranker that K, its retriever searches at that effort, and an arm named without
+    /// them takes serve's defaults.
+    @Test func simulatorArmTakesTheStagesSettings() async throws {
+        let world = try await TestWorld.make(ranker: UserDependentRanker())
+        var stage = MLArm.CandidateStage()
+        stage.count = 40
+        stage.searchEffort = 70
+        let arm = try #require(try Arms.list(["ml+candidates"], stage: stage).first as? MLArm)
+        #expect(arm.servingPath(base: world.serving, seed: 9).configuration.candidateCount == 40)
+        #expect(arm.retriever?.settings.ef == 70)
+        let plain = try #require(try Arms.named("ml+candidates") as? MLArm)
+        #expect(plain.servingPath(base: world.serving, seed: 9).configuration.candidateCount == ServingConfiguration().candidateCount)
+        #expect(plain.retriever?.settings.ef == TwoTowerRetriever.Settings().ef)
+    }
+
     /// The retriever never returns what the user may not see (a hidden ad), finds an ad created
     /// after the index was built at once (the fresh pool), and forgets a paused campaign's ads.
     @Test func retrieverFiltersEligibilityAndSeesNewAdsAtOnce() async throws {
