@@ -32,6 +32,11 @@ public final class TwoTowerRetriever: CandidateRetriever {
 
         /// The effort a search for the top `k` uses: never less than `k`.
         public func effort(k: Int) -> Int { max(ef, k) }
+
+        /// The efforts the commands accept (`--search-effort` of serve, bench and simulate).
+        public static let efforts = 1...100_000
+        /// What a command says of an effort outside `efforts`.
+        public static let effortProblem = "--search-effort must be between \(efforts.lowerBound) and \(efforts.upperBound)"
     }
 
     /// A model with the index of its ad vectors and what the index holds.

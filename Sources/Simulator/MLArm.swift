@@ -74,8 +74,8 @@ public final class MLArm: Arm {
     private let retrains = Mutex<[String]>([])
     public var notes: [String] {
         var notes = retrains.withLock { $0 }
-        if let audit = service.withLock({ $0?.candidateAudit })?.current, let recall = audit.recall {
-            notes.append("candidate stage (K \(stage.count), search effort \(retriever?.settings.effort(k: stage.count) ?? stage.searchEffort)): found \(audit.found) of the \(audit.chosen) ads the full ranker chose in \(audit.decisions) audited decisions (recall \(TextTable.fixed(recall, 3))), keeping \(TextTable.fixed(audit.valueShare ?? 0, 3)) of its expected value")
+        if let retriever, let audit = service.withLock({ $0?.candidateAudit })?.current, let recall = audit.recall {
+            notes.append("candidate stage (K \(stage.count), search effort \(retriever.settings.effort(k: stage.count))): found \(audit.found) of the \(audit.chosen) ads the full ranker chose in \(audit.decisions) audited decisions (recall \(TextTable.fixed(recall, 3))), keeping \(TextTable.fixed(audit.valueShare ?? 0, 3)) of its expected value")
         }
         return notes
     }

@@ -51,9 +51,10 @@ struct BenchCommand: AsyncParsableCommand {
         guard valuePool >= 0, objectivePool >= 0, interestPool >= 0 else {
             throw ValidationError("--value-pool, --objective-pool and --interest-pool must not be negative")
         }
-        guard candidates >= 0, trainingDecisions > 0, buildThreads > 0, (1...100_000).contains(searchEffort) else {
-            throw ValidationError("--candidates must not be negative; --training-decisions and --build-threads must be positive; --search-effort must be between 1 and 100000")
+        guard candidates >= 0, trainingDecisions > 0, buildThreads > 0 else {
+            throw ValidationError("--candidates must not be negative; --training-decisions and --build-threads must be positive")
         }
+        guard TwoTowerRetriever.Settings.efforts.contains(searchEffort) else { throw ValidationError(TwoTowerRetriever.Settings.effortProblem) }
     }
 
     func run() async throws {

@@ -157,7 +157,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard ["rule", "ml"].contains(ranker) else { throw ValidationError("--ranker must be rule or ml") }
         guard (0...100_000).contains(candidates) else { throw ValidationError("--candidates must be between 0 and 100000") }
-        guard (1...100_000).contains(searchEffort) else { throw ValidationError("--search-effort must be between 1 and 100000") }
+        guard TwoTowerRetriever.Settings.efforts.contains(searchEffort) else { throw ValidationError(TwoTowerRetriever.Settings.effortProblem) }
         guard ["minilm", "none"].contains(contentEncoder) else { throw ValidationError("--content-encoder must be minilm or none") }
         if let store, PostgresStore.isURL(store) { _ = try PostgresStore.Address(url: store) }
         guard (1...1_000).contains(storeConnections) else { throw ValidationError("--store-connections must be between 1 and 1000") }

@@ -2,6 +2,7 @@ import ArgumentParser
 import ContentEncoding
 import Domain
 import Foundation
+import ModelServing
 import Models
 import SQLiteStorage
 import Serving
@@ -59,7 +60,7 @@ struct SimulateCommand: AsyncParsableCommand {
         guard Simulation.HistoryMode(rawValue: adHistory) != nil else { throw ValidationError("--ad-history must be pooled or per-arm") }
         guard AuctionRules.Pricing(rawValue: pricing) != nil else { throw ValidationError("--pricing must be second or first") }
         guard (1...100_000).contains(candidates) else { throw ValidationError("--candidates must be between 1 and 100000") }
-        guard (1...100_000).contains(searchEffort) else { throw ValidationError("--search-effort must be between 1 and 100000") }
+        guard TwoTowerRetriever.Settings.efforts.contains(searchEffort) else { throw ValidationError(TwoTowerRetriever.Settings.effortProblem) }
         for name in arms.split(separator: ",") {
             if let problem = Arms.problem(String(name)) { throw ValidationError(problem.message) }
         }
