@@ -7,8 +7,9 @@
 # with an undeclared method must be a 405.
 #
 # Not checked: that every schema-valid request is accepted. Some rules cannot be written in
-# JSON Schema — a signed impression token, age_min ≤ age_max, a daily budget within the total,
-# an awareness bid a multiple of 1000 after a PATCH — so such requests get a 400 naming the field.
+# JSON Schema — a signed impression token, age_min ≤ age_max, a time from 1970 to 9999 on a real
+# date, an awareness bid a multiple of 1000 after a PATCH — so such requests get a 400 naming the
+# field. (A daily budget above the total is accepted: the total stops the spending first.)
 #
 # Usage: scripts/openapi-fuzz.sh [path/to/adserve] [max examples per operation]
 # (defaults: .build/debug/adserve, 25). SCHEMATHESIS_SEED picks the generator's seed (default 1,

@@ -178,7 +178,7 @@ public struct AdServeAPI: Sendable {
         }
         v1.delete("advertisers/:id/keys/:key_id") { request, context in
             let id = try await ownedAdvertiser(context)
-            guard let raw = context.parameters.get("key_id"), let keyID = Int64(raw), keyID > 0 else {
+            guard let keyID = Self.positiveInteger(context.parameters.get("key_id")) else {
                 throw AdServeError.invalid("key_id", "must be a positive integer")
             }
             return KeyPayload(try await catalog.revokeKey(keyID, of: id))
@@ -362,9 +362,10 @@ public struct AdServeAPI: Sendable {
             let now = serving.clock.now()
             var day = now.day
             if let text = request.uri.queryParameters.get("day") {
-                let parsed = try? Timestamp(iso8601: text + "T00:00:00Z", field: "day")
-                guard let parsed, text.count == 10 else { throw AdServeError.invalid("day", "must be a date, YYYY-MM-DD (UTC)") }
-                day = parsed.day
+                guard let parsed = Timestamp.day(isoDate: text) else {
+                    throw AdServeError.invalid("day", "must be a date from 1970 to 9999, YYYY-MM-DD (UTC)")
+                }
+                day = parsed
             }
             let report = try await reports.pacing(of: campaign, day: day, now: now, curve: serving.pacer?.curve ?? .flat)
             return PacingPayload(
@@ -383,7 +384,7 @@ public struct AdServeAPI: Sendable {
             try context.requirePrincipal().requireFeed()
             let trace = try traced(context)
             guard let raw = request.uri.queryParameters.get("ad_id") else { throw AdServeError.invalid("ad_id", "is required: the ad the user asks about") }
-            guard let id = Int64(raw), id > 0 else { throw AdServeError.invalid("ad_id", "must be a positive integer") }
+            guard let id = Self.positiveInteger(raw) else { throw AdServeError.invalid("ad_id", "must be a positive integer") }
             guard let placed = trace.placed.first(where: { $0.candidate.adID.rawValue == id }) else {
                 throw AdServeError.notFound("ad \(id) in decision \(trace.decisionID)")
             }
@@ -412,7 +413,7 @@ public struct AdServeAPI: Sendable {
         }
         v1.post("models/:version/promote") { _, context in
             try context.requirePrincipal().requireAdmin()
-            guard let raw = context.parameters.get("version"), let version = Int(raw), version > 0 else {
+            guard let version = Self.positiveInteger(context.parameters.get("version")).flatMap({ Int(exactly: $0) }) else {
                 throw AdServeError.invalid("version", "must be a positive integer")
             }
             return ModelPayload(try repository().promote(version))
@@ -455,9 +456,15 @@ public struct AdServeAPI: Sendable {
     }
 
     func pathID(_ context: AdServeRequestContext) throws -> Int64 {
-        guard let raw = context.parameters.get("id"), let id = Int64(raw), id > 0 else {
-            throw AdServeError.invalid("id", "must be a positive integer")
-        }
+        guard let id = Self.positiveInteger(context.parameters.get("id")) else { throw AdServeError.invalid("id", "must be a positive integer") }
         return id
+    }
+
+    /// A positive integer written in digits alone: `Int64("+1")` is 1, but `/campaigns/+1` names no campaign.
+    static func positiveInteger(_ raw: (some StringProtocol)?) -> Int64? {
+        guard let raw, !raw.isEmpty, raw.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), let value = Int64(raw), value > 0 else {
+            return nil
+        }
+        return value
     }
 }

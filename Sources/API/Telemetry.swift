@@ -2,6 +2,7 @@ import CoreMetrics
 import Domain
 import Hummingbird
 import Logging
+import NIOHTTP1
 import Prometheus
 
 /// Metrics of the API, created once over an injected registry and exported at `/metrics`.
@@ -59,6 +60,13 @@ struct ErrorAndMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         let response: Response
         do {
             response = try await next(request, context)
+        } catch let error as HTTPParserError {
+            // A body the HTTP parser cannot read (a chunk size that is not hex): Hummingbird
+            // answers 400 and closes the connection, whose stream is past reading. An answer
+            // from here would be a second response on it.
+            telemetry.recordRequest(
+                route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: 400, seconds: ContinuousClock.now - start)
+            throw error
         } catch {
             response = Self.errorResponse(error, context: context)
         }

@@ -94,16 +94,100 @@ extension Timestamp {
         return Self.isoDate(day: day) + "T" + two(ms / 3_600_000) + ":" + two(ms / 60_000 % 60) + ":" + two(ms / 1000 % 60) + "Z"
     }
 
-    /// Parses an ISO 8601 time with a zone (`2026-11-29T10:00:00Z`, `…+02:00`, fractional
-    /// seconds allowed); the error names `field`.
+    /// The last millisecond of year 9999: the latest time the wire takes or a token may carry.
+    public static let latest = Timestamp(milliseconds: 253_402_300_799_999)
+
+    /// Parses an RFC 3339 time (ISO 8601 with a zone: `2026-11-29T10:00:00Z`, `…+02:00`,
+    /// fractional seconds allowed, rounded to the millisecond) from 1970 to 9999. Anything
+    /// else is refused, the error naming `field`: an impossible date (`2026-02-30`), a
+    /// five-digit or negative year, an offset past ±23:59, a time outside those years.
     public init(iso8601 text: String, field: String) throws(AdServeError) {
-        let formatter = ISO8601DateFormatter()
-        var date = formatter.date(from: text)
-        if date == nil {
-            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            date = formatter.date(from: text)
+        guard let milliseconds = Self.rfc3339(Array(text.utf8)), (0...Self.latest.milliseconds).contains(milliseconds) else {
+            throw .invalid(field, "must be an ISO 8601 time from 1970 to 9999, such as 2026-11-29T10:00:00Z")
         }
-        guard let date else { throw .invalid(field, "must be an ISO 8601 time such as 2026-11-29T10:00:00Z") }
-        self.init(milliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded()))
+        self.init(milliseconds: milliseconds)
+    }
+
+    /// The day number of a date written `YYYY-MM-DD`, from 1970 to 9999; nil for anything else.
+    public static func day(isoDate text: String) -> Int64? {
+        let bytes = Array(text.utf8)
+        var reader = DigitReader(bytes: bytes)
+        guard let year = reader.digits(4), reader.skip("-"), let month = reader.digits(2), reader.skip("-"), let day = reader.digits(2),
+              reader.atEnd, year >= 1970 else { return nil }
+        return Self.day(year: year, month: month, day: day)
+    }
+
+    /// Days since 1970-01-01 of a date of the proleptic Gregorian calendar (days-from-civil,
+    /// the inverse of `isoDate(day:)`); nil for a date that does not exist.
+    public static func day(year: Int64, month: Int64, day: Int64) -> Int64? {
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let lengths: [Int64] = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard (1...12).contains(month), day >= 1, day <= lengths[Int(month - 1)] else { return nil }
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    /// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, nil if the
+    /// text is not exactly that or names no real date or time.
+    private static func rfc3339(_ bytes: [UInt8]) -> Int64? {
+        var reader = DigitReader(bytes: bytes)
+        guard let year = reader.digits(4), reader.skip("-"), let month = reader.digits(2), reader.skip("-"), let dayOfMonth = reader.digits(2),
+              reader.skip("T") || reader.skip("t"), let hour = reader.digits(2), reader.skip(":"), let minute = reader.digits(2),
+              reader.skip(":"), let second = reader.digits(2), hour < 24, minute < 60, second < 60,
+              let day = Self.day(year: year, month: month, day: dayOfMonth)
+        else { return nil }
+        var milliseconds = ((day * 24 + hour) * 60 + minute) * 60_000 + second * 1000
+        if reader.skip(".") {
+            // Up to nine digits; the first four give the millisecond, rounded half up.
+            var fraction: Int64 = 0
+            var count = 0
+            while let digit = reader.digits(1) {
+                count += 1
+                guard count <= 9 else { return nil }
+                if count <= 4 { fraction = fraction * 10 + digit }
+            }
+            guard count > 0 else { return nil }
+            for _ in count..<4 { fraction *= 10 }
+            milliseconds += (fraction + 5) / 10
+        }
+        if reader.skip("Z") || reader.skip("z") {
+            return reader.atEnd ? milliseconds : nil
+        }
+        let sign: Int64 = reader.skip("+") ? 1 : reader.skip("-") ? -1 : 0
+        guard sign != 0, let offsetHours = reader.digits(2), reader.skip(":"), let offsetMinutes = reader.digits(2), reader.atEnd,
+              offsetHours < 24, offsetMinutes < 60 else { return nil }
+        // The local time less its offset from UTC.
+        return milliseconds - sign * (offsetHours * 60 + offsetMinutes) * 60_000
+    }
+}
+
+/// Reads fixed-width ASCII fields off the front of a time's bytes.
+private struct DigitReader {
+    let bytes: [UInt8]
+    var at = 0
+
+    var atEnd: Bool { at == bytes.count }
+
+    /// The next `count` bytes as a decimal number, if they are all digits (then consumed).
+    mutating func digits(_ count: Int) -> Int64? {
+        guard at + count <= bytes.count else { return nil }
+        var value: Int64 = 0
+        for byte in bytes[at..<(at + count)] {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+        }
+        at += count
+        return value
+    }
+
+    /// Consumes `character` if it comes next.
+    mutating func skip(_ character: Unicode.Scalar) -> Bool {
+        guard at < bytes.count, bytes[at] == UInt8(ascii: character) else { return false }
+        at += 1
+        return true
     }
 }

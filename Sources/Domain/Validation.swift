@@ -25,6 +25,7 @@ public enum Limits {
     /// controls, the BOM and bidirectional overrides) — only `\n` and `\t` in long text.
     public static func checkText(_ text: String, field: String, characters: Int, required: Bool, multiline: Bool) throws(AdServeError) {
         if required && text.isEmpty { throw .invalid(field, "must be 1-\(characters) characters") }
+        if required && text.allSatisfy(\.isWhitespace) { throw .invalid(field, "must not be blank") }
         if text.count > characters { throw .invalid(field, "at most \(characters) characters") }
         if text.utf8.count > 4 * characters { throw .invalid(field, "at most \(4 * characters) bytes of UTF-8") }
         for scalar in text.unicodeScalars {

@@ -45,7 +45,24 @@ import Testing
             let yesterday = Timestamp.isoDate(day: world.clock.now().day - 1)
             let earlier = try await api.call(.get, "/v1/reports/campaigns/\(campaign)/pacing?day=\(yesterday)", key: key)
             #expect((earlier["hours"] as? [[String: Any]])?.allSatisfy { ($0["spend_micros"] as? Int) == 0 && ($0["target_micros"] as? Int) == 0 } == true)
-            #expect(try await api.call(.get, "/v1/reports/campaigns/\(campaign)/pacing?day=tomorrow", key: key).errorField == "day")
+            // Malformed, and impossible days once read as the next month's (2026-02-30 as 2026-03-02).
+            for day in ["tomorrow", "2026-02-30", "1900-02-29", "0000-01-01", "-001-01-01"] {
+                let reply = try await api.call(.get, "/v1/reports/campaigns/\(campaign)/pacing?day=\(day)", key: key)
+                #expect(reply.status == 400 && reply.errorField == "day", "\(day): \(reply.text)")
+            }
+            // A path id is digits alone: "+1" once named campaign 1.
+            let signed = try await api.call(.get, "/v1/reports/campaigns/+\(campaign)/pacing", key: key)
+            #expect(signed.status == 400 && signed.errorField == "id", "\(signed.text)")
+            // A blank name and a five-digit year, once stored (the year as 2026), name their fields.
+            let blank = try await api.call(.post, "/v1/campaigns", key: key, json: """
+                {"advertiser_id":\(advertiser),"name":"   ","objective":"traffic","bid_micros":500000,
+                 "daily_budget_micros":50000000,"total_budget_micros":100000000}
+                """)
+            #expect(blank.status == 400 && blank.errorField == "name", "\(blank.text)")
+            let renamed = try await api.call(.patch, "/v1/campaigns/\(campaign)", key: key, json: #"{"name":"  "}"#)
+            #expect(renamed.status == 400 && renamed.errorField == "name", "\(renamed.text)")
+            let year = try await api.call(.patch, "/v1/campaigns/\(campaign)", key: key, json: #"{"start_at":"12026-11-29T10:00:00Z"}"#)
+            #expect(year.status == 400 && year.errorField == "start_at", "\(year.text)")
             let (_, otherKey) = try await api.advertiser("Other")
             #expect(try await api.call(.get, "/v1/reports/campaigns/\(campaign)/pacing", key: otherKey).status == 404)
         }

@@ -170,5 +170,40 @@ import Training
         #expect(try Timestamp(iso8601: t.iso8601, field: "start_at") == t)
         #expect(try Timestamp(iso8601: "2026-06-01T14:00:45+02:00", field: "start_at") == t)
         #expect(throws: AdServeError.self) { try Timestamp(iso8601: "yesterday", field: "start_at") }
+        #expect(try Timestamp(iso8601: "2026-06-01T12:00:45.0004Z", field: "start_at") == t)
+        #expect(try Timestamp(iso8601: "2026-06-01t12:00:45.0005z", field: "start_at") == t.adding(milliseconds: 1))
+        #expect(try Timestamp(iso8601: "2024-02-29T00:00:00-23:59", field: "start_at").iso8601 == "2024-02-29T23:59:00Z")
+        #expect(try Timestamp(iso8601: "1970-01-01T00:00:00Z", field: "start_at").milliseconds == 0)
+        #expect(try Timestamp(iso8601: "9999-12-31T23:59:59.999Z", field: "start_at") == Timestamp.latest)
+    }
+
+    /// What the parser once let through, each then stored changed (a five-digit year read as
+    /// four, a day past the month's end carried into the next, an offset of 99 hours), is refused
+    /// naming the field.
+    @Test(arguments: [
+        "12026-11-29T10:00:00Z", "123456789-01-01T00:00:00Z", "-2026-11-29T10:00:00Z", "0000-01-01T00:00:00Z", "1969-12-31T23:59:59Z",
+        "2026-02-29T10:00:00Z", "2026-04-31T10:00:00Z", "2026-13-01T10:00:00Z", "2026-11-29T24:00:00Z", "2026-11-29T10:60:00Z",
+        "2026-11-29T10:00:60Z", "2026-11-29T10:00:00+99:00", "2026-11-29T10:00:00+24:00", "2026-11-29T10:00:00+9999:00",
+        "2026-11-29T10:00:00", "2026-11-29 10:00:00Z", "2026-11-29T10:00:00.Z", "2026-11-29T10:00:00.1234567890Z", "2026-11-29T10:00:00Z ",
+        "2026-1-29T10:00:00Z", "10000-01-01T00:00:00Z",
+    ])
+    func impossibleOrOutOfRangeTimesAreRefused(text: String) {
+        #expect(throws: AdServeError.invalid("end_at", "must be an ISO 8601 time from 1970 to 9999, such as 2026-11-29T10:00:00Z")) {
+            try Timestamp(iso8601: text, field: "end_at")
+        }
+    }
+
+    @Test func isoDatesAreDaysAndImpossibleOnesAreNot() {
+        #expect(Timestamp.day(isoDate: "1970-01-01") == 0)
+        #expect(Timestamp.day(isoDate: "2026-06-01") == Timestamp(milliseconds: 1_780_315_245_000).day)
+        #expect(Timestamp.day(isoDate: "2000-02-29").map(Timestamp.isoDate(day:)) == "2000-02-29")
+        for text in ["2026-02-30", "1900-02-29", "0000-01-01", "-001-01-01", "2026-06-1", "2026-06-01T00:00:00Z", "1969-12-31", ""] {
+            #expect(Timestamp.day(isoDate: text) == nil, "\(text)")
+        }
+        // Every day of four centuries goes to its date and back.
+        for day in Int64(0)..<146_097 {
+            let text = Timestamp.isoDate(day: day)
+            if Timestamp.day(isoDate: text) != day { Issue.record("\(day) → \(text) → \(String(describing: Timestamp.day(isoDate: text)))"); break }
+        }
     }
 }

@@ -36,6 +36,17 @@ import Testing
         #expect(throws: AdServeError.self) { try signer.verify(text, now: now) }
     }
 
+    /// A token only a key holder could sign, issued at a time outside 1970–9999, is refused as
+    /// invalid instead of overflowing the lifetime arithmetic (it once stopped the process).
+    @Test(arguments: [Int64.min, -1, Timestamp.latest.milliseconds + 1, Int64.max])
+    func aSignedTokenIssuedOutsideTheCalendarIsRefused(issued: Int64) throws {
+        var odd = try token()
+        odd.issuedAt = Timestamp(milliseconds: issued)
+        #expect(throws: AdServeError(.invalidInput, "impression token is invalid", field: "impression_token")) {
+            try signer.verify(signer.sign(odd), now: now)
+        }
+    }
+
     @Test func flippedMacBitIsRejected() throws {
         var text = Array(signer.sign(try token()))
         let last = text.count - 1

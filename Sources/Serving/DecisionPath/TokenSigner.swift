@@ -84,7 +84,10 @@ public struct TokenSigner: Sendable {
         guard fields.count == 9, fields[0] == "1",
             let afterPost = Int(fields[2]), let userID = try? UserID(validating: fields[3]),
             let ad = Int64(fields[4]), let campaign = Int64(fields[5]), let objective = Objective(rawValue: fields[6]),
-            let price = Int64(fields[7]), let issued = Int64(fields[8])
+            let price = Int64(fields[7]), let issued = Int64(fields[8]),
+            // Only a key holder can sign a time, but a time outside 1970–9999 would overflow
+            // the window arithmetic below and downstream.
+            (0...Timestamp.latest.milliseconds).contains(issued)
         else { throw invalid }
         let token = ImpressionToken(
             decisionID: fields[1], afterPost: afterPost, userID: userID, adID: AdID(ad), campaignID: CampaignID(campaign),
