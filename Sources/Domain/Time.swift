@@ -151,7 +151,7 @@ extension Timestamp {
                 if count <= 4 { fraction = fraction * 10 + digit }
             }
             guard count > 0 else { return nil }
-            for _ in count..<4 { fraction *= 10 }
+            for _ in 0..<max(0, 4 - count) { fraction *= 10 }
             milliseconds += (fraction + 5) / 10
         }
         if reader.skip("Z") || reader.skip("z") {

@@ -172,6 +172,10 @@ import Training
         #expect(throws: AdServeError.self) { try Timestamp(iso8601: "yesterday", field: "start_at") }
         #expect(try Timestamp(iso8601: "2026-06-01T12:00:45.0004Z", field: "start_at") == t)
         #expect(try Timestamp(iso8601: "2026-06-01t12:00:45.0005z", field: "start_at") == t.adding(milliseconds: 1))
+        // One to nine digits of a second (more than four once stopped the process).
+        for (fraction, milliseconds) in [("1", 100), ("12", 120), ("123", 123), ("1234", 123), ("12345", 123), ("123456789", 123), ("999999999", 1_000)] {
+            #expect(try Timestamp(iso8601: "2026-06-01T12:00:45.\(fraction)Z", field: "start_at") == t.adding(milliseconds: Int64(milliseconds)), "\(fraction)")
+        }
         #expect(try Timestamp(iso8601: "2024-02-29T00:00:00-23:59", field: "start_at").iso8601 == "2024-02-29T23:59:00Z")
         #expect(try Timestamp(iso8601: "1970-01-01T00:00:00Z", field: "start_at").milliseconds == 0)
         #expect(try Timestamp(iso8601: "9999-12-31T23:59:59.999Z", field: "start_at") == Timestamp.latest)
