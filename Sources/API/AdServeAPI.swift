@@ -413,7 +413,7 @@ public struct AdServeAPI: Sendable {
         }
         v1.post("models/:version/promote") { _, context in
             try context.requirePrincipal().requireAdmin()
-            guard let version = Self.positiveInteger(context.parameters.get("version")).flatMap({ Int(exactly: $0) }) else {
+            guard let version = Self.positiveInteger(context.parameters.get("version")).map(Int.init) else {
                 throw AdServeError.invalid("version", "must be a positive integer")
             }
             return ModelPayload(try repository().promote(version))

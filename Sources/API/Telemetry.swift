@@ -57,6 +57,10 @@ struct ErrorAndMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
+        func record(_ status: Int) {
+            telemetry.recordRequest(
+                route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: status, seconds: ContinuousClock.now - start)
+        }
         let response: Response
         do {
             response = try await next(request, context)
@@ -64,15 +68,12 @@ struct ErrorAndMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
             // A body the HTTP parser cannot read (a chunk size that is not hex): Hummingbird
             // answers 400 and closes the connection, whose stream is past reading. An answer
             // from here would be a second response on it.
-            telemetry.recordRequest(
-                route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: 400, seconds: ContinuousClock.now - start)
+            record(400)
             throw error
         } catch {
             response = Self.errorResponse(error, context: context)
         }
-        telemetry.recordRequest(
-            route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: response.status.code,
-            seconds: ContinuousClock.now - start)
+        record(response.status.code)
         return response
     }
 

@@ -110,19 +110,21 @@ extension Timestamp {
 
     /// The day number of a date written `YYYY-MM-DD`, from 1970 to 9999; nil for anything else.
     public static func day(isoDate text: String) -> Int64? {
-        let bytes = Array(text.utf8)
-        var reader = DigitReader(bytes: bytes)
-        guard let year = reader.digits(4), reader.skip("-"), let month = reader.digits(2), reader.skip("-"), let day = reader.digits(2),
-              reader.atEnd, year >= 1970 else { return nil }
-        return Self.day(year: year, month: month, day: day)
+        var reader = DigitReader(bytes: Array(text.utf8))
+        guard let day = reader.date(), reader.atEnd, day >= 0 else { return nil }
+        return day
     }
 
     /// Days since 1970-01-01 of a date of the proleptic Gregorian calendar (days-from-civil,
     /// the inverse of `isoDate(day:)`); nil for a date that does not exist.
     public static func day(year: Int64, month: Int64, day: Int64) -> Int64? {
         let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-        let lengths: [Int64] = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-        guard (1...12).contains(month), day >= 1, day <= lengths[Int(month - 1)] else { return nil }
+        let length: Int64 = switch month {
+        case 2: leap ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+        guard (1...12).contains(month), (1...length).contains(day) else { return nil }
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
@@ -135,10 +137,8 @@ extension Timestamp {
     /// text is not exactly that or names no real date or time.
     private static func rfc3339(_ bytes: [UInt8]) -> Int64? {
         var reader = DigitReader(bytes: bytes)
-        guard let year = reader.digits(4), reader.skip("-"), let month = reader.digits(2), reader.skip("-"), let dayOfMonth = reader.digits(2),
-              reader.skip("T") || reader.skip("t"), let hour = reader.digits(2), reader.skip(":"), let minute = reader.digits(2),
-              reader.skip(":"), let second = reader.digits(2), hour < 24, minute < 60, second < 60,
-              let day = Self.day(year: year, month: month, day: dayOfMonth)
+        guard let day = reader.date(), reader.skip("T") || reader.skip("t"), let hour = reader.digits(2), reader.skip(":"),
+              let minute = reader.digits(2), reader.skip(":"), let second = reader.digits(2), hour < 24, minute < 60, second < 60
         else { return nil }
         var milliseconds = ((day * 24 + hour) * 60 + minute) * 60_000 + second * 1000
         if reader.skip(".") {
@@ -182,6 +182,13 @@ private struct DigitReader {
         }
         at += count
         return value
+    }
+
+    /// A `YYYY-MM-DD` date next, as its day number (`Timestamp.day(year:month:day:)`); nil
+    /// if it is not one or names no real day.
+    mutating func date() -> Int64? {
+        guard let year = digits(4), skip("-"), let month = digits(2), skip("-"), let day = digits(2) else { return nil }
+        return Timestamp.day(year: year, month: month, day: day)
     }
 
     /// Consumes `character` if it comes next.
