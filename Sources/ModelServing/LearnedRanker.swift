@@ -38,19 +38,60 @@ extension ClickFeatureInput {
 }
 
 /// A user's recent topics as they stand at a decision: decayed from the profile's time to the
-/// decision's, with their total and the three heaviest, computed once per request.
-struct RecentTopics {
+/// decision's, with their total and the three heaviest, computed once per request. A class:
+/// every candidate reads it, and a struct of arrays would be copied (retained) for each.
+final class RecentTopics {
     let topics: [String: Double]
     let decay: Double
     let total: Double
     let top: [String]
+    /// The topics again, for ASCII names only, as parallel arrays keyed by a hash of the bytes
+    /// (`asciiHash`): matching an ad's name is a scan of integers, not a dictionary's seeded
+    /// string hash per candidate. Empty when a name is not ASCII: Swift compares strings by
+    /// canonical equivalence, which an ASCII name can share with one that is not (U+037E and
+    /// ";"), so then every lookup goes through `topics`.
+    private let hashes: [UInt64]
+    private let names: [String]
+    private let weights: [Double]
+    private let ranks: [Int]
+    private let hashed: Bool
 
     init?(_ user: UserProfile?, at now: Timestamp?) {
         guard let user, !user.recentTopics.isEmpty else { return nil }
-        topics = user.recentTopics
+        let topics = user.recentTopics
+        let top = topics.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(3).map(\.key)
+        let keyed = topics.compactMap { topic in Self.asciiHash(topic.key).map { (hash: $0, name: topic.key, weight: topic.value) } }
+        hashed = keyed.count == topics.count
+        hashes = hashed ? keyed.map(\.hash) : []
+        names = hashed ? keyed.map(\.name) : []
+        weights = hashed ? keyed.map(\.weight) : []
+        ranks = hashed ? keyed.map { (top.firstIndex(of: $0.name) ?? 3) + 1 } : []
+        self.topics = topics
+        self.top = top
         decay = ActivityVector.topicDecay(from: user.activityVectorAt, to: now)
         total = topics.values.reduce(0) { $0 + max(0, $1) }
-        top = topics.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(3).map(\.key)
+    }
+
+    /// FNV-1a of an ASCII name's bytes; nil for a name with any other byte.
+    static func asciiHash(_ name: String) -> UInt64? {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name.utf8 {
+            guard byte < 0x80 else { return nil }
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01B3
+        }
+        return hash
+    }
+
+    /// The weight of a topic name and its rank among the user's topics (4: after the third).
+    @inline(__always)
+    private func find(_ name: String) -> (weight: Double, rank: Int)? {
+        if hashed, let hash = Self.asciiHash(name) {
+            for j in hashes.indices where hashes[j] == hash && names[j] == name { return (weights[j], ranks[j]) }
+            return nil
+        }
+        guard let w = topics[name] else { return nil }
+        return (w, (top.firstIndex(of: name) ?? 3) + 1)
     }
 
     /// The decayed weight of what the user did about the ad's product or company, its share of
@@ -60,9 +101,9 @@ struct RecentTopics {
         var weight = 0.0
         var rank = Int.max
         for name in ad.topicNames {
-            guard let w = topics[name] else { continue }
-            weight += w
-            rank = min(rank, (top.firstIndex(of: name) ?? 3) + 1)
+            guard let found = find(name) else { continue }
+            weight += found.weight
+            rank = min(rank, found.rank)
         }
         guard weight > 0, total > 0 else { return (nil, nil, nil) }
         return (weight * decay, min(1, weight / total), rank)
@@ -149,11 +190,13 @@ public struct LearnedRanker: Ranker {
             let needsConversion = !conversionsOnly || candidates[i].objective == .conversions
             let rule = (clickScorer == nil || (conversionScorer == nil && needsConversion)) ? fallback.predict(candidates[i], user: user, context: context) : nil
             // What this user has to do with this ad: computed once, read by both models.
-            let about = recent?.about(candidates[i].ad)
+            // The ad taken once: each `candidates[i].ad` passed on copied the whole candidate.
+            let ad = candidates[i].ad
+            let about = recent?.about(ad)
             let signals = ClickFeatures.CandidateSignals(
                 impressions: candidates[i].impressions, clicks: candidates[i].clicks, ageHours: candidates[i].adAgeHours,
                 seen: candidates[i].userCampaignImpressions,
-                similarity: ClickFeatureInput.similarity(activity, squaredNorm: activityNorm, candidates[i].ad), recentTopicWeight: about?.weight,
+                similarity: ClickFeatureInput.similarity(activity, squaredNorm: activityNorm, ad), recentTopicWeight: about?.weight,
                 recentTopicShare: about?.share, recentTopicRank: about?.rank)
             let pClick = clickScorer?.score(clickParts![i], signals, &x) ?? rule!.click
             let pConversion = needsConversion ? (conversionScorer?.score(conversionParts![i], signals, &x) ?? rule!.conversion) : 0
@@ -221,11 +264,12 @@ final class AdPartCache: Sendable {
         table.withLock { table in
             let sameHash = table.hasher == features.hasher
             if sameHash { Self.touch(candidates, table.entries) }
-            for (i, candidate) in candidates.enumerated() {
-                if let needed, !needed(candidate) { continue }
-                let slot = Int(candidate.adSlot)
-                if sameHash, slot >= 0, slot < table.entries.count, table.entries[slot].ad == candidate.ad.id.rawValue,
-                   table.entries[slot].revision == candidate.ad.revision {
+            // By index: `enumerated()` copied each candidate, retaining its ad.
+            for i in candidates.indices {
+                if let needed, !needed(candidates[i]) { continue }
+                let slot = Int(candidates[i].adSlot)
+                if sameHash, slot >= 0, slot < table.entries.count, table.entries[slot].ad == candidates[i].ad.id.rawValue,
+                   table.entries[slot].revision == candidates[i].ad.revision {
                     parts[i] = table.entries[slot].part
                 } else {
                     missing.append(i)

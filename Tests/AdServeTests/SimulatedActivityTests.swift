@@ -189,6 +189,31 @@ import Training
         let dayLater = ClickFeatureInput(candidate: candidate, user: user, context: FeedContext(at: at.adding(milliseconds: Timestamp.millisecondsPerDay)))
         #expect(abs((dayLater.recentTopicWeight ?? 0) - 2) < 1e-9 && dayLater.hoursSinceActivity == 24)
     }
+
+    /// An ad's names match the user's topics as Swift compares strings, by canonical
+    /// equivalence: an ASCII name and one that is not can be equal ("a;" and "a" U+037E), and
+    /// so can two spellings of "café". The ranker's integer matching of ASCII names must agree.
+    @Test func recentTopicsMatchAdNamesAsStringsCompare() {
+        let at = Timestamp(milliseconds: 1_000_000_000)
+        func input(product: String, topics: [String: Double]) -> ClickFeatureInput {
+            let ad = Ad(id: AdID(1), campaignID: CampaignID(1), format: .image, mediaURLs: ["https://x.example/a.jpg"], caption: "Run", company: "Acme",
+                product: product, description: "", createdAt: Timestamp(milliseconds: 0))
+            let candidate = Candidate(adID: ad.id, campaignID: ad.campaignID, advertiserID: AdvertiserID(1), objective: .traffic, bidMicros: 1_000_000,
+                ad: ad, adAgeHours: 1, impressions: 0, clicks: 0, conversions: 0)
+            let user = UserProfile(id: UserID(trusted: "u"), activityVectorAt: at, recentTopics: topics)
+            return ClickFeatureInput(candidate: candidate, user: user, context: FeedContext(at: at))
+        }
+        // Both names match (product and company); the better rank of the two counts.
+        let ascii = input(product: "Sneakers", topics: ["sneakers": 4, "acme": 1, "coffee": 9])
+        #expect(ascii.recentTopicWeight == 5 && ascii.recentTopicRank == 2)
+        let nfd = input(product: "Cafe\u{301}", topics: ["café": 3, "tea": 1])
+        #expect(nfd.recentTopicWeight == 3 && nfd.recentTopicRank == 1)
+        let greekTopic = input(product: "A;", topics: ["a\u{37E}": 2, "tea": 1])
+        #expect(greekTopic.recentTopicWeight == 2)
+        let greekAd = input(product: "a\u{37E}", topics: ["a;": 2, "tea": 1])
+        #expect(greekAd.recentTopicWeight == 2)
+        #expect(input(product: "Boots", topics: ["sneakers": 4]).recentTopicWeight == nil)
+    }
 }
 
 /// Remote media: https only, and a failure names the field.

@@ -51,7 +51,7 @@ enum CandidateGeneration {
     static func retrieved(
         _ eligibility: Eligibility, retriever: any CandidateRetriever, k: Int, valueOrder: RankingIndex?, valuePool: Int, objectivePool: Int,
         interestPool: Int, request: DecisionRequest, delivery: DeliveryState
-    ) -> [Pick]? {
+    ) -> [Candidate]? {
         let snapshot = eligibility.snapshot
         var keys: [Int64] = []
         keys.reserveCapacity(k + 64)
@@ -97,8 +97,8 @@ enum CandidateGeneration {
         touch(adIndices, snapshot)
         // The most candidates the stage can hand on: the retrieved ads and every pool full.
         let most = keys.count + valuePool + Objective.allCases.count * objectivePool + maxInterestPools * interestPool
-        var picks: [Pick] = []
-        picks.reserveCapacity(most)
+        var candidates: [Candidate] = []
+        candidates.reserveCapacity(most)
         var retrieved = AdIndexSet(capacity: most)
         delivery.state.withLock { state in
             func add(_ adIndex: Int32) -> Bool {
@@ -106,7 +106,7 @@ enum CandidateGeneration {
                 guard eligibility.hasBudget(campaignIndex, state) else { return false }
                 let entry = snapshot.campaigns[Int(campaignIndex)]
                 let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
-                picks.append(Pick(candidate: candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), eligibility.userHides, snapshot, request.now)))
+                candidates.append(candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), eligibility.userHides, snapshot, request.now))
                 return true
             }
             touchCounters(adIndices, snapshot, state)
@@ -144,7 +144,7 @@ enum CandidateGeneration {
                 pools += 1
             }
         }
-        return picks
+        return candidates
     }
 
     /// Touches the ads' storage (`CacheTouch`): first the line each starts with and its id,
@@ -175,22 +175,22 @@ enum CandidateGeneration {
     }
 
     /// Every eligible ad of the eligible campaigns, with its live counters.
-    static func exhaustive(_ eligibility: Eligibility, delivery: DeliveryState, now: Timestamp) -> [Pick] {
+    static func exhaustive(_ eligibility: Eligibility, delivery: DeliveryState, now: Timestamp) -> [Candidate] {
         let campaigns = eligibility.campaigns(delivery)
         let snapshot = eligibility.snapshot
-        var picks: [Pick] = []
-        picks.reserveCapacity(campaigns.count * 4)
+        var candidates: [Candidate] = []
+        candidates.reserveCapacity(campaigns.count * 4)
         delivery.state.withLock { state in
             for campaignIndex in campaigns {
                 let entry = snapshot.campaigns[Int(campaignIndex)]
                 let seen = eligibility.seen(entry.id)
                 for adIndex in entry.adStart..<entry.adEnd where eligibility.admitsAd(adIndex) {
                     let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
-                    picks.append(Pick(candidate: candidate(adIndex, entry, counters, state.advertiserTotals(entry), seen, eligibility.userHides, snapshot, now)))
+                    candidates.append(candidate(adIndex, entry, counters, state.advertiserTotals(entry), seen, eligibility.userHides, snapshot, now))
                 }
             }
         }
-        return picks
+        return candidates
     }
 
     /// The candidate value of one ad: what a ranker may look at.

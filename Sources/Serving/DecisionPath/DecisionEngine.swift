@@ -99,7 +99,7 @@ public struct DecisionEngine: Sendable {
                 let full = Ranking.best(
                     CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now), count: positions.count, ranker: ranker, request: request,
                     relevance: eligibility.relevance, engagement: engagement)
-                let ids = Set(retrieved.map(\.candidate.adID))
+                let ids = Set(retrieved.map(\.adID))
                 audit.record(
                     chosen: full.count, found: full.filter { ids.contains($0.candidate.adID) }.count, fullValue: full.reduce(0) { $0 + $1.value },
                     stagedValue: picks.prefix(positions.count).reduce(0) { $0 + $1.value })

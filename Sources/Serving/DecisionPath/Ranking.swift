@@ -12,18 +12,22 @@ enum Ranking {
     /// then gets its P(conversion) from `predict` (what the page shows and logs), which does not
     /// change its value. Its P(click) stays the one it was ranked by.
     static func best(
-        _ picks: [Pick], count: Int, ranker: some Ranker, request: DecisionRequest, relevance: Relevance, engagement: EngagementCost = EngagementCost()
+        _ candidates: [Candidate], count: Int, ranker: some Ranker, request: DecisionRequest, relevance: Relevance, engagement: EngagementCost = EngagementCost()
     ) -> [Pick] {
-        let predictions = ranker.predictForRanking(picks.map(\.candidate), user: request.profile, context: request.context)
+        let predictions = ranker.predictForRanking(candidates, user: request.profile, context: request.context)
         var best: [Pick] = []
         best.reserveCapacity(count + 1)
-        for (i, prediction) in predictions.enumerated() {
-            var pick = picks[i]
-            pick.score(prediction, engagement: engagement)
-            if !relevance.isNeutral { pick.value *= relevance.factor(pick.candidate.ad) }
+        // Candidates are read in place and a pick is made only for one that would enter the
+        // list: copying each into a pick, most of them to be dropped, costs a retain and a
+        // release of its ad apiece.
+        for i in candidates.indices {
+            let cost = engagement.cost(candidates[i], hide: predictions[i].hide)
+            var value = predictions[i].expectedValuePerImpression(objective: candidates[i].objective, bidMicros: candidates[i].bidMicros) - cost
+            if !relevance.isNeutral { value *= relevance.factor(candidates[i].ad) }
             // With an engagement cost, an ad worth less than it costs the user is not shown.
-            if engagement.isOn && pick.value <= 0 { continue }
-            offer(pick, into: &best, capacity: count)
+            if engagement.isOn && value <= 0 { continue }
+            if best.count == count, let last = best.last, !beats(value, candidates[i].adID, last) { continue }
+            offer(Pick(candidate: candidates[i], prediction: predictions[i], value: value, cost: cost), into: &best, capacity: count)
         }
         let unpriced = best.indices.filter { best[$0].candidate.objective != .conversions }
         if !unpriced.isEmpty {
@@ -114,9 +118,7 @@ enum Ranking {
     /// most one pick per advertiser.
     @inline(__always)
     static func offer(_ pick: Pick, into best: inout [Pick], capacity: Int) {
-        func beats(_ a: Pick, _ b: Pick) -> Bool {
-            a.value != b.value ? a.value > b.value : a.candidate.adID < b.candidate.adID
-        }
+        func beats(_ a: Pick, _ b: Pick) -> Bool { Ranking.beats(a.value, a.candidate.adID, b) }
         if best.count == capacity, let last = best.last, !beats(pick, last) { return }
         if let same = best.firstIndex(where: { $0.candidate.advertiserID == pick.candidate.advertiserID }) {
             guard beats(pick, best[same]) else { return }
@@ -126,5 +128,11 @@ enum Ranking {
         while i > 0 && beats(pick, best[i - 1]) { i -= 1 }
         best.insert(pick, at: i)
         if best.count > capacity { best.removeLast() }
+    }
+
+    /// Whether an ad of this value and id ranks before `pick`: higher value first, then the lower ad id.
+    @inline(__always)
+    static func beats(_ value: Double, _ adID: AdID, _ pick: Pick) -> Bool {
+        value != pick.value ? value > pick.value : adID < pick.candidate.adID
     }
 }
