@@ -190,13 +190,11 @@ public struct LearnedRanker: Ranker {
             let needsConversion = !conversionsOnly || candidates[i].objective == .conversions
             let rule = (clickScorer == nil || (conversionScorer == nil && needsConversion)) ? fallback.predict(candidates[i], user: user, context: context) : nil
             // What this user has to do with this ad: computed once, read by both models.
-            // The ad taken once: each `candidates[i].ad` passed on copied the whole candidate.
-            let ad = candidates[i].ad
-            let about = recent?.about(ad)
+            let about = recent?.about(candidates[i].ad)
             let signals = ClickFeatures.CandidateSignals(
                 impressions: candidates[i].impressions, clicks: candidates[i].clicks, ageHours: candidates[i].adAgeHours,
                 seen: candidates[i].userCampaignImpressions,
-                similarity: ClickFeatureInput.similarity(activity, squaredNorm: activityNorm, ad), recentTopicWeight: about?.weight,
+                similarity: ClickFeatureInput.similarity(activity, squaredNorm: activityNorm, candidates[i].ad), recentTopicWeight: about?.weight,
                 recentTopicShare: about?.share, recentTopicRank: about?.rank)
             let pClick = clickScorer?.score(clickParts![i], signals, &x) ?? rule!.click
             let pConversion = needsConversion ? (conversionScorer?.score(conversionParts![i], signals, &x) ?? rule!.conversion) : 0
