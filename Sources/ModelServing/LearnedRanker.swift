@@ -45,53 +45,42 @@ final class RecentTopics {
     let decay: Double
     let total: Double
     let top: [String]
-    /// The topics again, for ASCII names only, as parallel arrays keyed by a hash of the bytes
-    /// (`asciiHash`): matching an ad's name is a scan of integers, not a dictionary's seeded
-    /// string hash per candidate. Empty when a name is not ASCII: Swift compares strings by
-    /// canonical equivalence, which an ASCII name can share with one that is not (U+037E and
-    /// ";"), so then every lookup goes through `topics`.
-    private let hashes: [UInt64]
-    private let names: [String]
-    private let weights: [Double]
-    private let ranks: [Int]
-    private let hashed: Bool
+    /// The topics again when every name is ASCII, each with a hash of its bytes: matching an
+    /// ad's name is then a scan of integers, not a dictionary's seeded string hash per
+    /// candidate. Empty when a name is not ASCII: Swift compares strings by canonical
+    /// equivalence, which an ASCII name can share with one that is not (U+037E and ";"), so
+    /// then every lookup goes through `topics`.
+    private let hashed: [(hash: UInt64, name: String, weight: Double, rank: Int)]
 
     init?(_ user: UserProfile?, at now: Timestamp?) {
         guard let user, !user.recentTopics.isEmpty else { return nil }
         let topics = user.recentTopics
         let top = topics.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(3).map(\.key)
-        let keyed = topics.compactMap { topic in Self.asciiHash(topic.key).map { (hash: $0, name: topic.key, weight: topic.value) } }
-        hashed = keyed.count == topics.count
-        hashes = hashed ? keyed.map(\.hash) : []
-        names = hashed ? keyed.map(\.name) : []
-        weights = hashed ? keyed.map(\.weight) : []
-        ranks = hashed ? keyed.map { (top.firstIndex(of: $0.name) ?? 3) + 1 } : []
+        let hashed = topics.compactMap { name, weight in Self.asciiHash(name).map { (hash: $0, name: name, weight: weight, rank: Self.rank(name, top)) } }
+        self.hashed = hashed.count == topics.count ? hashed : []
         self.topics = topics
         self.top = top
         decay = ActivityVector.topicDecay(from: user.activityVectorAt, to: now)
         total = topics.values.reduce(0) { $0 + max(0, $1) }
     }
 
-    /// FNV-1a of an ASCII name's bytes; nil for a name with any other byte.
+    /// `StableHash.fnv1a` of an ASCII name; nil for a name with any other byte.
     static func asciiHash(_ name: String) -> UInt64? {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in name.utf8 {
-            guard byte < 0x80 else { return nil }
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01B3
-        }
-        return hash
+        name.utf8.allSatisfy { $0 < 0x80 } ? StableHash.fnv1a(name) : nil
     }
 
-    /// The weight of a topic name and its rank among the user's topics (4: after the third).
+    /// A topic's rank among the user's three heaviest (4: after the third).
+    private static func rank(_ name: String, _ top: [String]) -> Int { (top.firstIndex(of: name) ?? 3) + 1 }
+
+    /// The weight of a topic name and its rank among the user's topics.
     @inline(__always)
     private func find(_ name: String) -> (weight: Double, rank: Int)? {
-        if hashed, let hash = Self.asciiHash(name) {
-            for j in hashes.indices where hashes[j] == hash && names[j] == name { return (weights[j], ranks[j]) }
-            return nil
+        if !hashed.isEmpty, let hash = Self.asciiHash(name) {
+            guard let topic = hashed.first(where: { $0.hash == hash && $0.name == name }) else { return nil }
+            return (topic.weight, topic.rank)
         }
         guard let w = topics[name] else { return nil }
-        return (w, (top.firstIndex(of: name) ?? 3) + 1)
+        return (w, Self.rank(name, top))
     }
 
     /// The decayed weight of what the user did about the ad's product or company, its share of
