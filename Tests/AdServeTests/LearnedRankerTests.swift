@@ -70,6 +70,35 @@ import TestSupport
         #expect(candidates.map { ranker.predict($0, user: Self.user, context: context) } == full)
     }
 
+    /// A linear model's margin is calibrated in margin space (one exp); that must be what the
+    /// probability chain gives — σ, the downsampling correction, then the calibrator — for every
+    /// calibrator and keep rate, saturated margins included.
+    @Test func calibratingTheMarginIsCalibratingItsProbability() throws {
+        let base = try Self.trainedModel(.click, clicked: "alpha")
+        let isotonic = IsotonicCalibrator.fit(predictions: [0.01, 0.2, 0.5, 0.9], labels: [false, false, true, true])
+        let calibrators: [Calibrator] = [
+            .identity, .downsampling(DownsamplingRecalibration(keepRate: 0.3)), .platt(PlattCalibrator(a: 0.7, b: -0.3)),
+            .platt(PlattCalibrator(a: 1.4, b: 2)), .isotonic(isotonic),
+        ]
+        for calibrator in calibrators {
+            for keepRate in [1, 0.25] {
+                var meta = base.meta
+                meta.calibrator = calibrator
+                meta.negativeKeepRate = keepRate
+                let predictor = try ClickPredictor(meta: meta, model: base.model)
+                var spread: Set<Double> = []
+                for step in -160...160 {
+                    let margin = Double(step) / 4
+                    let chain = meta.calibrated(1 / (1 + exp(-margin)))
+                    let direct = predictor.predict(margin: margin)
+                    spread.insert((direct * 1e6).rounded())
+                    #expect(abs(direct - chain) <= 1e-9 * chain + Double.leastNormalMagnitude, "\(calibrator.kind), w \(keepRate), margin \(margin): \(direct) against \(chain)")
+                }
+                #expect(calibrator.kind == "isotonic" || spread.count > 10, "\(calibrator.kind): the margins must span the calibrated range")
+            }
+        }
+    }
+
     /// The ads' cached feature parts follow an edit: a new caption (a new revision) is ranked as
     /// a fresh ranker ranks it, not as the cached old version.
     @Test func cachedAdPartsFollowAnEditedAd() throws {
