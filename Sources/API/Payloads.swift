@@ -324,7 +324,9 @@ struct DecisionPayload: Encodable {
 
     var decisionId: String
     var ads: [AdSlot]
+}
 
+extension DecisionPayload {
     init(_ d: Decision) {
         decisionId = d.decisionID
         ads = d.placements.map {
@@ -565,7 +567,6 @@ extension AdListPayload: ResponseEncodable {}
 extension WhoAmIPayload: ResponseEncodable {}
 extension UserPayload: ResponseEncodable {}
 extension AcceptedPayload: ResponseEncodable {}
-extension DecisionPayload: ResponseEncodable {}
 extension RotatedSecretPayload: ResponseEncodable {}
 extension ReportPayload: ResponseEncodable {}
 extension ExplainPayload: ResponseEncodable {}
