@@ -134,7 +134,9 @@ public struct LearnedRanker: Ranker {
         predict(candidates, user: user, context: context, conversionsOnly: false)
     }
 
-    /// The conversion model runs only for conversion ads: the others' value does not use it.
+    /// The conversion model runs only for conversion ads, and the click model not for awareness
+    /// ads: a value that does not use a rate does not get it (an awareness ad's value is its bid
+    /// per impression). Without a hide model an awareness ad costs no model work at all.
     public func predictForRanking(_ candidates: [Candidate], user: UserProfile?, context: FeedContext) -> [Prediction] {
         predict(candidates, user: user, context: context, conversionsOnly: true)
     }
@@ -155,12 +157,19 @@ public struct LearnedRanker: Ranker {
         // ad, so a missing one is made without the user's work (similarity, recent topics,
         // activity code).
         let make = { (candidate: Candidate) in ClickFeatureInput(candidate: candidate, user: nil, context: FeedContext()) }
-        let clickParts = clickScorer.map { clickAdParts.parts(for: candidates, features: $0.predictor.features, make: make) }
+        // What ranking a candidate needs: P(click) unless it is an awareness ad, P(conversion)
+        // for a conversion ad; everything for a full prediction.
+        let clickNeeded = { (candidate: Candidate) in !conversionsOnly || candidate.objective != .awareness }
+        let conversionNeeded = { (candidate: Candidate) in !conversionsOnly || candidate.objective == .conversions }
+        // The click model's parts serve the other models when they hash alike: the hide model
+        // scores every candidate.
+        let clickParts = clickScorer.map {
+            clickAdParts.parts(for: candidates, features: $0.predictor.features, needed: hideScorer == nil ? clickNeeded : nil, make: make)
+        }
         let conversionParts = conversionScorer.map { scorer in
             clickScorer?.predictor.features.hasher == scorer.predictor.features.hasher
                 ? clickParts!
-                : conversionAdParts.parts(
-                    for: candidates, features: scorer.predictor.features, needed: { !conversionsOnly || $0.objective == .conversions }, make: make)
+                : conversionAdParts.parts(for: candidates, features: scorer.predictor.features, needed: conversionNeeded, make: make)
         }
         let hideParts = hideScorer.map { scorer in
             clickScorer?.predictor.features.hasher == scorer.predictor.features.hasher
@@ -176,8 +185,14 @@ public struct LearnedRanker: Ranker {
         predictions.reserveCapacity(candidates.count)
         // Candidates are read in place (`candidates[i]`), not copied: a copy retains the ad.
         for i in candidates.indices {
+            let needsClick = !conversionsOnly || candidates[i].objective != .awareness
+            guard needsClick || hideScorer != nil else {
+                predictions.append(Prediction(click: 0, conversion: 0))
+                continue
+            }
             let needsConversion = !conversionsOnly || candidates[i].objective == .conversions
-            let rule = (clickScorer == nil || (conversionScorer == nil && needsConversion)) ? fallback.predict(candidates[i], user: user, context: context) : nil
+            let rule = ((clickScorer == nil && needsClick) || (conversionScorer == nil && needsConversion))
+                ? fallback.predict(candidates[i], user: user, context: context) : nil
             // What this user has to do with this ad: computed once, read by both models.
             let about = recent?.about(candidates[i].ad)
             let signals = ClickFeatures.CandidateSignals(
@@ -185,7 +200,7 @@ public struct LearnedRanker: Ranker {
                 seen: candidates[i].userCampaignImpressions,
                 similarity: ClickFeatureInput.similarity(activity, squaredNorm: activityNorm, candidates[i].ad), recentTopicWeight: about?.weight,
                 recentTopicShare: about?.share, recentTopicRank: about?.rank)
-            let pClick = clickScorer?.score(clickParts![i], signals, &x) ?? rule!.click
+            let pClick = needsClick ? (clickScorer?.score(clickParts![i], signals, &x) ?? rule!.click) : 0
             let pConversion = needsConversion ? (conversionScorer?.score(conversionParts![i], signals, &x) ?? rule!.conversion) : 0
             let pHide = hideScorer?.score(hideParts![i], signals, &x)
             predictions.append(Prediction(click: pClick, conversion: pConversion, hide: pHide))

@@ -44,11 +44,14 @@ import TestSupport
         id: try! UserID(validating: "u1"), age: 30, gender: "female", country: "us", language: "en", interests: ["travel"],
         activityVector: (0..<384).map { Float(sin(Double($0))) }, activityVectorAt: t0)
 
-    /// For ranking, the conversion model runs only where the objective prices conversions; the
-    /// click predictions, and everything about conversion ads, equal the full predictions.
-    @Test func predictionsForRankingSkipOnlyConversionRatesNobodyPrices() throws {
+    /// For ranking, the conversion model runs only where the objective prices conversions and
+    /// the click model only where it prices clicks or conversions (not for awareness ads); every
+    /// value, every rate a value uses, and with a hide model P(hide), equal the full predictions.
+    @Test(arguments: [false, true])
+    func predictionsForRankingSkipOnlyRatesNobodyPrices(withHideModel: Bool) throws {
         let ranker = LearnedRanker(
-            click: ModelSlot(try Self.trainedModel(.click, clicked: "alpha")), conversion: ModelSlot(try Self.trainedModel(.conversion, clicked: "beta")))
+            click: ModelSlot(try Self.trainedModel(.click, clicked: "alpha")), conversion: ModelSlot(try Self.trainedModel(.conversion, clicked: "beta")),
+            hide: withHideModel ? ModelSlot(try Self.trainedModel(.hide, clicked: "gamma")) : nil)
         let objectives: [Objective] = [.traffic, .awareness, .conversions]
         let candidates = (0..<9).map { i in
             Self.candidate(slot: Int32(i), objective: objectives[i % 3], caption: ["alpha", "beta", "gamma"][i / 3] + " offer",
@@ -59,9 +62,12 @@ import TestSupport
         let forRanking = ranker.predictForRanking(candidates, user: Self.user, context: context)
         #expect(Set(full.map(\.click)).count > 1, "the model must tell ads apart for this test to mean anything")
         for (i, candidate) in candidates.enumerated() {
-            #expect(forRanking[i].click == full[i].click)
+            #expect(full[i].click > 0)
+            #expect(forRanking[i].click == (candidate.objective == .awareness ? 0 : full[i].click))
             #expect(full[i].conversion > 0)
             #expect(forRanking[i].conversion == (candidate.objective == .conversions ? full[i].conversion : 0))
+            #expect(forRanking[i].hide == full[i].hide)
+            #expect((full[i].hide != nil) == withHideModel)
             #expect(
                 forRanking[i].expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros)
                     == full[i].expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros))
@@ -139,13 +145,15 @@ import TestSupport
         #expect(Array(ad.topicNames) == ["trail shoes", "northwind outfitters"])
     }
 
-    /// Placed ads carry their full prediction: with a conversion model, a traffic ad's P(conversion)
-    /// is the model's, not the 0 the ranking skipped.
+    /// Placed ads carry their full prediction: with a conversion model, a traffic or awareness
+    /// ad's P(conversion) is the model's, and an awareness ad's P(click) too, not the 0s the
+    /// ranking skipped.
     @Test func placementsCarryFullPredictions() async throws {
         let world = try await TestWorld.make()
-        for a in 0..<4 {
+        let objectives: [Objective] = [.traffic, .conversions, .awareness]
+        for a in 0..<6 {
             let advertiser = try await world.advertiser("adv\(a)")
-            let campaign = try await world.campaign(advertiser, objective: a % 2 == 0 ? .traffic : .conversions)
+            let campaign = try await world.campaign(advertiser, objective: objectives[a % 3])
             try await world.ad(campaign, caption: a % 2 == 0 ? "alpha offer" : "beta offer")
         }
         _ = try await world.user("u1", interests: ["travel"])
@@ -157,10 +165,12 @@ import TestSupport
             ranker: LearnedRanker(click: ModelSlot(try Self.trainedModel(.click, clicked: "alpha")), conversion: conversion),
             configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: 5))
         let decision = try await serving.decide(userID: try UserID(validating: "u1"), context: FeedContext(), organicCount: 20)
-        #expect(decision.placements.count == 4)
+        #expect(decision.placements.count == 5)
         #expect(decision.placements.contains { $0.objective == .traffic })
+        #expect(decision.placements.contains { $0.objective == .awareness })
         for placement in decision.placements {
             #expect(abs(placement.prediction.conversion - 0.05) < 1e-9)
+            #expect(placement.prediction.click > 0, "\(placement.objective)")
         }
     }
 

@@ -85,8 +85,8 @@ public protocol Ranker: Sendable {
 
     /// Predictions good enough to rank `candidates` by: as `predict`, except that P(conversion |
     /// click) may be left at 0 where the objective does not price conversions (awareness and
-    /// traffic), so a ranker skips its conversion model there. The ranking then asks `predict`
-    /// for the few ads it places.
+    /// traffic), and P(click) where it prices neither (awareness: a bid per impression), so a
+    /// ranker skips those models there. The ranking then asks `predict` for the few ads it keeps.
     func predictForRanking(_ candidates: [Candidate], user: UserProfile?, context: FeedContext) -> [Prediction]
 
     /// True when predictions depend only on the ad, never on the user or context: the decision

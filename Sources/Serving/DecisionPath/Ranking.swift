@@ -8,9 +8,10 @@ import Domain
 /// - `random`: uniformly at random among eligible ads, with exact propensities.
 enum Ranking {
     /// The `count` best candidates by expected value, from distinct advertisers, best first.
-    /// Ranked by `predictForRanking`; a placed ad whose objective does not price conversions
-    /// then gets its P(conversion) from `predict` (what the page shows and logs), which does not
-    /// change its value. Its P(click) stays the one it was ranked by.
+    /// Ranked by `predictForRanking`; a kept ad whose objective does not price conversions then
+    /// gets its P(conversion) from `predict` (what the page shows and logs, and the trace), which
+    /// does not change its value, and an awareness ad, which prices neither, its P(click) too.
+    /// Any other ad's P(click) stays the one it was ranked by.
     static func best(
         _ candidates: [Candidate], count: Int, ranker: some Ranker, request: DecisionRequest, relevance: Relevance, engagement: EngagementCost = EngagementCost()
     ) -> [Pick] {
@@ -32,7 +33,10 @@ enum Ranking {
         let unpriced = best.indices.filter { best[$0].candidate.objective != .conversions }
         if !unpriced.isEmpty {
             let full = ranker.predict(unpriced.map { best[$0].candidate }, user: request.profile, context: request.context)
-            for (i, prediction) in zip(unpriced, full) { best[i].prediction.conversion = prediction.conversion }
+            for (i, prediction) in zip(unpriced, full) {
+                best[i].prediction.conversion = prediction.conversion
+                if best[i].candidate.objective == .awareness { best[i].prediction.click = prediction.click }
+            }
         }
         return best
     }
