@@ -61,7 +61,9 @@ final class RecentTopics {
         self.topics = topics
         self.top = top
         decay = ActivityVector.topicDecay(from: user.activityVectorAt, to: now)
-        total = topics.values.reduce(0) { $0 + max(0, $1) }
+        // Summed smallest first, not in the dictionary's order, which changes from run to run
+        // (its hash seed) and would change the share's last bits in the logs.
+        total = topics.values.filter { $0 > 0 }.sorted().reduce(0, +)
     }
 
     /// `StableHash.fnv1a` of an ASCII name; nil for a name with any other byte.

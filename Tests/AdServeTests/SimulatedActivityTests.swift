@@ -214,6 +214,31 @@ import Training
         #expect(greekAd.recentTopicWeight == 2)
         #expect(input(product: "Boots", topics: ["sneakers": 4]).recentTopicWeight == nil)
     }
+
+    /// The share of the user's activity an ad's topic holds does not depend on the order a
+    /// dictionary happens to keep the topics in (which changes with its capacity, its history
+    /// and the process's hash seed): the same profile gives the same bytes in every run's log.
+    @Test func recentTopicShareIsTheSameWhateverTheTopicsOrder() {
+        let at = Timestamp(milliseconds: 1_000_000_000)
+        let ad = Ad(id: AdID(1), campaignID: CampaignID(1), format: .image, mediaURLs: ["https://x.example/a.jpg"], caption: "Run", company: "Acme",
+            product: "shoe", description: "", createdAt: Timestamp(milliseconds: 0))
+        let candidate = Candidate(adID: ad.id, campaignID: ad.campaignID, advertiserID: AdvertiserID(1), objective: .traffic, bidMicros: 1_000_000,
+            ad: ad, adAgeHours: 1, impressions: 0, clicks: 0, conversions: 0)
+        // Summed with 1 first, each tiny weight rounds away; summed before it, they add up.
+        let entries = [("acme", 1.0)] + (0..<40).map { ("topic\($0)", 1.1e-16) }
+        var rng = SplitMix64(seed: 0x70_91C5)
+        var shares: Set<Double> = []
+        for capacity in [0, 64, 1024, 4096] {
+            for _ in 0..<8 {
+                var topics: [String: Double] = [:]
+                topics.reserveCapacity(capacity)
+                for (name, weight) in entries.shuffled(using: &rng) { topics[name] = weight }
+                let user = UserProfile(id: UserID(trusted: "u"), activityVectorAt: at, recentTopics: topics)
+                shares.insert(ClickFeatureInput(candidate: candidate, user: user, context: FeedContext(at: at)).recentTopicShare ?? -1)
+            }
+        }
+        #expect(shares.count == 1, "\(shares.sorted())")
+    }
 }
 
 /// Remote media: https only, and a failure names the field.
