@@ -306,6 +306,8 @@ struct DecisionBody: Decodable {
     var organicCount: Int
 }
 
+/// `POST /v1/decisions`'s answer. The route writes it by hand (`DecisionResponse.swift`); this
+/// `Encodable` conformance is what the hand-written bytes are checked against.
 struct DecisionPayload: Encodable {
     struct AdSlot: Encodable {
         var afterPost: Int

@@ -8,7 +8,7 @@ import Testing
 @Suite struct DecisionResponseTests {
     static func slot(_ text: String, id: Int64, explored: Bool, format: AdFormat, urls: [String]) -> DecisionPayload.AdSlot {
         DecisionPayload.AdSlot(
-            afterPost: Int(id & 0xFFFF), adId: id, campaignId: -id, advertiserId: id / 3, format: format, caption: text, mediaUrls: urls,
+            afterPost: Int(id & 0xFFFF), adId: id, campaignId: 0 &- id, advertiserId: id / 3, format: format, caption: text, mediaUrls: urls,
             company: String(text.reversed()), product: text + "/p", impressionToken: "MXx\(id).sig-_", explored: explored)
     }
 
