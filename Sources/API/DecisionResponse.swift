@@ -65,12 +65,13 @@ extension ByteBuffer {
     mutating func writeJSONString(_ text: String) {
         writeInteger(UInt8(ascii: "\""))
         var text = text
-        text.withUTF8 { bytes in
+        text.withUTF8 { utf8 in
+            let bytes = UnsafeRawBufferPointer(utf8)
             var start = 0
             for i in 0..<bytes.count {
                 let byte = bytes[i]
                 guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                if start < i { writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[start..<i])) }
+                if start < i { writeBytes(UnsafeRawBufferPointer(rebasing: bytes[start..<i])) }
                 switch byte {
                 case UInt8(ascii: "\""): writeStaticString("\\\"")
                 case UInt8(ascii: "\\"): writeStaticString("\\\\")
@@ -87,7 +88,7 @@ extension ByteBuffer {
                 }
                 start = i + 1
             }
-            if start < bytes.count { writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[start...])) }
+            if start < bytes.count { writeBytes(UnsafeRawBufferPointer(rebasing: bytes[start...])) }
         }
         writeInteger(UInt8(ascii: "\""))
     }

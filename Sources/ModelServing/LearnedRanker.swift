@@ -55,15 +55,17 @@ final class RecentTopics {
     init?(_ user: UserProfile?, at now: Timestamp?) {
         guard let user, !user.recentTopics.isEmpty else { return nil }
         let topics = user.recentTopics
-        let top = topics.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(3).map(\.key)
+        // The positive topics, heaviest first: the top three, and (summed lightest first, not in
+        // the dictionary's order, which follows the process's hash seed and would change the
+        // share's last bits in the logs) their total.
+        let ranked = topics.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }
+        let top = ranked.prefix(3).map(\.key)
         let hashed = topics.compactMap { name, weight in Self.asciiHash(name).map { (hash: $0, name: name, weight: weight, rank: Self.rank(name, top)) } }
         self.hashed = hashed.count == topics.count ? hashed : []
         self.topics = topics
         self.top = top
         decay = ActivityVector.topicDecay(from: user.activityVectorAt, to: now)
-        // Summed smallest first, not in the dictionary's order, which changes from run to run
-        // (its hash seed) and would change the share's last bits in the logs.
-        total = topics.values.filter { $0 > 0 }.sorted().reduce(0, +)
+        total = ranked.reversed().reduce(0) { $0 + $1.value }
     }
 
     /// `StableHash.fnv1a` of an ASCII name; nil for a name with any other byte.
@@ -159,10 +161,8 @@ public struct LearnedRanker: Ranker {
         // ad, so a missing one is made without the user's work (similarity, recent topics,
         // activity code).
         let make = { (candidate: Candidate) in ClickFeatureInput(candidate: candidate, user: nil, context: FeedContext()) }
-        // What ranking a candidate needs: P(click) unless it is an awareness ad, P(conversion)
-        // for a conversion ad; everything for a full prediction.
-        let clickNeeded = { (candidate: Candidate) in !conversionsOnly || candidate.objective != .awareness }
-        let conversionNeeded = { (candidate: Candidate) in !conversionsOnly || candidate.objective == .conversions }
+        let clickNeeded = { (candidate: Candidate) in Self.needs(candidate.objective, conversionsOnly: conversionsOnly).click }
+        let conversionNeeded = { (candidate: Candidate) in Self.needs(candidate.objective, conversionsOnly: conversionsOnly).conversion }
         // The click model's parts serve the other models when they hash alike: the hide model
         // scores every candidate.
         let clickParts = clickScorer.map {
@@ -187,12 +187,11 @@ public struct LearnedRanker: Ranker {
         predictions.reserveCapacity(candidates.count)
         // Candidates are read in place (`candidates[i]`), not copied: a copy retains the ad.
         for i in candidates.indices {
-            let needsClick = !conversionsOnly || candidates[i].objective != .awareness
+            let (needsClick, needsConversion) = Self.needs(candidates[i].objective, conversionsOnly: conversionsOnly)
             guard needsClick || hideScorer != nil else {
                 predictions.append(Prediction(click: 0, conversion: 0))
                 continue
             }
-            let needsConversion = !conversionsOnly || candidates[i].objective == .conversions
             let rule = ((clickScorer == nil && needsClick) || (conversionScorer == nil && needsConversion))
                 ? fallback.predict(candidates[i], user: user, context: context) : nil
             // What this user has to do with this ad: computed once, read by both models.
@@ -208,6 +207,14 @@ public struct LearnedRanker: Ranker {
             predictions.append(Prediction(click: pClick, conversion: pConversion, hide: pHide))
         }
         return predictions
+    }
+
+    /// Which rates an ad of this objective needs: all for a full prediction; for ranking
+    /// (`conversionsOnly`) only those its value uses — P(click) unless it is an awareness ad,
+    /// P(conversion) for a conversion ad.
+    @inline(__always)
+    private static func needs(_ objective: Objective, conversionsOnly: Bool) -> (click: Bool, conversion: Bool) {
+        (!conversionsOnly || objective != .awareness, !conversionsOnly || objective == .conversions)
     }
 
     /// One model's view of one request: the request's part of the features computed once, and
