@@ -35,6 +35,10 @@ public final class DecisionTraces: Sendable {
 /// Why each campaign lost, aggregated over the sampled decisions (`DecisionEngine.lossSampleRate`):
 /// counts per reason, and the least bids that would have won when it was outbid among the
 /// traced candidates (the latest `bidSamples`).
+///
+/// A sampled decision records every active campaign (100,000 at the design's scale), on the
+/// request's path: each campaign's tally is found once and updated in place — a count per
+/// reason in a fixed array, not a dictionary copied out, changed and written back.
 public final class LossTally: Sendable {
     public struct Counts: Sendable, Equatable {
         public var reasons: [LossReason: Int] = [:]
@@ -42,25 +46,56 @@ public final class LossTally: Sendable {
         public var sampledDecisions: Int { reasons.values.reduce(0, +) }
     }
 
+    /// One campaign's tally as kept: `counts[reason.tallyIndex]`.
+    private struct Tally {
+        var counts = [Int](repeating: 0, count: LossReason.tallied.count)
+        var minimumBidsToWin: [Micros] = []
+
+        mutating func add(_ loss: CampaignLoss) {
+            counts[loss.reason.tallyIndex] += 1
+            if let bid = loss.minimumBidToWinMicros {
+                if minimumBidsToWin.count >= LossTally.bidSamples { minimumBidsToWin.removeFirst() }
+                minimumBidsToWin.append(bid)
+            }
+        }
+    }
+
     public static let bidSamples = 101
-    private let counts = Mutex<[CampaignID: Counts]>([:])
+    private let tallies = Mutex<[CampaignID: Tally]>([:])
 
     public init() {}
 
     func record(_ losses: [CampaignLoss]) {
         guard !losses.isEmpty else { return }
-        counts.withLock { all in
-            for loss in losses {
-                var c = all[loss.campaignID, default: Counts()]
-                c.reasons[loss.reason, default: 0] += 1
-                if let bid = loss.minimumBidToWinMicros {
-                    if c.minimumBidsToWin.count >= Self.bidSamples { c.minimumBidsToWin.removeFirst() }
-                    c.minimumBidsToWin.append(bid)
-                }
-                all[loss.campaignID] = c
-            }
+        tallies.withLock { all in
+            for loss in losses { all[loss.campaignID, default: Tally()].add(loss) }
         }
     }
 
-    public func counts(of campaign: CampaignID) -> Counts { counts.withLock { $0[campaign] ?? Counts() } }
+    public func counts(of campaign: CampaignID) -> Counts {
+        guard let tally = tallies.withLock({ $0[campaign] }) else { return Counts() }
+        var counts = Counts(minimumBidsToWin: tally.minimumBidsToWin)
+        for (reason, count) in zip(LossReason.tallied, tally.counts) where count > 0 { counts.reasons[reason] = count }
+        return counts
+    }
+}
+
+extension LossReason {
+    /// Every reason, in the order of `tallyIndex`.
+    static let tallied: [LossReason] = [.won, .schedule, .targeting, .belowReserve, .hiddenByUser, .frequencyCap, .budget, .pacing, .outbid]
+
+    /// Where a tally counts this reason (`tallied[tallyIndex] == self`).
+    var tallyIndex: Int {
+        switch self {
+        case .won: 0
+        case .schedule: 1
+        case .targeting: 2
+        case .belowReserve: 3
+        case .hiddenByUser: 4
+        case .frequencyCap: 5
+        case .budget: 6
+        case .pacing: 7
+        case .outbid: 8
+        }
+    }
 }

@@ -2,17 +2,21 @@ import Crypto
 
 /// HMAC-SHA-256 (RFC 2104) through swift-crypto, for signing impression tokens.
 public enum HMAC {
-    /// A signing key, made once and reused for every token. `SymmetricKey` does not declare
-    /// `Sendable` in this swift-crypto version, but it is immutable after `init`, so sharing
-    /// it between tasks is safe.
+    /// A signing key, made once and reused for every token: the HMAC already keyed (its inner
+    /// and outer hashes past the padded key's block), copied for each message. Keying took
+    /// half of a token's signing, and a decision signs one token per placed ad. The copies
+    /// share the keyed hash states copy-on-write, so the kept one is never changed;
+    /// swift-crypto does not declare it `Sendable`, but nothing mutates it after `init`.
     public struct Key: @unchecked Sendable {
-        private let key: SymmetricKey
+        private let keyed: Crypto.HMAC<Crypto.SHA256>
 
-        public init<Bytes: Collection<UInt8>>(_ key: Bytes) { self.key = SymmetricKey(data: Array(key)) }
+        public init<Bytes: Collection<UInt8>>(_ key: Bytes) { keyed = Crypto.HMAC(key: SymmetricKey(data: Array(key))) }
 
         public func authenticationCode<Message: Sequence<UInt8>>(for message: Message) -> [UInt8] {
             let bytes = message as? [UInt8] ?? Array(message)
-            return Array(Crypto.HMAC<Crypto.SHA256>.authenticationCode(for: bytes, using: key))
+            var mac = keyed
+            mac.update(data: bytes)
+            return Array(mac.finalize())
         }
     }
 

@@ -54,6 +54,8 @@ public struct DecisionBenchmark: Sendable {
     public var searchEffort = TwoTowerRetriever.Settings().ef
     /// Share of slots that explore young ads (`ExplorationPolicy`); 0: off, the library default.
     public var exploreShare = 0.0
+    /// Share of decisions that tally every campaign's loss reason (`ServingConfiguration.lossSampleRate`).
+    public var lossSampleRate = ServingConfiguration().lossSampleRate
     /// Times the same `requests` are timed, one round after another in this process; the
     /// headline figures are the median round's (by decisions/s; of an even number of rounds, the
     /// slower middle one), and every round is reported. Round 1 also loads the users into the
@@ -151,6 +153,7 @@ public struct DecisionBenchmark: Sendable {
         case nil:
             var configuration = ServingConfiguration()
             configuration.exploration.share = exploreShare
+            configuration.lossSampleRate = lossSampleRate
             serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: seed))
         case let (models, seconds)?:
             training = (seconds, models.clicks)
@@ -161,6 +164,7 @@ public struct DecisionBenchmark: Sendable {
             configuration.objectivePool = objectivePool
             configuration.interestPool = interestPool
             configuration.exploration.share = exploreShare
+            configuration.lossSampleRate = lossSampleRate
             serving = try await DecisionService.open(
                 store: store, clock: clock, configuration: configuration, ranker: LearnedRanker(click: models.click, conversion: models.conversion),
                 decisionIDs: DecisionIDGenerator(prefix: seed), retriever: retriever)

@@ -42,12 +42,15 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Organic posts per page (the default 20 opens 5 ad slots).") var organicCount = 20
     @Option(help: "Seed of the world and the request stream.") var seed: UInt64 = 1
     @Option(help: "Share of slots that explore young ads (0: off; serve explores 0.05 by default).") var exploreShare = 0.0
+    @Option(help: "Share of decisions on which every campaign's loss reason is tallied (as serve's option; 1 times the tally itself).")
+    var lossSampleRate = ServingConfiguration().lossSampleRate
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func validate() throws {
         guard ads > 0, users > 0, requests > 0, rounds > 0 else { throw ValidationError("--ads, --users, --requests and --rounds must be positive") }
         guard DecisionBenchmark.RankerChoice(rawValue: ranker) != nil else { throw ValidationError("--ranker must be rule or ml, not '\(ranker)'") }
         guard (0...0.5).contains(exploreShare) else { throw ValidationError("--explore-share must be between 0 and 0.5") }
+        guard (0...1).contains(lossSampleRate) else { throw ValidationError("--loss-sample-rate must be between 0 and 1") }
         guard valuePool >= 0, objectivePool >= 0, interestPool >= 0 else {
             throw ValidationError("--value-pool, --objective-pool and --interest-pool must not be negative")
         }
@@ -67,6 +70,7 @@ struct BenchCommand: AsyncParsableCommand {
             ranker: DecisionBenchmark.RankerChoice(rawValue: ranker) ?? .rule, candidates: candidates, trainingDecisions: trainingDecisions,
             buildThreads: buildThreads, auditDecisions: auditDecisions, valuePool: valuePool)
         benchmark.exploreShare = exploreShare
+        benchmark.lossSampleRate = lossSampleRate
         benchmark.objectivePool = objectivePool
         benchmark.interestPool = interestPool
         benchmark.searchEffort = searchEffort

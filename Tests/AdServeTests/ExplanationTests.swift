@@ -1,6 +1,6 @@
 import Domain
 import Events
-import Serving
+@testable import Serving
 import TestSupport
 import Testing
 
@@ -114,5 +114,27 @@ import Testing
         // outbid campaign ranks when it is the runner-up (the winner's pages), and then beating
         // the placed ad takes a bid one micro above the winner's (same predicted P(click)).
         #expect(lost.minimumBidsToWin == Array(repeating: 1_000_001, count: 5))
+    }
+
+    /// The tally keeps a count per reason in a fixed array: each reason counts in its own
+    /// place, another campaign's tally is its own, and the least bids to win keep the latest
+    /// `bidSamples`.
+    @Test func lossTallyCountsEachReasonInItsPlace() {
+        #expect(LossReason.tallied == LossReason.allCases)
+        let tally = LossTally()
+        let campaign = CampaignID(7), other = CampaignID(8)
+        for (i, reason) in LossReason.allCases.enumerated() {
+            tally.record(Array(repeating: CampaignLoss(campaignID: campaign, reason: reason, minimumBidToWinMicros: nil), count: i + 1))
+        }
+        tally.record([CampaignLoss(campaignID: other, reason: .budget, minimumBidToWinMicros: nil)])
+        let bids = LossTally.bidSamples + 5
+        for bid in 0..<bids { tally.record([CampaignLoss(campaignID: campaign, reason: .outbid, minimumBidToWinMicros: Micros(bid))]) }
+        let counts = tally.counts(of: campaign)
+        var expected = Dictionary(uniqueKeysWithValues: LossReason.allCases.enumerated().map { ($0.element, $0.offset + 1) })
+        expected[.outbid]! += bids
+        #expect(counts.reasons == expected)
+        #expect(counts.minimumBidsToWin == (5..<Int64(bids)).map { $0 })
+        #expect(tally.counts(of: other) == LossTally.Counts(reasons: [.budget: 1]))
+        #expect(tally.counts(of: CampaignID(9)) == LossTally.Counts())
     }
 }

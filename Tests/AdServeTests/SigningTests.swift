@@ -40,6 +40,32 @@ import Testing
             == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
     }
 
+    /// One key signs many messages, from many tasks at once (a server's signer does): each MAC
+    /// is that message's alone, so a keyed state reused for every message is never changed by
+    /// one (RFC 4231 test cases 6 and 7 share their key).
+    @Test func oneKeySignsEveryMessageAsIfNew() async {
+        let key = HMAC.Key([UInt8](repeating: 0xaa, count: 131))
+        let cases = [
+            ("Test Using Larger Than Block-Size Key - Hash Key First", "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+            ("This is a test using a larger than block-size key and a larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm.",
+             "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"),
+        ]
+        let wrong = await withTaskGroup(of: Int.self) { group in
+            for task in 0..<8 {
+                group.addTask {
+                    var wrong = 0
+                    for i in 0..<200 {
+                        let (message, mac) = cases[(task + i) % 2]
+                        if Hex.encode(key.authenticationCode(for: Array(message.utf8))) != mac { wrong += 1 }
+                    }
+                    return wrong
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(wrong == 0)
+    }
+
     @Test func hexRoundTripsAndRejectsGarbage() {
         let bytes: [UInt8] = [0, 1, 0x7f, 0x80, 0xff]
         #expect(Hex.decode(Hex.encode(bytes)) == bytes)

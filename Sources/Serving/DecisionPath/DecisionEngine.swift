@@ -164,7 +164,9 @@ public struct DecisionEngine: Sendable {
     /// that would have beaten the last placed ad's value (values are proportional to bids).
     func losses(_ decision: Decision, eligibility: Eligibility, delivery: DeliveryState, considered: [Pick], slots: Int) -> [CampaignLoss] {
         let snapshot = eligibility.snapshot
-        let placed = Set(decision.placements.map(\.campaignID))
+        // Every active campaign passes through the loop below: no hashing or allocation per
+        // campaign (a page places at most a few ads, so `placed` is scanned).
+        let placed = decision.placements.map(\.campaignID)
         // The auction's last winner (before exploration); with a slot left empty any eligible
         // campaign could have had it: no bid to beat.
         let lastValue = considered.count >= slots && decision.placements.count == slots ? considered[slots - 1].value : nil
@@ -190,7 +192,7 @@ public struct DecisionEngine: Sendable {
                     reason = .hiddenByUser
                 } else if eligibility.isCapped(i) {
                     reason = .frequencyCap
-                } else if eligibility.ads(of: i).isEmpty {
+                } else if !(entry.adStart..<entry.adEnd).contains(where: eligibility.admitsAd) {
                     reason = (entry.adStart..<entry.adEnd).contains { eligibility.cappedAds.contains(snapshot.adIDs[Int($0)].rawValue) } ? .frequencyCap : .hiddenByUser
                 } else if !eligibility.hasRoom(i, state) {
                     reason = .budget

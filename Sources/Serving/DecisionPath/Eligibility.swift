@@ -142,7 +142,9 @@ struct Eligibility {
             && (cappedAds.isEmpty || !cappedAds.contains(snapshot.adIDs[Int(adIndex)].rawValue))
     }
 
-    func seen(_ campaign: CampaignID) -> Int { seenByCampaign[campaign.rawValue] ?? 0 }
+    /// `seenByCampaign` for one campaign. Asked for every candidate: a user who has seen nothing
+    /// (most, on a first decision) costs no hash of the id.
+    func seen(_ campaign: CampaignID) -> Int { seenByCampaign.isEmpty ? 0 : seenByCampaign[campaign.rawValue] ?? 0 }
 
     /// Every campaign this user may see now, in index order (the user's country, then campaigns
     /// of no country): targeting and caps matched unlocked, then budgets under the lock.
