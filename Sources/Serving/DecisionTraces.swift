@@ -81,21 +81,11 @@ public final class LossTally: Sendable {
 }
 
 extension LossReason {
-    /// Every reason, in the order of `tallyIndex`.
-    static let tallied: [LossReason] = [.won, .schedule, .targeting, .belowReserve, .hiddenByUser, .frequencyCap, .budget, .pacing, .outbid]
+    /// Every reason, in the order a tally counts them (`allCases` made once: the synthesized
+    /// property builds a new array on every call).
+    static let tallied = allCases
 
-    /// Where a tally counts this reason (`tallied[tallyIndex] == self`).
-    var tallyIndex: Int {
-        switch self {
-        case .won: 0
-        case .schedule: 1
-        case .targeting: 2
-        case .belowReserve: 3
-        case .hiddenByUser: 4
-        case .frequencyCap: 5
-        case .budget: 6
-        case .pacing: 7
-        case .outbid: 8
-        }
-    }
+    /// Where a tally counts this reason (`tallied[tallyIndex] == self`): a scan of nine cases,
+    /// no hashing.
+    var tallyIndex: Int { Self.tallied.firstIndex(of: self)! }
 }
