@@ -130,6 +130,37 @@ import TestSupport
         #expect(afterSwap == LearnedRanker(click: ModelSlot(rehashed), conversion: ModelSlot()).predict([after], user: Self.user, context: context)[0])
     }
 
+    /// The ads' cached margins (each linear model's sum of the ad's own weights) belong to the
+    /// model that made them: a model with the same hash but other weights swapped in, as a
+    /// retrain or the online learner swaps them, is ranked as a fresh ranker ranks it; a second
+    /// request, read from the cache, gives what the first computed.
+    @Test func cachedAdMarginsFollowANewModelOfTheSameHash() throws {
+        let click = ModelSlot(try Self.trainedModel(.click, clicked: "alpha"))
+        let conversion = ModelSlot(try Self.trainedModel(.conversion, clicked: "beta"))
+        let hide = ModelSlot(try Self.trainedModel(.hide, clicked: "gamma"))
+        let ranker = LearnedRanker(click: click, conversion: conversion, hide: hide)
+        let context = FeedContext(device: "ios", hour: 12, at: Self.t0)
+        let objectives: [Objective] = [.traffic, .awareness, .conversions]
+        let candidates = (0..<6).map { i in Self.candidate(slot: Int32(i), objective: objectives[i % 3], caption: ["alpha", "beta", "gamma"][i % 3] + " offer") }
+        func fresh() -> [Prediction] {
+            LearnedRanker(click: ModelSlot(click.predictor), conversion: ModelSlot(conversion.predictor), hide: ModelSlot(hide.predictor))
+                .predict(candidates, user: Self.user, context: context)
+        }
+        let first = ranker.predict(candidates, user: Self.user, context: context)
+        #expect(ranker.predict(candidates, user: Self.user, context: context) == first)
+        #expect(first == fresh())
+        // Each model in turn replaced by one of the same hash that likes another word: the
+        // cached margins of the one it replaced must not be read for it.
+        for (slot, target, word) in [(click, PredictionTarget.click, "gamma"), (conversion, .conversion, "alpha"), (hide, .hide, "beta")] {
+            let before = ranker.predict(candidates, user: Self.user, context: context)
+            slot.replace(with: try Self.trainedModel(target, clicked: word))
+            let after = ranker.predict(candidates, user: Self.user, context: context)
+            #expect(after == fresh(), "after replacing the \(target) model")
+            #expect(after != before, "the \(target) model swapped in must predict otherwise for this test to mean anything")
+            #expect(ranker.predict(candidates, user: Self.user, context: context) == after)
+        }
+    }
+
     /// The names recent topics are matched by are made once per ad version: lowercased product
     /// and company, the empty ones left out, and they follow an edit.
     @Test func anAdsTopicNamesFollowItsEdits() {
