@@ -37,8 +37,10 @@ public final class DecisionTraces: Sendable {
 /// traced candidates (the latest `bidSamples`).
 ///
 /// A sampled decision records every active campaign (100,000 at the design's scale), on the
-/// request's path: each campaign's tally is found once and updated in place — a count per
-/// reason in a fixed array, not a dictionary copied out, changed and written back.
+/// request's path: each campaign's tally sits at its state slot (`CampaignLoss.slot`), so a
+/// record is an array read, not a hash of the campaign's id; a count per reason sits in a fixed
+/// array. A slot another campaign held before starts over; a loss without a slot (made outside
+/// a catalog) is kept by id.
 public final class LossTally: Sendable {
     public struct Counts: Sendable, Equatable {
         public var reasons: [LossReason: Int] = [:]
@@ -48,8 +50,11 @@ public final class LossTally: Sendable {
 
     /// One campaign's tally as kept: `counts[reason.tallyIndex]`.
     private struct Tally {
+        var campaign: CampaignID
         var counts = [Int](repeating: 0, count: LossReason.tallied.count)
         var minimumBidsToWin: [Micros] = []
+
+        init(_ campaign: CampaignID) { self.campaign = campaign }
 
         mutating func add(_ loss: CampaignLoss) {
             counts[loss.reason.tallyIndex] += 1
@@ -60,20 +65,43 @@ public final class LossTally: Sendable {
         }
     }
 
+    private struct Tallies {
+        /// By campaign state slot; nil where no campaign has been tallied.
+        var bySlot: [Tally?] = []
+        /// Where each campaign's tally is: changed only when a slot gets a campaign.
+        var slots: [CampaignID: Int] = [:]
+        /// Losses without a slot.
+        var loose: [CampaignID: Tally] = [:]
+    }
+
     public static let bidSamples = 101
-    private let tallies = Mutex<[CampaignID: Tally]>([:])
+    private let tallies = Mutex(Tallies())
 
     public init() {}
 
     func record(_ losses: [CampaignLoss]) {
         guard !losses.isEmpty else { return }
         tallies.withLock { all in
-            for loss in losses { all[loss.campaignID, default: Tally()].add(loss) }
+            for loss in losses {
+                let slot = Int(loss.slot)
+                guard slot >= 0 else {
+                    all.loose[loss.campaignID, default: Tally(loss.campaignID)].add(loss)
+                    continue
+                }
+                if slot >= all.bySlot.count { all.bySlot += repeatElement(nil, count: slot + 1 - all.bySlot.count) }
+                if all.bySlot[slot]?.campaign != loss.campaignID {
+                    if let previous = all.bySlot[slot]?.campaign { all.slots[previous] = nil }
+                    all.bySlot[slot] = Tally(loss.campaignID)
+                    all.slots[loss.campaignID] = slot
+                }
+                all.bySlot[slot]!.add(loss)
+            }
         }
     }
 
     public func counts(of campaign: CampaignID) -> Counts {
-        guard let tally = tallies.withLock({ $0[campaign] }) else { return Counts() }
+        let found = tallies.withLock { all in all.slots[campaign].flatMap { all.bySlot[$0] } ?? all.loose[campaign] }
+        guard let tally = found else { return Counts() }
         var counts = Counts(minimumBidsToWin: tally.minimumBidsToWin)
         for (reason, count) in zip(LossReason.tallied, tally.counts) where count > 0 { counts.reasons[reason] = count }
         return counts

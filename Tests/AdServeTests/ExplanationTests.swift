@@ -137,4 +137,22 @@ import Testing
         #expect(tally.counts(of: other) == LossTally.Counts(reasons: [.budget: 1]))
         #expect(tally.counts(of: CampaignID(9)) == LossTally.Counts())
     }
+
+    /// A catalog's losses are kept by the campaign's state slot: each campaign counts at its
+    /// own, and a campaign that takes over a slot (the one before it gone) starts from nothing.
+    @Test func lossTallyKeepsEachCampaignAtItsSlot() {
+        let tally = LossTally()
+        let first = CampaignID(1), second = CampaignID(2), successor = CampaignID(3)
+        tally.record([
+            CampaignLoss(campaignID: first, reason: .budget, minimumBidToWinMicros: nil, slot: 0),
+            CampaignLoss(campaignID: second, reason: .outbid, minimumBidToWinMicros: 5, slot: 4),
+        ])
+        tally.record([CampaignLoss(campaignID: first, reason: .budget, minimumBidToWinMicros: nil, slot: 0)])
+        #expect(tally.counts(of: first) == LossTally.Counts(reasons: [.budget: 2]))
+        #expect(tally.counts(of: second) == LossTally.Counts(reasons: [.outbid: 1], minimumBidsToWin: [5]))
+        tally.record([CampaignLoss(campaignID: successor, reason: .won, minimumBidToWinMicros: nil, slot: 0)])
+        #expect(tally.counts(of: successor) == LossTally.Counts(reasons: [.won: 1]))
+        #expect(tally.counts(of: first) == LossTally.Counts())
+        #expect(tally.counts(of: second) == LossTally.Counts(reasons: [.outbid: 1], minimumBidsToWin: [5]))
+    }
 }

@@ -205,7 +205,7 @@ public struct DecisionEngine: Sendable {
                         minimumBid = Micros((Double(entry.bidMicros) * lastValue / value * (1 - 1e-12)).rounded(.up)) + 1
                     }
                 }
-                out.append(CampaignLoss(campaignID: entry.id, reason: reason, minimumBidToWinMicros: minimumBid))
+                out.append(CampaignLoss(campaignID: entry.id, reason: reason, minimumBidToWinMicros: minimumBid, slot: entry.stateSlot))
             }
         }
         return out
