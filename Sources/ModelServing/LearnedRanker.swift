@@ -164,22 +164,18 @@ public struct LearnedRanker: Ranker {
         let clickNeeded = { (candidate: Candidate) in Self.needs(candidate.objective, conversionsOnly: conversionsOnly).click }
         let conversionNeeded = { (candidate: Candidate) in Self.needs(candidate.objective, conversionsOnly: conversionsOnly).conversion }
         // The click model's parts serve the other models when they hash alike: the hide model
-        // scores every candidate. Each cache also keeps, per ad, the margin of the ad's own
-        // features for each linear model that reads its parts (`Scorer.cachesAdMargin`).
-        let clickShared = { (scorer: Scorer?) in scorer.flatMap { clickScorer?.predictor.features.hasher == $0.predictor.features.hasher ? $0 : nil } }
-        let clickParts = clickScorer.map { scorer in
-            clickAdParts.parts(
-                for: candidates, features: scorer.predictor.features, margins: [scorer, clickShared(conversionScorer), clickShared(hideScorer)],
-                needed: hideScorer == nil ? clickNeeded : nil, make: make)
+        // scores every candidate.
+        let clickParts = clickScorer.map {
+            clickAdParts.parts(for: candidates, features: $0.predictor.features, needed: hideScorer == nil ? clickNeeded : nil, make: make)
         }
         let conversionParts = conversionScorer.map { scorer in
-            clickShared(scorer) != nil
-                ? clickParts!.reading(model: 1)
-                : conversionAdParts.parts(for: candidates, features: scorer.predictor.features, margins: [scorer], needed: conversionNeeded, make: make)
+            clickScorer?.predictor.features.hasher == scorer.predictor.features.hasher
+                ? clickParts!
+                : conversionAdParts.parts(for: candidates, features: scorer.predictor.features, needed: conversionNeeded, make: make)
         }
         let hideParts = hideScorer.map { scorer in
-            clickShared(scorer) != nil
-                ? clickParts!.reading(model: 2) : hideAdParts.parts(for: candidates, features: scorer.predictor.features, margins: [scorer], make: make)
+            clickScorer?.predictor.features.hasher == scorer.predictor.features.hasher
+                ? clickParts! : hideAdParts.parts(for: candidates, features: scorer.predictor.features, make: make)
         }
         var x = SparseFeatures()
         x.indices.reserveCapacity(128)
@@ -205,9 +201,9 @@ public struct LearnedRanker: Ranker {
                 seen: candidates[i].userCampaignImpressions,
                 similarity: ClickFeatureInput.similarity(activity, squaredNorm: activityNorm, candidates[i].ad), recentTopicWeight: about?.weight,
                 recentTopicShare: about?.share, recentTopicRank: about?.rank)
-            let pClick = needsClick ? (clickScorer?.score(clickParts!, i, signals, &x) ?? rule!.click) : 0
-            let pConversion = needsConversion ? (conversionScorer?.score(conversionParts!, i, signals, &x) ?? rule!.conversion) : 0
-            let pHide = hideScorer?.score(hideParts!, i, signals, &x)
+            let pClick = needsClick ? (clickScorer?.score(clickParts![i], signals, &x) ?? rule!.click) : 0
+            let pConversion = needsConversion ? (conversionScorer?.score(conversionParts![i], signals, &x) ?? rule!.conversion) : 0
+            let pHide = hideScorer?.score(hideParts![i], signals, &x)
             predictions.append(Prediction(click: pClick, conversion: pConversion, hide: pHide))
         }
         return predictions
@@ -224,7 +220,7 @@ public struct LearnedRanker: Ranker {
     /// One model's view of one request: the request's part of the features computed once, and
     /// for a linear model the sum of its weights. A class: scoring a candidate through an
     /// optional would otherwise copy it, retaining its arrays, once per candidate.
-    final class Scorer {
+    private final class Scorer {
         let predictor: ClickPredictor
         let request: ClickFeatures.RequestPart
         /// The linear model's weights (empty for another kind) and the request's share of the margin.
@@ -238,19 +234,13 @@ public struct LearnedRanker: Ranker {
             requestMargin = weights.isEmpty ? 0 : predictor.features.requestMargin(request, weights: weights)
         }
 
-        /// Whether an ad's cache keeps this model's margin of the ad's own features: a linear
-        /// model that reads them (the compact set reads none).
-        var cachesAdMargin: Bool { !weights.isEmpty && predictor.features.set == .full }
-
         /// A linear model sums the ad's and the candidate's weights onto the request's (no
-        /// example is built), the ad's from the cache when it keeps them; another model
-        /// predicts from the encoded example.
-        func score(_ parts: AdPartCache.Parts, _ i: Int, _ signals: ClickFeatures.CandidateSignals, _ x: inout SparseFeatures) -> Double {
+        /// example is built); another model predicts from the encoded example.
+        func score(_ ad: ClickFeatures.AdPart, _ signals: ClickFeatures.CandidateSignals, _ x: inout SparseFeatures) -> Double {
             let features = predictor.features
-            let ad = parts.parts[i]
             if !weights.isEmpty {
-                let adMargin = parts.margin(i) ?? features.adMargin(ad, weights: weights)
-                return predictor.predict(margin: requestMargin + adMargin + features.candidateMargin(request, ad, signals, weights: weights))
+                let margin = requestMargin + features.adMargin(ad, weights: weights) + features.candidateMargin(request, ad, signals, weights: weights)
+                return predictor.predict(margin: margin)
             }
             features.encode(request, ad, signals, into: &x)
             return predictor.predict(x)
@@ -259,139 +249,51 @@ public struct LearnedRanker: Ranker {
 }
 
 /// The ad's part of the features (ids, format, caption words) per ad version, for one feature
-/// hash, and the margin of those features for up to three linear models that read them (click,
-/// conversion, hide): computed once, not once per request. Kept by ad state slot
-/// (`Candidate.adSlot`), so a lookup is one array read (the entry's ad, revision, part and
-/// margins: 56 bytes together); an entry made for another ad or version is replaced, and a model
-/// with another hash starts the cache over. A model's margins sit in a lane that its weights
-/// hold (the array itself, so that its storage cannot be freed and reused by another model's
-/// while the lane is the first's); a new model takes the lane of one no longer asked for, whose
-/// margins are cleared. The value order scores every ad, so at a million ads the cache holds a
-/// million entries.
+/// hash: computed once, not once per request. Kept by ad state slot (`Candidate.adSlot`), so a
+/// lookup is one array read (the entry's ad, revision and part: 32 bytes together); an entry
+/// made for another ad or version is replaced, and a model with another hash starts the cache
+/// over. The value order scores every ad, so at a million ads the cache holds a million parts.
 final class AdPartCache: Sendable {
-    static let lanes = 3
-    private struct Margins {
-        var values: (Double, Double, Double) = (.nan, .nan, .nan)
-        subscript(lane: Int) -> Double {
-            get { lane == 0 ? values.0 : lane == 1 ? values.1 : values.2 }
-            set {
-                switch lane {
-                case 0: values.0 = newValue
-                case 1: values.1 = newValue
-                default: values.2 = newValue
-                }
-            }
-        }
-    }
     private struct Entry {
         var ad: Int64 = -1
         var revision: Int64 = -1
         var part = ClickFeatures.AdPart()
-        /// NaN: not computed for the lane's model yet.
-        var margins = Margins()
     }
     private struct Table {
         var hasher: FeatureHasher?
         var entries: [Entry] = []
-        /// The weights whose margins each lane holds.
-        var lanes: [[Double]?] = Array(repeating: nil, count: AdPartCache.lanes)
     }
     private let table = Mutex(Table())
 
-    /// The parts of a request's candidates, and each asked model's margins of them.
-    struct Parts {
-        let parts: [ClickFeatures.AdPart]
-        /// Per model asked for (in the order asked), a margin per candidate; empty for a model
-        /// whose margins are not kept (nil, or not `cachesAdMargin`).
-        let margins: [[Double]]
-        /// Which model's margins `margin(_:)` reads (its place among those asked for).
-        var model = 0
-
-        /// The same parts, read for the model asked for at `model`.
-        func reading(model: Int) -> Parts {
-            var parts = self
-            parts.model = model
-            return parts
-        }
-
-        /// The margin of candidate `i`'s ad's own features, when it is kept for this model.
-        @inline(__always)
-        func margin(_ i: Int) -> Double? { model < margins.count && !margins[model].isEmpty ? margins[model][i] : nil }
-    }
-
-    private static func same(_ a: [Double], _ b: [Double]) -> Bool {
-        a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress && a.count == b.count } }
-    }
-
-    /// The lane each of `weights` has (nil: none asked, or no lane to give), claiming and
-    /// clearing lanes no model asked for now holds.
-    private static func lanes(for weights: [[Double]?], in table: inout Table) -> [Int?] {
-        var assigned = weights.map { w in w.flatMap { w in table.lanes.firstIndex { $0.map { same($0, w) } ?? false } } }
-        for (k, w) in weights.enumerated() where assigned[k] == nil {
-            // An empty lane first, else one no model of this request holds.
-            let open = table.lanes.indices.filter { !assigned.contains($0) }
-            guard let w, let free = open.first(where: { table.lanes[$0] == nil }) ?? open.first else { continue }
-            table.lanes[free] = w
-            for e in table.entries.indices { table.entries[e].margins[free] = .nan }
-            assigned[k] = free
-        }
-        return assigned
-    }
-
     /// The part of every candidate's ad that is `needed` (an empty part for the others), looked
-    /// up under one lock, with each `margins` scorer's margin of it; the missing ones are made
-    /// from `make`'s input outside the lock and added.
+    /// up under one lock; the missing ones are made from `make`'s input outside it and added.
     func parts(
-        for candidates: [Candidate], features: ClickFeatures, margins scorers: [LearnedRanker.Scorer?], needed: ((Candidate) -> Bool)? = nil,
-        make: (Candidate) -> ClickFeatureInput
-    ) -> Parts {
-        let weights = scorers.map { $0.flatMap { $0.cachesAdMargin ? $0.weights : nil } }
+        for candidates: [Candidate], features: ClickFeatures, needed: ((Candidate) -> Bool)? = nil, make: (Candidate) -> ClickFeatureInput
+    ) -> [ClickFeatures.AdPart] {
         var parts = [ClickFeatures.AdPart](repeating: ClickFeatures.AdPart(), count: candidates.count)
-        var margins = weights.map { $0 == nil ? [] : [Double](repeating: .nan, count: candidates.count) }
         var missing: [Int] = []
-        var unscored: [Int] = []
-        var lanes: [Int?] = []
         table.withLock { table in
             let sameHash = table.hasher == features.hasher
-            guard sameHash else {
-                missing = candidates.indices.filter { needed?(candidates[$0]) ?? true }
-                return
-            }
-            lanes = Self.lanes(for: weights, in: &table)
-            Self.touch(candidates, table.entries)
+            if sameHash { Self.touch(candidates, table.entries) }
             // By index: `enumerated()` copied each candidate, retaining its ad.
             for i in candidates.indices {
                 if let needed, !needed(candidates[i]) { continue }
                 let slot = Int(candidates[i].adSlot)
-                if slot >= 0, slot < table.entries.count, table.entries[slot].ad == candidates[i].ad.id.rawValue,
+                if sameHash, slot >= 0, slot < table.entries.count, table.entries[slot].ad == candidates[i].ad.id.rawValue,
                    table.entries[slot].revision == candidates[i].ad.revision {
                     parts[i] = table.entries[slot].part
-                    var complete = true
-                    for k in lanes.indices {
-                        guard let lane = lanes[k] else { continue }
-                        margins[k][i] = table.entries[slot].margins[lane]
-                        complete = complete && !margins[k][i].isNaN
-                    }
-                    if !complete { unscored.append(i) }
                 } else {
                     missing.append(i)
                 }
             }
         }
-        guard !missing.isEmpty || !unscored.isEmpty else { return Parts(parts: parts, margins: margins) }
+        guard !missing.isEmpty else { return parts }
         for i in missing { parts[i] = features.adPart(make(candidates[i])) }
-        for k in weights.indices {
-            guard let w = weights[k] else { continue }
-            for i in missing + unscored where margins[k][i].isNaN { margins[k][i] = features.adMargin(parts[i], weights: w) }
-        }
         table.withLock { table in
             if table.hasher != features.hasher {
                 table.hasher = features.hasher
                 table.entries = []
-                table.lanes = Array(repeating: nil, count: Self.lanes)
             }
-            // The lanes as they are now: another request may have given one to another model.
-            lanes = weights.map { w in w.flatMap { w in table.lanes.firstIndex { $0.map { Self.same($0, w) } ?? false } } }
             for i in missing where candidates[i].adSlot >= 0 {
                 let slot = Int(candidates[i].adSlot)
                 if slot >= table.entries.count {
@@ -405,17 +307,8 @@ final class AdPartCache: Sendable {
                 }
                 table.entries[slot] = Entry(ad: candidates[i].ad.id.rawValue, revision: candidates[i].ad.revision, part: parts[i])
             }
-            for i in missing + unscored where candidates[i].adSlot >= 0 {
-                let slot = Int(candidates[i].adSlot)
-                guard slot < table.entries.count, table.entries[slot].ad == candidates[i].ad.id.rawValue,
-                      table.entries[slot].revision == candidates[i].ad.revision else { continue }
-                for k in lanes.indices {
-                    guard let lane = lanes[k] else { continue }
-                    table.entries[slot].margins[lane] = margins[k][i]
-                }
-            }
         }
-        return Parts(parts: parts, margins: margins)
+        return parts
     }
 
     /// Touches the candidates' entries, then their parts' keys (`CacheTouch`), before the

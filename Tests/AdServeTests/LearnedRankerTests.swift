@@ -130,10 +130,10 @@ import TestSupport
         #expect(afterSwap == LearnedRanker(click: ModelSlot(rehashed), conversion: ModelSlot()).predict([after], user: Self.user, context: context)[0])
     }
 
-    /// The ads' cached margins (each linear model's sum of the ad's own weights) belong to the
-    /// model that made them: a model with the same hash but other weights swapped in, as a
-    /// retrain or the online learner swaps them, is ranked as a fresh ranker ranks it; a second
-    /// request, read from the cache, gives what the first computed.
+    /// What the ranker keeps per ad belongs to the model that made it: a model with the same
+    /// hash but other weights swapped in, as a retrain or the online learner swaps them, is
+    /// ranked as a fresh ranker ranks it (the parts, shared by hash, are reused; nothing kept
+    /// per model may be); a second request, read from the cache, gives what the first computed.
     @Test func cachedAdMarginsFollowANewModelOfTheSameHash() throws {
         let click = ModelSlot(try Self.trainedModel(.click, clicked: "alpha"))
         let conversion = ModelSlot(try Self.trainedModel(.conversion, clicked: "beta"))
@@ -149,8 +149,8 @@ import TestSupport
         let first = ranker.predict(candidates, user: Self.user, context: context)
         #expect(ranker.predict(candidates, user: Self.user, context: context) == first)
         #expect(first == fresh())
-        // Each model in turn replaced by one of the same hash that likes another word: the
-        // cached margins of the one it replaced must not be read for it.
+        // Each model in turn replaced by one of the same hash that likes another word: nothing
+        // kept for the one it replaced may be read for it.
         for (slot, target, word) in [(click, PredictionTarget.click, "gamma"), (conversion, .conversion, "alpha"), (hide, .hide, "beta")] {
             let before = ranker.predict(candidates, user: Self.user, context: context)
             slot.replace(with: try Self.trainedModel(target, clicked: word))
