@@ -37,10 +37,10 @@ public final class DecisionTraces: Sendable {
 /// traced candidates (the latest `bidSamples`).
 ///
 /// A sampled decision records every active campaign (100,000 at the design's scale), on the
-/// request's path: each campaign's tally sits at its state slot (`CampaignLoss.slot`), so a
-/// record is an array read, not a hash of the campaign's id; a count per reason sits in a fixed
-/// array. A slot another campaign held before starts over; a loss without a slot (made outside
-/// a catalog) is kept by id.
+/// request's path: each campaign's counts sit at its state slot (`CampaignLoss.slot`) in flat
+/// arrays, so a record is an array write, with no hash of the campaign's id and no tally copied
+/// (retained) out of its slot and back. A slot another campaign held before starts over; a loss
+/// without a slot (made outside a catalog) is kept by id.
 public final class LossTally: Sendable {
     public struct Counts: Sendable, Equatable {
         public var reasons: [LossReason: Int] = [:]
@@ -48,30 +48,20 @@ public final class LossTally: Sendable {
         public var sampledDecisions: Int { reasons.values.reduce(0, +) }
     }
 
-    /// One campaign's tally as kept: `counts[reason.tallyIndex]`.
-    private struct Tally {
-        var campaign: CampaignID
-        var counts = [Int](repeating: 0, count: LossReason.tallied.count)
-        var minimumBidsToWin: [Micros] = []
-
-        init(_ campaign: CampaignID) { self.campaign = campaign }
-
-        mutating func add(_ loss: CampaignLoss) {
-            counts[loss.reason.tallyIndex] += 1
-            if let bid = loss.minimumBidToWinMicros {
-                if minimumBidsToWin.count >= LossTally.bidSamples { minimumBidsToWin.removeFirst() }
-                minimumBidsToWin.append(bid)
-            }
-        }
-    }
+    private static let reasons = LossReason.tallied.count
+    private static let none = Int64.min
 
     private struct Tallies {
-        /// By campaign state slot; nil where no campaign has been tallied.
-        var bySlot: [Tally?] = []
-        /// Where each campaign's tally is: changed only when a slot gets a campaign.
+        /// By campaign state slot: the campaign counted there (`none`: no campaign yet), its
+        /// count per reason at `counts[slot * reasons + reason.tallyIndex]`, and its latest least
+        /// bids to win (only campaigns outbid among the traced candidates have any).
+        var campaigns: [Int64] = []
+        var counts: [Int] = []
+        var bids: [Int: [Micros]] = [:]
+        /// Where each campaign's counts are: changed only when a slot gets a campaign.
         var slots: [CampaignID: Int] = [:]
-        /// Losses without a slot.
-        var loose: [CampaignID: Tally] = [:]
+        /// Losses without a slot: the counts per reason and the least bids, by campaign.
+        var loose: [CampaignID: (counts: [Int], bids: [Micros])] = [:]
     }
 
     public static let bidSamples = 101
@@ -79,31 +69,48 @@ public final class LossTally: Sendable {
 
     public init() {}
 
+    private static func keep(_ bid: Micros, in bids: inout [Micros]) {
+        if bids.count >= bidSamples { bids.removeFirst() }
+        bids.append(bid)
+    }
+
     func record(_ losses: [CampaignLoss]) {
         guard !losses.isEmpty else { return }
         tallies.withLock { all in
             for loss in losses {
                 let slot = Int(loss.slot)
                 guard slot >= 0 else {
-                    all.loose[loss.campaignID, default: Tally(loss.campaignID)].add(loss)
+                    var tally = all.loose[loss.campaignID] ?? ([Int](repeating: 0, count: Self.reasons), [])
+                    tally.counts[loss.reason.tallyIndex] += 1
+                    if let bid = loss.minimumBidToWinMicros { Self.keep(bid, in: &tally.bids) }
+                    all.loose[loss.campaignID] = tally
                     continue
                 }
-                if slot >= all.bySlot.count { all.bySlot += repeatElement(nil, count: slot + 1 - all.bySlot.count) }
-                if all.bySlot[slot]?.campaign != loss.campaignID {
-                    if let previous = all.bySlot[slot]?.campaign { all.slots[previous] = nil }
-                    all.bySlot[slot] = Tally(loss.campaignID)
-                    all.slots[loss.campaignID] = slot
+                if slot >= all.campaigns.count {
+                    all.campaigns += repeatElement(Self.none, count: slot + 1 - all.campaigns.count)
+                    all.counts += repeatElement(0, count: all.campaigns.count * Self.reasons - all.counts.count)
                 }
-                all.bySlot[slot]!.add(loss)
+                if all.campaigns[slot] != loss.campaignID.rawValue {
+                    if all.campaigns[slot] != Self.none { all.slots[CampaignID(all.campaigns[slot])] = nil }
+                    all.campaigns[slot] = loss.campaignID.rawValue
+                    all.slots[loss.campaignID] = slot
+                    for i in (slot * Self.reasons)..<((slot + 1) * Self.reasons) { all.counts[i] = 0 }
+                    all.bids[slot] = nil
+                }
+                all.counts[slot * Self.reasons + loss.reason.tallyIndex] += 1
+                if let bid = loss.minimumBidToWinMicros { Self.keep(bid, in: &all.bids[slot, default: []]) }
             }
         }
     }
 
     public func counts(of campaign: CampaignID) -> Counts {
-        let found = tallies.withLock { all in all.slots[campaign].flatMap { all.bySlot[$0] } ?? all.loose[campaign] }
-        guard let tally = found else { return Counts() }
-        var counts = Counts(minimumBidsToWin: tally.minimumBidsToWin)
-        for (reason, count) in zip(LossReason.tallied, tally.counts) where count > 0 { counts.reasons[reason] = count }
+        let found: (counts: [Int], bids: [Micros])? = tallies.withLock { all in
+            guard let slot = all.slots[campaign] else { return all.loose[campaign] }
+            return (Array(all.counts[(slot * Self.reasons)..<((slot + 1) * Self.reasons)]), all.bids[slot] ?? [])
+        }
+        guard let found else { return Counts() }
+        var counts = Counts(minimumBidsToWin: found.bids)
+        for (reason, count) in zip(LossReason.tallied, found.counts) where count > 0 { counts.reasons[reason] = count }
         return counts
     }
 }

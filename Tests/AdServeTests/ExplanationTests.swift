@@ -139,7 +139,8 @@ import Testing
     }
 
     /// A catalog's losses are kept by the campaign's state slot: each campaign counts at its
-    /// own, and a campaign that takes over a slot (the one before it gone) starts from nothing.
+    /// own, and a campaign that takes over a slot (the one before it gone) starts from nothing,
+    /// its least bids to win included.
     @Test func lossTallyKeepsEachCampaignAtItsSlot() {
         let tally = LossTally()
         let first = CampaignID(1), second = CampaignID(2), successor = CampaignID(3)
@@ -147,8 +148,8 @@ import Testing
             CampaignLoss(campaignID: first, reason: .budget, minimumBidToWinMicros: nil, slot: 0),
             CampaignLoss(campaignID: second, reason: .outbid, minimumBidToWinMicros: 5, slot: 4),
         ])
-        tally.record([CampaignLoss(campaignID: first, reason: .budget, minimumBidToWinMicros: nil, slot: 0)])
-        #expect(tally.counts(of: first) == LossTally.Counts(reasons: [.budget: 2]))
+        tally.record([CampaignLoss(campaignID: first, reason: .outbid, minimumBidToWinMicros: 9, slot: 0)])
+        #expect(tally.counts(of: first) == LossTally.Counts(reasons: [.budget: 1, .outbid: 1], minimumBidsToWin: [9]))
         #expect(tally.counts(of: second) == LossTally.Counts(reasons: [.outbid: 1], minimumBidsToWin: [5]))
         tally.record([CampaignLoss(campaignID: successor, reason: .won, minimumBidToWinMicros: nil, slot: 0)])
         #expect(tally.counts(of: successor) == LossTally.Counts(reasons: [.won: 1]))

@@ -170,8 +170,23 @@ public struct DecisionEngine: Sendable {
         // The auction's last winner (before exploration); with a slot left empty any eligible
         // campaign could have had it: no bid to beat.
         let lastValue = considered.count >= slots && decision.placements.count == slots ? considered[slots - 1].value : nil
-        var bestValue: [CampaignID: Double] = [:]
-        for pick in considered { bestValue[pick.candidate.campaignID] = max(bestValue[pick.candidate.campaignID] ?? 0, pick.value) }
+        // Each considered campaign's best value, sorted by id and searched by halving: a few
+        // dozen at most, asked for by every outbid campaign (a dictionary hashed each id).
+        let best = considered.sorted { $0.candidate.campaignID.rawValue < $1.candidate.campaignID.rawValue }.reduce(into: [(campaign: Int64, value: Double)]()) {
+            if $0.last?.campaign == $1.candidate.campaignID.rawValue {
+                $0[$0.count - 1].value = max($0[$0.count - 1].value, $1.value)
+            } else {
+                $0.append(($1.candidate.campaignID.rawValue, max(0, $1.value)))
+            }
+        }
+        func bestValue(_ campaign: CampaignID) -> Double? {
+            var (low, high) = (0, best.count)
+            while low < high {
+                let middle = (low + high) / 2
+                if best[middle].campaign < campaign.rawValue { low = middle + 1 } else { high = middle }
+            }
+            return low < best.count && best[low].campaign == campaign.rawValue ? best[low].value : nil
+        }
         var out: [CampaignLoss] = []
         out.reserveCapacity(snapshot.campaigns.count)
         delivery.state.withLock { state in
@@ -200,7 +215,7 @@ public struct DecisionEngine: Sendable {
                     reason = .pacing
                 } else {
                     reason = .outbid
-                    if let lastValue, let value = bestValue[entry.id], value > 0 {
+                    if let lastValue, let value = bestValue(entry.id), value > 0 {
                         // Rounded up past floating-point noise, then one micro more: a tie goes to the lower ad id.
                         minimumBid = Micros((Double(entry.bidMicros) * lastValue / value * (1 - 1e-12)).rounded(.up)) + 1
                     }
