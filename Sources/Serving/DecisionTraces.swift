@@ -91,7 +91,10 @@ public final class LossTally: Sendable {
                     all.counts += repeatElement(0, count: all.campaigns.count * Self.reasons - all.counts.count)
                 }
                 if all.campaigns[slot] != loss.campaignID.rawValue {
-                    if all.campaigns[slot] != Self.none { all.slots[CampaignID(all.campaigns[slot])] = nil }
+                    // The campaign counted here before no longer has its counts here (unless
+                    // they moved with it to another slot).
+                    let previous = CampaignID(all.campaigns[slot])
+                    if all.campaigns[slot] != Self.none, all.slots[previous] == slot { all.slots[previous] = nil }
                     all.campaigns[slot] = loss.campaignID.rawValue
                     all.slots[loss.campaignID] = slot
                     for i in (slot * Self.reasons)..<((slot + 1) * Self.reasons) { all.counts[i] = 0 }

@@ -155,5 +155,9 @@ import Testing
         #expect(tally.counts(of: successor) == LossTally.Counts(reasons: [.won: 1]))
         #expect(tally.counts(of: first) == LossTally.Counts())
         #expect(tally.counts(of: second) == LossTally.Counts(reasons: [.outbid: 1], minimumBidsToWin: [5]))
+        // A campaign counted at a second slot keeps what it has there when its first is taken over.
+        tally.record([CampaignLoss(campaignID: second, reason: .budget, minimumBidToWinMicros: nil, slot: 6)])
+        tally.record([CampaignLoss(campaignID: successor, reason: .won, minimumBidToWinMicros: nil, slot: 4)])
+        #expect(tally.counts(of: second) == LossTally.Counts(reasons: [.budget: 1]))
     }
 }

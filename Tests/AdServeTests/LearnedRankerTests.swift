@@ -134,7 +134,7 @@ import TestSupport
     /// hash but other weights swapped in, as a retrain or the online learner swaps them, is
     /// ranked as a fresh ranker ranks it (the parts, shared by hash, are reused; nothing kept
     /// per model may be); a second request, read from the cache, gives what the first computed.
-    @Test func cachedAdMarginsFollowANewModelOfTheSameHash() throws {
+    @Test func aModelOfTheSameHashSwappedInRanksAsAFreshOne() throws {
         let click = ModelSlot(try Self.trainedModel(.click, clicked: "alpha"))
         let conversion = ModelSlot(try Self.trainedModel(.conversion, clicked: "beta"))
         let hide = ModelSlot(try Self.trainedModel(.hide, clicked: "gamma"))
