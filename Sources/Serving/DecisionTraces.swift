@@ -39,8 +39,7 @@ public final class DecisionTraces: Sendable {
 /// A sampled decision records every active campaign (100,000 at the design's scale), on the
 /// request's path: each campaign's counts sit at its state slot (`CampaignLoss.slot`) in flat
 /// arrays, so a record is an array write, with no hash of the campaign's id and no tally copied
-/// (retained) out of its slot and back. A slot another campaign held before starts over; a loss
-/// without a slot (made outside a catalog) is kept by id.
+/// (retained) out of its slot and back. A slot another campaign held before starts over.
 public final class LossTally: Sendable {
     public struct Counts: Sendable, Equatable {
         public var reasons: [LossReason: Int] = [:]
@@ -60,8 +59,6 @@ public final class LossTally: Sendable {
         var bids: [Int: [Micros]] = [:]
         /// Where each campaign's counts are: changed only when a slot gets a campaign.
         var slots: [CampaignID: Int] = [:]
-        /// Losses without a slot: the counts per reason and the least bids, by campaign.
-        var loose: [CampaignID: (counts: [Int], bids: [Micros])] = [:]
     }
 
     public static let bidSamples = 101
@@ -79,13 +76,7 @@ public final class LossTally: Sendable {
         tallies.withLock { all in
             for loss in losses {
                 let slot = Int(loss.slot)
-                guard slot >= 0 else {
-                    var tally = all.loose[loss.campaignID] ?? ([Int](repeating: 0, count: Self.reasons), [])
-                    tally.counts[loss.reason.tallyIndex] += 1
-                    if let bid = loss.minimumBidToWinMicros { Self.keep(bid, in: &tally.bids) }
-                    all.loose[loss.campaignID] = tally
-                    continue
-                }
+                precondition(slot >= 0, "a campaign's state slot is not negative")
                 if slot >= all.campaigns.count {
                     all.campaigns += repeatElement(Self.none, count: slot + 1 - all.campaigns.count)
                     all.counts += repeatElement(0, count: all.campaigns.count * Self.reasons - all.counts.count)
@@ -93,8 +84,9 @@ public final class LossTally: Sendable {
                 if all.campaigns[slot] != loss.campaignID.rawValue {
                     // The campaign counted here before no longer has its counts here (unless
                     // they moved with it to another slot).
-                    let previous = CampaignID(all.campaigns[slot])
-                    if all.campaigns[slot] != Self.none, all.slots[previous] == slot { all.slots[previous] = nil }
+                    if all.campaigns[slot] != Self.none, all.slots[CampaignID(all.campaigns[slot])] == slot {
+                        all.slots[CampaignID(all.campaigns[slot])] = nil
+                    }
                     all.campaigns[slot] = loss.campaignID.rawValue
                     all.slots[loss.campaignID] = slot
                     for i in (slot * Self.reasons)..<((slot + 1) * Self.reasons) { all.counts[i] = 0 }
@@ -108,8 +100,7 @@ public final class LossTally: Sendable {
 
     public func counts(of campaign: CampaignID) -> Counts {
         let found: (counts: [Int], bids: [Micros])? = tallies.withLock { all in
-            guard let slot = all.slots[campaign] else { return all.loose[campaign] }
-            return (Array(all.counts[(slot * Self.reasons)..<((slot + 1) * Self.reasons)]), all.bids[slot] ?? [])
+            all.slots[campaign].map { slot in (Array(all.counts[(slot * Self.reasons)..<((slot + 1) * Self.reasons)]), all.bids[slot] ?? []) }
         }
         guard let found else { return Counts() }
         var counts = Counts(minimumBidsToWin: found.bids)

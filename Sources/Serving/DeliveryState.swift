@@ -70,12 +70,7 @@ public final class DeliveryState: Sendable {
         }
 
         mutating func removeYoung(_ slot: Int32) {
-            var low = 0
-            var high = young.count
-            while low < high {
-                let mid = (low + high) / 2
-                if young[mid] < slot { low = mid + 1 } else { high = mid }
-            }
+            let low = young.partitionPoint { $0 < slot }
             if low < young.count, young[low] == slot { young.remove(at: low) }
         }
     }

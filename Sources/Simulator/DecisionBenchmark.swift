@@ -148,23 +148,21 @@ public struct DecisionBenchmark: Sendable {
         var training: (seconds: Double, clicks: Int)?
         var indexBuild: (seconds: Double, megabytes: Double)?
         let serving: DecisionService
+        // What both rankers are served with; `ml` adds its candidate stage's settings.
+        var configuration = ServingConfiguration()
+        configuration.exploration.share = exploreShare
+        configuration.lossSampleRate = lossSampleRate
         // `prepare` trains exactly when the ranker is `ml`.
         switch trained {
         case nil:
-            var configuration = ServingConfiguration()
-            configuration.exploration.share = exploreShare
-            configuration.lossSampleRate = lossSampleRate
             serving = try await DecisionService.open(store: store, clock: clock, configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: seed))
         case let (models, seconds)?:
             training = (seconds, models.clicks)
             let retriever = candidates > 0 ? TwoTowerRetriever(settings: retrieverSettings) : nil
-            var configuration = ServingConfiguration()
             configuration.candidateCount = max(1, candidates)
             configuration.valuePool = valuePool
             configuration.objectivePool = objectivePool
             configuration.interestPool = interestPool
-            configuration.exploration.share = exploreShare
-            configuration.lossSampleRate = lossSampleRate
             serving = try await DecisionService.open(
                 store: store, clock: clock, configuration: configuration, ranker: LearnedRanker(click: models.click, conversion: models.conversion),
                 decisionIDs: DecisionIDGenerator(prefix: seed), retriever: retriever)
@@ -194,10 +192,10 @@ public struct DecisionBenchmark: Sendable {
         let heap = ResidentMemory.heapInUse()
         var audit: CandidateAudit.Counts?
         if let retriever = serving.retriever, auditDecisions > 0 {
-            var configuration = serving.configuration
-            configuration.candidateAuditRate = 1
+            var auditing = serving.configuration
+            auditing.candidateAuditRate = 1
             let audited = serving.variant(
-                ranker: serving.ranker, configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: ~seed), retriever: retriever)
+                ranker: serving.ranker, configuration: auditing, decisionIDs: DecisionIDGenerator(prefix: ~seed), retriever: retriever)
             for _ in 0..<auditDecisions {
                 let (user, context) = request()
                 _ = try await audited.decide(userID: user, context: context, organicCount: organicCount)

@@ -124,11 +124,11 @@ import Testing
         let tally = LossTally()
         let campaign = CampaignID(7), other = CampaignID(8)
         for (i, reason) in LossReason.allCases.enumerated() {
-            tally.record(Array(repeating: CampaignLoss(campaignID: campaign, reason: reason, minimumBidToWinMicros: nil), count: i + 1))
+            tally.record(Array(repeating: CampaignLoss(campaignID: campaign, reason: reason, minimumBidToWinMicros: nil, slot: 0), count: i + 1))
         }
-        tally.record([CampaignLoss(campaignID: other, reason: .budget, minimumBidToWinMicros: nil)])
+        tally.record([CampaignLoss(campaignID: other, reason: .budget, minimumBidToWinMicros: nil, slot: 1)])
         let bids = LossTally.bidSamples + 5
-        for bid in 0..<bids { tally.record([CampaignLoss(campaignID: campaign, reason: .outbid, minimumBidToWinMicros: Micros(bid))]) }
+        for bid in 0..<bids { tally.record([CampaignLoss(campaignID: campaign, reason: .outbid, minimumBidToWinMicros: Micros(bid), slot: 0)]) }
         let counts = tally.counts(of: campaign)
         var expected = Dictionary(uniqueKeysWithValues: LossReason.allCases.enumerated().map { ($0.element, $0.offset + 1) })
         expected[.outbid]! += bids

@@ -180,11 +180,7 @@ public struct DecisionEngine: Sendable {
             }
         }
         func bestValue(_ campaign: CampaignID) -> Double? {
-            var (low, high) = (0, best.count)
-            while low < high {
-                let middle = (low + high) / 2
-                if best[middle].campaign < campaign.rawValue { low = middle + 1 } else { high = middle }
-            }
+            let low = best.partitionPoint { $0.campaign < campaign.rawValue }
             return low < best.count && best[low].campaign == campaign.rawValue ? best[low].value : nil
         }
         var out: [CampaignLoss] = []

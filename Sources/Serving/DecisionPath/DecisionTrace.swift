@@ -80,6 +80,6 @@ public struct CampaignLoss: Sendable, Equatable {
     public var campaignID: CampaignID
     public var reason: LossReason
     public var minimumBidToWinMicros: Micros?
-    /// The campaign's state slot in the catalog it was judged in (-1: none), where a tally keeps it.
-    var slot: Int32 = -1
+    /// The campaign's state slot in the catalog it was judged in, where a tally keeps it.
+    var slot: Int32
 }
