@@ -33,6 +33,10 @@ public struct ServingConfiguration: Sendable {
     /// of every ad, so they are rebuilt less often than the value order and carried over between.
     public var interestPool = 20
     public var interestOrderMilliseconds: Int64 = 300_000
+    /// How many of the candidates the learned ranker scores for the user (`PreRanking`): the
+    /// others are left out by their value with no user, scaled per objective to this user. 0
+    /// scores every candidate.
+    public var preRankCount = 100
     /// Share of decisions on which the candidate stage is audited against the exhaustive
     /// ranking (`CandidateAudit`); 0 audits none.
     public var candidateAuditRate = 0.0
@@ -133,6 +137,7 @@ public final class DecisionService: Sendable {
         DecisionEngine(
             adLoad: configuration.adLoad, signer: signer, policy: configuration.policy, candidateCount: configuration.candidateCount,
             valuePool: configuration.valuePool, objectivePool: configuration.objectivePool, interestPool: configuration.interestPool,
+            preRankCount: configuration.preRankCount,
             auction: configuration.auction, exploration: configuration.exploration,
             traceCandidates: configuration.traceCapacity > 0 ? configuration.traceCandidates : 0, lossSampleRate: configuration.lossSampleRate,
             engagement: configuration.engagement, campaignSlice: configuration.campaignSlice)

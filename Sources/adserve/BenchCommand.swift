@@ -33,6 +33,8 @@ struct BenchCommand: AsyncParsableCommand {
     var interestPool = ServingConfiguration().interestPool
     @Option(help: "With --ranker ml and a candidate stage: the index search's effort (ef; the search uses the larger of it and --candidates).")
     var searchEffort = TwoTowerRetriever.Settings().ef
+    @Option(help: "With --ranker ml and a candidate stage: how many candidates the learned ranker scores, chosen by their value with no user scaled to the user per objective (0 scores every candidate).")
+    var preRank = ServingConfiguration().preRankCount
 
     @Option(help: "Ads in the generated world (10 per campaign, 10 campaigns per advertiser).") var ads = 100_000
     @Option(help: "Users in the generated world.") var users = 100_000
@@ -51,8 +53,8 @@ struct BenchCommand: AsyncParsableCommand {
         guard DecisionBenchmark.RankerChoice(rawValue: ranker) != nil else { throw ValidationError("--ranker must be rule or ml, not '\(ranker)'") }
         guard (0...0.5).contains(exploreShare) else { throw ValidationError("--explore-share must be between 0 and 0.5") }
         guard (0...1).contains(lossSampleRate) else { throw ValidationError("--loss-sample-rate must be between 0 and 1") }
-        guard valuePool >= 0, objectivePool >= 0, interestPool >= 0 else {
-            throw ValidationError("--value-pool, --objective-pool and --interest-pool must not be negative")
+        guard valuePool >= 0, objectivePool >= 0, interestPool >= 0, preRank >= 0 else {
+            throw ValidationError("--value-pool, --objective-pool, --interest-pool and --pre-rank must not be negative")
         }
         guard candidates >= 0, trainingDecisions > 0, buildThreads > 0 else {
             throw ValidationError("--candidates must not be negative; --training-decisions and --build-threads must be positive")
@@ -74,6 +76,7 @@ struct BenchCommand: AsyncParsableCommand {
         benchmark.objectivePool = objectivePool
         benchmark.interestPool = interestPool
         benchmark.searchEffort = searchEffort
+        benchmark.preRank = preRank
         benchmark.rounds = rounds
         let progress = Progress()
         benchmark.progress = { progress.step($0) }
@@ -81,7 +84,7 @@ struct BenchCommand: AsyncParsableCommand {
         if json {
             print(try JSONFormat.string(result))
         } else {
-            let path = result.ranker == "ml" ? (result.candidates > 0 ? "ml, candidate stage K \(result.candidates) + value pool \(result.value_pool) + \(result.objective_pool) per objective" : "ml, every eligible ad scored") : "rule"
+            let path = result.ranker == "ml" ? (result.candidates > 0 ? "ml, candidate stage K \(result.candidates) + value pool \(result.value_pool) + \(result.objective_pool) per objective, \(result.pre_rank > 0 ? "\(result.pre_rank) ranked" : "all ranked")" : "ml, every eligible ad scored") : "rule"
             print("decision path (\(path)), in-process, one task: \(ads) ads (\(result.active_campaigns) campaigns), \(users) users, \(requests) requests")
             print("p50 \(TextTable.fixed(result.p50_ms, 3)) ms   p99 \(TextTable.fixed(result.p99_ms, 3)) ms   mean \(TextTable.fixed(result.mean_ms, 3)) ms   max \(TextTable.fixed(result.max_ms, 3)) ms")
             print("\(TextTable.fixed(result.decisions_per_s, 0)) decisions/s   \(TextTable.fixed(result.ads_per_decision, 2)) ads per decision")

@@ -115,6 +115,8 @@ struct ServeCommand: AsyncParsableCommand {
     var candidates = ServingConfiguration().candidateCount
     @Option(help: "With --ranker ml and a candidate stage: the index search's effort (ef): how many ads the search keeps in view as it walks the index; it uses the larger of this and --candidates. More finds the model's true top K more often, at a cost in time.")
     var searchEffort = TwoTowerRetriever.Settings().ef
+    @Option(help: "With --ranker ml and a candidate stage: how many candidates the learned ranker scores for the user, chosen by their value with no user scaled to the user per objective (0 scores every candidate).")
+    var preRank = ServingConfiguration().preRankCount
     @Option(help: "With --ranker ml: how long online learning waits for a click after an impression: a duration (90s, 15m, 1h) or seconds.")
     var clickWindow = "1h"
     @Option(help: "With --ranker ml: how long online learning waits for a conversion after a click: a duration (1h, 7d) or seconds.")
@@ -158,6 +160,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard ["rule", "ml"].contains(ranker) else { throw ValidationError("--ranker must be rule or ml") }
         guard (0...100_000).contains(candidates) else { throw ValidationError("--candidates must be between 0 and 100000") }
         guard TwoTowerRetriever.Settings.efforts.contains(searchEffort) else { throw ValidationError(TwoTowerRetriever.Settings.effortProblem) }
+        guard (0...100_000).contains(preRank) else { throw ValidationError("--pre-rank must be between 0 and 100000") }
         guard ["minilm", "none"].contains(contentEncoder) else { throw ValidationError("--content-encoder must be minilm or none") }
         if let store, PostgresStore.isURL(store) { _ = try PostgresStore.Address(url: store) }
         guard (1...1_000).contains(storeConnections) else { throw ValidationError("--store-connections must be between 1 and 1000") }
@@ -268,6 +271,7 @@ struct ServeCommand: AsyncParsableCommand {
                 settings.ef = searchEffort
                 retriever = TwoTowerRetriever(settings: settings)
                 configuration.candidateCount = candidates
+                configuration.preRankCount = preRank
             }
             // A hide model is loaded (and learns online) only where hides are priced.
             let slots = (click: ModelSlot(), conversion: ModelSlot(), hide: hideCostMicros > 0 ? ModelSlot() : nil)

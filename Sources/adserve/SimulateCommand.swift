@@ -43,6 +43,8 @@ struct SimulateCommand: AsyncParsableCommand {
     var candidates = MLArm.CandidateStage().count
     @Option(help: "ml+candidates: the index search's effort (ef); it uses the larger of this and --candidates (serve's --search-effort).")
     var searchEffort = MLArm.CandidateStage().searchEffort
+    @Option(help: "ml+candidates: how many candidates its learned ranker scores for the user, chosen by their value with no user scaled per objective (serve's --pre-rank; 0 scores every candidate).")
+    var preRank = MLArm.CandidateStage().preRank
     @Flag(help: "Print the report as JSON.") var json = false
     @Option(help: "Write the serve log (serve-log.jsonl, the format `adserve train --logs` reads), report.json and SVG charts into this folder.") var out: String?
 
@@ -61,6 +63,7 @@ struct SimulateCommand: AsyncParsableCommand {
         guard AuctionRules.Pricing(rawValue: pricing) != nil else { throw ValidationError("--pricing must be second or first") }
         guard (1...100_000).contains(candidates) else { throw ValidationError("--candidates must be between 1 and 100000") }
         guard TwoTowerRetriever.Settings.efforts.contains(searchEffort) else { throw ValidationError(TwoTowerRetriever.Settings.effortProblem) }
+        guard (0...100_000).contains(preRank) else { throw ValidationError("--pre-rank must be between 0 and 100000") }
         for name in arms.split(separator: ",") {
             if let problem = Arms.problem(String(name)) { throw ValidationError(problem.message) }
         }
@@ -73,6 +76,7 @@ struct SimulateCommand: AsyncParsableCommand {
         configuration.warmUpClicks = warmUpClicks == 0 ? .max : warmUpClicks
         configuration.candidateStage.count = candidates
         configuration.candidateStage.searchEffort = searchEffort
+        configuration.candidateStage.preRank = preRank
         configuration.training.featureSet = ClickFeatures.FeatureSet(rawValue: featureSet) ?? .full
         configuration.training.chooseFeatureSet = featureSet == "choose"
         configuration.pricing = AuctionRules.Pricing(rawValue: pricing) ?? .secondPrice

@@ -198,12 +198,14 @@ import Training
         #expect(try await world.decide("runner").placements.map(\.campaignID) == [shoes.id, plain.id])
     }
 
-    /// With K at least the number of ads, the staged path ranks exactly what the exhaustive path
-    /// ranks: the same ads in the same slots for every request.
+    /// With K at least the number of ads (and the ranker scoring every candidate), the staged
+    /// path ranks exactly what the exhaustive path ranks: the same ads in the same slots for
+    /// every request.
     @Test func stagedPathEqualsExhaustiveWhenKCoversEveryAd() async throws {
         let (world, store, database, clock) = try await Self.world(users: 300, ads: 400, seed: 3)
         var configuration = ServingConfiguration()
         configuration.candidateCount = 400
+        configuration.preRankCount = 0
         let exhaustive = try await DecisionService.open(
             store: store, clock: clock, configuration: configuration, ranker: UserDependentRanker(), decisionIDs: DecisionIDGenerator(prefix: 1))
         let retriever = TwoTowerRetriever()
@@ -229,6 +231,41 @@ import Training
         // The comparison can fail: with K = 20 of 400 ads, the stage does narrow what is ranked.
         #expect(differentFromTopK > 0)
         withExtendedLifetime(database) {}
+    }
+
+    /// The pre-ranking stage keeps what the ranker would place although a user's values are
+    /// ordered unlike the no-user values: conversion ads are worth ten times as much to a user
+    /// as to no one (`ConversionsForUsersRanker`), so the value order ranks all eight conversion
+    /// ads behind all eight traffic ads while a user's page holds five conversion ads. With the
+    /// ranker scoring 9 of the 16 candidates (4 of each objective to scale their no-user values,
+    /// then 1 more) the page is the one it gets scoring all 16. Ranked by the raw no-user value,
+    /// that one more would be a traffic ad and the fifth conversion ad would be lost.
+    @Test func preRankingScalesNoUserValuesPerObjective() async throws {
+        var pages: [Int: [CampaignID]] = [:]
+        var conversionCampaigns: Set<CampaignID> = []
+        for preRank in [0, 9] {
+            var configuration = ServingConfiguration()
+            configuration.valuePool = 16
+            configuration.objectivePool = 0
+            configuration.interestPool = 0
+            configuration.preRankCount = preRank
+            let world = try await TestWorld.make(configuration: configuration, ranker: ConversionsForUsersRanker(), retriever: EmptyRetriever())
+            for bid in 5...12 {
+                try await world.ad(try await world.campaign(try await world.advertiser("traffic\(bid)"), bid: Micros(bid) * 1_000_000))
+            }
+            conversionCampaigns = []
+            for bid in 2...9 {
+                let campaign = try await world.campaign(try await world.advertiser("shop\(bid)"), objective: .conversions, bid: Micros(bid) * 10_000_000)
+                try await world.ad(campaign)
+                if bid >= 5 { conversionCampaigns.insert(campaign.id) }
+            }
+            _ = try await world.user("u1")
+            world.publish()
+            pages[preRank] = try await world.decide("u1").placements.map(\.campaignID)
+        }
+        #expect(pages[0]?.count == 5)
+        #expect(Set(pages[0] ?? []) == conversionCampaigns)
+        #expect(pages[9] == pages[0])
     }
 
     /// `simulate --candidates` and `--search-effort` reach `ml+candidates`: its serving path

@@ -16,6 +16,9 @@ public struct DecisionEngine: Sendable {
     public var valuePool: Int
     public var objectivePool: Int
     public var interestPool: Int
+    /// How many of those candidates the ranker scores for the user, chosen by their value with
+    /// no user scaled to this user (`PreRanking`); 0 scores them all.
+    public var preRankCount: Int
     /// Pricing and reserves (`Auction`).
     public var auction: AuctionRules
     /// The share of ranked slots given to young ads (`Exploration`).
@@ -31,7 +34,7 @@ public struct DecisionEngine: Sendable {
 
     public init(
         adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked, candidateCount: Int = 100, valuePool: Int = 100,
-        objectivePool: Int = 20, interestPool: Int = 20,
+        objectivePool: Int = 20, interestPool: Int = 20, preRankCount: Int = 0,
         auction: AuctionRules = AuctionRules(), exploration: ExplorationPolicy = .off, traceCandidates: Int = 10, lossSampleRate: Double = 0.001,
         engagement: EngagementCost = EngagementCost(), campaignSlice: CampaignSlice? = nil
     ) {
@@ -48,6 +51,7 @@ public struct DecisionEngine: Sendable {
         self.valuePool = valuePool
         self.objectivePool = objectivePool
         self.interestPool = interestPool
+        self.preRankCount = preRankCount
     }
 
     /// Decides one page. With a best-first order in the view (a user-independent ranker) the
@@ -93,13 +97,18 @@ public struct DecisionEngine: Sendable {
                     eligibility, retriever: $0, k: candidateCount, valueOrder: view.valueOrder, valuePool: valuePool, objectivePool: objectivePool,
                     interestPool: interestPool, request: request, delivery: delivery)
             }
-            let candidates = retrieved ?? CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now)
-            picks = Ranking.best(candidates, count: ranked, ranker: ranker, request: request, relevance: eligibility.relevance, engagement: engagement)
-            if let retrieved, let audit, audit.samples(request.decisionID) {
+            // The retrieved candidates cut to what the ranker scores; every eligible ad without a retriever.
+            let (candidates, predicted) = retrieved.map {
+                PreRanking.select(
+                    $0, keep: preRankCount, valueOrder: view.valueOrder, ranker: ranker, request: request, relevance: eligibility.relevance, engagement: engagement)
+            } ?? (CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now), [])
+            picks = Ranking.best(
+                candidates, count: ranked, ranker: ranker, request: request, relevance: eligibility.relevance, engagement: engagement, predicted: predicted)
+            if retrieved != nil, let audit, audit.samples(request.decisionID) {
                 let full = Ranking.best(
                     CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now), count: positions.count, ranker: ranker, request: request,
                     relevance: eligibility.relevance, engagement: engagement)
-                let ids = Set(retrieved.map(\.adID))
+                let ids = Set(candidates.map(\.adID))
                 audit.record(
                     chosen: full.count, found: full.filter { ids.contains($0.candidate.adID) }.count, fullValue: full.reduce(0) { $0 + $1.value },
                     stagedValue: picks.prefix(positions.count).reduce(0) { $0 + $1.value })

@@ -11,11 +11,15 @@ enum Ranking {
     /// Ranked by `predictForRanking`; a kept ad whose objective does not price conversions then
     /// gets its P(conversion) from `predict` (what the page shows and logs, and the trace), which
     /// does not change its value, and an awareness ad, which prices neither, its P(click) too.
-    /// Any other ad's P(click) stays the one it was ranked by.
+    /// Any other ad's P(click) stays the one it was ranked by. `predicted` holds the ranker's
+    /// predictions for the first candidates when it has made them already (`PreRanking`).
     static func best(
-        _ candidates: [Candidate], count: Int, ranker: some Ranker, request: DecisionRequest, relevance: Relevance, engagement: EngagementCost = EngagementCost()
+        _ candidates: [Candidate], count: Int, ranker: some Ranker, request: DecisionRequest, relevance: Relevance, engagement: EngagementCost = EngagementCost(),
+        predicted: [Prediction] = []
     ) -> [Pick] {
-        let predictions = ranker.predictForRanking(candidates, user: request.profile, context: request.context)
+        let predictions = predicted.isEmpty
+            ? ranker.predictForRanking(candidates, user: request.profile, context: request.context)
+            : predicted + ranker.predictForRanking(Array(candidates[predicted.count...]), user: request.profile, context: request.context)
         var best: [Pick] = []
         best.reserveCapacity(count + 1)
         // Candidates are read in place and a pick is made only for one that would enter the
