@@ -47,11 +47,13 @@ enum CandidateGeneration {
     /// ranker lift for this user and a value for no user leaves out. Nil when the
     /// retriever cannot retrieve. Schedule,
     /// targeting, caps and hides are checked during the index search (unlocked); budgets right
-    /// after, under the delivery lock.
+    /// after, under the delivery lock. The ads are given as indices of the eligibility's
+    /// snapshot: a candidate is made (`candidates`) only for those the ranker will score
+    /// (`PreRanking`).
     static func retrieved(
         _ eligibility: Eligibility, retriever: any CandidateRetriever, k: Int, valueOrder: RankingIndex?, valuePool: Int, objectivePool: Int,
         interestPool: Int, request: DecisionRequest, delivery: DeliveryState
-    ) -> [Candidate]? {
+    ) -> [Int32]? {
         let snapshot = eligibility.snapshot
         var keys: [Int64] = []
         keys.reserveCapacity(k + 64)
@@ -87,29 +89,24 @@ enum CandidateGeneration {
             }, into: &keys)
         }
         guard found else { return nil }
-        // The retrieved ads in this snapshot (one gone from it but still indexed is dropped),
-        // their storage touched before they are read one by one.
+        // The retrieved ads in this snapshot (one gone from it but still indexed is dropped).
         var adIndices: [Int32] = []
         adIndices.reserveCapacity(keys.count)
         for raw in keys {
             if let adIndex = snapshot.adIndex(slot: RetrievalKey(rawValue: raw).adSlot) { adIndices.append(adIndex) }
         }
-        touch(adIndices, snapshot)
         // The most candidates the stage can hand on: the retrieved ads and every pool full.
         let most = keys.count + valuePool + Objective.allCases.count * objectivePool + maxInterestPools * interestPool
-        var candidates: [Candidate] = []
+        var candidates: [Int32] = []
         candidates.reserveCapacity(most)
         var retrieved = AdIndexSet(capacity: most)
         delivery.state.withLock { state in
             func add(_ adIndex: Int32) -> Bool {
-                let campaignIndex = snapshot.adCampaigns[Int(adIndex)]
-                guard eligibility.hasBudget(campaignIndex, state) else { return false }
-                let entry = snapshot.campaigns[Int(campaignIndex)]
-                let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
-                candidates.append(candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), eligibility.userHides, snapshot, request.now))
+                guard eligibility.hasBudget(snapshot.adCampaigns[Int(adIndex)], state) else { return false }
+                candidates.append(adIndex)
                 return true
             }
-            touchCounters(adIndices, snapshot, state)
+            touchBudgets(adIndices, snapshot, state)
             for adIndex in adIndices {
                 retrieved.insert(adIndex)
                 _ = add(adIndex)
@@ -147,6 +144,24 @@ enum CandidateGeneration {
         return candidates
     }
 
+    /// The candidates of these ads (indices of the eligibility's snapshot, which passed every
+    /// check): what a ranker may look at, with the live counters.
+    static func candidates(_ adIndices: [Int32], _ eligibility: Eligibility, delivery: DeliveryState, now: Timestamp) -> [Candidate] {
+        let snapshot = eligibility.snapshot
+        touch(adIndices, snapshot)
+        var candidates: [Candidate] = []
+        candidates.reserveCapacity(adIndices.count)
+        delivery.state.withLock { state in
+            touchCounters(adIndices, snapshot, state)
+            for adIndex in adIndices {
+                let entry = snapshot.campaigns[Int(snapshot.adCampaigns[Int(adIndex)])]
+                let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
+                candidates.append(candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), eligibility.userHides, snapshot, now))
+            }
+        }
+        return candidates
+    }
+
     /// Touches the ads' storage (`CacheTouch`): first the line each starts with and its id,
     /// then their content bytes and topic names, whose addresses that line holds.
     static func touch(_ adIndices: [Int32], _ snapshot: CatalogSnapshot) {
@@ -159,17 +174,24 @@ enum CandidateGeneration {
         CacheTouch.keep(folded)
     }
 
-    /// Touches the ads' delivery counters and their campaigns' entries, then the campaigns'
-    /// spend (under the delivery lock).
+    /// Touches the ads' campaign entries, then the campaigns' spend, as `hasRoom` reads them
+    /// (under the delivery lock).
+    static func touchBudgets(_ adIndices: [Int32], _ snapshot: CatalogSnapshot, _ state: borrowing DeliveryState.State) {
+        var folded: UInt64 = 0
+        for adIndex in adIndices {
+            folded ^= UInt64(UInt32(bitPattern: snapshot.campaigns[Int(snapshot.adCampaigns[Int(adIndex)])].stateSlot))
+        }
+        for adIndex in adIndices {
+            folded ^= UInt64(bitPattern: state.spend[Int(snapshot.campaigns[Int(snapshot.adCampaigns[Int(adIndex)])].stateSlot)].total)
+        }
+        CacheTouch.keep(folded)
+    }
+
+    /// Touches the ads' delivery counters (under the delivery lock).
     static func touchCounters(_ adIndices: [Int32], _ snapshot: CatalogSnapshot, _ state: borrowing DeliveryState.State) {
         var folded: UInt64 = 0
         for adIndex in adIndices {
             folded ^= UInt64(bitPattern: state.ads[Int(snapshot.adStateSlots[Int(adIndex)])].impressions)
-            folded ^= UInt64(UInt32(bitPattern: snapshot.campaigns[Int(snapshot.adCampaigns[Int(adIndex)])].stateSlot))
-        }
-        // The entries are in cache now; their spend slots are read as `hasRoom` reads them.
-        for adIndex in adIndices {
-            folded ^= UInt64(bitPattern: state.spend[Int(snapshot.campaigns[Int(snapshot.adCampaigns[Int(adIndex)])].stateSlot)].total)
         }
         CacheTouch.keep(folded)
     }

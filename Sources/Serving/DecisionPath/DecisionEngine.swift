@@ -100,7 +100,8 @@ public struct DecisionEngine: Sendable {
             // The retrieved candidates cut to what the ranker scores; every eligible ad without a retriever.
             let (candidates, predicted) = retrieved.map {
                 PreRanking.select(
-                    $0, keep: preRankCount, valueOrder: view.valueOrder, ranker: ranker, request: request, relevance: eligibility.relevance, engagement: engagement)
+                    $0, keep: preRankCount, valueOrder: view.valueOrder, ranker: ranker, request: request, eligibility: eligibility, delivery: delivery,
+                    engagement: engagement)
             } ?? (CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now), [])
             picks = Ranking.best(
                 candidates, count: ranked, ranker: ranker, request: request, relevance: eligibility.relevance, engagement: engagement, predicted: predicted)

@@ -22,30 +22,38 @@ enum PreRanking {
     /// Candidates of each objective scored first to scale that objective's no-user values.
     static let calibration = 4
 
-    /// The candidates to rank, and the ranker's predictions for the first of them (as many as
-    /// `predicted` holds); `candidates` itself with no predictions when it has no more than
-    /// `keep` (or there is no value order to read the no-user values from).
+    /// The candidates to rank (made only for the ads kept), and the ranker's predictions for the
+    /// first of them (as many as `predicted` holds). `adIndices` are eligible ads of the
+    /// eligibility's snapshot. Every ad is kept, with no predictions, when there are no more
+    /// than `keep` (or no value order to read the no-user values from).
     static func select(
-        _ candidates: [Candidate], keep: Int, valueOrder: RankingIndex?, ranker: some Ranker, request: DecisionRequest, relevance: Relevance,
-        engagement: EngagementCost
+        _ adIndices: [Int32], keep: Int, valueOrder: RankingIndex?, ranker: some Ranker, request: DecisionRequest, eligibility: Eligibility,
+        delivery: DeliveryState, engagement: EngagementCost
     ) -> (candidates: [Candidate], predicted: [Prediction]) {
-        guard keep > 0, candidates.count > keep, let valueOrder else { return (candidates, []) }
-        // The candidates the order knows, by no-user value (best first, then the lower ad id);
-        // an ad it does not know (new since it was built, or a state slot another ad has taken
-        // over) is kept whatever its value.
-        let snapshot = valueOrder.snapshot
+        func candidates(_ indices: [Int32]) -> [Candidate] {
+            CandidateGeneration.candidates(indices, eligibility, delivery: delivery, now: request.now)
+        }
+        guard keep > 0, adIndices.count > keep, let valueOrder else { return (candidates(adIndices), []) }
+        // The ads the order knows, by no-user value (best first, then the lower ad id); an ad it
+        // does not know (new since it was built, or a state slot another ad has taken over) is
+        // kept whatever its value.
+        let snapshot = eligibility.snapshot
+        let sameSnapshot = valueOrder.snapshot === snapshot
         var known: [Entry] = []
-        known.reserveCapacity(candidates.count)
-        var unknown: [Int] = []
-        for i in candidates.indices {
-            if let index = snapshot.adIndex(slot: Int64(candidates[i].adSlot)), snapshot.adIDs[Int(index)] == candidates[i].adID {
-                known.append(Entry(value: valueOrder.values[Int(index)], id: candidates[i].adID.rawValue, index: i, objective: objectiveIndex(candidates[i].objective)))
-            } else {
-                unknown.append(i)
+        known.reserveCapacity(adIndices.count)
+        var unknown: [Int32] = []
+        for adIndex in adIndices {
+            let i = Int(adIndex)
+            let index = sameSnapshot ? adIndex : valueOrder.snapshot.adIndex(slot: Int64(snapshot.adStateSlots[i]))
+            guard let index, sameSnapshot || valueOrder.snapshot.adIDs[Int(index)] == snapshot.adIDs[i] else {
+                unknown.append(adIndex)
+                continue
             }
+            let objective = snapshot.campaigns[Int(snapshot.adCampaigns[i])].objective
+            known.append(Entry(value: valueOrder.values[Int(index)], id: snapshot.adIDs[i].rawValue, adIndex: adIndex, objective: objectiveIndex(objective)))
         }
         known.sort(by: Entry.before)
-        // The calibration sample: each objective's first candidates in that order.
+        // The calibration sample: each objective's first ads in that order.
         var sampled = [Bool](repeating: false, count: known.count)
         var taken = [Int](repeating: 0, count: Objective.allCases.count)
         var firstKnown: [Int] = []
@@ -54,17 +62,15 @@ enum PreRanking {
             sampled[k] = true
             firstKnown.append(k)
         }
-        let first = firstKnown.map { known[$0].index }
-        let firstCandidates = first.map { candidates[$0] }
-        let predicted = ranker.predictForRanking(firstCandidates, user: request.profile, context: request.context)
+        let first = candidates(firstKnown.map { known[$0].adIndex })
+        let predicted = ranker.predictForRanking(first, user: request.profile, context: request.context)
         // Per objective, the mean log of full ÷ no-user value over the sample where both are
         // positive; an objective with no such pair takes the mean over all objectives (0: none).
         var logSums = [Double](repeating: 0, count: Objective.allCases.count)
         var counts = [Int](repeating: 0, count: Objective.allCases.count)
         for (j, k) in firstKnown.enumerated() {
-            let candidate = firstCandidates[j]
-            let value = predicted[j].expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros)
-                - engagement.cost(candidate, hide: predicted[j].hide)
+            let value = predicted[j].expectedValuePerImpression(objective: first[j].objective, bidMicros: first[j].bidMicros)
+                - engagement.cost(first[j], hide: predicted[j].hide)
             guard known[k].value > 0, value > 0 else { continue }
             logSums[known[k].objective] += log(value / known[k].value)
             counts[known[k].objective] += 1
@@ -73,28 +79,25 @@ enum PreRanking {
         let overall = total > 0 ? logSums.reduce(0, +) / Double(total) : 0
         let scale = logSums.indices.map { exp(counts[$0] > 0 ? logSums[$0] / Double(counts[$0]) : overall) }
         // The others by scaled no-user value (times the user's relevance of the ad), best first.
+        let relevance = eligibility.relevance
         var rest: [Entry] = []
         rest.reserveCapacity(known.count - first.count)
         for k in known.indices where !sampled[k] {
             var entry = known[k]
             entry.value *= scale[entry.objective]
-            if !relevance.isNeutral { entry.value *= relevance.factor(candidates[entry.index].ad) }
+            if !relevance.isNeutral { entry.value *= relevance.factor(snapshot.ads[Int(entry.adIndex)]) }
             rest.append(entry)
         }
         rest.sort(by: Entry.before)
-        var kept = firstCandidates
         let room = max(0, keep - first.count - unknown.count)
-        kept.reserveCapacity(first.count + unknown.count + min(room, rest.count))
-        for i in unknown { kept.append(candidates[i]) }
-        for entry in rest.prefix(room) { kept.append(candidates[entry.index]) }
-        return (kept, predicted)
+        return (first + candidates(unknown + rest.prefix(room).map(\.adIndex)), predicted)
     }
 
     /// A candidate as the stage orders it: plain values, compared without reading the candidates.
     private struct Entry {
         var value: Double
         var id: Int64
-        var index: Int
+        var adIndex: Int32
         var objective: Int
 
         /// Higher value first, then the lower ad id: the same order whatever the candidates' order.
