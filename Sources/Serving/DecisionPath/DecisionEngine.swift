@@ -1,7 +1,8 @@
 import Domain
 
 /// The decision path, pure apart from reading live delivery state, as explicit stages:
-/// eligibility (`Eligibility`) → candidates (`CandidateGeneration`, with a `CandidateRetriever`) → ranking (`Ranking`) →
+/// eligibility (`Eligibility`) → candidates (`CandidateGeneration`, with a `CandidateRetriever`) → pre-ranking (`PreRanking`) →
+/// ranking (`Ranking`) →
 /// ordering and placement (`PagePlacement`) → signing (`TokenSigner`). No I/O, no HTTP: the
 /// server, the simulator and the benchmark all call it.
 public struct DecisionEngine: Sendable {
