@@ -25,4 +25,11 @@ public struct EngagementCost: Sendable, Equatable {
     public func cost(_ candidate: Candidate, hide: Double? = nil) -> Double {
         isOn ? hideMicros * (hide ?? Self.pHide(hides: candidate.hides, impressions: candidate.impressions)) : 0
     }
+
+    /// The total value of one impression of this candidate under `prediction`, in micros: the
+    /// advertiser's expected value less this cost (the value order's and pre-ranking's value).
+    @inline(__always)
+    public func totalValue(_ candidate: Candidate, _ prediction: Prediction) -> Double {
+        prediction.expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros) - cost(candidate, hide: prediction.hide)
+    }
 }

@@ -69,8 +69,7 @@ enum PreRanking {
         var logSums = [Double](repeating: 0, count: Objective.allCases.count)
         var counts = [Int](repeating: 0, count: Objective.allCases.count)
         for (j, k) in firstKnown.enumerated() {
-            let value = predicted[j].expectedValuePerImpression(objective: first[j].objective, bidMicros: first[j].bidMicros)
-                - engagement.cost(first[j], hide: predicted[j].hide)
+            let value = engagement.totalValue(first[j], predicted[j])
             guard known[k].value > 0, value > 0 else { continue }
             logSums[known[k].objective] += log(value / known[k].value)
             counts[known[k].objective] += 1

@@ -57,9 +57,7 @@ public final class RankingIndex: Sendable {
                     ? ranker.predictForRanking(batch, user: user, context: FeedContext()) : ranker.predict(batch, user: user, context: FeedContext())
                 for (candidate, prediction) in zip(batch, batchPredictions) {
                     if keepPredictions { predictions.append(prediction) }
-                    values.append(
-                        prediction.expectedValuePerImpression(objective: candidate.objective, bidMicros: candidate.bidMicros)
-                            - engagement.cost(candidate, hide: prediction.hide))
+                    values.append(engagement.totalValue(candidate, prediction))
                 }
                 batch.removeAll(keepingCapacity: true)
             }
