@@ -125,6 +125,9 @@ public struct DecisionBenchmark: Sendable {
         public var candidate_recall: Double?
         /// ... and the share of the full ranking's expected value the staged pages kept.
         public var candidate_value_share: Double?
+        /// ... and the share of its expected revenue, each page priced by its own auction
+        /// (`CandidateAudit.Counts.revenueShare`).
+        public var candidate_revenue_share: Double?
         public var audited_decisions: Int?
         /// With several rounds: each round's p50, p99 and decisions/s, in the order run.
         public var rounds: [Round]?
@@ -218,7 +221,7 @@ public struct DecisionBenchmark: Sendable {
             ads_per_decision: timed.adsPerDecision, active_campaigns: serving.catalog.snapshot.activeCampaignCount,
             rss_mb: memory.current, peak_rss_mb: memory.peak, heap_mb: heap, training_s: training?.seconds, index_build_s: indexBuild?.seconds,
             index_mb: indexBuild?.megabytes, training_clicks: training?.clicks, candidate_recall: audit?.recall,
-            candidate_value_share: audit?.valueShare, audited_decisions: audit?.decisions,
+            candidate_value_share: audit?.valueShare, candidate_revenue_share: audit?.revenueShare, audited_decisions: audit?.decisions,
             rounds: timings.count > 1 ? timings.map(\.round) : nil)
     }
 

@@ -75,7 +75,7 @@ public final class MLArm: Arm {
     public var notes: [String] {
         var notes = retrains.withLock { $0 }
         if let retriever, let audit = service.withLock({ $0?.candidateAudit })?.current, let recall = audit.recall {
-            notes.append("candidate stage (K \(stage.count), search effort \(retriever.settings.effort(k: stage.count)), \(stage.preRank > 0 ? "\(stage.preRank) ranked" : "all ranked")): found \(audit.found) of the \(audit.chosen) ads the full ranker chose in \(audit.decisions) audited decisions (recall \(TextTable.fixed(recall, 3))), keeping \(TextTable.fixed(audit.valueShare ?? 0, 3)) of its expected value")
+            notes.append("candidate stage (K \(stage.count), search effort \(retriever.settings.effort(k: stage.count)), \(stage.preRank > 0 ? "\(stage.preRank) ranked" : "all ranked")): found \(audit.found) of the \(audit.chosen) ads the full ranker chose in \(audit.decisions) audited decisions (recall \(TextTable.fixed(recall, 3))), keeping \(TextTable.fixed(audit.valueShare ?? 0, 3)) of its expected value and \(TextTable.fixed(audit.revenueShare ?? 0, 3)) of its expected revenue")
         }
         return notes
     }

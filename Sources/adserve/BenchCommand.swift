@@ -101,7 +101,7 @@ struct BenchCommand: AsyncParsableCommand {
                     + (result.index_build_s.map { "; candidate index built in \(TextTable.fixed($0, 1)) s, \(TextTable.fixed(result.index_mb ?? 0, 0)) MB" } ?? ""))
             }
             if let recall = result.candidate_recall {
-                print("candidate stage found \(TextTable.fixed(recall, 3)) of the full ranker's choices and kept \(TextTable.fixed(result.candidate_value_share ?? 0, 3)) of its expected value over \(result.audited_decisions ?? 0) audited decisions")
+                print("candidate stage found \(TextTable.fixed(recall, 3)) of the full ranker's choices and kept \(TextTable.fixed(result.candidate_value_share ?? 0, 3)) of its expected value and \(TextTable.fixed(result.candidate_revenue_share ?? 0, 3)) of its expected revenue over \(result.audited_decisions ?? 0) audited decisions")
             }
         }
     }

@@ -268,6 +268,34 @@ import Training
         #expect(pages[9] == pages[0])
     }
 
+    /// The audit prices both pages by their own auctions. Seven traffic campaigns bid 10–16 at
+    /// one click rate; a value pool of six hands the ranker the five winners and the runner-up,
+    /// a pool of five the winners alone. Either way the stage keeps all of the full page's
+    /// value, but without the runner-up the last winner pays the reserve (0) instead of the
+    /// sixth bid: it keeps (15 + 14 + 13 + 12) ÷ (15 + 14 + 13 + 12 + 11) of the revenue.
+    @Test func auditPricesTheStagedPageByItsOwnAuction() async throws {
+        var shares: [Int: CandidateAudit.Counts] = [:]
+        for pool in [6, 5] {
+            var configuration = ServingConfiguration()
+            configuration.valuePool = pool
+            configuration.objectivePool = 0
+            configuration.interestPool = 0
+            configuration.candidateAuditRate = 1
+            let world = try await TestWorld.make(configuration: configuration, ranker: FlatRanker(), retriever: EmptyRetriever())
+            for bid in 10...16 {
+                try await world.ad(try await world.campaign(try await world.advertiser("brand\(bid)"), bid: Micros(bid) * 1_000_000))
+            }
+            _ = try await world.user("u1")
+            world.publish()
+            #expect(try await world.decide("u1").placements.count == 5)
+            shares[pool] = world.serving.candidateAudit?.current
+        }
+        #expect(shares[6]?.decisions == 1 && shares[5]?.decisions == 1)
+        #expect(shares[6]?.valueShare == 1 && shares[5]?.valueShare == 1)
+        #expect(abs((shares[6]?.revenueShare ?? 0) - 1) < 1e-9)
+        #expect(abs((shares[5]?.revenueShare ?? 0) - 54.0 / 65.0) < 1e-6)
+    }
+
     /// `simulate --candidates` and `--search-effort` reach `ml+candidates`: its serving path
     /// hands the ranker that K, its retriever searches at that effort, and an arm named without
     /// them takes serve's defaults.

@@ -51,6 +51,16 @@ public final class CandidateAudit: Sendable {
         public var stagedValue = 0.0
         /// stagedValue ÷ fullValue: how much of the full ranking's value the stage keeps.
         public var valueShare: Double? { fullValue > 0 ? stagedValue / fullValue : nil }
+        /// Expected revenue (micros per impression: each winner's price times its billed events
+        /// per impression) of the page the exhaustive ranking would have placed, and of the
+        /// page placed from the candidates, each priced by its own auction, summed over audited
+        /// decisions. Under second price a stage can lose revenue its value share does not show:
+        /// the last winner pays what the best ad left out is worth, and that ad may be one the
+        /// stage cut.
+        public var fullRevenue = 0.0
+        public var stagedRevenue = 0.0
+        /// stagedRevenue ÷ fullRevenue.
+        public var revenueShare: Double? { fullRevenue > 0 ? stagedRevenue / fullRevenue : nil }
     }
     private let counts = Mutex(Counts())
 
@@ -63,13 +73,15 @@ public final class CandidateAudit: Sendable {
         sampleRate > 0 && Double(StableHash.fnv1a(decisionID) % 1_000_000) < sampleRate * 1_000_000
     }
 
-    func record(chosen: Int, found: Int, fullValue: Double, stagedValue: Double) {
+    func record(chosen: Int, found: Int, fullValue: Double, stagedValue: Double, fullRevenue: Double, stagedRevenue: Double) {
         counts.withLock {
             $0.decisions += 1
             $0.chosen += chosen
             $0.found += found
             $0.fullValue += fullValue
             $0.stagedValue += stagedValue
+            $0.fullRevenue += fullRevenue
+            $0.stagedRevenue += stagedRevenue
         }
     }
 }

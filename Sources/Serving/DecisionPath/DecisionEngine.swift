@@ -107,13 +107,16 @@ public struct DecisionEngine: Sendable {
             picks = Ranking.best(
                 candidates, count: ranked, ranker: ranker, request: request, relevance: eligibility.relevance, engagement: engagement, predicted: predicted)
             if retrieved != nil, let audit, audit.samples(request.decisionID) {
-                let full = Ranking.best(
-                    CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now), count: positions.count, ranker: ranker, request: request,
+                let ranking = Ranking.best(
+                    CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now), count: wanted, ranker: ranker, request: request,
                     relevance: eligibility.relevance, engagement: engagement)
+                let full = ranking.prefix(positions.count)
                 let ids = Set(candidates.map(\.adID))
                 audit.record(
                     chosen: full.count, found: full.filter { ids.contains($0.candidate.adID) }.count, fullValue: full.reduce(0) { $0 + $1.value },
-                    stagedValue: picks.prefix(positions.count).reduce(0) { $0 + $1.value })
+                    stagedValue: picks.prefix(positions.count).reduce(0) { $0 + $1.value },
+                    fullRevenue: expectedRevenue(ranking.prefix(wanted), slots: positions.count),
+                    stagedRevenue: expectedRevenue(picks.prefix(wanted), slots: positions.count))
             }
         }
         let considered = picks
@@ -128,6 +131,20 @@ public struct DecisionEngine: Sendable {
             decisionID: request.decisionID, arm: arm, placements: PagePlacement.place(picks, prices: prices, positions: positions, request: request, signer: signer))
         return finish(
             decision, request: request, eligibility: eligibility, delivery: delivery, considered: considered, runnerUp: runnerUp, slots: positions.count)
+    }
+
+    /// Expected revenue of a page's auction (micros per impression): the first `slots` picks
+    /// win, the one after them (if any) is the best left out, and each winner's price is
+    /// multiplied by its billed events per impression, the q its value was made from.
+    private func expectedRevenue(_ ranked: ArraySlice<Pick>, slots: Int) -> Double {
+        let winners = Array(ranked.prefix(slots))
+        let runnerUp = ranked.count > slots ? ranked[ranked.startIndex + slots] : nil
+        let prices = Auction.prices(winners.map(\.bid), runnerUp: runnerUp?.bid, rules: auction)
+        return zip(winners, prices).reduce(0) { sum, pair in
+            let (pick, price) = pair
+            guard pick.candidate.bidMicros > 0 else { return sum }
+            return sum + Double(price) * (pick.value + pick.cost) / Double(pick.candidate.bidMicros)
+        }
     }
 
     /// Adds the trace and, on sampled decisions with a slot to compete for, every campaign's fate.
