@@ -43,14 +43,57 @@ public final class TwoTowerRetriever: CandidateRetriever {
     final class Generation: Sendable {
         let model: TwoTowerModel
         let index: LiveVectorIndex
-        /// By ad state slot: the key its vector is indexed under and the ad version it was made
-        /// from (24 bytes a slot; a dictionary by key took about 50).
-        let indexed: Mutex<[Indexed]>
+        /// By ad state slot: what the index holds for it, and its vector in bytes.
+        let indexed: Mutex<IndexedAds>
 
-        init(model: TwoTowerModel, index: LiveVectorIndex, indexed: [Indexed]) {
+        init(model: TwoTowerModel, index: LiveVectorIndex, indexed: IndexedAds) {
             self.model = model
             self.index = index
             self.indexed = Mutex(indexed)
+        }
+    }
+
+    /// By ad state slot: the key its vector is indexed under and the ad version it was made
+    /// from (24 bytes a slot; a dictionary by key took about 50), and the vector as `dimension`
+    /// signed bytes of a scale (`QuantizedVector`; 36 bytes a slot at 32 dimensions): what
+    /// `affinities` reads for each candidate, by slot, where the index would need a lookup by
+    /// key and two lines of floats.
+    struct IndexedAds {
+        var entries: [Indexed]
+        var codes: [Int8]
+        var scales: [Float]
+        let dimension: Int
+
+        /// Nothing indexed, room for `slots`.
+        init(slots: Int, dimension: Int) {
+            self.dimension = dimension
+            entries = [Indexed](repeating: Indexed(), count: slots)
+            codes = [Int8](repeating: 0, count: slots * dimension)
+            scales = [Float](repeating: 0, count: slots)
+        }
+
+        /// Room for `slots` (never less than now), at an exact capacity: slots grow only as
+        /// the catalog does.
+        mutating func reserve(slots: Int) {
+            guard slots > entries.count else { return }
+            func grown<T>(_ array: [T], _ count: Int, _ zero: T) -> [T] {
+                var out: [T] = []
+                out.reserveCapacity(count)
+                out += array
+                out += repeatElement(zero, count: count - array.count)
+                return out
+            }
+            entries = grown(entries, slots, Indexed())
+            codes = grown(codes, slots * dimension, 0)
+            scales = grown(scales, slots, 0)
+        }
+
+        /// Records `entry` at `slot` with its vector.
+        mutating func set(_ entry: Indexed, slot: Int, vector: [Float]) {
+            entries[slot] = entry
+            let quantized = QuantizedVector(vector)
+            codes.replaceSubrange((slot * dimension)..<((slot + 1) * dimension), with: quantized.codes)
+            scales[slot] = quantized.scale
         }
     }
 
@@ -102,11 +145,12 @@ public final class TwoTowerRetriever: CandidateRetriever {
             if let snapshot { state.snapshot = snapshot }
             var keys: [Int64] = []
             var vectors: [Float] = []
-            var indexed = [Indexed](repeating: Indexed(), count: state.snapshot?.adSlotCount ?? 0)
+            var indexed = IndexedAds(slots: state.snapshot?.adSlotCount ?? 0, dimension: model.dimension)
             state.snapshot?.forEachActiveAd { active in
+                let adVector = vector(of: active, model)
                 keys.append(active.key.rawValue)
-                vectors += vector(of: active, model)
-                indexed[Int(active.key.adSlot)] = Indexed(active)
+                vectors += adVector
+                indexed.set(Indexed(active), slot: Int(active.key.adSlot), vector: adVector)
             }
             let index = LiveVectorIndex(dimension: model.dimension, m: settings.m, efConstruction: settings.efConstruction)
             if !keys.isEmpty { index.load(keys: keys, vectors: vectors, threads: settings.buildThreads) }
@@ -130,12 +174,18 @@ public final class TwoTowerRetriever: CandidateRetriever {
 
             guard let current = generation.withLock({ $0 }) else { return }
             var upserts: [(key: Int64, vector: [Float])] = []
-            let indexed = current.indexed.withLock { $0 }
+            var ads = current.indexed.withLock { $0 }
+            let indexed = ads.entries
             var next = [Indexed](repeating: Indexed(), count: max(indexed.count, snapshot.adSlotCount))
+            ads.reserve(slots: next.count)
             snapshot.forEachActiveAd { ad in
                 let entry = Indexed(ad)
                 let slot = Int(ad.key.adSlot)
-                if slot >= indexed.count || indexed[slot] != entry { upserts.append((entry.key, vector(of: ad, current.model))) }
+                if slot >= indexed.count || indexed[slot] != entry {
+                    let adVector = vector(of: ad, current.model)
+                    upserts.append((entry.key, adVector))
+                    ads.set(entry, slot: slot, vector: adVector)
+                }
                 next[slot] = entry
             }
             // Gone from the active ads, or indexed under another key (its campaign's slot).
@@ -143,7 +193,8 @@ public final class TwoTowerRetriever: CandidateRetriever {
                 indexed[slot].key >= 0 && indexed[slot].key != next[slot].key ? indexed[slot].key : nil
             }
             current.index.update(upserts: upserts, removals: removals)
-            current.indexed.withLock { $0 = next }
+            ads.entries = next
+            current.indexed.withLock { $0 = ads }
             let pending = current.index.snapshot.freshCount
             if !state.rebuilding, pending > 64, Double(pending) > settings.rebuildFraction * Double(max(1, snapshot.activeAdCount)) {
                 state.rebuilding = true
@@ -189,6 +240,35 @@ public final class TwoTowerRetriever: CandidateRetriever {
             }
         }
         keys.removeLast(keys.count - kept)
+        return true
+    }
+
+    /// The inner products of the user's vector with the ads' vectors of the model serving now,
+    /// from their bytes (`IndexedAds`); NaN for a key not indexed (under that key) at its slot.
+    public func affinities(user: UserProfile?, context: FeedContext, keys: UnsafeBufferPointer<Int64>, into affinities: UnsafeMutableBufferPointer<Float>) -> Bool {
+        guard let current = generation.withLock({ $0 }) else { return false }
+        let model = current.model
+        let ads = current.indexed.withLock { $0 }
+        let side = model.userSide(user, device: context.device)
+        let d = model.dimension
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: d) { query in
+            model.userVector(side, into: query)
+            ads.entries.withUnsafeBufferPointer { entries in
+                ads.codes.withUnsafeBufferPointer { codes in
+                    for j in keys.indices {
+                        let slot = Int(RetrievalKey(rawValue: keys[j]).adSlot)
+                        guard slot < entries.count, entries[slot].key == keys[j] else {
+                            affinities[j] = .nan
+                            continue
+                        }
+                        let base = slot * d
+                        var sum: Float = 0
+                        for i in 0..<d { sum += Float(codes[base + i]) * query[i] }
+                        affinities[j] = sum * ads.scales[slot]
+                    }
+                }
+            }
+        }
         return true
     }
 

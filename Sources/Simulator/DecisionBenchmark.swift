@@ -54,6 +54,8 @@ public struct DecisionBenchmark: Sendable {
     public var searchEffort = TwoTowerRetriever.Settings().ef
     /// How many candidates the learned ranker scores (`ServingConfiguration.preRankCount`; 0: all).
     public var preRank = ServingConfiguration().preRankCount
+    /// Whether pre-ranking weighs the user's affinity (`ServingConfiguration.preRankAffinity`).
+    public var preRankAffinity = ServingConfiguration().preRankAffinity
     /// Share of slots that explore young ads (`ExplorationPolicy`); 0: off, the library default.
     public var exploreShare = 0.0
     /// Share of decisions that tally every campaign's loss reason (`ServingConfiguration.lossSampleRate`).
@@ -90,6 +92,8 @@ public struct DecisionBenchmark: Sendable {
         public var interest_pool: Int
         /// With `ml` and a candidate stage: how many candidates the learned ranker scored at most (0: all).
         public var pre_rank: Int
+        /// ... and whether pre-ranking weighed the user's two-tower affinity.
+        public var pre_rank_affinity: Bool
         /// With `ml` and a candidate stage: the index search's effort (ef) in use, `max(ef, K)`.
         public var search_effort: Int
         /// With `ml` and a candidate stage: seconds the value order (with its objective and
@@ -171,6 +175,7 @@ public struct DecisionBenchmark: Sendable {
             configuration.objectivePool = objectivePool
             configuration.interestPool = interestPool
             configuration.preRankCount = preRank
+            configuration.preRankAffinity = preRankAffinity
             serving = try await DecisionService.open(
                 store: store, clock: clock, configuration: configuration, ranker: LearnedRanker(click: models.click, conversion: models.conversion),
                 decisionIDs: DecisionIDGenerator(prefix: seed), retriever: retriever)
@@ -214,6 +219,7 @@ public struct DecisionBenchmark: Sendable {
             ranker: ranker.rawValue, candidates: ranker == .ml ? candidates : 0, value_pool: ranker == .ml && candidates > 0 ? valuePool : 0,
             objective_pool: ranker == .ml && candidates > 0 ? objectivePool : 0,
             interest_pool: ranker == .ml && candidates > 0 ? interestPool : 0, pre_rank: ranker == .ml && candidates > 0 ? preRank : 0,
+            pre_rank_affinity: ranker == .ml && candidates > 0 && preRank > 0 && preRankAffinity,
             search_effort: ranker == .ml && candidates > 0 ? retrieverSettings.effort(k: candidates) : 0, value_order_s: serving.valueOrderBuildSeconds,
             ads: size.ads, users: size.users, requests: requests,
             p50_ms: timed.round.p50_ms, p99_ms: timed.round.p99_ms,

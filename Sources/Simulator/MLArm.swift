@@ -75,7 +75,7 @@ public final class MLArm: Arm {
     public var notes: [String] {
         var notes = retrains.withLock { $0 }
         if let retriever, let audit = service.withLock({ $0?.candidateAudit })?.current, let recall = audit.recall {
-            notes.append("candidate stage (K \(stage.count), search effort \(retriever.settings.effort(k: stage.count)), \(stage.preRank > 0 ? "\(stage.preRank) ranked" : "all ranked")): found \(audit.found) of the \(audit.chosen) ads the full ranker chose in \(audit.decisions) audited decisions (recall \(TextTable.fixed(recall, 3))), keeping \(TextTable.fixed(audit.valueShare ?? 0, 3)) of its expected value and \(TextTable.fixed(audit.revenueShare ?? 0, 3)) of its expected revenue")
+            notes.append("candidate stage (K \(stage.count), search effort \(retriever.settings.effort(k: stage.count)), \(stage.preRank > 0 ? "\(stage.preRank) ranked\(stage.preRankAffinity ? " by value and affinity" : "")" : "all ranked")): found \(audit.found) of the \(audit.chosen) ads the full ranker chose in \(audit.decisions) audited decisions (recall \(TextTable.fixed(recall, 3))), keeping \(TextTable.fixed(audit.valueShare ?? 0, 3)) of its expected value and \(TextTable.fixed(audit.revenueShare ?? 0, 3)) of its expected revenue")
         }
         return notes
     }
@@ -90,6 +90,8 @@ public final class MLArm: Arm {
         public var searchEffort = TwoTowerRetriever.Settings().ef
         /// How many candidates the ranker scores (`ServingConfiguration.preRankCount`).
         public var preRank = ServingConfiguration().preRankCount
+        /// Whether pre-ranking weighs the user's affinity (`ServingConfiguration.preRankAffinity`).
+        public var preRankAffinity = ServingConfiguration().preRankAffinity
         public init() {}
     }
     public let stage: CandidateStage
@@ -137,6 +139,7 @@ public final class MLArm: Arm {
         var configuration = servingConfiguration(base: base, policy: .ranked)
         configuration.candidateCount = stage.count
         configuration.preRankCount = stage.preRank
+        configuration.preRankAffinity = stage.preRankAffinity
         configuration.candidateAuditRate = retriever == nil ? 0 : 0.05
         let path = base.variant(
             ranker: seesContent ? ranker : ContentBlindRanker(inner: ranker), configuration: configuration, decisionIDs: DecisionIDGenerator(prefix: seed),

@@ -35,6 +35,8 @@ struct BenchCommand: AsyncParsableCommand {
     var searchEffort = TwoTowerRetriever.Settings().ef
     @Option(help: "With --ranker ml and a candidate stage: how many candidates the learned ranker scores, chosen by their value with no user scaled to the user per objective (0 scores every candidate).")
     var preRank = ServingConfiguration().preRankCount
+    @Flag(help: "With --ranker ml and a candidate stage: pre-ranking also weighs each candidate by the user's two-tower affinity with it (more of the full ranking's value kept, at a cost in time; off by default).")
+    var preRankAffinity = false
 
     @Option(help: "Ads in the generated world (10 per campaign, 10 campaigns per advertiser).") var ads = 100_000
     @Option(help: "Users in the generated world.") var users = 100_000
@@ -77,6 +79,7 @@ struct BenchCommand: AsyncParsableCommand {
         benchmark.interestPool = interestPool
         benchmark.searchEffort = searchEffort
         benchmark.preRank = preRank
+        benchmark.preRankAffinity = preRankAffinity
         benchmark.rounds = rounds
         let progress = Progress()
         benchmark.progress = { progress.step($0) }
@@ -84,7 +87,7 @@ struct BenchCommand: AsyncParsableCommand {
         if json {
             print(try JSONFormat.string(result))
         } else {
-            let path = result.ranker == "ml" ? (result.candidates > 0 ? "ml, candidate stage K \(result.candidates) + value pool \(result.value_pool) + \(result.objective_pool) per objective, \(result.pre_rank > 0 ? "\(result.pre_rank) ranked" : "all ranked")" : "ml, every eligible ad scored") : "rule"
+            let path = result.ranker == "ml" ? (result.candidates > 0 ? "ml, candidate stage K \(result.candidates) + value pool \(result.value_pool) + \(result.objective_pool) per objective, \(result.pre_rank > 0 ? "\(result.pre_rank) ranked\(result.pre_rank_affinity ? " by value and affinity" : "")" : "all ranked")" : "ml, every eligible ad scored") : "rule"
             print("decision path (\(path)), in-process, one task: \(ads) ads (\(result.active_campaigns) campaigns), \(users) users, \(requests) requests")
             print("p50 \(TextTable.fixed(result.p50_ms, 3)) ms   p99 \(TextTable.fixed(result.p99_ms, 3)) ms   mean \(TextTable.fixed(result.mean_ms, 3)) ms   max \(TextTable.fixed(result.max_ms, 3)) ms")
             print("\(TextTable.fixed(result.decisions_per_s, 0)) decisions/s   \(TextTable.fixed(result.ads_per_decision, 2)) ads per decision")

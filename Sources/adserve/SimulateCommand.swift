@@ -45,6 +45,8 @@ struct SimulateCommand: AsyncParsableCommand {
     var searchEffort = MLArm.CandidateStage().searchEffort
     @Option(help: "ml+candidates: how many candidates its learned ranker scores for the user, chosen by their value with no user scaled per objective (serve's --pre-rank; 0 scores every candidate).")
     var preRank = MLArm.CandidateStage().preRank
+    @Flag(help: "ml+candidates: pre-ranking also weighs each candidate by the user's two-tower affinity with it (serve's --pre-rank-affinity).")
+    var preRankAffinity = false
     @Flag(help: "Print the report as JSON.") var json = false
     @Option(help: "Write the serve log (serve-log.jsonl, the format `adserve train --logs` reads), report.json and SVG charts into this folder.") var out: String?
 
@@ -77,6 +79,7 @@ struct SimulateCommand: AsyncParsableCommand {
         configuration.candidateStage.count = candidates
         configuration.candidateStage.searchEffort = searchEffort
         configuration.candidateStage.preRank = preRank
+        configuration.candidateStage.preRankAffinity = preRankAffinity
         configuration.training.featureSet = ClickFeatures.FeatureSet(rawValue: featureSet) ?? .full
         configuration.training.chooseFeatureSet = featureSet == "choose"
         configuration.pricing = AuctionRules.Pricing(rawValue: pricing) ?? .secondPrice

@@ -268,6 +268,51 @@ import Training
         #expect(pages[9] == pages[0])
     }
 
+    /// Finds nothing itself, but scores every ad for the user: the higher its state slot, the closer.
+    struct SlotAffinityRetriever: CandidateRetriever {
+        func sync(_ snapshot: CatalogSnapshot, at now: Timestamp) {}
+        func retrieve(user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64]) -> Bool {
+            keys.removeAll()
+            return true
+        }
+        func affinities(user: UserProfile?, context: FeedContext, keys: UnsafeBufferPointer<Int64>, into affinities: UnsafeMutableBufferPointer<Float>) -> Bool {
+            for j in keys.indices { affinities[j] = Float(RetrievalKey(rawValue: keys[j]).adSlot) }
+            return true
+        }
+    }
+
+    /// Clicks as often as anyone for no user; for a user, the more the closer the ad is by
+    /// `SlotAffinityRetriever` (log of the ratio 0.1 × the slot).
+    struct SlotAffinityRanker: Ranker {
+        func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction {
+            Prediction(click: 0.01 * (user == nil ? 1 : exp(0.1 * Double(candidate.adSlot))), conversion: 0.05)
+        }
+    }
+
+    /// Sixteen traffic ads worth the same to no one, worth more to the user the closer they are:
+    /// with 9 of them scored, the user's affinity puts the page scoring all 16 would place among
+    /// the nine (`preRankAffinity`). Without it only the no-user values are left, all equal, and
+    /// the cut keeps the lowest ids instead.
+    @Test func preRankingFollowsTheUsersAffinity() async throws {
+        var pages: [String: [AdID]] = [:]
+        for (name, preRank, affinity) in [("all", 0, true), ("affinity", 9, true), ("none", 9, false)] {
+            var configuration = ServingConfiguration()
+            configuration.valuePool = 16
+            configuration.objectivePool = 0
+            configuration.interestPool = 0
+            configuration.preRankCount = preRank
+            configuration.preRankAffinity = affinity
+            let world = try await TestWorld.make(configuration: configuration, ranker: SlotAffinityRanker(), retriever: SlotAffinityRetriever())
+            for i in 0..<16 { try await world.ad(try await world.campaign(try await world.advertiser("brand\(i)"))) }
+            _ = try await world.user("u1")
+            world.publish()
+            pages[name] = try await world.decide("u1").placements.map(\.candidate.adID)
+        }
+        #expect(pages["all"]?.count == 5)
+        #expect(pages["affinity"] == pages["all"])
+        #expect(pages["none"] != pages["all"])
+    }
+
     /// The audit prices both pages by their own auctions. Seven traffic campaigns bid 10–16 at
     /// one click rate; a value pool of six hands the ranker the five winners and the runner-up,
     /// a pool of five the winners alone. Either way the stage keeps all of the full page's
@@ -355,6 +400,65 @@ import Training
         _ = try await world.catalog.updateCampaign(campaign.id) { campaign in campaign.status = Domain.Status.paused }
         world.publish()
         #expect(retrieved(clock.now()).isEmpty)
+    }
+
+    /// The retriever's affinities (what pre-ranking scales by) are the two-tower model's inner
+    /// products within the rounding of one byte per component, follow the catalog (a new ad has
+    /// one once synced), and are NaN for an ad no longer indexed and for a key never seen.
+    @Test func retrieverAffinitiesAreTheModelsInnerProducts() async throws {
+        let retriever = TwoTowerRetriever()
+        let world = try await TestWorld.make(ranker: UserDependentRanker(), retriever: retriever)
+        let acme = try await world.campaign(try await world.advertiser("Acme"))
+        let other = try await world.campaign(try await world.advertiser("Other"), objective: .conversions)
+        for i in 0..<6 { try await world.ad(acme, caption: "running shoes number \(i)") }
+        try await world.ad(other, caption: "a serum for the skin")
+        world.publish()
+        let model = TwoTowerModel()
+        retriever.install(model)
+        let profile = UserProfile(id: try await world.user("reader"), age: 30, interests: ["running"])
+        let query = model.userVector(model.userSide(profile, device: "ios"))
+        func affinities() -> [(key: Int64, affinity: Float, expected: Float, tolerance: Float)] {
+            var ads: [CatalogSnapshot.ActiveAd] = []
+            world.serving.catalog.snapshot.forEachActiveAd { ads.append($0) }
+            let keys = ads.map(\.key.rawValue) + [Int64(1) << 40]
+            var scores = [Float](repeating: 0, count: keys.count)
+            let scored = keys.withUnsafeBufferPointer { keys in
+                scores.withUnsafeMutableBufferPointer {
+                    retriever.affinities(user: profile, context: FeedContext(device: "ios"), keys: keys, into: $0)
+                }
+            }
+            #expect(scored)
+            #expect(scores.last?.isNaN == true)
+            return ads.indices.map { i in
+                let ad = ads[i].ad
+                let vector = model.adVector(model.adSide(
+                    sketch: AdSketches.shared.sketch(of: ad), adID: ad.id.rawValue, campaignID: ad.campaignID.rawValue,
+                    advertiserID: ads[i].advertiserID.rawValue, format: ad.format.rawValue, objective: ads[i].objective.rawValue, caption: ad.caption))
+                let expected = zip(query, vector).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+                // Each component is off by at most half a step of the largest ÷ 127.
+                let tolerance = vector.map(abs).max()! / 254 * query.map(abs).reduce(0, +) + 1e-5
+                return (keys[i], scores[i], expected, tolerance)
+            }
+        }
+        let first = affinities()
+        #expect(first.count == 7)
+        #expect(first.allSatisfy { abs($0.affinity - $0.expected) <= $0.tolerance })
+        #expect(Set(first.map(\.affinity)).count > 1)
+        // A new ad is scored once synced; a paused campaign's ads are not any more.
+        try await world.ad(acme, caption: "brand new trail shoes")
+        world.publish()
+        let withNew = affinities()
+        #expect(withNew.count == 8 && withNew.allSatisfy { abs($0.affinity - $0.expected) <= $0.tolerance })
+        let gone = world.serving.catalog.snapshot
+        _ = try await world.catalog.updateCampaign(acme.id) { campaign in campaign.status = Domain.Status.paused }
+        world.publish()
+        var keys: [Int64] = []
+        gone.forEachActiveAd { if $0.ad.campaignID == acme.id { keys.append($0.key.rawValue) } }
+        var scores = [Float](repeating: 0, count: keys.count)
+        _ = keys.withUnsafeBufferPointer { keys in
+            scores.withUnsafeMutableBufferPointer { retriever.affinities(user: profile, context: FeedContext(device: "ios"), keys: keys, into: $0) }
+        }
+        #expect(keys.count == 7 && scores.allSatisfy(\.isNaN))
     }
 
     /// On a simulator log (the topics world, random ads, so every ad is shown), the two-tower

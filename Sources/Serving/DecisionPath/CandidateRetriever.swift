@@ -14,6 +14,19 @@ public protocol CandidateRetriever: Sendable {
     /// false when it cannot retrieve (no model yet): the decision path then scores every
     /// eligible ad.
     func retrieve(user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64]) -> Bool
+
+    /// Writes this user's affinity with each of `keys` into `affinities`: the retrieval model's
+    /// score, higher for a closer ad, on one scale for the whole call; NaN for an ad it holds no
+    /// vector of. Returns false when it has no scores (no model yet, or no model that scores):
+    /// pre-ranking then goes by the ads' value with no user alone.
+    func affinities(user: UserProfile?, context: FeedContext, keys: UnsafeBufferPointer<Int64>, into affinities: UnsafeMutableBufferPointer<Float>) -> Bool
+}
+
+extension CandidateRetriever {
+    /// A retriever that finds ads without scoring them for the user.
+    public func affinities(user: UserProfile?, context: FeedContext, keys: UnsafeBufferPointer<Int64>, into affinities: UnsafeMutableBufferPointer<Float>) -> Bool {
+        false
+    }
 }
 
 /// The decision's eligibility as the retriever asks it: a batch of keys at a time (writing

@@ -20,6 +20,9 @@ public struct DecisionEngine: Sendable {
     /// How many of those candidates the ranker scores for the user, chosen by their value with
     /// no user scaled to this user (`PreRanking`); 0 scores them all.
     public var preRankCount: Int
+    /// Whether that cut also weighs the user's affinity with each candidate, when the retriever
+    /// scores them (`CandidateRetriever.affinities`).
+    public var preRankAffinity: Bool
     /// Pricing and reserves (`Auction`).
     public var auction: AuctionRules
     /// The share of ranked slots given to young ads (`Exploration`).
@@ -35,7 +38,7 @@ public struct DecisionEngine: Sendable {
 
     public init(
         adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked, candidateCount: Int = 100, valuePool: Int = 100,
-        objectivePool: Int = 20, interestPool: Int = 20, preRankCount: Int = 0,
+        objectivePool: Int = 20, interestPool: Int = 20, preRankCount: Int = 0, preRankAffinity: Bool = false,
         auction: AuctionRules = AuctionRules(), exploration: ExplorationPolicy = .off, traceCandidates: Int = 10, lossSampleRate: Double = 0.001,
         engagement: EngagementCost = EngagementCost(), campaignSlice: CampaignSlice? = nil
     ) {
@@ -53,6 +56,7 @@ public struct DecisionEngine: Sendable {
         self.objectivePool = objectivePool
         self.interestPool = interestPool
         self.preRankCount = preRankCount
+        self.preRankAffinity = preRankAffinity
     }
 
     /// Decides one page. With a best-first order in the view (a user-independent ranker) the
@@ -101,8 +105,8 @@ public struct DecisionEngine: Sendable {
             // The retrieved candidates cut to what the ranker scores; every eligible ad without a retriever.
             let (candidates, predicted) = retrieved.map {
                 PreRanking.select(
-                    $0, keep: preRankCount, valueOrder: view.valueOrder, ranker: ranker, request: request, eligibility: eligibility, delivery: delivery,
-                    engagement: engagement)
+                    $0, keep: preRankCount, valueOrder: view.valueOrder, ranker: ranker, retriever: preRankAffinity ? retriever : nil, request: request,
+                    eligibility: eligibility, delivery: delivery, engagement: engagement)
             } ?? (CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now), [])
             picks = Ranking.best(
                 candidates, count: ranked, ranker: ranker, request: request, relevance: eligibility.relevance, engagement: engagement, predicted: predicted)

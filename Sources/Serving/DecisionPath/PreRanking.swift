@@ -7,14 +7,20 @@ import Foundation
 ///
 /// The cheap score is an ad's value with no user (`RankingIndex.values` of the value order: the
 /// serving ranker's own value for nobody in particular, already computed for every ad), scaled
-/// per objective to this user. How a user's value departs from the no-user value depends mostly
-/// on the billing type — in the bench's 100k world a traffic ad is worth a median 0.31 of its
-/// no-user value to a user and a conversion ad 1.33 of it, an awareness ad exactly 1 — so ranking
-/// by the raw no-user value would crowd out the conversion ads. The scale comes from the request
-/// itself: the `calibration` candidates of each objective with the highest no-user value are
-/// scored by the ranker first, and the geometric mean of their full ÷ no-user values scales that
-/// objective's other candidates. Those first predictions are kept, not made twice. Nothing is
-/// kept between requests, so a decision does not depend on the ones before it.
+/// per objective to this user, and, with `preRankAffinity` and a retriever that scores ads for
+/// the user (`CandidateRetriever.affinities`: the two-tower model's inner product), raised or
+/// lowered by that score. How a user's value departs from the no-user value depends first on the billing
+/// type — in the bench's 100k world a traffic ad is worth a median 0.31 of its no-user value to
+/// a user and a conversion ad 1.33 of it, an awareness ad exactly 1 — so ranking by the raw
+/// no-user value would crowd out the conversion ads; within a billing type it follows the
+/// user's affinity with the ad (the log of the ratio correlates 0.58 with it for traffic ads,
+/// 0.36 for conversion ads, same world). Both come from the request itself: the `calibration`
+/// candidates of each objective with the highest no-user value (with affinities, half of them
+/// those the user is closest to) are scored by the ranker first, and a least-squares fit of
+/// log(full ÷ no-user value) = a(objective) + β·affinity (β ≥ 0, one slope for all
+/// objectives) scales the other candidates by exp(a + β·affinity). Those first predictions are
+/// kept, not made twice. Nothing is kept between requests, so a decision does not depend on
+/// the ones before it.
 ///
 /// Candidates without a no-user value (ads newer than the value order) are always kept: the
 /// stage's promise that a new ad reaches the ranker holds.
@@ -27,8 +33,8 @@ enum PreRanking {
     /// eligibility's snapshot. Every ad is kept, with no predictions, when there are no more
     /// than `keep` (or no value order to read the no-user values from).
     static func select(
-        _ adIndices: [Int32], keep: Int, valueOrder: RankingIndex?, ranker: some Ranker, request: DecisionRequest, eligibility: Eligibility,
-        delivery: DeliveryState, engagement: EngagementCost
+        _ adIndices: [Int32], keep: Int, valueOrder: RankingIndex?, ranker: some Ranker, retriever: (any CandidateRetriever)?, request: DecisionRequest,
+        eligibility: Eligibility, delivery: DeliveryState, engagement: EngagementCost
     ) -> (candidates: [Candidate], predicted: [Prediction]) {
         func candidates(_ indices: [Int32]) -> [Candidate] {
             CandidateGeneration.candidates(indices, eligibility, delivery: delivery, now: request.now)
@@ -52,38 +58,51 @@ enum PreRanking {
             let objective = snapshot.campaigns[Int(snapshot.adCampaigns[i])].objective
             known.append(Entry(value: valueOrder.values[Int(index)], id: snapshot.adIDs[i].rawValue, adIndex: adIndex, objective: objectiveIndex(objective)))
         }
+        let scored = retriever.map { affinities(of: &known, $0, request: request, snapshot: snapshot) } ?? false
         known.sort(by: Entry.before)
-        // The calibration sample: each objective's first ads in that order.
+        // The calibration sample: each objective's first ads in that order and, with
+        // affinities, as many more of those the user is closest to.
         var sampled = [Bool](repeating: false, count: known.count)
         var taken = [Int](repeating: 0, count: Objective.allCases.count)
         var firstKnown: [Int] = []
-        for k in known.indices where taken[known[k].objective] < calibration {
+        let byValue = scored ? calibration / 2 : calibration
+        for k in known.indices where taken[known[k].objective] < byValue {
             taken[known[k].objective] += 1
             sampled[k] = true
             firstKnown.append(k)
         }
+        if scored {
+            // Each objective's closest not sampled yet, kept in order (nearest first) as found.
+            var closest = [[Int]](repeating: [], count: Objective.allCases.count)
+            for k in known.indices where !sampled[k] && !known[k].affinity.isNaN {
+                let objective = known[k].objective
+                let room = calibration - taken[objective]
+                var at = closest[objective].count
+                while at > 0 && Entry.closer(known[k], known[closest[objective][at - 1]]) { at -= 1 }
+                guard at < room else { continue }
+                closest[objective].insert(k, at: at)
+                if closest[objective].count > room { closest[objective].removeLast() }
+            }
+            for k in closest.joined() { sampled[k] = true }
+            firstKnown = known.indices.filter { sampled[$0] }
+        }
         let first = candidates(firstKnown.map { known[$0].adIndex })
         let predicted = ranker.predictForRanking(first, user: request.profile, context: request.context)
-        // Per objective, the mean log of full ÷ no-user value over the sample where both are
-        // positive; an objective with no such pair takes the mean over all objectives (0: none).
-        var logSums = [Double](repeating: 0, count: Objective.allCases.count)
-        var counts = [Int](repeating: 0, count: Objective.allCases.count)
+        // The sample's log(full ÷ no-user value) where both are positive, with the affinity.
+        var points: [Point] = []
         for (j, k) in firstKnown.enumerated() {
             let value = engagement.totalValue(first[j], predicted[j])
             guard known[k].value > 0, value > 0 else { continue }
-            logSums[known[k].objective] += log(value / known[k].value)
-            counts[known[k].objective] += 1
+            points.append(Point(objective: known[k].objective, ratio: log(value / known[k].value), affinity: known[k].affinity))
         }
-        let total = counts.reduce(0, +)
-        let overall = total > 0 ? logSums.reduce(0, +) / Double(total) : 0
-        let scale = logSums.indices.map { exp(counts[$0] > 0 ? logSums[$0] / Double(counts[$0]) : overall) }
+        let fit = Fit(points)
         // The others by scaled no-user value (times the user's relevance of the ad), best first.
         let relevance = eligibility.relevance
         var rest: [Entry] = []
         rest.reserveCapacity(known.count - first.count)
         for k in known.indices where !sampled[k] {
             var entry = known[k]
-            entry.value *= scale[entry.objective]
+            entry.value *= fit.scale(entry.objective, affinity: entry.affinity)
             if !relevance.isNeutral { entry.value *= relevance.factor(snapshot.ads[Int(entry.adIndex)]) }
             rest.append(entry)
         }
@@ -92,16 +111,90 @@ enum PreRanking {
         return (first + candidates(unknown + rest.prefix(room).map(\.adIndex)), predicted)
     }
 
+    /// Fills in each entry's affinity from the retriever; false when it has none.
+    private static func affinities(of entries: inout [Entry], _ retriever: any CandidateRetriever, request: DecisionRequest, snapshot: CatalogSnapshot) -> Bool {
+        let keys = entries.map { entry in
+            let adIndex = Int(entry.adIndex)
+            return RetrievalKey(adSlot: snapshot.adStateSlots[adIndex], campaignSlot: snapshot.campaigns[Int(snapshot.adCampaigns[adIndex])].stateSlot).rawValue
+        }
+        var affinities = [Float](repeating: .nan, count: keys.count)
+        let scored = keys.withUnsafeBufferPointer { keys in
+            affinities.withUnsafeMutableBufferPointer { retriever.affinities(user: request.profile, context: request.context, keys: keys, into: $0) }
+        }
+        guard scored else { return false }
+        for k in entries.indices { entries[k].affinity = affinities[k] }
+        return true
+    }
+
+    /// One calibration candidate: its objective, log(full ÷ no-user value), its affinity (NaN: none).
+    struct Point {
+        var objective: Int
+        var ratio: Double
+        var affinity: Float
+    }
+
+    /// log(full ÷ no-user value) = a(objective) + β·(affinity − the sample's mean affinity), fit
+    /// by least squares on the calibration sample: β pooled over the objectives (each centred
+    /// on its own means; none below 0), then each objective's a the mean of its points'
+    /// ratios less β's share. An objective with no point takes the mean over all points; a
+    /// candidate without an affinity is taken at the mean.
+    struct Fit {
+        private(set) var slope = 0.0
+        private(set) var center = 0.0
+        private var intercepts: [Double?] = []
+        private var overall = 0.0
+
+        init(_ points: [Point]) {
+            let objectives = Objective.allCases.count
+            let withAffinity = points.filter { !$0.affinity.isNaN }
+            center = withAffinity.isEmpty ? 0 : withAffinity.reduce(0) { $0 + Double($1.affinity) } / Double(withAffinity.count)
+            var xy = 0.0
+            var xx = 0.0
+            for objective in 0..<objectives {
+                let group = withAffinity.filter { $0.objective == objective }
+                guard group.count > 1 else { continue }
+                let meanRatio = group.reduce(0) { $0 + $1.ratio } / Double(group.count)
+                let meanAffinity = group.reduce(0) { $0 + Double($1.affinity) } / Double(group.count)
+                for point in group {
+                    xy += (point.ratio - meanRatio) * (Double(point.affinity) - meanAffinity)
+                    xx += (Double(point.affinity) - meanAffinity) * (Double(point.affinity) - meanAffinity)
+                }
+            }
+            slope = xx > 0 ? max(0, xy / xx) : 0
+            var sums = [Double](repeating: 0, count: objectives)
+            var counts = [Int](repeating: 0, count: objectives)
+            for point in points {
+                sums[point.objective] += point.ratio - slope * offset(point.affinity)
+                counts[point.objective] += 1
+            }
+            let total = counts.reduce(0, +)
+            overall = total > 0 ? sums.reduce(0, +) / Double(total) : 0
+            intercepts = (0..<objectives).map { counts[$0] > 0 ? sums[$0] / Double(counts[$0]) : nil }
+        }
+
+        /// How far an affinity is from the sample's mean (0 for none).
+        private func offset(_ affinity: Float) -> Double { affinity.isNaN ? 0 : Double(affinity) - center }
+
+        /// What a candidate's no-user value is multiplied by.
+        func scale(_ objective: Int, affinity: Float) -> Double { exp((intercepts[objective] ?? overall) + slope * offset(affinity)) }
+    }
+
     /// A candidate as the stage orders it: plain values, compared without reading the candidates.
     private struct Entry {
         var value: Double
         var id: Int64
         var adIndex: Int32
         var objective: Int
+        /// The user's affinity with the ad (`CandidateRetriever.affinities`); NaN: none.
+        var affinity = Float.nan
 
         /// Higher value first, then the lower ad id: the same order whatever the candidates' order.
         @inline(__always)
         static func before(_ a: Entry, _ b: Entry) -> Bool { a.value != b.value ? a.value > b.value : a.id < b.id }
+
+        /// Higher affinity first, then the lower ad id.
+        @inline(__always)
+        static func closer(_ a: Entry, _ b: Entry) -> Bool { a.affinity != b.affinity ? a.affinity > b.affinity : a.id < b.id }
     }
 
     @inline(__always)
