@@ -229,9 +229,13 @@ public final class CatalogSnapshot: Sendable {
     public func forEachActiveAd(_ body: (ActiveAd) throws -> Void) rethrows {
         for (index, ad) in ads.enumerated() {
             let entry = campaigns[Int(adCampaigns[index])]
-            let key = RetrievalKey(adSlot: adStateSlots[index], campaignSlot: entry.stateSlot)
-            try body(ActiveAd(key: key, ad: ad, advertiserID: entry.advertiserID, objective: entry.objective))
+            try body(ActiveAd(key: retrievalKey(Int32(index)), ad: ad, advertiserID: entry.advertiserID, objective: entry.objective))
         }
+    }
+
+    /// How a retriever names the ad at `adIndex`: its state slot and its campaign's.
+    func retrievalKey(_ adIndex: Int32) -> RetrievalKey {
+        RetrievalKey(adSlot: adStateSlots[Int(adIndex)], campaignSlot: campaigns[Int(adCampaigns[Int(adIndex)])].stateSlot)
     }
 
     /// A user's attributes, interned against this snapshot's vocabulary once per request.

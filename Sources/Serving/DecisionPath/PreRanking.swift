@@ -9,9 +9,9 @@ import Foundation
 /// serving ranker's own value for nobody in particular, already computed for every ad), scaled
 /// per objective to this user, and, with `preRankAffinity` and a retriever that scores ads for
 /// the user (`CandidateRetriever.affinities`: the two-tower model's inner product), raised or
-/// lowered by that score. How a user's value departs from the no-user value depends first on the billing
-/// type — in the bench's 100k world a traffic ad is worth a median 0.31 of its no-user value to
-/// a user and a conversion ad 1.33 of it, an awareness ad exactly 1 — so ranking by the raw
+/// lowered by that score. How a user's value departs from the no-user value depends first on
+/// the billing type — in the bench's 100k world a traffic ad is worth a median 0.31 of its
+/// no-user value to a user and a conversion ad 1.33 of it, an awareness ad exactly 1 — so ranking by the raw
 /// no-user value would crowd out the conversion ads; within a billing type it follows the
 /// user's affinity with the ad (the log of the ratio correlates 0.58 with it for traffic ads,
 /// 0.36 for conversion ads, same world). Both come from the request itself: the `calibration`
@@ -113,10 +113,7 @@ enum PreRanking {
 
     /// Fills in each entry's affinity from the retriever; false when it has none.
     private static func affinities(of entries: inout [Entry], _ retriever: any CandidateRetriever, request: DecisionRequest, snapshot: CatalogSnapshot) -> Bool {
-        let keys = entries.map { entry in
-            let adIndex = Int(entry.adIndex)
-            return RetrievalKey(adSlot: snapshot.adStateSlots[adIndex], campaignSlot: snapshot.campaigns[Int(snapshot.adCampaigns[adIndex])].stateSlot).rawValue
-        }
+        let keys = entries.map { snapshot.retrievalKey($0.adIndex).rawValue }
         var affinities = [Float](repeating: .nan, count: keys.count)
         let scored = keys.withUnsafeBufferPointer { keys in
             affinities.withUnsafeMutableBufferPointer { retriever.affinities(user: request.profile, context: request.context, keys: keys, into: $0) }
