@@ -261,10 +261,8 @@ public final class TwoTowerRetriever: CandidateRetriever {
                             affinities[j] = .nan
                             continue
                         }
-                        let base = slot * d
-                        var sum: Float = 0
-                        for i in 0..<d { sum += Float(codes[base + i]) * query[i] }
-                        affinities[j] = sum * ads.scales[slot]
+                        let ad = UnsafeBufferPointer(rebasing: codes[(slot * d)..<((slot + 1) * d)])
+                        affinities[j] = Float(QuantizedVector.dot(ad, scale: ads.scales[slot], UnsafeBufferPointer(query)))
                     }
                 }
             }
