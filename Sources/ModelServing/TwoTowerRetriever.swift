@@ -209,8 +209,11 @@ public final class TwoTowerRetriever: CandidateRetriever {
         }
     }
 
-    public func retrieve(user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64]) -> Bool {
+    public func retrieve(
+        user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64], scores: inout [Float]
+    ) -> Bool {
         keys.removeAll(keepingCapacity: true)
+        scores.removeAll(keepingCapacity: true)
         guard let current = generation.withLock({ $0 }) else { return false }
         let model = current.model
         let scratch = scratches.withLock { $0.popLast() } ?? SearchScratch()
@@ -222,13 +225,18 @@ public final class TwoTowerRetriever: CandidateRetriever {
             model.userVector(side, into: query)
             current.index.search(UnsafeBufferPointer(query), k: k, ef: settings.effort(k: k), scratch: scratch, into: &hits, batchFilter: admits)
         }
-        for hit in hits { keys.append(hit.key) }
+        for hit in hits {
+            keys.append(hit.key)
+            scores.append(hit.score)
+        }
         let since = now.milliseconds - settings.freshHours * Timestamp.millisecondsPerHour
         let found = keys.count
         for ad in fresh.withLock({ $0 }) where ad.createdAt >= since && ad.createdAt <= now.milliseconds {
             if !keys[0..<found].contains(ad.key) { keys.append(ad.key) }
         }
-        // The fresh ads judged together; the refused ones dropped, the order kept.
+        // The fresh ads judged together; the refused ones dropped, the order kept. The search
+        // did not score them.
+        scores += repeatElement(.nan, count: keys.count - found)
         guard keys.count > found else { return true }
         var kept = found
         withUnsafeTemporaryAllocation(of: Bool.self, capacity: keys.count - found) { admitted in
@@ -240,6 +248,7 @@ public final class TwoTowerRetriever: CandidateRetriever {
             }
         }
         keys.removeLast(keys.count - kept)
+        scores.removeLast(scores.count - kept)
         return true
     }
 

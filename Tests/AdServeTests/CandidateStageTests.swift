@@ -6,6 +6,7 @@ import SQLiteStorage
 @testable import Serving
 import Simulator
 import Storage
+import Synchronization
 import Testing
 import TestSupport
 import Training
@@ -36,8 +37,11 @@ import Training
     /// A retriever that finds nothing: the candidates are the value pool alone.
     struct EmptyRetriever: CandidateRetriever {
         func sync(_ snapshot: CatalogSnapshot, at now: Timestamp) {}
-        func retrieve(user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64]) -> Bool {
+        func retrieve(
+            user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64], scores: inout [Float]
+        ) -> Bool {
             keys.removeAll()
+            scores.removeAll()
             return true
         }
     }
@@ -271,12 +275,36 @@ import Training
     /// Finds nothing itself, but scores every ad for the user: the higher its state slot, the closer.
     struct SlotAffinityRetriever: CandidateRetriever {
         func sync(_ snapshot: CatalogSnapshot, at now: Timestamp) {}
-        func retrieve(user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64]) -> Bool {
+        func retrieve(
+            user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64], scores: inout [Float]
+        ) -> Bool {
             keys.removeAll()
+            scores.removeAll()
             return true
         }
         func affinities(user: UserProfile?, context: FeedContext, keys: UnsafeBufferPointer<Int64>, into affinities: UnsafeMutableBufferPointer<Float>) -> Bool {
             for j in keys.indices { affinities[j] = Float(RetrievalKey(rawValue: keys[j]).adSlot) }
+            return true
+        }
+    }
+
+    /// Finds every ad it may and scores them as `SlotAffinityRetriever` does, but only in its
+    /// search: it scores no ad it was not asked to find.
+    final class FoundAffinityRetriever: CandidateRetriever {
+        let keys = Mutex<[Int64]>([])
+        func sync(_ snapshot: CatalogSnapshot, at now: Timestamp) {
+            var keys: [Int64] = []
+            snapshot.forEachActiveAd { keys.append($0.key.rawValue) }
+            self.keys.withLock { $0 = keys }
+        }
+        func retrieve(
+            user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64], scores: inout [Float]
+        ) -> Bool {
+            let all = self.keys.withLock { $0 }
+            var admitted = [Bool](repeating: false, count: all.count)
+            all.withUnsafeBufferPointer { keys in admitted.withUnsafeMutableBufferPointer { admits(keys, $0) } }
+            keys = all.indices.filter { admitted[$0] }.map { all[$0] }
+            scores = keys.map { Float(RetrievalKey(rawValue: $0).adSlot) }
             return true
         }
     }
@@ -291,18 +319,21 @@ import Training
 
     /// Sixteen traffic ads worth the same to no one, worth more to the user the closer they are:
     /// with 9 of them scored, the user's affinity puts the page scoring all 16 would place among
-    /// the nine (`preRankAffinity`). Without it only the no-user values are left, all equal, and
-    /// the cut keeps the lowest ids instead.
+    /// the nine (`preRankAffinity`), whether the ads came from a pool and were scored after
+    /// (`SlotAffinityRetriever`) or the search found and scored them (`FoundAffinityRetriever`).
+    /// Without it only the no-user values are left, all equal, and the cut keeps the lowest ids
+    /// instead.
     @Test func preRankingFollowsTheUsersAffinity() async throws {
         var pages: [String: [AdID]] = [:]
-        for (name, preRank, affinity) in [("all", 0, true), ("affinity", 9, true), ("none", 9, false)] {
+        for (name, preRank, affinity) in [("all", 0, true), ("affinity", 9, true), ("found", 9, true), ("none", 9, false)] {
             var configuration = ServingConfiguration()
-            configuration.valuePool = 16
+            configuration.valuePool = name == "found" ? 0 : 16
             configuration.objectivePool = 0
             configuration.interestPool = 0
             configuration.preRankCount = preRank
             configuration.preRankAffinity = affinity
-            let world = try await TestWorld.make(configuration: configuration, ranker: SlotAffinityRanker(), retriever: SlotAffinityRetriever())
+            let retriever: any CandidateRetriever = name == "found" ? FoundAffinityRetriever() : SlotAffinityRetriever()
+            let world = try await TestWorld.make(configuration: configuration, ranker: SlotAffinityRanker(), retriever: retriever)
             for i in 0..<16 { try await world.ad(try await world.campaign(try await world.advertiser("brand\(i)"))) }
             _ = try await world.user("u1")
             world.publish()
@@ -310,6 +341,7 @@ import Training
         }
         #expect(pages["all"]?.count == 5)
         #expect(pages["affinity"] == pages["all"])
+        #expect(pages["found"] == pages["all"])
         #expect(pages["none"] != pages["all"])
     }
 
@@ -374,12 +406,13 @@ import Training
         func retrieved(_ now: Timestamp, hidden: Set<AdID> = []) -> Set<AdID> {
             let snapshot = serving.catalog.snapshot
             var keys: [Int64] = []
+            var scores: [Float] = []
             var byKey: [Int64: AdID] = [:]
             snapshot.forEachActiveAd { byKey[$0.key.rawValue] = $0.ad.id }
             _ = retriever.retrieve(
                 user: UserProfile(id: user), context: FeedContext(), k: 3, now: now, admits: { keys, admitted in
                     for j in keys.indices { admitted[j] = byKey[keys[j]].map { !hidden.contains($0) } ?? false }
-                }, into: &keys)
+                }, into: &keys, scores: &scores)
             return Set(keys.compactMap { byKey[$0] })
         }
         // Six ads made now: all fresh, so all come back beside the top 3.
@@ -444,6 +477,17 @@ import Training
         #expect(first.count == 7)
         #expect(first.allSatisfy { abs($0.affinity - $0.expected) <= $0.tolerance })
         #expect(Set(first.map(\.affinity)).count > 1)
+        // The search scores what it finds with the same inner products, in floats; the fresh
+        // ads it adds (here every ad is new) it does not score.
+        var keys: [Int64] = []
+        var found: [Float] = []
+        let retrieved = retriever.retrieve(
+            user: profile, context: FeedContext(device: "ios"), k: 3, now: world.clock.now(), admits: { _, admitted in admitted.update(repeating: true) },
+            into: &keys, scores: &found)
+        let expected = Dictionary(uniqueKeysWithValues: first.map { ($0.key, $0.expected) })
+        #expect(retrieved && keys.count == 7 && found.count == 7)
+        #expect(zip(keys, found).prefix(3).allSatisfy { abs($1 - expected[$0]!) <= 1e-4 * max(1, abs(expected[$0]!)) })
+        #expect(found.dropFirst(3).allSatisfy { $0.isNaN })
         // A new ad is scored once synced; a paused campaign's ads are not any more.
         try await world.ad(acme, caption: "brand new trail shoes")
         world.publish()
@@ -452,7 +496,7 @@ import Training
         let gone = world.serving.catalog.snapshot
         _ = try await world.catalog.updateCampaign(acme.id) { campaign in campaign.status = Domain.Status.paused }
         world.publish()
-        var keys: [Int64] = []
+        keys = []
         gone.forEachActiveAd { if $0.ad.campaignID == acme.id { keys.append($0.key.rawValue) } }
         var scores = [Float](repeating: 0, count: keys.count)
         _ = keys.withUnsafeBufferPointer { keys in
@@ -649,5 +693,3 @@ final class LockedLines: Sendable {
     func append(_ line: ServeLogLine) { lines.withLock { $0.append(line) } }
     var all: [ServeLogLine] { lines.withLock { $0 } }
 }
-
-import Synchronization

@@ -53,10 +53,12 @@ enum CandidateGeneration {
     static func retrieved(
         _ eligibility: Eligibility, retriever: any CandidateRetriever, k: Int, valueOrder: RankingIndex?, valuePool: Int, objectivePool: Int,
         interestPool: Int, request: DecisionRequest, delivery: DeliveryState
-    ) -> [Int32]? {
+    ) -> Retrieved? {
         let snapshot = eligibility.snapshot
         var keys: [Int64] = []
         keys.reserveCapacity(k + 64)
+        var scores: [Float] = []
+        scores.reserveCapacity(k + 64)
         // Each campaign's schedule, targeting and cap judged once per request, from the key
         // alone: 0 not yet judged, 1 admitted, 2 refused. An ad gone from this snapshot but
         // still in the index (published, not yet synced) passes here and is dropped below.
@@ -86,30 +88,36 @@ enum CandidateGeneration {
                     admitted[j] = verdicts[slot] == 1
                         && (!eligibility.filtersAds || (snapshot.adIndex(slot: key.adSlot).map(eligibility.admitsAd) ?? false))
                 }
-            }, into: &keys)
+            }, into: &keys, scores: &scores)
         }
         guard found else { return nil }
         // The retrieved ads in this snapshot (one gone from it but still indexed is dropped).
         var adIndices: [Int32] = []
+        var adScores: [Float] = []
         adIndices.reserveCapacity(keys.count)
-        for raw in keys {
-            if let adIndex = snapshot.adIndex(slot: RetrievalKey(rawValue: raw).adSlot) { adIndices.append(adIndex) }
+        adScores.reserveCapacity(keys.count)
+        for (raw, score) in zip(keys, scores) {
+            guard let adIndex = snapshot.adIndex(slot: RetrievalKey(rawValue: raw).adSlot) else { continue }
+            adIndices.append(adIndex)
+            adScores.append(score)
         }
         // The most candidates the stage can hand on: the retrieved ads and every pool full.
         let most = keys.count + valuePool + Objective.allCases.count * objectivePool + maxInterestPools * interestPool
-        var candidates: [Int32] = []
-        candidates.reserveCapacity(most)
+        var candidates = Retrieved()
+        candidates.adIndices.reserveCapacity(most)
+        candidates.affinities.reserveCapacity(most)
         var retrieved = AdIndexSet(capacity: most)
         delivery.state.withLock { state in
-            func add(_ adIndex: Int32) -> Bool {
+            func add(_ adIndex: Int32, affinity: Float = .nan) -> Bool {
                 guard eligibility.hasBudget(snapshot.adCampaigns[Int(adIndex)], state) else { return false }
-                candidates.append(adIndex)
+                candidates.adIndices.append(adIndex)
+                candidates.affinities.append(affinity)
                 return true
             }
             touchBudgets(adIndices, snapshot, state)
-            for adIndex in adIndices {
+            for (adIndex, score) in zip(adIndices, adScores) {
                 retrieved.insert(adIndex)
-                _ = add(adIndex)
+                _ = add(adIndex, affinity: score)
             }
             guard let valueOrder, valuePool > 0 || objectivePool > 0 || interestPool > 0 else { return }
             let sameSnapshot = valueOrder.snapshot === snapshot
@@ -142,6 +150,14 @@ enum CandidateGeneration {
             }
         }
         return candidates
+    }
+
+    /// What the stage found: ads as indices of the eligibility's snapshot and, for each, the
+    /// user's affinity with it as the retriever's search measured it (NaN for an ad the search
+    /// did not score: a fresh ad, or one of a pool).
+    struct Retrieved {
+        var adIndices: [Int32] = []
+        var affinities: [Float] = []
     }
 
     /// The candidates of these ads (indices of the eligibility's snapshot, which passed every

@@ -10,10 +10,14 @@ public protocol CandidateRetriever: Sendable {
     func sync(_ snapshot: CatalogSnapshot, at now: Timestamp)
 
     /// Appends to `keys` (emptied first; `RetrievalKey` raw values) up to `k` ads, best first for this user, among those
-    /// `admits` accepts, then the fresh ads `admits` accepts that are not among them. Returns
+    /// `admits` accepts, then the fresh ads `admits` accepts that are not among them; and to
+    /// `scores` (emptied first), for each key, the user's affinity with it as the search
+    /// measured it (on the scale of `affinities`), NaN where none did (a fresh ad). Returns
     /// false when it cannot retrieve (no model yet): the decision path then scores every
     /// eligible ad.
-    func retrieve(user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64]) -> Bool
+    func retrieve(
+        user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64], scores: inout [Float]
+    ) -> Bool
 
     /// Writes this user's affinity with each of `keys` into `affinities`: the retrieval model's
     /// score, higher for a closer ad, on one scale for the whole call; NaN for an ad it holds no

@@ -8,8 +8,8 @@ import Foundation
 /// The cheap score is an ad's value with no user (`RankingIndex.values` of the value order: the
 /// serving ranker's own value for nobody in particular, already computed for every ad), scaled
 /// per objective to this user, and, with `preRankAffinity` and a retriever that scores ads for
-/// the user (`CandidateRetriever.affinities`: the two-tower model's inner product), raised or
-/// lowered by that score. How a user's value departs from the no-user value depends first on
+/// the user (the two-tower model's inner product: the search's own for the ads it found,
+/// `CandidateRetriever.affinities` for the others), raised or lowered by that score. How a user's value departs from the no-user value depends first on
 /// the billing type — in the bench's 100k world a traffic ad is worth a median 0.31 of its
 /// no-user value to a user and a conversion ad 1.33 of it, an awareness ad exactly 1 — so ranking by the raw
 /// no-user value would crowd out the conversion ads; within a billing type it follows the
@@ -29,16 +29,18 @@ enum PreRanking {
     static let calibration = 4
 
     /// The candidates to rank (made only for the ads kept), and the ranker's predictions for the
-    /// first of them (as many as `predicted` holds). `adIndices` are eligible ads of the
+    /// first of them (as many as `predicted` holds). `retrieved` holds eligible ads of the
     /// eligibility's snapshot. Every ad is kept, with no predictions, when there are no more
-    /// than `keep` (or no value order to read the no-user values from).
+    /// than `keep` (or no value order to read the no-user values from). Affinities are used
+    /// only with a `retriever`.
     static func select(
-        _ adIndices: [Int32], keep: Int, valueOrder: RankingIndex?, ranker: some Ranker, retriever: (any CandidateRetriever)?, request: DecisionRequest,
+        _ retrieved: CandidateGeneration.Retrieved, keep: Int, valueOrder: RankingIndex?, ranker: some Ranker, retriever: (any CandidateRetriever)?, request: DecisionRequest,
         eligibility: Eligibility, delivery: DeliveryState, engagement: EngagementCost
     ) -> (candidates: [Candidate], predicted: [Prediction]) {
         func candidates(_ indices: [Int32]) -> [Candidate] {
             CandidateGeneration.candidates(indices, eligibility, delivery: delivery, now: request.now)
         }
+        let adIndices = retrieved.adIndices
         guard keep > 0, adIndices.count > keep, let valueOrder else { return (candidates(adIndices), []) }
         // The ads the order knows, by no-user value (best first, then the lower ad id); an ad it
         // does not know (new since it was built, or a state slot another ad has taken over) is
@@ -48,7 +50,7 @@ enum PreRanking {
         var known: [Entry] = []
         known.reserveCapacity(adIndices.count)
         var unknown: [Int32] = []
-        for adIndex in adIndices {
+        for (j, adIndex) in adIndices.enumerated() {
             let i = Int(adIndex)
             let index = sameSnapshot ? adIndex : valueOrder.snapshot.adIndex(slot: Int64(snapshot.adStateSlots[i]))
             guard let index, sameSnapshot || valueOrder.snapshot.adIDs[Int(index)] == snapshot.adIDs[i] else {
@@ -56,7 +58,9 @@ enum PreRanking {
                 continue
             }
             let objective = snapshot.campaigns[Int(snapshot.adCampaigns[i])].objective
-            known.append(Entry(value: valueOrder.values[Int(index)], id: snapshot.adIDs[i].rawValue, adIndex: adIndex, objective: objectiveIndex(objective)))
+            known.append(Entry(
+                value: valueOrder.values[Int(index)], id: snapshot.adIDs[i].rawValue, adIndex: adIndex, objective: objectiveIndex(objective),
+                affinity: retriever == nil ? .nan : retrieved.affinities[j]))
         }
         let scored = retriever.map { affinities(of: &known, $0, request: request, snapshot: snapshot) } ?? false
         known.sort(by: Entry.before)
@@ -111,16 +115,21 @@ enum PreRanking {
         return (first + candidates(unknown + rest.prefix(room).map(\.adIndex)), predicted)
     }
 
-    /// Fills in each entry's affinity from the retriever; false when it has none.
+    /// Fills in the affinity of each entry the search did not score from the retriever; false
+    /// when no entry has one. The search's scores are exact inner products, the retriever's
+    /// from one byte per component: one scale within a rounding.
     private static func affinities(of entries: inout [Entry], _ retriever: any CandidateRetriever, request: DecisionRequest, snapshot: CatalogSnapshot) -> Bool {
-        let keys = entries.map { snapshot.retrievalKey($0.adIndex).rawValue }
+        let missing = entries.indices.filter { entries[$0].affinity.isNaN }
+        guard !missing.isEmpty else { return true }
+        let keys = missing.map { snapshot.retrievalKey(entries[$0].adIndex).rawValue }
         var affinities = [Float](repeating: .nan, count: keys.count)
         let scored = keys.withUnsafeBufferPointer { keys in
             affinities.withUnsafeMutableBufferPointer { retriever.affinities(user: request.profile, context: request.context, keys: keys, into: $0) }
         }
-        guard scored else { return false }
-        for k in entries.indices { entries[k].affinity = affinities[k] }
-        return true
+        if scored {
+            for (j, k) in missing.enumerated() { entries[k].affinity = affinities[j] }
+        }
+        return scored || missing.count < entries.count
     }
 
     /// One calibration candidate: its objective, log(full ÷ no-user value), its affinity (NaN: none).
