@@ -7,12 +7,13 @@ import Foundation
 ///
 /// The cheap score is an ad's value with no user (`RankingIndex.values` of the value order: the
 /// serving ranker's own value for nobody in particular, already computed for every ad), scaled
-/// per objective to this user, and, with `preRankAffinity` and a retriever that scores ads for
-/// the user (the two-tower model's inner product: the search's own for the ads it found,
-/// `CandidateRetriever.affinities` for the others), raised or lowered by that score. How a user's value departs from the no-user value depends first on
-/// the billing type — in the bench's 100k world a traffic ad is worth a median 0.31 of its
-/// no-user value to a user and a conversion ad 1.33 of it, an awareness ad exactly 1 — so ranking by the raw
-/// no-user value would crowd out the conversion ads; within a billing type it follows the
+/// per objective to this user, and, with `preRankAffinity` (the default) and a retriever that
+/// scores ads for the user (the two-tower model's inner product: the search's own for the ads
+/// it found, `CandidateRetriever.affinities` for the others), raised or lowered by that score.
+/// How a user's value departs from the no-user value depends first on the billing type — in
+/// the bench's 100k world a traffic ad is worth a median 0.31 of its no-user value to a user
+/// and a conversion ad 1.33 of it, an awareness ad exactly 1 — so ranking by the raw no-user
+/// value would crowd out the conversion ads; within a billing type it follows the
 /// user's affinity with the ad (the log of the ratio correlates 0.58 with it for traffic ads,
 /// 0.36 for conversion ads, same world). Both come from the request itself: the `calibration`
 /// candidates of each objective with the highest no-user value (with affinities, half of them
