@@ -38,10 +38,11 @@ public struct ServingConfiguration: Sendable {
     /// scores every candidate.
     public var preRankCount = 100
     /// Whether pre-ranking also weighs the user's two-tower affinity with each candidate
-    /// (`PreRanking`): more of the full ranking's value kept (0.783 against 0.720 at 1M ads;
-    /// 0.871 against 0.849 and 0.866 against 0.729 at 100k, seeds 1 and 2), for about 7% more
-    /// time per decision at 1M (profiled). On by default since 2026-12-06.
-    public var preRankAffinity = true
+    /// (`PreRanking`): more of the full ranking's value kept (0.783 against 0.720 at 1M ads in one
+    /// run; 0.871 against 0.849 and 0.866 against 0.729 at 100k, seeds 1 and 2), at a cost in
+    /// time (at 1M, runs one after the other: 1,267–1,694 decisions/s with it against
+    /// 1,674–1,942 without), so off by default: the 2,000 target at 1M comes first.
+    public var preRankAffinity = false
     /// Share of decisions on which the candidate stage is audited against the exhaustive
     /// ranking (`CandidateAudit`); 0 audits none.
     public var candidateAuditRate = 0.0

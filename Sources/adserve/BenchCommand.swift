@@ -35,8 +35,8 @@ struct BenchCommand: AsyncParsableCommand {
     var searchEffort = TwoTowerRetriever.Settings().ef
     @Option(help: "With --ranker ml and a candidate stage: how many candidates the learned ranker scores, chosen by their value with no user scaled to the user per objective (0 scores every candidate).")
     var preRank = ServingConfiguration().preRankCount
-    @Flag(inversion: .prefixedNo, help: "With --ranker ml and a candidate stage: pre-ranking also weighs each candidate by the user's two-tower affinity with it (more of the full ranking's value kept, for a little more time; on by default).")
-    var preRankAffinity = ServingConfiguration().preRankAffinity
+    @Flag(help: "With --ranker ml and a candidate stage: pre-ranking also weighs each candidate by the user's two-tower affinity with it (more of the full ranking's value kept, at a cost in time; off by default).")
+    var preRankAffinity = false
 
     @Option(help: "Ads in the generated world (10 per campaign, 10 campaigns per advertiser).") var ads = 100_000
     @Option(help: "Users in the generated world.") var users = 100_000

@@ -117,8 +117,8 @@ struct ServeCommand: AsyncParsableCommand {
     var searchEffort = TwoTowerRetriever.Settings().ef
     @Option(help: "With --ranker ml and a candidate stage: how many candidates the learned ranker scores for the user, chosen by their value with no user scaled to the user per objective (0 scores every candidate).")
     var preRank = ServingConfiguration().preRankCount
-    @Flag(inversion: .prefixedNo, help: "With --ranker ml and a candidate stage: pre-ranking also weighs each candidate by the user's two-tower affinity with it (more of the full ranking's value kept, for a little more time; on by default).")
-    var preRankAffinity = ServingConfiguration().preRankAffinity
+    @Flag(help: "With --ranker ml and a candidate stage: pre-ranking also weighs each candidate by the user's two-tower affinity with it (more of the full ranking's value kept, at a cost in time; off by default).")
+    var preRankAffinity = false
     @Option(help: "With --ranker ml: how long online learning waits for a click after an impression: a duration (90s, 15m, 1h) or seconds.")
     var clickWindow = "1h"
     @Option(help: "With --ranker ml: how long online learning waits for a conversion after a click: a duration (1h, 7d) or seconds.")

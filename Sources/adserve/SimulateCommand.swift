@@ -45,8 +45,8 @@ struct SimulateCommand: AsyncParsableCommand {
     var searchEffort = MLArm.CandidateStage().searchEffort
     @Option(help: "ml+candidates: how many candidates its learned ranker scores for the user, chosen by their value with no user scaled per objective (serve's --pre-rank; 0 scores every candidate).")
     var preRank = MLArm.CandidateStage().preRank
-    @Flag(inversion: .prefixedNo, help: "ml+candidates: pre-ranking also weighs each candidate by the user's two-tower affinity with it (serve's --pre-rank-affinity; on by default).")
-    var preRankAffinity = MLArm.CandidateStage().preRankAffinity
+    @Flag(help: "ml+candidates: pre-ranking also weighs each candidate by the user's two-tower affinity with it (serve's --pre-rank-affinity).")
+    var preRankAffinity = false
     @Flag(help: "Print the report as JSON.") var json = false
     @Option(help: "Write the serve log (serve-log.jsonl, the format `adserve train --logs` reads), report.json and SVG charts into this folder.") var out: String?
 

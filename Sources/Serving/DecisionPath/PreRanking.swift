@@ -7,7 +7,7 @@ import Foundation
 ///
 /// The cheap score is an ad's value with no user (`RankingIndex.values` of the value order: the
 /// serving ranker's own value for nobody in particular, already computed for every ad), scaled
-/// per objective to this user, and, with `preRankAffinity` (the default) and a retriever that
+/// per objective to this user, and, with `preRankAffinity` (off by default) and a retriever that
 /// scores ads for the user (the two-tower model's inner product: the search's own for the ads
 /// it found, `CandidateRetriever.affinities` for the others), raised or lowered by that score.
 /// How a user's value departs from the no-user value depends first on the billing type — in
