@@ -91,15 +91,14 @@ enum CandidateGeneration {
             }, into: &keys, scores: &scores)
         }
         guard found else { return nil }
-        // The retrieved ads in this snapshot (one gone from it but still indexed is dropped).
+        // The retrieved ads in this snapshot (one gone from it but still indexed is dropped),
+        // their scores kept in place beside them.
         var adIndices: [Int32] = []
-        var adScores: [Float] = []
         adIndices.reserveCapacity(keys.count)
-        adScores.reserveCapacity(keys.count)
         for (raw, score) in zip(keys, scores) {
             guard let adIndex = snapshot.adIndex(slot: RetrievalKey(rawValue: raw).adSlot) else { continue }
+            scores[adIndices.count] = score
             adIndices.append(adIndex)
-            adScores.append(score)
         }
         // The most candidates the stage can hand on: the retrieved ads and every pool full.
         let most = keys.count + valuePool + Objective.allCases.count * objectivePool + maxInterestPools * interestPool
@@ -115,7 +114,7 @@ enum CandidateGeneration {
                 return true
             }
             touchBudgets(adIndices, snapshot, state)
-            for (adIndex, score) in zip(adIndices, adScores) {
+            for (adIndex, score) in zip(adIndices, scores) {
                 retrieved.insert(adIndex)
                 _ = add(adIndex, affinity: score)
             }

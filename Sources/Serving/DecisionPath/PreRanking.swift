@@ -35,8 +35,8 @@ enum PreRanking {
     /// than `keep` (or no value order to read the no-user values from). Affinities are used
     /// only with a `retriever`.
     static func select(
-        _ retrieved: CandidateGeneration.Retrieved, keep: Int, valueOrder: RankingIndex?, ranker: some Ranker, retriever: (any CandidateRetriever)?, request: DecisionRequest,
-        eligibility: Eligibility, delivery: DeliveryState, engagement: EngagementCost
+        _ retrieved: CandidateGeneration.Retrieved, keep: Int, valueOrder: RankingIndex?, ranker: some Ranker, retriever: (any CandidateRetriever)?,
+        request: DecisionRequest, eligibility: Eligibility, delivery: DeliveryState, engagement: EngagementCost
     ) -> (candidates: [Candidate], predicted: [Prediction]) {
         func candidates(_ indices: [Int32]) -> [Candidate] {
             CandidateGeneration.candidates(indices, eligibility, delivery: delivery, now: request.now)
