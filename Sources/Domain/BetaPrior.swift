@@ -42,6 +42,13 @@ public struct BetaPrior: Sendable, Equatable {
     public func draw(successes: Int64, trials: Int64, using rng: inout SplitMix64) -> Double {
         let a = alpha + Double(max(0, successes))
         let b = beta + Double(max(0, trials - successes))
+        // Beta(1, b), an ad with no success yet under a prior of α = 1 (the CTR prior): its CDF
+        // is 1 − (1 − x)^b, so 1 − U^(1/b) is an exact draw — one uniform and a power, where
+        // two Gamma draws cost about five uniforms, a cosine and two logarithms.
+        if a == 1, b > 0 {
+            let u = Double.random(in: Double.ulpOfOne..<1, using: &rng)
+            return -expm1(log(u) / b)
+        }
         let x = Self.gamma(shape: a, using: &rng)
         let y = Self.gamma(shape: b, using: &rng)
         return x + y > 0 ? x / (x + y) : a / (a + b)
