@@ -136,6 +136,27 @@ public enum JSON {
     }
 
     static func snakeCase(_ camel: String) -> String {
+        // Our keys are ASCII: their capitals are found in the bytes, without Unicode's character
+        // classes (every field a request decodes is looked up through here).
+        let utf8 = camel.utf8
+        if utf8.allSatisfy({ $0 < 0x80 }) {
+            let capitals = utf8.count { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
+            guard capitals > 0 else { return camel }
+            return String(unsafeUninitializedCapacity: utf8.count + capitals) { out in
+                var n = 0
+                for byte in utf8 {
+                    if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") {
+                        out[n] = UInt8(ascii: "_")
+                        out[n + 1] = byte + 0x20
+                        n += 2
+                    } else {
+                        out[n] = byte
+                        n += 1
+                    }
+                }
+                return n
+            }
+        }
         var out = ""
         for c in camel {
             if c.isUppercase {

@@ -100,6 +100,21 @@ struct TreeDecoder {
 
         func decodeNil(forKey key: Key) throws -> Bool { raw(key).map { $0 is NSNull } ?? true }
 
+        // An optional field is one lookup: the protocol's defaults ask `contains`, `decodeNil`
+        // and `decode` in turn, each looking the key up again.
+        private func present<T: Decodable>(_ type: T.Type, _ key: Key) throws -> T? {
+            guard let value = raw(key), !(value is NSNull) else { return nil }
+            return try Node(value: value, codingPath: codingPath + [key]).decode(T.self)
+        }
+
+        func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? { try present(type, key) }
+        func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try present(type, key) }
+        func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try present(type, key) }
+        func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try present(type, key) }
+        func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? { try present(type, key) }
+        func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? { try present(type, key) }
+        func decodeIfPresent(_ type: Float.Type, forKey key: Key) throws -> Float? { try present(type, key) }
+
         func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
             guard let value = raw(key) else {
                 throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "missing"))

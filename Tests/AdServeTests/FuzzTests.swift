@@ -831,6 +831,19 @@ enum FuzzTargets {
         }
     }
 
+    /// Swift's names go to the wire in snake_case: the ASCII path (every key of ours) and the
+    /// general one give the same names, and camelCase takes them back.
+    @Test func namesGoToTheWireInSnakeCase() {
+        #expect(JSON.snakeCase("userId") == "user_id")
+        #expect(JSON.snakeCase("organicCount") == "organic_count")
+        #expect(JSON.snakeCase("device") == "device")
+        #expect(JSON.snakeCase("mediaURLs") == "media_u_r_ls")
+        #expect(JSON.snakeCase("prixÉtatFinal") == "prix_état_final")
+        for name in ["userId", "sessionPosition", "dailyBudgetMicros", "device", "x"] {
+            #expect(JSON.camelCase(JSON.snakeCase(name)) == name)
+        }
+    }
+
     /// `TreeDecoder.integer` documents that `true` is refused where an integer belongs; a
     /// boolean is not a count, an id or an amount of money.
     @Test(arguments: ["true", "false"])
