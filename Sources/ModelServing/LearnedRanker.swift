@@ -19,6 +19,17 @@ extension ClickFeatureInput {
         (recentTopicWeight, recentTopicShare, recentTopicRank) = RecentTopics(user, at: context.at)?.about(candidate.ad) ?? (nil, nil, nil)
     }
 
+    /// The request's side alone — the user, the context and the user's hides — which is all
+    /// `ClickFeatures.requestPart` reads: the ad's fields stay empty, so making it unpacks no
+    /// caption and matches no topic (once per request, for the learned ranker).
+    public init(requestOf candidate: Candidate, user: UserProfile?, context: FeedContext) {
+        self.init(
+            age: user?.age, gender: user?.gender, country: user?.country, language: user?.language, interests: user?.interests ?? [],
+            adId: 0, campaignId: 0, advertiserId: 0, format: "", objective: "", caption: "", adImpressions: 0, adClicks: 0, adAgeHours: 0,
+            userCampaignImpressions: 0, userHides: candidate.userHides, device: context.device, hour: context.hour, sessionPosition: context.sessionPosition,
+            hoursSinceActivity: Self.hoursSinceActivity(user, at: context.at), userContentCode: ContentCode.of(user?.activityVector))
+    }
+
     static func hoursSinceActivity(_ user: UserProfile?, at now: Timestamp?) -> Int? {
         guard let from = user?.activityVectorAt, let now else { return nil }
         return Int(max(0, now.milliseconds - from.milliseconds) / Timestamp.millisecondsPerHour)
@@ -152,7 +163,7 @@ public struct LearnedRanker: Ranker {
         guard clickModel != nil || conversionModel != nil || hideModel != nil, let first = candidates.first else {
             return fallback.predict(candidates, user: user, context: context)
         }
-        let request = ClickFeatureInput(candidate: first, user: user, context: context)
+        let request = ClickFeatureInput(requestOf: first, user: user, context: context)
         let clickScorer = clickModel.map { Scorer($0, request) }
         let conversionScorer = conversionModel.map { Scorer($0, request) }
         let hideScorer = hideModel.map { Scorer($0, request) }

@@ -155,7 +155,7 @@ public struct ClickFeatures: Sendable, Equatable {
     }
 
     /// The request's part: the user and the context, the same for every candidate.
-    public struct RequestPart: Sendable {
+    public struct RequestPart: Sendable, Equatable {
         /// The coarse context: all the compact set reads of the request (the full set adds the
         /// interests and the activity code).
         var context: [UInt64] = []

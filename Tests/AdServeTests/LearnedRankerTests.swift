@@ -44,6 +44,29 @@ import TestSupport
         id: try! UserID(validating: "u1"), age: 30, gender: "female", country: "us", language: "en", interests: ["travel"],
         activityVector: (0..<384).map { Float(sin(Double($0))) }, activityVectorAt: t0)
 
+    /// The ranker builds the request's features from the request's side alone (no caption
+    /// unpacked, no topic matched): they equal those of the full input of any candidate, for a
+    /// full profile with activity and topics, for a bare one, and for none.
+    @Test func theRequestsSideMakesTheFullInputsRequestFeatures() {
+        var candidate = Self.candidate(slot: 3, objective: .conversions, caption: "alpha offer")
+        candidate.userHides = 4
+        var active = Self.user
+        active.recentTopics = ["thing": 2.5, "travel": 1]
+        let bare = UserProfile(id: try! UserID(validating: "u2"))
+        let contexts = [FeedContext(device: "android", hour: 7, sessionPosition: 9, at: Timestamp(milliseconds: Self.t0.milliseconds + 50 * 3_600_000)), FeedContext()]
+        for set in ClickFeatures.FeatureSet.allCases {
+            let features = ClickFeatures(hasher: FeatureHasher(bits: 16), set: set)
+            for user in [active, bare, nil] as [UserProfile?] {
+                for context in contexts {
+                    let full = ClickFeatureInput(candidate: candidate, user: user, context: context)
+                    let request = ClickFeatureInput(requestOf: candidate, user: user, context: context)
+                    #expect(features.requestPart(request) == features.requestPart(full), "\(set), \(user?.id.rawValue ?? "no user"), \(context)")
+                    #expect(request.caption.isEmpty && request.recentTopicWeight == nil && request.userAdSimilarity == nil)
+                }
+            }
+        }
+    }
+
     /// For ranking, the conversion model runs only where the objective prices conversions and
     /// the click model only where it prices clicks or conversions (not for awareness ads); every
     /// value, every rate a value uses, and with a hide model P(hide), equal the full predictions.
