@@ -82,6 +82,39 @@ import Testing
         #expect(late.allSatisfy { !$0.explored && $0.propensity == 1 && $0.ad.id == ads[0].id })
     }
 
+    /// Two slots, both won by mature ads, and one young ad whose advertiser holds the first:
+    /// it may only be offered in the first slot. The second slot has nothing to offer, so its
+    /// winner is placed with propensity exactly 1; the first slot's winner, when it does not
+    /// explore, with exactly 1 − share; an explored first slot shows the young ad, drawn with
+    /// probability 1 among one option, so its propensity is the share.
+    @Test func aYoungAdIsOfferedOnlyWhereItsAdvertiserHasNoOtherSlot() async throws {
+        var configuration = Self.oneSlot(exploration: ExplorationPolicy(share: 0.3, maxImpressions: 3))
+        configuration.adLoad = AdLoadPolicy(firstAfterPost: 3, minOrganicBetween: 4, maxAdsPerPage: 2)
+        let world = try await TestWorld.make(configuration: configuration)
+        let a = try await world.advertiser("A")
+        let first = try await world.ad(try await world.campaign(a, bid: 1_000_000))
+        let second = try await world.ad(try await world.campaign(try await world.advertiser("B"), bid: 900_000))
+        world.publish()
+        // Both mature (three reported impressions each) before the young ad arrives.
+        _ = try await Self.serve(world, decisions: 4)
+        let young = try await world.ad(try await world.campaign(a, bid: 500_000))
+        world.publish()
+        var placements: [Placement] = []
+        for i in 0..<400 {
+            // Not reported: the young ad stays young however often it is explored.
+            placements += try await world.decide("v\(i)").placements
+        }
+        #expect(placements.count == 800)
+        let shown = Set(placements.map(\.ad.id))
+        #expect(shown == [first.id, second.id, young.id])
+        #expect(placements.filter { $0.ad.id == second.id }.allSatisfy { $0.propensity == 1 && !$0.explored })
+        #expect(placements.filter { $0.ad.id == first.id }.allSatisfy { $0.propensity == 1 - 0.3 && !$0.explored })
+        let explored = placements.filter(\.explored)
+        #expect(explored.allSatisfy { $0.ad.id == young.id && $0.propensity == 0.3 })
+        // Each page's first slot explores with P(0.3): 120 of 400 expected, 9 standard deviations of room.
+        #expect(explored.count > 40 && explored.count < 200)
+    }
+
     /// The logged propensity is the probability the policy placed the ad: for each ad, the mean
     /// of 1[placed] / propensity over many decisions from one state is 1 (inverse-propensity
     /// weighting is unbiased only then), and the policy's probabilities sum to 1.
