@@ -95,7 +95,7 @@ import Testing
         let first = try await world.ad(try await world.campaign(a, bid: 1_000_000))
         let second = try await world.ad(try await world.campaign(try await world.advertiser("B"), bid: 900_000))
         world.publish()
-        // Both mature (three reported impressions each) before the young ad arrives.
+        // Both mature (four reported impressions each, three make an ad mature) before the young ad arrives.
         _ = try await Self.serve(world, decisions: 4)
         let young = try await world.ad(try await world.campaign(a, bid: 500_000))
         world.publish()
@@ -111,7 +111,7 @@ import Testing
         #expect(placements.filter { $0.ad.id == first.id }.allSatisfy { $0.propensity == 1 - 0.3 && !$0.explored })
         let explored = placements.filter(\.explored)
         #expect(explored.allSatisfy { $0.ad.id == young.id && $0.propensity == 0.3 })
-        // Each page's first slot explores with P(0.3): 120 of 400 expected, 9 standard deviations of room.
+        // Each page's first slot explores with P(0.3): 120 of 400 expected, about 9 standard deviations of room.
         #expect(explored.count > 40 && explored.count < 200)
     }
 
