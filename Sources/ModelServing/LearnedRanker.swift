@@ -7,21 +7,28 @@ extension ClickFeatureInput {
     /// What the models see for one candidate: the one place serving fills the feature input,
     /// and what the impression logs keep.
     public init(candidate: Candidate, user: UserProfile?, context: FeedContext) {
-        self.init(
-            age: user?.age, gender: user?.gender, country: user?.country, language: user?.language, interests: user?.interests ?? [],
-            adId: candidate.adID.rawValue, campaignId: candidate.campaignID.rawValue, advertiserId: candidate.advertiserID.rawValue,
-            format: candidate.ad.format.rawValue, objective: candidate.objective.rawValue, caption: candidate.ad.caption,
-            adImpressions: candidate.impressions, adClicks: candidate.clicks, adConversions: candidate.conversions, adHides: candidate.hides, adAgeHours: candidate.adAgeHours,
-            userCampaignImpressions: candidate.userCampaignImpressions, userHides: candidate.userHides,
-            device: context.device, hour: context.hour, sessionPosition: context.sessionPosition,
-            userAdSimilarity: Self.similarity(user, candidate.ad), hoursSinceActivity: Self.hoursSinceActivity(user, at: context.at),
-            adContentCode: candidate.ad.contentCode, userContentCode: ContentCode.of(user?.activityVector))
+        self.init(requestOf: candidate, user: user, context: context)
+        adId = candidate.adID.rawValue
+        campaignId = candidate.campaignID.rawValue
+        advertiserId = candidate.advertiserID.rawValue
+        format = candidate.ad.format.rawValue
+        objective = candidate.objective.rawValue
+        caption = candidate.ad.caption
+        adImpressions = candidate.impressions
+        adClicks = candidate.clicks
+        adConversions = candidate.conversions
+        adHides = candidate.hides
+        adAgeHours = candidate.adAgeHours
+        userCampaignImpressions = candidate.userCampaignImpressions
+        userAdSimilarity = Self.similarity(user, candidate.ad)
+        adContentCode = candidate.ad.contentCode
         (recentTopicWeight, recentTopicShare, recentTopicRank) = RecentTopics(user, at: context.at)?.about(candidate.ad) ?? (nil, nil, nil)
     }
 
     /// The request's side alone — the user, the context and the user's hides — which is all
-    /// `ClickFeatures.requestPart` reads: the ad's fields stay empty, so making it unpacks no
-    /// caption and matches no topic (once per request, for the learned ranker).
+    /// `ClickFeatures.requestPart` reads, and what the full input above starts from: the ad's
+    /// fields stay empty, so making it unpacks no caption and matches no topic (once per
+    /// request, for the learned ranker).
     public init(requestOf candidate: Candidate, user: UserProfile?, context: FeedContext) {
         self.init(
             age: user?.age, gender: user?.gender, country: user?.country, language: user?.language, interests: user?.interests ?? [],

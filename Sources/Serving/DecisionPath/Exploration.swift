@@ -63,15 +63,13 @@ enum Exploration {
         // The pool is needed on every slot: with no young ad to offer, exploring changes nothing
         // and the winner's propensity is 1.
         let pool = youngPool(policy: policy, eligibility: eligibility, delivery: delivery, now: request.now)
-        // Each slot's advertiser as the page stands (an explored slot changes it).
-        var advertisers = picks.map(\.candidate.advertiserID)
         for slot in picks.indices {
             let explores = Double.random(in: 0..<1, using: &rng) < policy.share
             let winner = picks[slot]
             // Ads of advertisers placed in the other slots are out: one ad per advertiser a page
-            // (a page has a few slots: a scan, not a set).
+            // (a page has a few slots: a scan of it as it stands, not a set).
             func offered(_ young: Pick) -> Bool {
-                !advertisers.indices.contains { $0 != slot && advertisers[$0] == young.candidate.advertiserID }
+                !picks.indices.contains { $0 != slot && picks[$0].candidate.advertiserID == young.candidate.advertiserID }
             }
             // A slot that does not explore, won by an ad that is not young, draws nothing: whether
             // any young ad could have been offered is all its propensity needs (the general path
@@ -93,7 +91,6 @@ enum Exploration {
                 explored.explored = true
                 explored.propensity = policy.share * choice.q[chosen]
                 picks[slot] = explored
-                advertisers[slot] = explored.candidate.advertiserID
                 prices[slot] = min(explored.candidate.bidMicros, auction.reserve(explored.candidate.objective))
             } else {
                 let q = choice.options.firstIndex { $0.candidate.adID == winner.candidate.adID }.map { choice.q[$0] } ?? 0
