@@ -51,28 +51,54 @@ public final class OnlineLearner: Sendable {
     /// impressions only. Bounded: past `capacity` the oldest is forgotten (never reported, or
     /// reported later than `capacity` placements allow) and counted.
     struct AwaitingReport {
-        var served: [String: (features: ClickFeatureInput, at: Timestamp)] = [:]
-        var order: [String] = []
-        var head = 0
+        /// A placement's slot in `ring`.
+        private var slots: [String: Int] = [:]
+        /// The served placements in the order they came, `capacity` slots reused in turn: once
+        /// full, `head` is the oldest. A reported placement leaves its slot empty. The features
+        /// (a few hundred bytes each) are written in turn into one array, not into a dictionary
+        /// bucket at a random place among `capacity`.
+        private var ring: [Served?] = []
+        private var head = 0
         let capacity: Int
-        var forgotten = 0
+        private(set) var forgotten = 0
+
+        private struct Served {
+            var id: String
+            var features: ClickFeatureInput
+            var at: Timestamp
+        }
+
+        init(capacity: Int) {
+            self.capacity = capacity
+        }
+
+        /// Placements waiting for their report.
+        var count: Int { slots.count }
 
         mutating func add(_ id: String, features: ClickFeatureInput, at time: Timestamp) {
-            guard served[id] == nil else { return }
-            if order.count < capacity {
-                order.append(id)
+            guard slots[id] == nil else { return }
+            let slot: Int
+            if ring.count < capacity {
+                slot = ring.count
+                ring.append(nil)
             } else {
                 // The oldest slot's placement goes, unless it was already reported.
-                if served.removeValue(forKey: order[head]) != nil { forgotten += 1 }
-                order[head] = id
+                slot = head
+                if let old = ring[slot] {
+                    slots[old.id] = nil
+                    forgotten += 1
+                }
                 head = (head + 1) % capacity
             }
-            served[id] = (features, time)
+            ring[slot] = Served(id: id, features: features, at: time)
+            slots[id] = slot
         }
 
         /// The served placement, taken out; nil if unknown, forgotten or already reported.
         mutating func take(_ id: String) -> (features: ClickFeatureInput, at: Timestamp)? {
-            served.removeValue(forKey: id)
+            guard let slot = slots.removeValue(forKey: id), let served = ring[slot] else { return nil }
+            ring[slot] = nil
+            return (served.features, served.at)
         }
     }
 
@@ -133,7 +159,7 @@ public final class OnlineLearner: Sendable {
     /// Impressions in the join (reported, windows open), placements awaiting their report, and
     /// placements forgotten unreported since start.
     public var counts: (joined: Int, awaiting: Int, forgotten: Int) {
-        state.withLock { ($0.join.pendingCount, $0.awaiting.served.count, $0.awaiting.forgotten) }
+        state.withLock { ($0.join.pendingCount, $0.awaiting.count, $0.awaiting.forgotten) }
     }
 
     public func clicked(id: String, at time: Timestamp) {

@@ -170,9 +170,17 @@ import TestSupport
         learner.reported(id: "d/0")  // forgotten: never enters the join
         #expect(learner.counts.joined == 2)
         #expect(learner.counts.awaiting == 3)
-        // Once their click windows close, the two reported impressions are the only examples.
+        // The slots go round oldest first: d/3, d/4 and d/5 are forgotten, and the slot d/6 left
+        // when it was reported is reused without counting.
+        for i in 8..<12 { learner.served(id: "d/\(i)", features: features, at: TestWorld.start) }
+        #expect(learner.counts.awaiting == 4)
+        #expect(learner.counts.forgotten == 6)
+        learner.reported(id: "d/5")  // forgotten
+        learner.reported(id: "d/11")
+        #expect(learner.counts.joined == 3)
+        // Once their click windows close, the three reported impressions are the only examples.
         let examples = learner.advance(to: TestWorld.start.adding(milliseconds: 2 * Timestamp.millisecondsPerHour))
-        #expect(examples.map(\.id).sorted() == ["d/6", "d/7"])
+        #expect(examples.map(\.id).sorted() == ["d/11", "d/6", "d/7"])
     }
 
     /// `adserve user-bench` on a small store: the node starts holding no user, the cold pass
