@@ -345,6 +345,49 @@ import Training
         #expect(pages["none"] != pages["all"])
     }
 
+    /// Pre-ranking's cut does not depend on the order the candidate stage found the ads in:
+    /// the calibration sample (each objective's best by no-user value, and with a retriever's
+    /// affinities each objective's closest), its predictions and the candidates kept come out
+    /// the same, in the same order, for the ads in slot order, reversed and shuffled.
+    @Test(arguments: [false, true])
+    func preRankingDoesNotDependOnTheOrderAdsWereFound(affinity: Bool) async throws {
+        let ranker = SlotAffinityRanker()
+        let world = try await TestWorld.make(ranker: ranker, retriever: EmptyRetriever())
+        for bid in 1...8 {
+            try await world.ad(try await world.campaign(try await world.advertiser("traffic\(bid)"), bid: Micros(bid) * 1_000_000))
+            let shop = try await world.campaign(try await world.advertiser("shop\(bid)"), objective: .conversions, bid: Micros(9 - bid) * 10_000_000)
+            try await world.ad(shop)
+        }
+        let user = try await world.user("u1")
+        world.publish()
+        let snapshot = world.serving.catalog.snapshot
+        let profile = try await world.serving.profile(of: user)
+        let delivery = world.serving.delivery
+        let valueOrder = RankingIndex(snapshot: snapshot, delivery: delivery, ranker: ranker, now: TestWorld.start, forValue: true)
+        let request = DecisionRequest(decisionID: "d", userID: user, profile: profile, context: FeedContext(), organicCount: 20, now: TestWorld.start)
+        let eligibility = Eligibility(snapshot: snapshot, profile: profile, context: FeedContext(), user: nil, now: TestWorld.start)
+        let ads = Array(0..<Int32(snapshot.adIDs.count))
+        #expect(ads.count == 16)
+        var random = SplitMix64(seed: 5)
+        var cuts: [(ids: [AdID], predicted: [Prediction])] = []
+        for order in [ads, ads.reversed(), ads.shuffled(using: &random)] {
+            var retrieved = CandidateGeneration.Retrieved()
+            retrieved.adIndices = order
+            retrieved.affinities = [Float](repeating: .nan, count: order.count)
+            let cut = PreRanking.select(
+                retrieved, keep: 9, valueOrder: valueOrder, ranker: ranker, retriever: affinity ? SlotAffinityRetriever() : nil, request: request,
+                eligibility: eligibility, delivery: delivery, engagement: EngagementCost())
+            cuts.append((cut.candidates.map(\.adID), cut.predicted))
+        }
+        // Four of each objective scored first (two by value, two by affinity with one), then one more.
+        #expect(cuts[0].ids.count == 9)
+        #expect(cuts[0].predicted.count == 8)
+        for cut in cuts.dropFirst() {
+            #expect(cut.ids == cuts[0].ids)
+            #expect(cut.predicted.map(\.click) == cuts[0].predicted.map(\.click))
+        }
+    }
+
     /// The audit prices both pages by their own auctions. Seven traffic campaigns bid 10–16 at
     /// one click rate; a value pool of six hands the ranker the five winners and the runner-up,
     /// a pool of five the winners alone. Either way the stage keeps all of the full page's

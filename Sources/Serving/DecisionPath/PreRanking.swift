@@ -43,9 +43,8 @@ enum PreRanking {
         }
         let adIndices = retrieved.adIndices
         guard keep > 0, adIndices.count > keep, let valueOrder else { return (candidates(adIndices), []) }
-        // The ads the order knows, by no-user value (best first, then the lower ad id); an ad it
-        // does not know (new since it was built, or a state slot another ad has taken over) is
-        // kept whatever its value.
+        // The ads the order knows, with their no-user values; an ad it does not know (new since
+        // it was built, or a state slot another ad has taken over) is kept whatever its value.
         let snapshot = eligibility.snapshot
         let sameSnapshot = valueOrder.snapshot === snapshot
         var known: [Entry] = []
@@ -64,33 +63,29 @@ enum PreRanking {
                 affinity: retriever == nil ? .nan : retrieved.affinities[j]))
         }
         let scored = retriever.map { affinities(of: &known, $0, request: request, snapshot: snapshot) } ?? false
-        known.sort(by: Entry.before)
-        // The calibration sample: each objective's first ads in that order and, with
-        // affinities, as many more of those the user is closest to.
+        // The calibration sample: each objective's best by no-user value and, with affinities,
+        // as many more of those the user is closest to. Each is kept by a scan, best first; the
+        // candidates are not sorted here (the rest are, below, once the sample is scored).
         var sampled = [Bool](repeating: false, count: known.count)
         var taken = [Int](repeating: 0, count: Objective.allCases.count)
-        var firstKnown: [Int] = []
         let byValue = scored ? calibration / 2 : calibration
-        for k in known.indices where taken[known[k].objective] < byValue {
-            taken[known[k].objective] += 1
+        var best = [[Int]](repeating: [], count: Objective.allCases.count)
+        for k in known.indices { insert(k, of: known, into: &best[known[k].objective], room: byValue, by: Entry.before) }
+        for k in best.joined() {
             sampled[k] = true
-            firstKnown.append(k)
+            taken[known[k].objective] += 1
         }
         if scored {
             // Each objective's closest not sampled yet, kept in order (nearest first) as found.
             var closest = [[Int]](repeating: [], count: Objective.allCases.count)
             for k in known.indices where !sampled[k] && !known[k].affinity.isNaN {
                 let objective = known[k].objective
-                let room = calibration - taken[objective]
-                var at = closest[objective].count
-                while at > 0 && Entry.closer(known[k], known[closest[objective][at - 1]]) { at -= 1 }
-                guard at < room else { continue }
-                closest[objective].insert(k, at: at)
-                if closest[objective].count > room { closest[objective].removeLast() }
+                insert(k, of: known, into: &closest[objective], room: calibration - taken[objective], by: Entry.closer)
             }
             for k in closest.joined() { sampled[k] = true }
-            firstKnown = known.indices.filter { sampled[$0] }
         }
+        // The sample in the order of the no-user values (best first, then the lower ad id).
+        let firstKnown = known.indices.filter { sampled[$0] }.sorted { Entry.before(known[$0], known[$1]) }
         let first = candidates(firstKnown.map { known[$0].adIndex })
         let predicted = ranker.predictForRanking(first, user: request.profile, context: request.context)
         // The sample's log(full ÷ no-user value) where both are positive, with the affinity.
@@ -114,6 +109,17 @@ enum PreRanking {
         rest.sort(by: Entry.before)
         let room = max(0, keep - first.count - unknown.count)
         return (first + candidates(unknown + rest.prefix(room).map(\.adIndex)), predicted)
+    }
+
+    /// Adds entry `k` of `entries` to `kept` (indices of `entries`, first by `before`) if it is
+    /// among the first `room`, dropping the one it pushes out.
+    @inline(__always)
+    private static func insert(_ k: Int, of entries: [Entry], into kept: inout [Int], room: Int, by before: (Entry, Entry) -> Bool) {
+        var at = kept.count
+        while at > 0 && before(entries[k], entries[kept[at - 1]]) { at -= 1 }
+        guard at < room else { return }
+        kept.insert(k, at: at)
+        if kept.count > room { kept.removeLast() }
     }
 
     /// Fills in the affinity of each entry the search did not score from the retriever; false
