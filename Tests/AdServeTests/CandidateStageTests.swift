@@ -379,7 +379,7 @@ import Training
                 eligibility: eligibility, delivery: delivery, engagement: EngagementCost())
             cuts.append((cut.candidates.map(\.adID), cut.predicted))
         }
-        // Four of each objective scored first (two by value, two by affinity with one), then one more.
+        // Four of each objective scored first (by value; with a retriever two by value, two by affinity), then one more.
         #expect(cuts[0].ids.count == 9)
         #expect(cuts[0].predicted.count == 8)
         for cut in cuts.dropFirst() {
