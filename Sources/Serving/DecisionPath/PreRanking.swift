@@ -67,20 +67,16 @@ enum PreRanking {
         // as many more of those the user is closest to. Each is kept by a scan, best first; the
         // candidates are not sorted here (the rest are, below, once the sample is scored).
         var sampled = [Bool](repeating: false, count: known.count)
-        var taken = [Int](repeating: 0, count: Objective.allCases.count)
         let byValue = scored ? calibration / 2 : calibration
         var best = [[Int]](repeating: [], count: Objective.allCases.count)
         for k in known.indices { insert(k, of: known, into: &best[known[k].objective], room: byValue, by: Entry.before) }
-        for k in best.joined() {
-            sampled[k] = true
-            taken[known[k].objective] += 1
-        }
+        for k in best.joined() { sampled[k] = true }
         if scored {
             // Each objective's closest not sampled yet, kept in order (nearest first) as found.
             var closest = [[Int]](repeating: [], count: Objective.allCases.count)
             for k in known.indices where !sampled[k] && !known[k].affinity.isNaN {
                 let objective = known[k].objective
-                insert(k, of: known, into: &closest[objective], room: calibration - taken[objective], by: Entry.closer)
+                insert(k, of: known, into: &closest[objective], room: calibration - best[objective].count, by: Entry.closer)
             }
             for k in closest.joined() { sampled[k] = true }
         }
