@@ -255,11 +255,9 @@ public struct OnlineLearning: ServingObserver {
     public func decided(_ decision: Decision, profile: UserProfile?, context: FeedContext, at time: Timestamp) {
         if let arm, decision.arm != arm { return }
         guard !decision.placements.isEmpty else { return }
-        let userSketch = VectorSketch(profile?.activityVector)
-        for placement in decision.placements {
-            learner.served(
-                id: decision.placementKey(placement), features: ClickFeatureInput(placed: placement.candidate, user: profile, context: context, userSketch: userSketch),
-                at: time)
+        let inputs = ClickFeatureInput.placed(decision.placements.map(\.candidate), user: profile, context: context)
+        for (placement, features) in zip(decision.placements, inputs) {
+            learner.served(id: decision.placementKey(placement), features: features, at: time)
         }
     }
 

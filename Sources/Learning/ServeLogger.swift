@@ -15,9 +15,8 @@ public struct ServeLogger: ServingObserver {
 
     public func decided(_ decision: Decision, profile: UserProfile?, context: FeedContext, at time: Timestamp) {
         guard !decision.placements.isEmpty else { return }
-        let userSketch = VectorSketch(profile?.activityVector)
-        for placement in decision.placements {
-            let features = ClickFeatureInput(placed: placement.candidate, user: profile, context: context, userSketch: userSketch)
+        let inputs = ClickFeatureInput.placed(decision.placements.map(\.candidate), user: profile, context: context)
+        for (placement, features) in zip(decision.placements, inputs) {
             write(ServeLogLine(
                 kind: .impression, impressionId: decision.placementKey(placement), timeMs: time.milliseconds, features: features,
                 arm: decision.arm, propensity: placement.propensity))

@@ -34,11 +34,21 @@ public final class AdSketches: Sendable {
 }
 
 extension ClickFeatureInput {
-    /// What the logs keep of a placement: the models' features and the two towers' inputs (the
-    /// user's activity sketch, computed once per decision by the caller, and the ad's content sketch).
-    public init(placed candidate: Candidate, user: UserProfile?, context: FeedContext, userSketch: VectorSketch?) {
-        self.init(candidate: candidate, user: user, context: context)
-        self.userSketch = userSketch
-        adSketch = AdSketches.shared.sketch(of: candidate.ad)
+    /// What the logs keep of a decision's placements, in order: the models' features and the two
+    /// towers' inputs (the user's activity sketch and each ad's content sketch). The user's side
+    /// — the request's features, recent topics, activity vector and sketch — is made once for
+    /// the decision, not once per placement.
+    public static func placed(_ candidates: [Candidate], user: UserProfile?, context: FeedContext) -> [ClickFeatureInput] {
+        guard let first = candidates.first else { return [] }
+        var request = ClickFeatureInput(requestOf: first, user: user, context: context)
+        request.userSketch = VectorSketch(user?.activityVector)
+        let recent = RecentTopics(user, at: context.at)
+        let activity = user?.activityVector
+        let squaredNorm = activity.map(VectorMath.squaredNorm) ?? 0
+        return candidates.map { candidate in
+            var input = ClickFeatureInput(candidate: candidate, request: request, recent: recent, activity: activity, squaredNorm: squaredNorm)
+            input.adSketch = AdSketches.shared.sketch(of: candidate.ad)
+            return input
+        }
     }
 }

@@ -7,7 +7,17 @@ extension ClickFeatureInput {
     /// What the models see for one candidate: the one place serving fills the feature input,
     /// and what the impression logs keep.
     public init(candidate: Candidate, user: UserProfile?, context: FeedContext) {
-        self.init(requestOf: candidate, user: user, context: context)
+        let activity = user?.activityVector
+        self.init(
+            candidate: candidate, request: ClickFeatureInput(requestOf: candidate, user: user, context: context), recent: RecentTopics(user, at: context.at),
+            activity: activity, squaredNorm: activity.map(VectorMath.squaredNorm) ?? 0)
+    }
+
+    /// The same from the request's side and the user's recent topics and activity vector, made
+    /// once per decision by a caller that fills several inputs (`placed(_:user:context:)`).
+    init(candidate: Candidate, request: ClickFeatureInput, recent: RecentTopics?, activity: [Float]?, squaredNorm: Double) {
+        self = request
+        userHides = candidate.userHides
         adId = candidate.adID.rawValue
         campaignId = candidate.campaignID.rawValue
         advertiserId = candidate.advertiserID.rawValue
@@ -20,9 +30,9 @@ extension ClickFeatureInput {
         adHides = candidate.hides
         adAgeHours = candidate.adAgeHours
         userCampaignImpressions = candidate.userCampaignImpressions
-        userAdSimilarity = Self.similarity(user, candidate.ad)
+        userAdSimilarity = Self.similarity(activity, squaredNorm: squaredNorm, candidate.ad)
         adContentCode = candidate.ad.contentCode
-        (recentTopicWeight, recentTopicShare, recentTopicRank) = RecentTopics(user, at: context.at)?.about(candidate.ad) ?? (nil, nil, nil)
+        (recentTopicWeight, recentTopicShare, recentTopicRank) = recent?.about(candidate.ad) ?? (nil, nil, nil)
     }
 
     /// The request's side alone — the user, the context and the user's hides — which is all
@@ -42,12 +52,8 @@ extension ClickFeatureInput {
         return Int(max(0, now.milliseconds - from.milliseconds) / Timestamp.millisecondsPerHour)
     }
 
-    /// Cosine of the user's activity vector and the ad's content vector, if both exist.
-    static func similarity(_ user: UserProfile?, _ ad: Ad) -> Double? {
-        similarity(user?.activityVector, squaredNorm: user?.activityVector.map(VectorMath.squaredNorm) ?? 0, ad)
-    }
-
-    /// The same from the activity vector and its squared norm, computed once per request.
+    /// Cosine of the user's activity vector and the ad's content vector, if both exist, from
+    /// the vector and its squared norm, computed once per request.
     @inline(__always)
     static func similarity(_ activity: [Float]?, squaredNorm: Double, _ ad: Ad) -> Double? {
         guard let activity else { return nil }

@@ -190,6 +190,40 @@ import Training
         #expect(abs((dayLater.recentTopicWeight ?? 0) - 2) < 1e-9 && dayLater.hoursSinceActivity == 24)
     }
 
+    /// What the logs and online learning keep of a decision's placements is made with the user's
+    /// side once per decision: it is each placement's input made alone, with the two sketches.
+    @Test func placementsAreLoggedAsEachAloneWouldBe() {
+        let at = Timestamp(milliseconds: 1_000_000_000)
+        let products = ["Sneakers", "Boots", "Coffee"]
+        let n = Limits.embeddingDimensions
+        let embeddings: [[Float]?] = [[Float](repeating: 0.5, count: n), nil, (0..<n).map { Float($0 % 7) - 3 }]
+        var candidates: [Candidate] = []
+        for index in products.indices {
+            let ad = Ad(id: AdID(Int64(index + 1)), campaignID: CampaignID(1), format: .image, mediaURLs: ["https://x.example/a.jpg"], caption: "Ad \(index)",
+                company: "Acme", product: products[index], description: "", embedding: embeddings[index], createdAt: Timestamp(milliseconds: 0))
+            candidates.append(Candidate(adID: ad.id, campaignID: ad.campaignID, advertiserID: AdvertiserID(1), objective: .traffic, bidMicros: 1_000_000,
+                ad: ad, adAgeHours: Int64(index), impressions: Int64(10 * index), clicks: Int64(index), conversions: 0))
+        }
+        let user = UserProfile(
+            id: UserID(trusted: "u"), age: 30, interests: ["running"], activityVector: (0..<n).map { Float($0 % 3) }, activityVectorAt: at,
+            recentTopics: ["sneakers": 4, "coffee": 9, "acme": 1])
+        let context = FeedContext(device: "ios", hour: 9, sessionPosition: 20, at: at.adding(milliseconds: 3 * Timestamp.millisecondsPerHour))
+        let placed = ClickFeatureInput.placed(candidates, user: user, context: context)
+        let alone = candidates.map { candidate in
+            var input = ClickFeatureInput(candidate: candidate, user: user, context: context)
+            input.userSketch = VectorSketch(user.activityVector)
+            input.adSketch = AdSketches.shared.sketch(of: candidate.ad)
+            return input
+        }
+        #expect(placed == alone)
+        // Each keeps its own ad's side: its topics, its similarity, its sketch.
+        #expect(placed.map { $0.adId } == [1, 2, 3])
+        #expect(placed.map { $0.recentTopicRank } == [2, 3, 1])
+        #expect(placed[0].userAdSimilarity != nil && placed[1].userAdSimilarity == nil && placed[0].userAdSimilarity != placed[2].userAdSimilarity)
+        #expect(placed[0].adSketch != nil && placed[1].adSketch == nil && placed.allSatisfy { $0.userSketch != nil })
+        #expect(ClickFeatureInput.placed([], user: user, context: context).isEmpty)
+    }
+
     /// An ad's names match the user's topics as Swift compares strings, by canonical
     /// equivalence: an ASCII name and one that is not can be equal ("a;" and "a" U+037E), and
     /// so can two spellings of "café". The ranker's integer matching of ASCII names must agree.
