@@ -42,11 +42,9 @@ extension ClickFeatureInput {
         guard let first = candidates.first else { return [] }
         var request = ClickFeatureInput(requestOf: first, user: user, context: context)
         request.userSketch = VectorSketch(user?.activityVector)
-        let recent = RecentTopics(user, at: context.at)
-        let activity = user?.activityVector
-        let squaredNorm = activity.map(VectorMath.squaredNorm) ?? 0
+        let side = UserSide(user, at: context.at)
         return candidates.map { candidate in
-            var input = ClickFeatureInput(candidate: candidate, request: request, recent: recent, activity: activity, squaredNorm: squaredNorm)
+            var input = ClickFeatureInput(candidate: candidate, request: request, side: side)
             input.adSketch = AdSketches.shared.sketch(of: candidate.ad)
             return input
         }

@@ -7,15 +7,14 @@ extension ClickFeatureInput {
     /// What the models see for one candidate: the one place serving fills the feature input,
     /// and what the impression logs keep.
     public init(candidate: Candidate, user: UserProfile?, context: FeedContext) {
-        let activity = user?.activityVector
         self.init(
-            candidate: candidate, request: ClickFeatureInput(requestOf: candidate, user: user, context: context), recent: RecentTopics(user, at: context.at),
-            activity: activity, squaredNorm: activity.map(VectorMath.squaredNorm) ?? 0)
+            candidate: candidate, request: ClickFeatureInput(requestOf: candidate, user: user, context: context),
+            side: UserSide(user, at: context.at))
     }
 
-    /// The same from the request's side and the user's recent topics and activity vector, made
-    /// once per decision by a caller that fills several inputs (`placed(_:user:context:)`).
-    init(candidate: Candidate, request: ClickFeatureInput, recent: RecentTopics?, activity: [Float]?, squaredNorm: Double) {
+    /// The same from the request's features and the user's side, made once per decision by a
+    /// caller that fills several inputs (`placed(_:user:context:)`).
+    init(candidate: Candidate, request: ClickFeatureInput, side: UserSide) {
         self = request
         userHides = candidate.userHides
         adId = candidate.adID.rawValue
@@ -30,9 +29,9 @@ extension ClickFeatureInput {
         adHides = candidate.hides
         adAgeHours = candidate.adAgeHours
         userCampaignImpressions = candidate.userCampaignImpressions
-        userAdSimilarity = Self.similarity(activity, squaredNorm: squaredNorm, candidate.ad)
+        userAdSimilarity = side.similarity(candidate.ad)
         adContentCode = candidate.ad.contentCode
-        (recentTopicWeight, recentTopicShare, recentTopicRank) = recent?.about(candidate.ad) ?? (nil, nil, nil)
+        (recentTopicWeight, recentTopicShare, recentTopicRank) = side.about(candidate.ad)
     }
 
     /// The request's side alone — the user, the context and the user's hides — which is all
@@ -52,12 +51,32 @@ extension ClickFeatureInput {
         return Int(max(0, now.milliseconds - from.milliseconds) / Timestamp.millisecondsPerHour)
     }
 
-    /// Cosine of the user's activity vector and the ad's content vector, if both exist, from
-    /// the vector and its squared norm, computed once per request.
+}
+
+/// What every candidate of one request reads of its user, made once per request: recent topics
+/// as they stand at the decision, and the activity vector with its squared norm.
+struct UserSide {
+    let recent: RecentTopics?
+    let activity: [Float]?
+    let squaredNorm: Double
+
+    init(_ user: UserProfile?, at now: Timestamp?) {
+        recent = RecentTopics(user, at: now)
+        activity = user?.activityVector
+        squaredNorm = activity.map(VectorMath.squaredNorm) ?? 0
+    }
+
+    /// Cosine of the user's activity vector and the ad's content vector, if both exist.
     @inline(__always)
-    static func similarity(_ activity: [Float]?, squaredNorm: Double, _ ad: Ad) -> Double? {
+    func similarity(_ ad: Ad) -> Double? {
         guard let activity else { return nil }
         return ad.contentCosine(activity, squaredNorm: squaredNorm)
+    }
+
+    /// `RecentTopics.about`, or nils when the user has no recent topics.
+    @inline(__always)
+    func about(_ ad: Ad) -> (weight: Double?, share: Double?, rank: Int?) {
+        recent?.about(ad) ?? (nil, nil, nil)
     }
 }
 
@@ -204,9 +223,7 @@ public struct LearnedRanker: Ranker {
         var x = SparseFeatures()
         x.indices.reserveCapacity(128)
         x.values.reserveCapacity(128)
-        let recent = RecentTopics(user, at: context.at)
-        let activity = user?.activityVector
-        let activityNorm = activity.map(VectorMath.squaredNorm) ?? 0
+        let side = UserSide(user, at: context.at)
         var predictions: [Prediction] = []
         predictions.reserveCapacity(candidates.count)
         // Candidates are read in place (`candidates[i]`), not copied: a copy retains the ad.
@@ -219,12 +236,12 @@ public struct LearnedRanker: Ranker {
             let rule = ((clickScorer == nil && needsClick) || (conversionScorer == nil && needsConversion))
                 ? fallback.predict(candidates[i], user: user, context: context) : nil
             // What this user has to do with this ad: computed once, read by both models.
-            let about = recent?.about(candidates[i].ad)
+            let about = side.about(candidates[i].ad)
             let signals = ClickFeatures.CandidateSignals(
                 impressions: candidates[i].impressions, clicks: candidates[i].clicks, ageHours: candidates[i].adAgeHours,
                 seen: candidates[i].userCampaignImpressions,
-                similarity: ClickFeatureInput.similarity(activity, squaredNorm: activityNorm, candidates[i].ad), recentTopicWeight: about?.weight,
-                recentTopicShare: about?.share, recentTopicRank: about?.rank)
+                similarity: side.similarity(candidates[i].ad), recentTopicWeight: about.weight, recentTopicShare: about.share,
+                recentTopicRank: about.rank)
             let pClick = needsClick ? (clickScorer?.score(clickParts![i], signals, &x) ?? rule!.click) : 0
             let pConversion = needsConversion ? (conversionScorer?.score(conversionParts![i], signals, &x) ?? rule!.conversion) : 0
             let pHide = hideScorer?.score(hideParts![i], signals, &x)
