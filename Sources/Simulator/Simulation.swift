@@ -35,8 +35,9 @@ public struct Simulation: Sendable {
         public var assignment = Assignment.hashed
         /// How campaign budgets are shared between arms (`BudgetMode`): split by default.
         public var budgets = BudgetMode.split
-        /// Whether split arms pool their ads' history (`HistoryMode`): per arm by default.
-        public var history = HistoryMode.perArm
+        /// Whether split arms pool their ads' history (`HistoryMode`): pooled by default, one
+        /// history per ad as in production.
+        public var history = HistoryMode.pooled
         /// Budget pacing (`BudgetPacer`), stepped every simulated second as `serve` steps it
         /// at each fleet sync; nil: campaigns spend as fast as they win.
         public var pacing: BudgetPacer.Settings?
@@ -87,8 +88,8 @@ public struct Simulation: Sendable {
     }
 
     /// Whose impressions, clicks, conversions and hides an ad's counters hold when budgets are
-    /// split. `per-arm` (the default): each arm's copies count only that arm's events, so no arm
-    /// learns from another's traffic. `pooled`: every arm's, as production keeps one history per
+    /// split. `per-arm`: each arm's copies count only that arm's events, so no arm learns from
+    /// another's traffic. `pooled` (the default): every arm's, as production keeps one history per
     /// ad whatever experiment its viewers are in; two arms running one policy then stop drifting
     /// apart on which ads their early clicks happened to favour (A/A CTR steadies), but a control
     /// also learns from what a treatment explored, which shrinks the treatment's measured lift.

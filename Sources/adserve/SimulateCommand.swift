@@ -34,7 +34,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "How arms share campaign budgets: split (each campaign copied per arm with the arm's share of its budgets; arms never compete) or shared (every arm draws on the same budgets).")
     var budgets = Simulation.BudgetMode.split.rawValue
     @Option(help: "With split budgets, whose events an ad's counters hold: per-arm (each arm's copies count only that arm's events) or pooled (every arm's, one history per ad as in production; a control then learns from a treatment's traffic).")
-    var adHistory = Simulation.HistoryMode.perArm.rawValue
+    var adHistory = Simulation.HistoryMode.pooled.rawValue
     @Flag(help: "Pace every campaign's daily budget over the day, as `serve` does by default.") var pacing = false
     @Option(help: "Pricing of every arm: second (generalized second price) or first (winners pay their bids).")
     var pricing = AuctionRules.Pricing.secondPrice.rawValue
@@ -86,7 +86,7 @@ struct SimulateCommand: AsyncParsableCommand {
         configuration.world = World.Kind(rawValue: world) ?? .topics
         configuration.assignment = Simulation.Assignment(rawValue: assignment) ?? .hashed
         configuration.budgets = Simulation.BudgetMode(rawValue: budgets) ?? .split
-        configuration.history = Simulation.HistoryMode(rawValue: adHistory) ?? .perArm
+        configuration.history = Simulation.HistoryMode(rawValue: adHistory) ?? .pooled
         configuration.pacing = pacing ? BudgetPacer.Settings() : nil
         configuration.days = days
         configuration.seed = seed

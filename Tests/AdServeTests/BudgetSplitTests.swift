@@ -61,7 +61,7 @@ import Testing
         let outcome = try await Simulation(configuration: c).run(log: { logs.add($0) })
         let report = outcome.report
         #expect(report.budgetMode == "split")
-        #expect(report.historyMode == "per-arm")
+        #expect(report.historyMode == "pooled")
         #expect(Set(report.arms.keys) == ["baseline", "baseline-2"])
         let impressions = logs.lines.filter { $0.kind == .impression }
         #expect(impressions.count > 1_000)
