@@ -36,6 +36,8 @@ public struct World: Sendable {
         }
 
         public var campaigns: Int { max(1, ads / adsPerCampaign) }
+        /// The new campaigns a simulation measures unless told otherwise: 5% of the campaigns.
+        public var usualNewCampaigns: Int { max(1, campaigns / 20) }
         public var advertisers: Int { max(1, campaigns / campaignsPerAdvertiser) }
 
         /// `serve --demo`: 1,000 advertisers × 10 campaigns × 10 ads, 100,000 users.
@@ -44,7 +46,11 @@ public struct World: Sendable {
         /// ads in 50 campaigns from day 4. (Until 2026-12-06 it was 20,000 users and 2,000 ads:
         /// there two arms serving alike differ by about ±4% in revenue per user from the users
         /// alone, more than the ±3% an A/A test must show.)
-        public static let simulation = Size(users: 100_000, ads: 10_000, newCampaigns: 50)
+        public static let simulation: Size = {
+            var size = Size(users: 100_000, ads: 10_000)
+            size.newCampaigns = size.usualNewCampaigns
+            return size
+        }()
     }
 
     /// Latent topics; each has an interest name users and campaigns use and caption words.

@@ -30,11 +30,11 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Learning arms: the features their models read — full, compact, or choose (each retrain searches both; compact only if it beats full by one standard error on later examples).")
     var featureSet = "full"
     @Option(help: "Which users each arm serves: hashed (each user in one arm, by a stable hash of the id) or paired (users/arms people, each in every arm as a twin with the same traits and the same random draws; intervals from the paired differences).")
-    var assignment = Simulation.Assignment.hashed.rawValue
+    var assignment = Simulation.Configuration().assignment.rawValue
     @Option(help: "How arms share campaign budgets: split (each campaign copied per arm with the arm's share of its budgets; arms never compete) or shared (every arm draws on the same budgets).")
-    var budgets = Simulation.BudgetMode.split.rawValue
+    var budgets = Simulation.Configuration().budgets.rawValue
     @Option(help: "With split budgets, whose events an ad's counters hold: per-arm (each arm's copies count only that arm's events) or pooled (every arm's, one history per ad as in production; a control then learns from a treatment's traffic).")
-    var adHistory = Simulation.HistoryMode.pooled.rawValue
+    var adHistory = Simulation.Configuration().history.rawValue
     @Flag(help: "Pace every campaign's daily budget over the day, as `serve` does by default.") var pacing = false
     @Option(help: "Pricing of every arm: second (generalized second price) or first (winners pay their bids).")
     var pricing = AuctionRules.Pricing.secondPrice.rawValue
@@ -74,7 +74,7 @@ struct SimulateCommand: AsyncParsableCommand {
     func run() async throws {
         var configuration = Simulation.Configuration()
         configuration.size = World.Size(users: users, ads: ads)
-        configuration.size.newCampaigns = newCampaigns ?? max(1, configuration.size.campaigns / 20)
+        configuration.size.newCampaigns = newCampaigns ?? configuration.size.usualNewCampaigns
         configuration.warmUpClicks = warmUpClicks == 0 ? .max : warmUpClicks
         configuration.candidateStage.count = candidates
         configuration.candidateStage.searchEffort = searchEffort
@@ -84,9 +84,9 @@ struct SimulateCommand: AsyncParsableCommand {
         configuration.training.chooseFeatureSet = featureSet == "choose"
         configuration.pricing = AuctionRules.Pricing(rawValue: pricing) ?? .secondPrice
         configuration.world = World.Kind(rawValue: world) ?? .topics
-        configuration.assignment = Simulation.Assignment(rawValue: assignment) ?? .hashed
-        configuration.budgets = Simulation.BudgetMode(rawValue: budgets) ?? .split
-        configuration.history = Simulation.HistoryMode(rawValue: adHistory) ?? .pooled
+        configuration.assignment = Simulation.Assignment(rawValue: assignment) ?? configuration.assignment
+        configuration.budgets = Simulation.BudgetMode(rawValue: budgets) ?? configuration.budgets
+        configuration.history = Simulation.HistoryMode(rawValue: adHistory) ?? configuration.history
         configuration.pacing = pacing ? BudgetPacer.Settings() : nil
         configuration.days = days
         configuration.seed = seed
