@@ -6,64 +6,147 @@ import TestSupport
 import Testing
 
 @Suite struct AuctionTests {
-    /// One auction as data: the winners best first and the best candidate left out, each as
-    /// (objective, bid in the bid's units, P(click), P(conversion | click)), and the prices
-    /// expected in the bid's units.
-    struct Fixture: CustomTestStringConvertible, Sendable {
+    /// One auction as data (`Tests/Fixtures/auctions.json`): the page's slots, the reserves and
+    /// pricing, the bidders — each its own campaign and ad, created in the order listed, so the
+    /// first listed has the lower ad id — and what must come out: the winning ads best first
+    /// and the price each pays in its bid's units, with the arithmetic in `why`.
+    struct Fixture: Decodable, Sendable, CustomTestStringConvertible {
+        struct Bidder: Decodable, Sendable {
+            var ad: String
+            var advertiser: String
+            var objective: Objective
+            var bidMicros: Micros
+            var pClick: Double
+            var pConversion: Double
+
+            enum CodingKeys: String, CodingKey {
+                case ad, advertiser, objective
+                case bidMicros = "bid_micros"
+                case pClick = "p_click"
+                case pConversion = "p_conversion"
+            }
+        }
+
         var name: String
-        var winners: [(Objective, Micros, Double, Double)]
-        var runnerUp: (Objective, Micros, Double, Double)?
-        var rules = AuctionRules()
-        var prices: [Micros]
+        var slots: Int
+        var reserveCPMMicros: Micros?
+        var reserveCPCMicros: Micros?
+        var reserveCPAMicros: Micros?
+        /// "second" (the default) or "first".
+        var pricing: String?
+        var bidders: [Bidder]
+        var winners: [String]
+        var pricesMicros: [Micros]
+        var why: String
         var testDescription: String { name }
 
-        static func bid(_ b: (Objective, Micros, Double, Double)) -> Auction.Bid {
-            let value = Prediction(click: b.2, conversion: b.3).expectedValuePerImpression(objective: b.0, bidMicros: b.1)
-            return Auction.Bid(objective: b.0, bidMicros: b.1, value: value)
+        enum CodingKeys: String, CodingKey {
+            case name, slots, pricing, bidders, winners, why
+            case reserveCPMMicros = "reserve_cpm_micros"
+            case reserveCPCMicros = "reserve_cpc_micros"
+            case reserveCPAMicros = "reserve_cpa_micros"
+            case pricesMicros = "prices_micros"
+        }
+
+        /// The fixture's pricing and reserves; nil for an unknown pricing.
+        var rules: AuctionRules? {
+            AuctionRules.Pricing(rawValue: pricing ?? AuctionRules.Pricing.secondPrice.rawValue).map {
+                AuctionRules(
+                    pricing: $0, reserveCPMMicros: reserveCPMMicros ?? 0, reserveCPCMicros: reserveCPCMicros ?? 0,
+                    reserveCPAMicros: reserveCPAMicros ?? 0)
+            }
+        }
+
+        func bidder(_ label: String) -> Bidder? { bidders.first { $0.ad == label } }
+
+        static func load() throws -> [Fixture] {
+            let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("Fixtures/auctions.json")
+            return try JSONDecoder().decode([Fixture].self, from: Data(contentsOf: url))
         }
     }
 
-    static let fixtures: [Fixture] = [
-        Fixture(
-            name: "one slot, equal P(click): the winner pays the other's bid (truthful single-slot case)",
-            winners: [(.traffic, 1_000_000, 0.02, 0)], runnerUp: (.traffic, 600_000, 0.02, 0), prices: [600_000]),
-        Fixture(
-            name: "one slot, the better ad wins on P(click) with the lower bid and pays what it needed",
-            winners: [(.traffic, 500_000, 0.04, 0)], runnerUp: (.traffic, 1_000_000, 0.015, 0), prices: [375_000]),
-        Fixture(
-            name: "three slots: each pays to stay above the next",
-            winners: [(.traffic, 1_000_000, 0.03, 0), (.traffic, 1_000_000, 0.02, 0), (.traffic, 1_000_000, 0.01, 0)],
-            runnerUp: (.traffic, 1_000_000, 0.005, 0), prices: [666_667, 500_000, 500_000]),
-        Fixture(
-            name: "CPM above CPC above CPA: prices per 1,000 impressions, per click, per conversion",
-            winners: [(.awareness, 5_000_000, 0, 0), (.traffic, 250_000, 0.01, 0)], runnerUp: (.conversions, 10_000_000, 0.01, 0.01),
-            prices: [2_500_000, 100_000]),
-        Fixture(
-            name: "CPA winner priced against a CPM runner-up",
-            winners: [(.conversions, 10_000_000, 0.02, 0.05)], runnerUp: (.awareness, 8_000_000, 0, 0), prices: [8_000_000]),
-        Fixture(
-            name: "a tie in value: the winner pays its bid",
-            winners: [(.traffic, 1_000_000, 0.02, 0)], runnerUp: (.traffic, 1_000_000, 0.02, 0), prices: [1_000_000]),
-        Fixture(
-            name: "no competitor: the reserve",
-            winners: [(.traffic, 1_000_000, 0.02, 0)], runnerUp: nil, rules: AuctionRules(reserveCPCMicros: 50_000), prices: [50_000]),
-        Fixture(
-            name: "no competitor and no reserve: free",
-            winners: [(.awareness, 3_000_000, 0, 0)], runnerUp: nil, prices: [0]),
-        Fixture(
-            name: "a weak runner-up: the reserve is the floor",
-            winners: [(.traffic, 1_000_000, 0.02, 0)], runnerUp: (.traffic, 10_000, 0.02, 0), rules: AuctionRules(reserveCPCMicros: 50_000),
-            prices: [50_000]),
-        Fixture(
-            name: "first price: every winner pays its bid",
-            winners: [(.traffic, 1_000_000, 0.03, 0), (.awareness, 2_000_000, 0, 0)], runnerUp: (.traffic, 100_000, 0.01, 0),
-            rules: AuctionRules(pricing: .firstPrice), prices: [1_000_000, 2_000_000]),
-    ]
+    /// Predicts what the ad's caption says: "P(click) P(conversion | click)". User-dependent (the
+    /// default), so every eligible ad is scored for the request, with no retriever.
+    struct FixtureRanker: Ranker {
+        func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction {
+            let numbers = candidate.ad.caption.split(separator: " ").compactMap { Double($0) }
+            return Prediction(click: numbers.first ?? 0, conversion: numbers.count > 1 ? numbers[1] : 0)
+        }
+    }
 
-    @Test(arguments: fixtures)
-    func pricesFollowTheFixture(_ fixture: Fixture) {
-        let prices = Auction.prices(fixture.winners.map(Fixture.bid), runnerUp: fixture.runnerUp.map(Fixture.bid), rules: fixture.rules)
-        #expect(prices == fixture.prices)
+    /// The fixture file itself: all of it decodes, names and ad labels are unique, one price per
+    /// winner, each expected price between the reserve and the bid, and a CPM price a whole
+    /// number of micros per impression (a placement carries the price per billed event, so a
+    /// CPM price is compared after dividing by 1,000: only a whole one is checked exactly).
+    @Test func auctionFixturesAreWellFormed() throws {
+        let fixtures = try Fixture.load()
+        #expect(fixtures.count >= 12)
+        #expect(Set(fixtures.map(\.name)).count == fixtures.count)
+        for fixture in fixtures {
+            let rules = try #require(fixture.rules, "\(fixture.name)")
+            #expect(fixture.slots >= 1, "\(fixture.name)")
+            #expect(Set(fixture.bidders.map(\.ad)).count == fixture.bidders.count, "\(fixture.name)")
+            #expect(fixture.winners.count <= fixture.slots, "\(fixture.name)")
+            #expect(fixture.pricesMicros.count == fixture.winners.count, "\(fixture.name)")
+            for (label, price) in zip(fixture.winners, fixture.pricesMicros) {
+                let bidder = try #require(fixture.bidder(label), "\(fixture.name): no bidder \(label)")
+                #expect(price <= bidder.bidMicros, "\(fixture.name): \(label)")
+                #expect(price >= rules.reserve(bidder.objective), "\(fixture.name): \(label)")
+                if bidder.objective == .awareness { #expect(price % 1000 == 0, "\(fixture.name): \(label)") }
+            }
+        }
+    }
+
+    /// Each auction of `Tests/Fixtures/auctions.json` through the real decision path: a world
+    /// with one advertiser per label, one campaign and ad per bidder (its predictions in the
+    /// caption, read by `FixtureRanker`), one page decided. The winners and their prices are
+    /// the fixture's; whatever the fixture, every price lies between the reserve and the bid,
+    /// the token carries it, and no advertiser wins twice.
+    @Test(arguments: try Fixture.load())
+    func auctionsDecideAsTheFixtureSays(_ fixture: Fixture) async throws {
+        let rules = try #require(fixture.rules)
+        try #require(fixture.pricesMicros.count == fixture.winners.count)
+        var configuration = ServingConfiguration()
+        configuration.adLoad = AdLoadPolicy(firstAfterPost: 3, minOrganicBetween: 4, maxAdsPerPage: fixture.slots)
+        configuration.auction = rules
+        let world = try await TestWorld.make(configuration: configuration, ranker: FixtureRanker())
+        var advertisers: [String: Advertiser] = [:]
+        var labels: [AdID: String] = [:]
+        for bidder in fixture.bidders {
+            let advertiser: Advertiser
+            if let known = advertisers[bidder.advertiser] {
+                advertiser = known
+            } else {
+                advertiser = try await world.advertiser("Advertiser \(bidder.advertiser)")
+                advertisers[bidder.advertiser] = advertiser
+            }
+            let campaign = try await world.campaign(advertiser, objective: bidder.objective, bid: bidder.bidMicros)
+            let ad = try await world.ad(campaign, caption: "\(bidder.pClick) \(bidder.pConversion)")
+            labels[ad.id] = bidder.ad
+        }
+        world.publish()
+
+        // Enough organic posts for every slot: 3, 7, 11, …
+        let placements = try await world.decide("u1", organicCount: 40).placements
+        let winners = placements.map { labels[$0.ad.id] ?? "?" }
+        #expect(winners == fixture.winners)
+        // Placements carry the price per billed event: per impression for CPM.
+        var expected: [Micros] = []
+        for (label, price) in zip(fixture.winners, fixture.pricesMicros) {
+            let bidder = try #require(fixture.bidder(label))
+            expected.append(bidder.objective.pricePerBilledEvent(bid: price))
+        }
+        #expect(placements.map(\.priceMicros) == expected)
+
+        for placement in placements {
+            let objective = placement.objective
+            #expect(placement.priceMicros <= objective.pricePerBilledEvent(bid: placement.candidate.bidMicros))
+            #expect(placement.priceMicros >= objective.pricePerBilledEvent(bid: rules.reserve(objective)))
+            let token = try world.serving.engine.signer.verify(placement.impressionToken, now: world.clock.now())
+            #expect(token.priceMicros == placement.priceMicros)
+        }
+        #expect(Set(placements.map(\.advertiserID)).count == placements.count)
     }
 
     /// Random auctions: every price lies between the reserve and the bid, and raising a

@@ -134,7 +134,11 @@ import Testing
         }
     }
 
-    @Test func thompsonProbabilitiesSumToOneAndFavourTheBetterPosterior() throws {
+    /// q is the distribution an exploring slot is drawn from: over many choices, each option is
+    /// chosen about as often as its mean logged q, and never with q 0. Thompson probabilities
+    /// favour the better posterior, the unseen ad wins some draws, and a slot that does not
+    /// explore, its winner outside the pool, draws nothing.
+    @Test func exploringSlotsAreDrawnWithTheirLoggedQAndQFavoursTheBetterPosterior() throws {
         func pick(_ id: Int64, impressions: Int64, clicks: Int64) -> Pick {
             let ad = Ad(
                 id: AdID(id), campaignID: CampaignID(id), format: .image, mediaURLs: [], caption: "", company: "c", product: "p", description: "",
@@ -143,14 +147,37 @@ import Testing
                 adID: AdID(id), campaignID: CampaignID(id), advertiserID: AdvertiserID(id), objective: .traffic, bidMicros: 1_000_000, ad: ad,
                 adAgeHours: 0, impressions: impressions, clicks: clicks, conversions: 0, userCampaignImpressions: 0, adSlot: Int32(id)))
         }
-        let options = [pick(1, impressions: 400, clicks: 2), pick(2, impressions: 400, clicks: 20), pick(3, impressions: 0, clicks: 0)]
         var rng = SplitMix64(seed: 11)
-        for _ in 0..<20 {
-            let choice = Exploration.choose(options: options, explores: true, winner: AdID(1), draws: 64, rng: &rng)
-            #expect(abs(choice.q.reduce(0, +) - 1) < 1e-12)
-            let chosen = try #require(choice.chosen)
-            #expect(choice.q[chosen] > 0)
+        // Three equal bids without a click, less likely to win the more impressions they have:
+        // mean q near 0.54, 0.32 and 0.13 at 8 draws a choice.
+        let spread = [pick(1, impressions: 0, clicks: 0), pick(2, impressions: 60, clicks: 0), pick(3, impressions: 200, clicks: 0)]
+        let n = 10_000
+        var chosen = [Int](repeating: 0, count: spread.count)
+        var qSums = [Double](repeating: 0, count: spread.count)
+        var drawnWithQZero = 0
+        for _ in 0..<n {
+            let choice = Exploration.choose(options: spread, explores: true, winner: AdID(1), draws: 8, rng: &rng)
+            guard let index = choice.chosen else {
+                Issue.record("an exploring slot drew nothing")
+                return
+            }
+            if choice.q[index] == 0 { drawnWithQZero += 1 }
+            chosen[index] += 1
+            for (i, p) in choice.q.enumerated() { qSums[i] += p }
         }
+        #expect(drawnWithQZero == 0)
+        for i in spread.indices {
+            let frequency = Double(chosen[i]) / Double(n)
+            let meanQ = qSums[i] / Double(n)
+            // Each option has a real chance, so a wrong draw (the most likely option, say) shows.
+            #expect(meanQ > 0.05, "option \(i): mean q \(meanQ)")
+            // 1[chosen] − q has mean 0 when q is what the slot was drawn with, and a standard
+            // deviation of at most √(q̄(1 − q̄)): four standard errors of room.
+            let room = 4 * (meanQ * (1 - meanQ) / Double(n)).squareRoot()
+            #expect(abs(frequency - meanQ) <= room, "option \(i): chosen \(frequency) of the time, mean q \(meanQ)")
+        }
+
+        let options = [pick(1, impressions: 400, clicks: 2), pick(2, impressions: 400, clicks: 20), pick(3, impressions: 0, clicks: 0)]
         let q = Exploration.thompsonProbabilities(options, draws: 4_000, rng: &rng)
         // 5% observed beats 0.5% observed; the unseen ad (prior mean 1%, wide) wins sometimes.
         #expect(q[1] > q[0] && q[1] > 0.5 && q[2] > 0.01)
