@@ -35,6 +35,18 @@ struct ExplainPayload: Encodable {
         var outcome: String
     }
 
+    /// One of the best ads for anyone that did not win here, and the rule that kept its
+    /// campaign out (`reason`, a loss reason; `outbid`: eligible, and lost on value for this user).
+    struct NotableLoser: Encodable {
+        var adId: Int64
+        var campaignId: Int64
+        var advertiserId: Int64
+        var objective: Objective
+        var bidMicros: Int64
+        var valueForAnyoneMicros: Double
+        var reason: String
+    }
+
     struct ContributionPayload: Encodable {
         var inputs: String
         var clickDelta: Double
@@ -62,6 +74,7 @@ struct ExplainPayload: Encodable {
     var candidates: [Considered]
     var runnerUpValueMicros: Double?
     var filtered: Filtered
+    var notableLosers: [NotableLoser]
     var note: String
 
     init(_ t: DecisionTrace, ranker: some Ranker) {
@@ -118,6 +131,11 @@ struct ExplainPayload: Encodable {
         filtered = Filtered(
             frequencyCappedCampaigns: t.frequencyCappedCampaigns.map(\.rawValue), frequencyCappedAds: t.frequencyCappedAds.map(\.rawValue),
             hiddenAds: t.hiddenAds.map(\.rawValue), hiddenAdvertisers: t.hiddenAdvertisers.map(\.rawValue), notRelevantFeedback: t.notRelevantCount)
+        notableLosers = t.notableLosers.map {
+            NotableLoser(
+                adId: $0.adID.rawValue, campaignId: $0.campaignID.rawValue, advertiserId: $0.advertiserID.rawValue, objective: $0.objective,
+                bidMicros: $0.bidMicros, valueForAnyoneMicros: $0.valueMicros, reason: $0.reason.rawValue)
+        }
         note = "Predictions, values and prices are as decided; contributions are recomputed now by the serving ranker (leave-one-group-out on P(click))."
     }
 }

@@ -52,6 +52,9 @@ public struct ServingConfiguration: Sendable {
     public var exploration = ExplorationPolicy.off
     /// The user's side of total value: micros one expected hide costs (0: off, the control).
     public var engagement = EngagementCost()
+    /// Creative fatigue: the share of P(click) an ad keeps per time the user saw its campaign in
+    /// the cap memory (1: off, the control; the learned ranker learns its own from that count).
+    public var fatigue = 1.0
     /// Traces kept for `explain` and `why` (the latest decisions), and the candidates each keeps.
     public var traceCapacity = 10_000
     public var traceCandidates = 10
@@ -146,7 +149,7 @@ public final class DecisionService: Sendable {
             preRankCount: configuration.preRankCount, preRankAffinity: configuration.preRankAffinity,
             auction: configuration.auction, exploration: configuration.exploration,
             traceCandidates: configuration.traceCapacity > 0 ? configuration.traceCandidates : 0, lossSampleRate: configuration.lossSampleRate,
-            engagement: configuration.engagement, campaignSlice: configuration.campaignSlice)
+            engagement: configuration.engagement, campaignSlice: configuration.campaignSlice, fatigue: configuration.fatigue)
     }
 
     private init(

@@ -104,6 +104,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Ads with fewer impressions than this are young, explored.") var exploreBelow: Int64 = ExplorationPolicy.defaultMaxImpressions
     @Option(help: "Total value: micros of advertiser value one expected hide costs, subtracted as P(hide) × this (0: rank by advertiser value alone). With --ranker ml, P(hide) comes from the promoted hide model (`adserve train --target hide`) when there is one, else from each ad's hide rate.")
     var hideCostMicros = 0.0
+    @Option(help: "Creative fatigue: the share of an ad's P(click), and so of its value, kept per time this user saw its campaign among their recent impressions (1: off, the control; 0.8: the third showing keeps 64%). The learned ranker learns fatigue from the same count; this gives it to a ranker that does not, such as --ranker rule.")
+    var fatigue = 1.0
     @Option(help: "Latest decisions whose traces are kept for GET /v1/decisions/{id}/explain and /why (0: none).") var traceCapacity = 10_000
     @Option(help: "Share of decisions on which every campaign's loss reason is tallied (GET /v1/reports/campaigns/{id}/losses).")
     var lossSampleRate = 0.001
@@ -152,6 +154,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard (0...0.5).contains(exploreShare) else { throw ValidationError("--explore-share must be between 0 and 0.5") }
         guard exploreBelow >= 0 else { throw ValidationError("--explore-below must not be negative") }
         guard hideCostMicros >= 0, hideCostMicros.isFinite else { throw ValidationError("--hide-cost-micros must be a non-negative number") }
+        guard fatigue > 0, fatigue <= 1 else { throw ValidationError("--fatigue must be above 0 and at most 1") }
         guard traceCapacity >= 0 else { throw ValidationError("--trace-capacity must not be negative") }
         guard (0...1).contains(lossSampleRate) else { throw ValidationError("--loss-sample-rate must be between 0 and 1") }
         guard AuctionRules.Pricing(rawValue: pricing) != nil else { throw ValidationError("--pricing must be second or first") }
@@ -258,6 +261,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.exploration = ExplorationPolicy(share: exploreShare, maxImpressions: exploreBelow)
         configuration.traceCapacity = traceCapacity
         configuration.engagement = EngagementCost(hideMicros: hideCostMicros)
+        configuration.fatigue = fatigue
         configuration.lossSampleRate = lossSampleRate
         configuration.pacing = noPacing ? nil : BudgetPacer.Settings()
         configuration.userCacheCapacity = userCache

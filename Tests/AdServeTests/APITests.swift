@@ -78,10 +78,10 @@ import Testing
     }
 
     func withAPI(
-        clock: ManualClock = ManualClock(TestWorld.start), metricsKey: String? = nil, configure: (inout APIConfiguration) -> Void = { _ in },
-        _ test: @escaping @Sendable (Client, TestWorld) async throws -> Void
+        clock: ManualClock = ManualClock(TestWorld.start), serving: ServingConfiguration = .payingBids, metricsKey: String? = nil,
+        configure: (inout APIConfiguration) -> Void = { _ in }, _ test: @escaping @Sendable (Client, TestWorld) async throws -> Void
     ) async throws {
-        let world = try await TestWorld.make(clock: clock, configuration: .payingBids)
+        let world = try await TestWorld.make(clock: clock, configuration: serving)
         var configuration = APIConfiguration(adminKey: Self.admin, feedKey: Self.feed, metricsKey: metricsKey)
         configure(&configuration)
         try configuration.validate()
@@ -326,8 +326,12 @@ import Testing
     /// The explanation routes on a real decision: operators get the trace, the feed gets the
     /// user's sentence, the advertiser its loss reasons; each refuses what it should.
     @Test func explanationsOfARealDecision() async throws {
-        try await withAPI { api, _ in
+        var serving = ServingConfiguration.payingBids
+        serving.lossSampleRate = 1
+        try await withAPI(serving: serving) { api, _ in
             let (advertiserID, key) = try await api.advertiser()
+            let knitting = try await api.campaign(advertiserID, key: key, extra: #","targeting":{"interests":["knitting"]}"#)
+            _ = try await api.ad(knitting, key: key)
             let campaignID = try await api.campaign(advertiserID, key: key, extra: #","targeting":{"interests":["running"]}"#)
             let adID = try await api.ad(campaignID, key: key)
             _ = try await api.call(.put, "/v1/users/alice", key: Self.feed, json: #"{"country":"us","interests":["running"]}"#)
@@ -341,6 +345,9 @@ import Testing
             #expect((placements.first?["auction"] as? String)?.isEmpty == false)
             #expect((placements.first?["contributions"] as? [Any])?.isEmpty == false)
             #expect((explain["candidates"] as? [[String: Any]])?.first?["outcome"] as? String == "placed")
+            // The knitting campaign is among the best ads for anyone, and kept out by targeting.
+            let losers = try #require(explain["notable_losers"] as? [[String: Any]], "\(explain.text)")
+            #expect(losers.contains { $0["campaign_id"] as? Int == knitting && $0["reason"] as? String == "targeting" }, "\(explain.text)")
             #expect(try await api.call(.get, "/v1/decisions/\(decisionID)/explain", key: Self.feed).status == 403)
             #expect(try await api.call(.get, "/v1/decisions/nope/explain").status == 404)
 
@@ -351,8 +358,12 @@ import Testing
             #expect(try await api.call(.get, "/v1/decisions/\(decisionID)/why?ad_id=x", key: Self.feed).errorField == "ad_id")
             #expect(try await api.call(.get, "/v1/decisions/\(decisionID)/why?ad_id=999", key: Self.feed).status == 404)
 
+            // Every decision is sampled here: the placed campaign won, the other was out by targeting.
             let losses = try await api.call(.get, "/v1/reports/campaigns/\(campaignID)/losses", key: key)
-            #expect(losses.status == 200 && losses["reasons"] is [String: Any] && losses["sample_rate"] is Double, "\(losses.text)")
+            #expect(losses.status == 200 && losses["sample_rate"] as? Double == 1, "\(losses.text)")
+            #expect(((losses["reasons"] as? [String: Any])?["won"] as? Int ?? 0) >= 1, "\(losses.text)")
+            let knittingLosses = try await api.call(.get, "/v1/reports/campaigns/\(knitting)/losses", key: key)
+            #expect(((knittingLosses["reasons"] as? [String: Any])?["targeting"] as? Int ?? 0) >= 1, "\(knittingLosses.text)")
             let (_, otherKey) = try await api.advertiser("Other")
             #expect(try await api.call(.get, "/v1/reports/campaigns/\(campaignID)/losses", key: otherKey).status == 404)
         }

@@ -79,9 +79,10 @@ import Testing
         #expect(!optedOut.contains("interested in"))
     }
 
-    /// Every campaign's fate on sampled decisions: won, outbid (with the least bid that would
-    /// have won), targeting, below the reserve, capped.
-    @Test func lossReasonsAreTalliedPerCampaign() async throws {
+    /// One slot with a CPC reserve of 0.1 and five campaigns, each meeting another fate: a
+    /// winner (bid 1), one it outbids (0.4), one targeting France (5), one below the reserve
+    /// (0.05) and one capped at one impression a day (3). Every ad at the prior's P(click).
+    static func fiveFates() async throws -> (TestWorld, winner: Campaign, outbid: Campaign, elsewhere: Campaign, cheap: Campaign, capped: Campaign) {
         let world = try await TestWorld.make(configuration: Self.oneSlot(reserveCPC: 100_000))
         let winner = try await world.campaign(try await world.advertiser("Win"), bid: 1_000_000)
         try await world.ad(winner)
@@ -94,6 +95,13 @@ import Testing
         let capped = try await world.campaign(try await world.advertiser("Capped"), bid: 3_000_000, cap: FrequencyCap(impressions: 1, perHours: 24))
         try await world.ad(capped)
         world.publish()
+        return (world, winner, outbid, elsewhere, cheap, capped)
+    }
+
+    /// Every campaign's fate on sampled decisions: won, outbid (with the least bid that would
+    /// have won), targeting, below the reserve, capped.
+    @Test func lossReasonsAreTalliedPerCampaign() async throws {
+        let (world, winner, outbid, elsewhere, cheap, capped) = try await Self.fiveFates()
         let ingestor = EventIngestor(serving: world.serving)
         // (The rule-based order is not rebuilt in this test: every ad keeps the prior's P(click).)
         for i in 0..<5 {
@@ -114,6 +122,74 @@ import Testing
         // outbid campaign ranks when it is the runner-up (the winner's pages), and then beating
         // the placed ad takes a bid one micro above the winner's (same predicted P(click)).
         #expect(lost.minimumBidsToWin == Array(repeating: 1_000_001, count: 5))
+    }
+
+    /// A campaign whose daily budget is spent, and one whose total budget is, lose every sampled
+    /// decision to `.budget` while an affordable campaign wins; the next day the daily budget is
+    /// back, the total is not.
+    @Test func spentBudgetsAreTalliedAsBudget() async throws {
+        let world = try await TestWorld.make(configuration: Self.oneSlot())
+        let daily = try await world.campaign(try await world.advertiser("Daily"), bid: 3_000_000, daily: 500_000)
+        try await world.ad(daily)
+        let total = try await world.campaign(try await world.advertiser("Total"), bid: 2_000_000, total: 500_000)
+        try await world.ad(total)
+        let affordable = try await world.campaign(try await world.advertiser("Affordable"), bid: 1_000_000)
+        try await world.ad(affordable)
+        world.publish()
+        let ingestor = EventIngestor(serving: world.serving)
+        // The two highest bids win in turn, and one click spends each one's budget: the second
+        // price (the next bid, 2.0 then 1.0) is cut to the 0.5 left.
+        for (i, campaign) in [daily, total].enumerated() {
+            let placement = try #require(try await world.decide("u\(i)").placements.first)
+            #expect(placement.campaignID == campaign.id)
+            world.clock.advance(milliseconds: 2_000)
+            let click = try await ingestor.ingest(IncomingEvent(type: .click, impressionToken: placement.impressionToken))
+            #expect(click.outcome.chargedMicros == 500_000)
+        }
+        #expect(world.serving.spend(of: daily.id) == (500_000, 500_000))
+        #expect(world.serving.spend(of: total.id) == (500_000, 500_000))
+        for i in 2..<7 {
+            #expect(try await world.decide("u\(i)").placements.first?.campaignID == affordable.id)
+        }
+        world.clock.advance(hours: 24)
+        #expect(try await world.decide("u7").placements.first?.campaignID == daily.id)
+        let tally = world.serving.losses
+        #expect(tally.counts(of: daily.id).reasons == [.won: 2, .budget: 6])
+        #expect(tally.counts(of: total.id).reasons == [.outbid: 1, .won: 1, .budget: 6])
+        #expect(tally.counts(of: affordable.id).reasons == [.outbid: 3, .won: 5])
+    }
+
+    /// With an engagement cost the least bid to win prices only the advertiser's side: two ads
+    /// of the same P(click) and P(hide) cost users the same, so the loser needs one micro over the
+    /// winner's bid (values 2 × 1% − 0.5% and 1 × 1% − 0.5%: scaling the loser's total value
+    /// would ask for 3).
+    @Test func theLeastBidToWinLeavesTheEngagementCostAlone() async throws {
+        var configuration = Self.oneSlot()
+        configuration.engagement = EngagementCost(hideMicros: 250_000)
+        let world = try await TestWorld.make(configuration: configuration)
+        let winner = try await world.campaign(try await world.advertiser("Win"), bid: 2_000_000)
+        try await world.ad(winner)
+        let outbid = try await world.campaign(try await world.advertiser("Lose"), bid: 1_000_000)
+        try await world.ad(outbid)
+        world.publish()
+        #expect(try await world.decide("u0").placements.map(\.campaignID) == [winner.id])
+        #expect(world.serving.losses.counts(of: outbid.id).minimumBidsToWin == [2_000_001])
+    }
+
+    /// The trace names the best ads for anyone that won nothing, each with the rule that kept
+    /// its campaign out (what `explain` shows as `notable_losers`), best first.
+    @Test func theTraceNamesTheBestLosersAndWhy() async throws {
+        let (world, winner, outbid, elsewhere, cheap, capped) = try await Self.fiveFates()
+        let first = try #require(try await world.decide("u0").placements.first)
+        #expect(first.campaignID == capped.id)
+        _ = try await EventIngestor(serving: world.serving).ingest(IncomingEvent(type: .impression, impressionToken: first.impressionToken))
+        let decision = try await world.decide("u0")
+        #expect(decision.placements.map(\.campaignID) == [winner.id])
+        let losers = try #require(decision.trace?.notableLosers)
+        // Values to anyone at the prior's 1%: 50,000, 30,000, (the winner's 10,000), 4,000 and 500 micros.
+        #expect(losers.map(\.campaignID) == [elsewhere.id, capped.id, outbid.id, cheap.id])
+        #expect(losers.map(\.reason) == [.targeting, .frequencyCap, .outbid, .belowReserve])
+        #expect(losers.first?.valueMicros == 50_000 && losers.first?.bidMicros == 5_000_000)
     }
 
     /// The tally keeps a count per reason in a fixed array: each reason counts in its own

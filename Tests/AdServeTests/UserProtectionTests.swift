@@ -1,8 +1,13 @@
 import Domain
 import Events
+import Foundation
+import ModelServing
+import Models
 import Serving
+import Synchronization
 import TestSupport
 import Testing
+import Training
 
 /// Caps, hides, "not relevant" and the opt-out of personalization take effect on the user's
 /// next decision, and survive a restart.
@@ -145,5 +150,135 @@ import Testing
         let restarted = try await world.reopened()
         restarted.publish()
         #expect(try await Self.see(restarted, "u1")?.id == everyone.id)
+    }
+
+    /// Records what the ranker saw of the user in each candidate: how often they saw its
+    /// campaign, and how many ads they hid.
+    final class ActivityRecorder: Ranker, Sendable {
+        let seen = Mutex<[(campaign: CampaignID, times: Int, hides: Int)]>([])
+        /// What it was asked about since the last call, once per campaign (ranking asks again
+        /// for the ads it keeps).
+        func taken() -> [(campaign: CampaignID, times: Int, hides: Int)] {
+            seen.withLock { seen in
+                defer { seen.removeAll() }
+                return seen.enumerated().filter { item in !seen[..<item.offset].contains { $0.campaign == item.element.campaign } }.map(\.element)
+            }
+        }
+        func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction {
+            seen.withLock { $0.append((candidate.campaignID, candidate.userCampaignImpressions, candidate.userHides)) }
+            return RuleBasedRanker().predict(candidate, user: user, context: context)
+        }
+    }
+
+    /// Opted out, a user's activity no longer reaches the ranker: not how often they saw a
+    /// campaign (fatigue) nor how many ads they hid (tolerance). Their hides and caps still hold.
+    @Test func anOptedOutUsersActivityDoesNotReachTheRanker() async throws {
+        let recorder = ActivityRecorder()
+        let world = try await TestWorld.make(configuration: Self.oneSlot(), ranker: recorder)
+        let hidden = try await world.ad(try await world.campaign(try await world.advertiser("Hidden"), bid: 3_000_000))
+        let capped = try await world.campaign(try await world.advertiser("Capped"), bid: 2_000_000, cap: FrequencyCap(impressions: 3, perHours: 24))
+        try await world.ad(capped)
+        let other = try await world.campaign(try await world.advertiser("Other"), bid: 1_000_000)
+        try await world.ad(other)
+        world.publish()
+        let user = try await world.user("u1")
+        #expect(try await Self.see(world, "u1", then: .hide)?.id == hidden.id)
+        #expect(try await Self.see(world, "u1")?.campaignID == capped.id)
+        #expect(try await Self.see(world, "u1")?.campaignID == capped.id)
+
+        _ = recorder.taken()
+        _ = try await world.decide("u1")
+        let personalized = recorder.taken()
+        #expect(personalized.map(\.campaign) == [capped.id, other.id])
+        #expect(personalized.map(\.times) == [2, 0] && personalized.allSatisfy { $0.hides == 1 })
+
+        var profile = try #require(try await world.store.user(user))
+        profile.personalization = false
+        try await world.serving.putUser(profile)
+        _ = recorder.taken()
+        let decision = try await world.decide("u1")
+        let depersonalized = recorder.taken()
+        #expect(depersonalized.map(\.campaign) == [capped.id, other.id])
+        #expect(depersonalized.allSatisfy { $0.times == 0 && $0.hides == 0 })
+        // The hidden ad stays hidden, and the cap still counts: a third impression shuts it out.
+        let placement = try #require(decision.placements.first)
+        #expect(placement.campaignID == capped.id)
+        _ = try await EventIngestor(serving: world.serving).ingest(IncomingEvent(type: .impression, impressionToken: placement.impressionToken))
+        #expect(try await world.decide("u1").placements.map(\.campaignID) == [other.id])
+    }
+
+    /// Creative fatigue (`--fatigue`): each showing of a campaign to a user halves its P(click)
+    /// for that user, so after one showing the next-best ad wins their next page, while a new
+    /// user still gets the first. Without it (the control) the same ad wins again. Through the
+    /// walk of the rule-based order and through the scored path alike.
+    @Test(arguments: [false, true])
+    func fatigueLowersAnAdForTheUserWhoSawIt(scored: Bool) async throws {
+        func world(fatigue: Double) async throws -> (TestWorld, first: Campaign, second: Campaign) {
+            var configuration = Self.oneSlot()
+            configuration.fatigue = fatigue
+            let world = try await TestWorld.make(configuration: configuration, ranker: scored ? ActivityRecorder() : RuleBasedRanker())
+            let first = try await world.campaign(try await world.advertiser("First"), bid: 1_500_000)
+            try await world.ad(first)
+            let second = try await world.campaign(try await world.advertiser("Second"), bid: 1_000_000)
+            try await world.ad(second)
+            world.publish()
+            return (world, first, second)
+        }
+        let (tired, first, second) = try await world(fatigue: 0.5)
+        #expect(try await Self.see(tired, "u1")?.campaignID == first.id)
+        let next = try await tired.decide("u1")
+        #expect(next.placements.map(\.campaignID) == [second.id])
+        // The prediction itself decays: the first ad's P(click) for this user is half the
+        // other's (both near the prior: one impression without a click moves it by 1%).
+        let trace = try #require(next.trace)
+        let fatigued = try #require(trace.considered.first { $0.candidate.campaignID == first.id })
+        let fresh = try #require(trace.considered.first { $0.candidate.campaignID == second.id })
+        #expect(abs(fatigued.prediction.click / fresh.prediction.click - 0.5) < 0.01)
+        #expect(try await tired.decide("u2").placements.map(\.campaignID) == [first.id])
+
+        let (control, controlFirst, _) = try await world(fatigue: 1)
+        #expect(try await Self.see(control, "u1")?.campaignID == controlFirst.id)
+        #expect(try await control.decide("u1").placements.map(\.campaignID) == [controlFirst.id])
+    }
+
+    /// The learned ranker's fatigue is its own: trained where each earlier showing of a campaign
+    /// leaves 60% of the chance of a click, its P(click) falls with the times the user saw it.
+    @Test func theLearnedRankersPredictionFallsWithExposures() throws {
+        let t0 = TestWorld.start
+        func features(seen: Int) -> ClickFeatureInput {
+            ClickFeatureInput(
+                age: 30, gender: "female", country: "us", language: "en", interests: [], adId: 1, campaignId: 1, advertiserId: 1, format: "image",
+                objective: "traffic", caption: "caption", adImpressions: 0, adClicks: 0, adAgeHours: 1, userCampaignImpressions: seen,
+                device: nil, hour: 12, sessionPosition: 0)
+        }
+        var rng = SplitMix64(seed: 3)
+        var examples: [JoinedExample] = []
+        for i in 0..<40_000 {
+            let seen = i % 5
+            let at = t0.adding(milliseconds: Int64(i) * 1_000)
+            examples.append(JoinedExample(
+                target: .click, id: "\(i)/3", features: features(seen: seen), label: Double.random(in: 0..<1, using: &rng) < 0.08 * pow(0.6, Double(seen)),
+                servedAt: at, labelledAt: at))
+        }
+        var configuration = TrainingConfiguration()
+        configuration.tune = false
+        let model = try Trainer(configuration: configuration).train(examples, target: .click, heldOut: [], heldOutName: "none", now: t0).predictor
+        let click = ModelSlot()
+        click.replace(with: model)
+        let ranker = LearnedRanker(click: click, conversion: ModelSlot())
+        let ad = Ad(
+            id: AdID(1), campaignID: CampaignID(1), format: .image, mediaURLs: [], caption: "caption", company: "Acme", product: "thing", description: "",
+            createdAt: t0)
+        let predictions = (0..<5).map { seen in
+            ranker.predict(
+                Candidate(
+                    adID: ad.id, campaignID: ad.campaignID, advertiserID: AdvertiserID(1), objective: .traffic, bidMicros: 1_000_000, ad: ad, adAgeHours: 1,
+                    impressions: 0, clicks: 0, conversions: 0, userCampaignImpressions: seen),
+                user: nil, context: FeedContext(hour: 12)
+            ).click
+        }
+        #expect(zip(predictions, predictions.dropFirst()).allSatisfy { $0 > $1 }, "P(click) by times seen: \(predictions)")
+        // 0.6 to the fourth is 0.13.
+        #expect(predictions[4] / predictions[0] < 0.3, "P(click) by times seen: \(predictions)")
     }
 }

@@ -29,6 +29,9 @@ public struct DecisionEngine: Sendable {
     public var exploration: ExplorationPolicy
     /// The user's side of total value (`EngagementCost`); off by default.
     public var engagement: EngagementCost
+    /// Creative fatigue: the share of P(click) an ad keeps per time the user saw its campaign
+    /// (`Relevance`); 1, the default, is off.
+    public var fatigue: Double
     /// How many of the best candidates a decision's trace keeps (0: no trace).
     public var traceCandidates: Int
     /// Share of decisions on which every campaign's fate is recorded (`CampaignLoss`).
@@ -40,8 +43,9 @@ public struct DecisionEngine: Sendable {
         adLoad: AdLoadPolicy = AdLoadPolicy(), signer: TokenSigner, policy: SelectionPolicy = .ranked, candidateCount: Int = 100, valuePool: Int = 100,
         objectivePool: Int = 20, interestPool: Int = 20, preRankCount: Int = 0, preRankAffinity: Bool = false,
         auction: AuctionRules = AuctionRules(), exploration: ExplorationPolicy = .off, traceCandidates: Int = 10, lossSampleRate: Double = 0.001,
-        engagement: EngagementCost = EngagementCost(), campaignSlice: CampaignSlice? = nil
+        engagement: EngagementCost = EngagementCost(), campaignSlice: CampaignSlice? = nil, fatigue: Double = 1
     ) {
+        self.fatigue = fatigue
         self.campaignSlice = campaignSlice
         self.engagement = engagement
         self.traceCandidates = traceCandidates
@@ -70,13 +74,13 @@ public struct DecisionEngine: Sendable {
         let positions = adLoad.positions(organicCount: request.organicCount)
         let eligibility = Eligibility(
             snapshot: view.snapshot, profile: request.profile, context: request.context, user: request.user, now: request.now,
-            auction: auction, slice: campaignSlice, paceSeed: StableHash.fnv1a(request.decisionID))
+            auction: auction, slice: campaignSlice, paceSeed: StableHash.fnv1a(request.decisionID), fatigue: fatigue)
         guard !positions.isEmpty else {
             // No slot on this page: nothing is ranked, but the decision is traced like any other,
             // so the id the feed was given can be explained.
             return finish(
-                Decision(decisionID: request.decisionID, arm: arm, placements: []), request: request, eligibility: eligibility, delivery: delivery,
-                considered: [], runnerUp: nil, slots: 0)
+                Decision(decisionID: request.decisionID, arm: arm, placements: []), request: request, view: view, eligibility: eligibility,
+                delivery: delivery, considered: [], runnerUp: nil, slots: 0)
         }
         // Second price needs the best candidate left out: ranked paths fill one more than the slots.
         let wanted = positions.count + (auction.pricing == .secondPrice ? 1 : 0)
@@ -92,8 +96,8 @@ public struct DecisionEngine: Sendable {
                 eligibility: eligibility, delivery: delivery)
             let placements = PagePlacement.place(random, prices: random.map(\.candidate.bidMicros), positions: positions, request: request, signer: signer)
             return finish(
-                Decision(decisionID: request.decisionID, arm: arm, placements: placements), request: request, eligibility: eligibility, delivery: delivery,
-                considered: random, runnerUp: nil, slots: positions.count)
+                Decision(decisionID: request.decisionID, arm: arm, placements: placements), request: request, view: view, eligibility: eligibility,
+                delivery: delivery, considered: random, runnerUp: nil, slots: positions.count)
         } else if let ranking = view.ranking {
             picks = Ranking.walk(ranking, count: wanted, eligibility: eligibility, delivery: delivery, now: request.now, engagement: engagement)
         } else {
@@ -134,7 +138,8 @@ public struct DecisionEngine: Sendable {
         let decision = Decision(
             decisionID: request.decisionID, arm: arm, placements: PagePlacement.place(picks, prices: prices, positions: positions, request: request, signer: signer))
         return finish(
-            decision, request: request, eligibility: eligibility, delivery: delivery, considered: considered, runnerUp: runnerUp, slots: positions.count)
+            decision, request: request, view: view, eligibility: eligibility, delivery: delivery, considered: considered, runnerUp: runnerUp,
+            slots: positions.count)
     }
 
     /// Expected revenue of a page's auction (micros per impression): the first `slots` picks
@@ -153,11 +158,14 @@ public struct DecisionEngine: Sendable {
 
     /// Adds the trace and, on sampled decisions with a slot to compete for, every campaign's fate.
     private func finish(
-        _ decision: Decision, request: DecisionRequest, eligibility: Eligibility, delivery: DeliveryState, considered: [Pick], runnerUp: Pick?, slots: Int
+        _ decision: Decision, request: DecisionRequest, view: CatalogView, eligibility: Eligibility, delivery: DeliveryState, considered: [Pick],
+        runnerUp: Pick?, slots: Int
     ) -> Decision {
         var decision = decision
         if traceCandidates > 0 {
-            decision.trace = trace(decision, request: request, eligibility: eligibility, considered: considered, runnerUp: runnerUp, slots: slots)
+            var trace = trace(decision, request: request, eligibility: eligibility, considered: considered, runnerUp: runnerUp, slots: slots)
+            trace.notableLosers = notableLosers(decision, order: view.ranking ?? view.valueOrder, eligibility: eligibility, delivery: delivery)
+            decision.trace = trace
         }
         if lossSampleRate > 0, slots > 0, Double(StableHash.fnv1a(request.decisionID, seed: 0x1055) % 1_000_000) < lossSampleRate * 1_000_000 {
             decision.losses = losses(decision, eligibility: eligibility, delivery: delivery, considered: considered, slots: slots)
@@ -191,9 +199,38 @@ public struct DecisionEngine: Sendable {
             hiddenAdvertisers: eligibility.hiddenAdvertisers.sorted().map(AdvertiserID.init), notRelevantCount: eligibility.relevance.notRelevant.count)
     }
 
+    /// The first ads of `order` (the serving ranker's best for anyone) from campaigns that won
+    /// nothing here, at most `notableLosers` campaigns, each with the rule that kept it out or
+    /// `outbid`: what an operator asks first about a page ("why not the big campaign?"). Only
+    /// the head of the order is read: a few entries per decision.
+    func notableLosers(_ decision: Decision, order: RankingIndex?, eligibility: Eligibility, delivery: DeliveryState) -> [DecisionTrace.NotableLoser] {
+        guard let order, Self.notableLosers > 0 else { return [] }
+        let snapshot = eligibility.snapshot
+        let sameSnapshot = order.snapshot === snapshot
+        let placed = decision.placements.map(\.campaignID)
+        var losers: [DecisionTrace.NotableLoser] = []
+        delivery.state.withLock { state in
+            for entry in order.order.prefix(4 * Self.notableLosers) where losers.count < Self.notableLosers {
+                let found = sameSnapshot ? entry : snapshot.adIndex(slot: Int64(order.snapshot.adStateSlots[Int(entry)]))
+                guard let adIndex = found else { continue }
+                let campaignIndex = snapshot.adCampaigns[Int(adIndex)]
+                let campaign = snapshot.campaigns[Int(campaignIndex)]
+                guard eligibility.inSlice(campaignIndex), !placed.contains(campaign.id), !losers.contains(where: { $0.campaignID == campaign.id }) else { continue }
+                losers.append(DecisionTrace.NotableLoser(
+                    campaignID: campaign.id, adID: snapshot.adIDs[Int(adIndex)], advertiserID: campaign.advertiserID, objective: campaign.objective,
+                    bidMicros: campaign.bidMicros, valueMicros: order.values[Int(entry)], reason: eligibility.exclusion(campaignIndex, state) ?? .outbid))
+            }
+        }
+        return losers
+    }
+
+    /// How many campaigns a trace explains among those that lost (`notableLosers`).
+    static let notableLosers = 5
+
     /// Every active campaign's fate in this decision: the first rule that kept it out, or
     /// outbid, or won. An outbid campaign among the considered candidates gets the least bid
-    /// that would have beaten the last placed ad's value (values are proportional to bids).
+    /// that would have beaten the last placed ad's total value (its advertiser's value is
+    /// proportional to its bid, the engagement cost is not).
     func losses(_ decision: Decision, eligibility: Eligibility, delivery: DeliveryState, considered: [Pick], slots: Int) -> [CampaignLoss] {
         let snapshot = eligibility.snapshot
         // Every active campaign passes through the loop below: no hashing or allocation per
@@ -202,18 +239,20 @@ public struct DecisionEngine: Sendable {
         // The auction's last winner (before exploration); with a slot left empty any eligible
         // campaign could have had it: no bid to beat.
         let lastValue = considered.count >= slots && decision.placements.count == slots ? considered[slots - 1].value : nil
-        // Each considered campaign's best value, sorted by id and searched by halving: a few
-        // dozen at most, asked for by every outbid campaign (a dictionary hashed each id).
-        let best = considered.sorted { $0.candidate.campaignID.rawValue < $1.candidate.campaignID.rawValue }.reduce(into: [(campaign: Int64, value: Double)]()) {
-            if $0.last?.campaign == $1.candidate.campaignID.rawValue {
-                $0[$0.count - 1].value = max($0[$0.count - 1].value, $1.value)
-            } else {
-                $0.append(($1.candidate.campaignID.rawValue, max(0, $1.value)))
+        // Each considered campaign's best pick (its total value and the engagement cost taken
+        // from it), sorted by id and searched by halving: a few dozen at most, asked for by every
+        // outbid campaign (a dictionary hashed each id).
+        let best = considered.sorted { $0.candidate.campaignID.rawValue < $1.candidate.campaignID.rawValue }
+            .reduce(into: [(campaign: Int64, value: Double, cost: Double)]()) {
+                if $0.last?.campaign == $1.candidate.campaignID.rawValue {
+                    if $1.value > $0[$0.count - 1].value { $0[$0.count - 1] = ($1.candidate.campaignID.rawValue, $1.value, $1.cost) }
+                } else {
+                    $0.append(($1.candidate.campaignID.rawValue, $1.value, $1.cost))
+                }
             }
-        }
-        func bestValue(_ campaign: CampaignID) -> Double? {
+        func bestPick(_ campaign: CampaignID) -> (value: Double, cost: Double)? {
             let low = best.partitionPoint { $0.campaign < campaign.rawValue }
-            return low < best.count && best[low].campaign == campaign.rawValue ? best[low].value : nil
+            return low < best.count && best[low].campaign == campaign.rawValue ? (best[low].value, best[low].cost) : nil
         }
         var out: [CampaignLoss] = []
         out.reserveCapacity(snapshot.campaigns.count)
@@ -225,27 +264,16 @@ public struct DecisionEngine: Sendable {
                 let reason: LossReason
                 if placed.contains(entry.id) {
                     reason = .won
-                } else if eligibility.now < entry.startAt || eligibility.now >= entry.endAt {
-                    reason = .schedule
-                } else if !snapshot.matches(i, eligibility.audience, eligibility.now) {
-                    reason = .targeting
-                } else if !eligibility.meetsReserve(i) {
-                    reason = .belowReserve
-                } else if eligibility.advertiserHidden(i) {
-                    reason = .hiddenByUser
-                } else if eligibility.isCapped(i) {
-                    reason = .frequencyCap
-                } else if !(entry.adStart..<entry.adEnd).contains(where: eligibility.admitsAd) {
-                    reason = (entry.adStart..<entry.adEnd).contains { eligibility.cappedAds.contains(snapshot.adIDs[Int($0)].rawValue) } ? .frequencyCap : .hiddenByUser
-                } else if !eligibility.hasRoom(i, state) {
-                    reason = .budget
-                } else if !eligibility.passesPacing(i, state) {
-                    reason = .pacing
+                } else if let excluded = eligibility.exclusion(i, state) {
+                    reason = excluded
                 } else {
                     reason = .outbid
-                    if let lastValue, let value = bestValue(entry.id), value > 0 {
+                    // The advertiser's value (bid × q) grows with the bid; the engagement cost does
+                    // not: the least bid b with b × q − cost above the last winner's total value.
+                    if let lastValue, let pick = bestPick(entry.id), pick.value + pick.cost > 0, lastValue + pick.cost > 0 {
                         // Rounded up past floating-point noise, then one micro more: a tie goes to the lower ad id.
-                        minimumBid = Micros((Double(entry.bidMicros) * lastValue / value * (1 - 1e-12)).rounded(.up)) + 1
+                        let needed = Double(entry.bidMicros) * (lastValue + pick.cost) / (pick.value + pick.cost)
+                        minimumBid = Micros((needed * (1 - 1e-12)).rounded(.up)) + 1
                     }
                 }
                 out.append(CampaignLoss(campaignID: entry.id, reason: reason, minimumBidToWinMicros: minimumBid, slot: entry.stateSlot))

@@ -51,6 +51,23 @@ public struct DecisionTrace: Sendable {
     public var hiddenAds: [AdID]
     public var hiddenAdvertisers: [AdvertiserID]
     public var notRelevantCount: Int
+    /// The best ads for anyone that this user did not get, and why (`NotableLoser`).
+    public var notableLosers: [NotableLoser] = []
+
+    /// One of the first ads of the serving ranker's order by value to anyone (no user), of a
+    /// campaign that won nothing in this decision.
+    public struct NotableLoser: Sendable {
+        public var campaignID: CampaignID
+        public var adID: AdID
+        public var advertiserID: AdvertiserID
+        public var objective: Objective
+        public var bidMicros: Micros
+        /// Its value to anyone, where the order ranks it.
+        public var valueMicros: Double
+        /// The first eligibility rule that kept its campaign out; `outbid` when the campaign was
+        /// eligible and lost on value for this user (or was not among the candidates).
+        public var reason: LossReason
+    }
 }
 
 /// Why a campaign did not win a sampled decision (`DecisionEngine.lossSampleRate`), or that it won.

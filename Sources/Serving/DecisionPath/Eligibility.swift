@@ -1,4 +1,5 @@
 import Domain
+import Foundation
 
 /// One arm's share of the catalog in a budget-split experiment: the experiment creates each
 /// campaign once per arm, with that arm's share of the budgets, and arm `index` of `count`
@@ -46,10 +47,15 @@ struct Eligibility {
     /// Ads whose per-ad frequency cap the user has reached.
     let cappedAds: Set<Int64>
     /// How often the user saw each campaign (by id) in the cap memory: fatigue, for the ranker.
+    /// Empty for a user who opted out of personalization: caps still apply (`capped`), but the
+    /// ranker does not learn from their activity.
     let seenByCampaign: [Int64: Int]
+    /// Whether the ranker may see the user's activity (`UserProfile.personalization`).
+    let personalized: Bool
     /// How many ads the user has hidden (with "not relevant" and hidden advertisers' ads): how
-    /// little they tolerate ads, for the ranker.
-    var userHides: Int { hidden.count }
+    /// little they tolerate ads, for the ranker; 0 for a user who opted out (their hidden ads
+    /// stay hidden).
+    var userHides: Int { personalized ? hidden.count : 0 }
     /// Reserves: a campaign bidding less than its billing type's reserve is not eligible.
     let auction: AuctionRules
     /// A budget-split arm's campaigns; nil: every campaign.
@@ -60,7 +66,7 @@ struct Eligibility {
 
     init(
         snapshot: CatalogSnapshot, profile: UserProfile?, context: FeedContext, user: UserState?, now: Timestamp,
-        auction: AuctionRules = AuctionRules(), slice: CampaignSlice? = nil, paceSeed: UInt64 = 0
+        auction: AuctionRules = AuctionRules(), slice: CampaignSlice? = nil, paceSeed: UInt64 = 0, fatigue: Double = 1
     ) {
         self.slice = slice
         self.paceSeed = paceSeed
@@ -70,11 +76,14 @@ struct Eligibility {
         self.day = now.day
         self.hidden = user?.hiddenAds ?? []
         self.hiddenAdvertisers = user?.hiddenAdvertisers ?? []
-        self.relevance = Relevance(notRelevant: user?.notRelevant ?? [])
         (self.capped, self.cappedAds) = snapshot.capped(user, now: now.milliseconds)
+        self.personalized = profile?.personalization ?? true
         var seen: [Int64: Int] = [:]
-        for item in user?.recent ?? [] { seen[item.campaign, default: 0] += 1 }
+        if personalized {
+            for item in user?.recent ?? [] { seen[item.campaign, default: 0] += 1 }
+        }
         self.seenByCampaign = seen
+        self.relevance = Relevance(notRelevant: user?.notRelevant ?? [], fatigue: fatigue, seenByCampaign: seen)
         self.auction = auction
     }
 
@@ -132,6 +141,24 @@ struct Eligibility {
         return Float(mixer.next() >> 40) * 0x1p-24 < pace
     }
 
+    /// The first rule that keeps campaign `index` out of this decision (schedule, targeting,
+    /// reserve, a hidden advertiser, a cap, every ad hidden or capped, budget, pacing), nil when
+    /// it is eligible. For loss reasons and explanations; selection asks the rules directly.
+    func exclusion(_ index: Int32, _ state: borrowing DeliveryState.State) -> LossReason? {
+        let entry = snapshot.campaigns[Int(index)]
+        if now < entry.startAt || now >= entry.endAt { return .schedule }
+        if !snapshot.matches(index, audience, now) { return .targeting }
+        if !meetsReserve(index) { return .belowReserve }
+        if advertiserHidden(index) { return .hiddenByUser }
+        if isCapped(index) { return .frequencyCap }
+        if !(entry.adStart..<entry.adEnd).contains(where: admitsAd) {
+            return (entry.adStart..<entry.adEnd).contains { cappedAds.contains(snapshot.adIDs[Int($0)].rawValue) } ? .frequencyCap : .hiddenByUser
+        }
+        if !hasRoom(index, state) { return .budget }
+        if !passesPacing(index, state) { return .pacing }
+        return nil
+    }
+
     /// Whether some ads of eligible campaigns are shut out for this user (hidden or at a per-ad cap).
     var filtersAds: Bool { !hidden.isEmpty || !cappedAds.isEmpty }
 
@@ -164,30 +191,51 @@ struct Eligibility {
     }
 }
 
-/// A user's "not relevant" feedback as the ranking applies it: an ad keeps
-/// 1 − `weight` × cosine² of its value, the cosine (≥ 0) of its content vector with the closest
-/// ad the user called not relevant. The same ad is hidden; ads on the same topic lose most of
-/// their value; unrelated ads (cosine near 0) keep it. Ads without a content vector keep it.
+/// How much of an ad's value is left for this user now: the user's "not relevant" feedback
+/// times creative fatigue. Every ranking path applies it (`factor`), so the order, the prices
+/// and exploration all see it.
+///
+/// "Not relevant": an ad keeps 1 − `weight` × cosine² of its value, the cosine (≥ 0) of its
+/// content vector with the closest ad the user called not relevant. The same ad is hidden; ads
+/// on the same topic lose most of their value; unrelated ads (cosine near 0) keep it. Ads
+/// without a content vector keep it.
+///
+/// Fatigue: each time the user saw the ad's campaign in the cap memory multiplies its P(click),
+/// and so its value, by `fatigue` (`ServingConfiguration.fatigue`; 1, the default, is off).
+/// The learned ranker learns its own from the same count (a feature); this is for a ranker
+/// that does not, such as the rule-based control.
 struct Relevance {
     static let weight = 0.8
     let notRelevant: [[Float]]
     /// Their squared norms, computed once per decision.
     let squaredNorms: [Double]
+    let fatigue: Double
+    /// How often the user saw each campaign (by id); empty when fatigue is off.
+    let seenByCampaign: [Int64: Int]
 
-    init(notRelevant: [[Float]]) {
+    init(notRelevant: [[Float]], fatigue: Double = 1, seenByCampaign: [Int64: Int] = [:]) {
         self.notRelevant = notRelevant
         self.squaredNorms = notRelevant.map(VectorMath.squaredNorm)
+        self.fatigue = fatigue
+        self.seenByCampaign = fatigue < 1 ? seenByCampaign : [:]
     }
 
-    var isNeutral: Bool { notRelevant.isEmpty }
+    var isNeutral: Bool { notRelevant.isEmpty && seenByCampaign.isEmpty }
 
     @inline(__always)
     func factor(_ ad: Ad) -> Double {
-        guard !notRelevant.isEmpty else { return 1 }
+        guard !isNeutral else { return 1 }
         var closest = 0.0
         for (other, otherNorm) in zip(notRelevant, squaredNorms) {
             if let cosine = ad.contentCosine(other, squaredNorm: otherNorm) { closest = max(closest, cosine) }
         }
-        return 1 - Self.weight * closest * closest
+        return (1 - Self.weight * closest * closest) * fatigue(ad)
+    }
+
+    /// The share of P(click) fatigue leaves this ad: `fatigue` to the power of the times seen.
+    @inline(__always)
+    func fatigue(_ ad: Ad) -> Double {
+        guard !seenByCampaign.isEmpty, let seen = seenByCampaign[ad.campaignID.rawValue] else { return 1 }
+        return pow(fatigue, Double(seen))
     }
 }

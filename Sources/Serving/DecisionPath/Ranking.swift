@@ -32,14 +32,16 @@ enum Ranking {
             // With an engagement cost, an ad worth less than it costs the user is not shown.
             if engagement.isOn && value <= 0 { continue }
             if best.count == count, let last = best.last, !beats(value, candidates[i].adID, last) { continue }
-            offer(Pick(candidate: candidates[i], prediction: predictions[i], value: value, cost: cost), into: &best, capacity: count)
+            var prediction = predictions[i]
+            if !relevance.isNeutral { prediction.click *= relevance.fatigue(candidates[i].ad) }
+            offer(Pick(candidate: candidates[i], prediction: prediction, value: value, cost: cost), into: &best, capacity: count)
         }
         let unpriced = best.indices.filter { best[$0].candidate.objective != .conversions }
         if !unpriced.isEmpty {
             let full = ranker.predict(unpriced.map { best[$0].candidate }, user: request.profile, context: request.context)
             for (i, prediction) in zip(unpriced, full) {
                 best[i].prediction.conversion = prediction.conversion
-                if best[i].candidate.objective == .awareness { best[i].prediction.click = prediction.click }
+                if best[i].candidate.objective == .awareness { best[i].prediction.click = prediction.click * relevance.fatigue(best[i].candidate.ad) }
             }
         }
         return best
@@ -48,8 +50,8 @@ enum Ranking {
     /// The `count` best eligible ads from a precomputed best-first order: walks it, skipping what
     /// this user may not see, and stops when the slots are full — nothing later in the order can
     /// beat what was picked. The delivery lock is held for the walk, which is short. With the
-    /// user's "not relevant" feedback values shrink (`Relevance`): the walk goes on until the
-    /// order's next value is below the last kept pick's shrunk value.
+    /// user's "not relevant" feedback or fatigue, values shrink (`Relevance`): the walk goes on
+    /// until the order's next value is below the last kept pick's shrunk value.
     static func walk(
         _ ranking: RankingIndex, count: Int, eligibility: Eligibility, delivery: DeliveryState, now: Timestamp, engagement: EngagementCost = EngagementCost()
     ) -> [Pick] {
@@ -68,9 +70,11 @@ enum Ranking {
                 guard eligibility.admitsCampaign(campaignIndex), eligibility.hasBudget(campaignIndex, state), eligibility.admitsAd(adIndex) else { continue }
                 let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
                 let candidate = CandidateGeneration.candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), eligibility.userHides, snapshot, now)
+                var prediction = ranking.predictions[Int(adIndex)]
+                prediction.click *= relevance.fatigue(candidate.ad)
                 let pick = Pick(
-                    candidate: candidate, prediction: ranking.predictions[Int(adIndex)],
-                    value: ranking.values[Int(adIndex)] * relevance.factor(snapshot.ads[Int(adIndex)]), cost: engagement.cost(candidate))
+                    candidate: candidate, prediction: prediction,
+                    value: ranking.values[Int(adIndex)] * relevance.factor(candidate.ad), cost: engagement.cost(candidate))
                 if relevance.isNeutral { best.append(pick) } else { offer(pick, into: &best, capacity: count) }
             }
         }
