@@ -53,7 +53,8 @@ public struct ServingConfiguration: Sendable {
     /// The user's side of total value: micros one expected hide costs (0: off, the control).
     public var engagement = EngagementCost()
     /// Creative fatigue: the share of P(click) an ad keeps per time the user saw its campaign in
-    /// the cap memory (1: off, the control; the learned ranker learns its own from that count).
+    /// the cap memory (`Fatigue`; 1: off, the control; the learned ranker learns its own from
+    /// that count).
     public var fatigue = 1.0
     /// Traces kept for `explain` and `why` (the latest decisions), and the candidates each keeps.
     public var traceCapacity = 10_000

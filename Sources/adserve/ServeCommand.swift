@@ -104,7 +104,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Ads with fewer impressions than this are young, explored.") var exploreBelow: Int64 = ExplorationPolicy.defaultMaxImpressions
     @Option(help: "Total value: micros of advertiser value one expected hide costs, subtracted as P(hide) × this (0: rank by advertiser value alone). With --ranker ml, P(hide) comes from the promoted hide model (`adserve train --target hide`) when there is one, else from each ad's hide rate.")
     var hideCostMicros = 0.0
-    @Option(help: "Creative fatigue: the share of an ad's P(click), and so of its value, kept per time this user saw its campaign among their recent impressions (1: off, the control; 0.8: the third showing keeps 64%). The learned ranker learns fatigue from the same count; this gives it to a ranker that does not, such as --ranker rule.")
+    @Option(help: "Creative fatigue: the share of an ad's P(click) kept per time this user saw its campaign among their recent impressions, taken from the advertiser's value of click and conversion ads (1: off, the control; 0.8: the third showing keeps 64%). The learned ranker learns fatigue from the same count; this gives it to a ranker that does not, such as --ranker rule (with --ranker ml it decays on top of what the model learned).")
     var fatigue = 1.0
     @Option(help: "Latest decisions whose traces are kept for GET /v1/decisions/{id}/explain and /why (0: none).") var traceCapacity = 10_000
     @Option(help: "Share of decisions on which every campaign's loss reason is tallied (GET /v1/reports/campaigns/{id}/losses).")

@@ -210,10 +210,12 @@ import Training
     /// Creative fatigue (`--fatigue`): each showing of a campaign to a user halves its P(click)
     /// for that user, so after one showing the next-best ad wins their next page, while a new
     /// user still gets the first. Without it (the control) the same ad wins again. Through the
-    /// walk of the rule-based order and through the scored path alike.
+    /// walk of the rule-based order and through the scored path alike. The walk goes on past the
+    /// tired ad to the third (value 9,000 against the tired ad's 7,500), whose value then sets
+    /// the winner's second price.
     @Test(arguments: [false, true])
     func fatigueLowersAnAdForTheUserWhoSawIt(scored: Bool) async throws {
-        func world(fatigue: Double) async throws -> (TestWorld, first: Campaign, second: Campaign) {
+        func world(fatigue: Double) async throws -> (TestWorld, first: Campaign, second: Campaign, third: Campaign) {
             var configuration = Self.oneSlot()
             configuration.fatigue = fatigue
             let world = try await TestWorld.make(configuration: configuration, ranker: scored ? ActivityRecorder() : RuleBasedRanker())
@@ -221,24 +223,62 @@ import Training
             try await world.ad(first)
             let second = try await world.campaign(try await world.advertiser("Second"), bid: 1_000_000)
             try await world.ad(second)
+            let third = try await world.campaign(try await world.advertiser("Third"), bid: 900_000)
+            try await world.ad(third)
             world.publish()
-            return (world, first, second)
+            return (world, first, second, third)
         }
-        let (tired, first, second) = try await world(fatigue: 0.5)
+        let (tired, first, second, third) = try await world(fatigue: 0.5)
         #expect(try await Self.see(tired, "u1")?.campaignID == first.id)
         let next = try await tired.decide("u1")
         #expect(next.placements.map(\.campaignID) == [second.id])
-        // The prediction itself decays: the first ad's P(click) for this user is half the
-        // other's (both near the prior: one impression without a click moves it by 1%).
+        // The third's value, 0.01 × 900,000, over the winner's P(click) of 0.01.
+        #expect(next.placements.first?.priceMicros == 900_000)
         let trace = try #require(next.trace)
-        let fatigued = try #require(trace.considered.first { $0.candidate.campaignID == first.id })
-        let fresh = try #require(trace.considered.first { $0.candidate.campaignID == second.id })
-        #expect(abs(fatigued.prediction.click / fresh.prediction.click - 0.5) < 0.01)
+        #expect(trace.considered.map(\.candidate.campaignID).prefix(2) == [second.id, third.id])
+        // The tired ad lost on value: among the scored candidates, or the walk's notable losers.
+        if scored {
+            #expect(trace.considered.contains { $0.candidate.campaignID == first.id && $0.outcome == .outbid })
+        } else {
+            #expect(trace.notableLosers.first?.campaignID == first.id && trace.notableLosers.first?.reason == .outbid)
+        }
         #expect(try await tired.decide("u2").placements.map(\.campaignID) == [first.id])
 
-        let (control, controlFirst, _) = try await world(fatigue: 1)
+        // The prediction itself decays: at 0.8 the first ad, seen once, still wins (12,000
+        // against 10,000) with 0.8 of the prior's P(click) (one impression without a click
+        // moves the scored path's rate by 1%).
+        let (mild, mildFirst, _, _) = try await world(fatigue: 0.8)
+        #expect(try await Self.see(mild, "u1")?.campaignID == mildFirst.id)
+        let again = try #require(try await mild.decide("u1").placements.first)
+        #expect(again.campaignID == mildFirst.id)
+        #expect(abs(again.prediction.click / 0.008 - 1) < 0.011, "P(click) \(again.prediction.click)")
+
+        let (control, controlFirst, _, _) = try await world(fatigue: 1)
         #expect(try await Self.see(control, "u1")?.campaignID == controlFirst.id)
         #expect(try await control.decide("u1").placements.map(\.campaignID) == [controlFirst.id])
+    }
+
+    /// Fatigue takes from the advertiser's value, not from the engagement cost, so the second
+    /// price is still the least bid that keeps the slot: with P(hide) costing 250,000 micros a
+    /// hide, a tired first ad (bid 3, P(click) halved) still beats a fresh second (bid 1.2) and
+    /// pays b with b × its decayed P(click) − its cost = the second's total value.
+    @Test func aTiredAdsSecondPriceKeepsItsCostApart() async throws {
+        var configuration = Self.oneSlot()
+        configuration.fatigue = 0.5
+        configuration.engagement = EngagementCost(hideMicros: 250_000)
+        let world = try await TestWorld.make(configuration: configuration, ranker: ActivityRecorder())
+        let first = try await world.campaign(try await world.advertiser("First"), bid: 3_000_000)
+        try await world.ad(first)
+        let second = try await world.campaign(try await world.advertiser("Second"), bid: 1_200_000)
+        try await world.ad(second)
+        world.publish()
+        #expect(try await Self.see(world, "u1")?.campaignID == first.id)
+        let placement = try #require(try await world.decide("u1").placements.first)
+        #expect(placement.campaignID == first.id)
+        // The first ad after one impression: P(click) 1/101, halved; P(hide) 1/51. The second: 1%, 2%.
+        let click = 0.5 / 101, cost = 250_000.0 / 51
+        let next = 1_200_000 * 0.01 - 250_000 * 0.02
+        #expect(abs(Double(placement.priceMicros) - (next + cost) / click) <= 1, "price \(placement.priceMicros)")
     }
 
     /// The learned ranker's fatigue is its own: trained where each earlier showing of a campaign

@@ -30,7 +30,7 @@ public struct DecisionEngine: Sendable {
     /// The user's side of total value (`EngagementCost`); off by default.
     public var engagement: EngagementCost
     /// Creative fatigue: the share of P(click) an ad keeps per time the user saw its campaign
-    /// (`Relevance`); 1, the default, is off.
+    /// (`Fatigue`); 1, the default, is off.
     public var fatigue: Double
     /// How many of the best candidates a decision's trace keeps (0: no trace).
     public var traceCandidates: Int
@@ -113,11 +113,12 @@ public struct DecisionEngine: Sendable {
                     eligibility: eligibility, delivery: delivery, engagement: engagement)
             } ?? (CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now), [])
             picks = Ranking.best(
-                candidates, count: ranked, ranker: ranker, request: request, relevance: eligibility.relevance, engagement: engagement, predicted: predicted)
+                candidates, count: ranked, ranker: ranker, request: request, relevance: eligibility.relevance, fatigue: eligibility.fatigue, engagement: engagement,
+                predicted: predicted)
             if retrieved != nil, let audit, audit.samples(request.decisionID) {
                 let ranking = Ranking.best(
                     CandidateGeneration.exhaustive(eligibility, delivery: delivery, now: request.now), count: wanted, ranker: ranker, request: request,
-                    relevance: eligibility.relevance, engagement: engagement)
+                    relevance: eligibility.relevance, fatigue: eligibility.fatigue, engagement: engagement)
                 let full = ranking.prefix(positions.count)
                 let ids = Set(candidates.map(\.adID))
                 audit.record(
@@ -164,7 +165,7 @@ public struct DecisionEngine: Sendable {
         var decision = decision
         if traceCandidates > 0 {
             var trace = trace(decision, request: request, eligibility: eligibility, considered: considered, runnerUp: runnerUp, slots: slots)
-            trace.notableLosers = notableLosers(decision, order: view.ranking ?? view.valueOrder, eligibility: eligibility, delivery: delivery)
+            trace.notableLosers = notableLosers(decision, order: view.ranking ?? view.valueOrder, eligibility: eligibility, delivery: delivery, slots: slots)
             decision.trace = trace
         }
         if lossSampleRate > 0, slots > 0, Double(StableHash.fnv1a(request.decisionID, seed: 0x1055) % 1_000_000) < lossSampleRate * 1_000_000 {
@@ -200,11 +201,12 @@ public struct DecisionEngine: Sendable {
     }
 
     /// The first ads of `order` (the serving ranker's best for anyone) from campaigns that won
-    /// nothing here, at most `notableLosers` campaigns, each with the rule that kept it out or
-    /// `outbid`: what an operator asks first about a page ("why not the big campaign?"). Only
-    /// the head of the order is read: a few entries per decision.
-    func notableLosers(_ decision: Decision, order: RankingIndex?, eligibility: Eligibility, delivery: DeliveryState) -> [DecisionTrace.NotableLoser] {
-        guard let order, Self.notableLosers > 0 else { return [] }
+    /// nothing here, at most `notableLosers` campaigns, each with the rule that kept its campaign
+    /// or the ad itself out, or `outbid`: what an operator asks first about a page ("why not the
+    /// big campaign?"). Only the head of the order is read: a few entries per decision. None on
+    /// a page without a slot, where nothing competed.
+    func notableLosers(_ decision: Decision, order: RankingIndex?, eligibility: Eligibility, delivery: DeliveryState, slots: Int) -> [DecisionTrace.NotableLoser] {
+        guard let order, Self.notableLosers > 0, slots > 0 else { return [] }
         let snapshot = eligibility.snapshot
         let sameSnapshot = order.snapshot === snapshot
         let placed = decision.placements.map(\.campaignID)
@@ -218,7 +220,8 @@ public struct DecisionEngine: Sendable {
                 guard eligibility.inSlice(campaignIndex), !placed.contains(campaign.id), !losers.contains(where: { $0.campaignID == campaign.id }) else { continue }
                 losers.append(DecisionTrace.NotableLoser(
                     campaignID: campaign.id, adID: snapshot.adIDs[Int(adIndex)], advertiserID: campaign.advertiserID, objective: campaign.objective,
-                    bidMicros: campaign.bidMicros, valueMicros: order.values[Int(entry)], reason: eligibility.exclusion(campaignIndex, state) ?? .outbid))
+                    bidMicros: campaign.bidMicros, valueMicros: order.values[Int(entry)],
+                    reason: eligibility.exclusion(campaignIndex, state) ?? eligibility.adExclusion(adIndex) ?? .outbid))
             }
         }
         return losers
@@ -272,8 +275,9 @@ public struct DecisionEngine: Sendable {
                     // not: the least bid b with b × q − cost above the last winner's total value.
                     if let lastValue, let pick = bestPick(entry.id), pick.value + pick.cost > 0, lastValue + pick.cost > 0 {
                         // Rounded up past floating-point noise, then one micro more: a tie goes to the lower ad id.
-                        let needed = Double(entry.bidMicros) * (lastValue + pick.cost) / (pick.value + pick.cost)
-                        minimumBid = Micros((needed * (1 - 1e-12)).rounded(.up)) + 1
+                        let needed = (Double(entry.bidMicros) * (lastValue + pick.cost) / (pick.value + pick.cost) * (1 - 1e-12)).rounded(.up)
+                        // A value shrunk to nearly nothing ("not relevant", fatigue) asks for more than any bid.
+                        if needed.isFinite, needed < Double(Micros.max / 2) { minimumBid = Micros(needed) + 1 }
                     }
                 }
                 out.append(CampaignLoss(campaignID: entry.id, reason: reason, minimumBidToWinMicros: minimumBid, slot: entry.stateSlot))

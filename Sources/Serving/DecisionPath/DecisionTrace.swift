@@ -64,8 +64,9 @@ public struct DecisionTrace: Sendable {
         public var bidMicros: Micros
         /// Its value to anyone, where the order ranks it.
         public var valueMicros: Double
-        /// The first eligibility rule that kept its campaign out; `outbid` when the campaign was
-        /// eligible and lost on value for this user (or was not among the candidates).
+        /// The first eligibility rule that kept its campaign or the ad itself out; `outbid` when
+        /// it was eligible and did not win (lower in value for this user, not among the
+        /// candidates, or another ad of its advertiser placed instead).
         public var reason: LossReason
     }
 }

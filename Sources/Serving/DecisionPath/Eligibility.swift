@@ -42,6 +42,8 @@ struct Eligibility {
     let hiddenAdvertisers: Set<Int64>
     /// What the user called "not relevant": the share of value ads like it keep.
     let relevance: Relevance
+    /// How much of P(click) each campaign's ads keep after this user's earlier showings.
+    let fatigue: Fatigue
     /// Indices of the campaigns whose frequency cap the user has reached.
     let capped: [Int32]
     /// Ads whose per-ad frequency cap the user has reached.
@@ -83,7 +85,8 @@ struct Eligibility {
             for item in user?.recent ?? [] { seen[item.campaign, default: 0] += 1 }
         }
         self.seenByCampaign = seen
-        self.relevance = Relevance(notRelevant: user?.notRelevant ?? [], fatigue: fatigue, seenByCampaign: seen)
+        self.relevance = Relevance(notRelevant: user?.notRelevant ?? [])
+        self.fatigue = Fatigue(rate: fatigue, seenByCampaign: seen)
         self.auction = auction
     }
 
@@ -159,6 +162,12 @@ struct Eligibility {
         return nil
     }
 
+    /// Why this user may not see the ad itself (hidden, or at its per-ad cap); nil when they may.
+    func adExclusion(_ adIndex: Int32) -> LossReason? {
+        guard !admitsAd(adIndex) else { return nil }
+        return cappedAds.contains(snapshot.adIDs[Int(adIndex)].rawValue) ? .frequencyCap : .hiddenByUser
+    }
+
     /// Whether some ads of eligible campaigns are shut out for this user (hidden or at a per-ad cap).
     var filtersAds: Bool { !hidden.isEmpty || !cappedAds.isEmpty }
 
@@ -191,51 +200,69 @@ struct Eligibility {
     }
 }
 
-/// How much of an ad's value is left for this user now: the user's "not relevant" feedback
-/// times creative fatigue. Every ranking path applies it (`factor`), so the order, the prices
-/// and exploration all see it.
-///
-/// "Not relevant": an ad keeps 1 − `weight` × cosine² of its value, the cosine (≥ 0) of its
-/// content vector with the closest ad the user called not relevant. The same ad is hidden; ads
-/// on the same topic lose most of their value; unrelated ads (cosine near 0) keep it. Ads
-/// without a content vector keep it.
-///
-/// Fatigue: each time the user saw the ad's campaign in the cap memory multiplies its P(click),
-/// and so its value, by `fatigue` (`ServingConfiguration.fatigue`; 1, the default, is off).
-/// The learned ranker learns its own from the same count (a feature); this is for a ranker
-/// that does not, such as the rule-based control.
+/// A user's "not relevant" feedback as the ranking applies it: an ad keeps
+/// 1 − `weight` × cosine² of its value, the cosine (≥ 0) of its content vector with the closest
+/// ad the user called not relevant. The same ad is hidden; ads on the same topic lose most of
+/// their value; unrelated ads (cosine near 0) keep it. Ads without a content vector keep it.
 struct Relevance {
     static let weight = 0.8
     let notRelevant: [[Float]]
     /// Their squared norms, computed once per decision.
     let squaredNorms: [Double]
-    let fatigue: Double
-    /// How often the user saw each campaign (by id); empty when fatigue is off.
-    let seenByCampaign: [Int64: Int]
 
-    init(notRelevant: [[Float]], fatigue: Double = 1, seenByCampaign: [Int64: Int] = [:]) {
+    init(notRelevant: [[Float]]) {
         self.notRelevant = notRelevant
         self.squaredNorms = notRelevant.map(VectorMath.squaredNorm)
-        self.fatigue = fatigue
-        self.seenByCampaign = fatigue < 1 ? seenByCampaign : [:]
     }
 
-    var isNeutral: Bool { notRelevant.isEmpty && seenByCampaign.isEmpty }
+    var isNeutral: Bool { notRelevant.isEmpty }
 
     @inline(__always)
     func factor(_ ad: Ad) -> Double {
-        guard !isNeutral else { return 1 }
+        guard !notRelevant.isEmpty else { return 1 }
         var closest = 0.0
         for (other, otherNorm) in zip(notRelevant, squaredNorms) {
             if let cosine = ad.contentCosine(other, squaredNorm: otherNorm) { closest = max(closest, cosine) }
         }
-        return (1 - Self.weight * closest * closest) * fatigue(ad)
+        return 1 - Self.weight * closest * closest
+    }
+}
+
+/// Creative fatigue as the ranking applies it (`ServingConfiguration.fatigue`): each time the
+/// user saw an ad's campaign in the cap memory multiplies its P(click) by `rate`, so the
+/// advertiser's expected value of a click or conversion ad falls with it (an awareness ad's bid
+/// per impression does not) while the engagement cost stays: total value = bid × q × decay −
+/// cost, and second prices stay those of a value proportional to the bid. 1, the default, is
+/// off. The learned ranker learns its own decay from the same count (a feature); this is for a
+/// ranker that does not, such as the rule-based control.
+struct Fatigue {
+    static let off = Fatigue(rate: 1, seenByCampaign: [:])
+    let rate: Double
+    /// How often the user saw each campaign (by id); empty when off.
+    let seenByCampaign: [Int64: Int]
+
+    /// A rate outside [0, 1] is taken as the nearest bound; one that is not a number as 1.
+    init(rate: Double, seenByCampaign: [Int64: Int]) {
+        self.rate = rate.isNaN ? 1 : min(1, max(0, rate))
+        self.seenByCampaign = self.rate < 1 ? seenByCampaign : [:]
     }
 
-    /// The share of P(click) fatigue leaves this ad: `fatigue` to the power of the times seen.
+    /// True when no ad of this decision decays (off, or the user has seen nothing).
+    var isNeutral: Bool { seenByCampaign.isEmpty }
+
+    /// The share of P(click) left to an ad of `campaign`.
     @inline(__always)
-    func fatigue(_ ad: Ad) -> Double {
-        guard !seenByCampaign.isEmpty, let seen = seenByCampaign[ad.campaignID.rawValue] else { return 1 }
-        return pow(fatigue, Double(seen))
+    func factor(_ campaign: CampaignID) -> Double {
+        guard !seenByCampaign.isEmpty, let seen = seenByCampaign[campaign.rawValue] else { return 1 }
+        return pow(rate, Double(seen))
+    }
+
+    /// `prediction` with its P(click) decayed for an ad of `campaign`.
+    @inline(__always)
+    func apply(_ prediction: Prediction, _ campaign: CampaignID) -> Prediction {
+        guard !seenByCampaign.isEmpty else { return prediction }
+        var decayed = prediction
+        decayed.click *= factor(campaign)
+        return decayed
     }
 }

@@ -85,7 +85,8 @@ enum Exploration {
                 continue
             }
             let choice = choose(
-                options: options, explores: explores, winner: winner.candidate.adID, draws: policy.draws, relevance: eligibility.relevance, rng: &rng)
+                options: options, explores: explores, winner: winner.candidate.adID, draws: policy.draws, relevance: eligibility.relevance,
+                fatigue: eligibility.fatigue, rng: &rng)
             if let chosen = choice.chosen, choice.options[chosen].candidate.adID != winner.candidate.adID {
                 var explored = choice.options[chosen]
                 explored.explored = true
@@ -103,12 +104,13 @@ enum Exploration {
     /// When it does not explore, q is needed only for the winner's propensity: computed only if
     /// the winner is among the options.
     static func choose(
-        options: [Pick], explores: Bool, winner: AdID, draws: Int, relevance: Relevance = Relevance(notRelevant: []), rng: inout SplitMix64
+        options: [Pick], explores: Bool, winner: AdID, draws: Int, relevance: Relevance = Relevance(notRelevant: []), fatigue: Fatigue = .off,
+        rng: inout SplitMix64
     ) -> SlotChoice {
         guard !options.isEmpty, explores || options.contains(where: { $0.candidate.adID == winner }) else {
             return SlotChoice(options: options, q: Array(repeating: 0, count: options.count), chosen: nil)
         }
-        let q = thompsonProbabilities(options, draws: draws, relevance: relevance, rng: &rng)
+        let q = thompsonProbabilities(options, draws: draws, relevance: relevance, fatigue: fatigue, rng: &rng)
         guard explores else { return SlotChoice(options: options, q: q, chosen: nil) }
         var r = Double.random(in: 0..<1, using: &rng)
         var chosen = q.lastIndex { $0 > 0 } ?? 0
@@ -123,16 +125,20 @@ enum Exploration {
     }
 
     /// Each option's share of `draws` Thompson draws won (ties to the lower ad id). Sums to 1.
-    static func thompsonProbabilities(_ options: [Pick], draws: Int, relevance: Relevance = Relevance(notRelevant: []), rng: inout SplitMix64) -> [Double] {
+    /// A drawn CTR decays with the user's fatigue for the ad, its value with "not relevant".
+    static func thompsonProbabilities(
+        _ options: [Pick], draws: Int, relevance: Relevance = Relevance(notRelevant: []), fatigue: Fatigue = .off, rng: inout SplitMix64
+    ) -> [Double] {
         var wins = [Int](repeating: 0, count: options.count)
         let factors = options.map { relevance.factor($0.candidate.ad) }
+        let decays = options.map { fatigue.factor($0.candidate.campaignID) }
         for _ in 0..<draws {
             var best = -1
             var bestValue = -Double.infinity
             for (i, option) in options.enumerated() {
                 let c = option.candidate
                 let ctr = BetaPrior.click.draw(successes: c.clicks, trials: c.impressions, using: &rng)
-                let value = Prediction(click: ctr, conversion: option.prediction.conversion)
+                let value = Prediction(click: ctr * decays[i], conversion: option.prediction.conversion)
                     .expectedValuePerImpression(objective: c.objective, bidMicros: c.bidMicros) * factors[i]
                 if best < 0 || value > bestValue || (value == bestValue && c.adID < options[best].candidate.adID) {
                     best = i
@@ -166,7 +172,7 @@ enum Exploration {
                 let entry = snapshot.campaigns[Int(campaignIndex)]
                 var pick = Pick(candidate: CandidateGeneration.candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), eligibility.userHides, snapshot, now))
                 // Scored with the smoothed rates: the posterior means Thompson sampling draws around.
-                pick.score(RuleBasedRanker().predict(pick.candidate, user: nil, context: FeedContext()))
+                pick.score(eligibility.fatigue.apply(RuleBasedRanker().predict(pick.candidate, user: nil, context: FeedContext()), entry.id))
                 pool.append(pick)
             }
         }

@@ -14,8 +14,8 @@ enum Ranking {
     /// Any other ad's P(click) stays the one it was ranked by. `predicted` holds the ranker's
     /// predictions for the first candidates when it has made them already (`PreRanking`).
     static func best(
-        _ candidates: [Candidate], count: Int, ranker: some Ranker, request: DecisionRequest, relevance: Relevance, engagement: EngagementCost = EngagementCost(),
-        predicted: [Prediction] = []
+        _ candidates: [Candidate], count: Int, ranker: some Ranker, request: DecisionRequest, relevance: Relevance, fatigue: Fatigue = .off,
+        engagement: EngagementCost = EngagementCost(), predicted: [Prediction] = []
     ) -> [Pick] {
         let predictions = predicted.isEmpty
             ? ranker.predictForRanking(candidates, user: request.profile, context: request.context)
@@ -26,14 +26,13 @@ enum Ranking {
         // list: copying each into a pick, most of them to be dropped, costs a retain and a
         // release of its ad apiece.
         for i in candidates.indices {
-            let cost = engagement.cost(candidates[i], hide: predictions[i].hide)
-            var value = predictions[i].expectedValuePerImpression(objective: candidates[i].objective, bidMicros: candidates[i].bidMicros) - cost
+            let prediction = fatigue.isNeutral ? predictions[i] : fatigue.apply(predictions[i], candidates[i].campaignID)
+            let cost = engagement.cost(candidates[i], hide: prediction.hide)
+            var value = prediction.expectedValuePerImpression(objective: candidates[i].objective, bidMicros: candidates[i].bidMicros) - cost
             if !relevance.isNeutral { value *= relevance.factor(candidates[i].ad) }
             // With an engagement cost, an ad worth less than it costs the user is not shown.
             if engagement.isOn && value <= 0 { continue }
             if best.count == count, let last = best.last, !beats(value, candidates[i].adID, last) { continue }
-            var prediction = predictions[i]
-            if !relevance.isNeutral { prediction.click *= relevance.fatigue(candidates[i].ad) }
             offer(Pick(candidate: candidates[i], prediction: prediction, value: value, cost: cost), into: &best, capacity: count)
         }
         let unpriced = best.indices.filter { best[$0].candidate.objective != .conversions }
@@ -41,7 +40,7 @@ enum Ranking {
             let full = ranker.predict(unpriced.map { best[$0].candidate }, user: request.profile, context: request.context)
             for (i, prediction) in zip(unpriced, full) {
                 best[i].prediction.conversion = prediction.conversion
-                if best[i].candidate.objective == .awareness { best[i].prediction.click = prediction.click * relevance.fatigue(best[i].candidate.ad) }
+                if best[i].candidate.objective == .awareness { best[i].prediction.click = fatigue.apply(prediction, best[i].candidate.campaignID).click }
             }
         }
         return best
@@ -50,8 +49,10 @@ enum Ranking {
     /// The `count` best eligible ads from a precomputed best-first order: walks it, skipping what
     /// this user may not see, and stops when the slots are full — nothing later in the order can
     /// beat what was picked. The delivery lock is held for the walk, which is short. With the
-    /// user's "not relevant" feedback or fatigue, values shrink (`Relevance`): the walk goes on
-    /// until the order's next value is below the last kept pick's shrunk value.
+    /// user's "not relevant" feedback or fatigue, values shrink (`Relevance`, `Fatigue`): the
+    /// walk goes on until the order's next value is below the last kept pick's shrunk value,
+    /// and an ad whose shrunk value could not enter is passed over before its eligibility is
+    /// asked.
     static func walk(
         _ ranking: RankingIndex, count: Int, eligibility: Eligibility, delivery: DeliveryState, now: Timestamp, engagement: EngagementCost = EngagementCost()
     ) -> [Pick] {
@@ -59,23 +60,35 @@ enum Ranking {
         var best: [Pick] = []
         best.reserveCapacity(count + 1)
         let relevance = eligibility.relevance
+        let fatigue = eligibility.fatigue
+        let neutral = relevance.isNeutral && fatigue.isNeutral
         delivery.state.withLock { state in
             for adIndex in ranking.order {
-                if best.count == count && (relevance.isNeutral || ranking.values[Int(adIndex)] < best[count - 1].value) { break }
+                if best.count == count && (neutral || ranking.values[Int(adIndex)] < best[count - 1].value) { break }
                 // The order's values are total values: from the first one not positive on, none is shown.
                 if engagement.isOn && ranking.values[Int(adIndex)] <= 0 { break }
                 let campaignIndex = snapshot.adCampaigns[Int(adIndex)]
                 let entry = snapshot.campaigns[Int(campaignIndex)]
-                if relevance.isNeutral, best.contains(where: { $0.candidate.advertiserID == entry.advertiserID }) { continue }
+                if neutral, best.contains(where: { $0.candidate.advertiserID == entry.advertiserID }) { continue }
+                var prediction = ranking.predictions[Int(adIndex)]
+                var value = ranking.values[Int(adIndex)]
+                if !neutral {
+                    // Fatigue takes from the advertiser's value, not from the engagement cost.
+                    let decay = fatigue.factor(entry.id)
+                    if decay < 1 {
+                        let before = prediction.expectedValuePerImpression(objective: entry.objective, bidMicros: entry.bidMicros)
+                        prediction.click *= decay
+                        value -= before - prediction.expectedValuePerImpression(objective: entry.objective, bidMicros: entry.bidMicros)
+                    }
+                    value *= relevance.factor(snapshot.ads[Int(adIndex)])
+                    if engagement.isOn && value <= 0 { continue }
+                    if best.count == count, !beats(value, snapshot.adIDs[Int(adIndex)], best[count - 1]) { continue }
+                }
                 guard eligibility.admitsCampaign(campaignIndex), eligibility.hasBudget(campaignIndex, state), eligibility.admitsAd(adIndex) else { continue }
                 let counters = state.ads[Int(snapshot.adStateSlots[Int(adIndex)])]
                 let candidate = CandidateGeneration.candidate(adIndex, entry, counters, state.advertiserTotals(entry), eligibility.seen(entry.id), eligibility.userHides, snapshot, now)
-                var prediction = ranking.predictions[Int(adIndex)]
-                prediction.click *= relevance.fatigue(candidate.ad)
-                let pick = Pick(
-                    candidate: candidate, prediction: prediction,
-                    value: ranking.values[Int(adIndex)] * relevance.factor(candidate.ad), cost: engagement.cost(candidate))
-                if relevance.isNeutral { best.append(pick) } else { offer(pick, into: &best, capacity: count) }
+                let pick = Pick(candidate: candidate, prediction: prediction, value: value, cost: engagement.cost(candidate))
+                if neutral { best.append(pick) } else { offer(pick, into: &best, capacity: count) }
             }
         }
         return best
