@@ -201,18 +201,18 @@ public struct DecisionEngine: Sendable {
     }
 
     /// The first ads of `order` (the serving ranker's best for anyone) from campaigns that won
-    /// nothing here, at most `notableLosers` campaigns, each with the rule that kept its campaign
+    /// nothing here, at most `notableLoserCount` campaigns, each with the rule that kept its campaign
     /// or the ad itself out, or `outbid`: what an operator asks first about a page ("why not the
     /// big campaign?"). Only the head of the order is read: a few entries per decision. None on
     /// a page without a slot, where nothing competed.
     func notableLosers(_ decision: Decision, order: RankingIndex?, eligibility: Eligibility, delivery: DeliveryState, slots: Int) -> [DecisionTrace.NotableLoser] {
-        guard let order, Self.notableLosers > 0, slots > 0 else { return [] }
+        guard let order, Self.notableLoserCount > 0, slots > 0 else { return [] }
         let snapshot = eligibility.snapshot
         let sameSnapshot = order.snapshot === snapshot
         let placed = decision.placements.map(\.campaignID)
         var losers: [DecisionTrace.NotableLoser] = []
         delivery.state.withLock { state in
-            for entry in order.order.prefix(4 * Self.notableLosers) where losers.count < Self.notableLosers {
+            for entry in order.order.prefix(4 * Self.notableLoserCount) where losers.count < Self.notableLoserCount {
                 let found = sameSnapshot ? entry : snapshot.adIndex(slot: Int64(order.snapshot.adStateSlots[Int(entry)]))
                 guard let adIndex = found else { continue }
                 let campaignIndex = snapshot.adCampaigns[Int(adIndex)]
@@ -228,7 +228,7 @@ public struct DecisionEngine: Sendable {
     }
 
     /// How many campaigns a trace explains among those that lost (`notableLosers`).
-    static let notableLosers = 5
+    static let notableLoserCount = 5
 
     /// Every active campaign's fate in this decision: the first rule that kept it out, or
     /// outbid, or won. An outbid campaign among the considered candidates gets the least bid

@@ -26,7 +26,7 @@ enum Ranking {
         // list: copying each into a pick, most of them to be dropped, costs a retain and a
         // release of its ad apiece.
         for i in candidates.indices {
-            let prediction = fatigue.isNeutral ? predictions[i] : fatigue.apply(predictions[i], candidates[i].campaignID)
+            let prediction = fatigue.apply(predictions[i], candidates[i].campaignID)
             let cost = engagement.cost(candidates[i], hide: prediction.hide)
             var value = prediction.expectedValuePerImpression(objective: candidates[i].objective, bidMicros: candidates[i].bidMicros) - cost
             if !relevance.isNeutral { value *= relevance.factor(candidates[i].ad) }
