@@ -9,7 +9,8 @@ import VectorIndex
 /// (`TwoTowerModel`) and a live HNSW index (`LiveVectorIndex`) of its vector of every active
 /// ad, keyed by the ad's `RetrievalKey`. A request's user vector is searched for its top K eligible
 /// ads; ads created in the last `freshHours` are always offered as well (up to `freshLimit`,
-/// newest first), so a new ad reaches the ranker before the model has seen it clicked.
+/// newest first, after the others), so a new ad reaches the ranker before the model has seen it
+/// clicked.
 ///
 /// Installing a model builds the index of its ad vectors before it serves, so the model and the
 /// index it searches always match; until then the previous pair serves. Catalog changes go in
@@ -115,8 +116,12 @@ public final class TwoTowerRetriever: CandidateRetriever {
 
     public let settings: Settings
     private let generation = Mutex<Generation?>(nil)
-    /// Serializes `sync` and `install`; holds the snapshot last synced and the fresh ads.
+    /// Serializes `sync` and an install's publishing; holds the snapshot last synced.
     private let syncState = Mutex(SyncState())
+    /// Held by an install for its whole build: one install at a time.
+    private let installing = Mutex(())
+    /// Called by `install` once it has taken the snapshot it builds from, before building (tests).
+    let willBuild: (@Sendable () -> Void)?
     private let fresh = Mutex<[(key: Int64, createdAt: Int64)]>([])
     private let scratches = Mutex<[SearchScratch]>([])
     private let sketches: AdSketches
@@ -127,9 +132,14 @@ public final class TwoTowerRetriever: CandidateRetriever {
         var rebuilding = false
     }
 
-    public init(settings: Settings = Settings(), sketches: AdSketches = .shared) {
+    public convenience init(settings: Settings = Settings(), sketches: AdSketches = .shared) {
+        self.init(settings: settings, sketches: sketches, willBuild: nil)
+    }
+
+    init(settings: Settings, sketches: AdSketches, willBuild: (@Sendable () -> Void)?) {
         self.settings = settings
         self.sketches = sketches
+        self.willBuild = willBuild
     }
 
     /// Bytes of the index serving now.
@@ -139,14 +149,21 @@ public final class TwoTowerRetriever: CandidateRetriever {
     public var model: TwoTowerModel? { generation.withLock { $0?.model } }
 
     /// Makes `model` the retrieval model: every active ad of the last synced snapshot (or of
-    /// `snapshot`) gets its vector and the index is built before the model serves.
+    /// `snapshot`) gets its vector and the index is built before the model serves. The build
+    /// (minutes at a million ads) holds no lock `sync` or `retrieve` wait on: the previous
+    /// model serves and the catalog keeps syncing meanwhile, and the snapshots synced during the
+    /// build are brought into the new index before it is published. Installs run one at a time.
     public func install(_ model: TwoTowerModel, snapshot: CatalogSnapshot? = nil) {
-        syncState.withLock { state in
-            if let snapshot { state.snapshot = snapshot }
+        installing.withLock { _ in
+            let base = syncState.withLock { state in
+                if let snapshot { state.snapshot = snapshot }
+                return state.snapshot
+            }
+            willBuild?()
             var keys: [Int64] = []
             var vectors: [Float] = []
-            var indexed = IndexedAds(slots: state.snapshot?.adSlotCount ?? 0, dimension: model.dimension)
-            state.snapshot?.forEachActiveAd { active in
+            var indexed = IndexedAds(slots: base?.adSlotCount ?? 0, dimension: model.dimension)
+            base?.forEachActiveAd { active in
                 let adVector = vector(of: active, model)
                 keys.append(active.key.rawValue)
                 vectors += adVector
@@ -154,8 +171,13 @@ public final class TwoTowerRetriever: CandidateRetriever {
             }
             let index = LiveVectorIndex(dimension: model.dimension, m: settings.m, efConstruction: settings.efConstruction)
             if !keys.isEmpty { index.load(keys: keys, vectors: vectors, threads: settings.buildThreads) }
-            generation.withLock { $0 = Generation(model: model, index: index, indexed: indexed) }
-            state.syncedVersion = state.snapshot?.version
+            let built = Generation(model: model, index: index, indexed: indexed)
+            syncState.withLock { state in
+                // A snapshot synced while the index was built: its changes go in first.
+                if let latest = state.snapshot, latest !== base { catchUp(built, to: latest, &state) }
+                generation.withLock { $0 = built }
+                state.syncedVersion = state.snapshot?.version
+            }
         }
     }
 
@@ -171,50 +193,56 @@ public final class TwoTowerRetriever: CandidateRetriever {
             }
             newest.sort { $0.createdAt != $1.createdAt ? $0.createdAt > $1.createdAt : $0.key < $1.key }
             fresh.withLock { $0 = Array(newest.prefix(settings.freshLimit)) }
-
             guard let current = generation.withLock({ $0 }) else { return }
-            var upserts: [(key: Int64, vector: [Float])] = []
-            var ads = current.indexed.withLock { $0 }
-            let indexed = ads.entries
-            var next = [Indexed](repeating: Indexed(), count: max(indexed.count, snapshot.adSlotCount))
-            ads.reserve(slots: next.count)
-            snapshot.forEachActiveAd { ad in
-                let entry = Indexed(ad)
-                let slot = Int(ad.key.adSlot)
-                if slot >= indexed.count || indexed[slot] != entry {
-                    let adVector = vector(of: ad, current.model)
-                    upserts.append((entry.key, adVector))
-                    ads.set(entry, slot: slot, vector: adVector)
-                }
-                next[slot] = entry
+            catchUp(current, to: snapshot, &state)
+        }
+    }
+
+    /// Brings `current`'s index to `snapshot`: new and changed ads in, ads no longer active (or
+    /// indexed under another key) out; past `rebuildFraction` of pending changes, a rebuild on
+    /// a thread of its own.
+    private func catchUp(_ current: Generation, to snapshot: CatalogSnapshot, _ state: inout SyncState) {
+        var upserts: [(key: Int64, vector: [Float])] = []
+        var ads = current.indexed.withLock { $0 }
+        let indexed = ads.entries
+        var next = [Indexed](repeating: Indexed(), count: max(indexed.count, snapshot.adSlotCount))
+        ads.reserve(slots: next.count)
+        snapshot.forEachActiveAd { ad in
+            let entry = Indexed(ad)
+            let slot = Int(ad.key.adSlot)
+            if slot >= indexed.count || indexed[slot] != entry {
+                let adVector = vector(of: ad, current.model)
+                upserts.append((entry.key, adVector))
+                ads.set(entry, slot: slot, vector: adVector)
             }
-            // Gone from the active ads, or indexed under another key (its campaign's slot).
-            let removals = indexed.indices.compactMap { slot in
-                indexed[slot].key >= 0 && indexed[slot].key != next[slot].key ? indexed[slot].key : nil
-            }
-            current.index.update(upserts: upserts, removals: removals)
-            ads.entries = next
-            current.indexed.withLock { $0 = ads }
-            let pending = current.index.snapshot.freshCount
-            if !state.rebuilding, pending > 64, Double(pending) > settings.rebuildFraction * Double(max(1, snapshot.activeAdCount)) {
-                state.rebuilding = true
-                let threads = settings.buildThreads
-                // A thread of its own: a rebuild blocks for seconds to minutes, which would
-                // starve the cooperative pool.
-                Thread.detachNewThread { [self] in
-                    current.index.rebuild(threads: threads)
-                    syncState.withLock { $0.rebuilding = false }
-                }
+            next[slot] = entry
+        }
+        // Gone from the active ads, or indexed under another key (its campaign's slot).
+        let removals = indexed.indices.compactMap { slot in
+            indexed[slot].key >= 0 && indexed[slot].key != next[slot].key ? indexed[slot].key : nil
+        }
+        current.index.update(upserts: upserts, removals: removals)
+        ads.entries = next
+        current.indexed.withLock { $0 = ads }
+        let pending = current.index.snapshot.freshCount
+        if !state.rebuilding, pending > 64, Double(pending) > settings.rebuildFraction * Double(max(1, snapshot.activeAdCount)) {
+            state.rebuilding = true
+            let threads = settings.buildThreads
+            // A thread of its own: a rebuild blocks for seconds to minutes, which would
+            // starve the cooperative pool.
+            Thread.detachNewThread { [self] in
+                current.index.rebuild(threads: threads)
+                syncState.withLock { $0.rebuilding = false }
             }
         }
     }
 
     public func retrieve(
         user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64], scores: inout [Float]
-    ) -> Bool {
+    ) -> Int? {
         keys.removeAll(keepingCapacity: true)
         scores.removeAll(keepingCapacity: true)
-        guard let current = generation.withLock({ $0 }) else { return false }
+        guard let current = generation.withLock({ $0 }) else { return nil }
         let model = current.model
         let scratch = scratches.withLock { $0.popLast() } ?? SearchScratch()
         defer { scratches.withLock { $0.append(scratch) } }
@@ -225,19 +253,32 @@ public final class TwoTowerRetriever: CandidateRetriever {
             model.userVector(side, into: query)
             current.index.search(UnsafeBufferPointer(query), k: k, ef: settings.effort(k: k), scratch: scratch, into: &hits, batchFilter: admits)
         }
+        let since = now.milliseconds - settings.freshHours * Timestamp.millisecondsPerHour
+        let newest = fresh.withLock { $0 }
+        func isFresh(_ key: Int64) -> Bool { newest.contains { $0.key == key && $0.createdAt >= since && $0.createdAt <= now.milliseconds } }
+        var freshHits: [LiveVectorIndex.Hit] = []
         for hit in hits {
+            if !newest.isEmpty && isFresh(hit.key) {
+                freshHits.append(hit)
+            } else {
+                keys.append(hit.key)
+                scores.append(hit.score)
+            }
+        }
+        let best = keys.count
+        // The fresh ads the search found, with their scores (admitted already), then the others.
+        for hit in freshHits {
             keys.append(hit.key)
             scores.append(hit.score)
         }
-        let since = now.milliseconds - settings.freshHours * Timestamp.millisecondsPerHour
         let found = keys.count
-        for ad in fresh.withLock({ $0 }) where ad.createdAt >= since && ad.createdAt <= now.milliseconds {
-            if !keys[0..<found].contains(ad.key) { keys.append(ad.key) }
+        for ad in newest where ad.createdAt >= since && ad.createdAt <= now.milliseconds {
+            if !keys[best..<found].contains(ad.key) { keys.append(ad.key) }
         }
-        // The fresh ads judged together; the refused ones dropped, the order kept. The search
-        // did not score them.
+        // Those judged together; the refused ones dropped, the order kept. The search did not
+        // score them.
         scores += repeatElement(.nan, count: keys.count - found)
-        guard keys.count > found else { return true }
+        guard keys.count > found else { return best }
         var kept = found
         withUnsafeTemporaryAllocation(of: Bool.self, capacity: keys.count - found) { admitted in
             admitted.initialize(repeating: false)
@@ -249,7 +290,7 @@ public final class TwoTowerRetriever: CandidateRetriever {
         }
         keys.removeLast(keys.count - kept)
         scores.removeLast(scores.count - kept)
-        return true
+        return best
     }
 
     /// The inner products of the user's vector with the ads' vectors of the model serving now,

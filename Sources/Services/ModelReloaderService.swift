@@ -1,4 +1,5 @@
 import Domain
+import Foundation
 import Logging
 import Learning
 import ServiceLifecycle
@@ -20,8 +21,20 @@ public struct ModelReloaderService: Service {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                Self.reload(reloader, logger: logger)
+                await Self.reloadOnItsOwnThread(reloader, logger: logger)
                 try? await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    /// `reload` on a thread of its own: a new two-tower model's index takes seconds to minutes
+    /// to build, which would hold one of the cooperative pool's few threads, the ones requests
+    /// are answered on, for as long.
+    static func reloadOnItsOwnThread(_ reloader: ModelReloader, logger: Logger) async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                reload(reloader, logger: logger)
+                done.resume()
             }
         }
     }

@@ -1,6 +1,7 @@
 @testable import Domain
+import Events
 import Foundation
-import ModelServing
+@testable import ModelServing
 import Models
 import SQLiteStorage
 @testable import Serving
@@ -39,10 +40,10 @@ import Training
         func sync(_ snapshot: CatalogSnapshot, at now: Timestamp) {}
         func retrieve(
             user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64], scores: inout [Float]
-        ) -> Bool {
+        ) -> Int? {
             keys.removeAll()
             scores.removeAll()
-            return true
+            return 0
         }
     }
 
@@ -277,10 +278,10 @@ import Training
         func sync(_ snapshot: CatalogSnapshot, at now: Timestamp) {}
         func retrieve(
             user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64], scores: inout [Float]
-        ) -> Bool {
+        ) -> Int? {
             keys.removeAll()
             scores.removeAll()
-            return true
+            return 0
         }
         func affinities(user: UserProfile?, context: FeedContext, keys: UnsafeBufferPointer<Int64>, into affinities: UnsafeMutableBufferPointer<Float>) -> Bool {
             for j in keys.indices { affinities[j] = Float(RetrievalKey(rawValue: keys[j]).adSlot) }
@@ -299,13 +300,13 @@ import Training
         }
         func retrieve(
             user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64], scores: inout [Float]
-        ) -> Bool {
+        ) -> Int? {
             let all = self.keys.withLock { $0 }
             var admitted = [Bool](repeating: false, count: all.count)
             all.withUnsafeBufferPointer { keys in admitted.withUnsafeMutableBufferPointer { admits(keys, $0) } }
             keys = all.indices.filter { admitted[$0] }.map { all[$0] }
             scores = keys.map { Float(RetrievalKey(rawValue: $0).adSlot) }
-            return true
+            return keys.count
         }
     }
 
@@ -524,11 +525,12 @@ import Training
         // ads it adds (here every ad is new) it does not score.
         var keys: [Int64] = []
         var found: [Float] = []
-        let retrieved = retriever.retrieve(
+        let best = retriever.retrieve(
             user: profile, context: FeedContext(device: "ios"), k: 3, now: world.clock.now(), admits: { _, admitted in admitted.update(repeating: true) },
             into: &keys, scores: &found)
         let expected = Dictionary(uniqueKeysWithValues: first.map { ($0.key, $0.expected) })
-        #expect(retrieved && keys.count == 7 && found.count == 7)
+        // Every ad is fresh, so the search's three come first among the fresh ads, none before them.
+        #expect(best == 0 && keys.count == 7 && found.count == 7)
         #expect(zip(keys, found).prefix(3).allSatisfy { abs($1 - expected[$0]!) <= 1e-4 * max(1, abs(expected[$0]!)) })
         #expect(found.dropFirst(3).allSatisfy { $0.isNaN })
         // A new ad is scored once synced; a paused campaign's ads are not any more.
@@ -546,6 +548,164 @@ import Training
             scores.withUnsafeMutableBufferPointer { retriever.affinities(user: profile, context: FeedContext(device: "ios"), keys: keys, into: $0) }
         }
         #expect(keys.count == 7 && scores.allSatisfy(\.isNaN))
+    }
+
+    /// Predicts the same for every ad and user and records the ads it scores for a user, and
+    /// for no one (the value order).
+    final class RecordingRanker: Ranker {
+        let scored = Mutex<Set<AdID>>([])
+        let valued = Mutex<Set<AdID>>([])
+        func predict(_ candidate: Candidate, user: UserProfile?, context: FeedContext) -> Prediction {
+            if user == nil {
+                valued.withLock { _ = $0.insert(candidate.adID) }
+            } else {
+                scored.withLock { _ = $0.insert(candidate.adID) }
+            }
+            return Prediction(click: 0.01, conversion: 0.05)
+        }
+    }
+
+    /// The fresh pool's promise holds through pre-ranking: a new ad the value order already
+    /// knows and ranks last (the lowest bid) is scored by the ranker, while an older ad of
+    /// almost as low a value is cut with the rest. Pre-ranking keeps 5: the 4 best by value to
+    /// calibrate, and the fresh ad.
+    @Test func freshAdsReachTheRankerWhateverTheirValue() async throws {
+        var configuration = ServingConfiguration()
+        configuration.candidateCount = 3
+        configuration.valuePool = 10
+        configuration.objectivePool = 0
+        configuration.interestPool = 0
+        configuration.preRankCount = 5
+        let ranker = RecordingRanker()
+        let retriever = TwoTowerRetriever()
+        let world = try await TestWorld.make(configuration: configuration, ranker: ranker, retriever: retriever)
+        for bid in 5...14 { try await world.ad(try await world.campaign(try await world.advertiser("adv\(bid)"), bid: Micros(bid) * 1_000_000)) }
+        let old = try await world.ad(try await world.campaign(try await world.advertiser("old"), bid: 200_000))
+        _ = try await world.user("u1")
+        world.publish()
+        retriever.install(TwoTowerModel())
+        // Two days on, none of these is fresh; then a new ad, and the value order rebuilt with it.
+        world.clock.advance(milliseconds: 2 * Timestamp.millisecondsPerDay)
+        world.publish()
+        let new = try await world.ad(try await world.campaign(try await world.advertiser("new"), bid: 100_000))
+        world.publish()
+        ranker.valued.withLock { $0 = [] }
+        world.clock.advance(milliseconds: configuration.valueOrderMilliseconds + 1_000)
+        world.publish()
+        #expect(ranker.valued.withLock { $0.contains(new.id) })
+        ranker.scored.withLock { $0 = [] }
+        _ = try await world.decide("u1")
+        let scored = ranker.scored.withLock { $0 }
+        #expect(scored.contains(new.id))
+        #expect(!scored.contains(old.id))
+        #expect(scored.count == 5)
+    }
+
+    /// Eligibility holds on the staged path: once the user has seen a campaign capped at one
+    /// impression a day, hidden an ad and hidden an advertiser, and a campaign has spent its
+    /// budget, none of them reaches that user's page, though K covers every ad; another user
+    /// still gets all but the spent one.
+    @Test func stagedPathKeepsCapsHidesAndBudgets() async throws {
+        var configuration = ServingConfiguration.payingBids
+        configuration.candidateCount = 50
+        configuration.preRankCount = 0
+        let retriever = TwoTowerRetriever()
+        let world = try await TestWorld.make(configuration: configuration, ranker: FlatRanker(), retriever: retriever)
+        let capped = try await world.campaign(try await world.advertiser("Capped"), bid: 5_000_000, cap: FrequencyCap(impressions: 1, perHours: 24))
+        let hiddenAd = try await world.campaign(try await world.advertiser("HiddenAd"), bid: 4_000_000)
+        let hiddenAdvertiser = try await world.campaign(try await world.advertiser("HiddenAdvertiser"), bid: 3_000_000)
+        let spent = try await world.campaign(try await world.advertiser("Spent"), bid: 2_000_000, total: 2_000_000)
+        let plain = try await world.campaign(try await world.advertiser("Plain"), bid: 1_000_000)
+        for campaign in [capped, hiddenAd, hiddenAdvertiser, spent, plain] { try await world.ad(campaign) }
+        _ = try await world.user("u1")
+        _ = try await world.user("u2")
+        world.publish()
+        retriever.install(TwoTowerModel())
+        world.clock.advance(milliseconds: 2 * Timestamp.millisecondsPerDay)  // none fresh: the search alone finds them
+        world.publish()
+        let everyone: Set<CampaignID> = [capped.id, hiddenAd.id, hiddenAdvertiser.id, spent.id, plain.id]
+        let first = try await world.decide("u1", organicCount: 50).placements
+        #expect(Set(first.map(\.campaignID)) == everyone)
+        let ingestor = EventIngestor(serving: world.serving)
+        world.clock.advance(milliseconds: 2_000)
+        for placement in first {
+            _ = try await ingestor.ingest(IncomingEvent(type: .impression, impressionToken: placement.impressionToken))
+            let then: [CampaignID: EventType] = [hiddenAd.id: .hide, hiddenAdvertiser.id: .hideAdvertiser, spent.id: .click]
+            if let event = then[placement.campaignID] {
+                _ = try await ingestor.ingest(IncomingEvent(type: event, impressionToken: placement.impressionToken))
+            }
+        }
+        #expect(world.serving.spend(of: spent.id).total == 2_000_000)
+        world.clock.advance(milliseconds: 60_000)
+        #expect(Set(try await world.decide("u1", organicCount: 50).placements.map(\.campaignID)) == [plain.id])
+        #expect(Set(try await world.decide("u2", organicCount: 50).placements.map(\.campaignID)) == everyone.subtracting([spent.id]))
+    }
+
+    /// A new two-tower model's index is built without holding up the catalog: a snapshot
+    /// published during the build is synced at once (into the serving model's index), and
+    /// brought into the new index before it serves (a paused campaign's ads are not found). Once
+    /// installed, the ads' vectors are the new model's (its affinities, not the old one's).
+    @Test func aNewModelIsBuiltWhileTheCatalogMovesOn() async throws {
+        let duringBuild = Mutex<(@Sendable () -> Void)?>(nil)
+        let retriever = TwoTowerRetriever(settings: TwoTowerRetriever.Settings(), sketches: .shared, willBuild: { duringBuild.withLock { $0 }?() })
+        let world = try await TestWorld.make(ranker: UserDependentRanker(), retriever: retriever)
+        let kept = try await world.campaign(try await world.advertiser("Kept"))
+        let paused = try await world.campaign(try await world.advertiser("Paused"))
+        for i in 0..<30 {
+            try await world.ad(kept, caption: "kept number \(i)")
+            try await world.ad(paused, caption: "paused number \(i)")
+        }
+        world.publish()
+        var old = TwoTowerModel.Parameters()
+        old.seed = 1
+        retriever.install(TwoTowerModel(parameters: old))
+        world.clock.advance(milliseconds: 2 * Timestamp.millisecondsPerDay)  // none fresh
+        world.publish()
+        _ = try await world.catalog.updateCampaign(paused.id) { $0.status = Domain.Status.paused }
+        let syncedDuringBuild = Mutex<Bool?>(nil)
+        duringBuild.withLock {
+            $0 = { [world] in
+                let done = DispatchSemaphore(value: 0)
+                Thread.detachNewThread {
+                    world.publish()
+                    done.signal()
+                }
+                syncedDuringBuild.withLock { $0 = done.wait(timeout: .now() + 30) == .success }
+            }
+        }
+        var parameters = TwoTowerModel.Parameters()
+        parameters.seed = 2
+        let model = TwoTowerModel(parameters: parameters)
+        retriever.install(model)
+        #expect(syncedDuringBuild.withLock { $0 } == true)
+
+        let snapshot = world.serving.catalog.snapshot
+        var campaignOf: [Int64: CampaignID] = [:]
+        var keys: [Int64] = []
+        snapshot.forEachActiveAd {
+            campaignOf[$0.key.rawValue] = $0.ad.campaignID
+            keys.append($0.key.rawValue)
+        }
+        #expect(keys.count == 30)
+        var found: [Int64] = []
+        var scores: [Float] = []
+        let profile = UserProfile(id: try await world.user("reader"), age: 30, interests: ["running"])
+        _ = retriever.retrieve(
+            user: profile, context: FeedContext(device: "ios"), k: 60, now: world.clock.now(), admits: { _, admitted in admitted.update(repeating: true) },
+            into: &found, scores: &scores)
+        #expect(found.count == 30 && found.allSatisfy { campaignOf[$0] == kept.id })
+        // The search's scores are the new model's inner products.
+        let query = model.userVector(model.userSide(profile, device: "ios"))
+        var ads: [Int64: CatalogSnapshot.ActiveAd] = [:]
+        snapshot.forEachActiveAd { ads[$0.key.rawValue] = $0 }
+        for (key, score) in zip(found, scores) {
+            let active = try #require(ads[key])
+            let vector = model.adVector(model.adSide(
+                sketch: AdSketches.shared.sketch(of: active.ad), adID: active.ad.id.rawValue, campaignID: active.ad.campaignID.rawValue,
+                advertiserID: active.advertiserID.rawValue, format: active.ad.format.rawValue, objective: active.objective.rawValue, caption: active.ad.caption))
+            let expected = zip(query, vector).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            #expect(abs(score - expected) <= 1e-4 * max(1, abs(expected)))
+        }
     }
 
     /// On a simulator log (the topics world, random ads, so every ad is shown), the two-tower

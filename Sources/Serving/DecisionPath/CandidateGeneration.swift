@@ -63,7 +63,7 @@ enum CandidateGeneration {
         // alone: 0 not yet judged, 1 admitted, 2 refused. An ad gone from this snapshot but
         // still in the index (published, not yet synced) passes here and is dropped below.
         var verdicts = [UInt8](repeating: 0, count: snapshot.campaignIndexBySlot.count)
-        let found = verdicts.withUnsafeMutableBufferPointer { verdicts in
+        let best = verdicts.withUnsafeMutableBufferPointer { verdicts in
             retriever.retrieve(user: request.profile, context: request.context, k: k, now: request.now, admits: { keys, admitted in
                 // The entries of the campaigns not judged yet, loaded together first: judged
                 // one key after another, each would miss the cache behind the one before.
@@ -90,15 +90,18 @@ enum CandidateGeneration {
                 }
             }, into: &keys, scores: &scores)
         }
-        guard found else { return nil }
+        guard let best else { return nil }
         // The retrieved ads in this snapshot (one gone from it but still indexed is dropped),
-        // their scores kept in place beside them.
+        // their scores kept in place beside them; the first `bestKept` the search's best, then
+        // the fresh ads.
         var adIndices: [Int32] = []
         adIndices.reserveCapacity(keys.count)
-        for (raw, score) in zip(keys, scores) {
+        var bestKept = 0
+        for (j, (raw, score)) in zip(keys, scores).enumerated() {
             guard let adIndex = snapshot.adIndex(slot: RetrievalKey(rawValue: raw).adSlot) else { continue }
             scores[adIndices.count] = score
             adIndices.append(adIndex)
+            if j < best { bestKept += 1 }
         }
         // The most candidates the stage can hand on: the retrieved ads and every pool full.
         let most = keys.count + valuePool + Objective.allCases.count * objectivePool + maxInterestPools * interestPool
@@ -114,10 +117,14 @@ enum CandidateGeneration {
                 return true
             }
             touchBudgets(adIndices, snapshot, state)
-            for (adIndex, score) in zip(adIndices, scores) {
+            var freshStart = 0
+            for (j, (adIndex, score)) in zip(adIndices, scores).enumerated() {
+                if j == bestKept { freshStart = candidates.adIndices.count }
                 retrieved.insert(adIndex)
                 _ = add(adIndex, affinity: score)
             }
+            if bestKept == adIndices.count { freshStart = candidates.adIndices.count }
+            candidates.fresh = freshStart..<candidates.adIndices.count
             guard let valueOrder, valuePool > 0 || objectivePool > 0 || interestPool > 0 else { return }
             let sameSnapshot = valueOrder.snapshot === snapshot
             /// Adds up to `pool` eligible ads of `order` (ad indices of the value order's snapshot,
@@ -157,6 +164,9 @@ enum CandidateGeneration {
     struct Retrieved {
         var adIndices: [Int32] = []
         var affinities: [Float] = []
+        /// Where the retriever's fresh ads are in `adIndices`: after its best, before the pools.
+        /// Pre-ranking keeps them all, so a new ad always reaches the ranker.
+        var fresh = 0..<0
     }
 
     /// The candidates of these ads (indices of the eligibility's snapshot, which passed every

@@ -10,14 +10,15 @@ public protocol CandidateRetriever: Sendable {
     func sync(_ snapshot: CatalogSnapshot, at now: Timestamp)
 
     /// Appends to `keys` (emptied first; `RetrievalKey` raw values) up to `k` ads, best first for this user, among those
-    /// `admits` accepts, then the fresh ads `admits` accepts that are not among them; and to
+    /// `admits` accepts, and after them the fresh ads `admits` accepts (a fresh ad the search
+    /// found among the best is moved after them, so the fresh ads come last, each once); and to
     /// `scores` (emptied first), for each key, the user's affinity with it as the search
-    /// measured it (on the scale of `affinities`), NaN where none did (a fresh ad). Returns
-    /// false when it cannot retrieve (no model yet): the decision path then scores every
-    /// eligible ad.
+    /// measured it (on the scale of `affinities`), NaN where none did (a fresh ad it did not
+    /// find). Returns how many of `keys` come before the fresh ads, or nil when it cannot
+    /// retrieve (no model yet): the decision path then scores every eligible ad.
     func retrieve(
         user: UserProfile?, context: FeedContext, k: Int, now: Timestamp, admits: RetrievalFilter, into keys: inout [Int64], scores: inout [Float]
-    ) -> Bool
+    ) -> Int?
 
     /// Writes this user's affinity with each of `keys` into `affinities`: the retrieval model's
     /// score, higher for a closer ad, on one scale for the whole call; NaN for an ad it holds no

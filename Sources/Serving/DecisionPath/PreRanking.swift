@@ -23,8 +23,9 @@ import Foundation
 /// kept, not made twice. Nothing is kept between requests, so a decision does not depend on
 /// the ones before it.
 ///
-/// Candidates without a no-user value (ads newer than the value order) are always kept: the
-/// stage's promise that a new ad reaches the ranker holds.
+/// The retriever's fresh ads (`CandidateGeneration.Retrieved.fresh`), and candidates without a
+/// no-user value (ads newer than the value order), are always kept: the stage's promise that a
+/// new ad reaches the ranker holds however low its value with no user.
 enum PreRanking {
     /// Candidates of each objective scored first to scale that objective's no-user values.
     static let calibration = 4
@@ -43,14 +44,19 @@ enum PreRanking {
         }
         let adIndices = retrieved.adIndices
         guard keep > 0, adIndices.count > keep, let valueOrder else { return (candidates(adIndices), []) }
-        // The ads the order knows, with their no-user values; an ad it does not know (new since
-        // it was built, or a state slot another ad has taken over) is kept whatever its value.
+        // The ads the order knows, with their no-user values; a fresh ad, or one the order does
+        // not know (new since it was built, or a state slot another ad has taken over), is kept
+        // whatever its value.
         let snapshot = eligibility.snapshot
         let sameSnapshot = valueOrder.snapshot === snapshot
         var known: [Entry] = []
         known.reserveCapacity(adIndices.count)
         var unknown: [Int32] = []
         for (j, adIndex) in adIndices.enumerated() {
+            guard !retrieved.fresh.contains(j) else {
+                unknown.append(adIndex)
+                continue
+            }
             let i = Int(adIndex)
             let index = sameSnapshot ? adIndex : valueOrder.snapshot.adIndex(slot: Int64(snapshot.adStateSlots[i]))
             guard let index, sameSnapshot || valueOrder.snapshot.adIDs[Int(index)] == snapshot.adIDs[i] else {
