@@ -46,6 +46,29 @@ public struct IndexBenchmark: Sendable {
         public var results: [Result]
     }
 
+    /// The three files of a run, read and checked against each other: the base holds at least
+    /// `k` vectors, the truth `k` ids in range for each query. A failure names the file at fault.
+    public struct Inputs: Sendable {
+        public let base: [Float]
+        public let baseRows: Int
+        public let queries: [Float]
+        public let queryRows: Int
+        public let truth: [Int32]
+
+        public static func read(base: String, queries: String, truth: String, dimension: Int, k: Int) throws(RawMatrixFile.Failure) -> Inputs {
+            let (baseValues, baseRows) = try RawMatrixFile.floats(base, dimension: dimension)
+            let (queryValues, queryRows) = try RawMatrixFile.floats(queries, dimension: dimension)
+            guard baseRows >= k else { throw RawMatrixFile.Failure(file: base, reason: "\(baseRows) vectors, fewer than --k \(k)") }
+            let (truthValues, truthRows) = try RawMatrixFile.ids(truth, columns: k, bound: baseRows)
+            guard truthRows == queryRows else {
+                throw RawMatrixFile.Failure(
+                    file: truth,
+                    reason: "\(truthRows) rows of \(k) ids, but \(queries) holds \(queryRows) queries: the files must come from the same set (or --k is wrong)")
+            }
+            return Inputs(base: baseValues, baseRows: baseRows, queries: queryValues, queryRows: queryRows, truth: truthValues)
+        }
+    }
+
     /// `base` and `queries` are rows of `dimension` floats; `truth` holds, per query, the ids
     /// of its `truthColumns` (≥ `k`) exact neighbours by inner product, best first.
     public func run(base: [Float], queries: [Float], truth: [Int32], truthColumns: Int) -> Report {

@@ -36,12 +36,8 @@ struct ANNBenchCommand: ParsableCommand {
     var efs: [Int] { ef.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     func run() throws {
-        let (baseValues, baseRows) = try Self.checked { () throws(RawMatrixFile.Failure) in try RawMatrixFile.floats(base, dimension: dim) }
-        let (queryValues, queryRows) = try Self.checked { () throws(RawMatrixFile.Failure) in try RawMatrixFile.floats(queries, dimension: dim) }
-        guard baseRows >= k else { throw ValidationError("\(base): \(baseRows) vectors, fewer than --k \(k)") }
-        let (truthValues, truthRows) = try Self.checked { () throws(RawMatrixFile.Failure) in try RawMatrixFile.ids(truth, columns: k, bound: baseRows) }
-        guard truthRows == queryRows else {
-            throw ValidationError("\(truth): \(truthRows) rows of \(k) ids, but \(queries) holds \(queryRows) queries: the files must come from the same set (or --k is wrong)")
+        let inputs = try Self.checked { () throws(RawMatrixFile.Failure) in
+            try IndexBenchmark.Inputs.read(base: base, queries: queries, truth: truth, dimension: dim, k: k)
         }
         var benchmark = IndexBenchmark(dimension: dim, k: k)
         benchmark.m = m
@@ -50,8 +46,8 @@ struct ANNBenchCommand: ParsableCommand {
         benchmark.buildThreads = threads
         let progress = Progress()
         benchmark.progress = { progress.step($0) }
-        progress.step("read \(baseRows) base vectors and \(queryRows) queries of \(dim) dimensions")
-        let report = benchmark.run(base: baseValues, queries: queryValues, truth: truthValues, truthColumns: k)
+        progress.step("read \(inputs.baseRows) base vectors and \(inputs.queryRows) queries of \(dim) dimensions")
+        let report = benchmark.run(base: inputs.base, queries: inputs.queries, truth: inputs.truth, truthColumns: k)
         if json {
             print(try JSONFormat.string(report))
             return

@@ -145,6 +145,52 @@ private func exactTop(_ base: [Float], dimension: Int, query: ArraySlice<Float>,
         do { _ = try RawMatrixFile.floats(dir.appendingPathComponent("missing").path, dimension: 3); Issue.record("missing file read") } catch { #expect(error.reason.contains("cannot be read")) }
     }
 
+    /// `ann-bench`'s files are checked against each other, each failure naming the file at
+    /// fault: a truth file with a row per query too few, a base smaller than k, an infinite value.
+    @Test func benchmarkInputsThatDoNotMatchNameTheFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ann-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        try RawMatrixFile.write((0..<12).map(Float.init), to: path("base.f32"))  // 6 vectors of 2
+        try RawMatrixFile.write([1, 0, 0, 1, 1, 1] as [Float], to: path("queries.f32"))  // 3 queries
+        try RawMatrixFile.write([0, 1, 2, 3, 4, 5] as [Int32], to: path("truth.i32"))  // 3 rows of 2
+        try RawMatrixFile.write([0, 1, 2, 3] as [Int32], to: path("short.i32"))  // 2 rows of 2
+        try RawMatrixFile.write([1, 0, .infinity, 1] as [Float], to: path("inf.f32"))
+        func failure(base: String = "base.f32", queries: String = "queries.f32", truth: String = "truth.i32", k: Int = 2) -> RawMatrixFile.Failure? {
+            do {
+                _ = try IndexBenchmark.Inputs.read(base: path(base), queries: path(queries), truth: path(truth), dimension: 2, k: k)
+                return nil
+            } catch { return error }
+        }
+        let inputs = try IndexBenchmark.Inputs.read(base: path("base.f32"), queries: path("queries.f32"), truth: path("truth.i32"), dimension: 2, k: 2)
+        #expect(inputs.baseRows == 6 && inputs.queryRows == 3 && inputs.truth == [0, 1, 2, 3, 4, 5])
+        let short = failure(truth: "short.i32")
+        #expect(short?.file == path("short.i32") && short?.reason.contains("holds 3 queries") == true)
+        let small = failure(truth: "base.f32", k: 7)
+        #expect(small?.file == path("base.f32") && small?.reason.contains("fewer than --k 7") == true)
+        let infinite = failure(queries: "inf.f32")
+        #expect(infinite?.file == path("inf.f32") && infinite?.reason.contains("not finite") == true)
+    }
+
+    /// `ann-bench --json` gives the keys the issue names, at the top and in each result.
+    @Test func benchmarkJSONHasTheNamedKeys() throws {
+        var bench = IndexBenchmark(dimension: Self.dimension, k: 5)
+        bench.efs = [20]
+        bench.buildThreads = 1
+        let d = Self.dimension
+        let queries = Array(Self.queries[0..<(4 * d)])
+        var truth: [Int32] = []
+        for q in 0..<4 { truth += exactTop(Self.base, dimension: d, query: queries[(q * d)..<((q + 1) * d)], k: 5) }
+        let report = bench.run(base: Self.base, queries: queries, truth: truth, truthColumns: 5)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(JSONFormat.string(report).utf8)) as? [String: Any])
+        for key in ["build_s", "memory_mb", "results"] { #expect(object[key] != nil, "\(key)") }
+        #expect((object["memory_mb"] as? Double ?? 0) > 0)
+        let result = try #require((object["results"] as? [[String: Any]])?.first)
+        for key in ["params", "recall", "qps", "p50_us", "p99_us"] { #expect(result[key] != nil, "\(key)") }
+        #expect((result["params"] as? [String: Any])?["ef"] as? Int == 20)
+    }
+
     @Test func theBenchmarkMeasuresRecallAgainstTheTruthItIsGiven() {
         let d = Self.dimension
         let k = 10
@@ -171,6 +217,11 @@ private func exactTop(_ base: [Float], dimension: Int, query: ArraySlice<Float>,
         let removed = Mutex<Set<Int64>>([])
         let violations = Mutex(0)
         let writing = Mutex(true)
+        /// Searches made, and of them those made after the first write.
+        let searches = Mutex((all: 0, duringWrites: 0))
+        let lastWritten = Mutex<Int64?>(nil)
+        /// Searches for the key written last before they began, and how many missed it.
+        let checks = Mutex((made: 0, missed: 0))
     }
 
     static let dimension = 16
@@ -235,8 +286,10 @@ private func exactTop(_ base: [Float], dimension: Int, query: ArraySlice<Float>,
         #expect(Double(found) / Double(wanted) >= 0.9)
     }
 
-    /// Searches from several tasks while one task writes and another rebuilds: no search ever
-    /// returns a key removed before it began, and nothing written is lost by the rebuilds.
+    /// Searches from several tasks while one task writes and rebuilds: the searches run while
+    /// the writes do (they are counted), no search ever returns a key removed before it began,
+    /// a key written before a search began is found by it, and nothing written is lost by the
+    /// rebuilds.
     @Test func writesAndRebuildsWhileSearching() async {
         let index = LiveVectorIndex(dimension: Self.dimension, m: 8, efConstruction: 64)
         for i in 0..<1_000 { index.upsert(Int64(i), Self.vector(i)) }
@@ -244,11 +297,15 @@ private func exactTop(_ base: [Float], dimension: Int, query: ArraySlice<Float>,
         let shared = Shared()
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
+                // Not before every searcher is searching.
+                while shared.searches.withLock({ $0.all }) < 3 { await Task.yield() }
                 for i in 0..<400 {
                     index.upsert(Int64(1_000 + i), Self.vector(1_000 + i))
+                    shared.lastWritten.withLock { $0 = Int64(1_000 + i) }
                     index.remove(Int64(2 * i))
                     shared.removed.withLock { _ = $0.insert(Int64(2 * i)) }
                     if i % 100 == 50 { index.rebuild(threads: 1) }
+                    await Task.yield()
                 }
                 shared.writing.withLock { $0 = false }
             }
@@ -257,14 +314,30 @@ private func exactTop(_ base: [Float], dimension: Int, query: ArraySlice<Float>,
                     let scratch = SearchScratch()
                     var q = t
                     while shared.writing.withLock({ $0 }) {
+                        let written = shared.lastWritten.withLock { $0 }
                         let gone = shared.removed.withLock { $0 }
                         let hits = index.search(Self.vector(q % 2_400), k: 20, ef: 40, scratch: scratch)
                         if hits.contains(where: { gone.contains($0.key) }) { shared.violations.withLock { $0 += 1 } }
+                        if let written {
+                            let found = index.search(Self.vector(Int(written)), k: 5, ef: 40, scratch: scratch).contains { $0.key == written }
+                            shared.checks.withLock {
+                                $0.made += 1
+                                if !found { $0.missed += 1 }
+                            }
+                        }
+                        shared.searches.withLock {
+                            $0.all += 1
+                            if written != nil { $0.duringWrites += 1 }
+                        }
                         q += 7
+                        await Task.yield()
                     }
                 }
             }
         }
+        #expect(shared.searches.withLock { $0.duringWrites } > 0)
+        let (made, missed) = shared.checks.withLock { $0 }
+        #expect(made > 0 && missed * 100 <= made, "\(missed) of \(made) just-written keys not found")
         #expect(shared.violations.withLock { $0 } == 0)
         index.rebuild()
         #expect(index.snapshot.count == 1_000)  // 1,000 + 400 added − 400 removed
