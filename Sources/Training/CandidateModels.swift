@@ -111,15 +111,42 @@ extension ModelRepository {
         return try TwoTowerModel(serialized: bytes)
     }
 
-    public var promotedCandidateModel: Int? {
-        (try? Data(contentsOf: candidateHistoryURL)).flatMap { try? JSONFormat.decoder().decode([Int].self, from: $0) }?.last
+    /// Promoted two-tower versions, oldest first; the last one serves.
+    public var candidateHistory: [Int] {
+        (try? Data(contentsOf: candidateHistoryURL)).flatMap { try? JSONFormat.decoder().decode([Int].self, from: $0) } ?? []
     }
+
+    public var promotedCandidateModel: Int? { candidateHistory.last }
 
     /// Makes `version` the serving two-tower model. It must exist and load.
     public func promoteCandidateModel(_ version: Int) throws {
         _ = try loadCandidateModel(version)
-        var history = (try? Data(contentsOf: candidateHistoryURL)).flatMap { try? JSONFormat.decoder().decode([Int].self, from: $0) } ?? []
+        var history = candidateHistory
         if history.last != version { history.append(version) }
         try Self.atomicWrite(try JSONFormat.encoder(pretty: true).encode(history), to: candidateHistoryURL)
+    }
+
+    /// Returns to the previously promoted two-tower model; throws if there is none.
+    @discardableResult
+    public func rollbackCandidateModel() throws -> Int {
+        var history = candidateHistory
+        guard history.count >= 2 else { throw AdServeError(.conflict, "no earlier promoted candidate model to roll back to") }
+        history.removeLast()
+        try Self.atomicWrite(try JSONFormat.encoder(pretty: true).encode(history), to: candidateHistoryURL)
+        return history[history.count - 1]
+    }
+
+    /// Stored two-tower models as a table for people: which one serves, and how each did at
+    /// its gate.
+    public func candidateTable(_ versions: [CandidateModelMeta]) -> String {
+        let serving = promotedCandidateModel
+        var rows = [["version", "serving", "clicks", "recall@K", "K", "compared with", "its recall", "evaluated on", "created"]]
+        for m in versions {
+            rows.append([
+                String(m.version), serving == m.version ? "yes" : "", String(m.trainingClicks), TextTable.fixed(m.candidateRecall, 3), String(m.k),
+                m.comparedWith, TextTable.fixed(m.comparedRecall, 3), m.evaluatedOn, m.createdAt.iso8601,
+            ])
+        }
+        return TextTable.render(rows)
     }
 }

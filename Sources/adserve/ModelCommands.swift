@@ -262,10 +262,16 @@ struct ModelsCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         @Option(help: "Model repository directory.") var models = "adserve-models"
+        @Flag(help: "The candidate stage's two-tower models instead of the ranker's.") var candidates = false
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
             let repository = try ModelRepository(directory: models)
+            if candidates {
+                let all = repository.candidateModels()
+                if json { return try printJSON(all) }
+                return print(repository.candidateTable(all))
+            }
             let all = try repository.list()
             if json { return try printJSON(all) }
             print(repository.table(all))
@@ -275,9 +281,14 @@ struct ModelsCommand: ParsableCommand {
     struct Promote: ParsableCommand {
         @Argument(help: "The version to serve.") var version: Int
         @Option(help: "Model repository directory.") var models = "adserve-models"
+        @Flag(help: "A two-tower model of the candidate stage (its own versions).") var candidates = false
 
         func run() throws {
             let repository = try ModelRepository(directory: models)
+            if candidates {
+                try repository.promoteCandidateModel(version)
+                return print("promoted two-tower v\(version); serving nodes build its index and switch to it on their next reload")
+            }
             try repository.promote(version)
             print("promoted v\(version); serving nodes load it on their next reload")
         }
@@ -285,11 +296,16 @@ struct ModelsCommand: ParsableCommand {
 
     struct Rollback: ParsableCommand {
         @Option(help: "Model repository directory.") var models = "adserve-models"
-        @Option(help: "click, conversion or hide.") var target = "click"
+        @Option(help: "click, conversion, hide, or candidates (the two-tower model).") var target = "click"
 
         func run() throws {
-            guard let target = PredictionTarget(rawValue: target) else { throw ValidationError("--target must be click, conversion or hide") }
-            let version = try ModelRepository(directory: models).rollback(target)
+            let repository = try ModelRepository(directory: models)
+            if target == "candidates" {
+                let version = try repository.rollbackCandidateModel()
+                return print("rolled back: the candidate stage serves two-tower v\(version)")
+            }
+            guard let target = PredictionTarget(rawValue: target) else { throw ValidationError("--target must be click, conversion, hide or candidates") }
+            let version = try repository.rollback(target)
             print("rolled back: \(target.rawValue) serves v\(version)")
         }
     }

@@ -323,6 +323,56 @@ import Training
         #expect(click.predictor?.meta.version == 1)
     }
 
+    /// Two-tower models go through the same repository flow as the ranker's: saved with a
+    /// checksum, promoted, loaded by a serving node's reloader into its retriever (index built),
+    /// a corrupt promoted one refused while the serving one stays, and a rollback brings the
+    /// earlier one back on the next reload.
+    @Test func twoTowerModelsArePromotedLoadedRefusedAndRolledBack() throws {
+        let directory = TemporaryDatabase()
+        let repository = try ModelRepository(directory: directory.directory.path)
+        let train = Self.examples(count: 2_000, seed: 1)
+        let heldOut = Self.examples(count: 500, seed: 2, start: Self.t0.adding(milliseconds: Timestamp.millisecondsPerDay))
+        var made: [TwoTowerModel] = []
+        for seed in [UInt64(1), 2] {
+            var parameters = TwoTowerModel.Parameters()
+            parameters.seed = seed
+            parameters.epochs = 2
+            let outcome = CandidateRetraining(parameters: parameters, k: 10).retrain(
+                train: train, heldOut: heldOut, heldOutName: "day 2", serving: nil, now: Self.t0)
+            let meta = try repository.saveCandidateModel(outcome.model, meta: outcome.meta)
+            #expect(meta.version == made.count + 1 && meta.checksum != nil)
+            made.append(outcome.model)
+        }
+        #expect(repository.candidateModels().map(\.version) == [1, 2])
+        #expect(try repository.loadCandidateModel(2).serialized() == made[1].serialized())
+        #expect(throws: AdServeError.self) { try repository.rollbackCandidateModel() }
+
+        let retriever = TwoTowerRetriever()
+        let reloader = ModelReloader(repository: repository, click: ModelSlot(), conversion: ModelSlot(), retriever: retriever)
+        #expect(reloader.reload().isEmpty)
+        try repository.promoteCandidateModel(1)
+        #expect(reloader.reload() == [.loadedCandidates(version: 1)])
+        #expect(retriever.model?.serialized() == made[0].serialized())
+        #expect(reloader.reload().isEmpty)
+        #expect(repository.candidateTable(repository.candidateModels()).contains("yes"))
+
+        try repository.promoteCandidateModel(2)
+        let weights = directory.directory.appendingPathComponent("candidates/v000002.bin")
+        let bytes = try Data(contentsOf: weights)
+        try bytes.prefix(bytes.count / 2).write(to: weights)
+        let changes = reloader.reload()
+        guard case .refusedCandidates(2, _) = changes.first, changes.count == 1 else { Issue.record("expected a refusal, got \(changes)"); return }
+        #expect(retriever.model?.serialized() == made[0].serialized())
+
+        try bytes.write(to: weights)
+        #expect(reloader.reload() == [.loadedCandidates(version: 2)])
+        #expect(retriever.model?.serialized() == made[1].serialized())
+        #expect(try repository.rollbackCandidateModel() == 1)
+        #expect(repository.candidateHistory == [1])
+        #expect(reloader.reload() == [.loadedCandidates(version: 1)])
+        #expect(retriever.model?.serialized() == made[0].serialized())
+    }
+
     // MARK: Serving
 
     /// A model whose calibrator maps everything to `p`: which model ranked a decision is visible
