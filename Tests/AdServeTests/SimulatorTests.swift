@@ -136,6 +136,25 @@ extension Simulation {
 /// `adserve bench` on a small world: the same requests timed in several rounds, each reported,
 /// the headline figures being the median round's.
 @Suite struct DecisionBenchmarkTests {
+    /// `bench --ranker ml` on a small world: it trains what it serves (clicks in the log), builds
+    /// the candidate index, times staged decisions, and audits some against the full ranking;
+    /// `--json` carries the figures the issue names.
+    @Test func theLearnedPathIsTrainedIndexedTimedAndAudited() async throws {
+        let database = TemporaryDatabase()
+        let benchmark = DecisionBenchmark(
+            size: World.Size(users: 300, ads: 300), requests: 50, ranker: .ml, candidates: 20, trainingDecisions: 3_000, buildThreads: 1,
+            auditDecisions: 20)
+        let result = try await benchmark.run(store: try SQLiteStore(path: database.path, durability: .scratch))
+        #expect(result.ranker == "ml" && result.candidates == 20)
+        #expect((result.training_clicks ?? 0) > 0)
+        #expect((result.index_mb ?? 0) > 0 && result.index_build_s != nil)
+        #expect(result.p50_ms > 0 && result.p50_ms <= result.p99_ms && result.decisions_per_s > 0 && result.rss_mb > 0)
+        let recall = try #require(result.candidate_recall)
+        #expect(recall > 0 && recall <= 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(JSONFormat.string(result).utf8)) as? [String: Any])
+        for key in ["p50_ms", "p99_ms", "decisions_per_s", "rss_mb"] { #expect(object[key] is Double, "\(key)") }
+    }
+
     @Test func roundsAreReportedAndTheHeadlineIsTheMedianRound() async throws {
         let database = TemporaryDatabase()
         var benchmark = DecisionBenchmark(size: World.Size(users: 200, ads: 200), requests: 40, ranker: .rule)
