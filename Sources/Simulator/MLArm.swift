@@ -20,8 +20,9 @@ import Training
 /// (`TwoTowerModel`) retrained at each retrain from the same examples (`CandidateRetraining`:
 /// trained on what came before the period, adopted only if its recall@K of the period's clicked
 /// ads beats the most-clicked ads), and a `TwoTowerRetriever` that hands the ranker its top K
-/// eligible ads and the fresh ones, beside the best eligible ads of the rule-based order (the
-/// value pool). Until a two-tower model is adopted the ranker scores every eligible ad. A twentieth of its
+/// eligible ads and the fresh ones, beside the pools of the serving ranker's own value orders
+/// (`CandidateGeneration.retrieved`), cut by pre-ranking (`PreRanking`) to what the ranker
+/// scores. Until a two-tower model is adopted the ranker scores every eligible ad. A twentieth of its
 /// decisions are also ranked exhaustively, to measure how often the stage finds what the full
 /// ranker would have chosen (`CandidateAudit`).
 ///
@@ -226,8 +227,9 @@ public final class MLArm: Arm {
 
     /// The two-tower model's retrain, at the ranker's: trained on the clicks before the period,
     /// judged on the period's clicked ads (recall@K over every ad the examples show) against the
-    /// serving two-tower, or before one against the most-clicked ads; adopted, it is retrained on
-    /// every click and installed with a fresh index.
+    /// most-clicked ads (the serving two-tower's recall is reported, not gated on: users could
+    /// click only what it retrieved); adopted, it is retrained on every click and installed with
+    /// a fresh index.
     func retrainCandidates(_ retriever: TwoTowerRetriever, _ examples: [JoinedExample], start: Timestamp, name: String) {
         let before = examples.filter { $0.servedAt < start }
         let period = examples.filter { $0.servedAt >= start }
