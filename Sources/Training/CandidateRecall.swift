@@ -37,8 +37,9 @@ public struct CandidateRecall: Sendable, Codable, Equatable {
     }
 
     /// Measures `model` (already trained on `train`) and the two baselines on `heldOut`'s clicks,
-    /// over every ad in `train` and `heldOut`.
-    public init(model: TwoTowerModel, train: [JoinedExample], heldOut: [JoinedExample], ks: [Int] = Self.ks) {
+    /// over every ad in `train` and `heldOut`; then each of `stored` (a name and a model, e.g.
+    /// versions from the repository) the same way, a row each after the baselines.
+    public init(model: TwoTowerModel, train: [JoinedExample], heldOut: [JoinedExample], ks: [Int] = Self.ks, stored: [(name: String, model: TwoTowerModel)] = []) {
         let catalog = Self.catalog(train + heldOut)
         let adIDs = catalog.keys.sorted()
         var clicksByAd: [Int64: Int] = [:]
@@ -46,7 +47,8 @@ public struct CandidateRecall: Sendable, Codable, Equatable {
         let popular = adIDs.sorted { (clicksByAd[$0] ?? 0, $1) > (clicksByAd[$1] ?? 0, $0) }
         let position = Dictionary(uniqueKeysWithValues: adIDs.enumerated().map { ($0.element, $0.offset) })
         let popularRank = Dictionary(uniqueKeysWithValues: popular.enumerated().map { ($0.element, $0.offset) })
-        let adVectors = adIDs.map { model.adVector(model.adSide(catalog[$0]!)) }
+        let towers = [(name: "two-tower", model: model)] + stored
+        let adVectors = towers.map { tower in adIDs.map { tower.model.adVector(tower.model.adSide(catalog[$0]!)) } }
         let adSketches = adIDs.map { catalog[$0]!.adSketch }
         let heldOutClicks = heldOut.filter(\.label)
 
@@ -62,28 +64,36 @@ public struct CandidateRecall: Sendable, Codable, Equatable {
             return better
         }
 
-        var hits = [[Int]](repeating: [Int](repeating: 0, count: ks.count), count: 3)
+        /// The clicked ad's rank by the inner product of `tower`'s user and ad vectors.
+        func towerRank(_ tower: Int, _ f: ClickFeatureInput) -> Int {
+            let model = towers[tower].model
+            let user = model.userVector(model.userSide(f))
+            let ads = adVectors[tower]
+            return rank(of: f.adId) { i in
+                var dot: Float = 0
+                for k in 0..<user.count { dot += user[k] * ads[i][k] }
+                return dot
+            }
+        }
+
+        let stages = ["two-tower", "popularity", "content similarity"] + stored.map(\.name)
+        var hits = [[Int]](repeating: [Int](repeating: 0, count: ks.count), count: stages.count)
         for example in heldOutClicks {
             let f = example.features
-            let user = model.userVector(model.userSide(f))
             let ranks = [
-                rank(of: f.adId) { i in
-                    var dot: Float = 0
-                    for k in 0..<user.count { dot += user[k] * adVectors[i][k] }
-                    return dot
-                },
+                towerRank(0, f),
                 popularRank[f.adId] ?? Int.max,
                 rank(of: f.adId) { i in
                     guard let u = f.userSketch, let a = adSketches[i] else { return 0 }
                     return u.dot(a)
                 },
-            ]
+            ] + stored.indices.map { towerRank($0 + 1, f) }
             for (stage, r) in ranks.enumerated() {
                 for (n, k) in ks.enumerated() where r < k { hits[stage][n] += 1 }
             }
         }
         let n = Double(max(1, heldOutClicks.count))
-        rows = zip(["two-tower", "popularity", "content similarity"], hits).map { Row(stage: $0, recall: $1.map { Double($0) / n }) }
+        rows = zip(stages, hits).map { Row(stage: $0, recall: $1.map { Double($0) / n }) }
         self.heldOutClicks = heldOutClicks.count
         trainingClicks = train.filter(\.label).count
         ads = adIDs.count

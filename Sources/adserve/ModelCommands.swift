@@ -209,17 +209,21 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var options: LogOptions
     @Option(help: "Versions to evaluate (comma-separated); default: the promoted one.") var versions: String?
+    @Option(help: "Stored two-tower versions to measure beside the one trained here (comma-separated); default: the promoted one.")
+    var candidateVersions: String?
     @OptionGroup var tower: TwoTowerOptions
 
     func run() throws {
         let (split, _) = try options.joined()
         let repository = try ModelRepository(directory: options.models)
         let target = options.predictionTarget
-        var wanted: [Int] = []
-        for item in (versions ?? "").split(separator: ",") {
-            guard let v = Int(item) else { throw ValidationError("--versions: '\(item)' is not a version number") }
-            wanted.append(v)
+        func numbers(_ list: String?, _ flag: String) throws -> [Int] {
+            try (list ?? "").split(separator: ",").map { item in
+                guard let v = Int(item) else { throw ValidationError("\(flag): '\(item)' is not a version number") }
+                return v
+            }
         }
+        var wanted = try numbers(versions, "--versions")
         if wanted.isEmpty, let promoted = repository.promoted(target) { wanted = [promoted] }
         let heldOut = split.heldOut
         var rows: [EvaluationRow] = []
@@ -232,9 +236,12 @@ struct EvalCommand: ParsableCommand {
         // The candidate stage is judged on clicks: a two-tower model trained on the earlier clicks.
         var candidates: CandidateRecall?
         if target == .click {
+            var stored = try numbers(candidateVersions, "--candidate-versions")
+            if stored.isEmpty, let promoted = repository.promotedCandidateModel { stored = [promoted] }
+            let models = try stored.map { (name: "two-tower c\($0)", model: try repository.loadCandidateModel($0)) }
             var model = TwoTowerModel(parameters: try tower.parameters())
             model.train(CandidateRecall.clicks(split.train, model: model))
-            candidates = CandidateRecall(model: model, train: split.train, heldOut: heldOut)
+            candidates = CandidateRecall(model: model, train: split.train, heldOut: heldOut, stored: models)
         }
         if options.json {
             struct Output: Encodable {

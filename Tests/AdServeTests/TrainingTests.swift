@@ -345,6 +345,12 @@ import Training
         }
         #expect(repository.candidateModels().map(\.version) == [1, 2])
         #expect(try repository.loadCandidateModel(2).serialized() == made[1].serialized())
+        // `eval` measures stored versions beside the one it trains: a stored copy of a model
+        // measures as that model does.
+        let recall = CandidateRecall(
+            model: made[0], train: train, heldOut: heldOut, stored: [("c1", try repository.loadCandidateModel(1)), ("c2", try repository.loadCandidateModel(2))])
+        #expect(recall.rows.map(\.stage) == ["two-tower", "popularity", "content similarity", "c1", "c2"])
+        #expect(recall.rows[3].recall == recall.rows[0].recall && recall.heldOutClicks > 0)
         #expect(throws: AdServeError.self) { try repository.rollbackCandidateModel() }
 
         let retriever = TwoTowerRetriever()
