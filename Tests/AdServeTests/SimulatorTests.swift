@@ -116,6 +116,24 @@ import Training
         }
     }
 
+    /// `ml+candidates` retrains a two-tower model beside its ranker, and once one passes its
+    /// gate (recall@K of the held-out clicks above the most-clicked ads') the decisions go
+    /// through the candidate stage: the audit finds the stage's recall of the full ranker's
+    /// choices.
+    @Test func candidatesArmServesThroughTheStageOnceATwoTowerPasses() async throws {
+        var c = Self.configuration(seed: 6, days: 2)
+        c.size = World.Size(users: 1_000, ads: 200)
+        c.arms = ["ml+candidates"]
+        c.warmUpClicks = 50
+        c.candidateStage.count = 10  // K 100 of 200 ads would find every click, as popularity does
+        let outcome = try await Simulation(configuration: c).run()
+        let notes = outcome.notes["ml+candidates"] ?? []
+        #expect(notes.contains { $0.contains(" candidates: two-tower trained on") && $0.hasSuffix("— passes") }, "\(notes)")
+        let stage = try #require(notes.first { $0.hasPrefix("candidate stage (K ") }, "\(notes)")
+        let recall = try #require(Double(stage.split(separator: "(recall ")[1].prefix { $0.isNumber || $0 == "." }))
+        #expect(recall > 0 && recall <= 1, "\(stage)")
+    }
+
     @Test func unknownArmIsRefused() async throws {
         var c = Self.configuration()
         c.arms = ["baseline", "magic"]
