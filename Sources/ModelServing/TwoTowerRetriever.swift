@@ -255,7 +255,8 @@ public final class TwoTowerRetriever: CandidateRetriever {
         }
         let since = now.milliseconds - settings.freshHours * Timestamp.millisecondsPerHour
         let newest = fresh.withLock { $0 }
-        func isFresh(_ key: Int64) -> Bool { newest.contains { $0.key == key && $0.createdAt >= since && $0.createdAt <= now.milliseconds } }
+        func inWindow(_ ad: (key: Int64, createdAt: Int64)) -> Bool { ad.createdAt >= since && ad.createdAt <= now.milliseconds }
+        func isFresh(_ key: Int64) -> Bool { newest.contains { $0.key == key && inWindow($0) } }
         var freshHits: [LiveVectorIndex.Hit] = []
         for hit in hits {
             if !newest.isEmpty && isFresh(hit.key) {
@@ -272,7 +273,7 @@ public final class TwoTowerRetriever: CandidateRetriever {
             scores.append(hit.score)
         }
         let found = keys.count
-        for ad in newest where ad.createdAt >= since && ad.createdAt <= now.milliseconds {
+        for ad in newest where inWindow(ad) {
             if !keys[best..<found].contains(ad.key) { keys.append(ad.key) }
         }
         // Those judged together; the refused ones dropped, the order kept. The search did not

@@ -112,28 +112,20 @@ extension ModelRepository {
     }
 
     /// Promoted two-tower versions, oldest first; the last one serves.
-    public var candidateHistory: [Int] {
-        (try? Data(contentsOf: candidateHistoryURL)).flatMap { try? JSONFormat.decoder().decode([Int].self, from: $0) } ?? []
-    }
+    public var candidateHistory: [Int] { Self.history(at: candidateHistoryURL) }
 
     public var promotedCandidateModel: Int? { candidateHistory.last }
 
     /// Makes `version` the serving two-tower model. It must exist and load.
     public func promoteCandidateModel(_ version: Int) throws {
         _ = try loadCandidateModel(version)
-        var history = candidateHistory
-        if history.last != version { history.append(version) }
-        try Self.atomicWrite(try JSONFormat.encoder(pretty: true).encode(history), to: candidateHistoryURL)
+        try Self.append(version, toHistoryAt: candidateHistoryURL)
     }
 
     /// Returns to the previously promoted two-tower model; throws if there is none.
     @discardableResult
     public func rollbackCandidateModel() throws -> Int {
-        var history = candidateHistory
-        guard history.count >= 2 else { throw AdServeError(.conflict, "no earlier promoted candidate model to roll back to") }
-        history.removeLast()
-        try Self.atomicWrite(try JSONFormat.encoder(pretty: true).encode(history), to: candidateHistoryURL)
-        return history[history.count - 1]
+        try Self.rollBack(historyAt: candidateHistoryURL, what: "candidate model")
     }
 
     /// Stored two-tower models as a table for people: which one serves, and how each did at

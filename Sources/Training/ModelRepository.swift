@@ -92,27 +92,41 @@ public struct ModelRepository: Sendable {
     private func historyURL(_ target: PredictionTarget) -> URL { directory.appendingPathComponent("promoted-\(target.rawValue).json") }
 
     /// Promoted versions of a target, oldest first; the last one serves.
-    public func history(_ target: PredictionTarget) -> [Int] {
-        (try? Data(contentsOf: historyURL(target))).flatMap { try? JSONFormat.decoder().decode([Int].self, from: $0) } ?? []
-    }
+    public func history(_ target: PredictionTarget) -> [Int] { Self.history(at: historyURL(target)) }
 
     public func promoted(_ target: PredictionTarget) -> Int? { history(target).last }
 
     /// Makes `version` the serving model of its target. The version must exist and load.
     public func promote(_ version: Int) throws {
         let predictor = try load(version)
-        var history = history(predictor.meta.target)
-        if history.last != version { history.append(version) }
-        try Self.atomicWrite(try JSONFormat.encoder(pretty: true).encode(history), to: historyURL(predictor.meta.target))
+        try Self.append(version, toHistoryAt: historyURL(predictor.meta.target))
     }
 
     /// Returns to the previously promoted version of `target`; throws if there is none.
     @discardableResult
     public func rollback(_ target: PredictionTarget) throws -> Int {
-        var history = history(target)
-        guard history.count >= 2 else { throw AdServeError(.conflict, "no earlier promoted \(target.rawValue) model to roll back to") }
+        try Self.rollBack(historyAt: historyURL(target), what: "\(target.rawValue) model")
+    }
+
+    /// A promotion history file's versions, oldest first (none if it is missing or unreadable).
+    static func history(at url: URL) -> [Int] {
+        (try? Data(contentsOf: url)).flatMap { try? JSONFormat.decoder().decode([Int].self, from: $0) } ?? []
+    }
+
+    /// Records `version` as promoted last (unless it already is).
+    static func append(_ version: Int, toHistoryAt url: URL) throws {
+        var history = history(at: url)
+        if history.last != version { history.append(version) }
+        try atomicWrite(try JSONFormat.encoder(pretty: true).encode(history), to: url)
+    }
+
+    /// Drops the last promoted version and returns the one that serves again; throws if there is
+    /// none before it.
+    static func rollBack(historyAt url: URL, what: String) throws -> Int {
+        var history = history(at: url)
+        guard history.count >= 2 else { throw AdServeError(.conflict, "no earlier promoted \(what) to roll back to") }
         history.removeLast()
-        try Self.atomicWrite(try JSONFormat.encoder(pretty: true).encode(history), to: historyURL(target))
+        try atomicWrite(try JSONFormat.encoder(pretty: true).encode(history), to: url)
         return history[history.count - 1]
     }
 

@@ -117,13 +117,15 @@ enum CandidateGeneration {
                 return true
             }
             touchBudgets(adIndices, snapshot, state)
-            var freshStart = 0
-            for (j, (adIndex, score)) in zip(adIndices, scores).enumerated() {
-                if j == bestKept { freshStart = candidates.adIndices.count }
-                retrieved.insert(adIndex)
-                _ = add(adIndex, affinity: score)
+            for j in 0..<bestKept {
+                retrieved.insert(adIndices[j])
+                _ = add(adIndices[j], affinity: scores[j])
             }
-            if bestKept == adIndices.count { freshStart = candidates.adIndices.count }
+            let freshStart = candidates.adIndices.count
+            for j in bestKept..<adIndices.count {
+                retrieved.insert(adIndices[j])
+                _ = add(adIndices[j], affinity: scores[j])
+            }
             candidates.fresh = freshStart..<candidates.adIndices.count
             guard let valueOrder, valuePool > 0 || objectivePool > 0 || interestPool > 0 else { return }
             let sameSnapshot = valueOrder.snapshot === snapshot
